@@ -1,0 +1,78 @@
+/* The RocksDB store: one database with a column family per kind of record.
+ * This is the only part that includes rocksdb/c.h; it knows keys and values
+ * only as bytes (record schemas live in proto/joust.proto, key layouts in
+ * docs/storage.md). A batch is applied atomically across column families.
+ *
+ * Threads: one joust_store_t may be shared by threads for get/write/iterate
+ * (RocksDB is thread-safe); a batch or an iterator belongs to one thread.
+ * Errors: functions return 0 or a negative JOUST_E* code; RocksDB's message
+ * is logged. Nothing here aborts on bad data. */
+#ifndef JOUST_STORE_H
+#define JOUST_STORE_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    JOUST_CF_META = 0,   /* "default": schema version, counters, indexes */
+    JOUST_CF_RUNS,       /* run name -> run record */
+    JOUST_CF_PROMPTS,    /* be64 prompt_id [-> be64 image_id] */
+    JOUST_CF_IMAGES,     /* be64 image_id -> image record */
+    JOUST_CF_MATCHES,    /* be32 run ‖ be64 match_id -> match record */
+    JOUST_CF_OUTCOMES,   /* be32 run ‖ be64 match_id -> outcome record */
+    JOUST_CF_RATIONALES, /* be32 run ‖ be64 match_id -> reasoning text */
+    JOUST_CF_SCORES,     /* be32 run ‖ be64 image_id -> score record */
+    JOUST_CF_COUNT
+} joust_cf;
+
+typedef struct joust_store joust_store_t;
+typedef struct joust_batch joust_batch_t;
+typedef struct joust_iter joust_iter_t;
+
+/* Opens (creating when create != 0) the database at path with every column
+ * family. JOUST_ENOTFOUND when it does not exist and create == 0. */
+int joust_store_open(const char *path, int create, joust_store_t **out);
+/* Closes the database (column family handles first) and NULLs *self_p. */
+void joust_store_destroy(joust_store_t **self_p);
+
+/* Point lookup. On success *val is a malloc'd copy (free() it) of *vlen
+ * bytes, with a NUL byte after the end for convenience.
+ * JOUST_ENOTFOUND when the key is absent. */
+int joust_store_get(joust_store_t *self, joust_cf cf, const void *key, size_t klen, void **val,
+                    size_t *vlen);
+/* Single put/delete, each its own write (not synced). */
+int joust_store_put(joust_store_t *self, joust_cf cf, const void *key, size_t klen,
+                    const void *val, size_t vlen);
+
+joust_batch_t *joust_batch_new(void);
+void joust_batch_destroy(joust_batch_t **self_p);
+void joust_batch_put(joust_batch_t *b, joust_cf cf, const void *key, size_t klen, const void *val,
+                     size_t vlen);
+void joust_batch_delete(joust_batch_t *b, joust_cf cf, const void *key, size_t klen);
+size_t joust_batch_count(const joust_batch_t *b);
+void joust_batch_clear(joust_batch_t *b);
+/* Applies the batch atomically. sync != 0 syncs the WAL before returning:
+ * callers acknowledge results to workers only after a synced write. */
+int joust_store_write(joust_store_t *self, joust_batch_t *b, int sync);
+
+/* Iterates keys of cf that start with prefix (plen may be 0: whole family),
+ * in key order. Key/value pointers are borrowed until the next move. */
+int joust_iter_new(joust_store_t *self, joust_cf cf, const void *prefix, size_t plen,
+                   joust_iter_t **out);
+/* Positions at the first key >= prefix ‖ from (within the prefix). */
+void joust_iter_seek(joust_iter_t *it, const void *from, size_t flen);
+int joust_iter_valid(joust_iter_t *it);
+void joust_iter_next(joust_iter_t *it);
+const void *joust_iter_key(joust_iter_t *it, size_t *klen);
+const void *joust_iter_value(joust_iter_t *it, size_t *vlen);
+/* 0, or JOUST_ESTORE if iteration stopped because of an error. */
+int joust_iter_error(joust_iter_t *it);
+void joust_iter_destroy(joust_iter_t **self_p);
+
+/* Deletes every key of cf in [prefix, prefix+1) in one write (e.g. a run's
+ * scores before they are written again). */
+int joust_store_delete_prefix(joust_store_t *self, joust_cf cf, const void *prefix, size_t plen);
+
+/* Name of a column family as stored in RocksDB ("default", "runs", ...). */
+const char *joust_cf_name(joust_cf cf);
+
+#endif

@@ -1,0 +1,80 @@
+#include <stdint.h>
+#include <string.h>
+
+#include "buf.h"
+#include "bytes.h"
+#include "check.h"
+#include "err.h"
+#include "hash.h"
+#include "rng.h"
+
+static void test_bytes(void)
+{
+    unsigned char k[8];
+    joust_put_be64(k, 0x0102030405060708ull);
+    CHECK(k[0] == 1 && k[7] == 8);
+    CHECK(joust_get_be64(k) == 0x0102030405060708ull);
+    unsigned char a[8], b[8];
+    joust_put_be64(a, 255);
+    joust_put_be64(b, 256);
+    CHECK(memcmp(a, b, 8) < 0); /* big-endian keys sort numerically */
+}
+
+static void test_rng(void)
+{
+    joust_rng_t r1, r2;
+    joust_rng_seed(&r1, 42);
+    joust_rng_seed(&r2, 42);
+    int same = 1;
+    for (int i = 0; i < 100; i++)
+        same &= joust_rng_u64(&r1) == joust_rng_u64(&r2);
+    CHECK(same);
+    double sum = 0, sq = 0;
+    int n = 100000;
+    for (int i = 0; i < n; i++) {
+        double x = joust_rng_normal(&r1);
+        sum += x;
+        sq += x * x;
+    }
+    CHECK_NEAR(sum / n, 0.0, 0.02);
+    CHECK_NEAR(sq / n, 1.0, 0.03);
+    int hist[7] = {0};
+    for (int i = 0; i < 70000; i++)
+        hist[joust_rng_below(&r1, 7)]++;
+    for (int i = 0; i < 7; i++)
+        CHECK(hist[i] > 9000 && hist[i] < 11000);
+}
+
+static void test_buf(void)
+{
+    joust_buf_t b = {0};
+    joust_buf_json_str(&b, "a\"b\\c\n\x01");
+    CHECK(strcmp(b.data, "\"a\\\"b\\\\c\\n\\u0001\"") == 0);
+    joust_buf_reset(&b);
+    joust_buf_csv_str(&b, "x,\"y\"");
+    CHECK(strcmp(b.data, "\"x,\"\"y\"\"\"") == 0);
+    joust_buf_reset(&b);
+    for (int i = 0; i < 1000; i++)
+        joust_buf_printf(&b, "%d,", i);
+    CHECK(b.len > 3000 && strncmp(b.data, "0,1,2,", 6) == 0);
+    joust_buf_free(&b);
+    CHECK(b.data == NULL);
+}
+
+static void test_hash(void)
+{
+    CHECK(joust_hash64("abc", 3) == joust_hash64("abc", 3));
+    CHECK(joust_hash64("abc", 3) != joust_hash64("abd", 3));
+    uint64_t h;
+    CHECK(joust_hash_file("/nonexistent/joust", &h) == JOUST_ENOTFOUND);
+    CHECK(strcmp(joust_strerror(JOUST_ENOTFOUND), "not found") == 0);
+}
+
+int main(void)
+{
+    test_bytes();
+    test_rng();
+    test_buf();
+    test_hash();
+    return test_report();
+}
