@@ -1,0 +1,97 @@
+/* The judge interface: asynchronous submit/poll, so that a remote VLM judge
+ * with many requests in flight fits the same worker loop as the CPU judges.
+ *
+ * Ownership: a request's strings are borrowed only for the duration of
+ * submit (the judge copies what it keeps). A result's reason/error/model
+ * strings are owned by the result: release them with joust_judge_res_clear.
+ * Threads: a judge belongs to one thread (the worker loop).
+ * Errors: submit returns 0, JOUST_EAGAIN when the judge is full, or
+ * JOUST_EINVAL for a request it can never judge. A failed judgement is not a
+ * call error: it comes back from poll as a result whose status says why. */
+#ifndef JOUST_JUDGE_H
+#define JOUST_JUDGE_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* Values match joust.proto's OutcomeStatus. */
+typedef enum {
+    JOUST_STATUS_OK = 1,
+    JOUST_STATUS_IMAGE_ERROR = 2,  /* an image was missing, unreadable or corrupt */
+    JOUST_STATUS_JUDGE_ERROR = 3,  /* the judge failed (server error, timeout) */
+    JOUST_STATUS_UNPARSEABLE = 4   /* the judge answered without a usable answer */
+} joust_status;
+
+typedef struct {
+    uint64_t image_id;
+    const char *uri;   /* path or file:// / http(s):// URI */
+    double latent;     /* latent utility from the manifest (sim judge only) */
+    int has_latent;
+} joust_judge_image;
+
+typedef struct {
+    uint64_t match_id;
+    uint32_t attempt;
+    uint64_t prompt_id;
+    const char *prompt;
+    joust_judge_image first, second; /* presentation order */
+} joust_judge_req;
+
+typedef struct {
+    uint64_t match_id;
+    uint32_t attempt;
+    joust_status status;
+    double p_first;   /* P(first preferred) in [0,1]; meaningful when status is OK */
+    int answer;       /* hard answer: 1 (first) or 2 (second); 0 when none */
+    char *reason;     /* short reasoning text, may be NULL */
+    char *error;      /* why it failed, naming the item; NULL when OK */
+    uint64_t failed_image_id; /* the image that caused IMAGE_ERROR, else 0 */
+    int64_t latency_us;
+    uint32_t tokens;
+} joust_judge_res;
+
+typedef struct {
+    /* sim: p = sigmoid((u1 - u2)/temperature + bias + noise * N(0,1)) */
+    double sim_temperature;
+    double sim_noise;
+    double sim_bias;
+    uint64_t seed;
+    /* image-reading judges */
+    long long max_pixels;      /* resize budget before judging */
+    size_t cache_entries;      /* per-worker cache of prepared images */
+    const char *image_root;    /* when set, relative paths resolve under it */
+} joust_judge_config;
+
+void joust_judge_config_defaults(joust_judge_config *cfg);
+
+typedef struct joust_judge joust_judge_t;
+
+typedef struct {
+    const char *name;
+    int (*submit)(void *impl, const joust_judge_req *req);
+    /* Moves up to max finished results into out; waits at most timeout_ms
+     * for the first one. Returns the count (>= 0) or a negative error. */
+    int (*poll)(void *impl, joust_judge_res *out, int max, int timeout_ms);
+    size_t (*inflight)(void *impl);
+    void (*destroy)(void *impl);
+} joust_judge_ops;
+
+struct joust_judge {
+    const joust_judge_ops *ops;
+    void *impl;
+};
+
+/* Creates the judge called name ("sim", "quality"). JOUST_ENOTFOUND for an
+ * unknown name. */
+int joust_judge_new(const char *name, const joust_judge_config *cfg, joust_judge_t **out);
+void joust_judge_destroy(joust_judge_t **self_p);
+int joust_judge_submit(joust_judge_t *j, const joust_judge_req *req);
+int joust_judge_poll(joust_judge_t *j, joust_judge_res *out, int max, int timeout_ms);
+size_t joust_judge_inflight(joust_judge_t *j);
+const char *joust_judge_name(const joust_judge_t *j);
+void joust_judge_res_clear(joust_judge_res *res);
+
+/* Constructors of the built-in judges (used by joust_judge_new). */
+int joust_judge_sim_new(const joust_judge_config *cfg, joust_judge_t **out);
+int joust_judge_quality_new(const joust_judge_config *cfg, joust_judge_t **out);
+
+#endif
