@@ -7,6 +7,7 @@
 #include "err.h"
 #include "hash.h"
 #include "rng.h"
+#include "u64map.h"
 
 static void test_bytes(void)
 {
@@ -70,8 +71,39 @@ static void test_hash(void)
     CHECK(strcmp(joust_strerror(JOUST_ENOTFOUND), "not found") == 0);
 }
 
+static void test_u64map(void)
+{
+    joust_u64map_t m;
+    joust_u64map_init(&m);
+    for (uint64_t k = 1; k <= 10000; k++)
+        joust_u64map_put(&m, k * 7919, k);
+    CHECK(m.len == 10000);
+    int ok = 1;
+    for (uint64_t k = 1; k <= 10000; k++) {
+        uint64_t v = 0;
+        ok &= joust_u64map_get(&m, k * 7919, &v) && v == k;
+    }
+    CHECK(ok);
+    for (uint64_t k = 1; k <= 10000; k += 2)
+        joust_u64map_del(&m, k * 7919);
+    CHECK(m.len == 5000);
+    CHECK(!joust_u64map_get(&m, 7919, NULL));
+    CHECK(joust_u64map_get(&m, 2 * 7919, NULL));
+    joust_u64map_put(&m, 2 * 7919, 99);
+    uint64_t v = 0;
+    CHECK(joust_u64map_get(&m, 2 * 7919, &v) && v == 99);
+    /* churn through tombstones without growing without bound */
+    for (uint64_t k = 1; k <= 100000; k++) {
+        joust_u64map_put(&m, 1000000 + k, k);
+        joust_u64map_del(&m, 1000000 + k);
+    }
+    CHECK(m.len == 5000 && m.cap <= 65536);
+    joust_u64map_free(&m);
+}
+
 int main(void)
 {
+    test_u64map();
     test_bytes();
     test_rng();
     test_buf();

@@ -1,0 +1,44 @@
+/* The coordinator loop for one run: plans prompt groups lazily into
+ * matches, dispatches them over a ROUTER socket to workers with credit,
+ * leases them (re-dispatch with attempt + 1 on expiry), and records results:
+ * all effects of a batch of results commit in one synced RocksDB write
+ * before the workers are ACKed (group commit). A result for a committed
+ * match is ACKed again and ignored. Restarted on the same store, it rebuilds
+ * its queues from the store: matches planned without an outcome are
+ * dispatched again. Memory holds only the in-flight window.
+ * One thread; creates its own ZeroMQ context. */
+#ifndef JOUST_COORDINATOR_H
+#define JOUST_COORDINATOR_H
+#include <signal.h>
+#include <stdint.h>
+
+#include "store.h"
+
+typedef struct {
+    const char *bind;          /* e.g. tcp://127.0.0.1:5555 or tcp://127.0.0.1:* */
+    uint32_t window;           /* planned, unfinished matches kept in memory */
+    uint32_t job_matches;      /* most matches in one JOB message */
+    int commit_ms;             /* group commit interval */
+    uint32_t commit_max;       /* results per commit, at most */
+    int heartbeat_ms;
+    int liveness;              /* missed heartbeats before a worker is dropped */
+    int progress;              /* 1: progress line on stderr */
+    volatile sig_atomic_t *stop;
+    /* Called once the socket is bound, with the actual endpoint. */
+    void (*on_bound)(const char *endpoint, void *arg);
+    void *on_bound_arg;
+} joust_coord_config;
+
+typedef struct {
+    uint64_t planned, ok, failed, retried, expired, duplicates, rejected;
+    double seconds;
+    int complete;
+} joust_coord_summary;
+
+void joust_coord_config_defaults(joust_coord_config *cfg);
+/* Runs `run_name` (which must exist) until every planned match has an
+ * outcome or *stop is set. Returns 0 or a JOUST_E* code. */
+int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_coord_config *cfg,
+                          joust_coord_summary *sum);
+
+#endif

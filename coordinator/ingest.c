@@ -1,0 +1,253 @@
+#include "ingest.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "buf.h"
+#include "bytes.h"
+#include "err.h"
+#include "hash.h"
+#include "log.h"
+#include "manifest.h"
+#include "records.h"
+#include "u64map.h"
+#include "xalloc.h"
+
+#define COMMIT_LINES 10000
+#define MAX_REPORTED 20
+
+/* Index lookups see the store plus what the open batch has added. */
+typedef struct {
+    joust_store_t *st;
+    joust_batch_t *batch;
+    joust_u64map_t pending[3]; /* by index kind */
+    uint64_t next_image, next_prompt;
+    char *dir;                 /* manifest folder, for relative paths */
+    const char *path;
+    joust_ingest_stats *stats;
+} ingest;
+
+enum { IDX_PROMPT_KEY, IDX_CONTENT, IDX_CALLER_ID };
+static const char idx_tag[3] = {'k', 'h', 'i'};
+
+static int index_get(ingest *in, int kind, uint64_t h, uint64_t *out)
+{
+    if (joust_u64map_get(&in->pending[kind], h ? h : 1, out))
+        return 1;
+    unsigned char key[9] = {(unsigned char)idx_tag[kind]};
+    joust_put_be64(key + 1, h);
+    void *val;
+    size_t len;
+    if (joust_store_get(in->st, JOUST_CF_META, key, 9, &val, &len) < 0)
+        return 0;
+    int ok = len == 8;
+    if (ok)
+        *out = joust_get_be64(val);
+    free(val);
+    return ok;
+}
+
+static void index_put(ingest *in, int kind, uint64_t h, uint64_t id)
+{
+    joust_u64map_put(&in->pending[kind], h ? h : 1, id);
+    unsigned char key[9] = {(unsigned char)idx_tag[kind]}, val[8];
+    joust_put_be64(key + 1, h);
+    joust_put_be64(val, id);
+    joust_batch_put(in->batch, JOUST_CF_META, key, 9, val, 8);
+}
+
+static int commit(ingest *in)
+{
+    meta_put_u64(in->batch, META_NEXT_IMAGE, in->next_image);
+    meta_put_u64(in->batch, META_NEXT_PROMPT, in->next_prompt);
+    int rc = joust_store_write(in->st, in->batch, 1);
+    joust_batch_clear(in->batch);
+    for (int i = 0; i < 3; i++)
+        joust_u64map_clear(&in->pending[i]);
+    return rc;
+}
+
+static void line_error(ingest *in, uint64_t line, const char *why)
+{
+    if (++in->stats->errors <= MAX_REPORTED)
+        log_warn("%s:%llu: %s (line skipped)", in->path, (unsigned long long)line, why);
+}
+
+static int is_remote(const char *uri)
+{
+    return !strncmp(uri, "http://", 7) || !strncmp(uri, "https://", 8);
+}
+
+static char *resolve_uri(ingest *in, const char *image)
+{
+    if (is_remote(image))
+        return xstrdup(image);
+    if (!strncmp(image, "file://", 7))
+        image += 7;
+    if (image[0] == '/')
+        return xstrdup(image);
+    joust_buf_t b = {0};
+    joust_buf_printf(&b, "%s/%s", in->dir, image);
+    return b.data;
+}
+
+static uint64_t prompt_for(ingest *in, const manifest_item *it)
+{
+    uint64_t h = joust_hash64(it->group_key, strlen(it->group_key)), id;
+    if (index_get(in, IDX_PROMPT_KEY, h, &id))
+        return id;
+    id = in->next_prompt++;
+    index_put(in, IDX_PROMPT_KEY, h, id);
+    Joust__PromptRecord p = JOUST__PROMPT_RECORD__INIT;
+    p.prompt_id = id;
+    p.text = it->prompt;
+    p.caller_id = it->prompt_id;
+    unsigned char key[8];
+    joust_put_be64(key, id);
+    record_put(in->batch, JOUST_CF_PROMPTS, key, 8, &p.base);
+    in->stats->prompts++;
+    return id;
+}
+
+static void add_image(ingest *in, uint64_t line, const manifest_item *it)
+{
+    uint64_t id_hash = it->id ? joust_hash64(it->id, strlen(it->id)) : 0, other;
+    if (it->id && index_get(in, IDX_CALLER_ID, id_hash, &other)) {
+        char why[MANIFEST_MAX_NAME + 64];
+        snprintf(why, sizeof why, "duplicate id \"%s\" (already image %llu)", it->id,
+                 (unsigned long long)other);
+        line_error(in, line, why);
+        return;
+    }
+    char *uri = resolve_uri(in, it->image);
+    Joust__ImageRecord r = JOUST__IMAGE_RECORD__INIT;
+    r.image_id = in->next_image++;
+    r.prompt_id = prompt_for(in, it);
+    r.uri = uri;
+    r.model = it->model;
+    r.caller_id = it->id;
+    r.has_latent = it->has_latent;
+    r.latent = it->latent;
+    r.meta_json = it->meta_json;
+    r.has_line = 1;
+    r.line = line;
+    /* Remote images are hashed by URI: fetching them here would make ingest
+     * as slow as judging. */
+    uint64_t h;
+    int rc = is_remote(uri) ? (h = joust_hash64(uri, strlen(uri)), 0) : joust_hash_file(uri, &h);
+    if (rc == 0) {
+        r.has_content_hash = 1;
+        r.content_hash = h;
+        if (index_get(in, IDX_CONTENT, h, &other)) {
+            if (++in->stats->duplicates <= MAX_REPORTED)
+                log_warn("%s:%llu: image %s has the same content as image %llu", in->path,
+                         (unsigned long long)line, it->image, (unsigned long long)other);
+        } else {
+            index_put(in, IDX_CONTENT, h, r.image_id);
+        }
+    } else if (++in->stats->missing <= MAX_REPORTED) {
+        log_warn("%s:%llu: image %s: %s (its matches will fail)", in->path,
+                 (unsigned long long)line, uri, joust_strerror(rc));
+    }
+    if (it->id)
+        index_put(in, IDX_CALLER_ID, id_hash, r.image_id);
+    unsigned char key[16];
+    joust_put_be64(key, r.image_id);
+    record_put(in->batch, JOUST_CF_IMAGES, key, 8, &r.base);
+    joust_put_be64(key, r.prompt_id);
+    joust_put_be64(key + 8, r.image_id);
+    joust_batch_put(in->batch, JOUST_CF_PROMPTS, key, 16, "", 0);
+    in->stats->images++;
+    free(uri);
+}
+
+static char *folder_of(const char *path)
+{
+    char *copy = xstrdup(path), *slash = strrchr(copy, '/');
+    if (slash)
+        *slash = '\0';
+    char resolved[PATH_MAX];
+    char *dir = realpath(slash ? (copy[0] ? copy : "/") : ".", resolved) ? xstrdup(resolved)
+                                                                          : xstrdup(".");
+    free(copy);
+    return dir;
+}
+
+int joust_ingest(joust_store_t *st, const char *path, joust_ingest_stats *stats)
+{
+    memset(stats, 0, sizeof *stats);
+    uint64_t file_hash;
+    int rc = joust_hash_file(path, &file_hash);
+    if (rc < 0) {
+        log_error("manifest %s: %s", path, joust_strerror(rc));
+        return rc;
+    }
+    unsigned char mkey[9] = {'m'};
+    joust_put_be64(mkey + 1, file_hash);
+    void *val;
+    size_t vlen;
+    if (joust_store_get(st, JOUST_CF_META, mkey, 9, &val, &vlen) == 0) {
+        free(val);
+        stats->already_ingested = 1;
+        log_info("manifest %s is already in the store; not ingesting it again", path);
+        return 0;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT ? JOUST_ENOTFOUND : JOUST_EIO;
+    ingest in = {.st = st, .batch = joust_batch_new(), .path = path, .stats = stats};
+    for (int i = 0; i < 3; i++)
+        joust_u64map_init(&in.pending[i]);
+    in.dir = folder_of(path);
+    if ((rc = meta_get_u64(st, META_NEXT_IMAGE, 1, &in.next_image)) < 0 ||
+        (rc = meta_get_u64(st, META_NEXT_PROMPT, 1, &in.next_prompt)) < 0)
+        goto out;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    uint64_t lineno = 0;
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        size_t lead = strspn(line, " \t");
+        if ((size_t)n == lead)
+            continue; /* blank lines are allowed */
+        stats->lines++;
+        manifest_item item;
+        char why[256];
+        if ((size_t)n != strlen(line))
+            line_error(&in, lineno, "contains a NUL byte");
+        else if (manifest_parse_line(line, (size_t)n, &item, why, sizeof why) < 0)
+            line_error(&in, lineno, why);
+        else {
+            add_image(&in, lineno, &item);
+            manifest_item_clear(&item);
+        }
+        if (joust_batch_count(in.batch) >= COMMIT_LINES * 3 && (rc = commit(&in)) < 0)
+            break;
+    }
+    free(line);
+    if (rc == 0 && ferror(f))
+        rc = JOUST_EIO;
+    if (rc == 0) {
+        unsigned char cnt[8];
+        joust_put_be64(cnt, stats->images);
+        joust_batch_put(in.batch, JOUST_CF_META, mkey, 9, cnt, 8);
+        rc = commit(&in);
+    }
+    if (stats->errors > MAX_REPORTED)
+        log_warn("%s: %llu more bad lines not shown", path,
+                 (unsigned long long)(stats->errors - MAX_REPORTED));
+out:
+    fclose(f);
+    for (int i = 0; i < 3; i++)
+        joust_u64map_free(&in.pending[i]);
+    joust_batch_destroy(&in.batch);
+    free(in.dir);
+    return rc;
+}

@@ -1,0 +1,35 @@
+/* Parses one manifest line (JSON object, one image per line):
+ *   image (string, required), prompt (string), prompt_id (string or
+ *   integer), model (string), id (string or integer), latent (number);
+ * any other field is kept as metadata. A line needs "prompt" or
+ * "prompt_id"; images with the same prompt_id, or else the same prompt
+ * text, form one group. Errors name the field and the reason. */
+#ifndef JOUST_MANIFEST_H
+#define JOUST_MANIFEST_H
+#include <stddef.h>
+
+#define MANIFEST_MAX_LINE (1 << 20)
+#define MANIFEST_MAX_URI 4096
+#define MANIFEST_MAX_PROMPT 65536
+#define MANIFEST_MAX_NAME 1024
+
+typedef struct {
+    char *image;      /* path or URI */
+    char *prompt;     /* "" when absent */
+    char *prompt_id;  /* caller's group id; NULL when absent */
+    char *model;      /* NULL when absent */
+    char *id;         /* caller's image id; NULL when absent */
+    double latent;
+    int has_latent;
+    char *meta_json;  /* other fields as a JSON object; NULL when none */
+    char *group_key;  /* "id:<prompt_id>" or "text:<prompt>" */
+} manifest_item;
+
+/* Returns 0 and fills item (free with manifest_item_clear), or JOUST_EINVAL
+ * with a reason in err. */
+int manifest_parse_line(const char *line, size_t len, manifest_item *item, char *err, size_t errlen);
+void manifest_item_clear(manifest_item *item);
+/* 1 when s[0..len) is valid UTF-8. */
+int utf8_valid(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,32 @@
+/* Runs: a named tournament over the store's prompts with a configuration
+ * frozen at creation (strategy, judge, order policy, seed, attempts).
+ * One database holds many runs; run ids prefix the run's records. */
+#ifndef JOUST_RUN_H
+#define JOUST_RUN_H
+#include <stdint.h>
+
+#include "joust.pb-c.h"
+#include "store.h"
+
+typedef struct {
+    const char *strategy;      /* "round-robin" */
+    const char *judge;         /* "sim", "quality" */
+    const char *order;         /* "both" | "random" | "fixed" */
+    uint64_t seed;
+    uint32_t max_attempts;     /* per match, for retryable failures */
+    uint32_t lease_ms;
+    const char *judge_options; /* frozen judge settings, informational */
+} joust_run_spec;
+
+/* Opens run `name`; creates it from spec when absent (spec may be NULL to
+ * require an existing run: JOUST_ENOTFOUND). An existing run whose frozen
+ * configuration differs from spec is JOUST_EEXIST, with the difference
+ * logged. *out: free with record_free. */
+int joust_run_open(joust_store_t *st, const char *name, const joust_run_spec *spec,
+                   Joust__RunRecord **out);
+/* Adds the run record to a batch. */
+void joust_run_put(joust_batch_t *b, const Joust__RunRecord *run);
+/* Calls fn for every run in name order. */
+int joust_run_each(joust_store_t *st, void (*fn)(const Joust__RunRecord *run, void *arg), void *arg);
+
+#endif

@@ -1,0 +1,611 @@
+/* The RocksDB store (see store.h): one database, one column family per kind
+ * of record, a shared WAL so that a batch is atomic across families.
+ * Promises: every RocksDB error is logged with its column family and key and
+ * returned as JOUST_ESTORE; nothing here aborts on data read from disk (only
+ * on programmer errors via assert, and on OOM via xalloc). The C API traps of
+ * RocksDB 7.8.3 (shared/notes/dependencies.md section 3) are handled here:
+ * errptr is NULL-initialised and freed after each failure, CF handles are
+ * destroyed before close, iterate bounds live as long as the iterator. */
+#include "store.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <rocksdb/c.h>
+
+#include "err.h"
+#include "log.h"
+#include "xalloc.h"
+
+/* Memory budget: the write buffers of all families together are capped by
+ * db_write_buffer_size, so 8 families never hold 8 x 2 x 64 MiB. */
+#define STORE_WRITE_BUFFER (64u << 20)       /* busy families */
+#define STORE_SMALL_WRITE_BUFFER (8u << 20)  /* meta, runs, prompts, images */
+#define STORE_DB_WRITE_BUFFER (256u << 20)   /* all memtables together */
+#define STORE_BLOCK_CACHE (32u << 20)        /* shared by all families */
+#define STORE_MAX_WAL (512ull << 20)         /* forces flushes of idle families */
+#define STORE_BYTES_PER_SYNC (1u << 20)
+
+static const char *const cf_names[JOUST_CF_COUNT] = {
+    "default", "runs", "prompts", "images", "matches", "outcomes", "rationales", "scores",
+};
+
+struct joust_store {
+    rocksdb_t *db;
+    rocksdb_column_family_handle_t *cf[JOUST_CF_COUNT];
+    rocksdb_options_t *db_opts;
+    rocksdb_options_t *cf_opts[JOUST_CF_COUNT];
+    rocksdb_cache_t *cache;
+    rocksdb_writeoptions_t *wo_sync;   /* sync=1: callers ACK only after this */
+    rocksdb_writeoptions_t *wo_nosync; /* sync=0: survives a process crash only */
+    rocksdb_readoptions_t *ro;         /* shared by point lookups, read-only */
+    char *path;
+};
+
+/* A batch cannot hold rocksdb_writebatch_put_cf calls before it knows the
+ * store's CF handles, so it records operations in a log that
+ * joust_store_write replays into a rocksdb_writebatch_t.
+ * Entry: op (1 byte), cf (1 byte), klen (size_t), vlen (size_t), key, value. */
+enum { OP_PUT = 1, OP_DELETE = 2 };
+
+struct joust_batch {
+    unsigned char *buf;
+    size_t len, cap;
+    size_t count;
+    int invalid; /* JOUST_ETOOBIG (key/value over RocksDB's 4 GiB limit) or
+                  * JOUST_EINVAL (bad family) from an add; fails the write */
+};
+
+struct joust_iter {
+    joust_store_t *store;
+    joust_cf cf;
+    rocksdb_iterator_t *it;
+    /* RocksDB keeps pointers to the read options' bound slices, which point
+     * into lower/upper: all three must outlive it. */
+    rocksdb_readoptions_t *ro;
+    unsigned char *lower; /* the prefix */
+    size_t plen;
+    unsigned char *upper; /* prefix + 1, or NULL for no upper bound */
+    size_t ulen;
+    int err;
+};
+
+/* A family out of range is JOUST_EINVAL, not an assert: it would index
+ * past the handle array, and asserts vanish under NDEBUG. */
+static int valid_cf(joust_cf cf)
+{
+    return (int)cf >= 0 && cf < JOUST_CF_COUNT;
+}
+
+const char *joust_cf_name(joust_cf cf)
+{
+    return valid_cf(cf) ? cf_names[cf] : "?";
+}
+
+/* Formats up to 32 bytes of a key as hex for log lines. */
+static const char *hexkey(char out[80], const void *key, size_t klen)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *k = key;
+    size_t n = klen > 32 ? 32 : klen, o = 0;
+    for (size_t i = 0; i < n; i++) {
+        out[o++] = digits[k[i] >> 4];
+        out[o++] = digits[k[i] & 15];
+    }
+    if (n < klen) {
+        out[o++] = '.';
+        out[o++] = '.';
+        out[o++] = '.';
+    }
+    if (o == 0)
+        out[o++] = '-';
+    out[o] = '\0';
+    return out;
+}
+
+/* Logs and frees a RocksDB error; always returns JOUST_ESTORE. */
+static int store_fail(char **err, const char *what, joust_cf cf, const void *key, size_t klen)
+{
+    char hex[80];
+    log_error("store: %s (cf %s, key %s): %s", what, joust_cf_name(cf), hexkey(hex, key, klen),
+              *err ? *err : "unknown error");
+    rocksdb_free(*err);
+    *err = NULL;
+    return JOUST_ESTORE;
+}
+
+/* The exclusive upper bound of keys starting with prefix: drop trailing 0xff
+ * bytes and increment the last remaining one. Returns 0 (no bound) when the
+ * prefix is empty or all 0xff, because then every key >= prefix has it. */
+static size_t prefix_successor(const void *prefix, size_t plen, unsigned char **out)
+{
+    const unsigned char *p = prefix;
+    size_t n = plen;
+    while (n > 0 && p[n - 1] == 0xff)
+        n--;
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    unsigned char *u = xmalloc(n);
+    memcpy(u, p, n);
+    u[n - 1]++;
+    *out = u;
+    return n;
+}
+
+static rocksdb_options_t *make_cf_options(rocksdb_options_t *base, size_t write_buffer)
+{
+    rocksdb_options_t *o = rocksdb_options_create_copy(base);
+    rocksdb_options_set_write_buffer_size(o, write_buffer);
+    return o;
+}
+
+int joust_store_open(const char *path, int create, joust_store_t **out)
+{
+    assert(path && out);
+    *out = NULL;
+    if (!create) {
+        /* RocksDB would report a missing database as a generic
+         * InvalidArgument; look for CURRENT to return ENOTFOUND instead. */
+        size_t n = strlen(path);
+        char *current = xmalloc(n + sizeof "/CURRENT");
+        memcpy(current, path, n);
+        memcpy(current + n, "/CURRENT", sizeof "/CURRENT");
+        struct stat st;
+        int rc = stat(current, &st);
+        int e = errno;
+        free(current);
+        if (rc != 0) {
+            if (e == ENOENT || e == ENOTDIR)
+                return JOUST_ENOTFOUND;
+            log_error("store: cannot stat %s/CURRENT: %s", path, strerror(e));
+            return JOUST_EIO;
+        }
+    }
+
+    joust_store_t *s = xcalloc(1, sizeof *s);
+    s->path = xstrdup(path);
+
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_options_increase_parallelism(o, 2);
+    rocksdb_options_set_create_if_missing(o, create ? 1 : 0);
+    /* Always: a database written by an older joust that lacks a newer
+     * family gains it (empty) instead of failing to open. */
+    rocksdb_options_set_create_missing_column_families(o, 1);
+    rocksdb_options_set_compression(o, rocksdb_lz4_compression);
+    rocksdb_options_set_bottommost_compression(o, rocksdb_zstd_compression);
+    rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
+    rocksdb_options_set_bytes_per_sync(o, STORE_BYTES_PER_SYNC);
+    rocksdb_options_set_wal_bytes_per_sync(o, STORE_BYTES_PER_SYNC);
+    rocksdb_options_set_write_buffer_size(o, STORE_WRITE_BUFFER);
+    rocksdb_options_set_max_write_buffer_number(o, 2);
+    rocksdb_options_set_db_write_buffer_size(o, STORE_DB_WRITE_BUFFER);
+    /* Families share the WAL; a rarely written family would otherwise pin
+     * old WAL files forever. */
+    rocksdb_options_set_max_total_wal_size(o, STORE_MAX_WAL);
+    rocksdb_options_set_keep_log_file_num(o, 5);
+    rocksdb_options_set_max_log_file_size(o, 16u << 20);
+
+    /* One small LRU cache for all families; bloom filters make "is this
+     * match already judged?" lookups cheap. set_filter_policy takes
+     * ownership of the policy, the table factory copies the options. */
+    s->cache = rocksdb_cache_create_lru(STORE_BLOCK_CACHE);
+    rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_block_cache(t, s->cache);
+    rocksdb_block_based_options_set_filter_policy(t, rocksdb_filterpolicy_create_bloom_full(10));
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 1);
+    rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(t, 1);
+    rocksdb_options_set_block_based_table_factory(o, t);
+    rocksdb_block_based_options_destroy(t);
+    s->db_opts = o;
+
+    for (int i = 0; i < JOUST_CF_COUNT; i++) {
+        int busy = i == JOUST_CF_MATCHES || i == JOUST_CF_OUTCOMES || i == JOUST_CF_RATIONALES ||
+                   i == JOUST_CF_SCORES;
+        s->cf_opts[i] = make_cf_options(o, busy ? STORE_WRITE_BUFFER : STORE_SMALL_WRITE_BUFFER);
+    }
+
+    char *err = NULL;
+    s->db = rocksdb_open_column_families(o, path, JOUST_CF_COUNT, cf_names,
+                                         (const rocksdb_options_t *const *)s->cf_opts, s->cf,
+                                         &err);
+    if (!s->db || err) {
+        log_error("store: open %s: %s", path, err ? err : "failed");
+        rocksdb_free(err);
+        /* The C API returns NULL and no handles on error; joust_store_destroy
+         * would still clean up anything it did return. */
+        joust_store_destroy(&s);
+        return JOUST_ESTORE;
+    }
+
+    s->wo_sync = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(s->wo_sync, 1);
+    s->wo_nosync = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(s->wo_nosync, 0);
+    s->ro = rocksdb_readoptions_create();
+    *out = s;
+    return 0;
+}
+
+void joust_store_destroy(joust_store_t **self_p)
+{
+    assert(self_p);
+    joust_store_t *s = *self_p;
+    if (!s)
+        return;
+    if (s->db) {
+        /* Make a clean shutdown durable against power loss too, then stop
+         * compactions instead of waiting for them. */
+        char *err = NULL;
+        rocksdb_flush_wal(s->db, 1, &err);
+        if (err)
+            store_fail(&err, "sync WAL at close", JOUST_CF_META, "", 0);
+        rocksdb_cancel_all_background_work(s->db, 1);
+        /* CF handles must go before the database. */
+        for (int i = 0; i < JOUST_CF_COUNT; i++)
+            if (s->cf[i])
+                rocksdb_column_family_handle_destroy(s->cf[i]);
+        rocksdb_close(s->db);
+    }
+    if (s->wo_sync)
+        rocksdb_writeoptions_destroy(s->wo_sync);
+    if (s->wo_nosync)
+        rocksdb_writeoptions_destroy(s->wo_nosync);
+    if (s->ro)
+        rocksdb_readoptions_destroy(s->ro);
+    for (int i = 0; i < JOUST_CF_COUNT; i++)
+        if (s->cf_opts[i])
+            rocksdb_options_destroy(s->cf_opts[i]);
+    if (s->db_opts)
+        rocksdb_options_destroy(s->db_opts);
+    if (s->cache)
+        rocksdb_cache_destroy(s->cache);
+    free(s->path);
+    free(s);
+    *self_p = NULL;
+}
+
+int joust_store_get(joust_store_t *self, joust_cf cf, const void *key, size_t klen, void **val,
+                    size_t *vlen)
+{
+    assert(self && (key || klen == 0) && val && vlen);
+    *val = NULL;
+    *vlen = 0;
+    if (!valid_cf(cf))
+        return JOUST_EINVAL;
+    char *err = NULL;
+    rocksdb_pinnableslice_t *ps =
+        rocksdb_get_pinned_cf(self->db, self->ro, self->cf[cf], key, klen, &err);
+    if (err) {
+        if (ps)
+            rocksdb_pinnableslice_destroy(ps);
+        return store_fail(&err, "get", cf, key, klen);
+    }
+    if (!ps)
+        return JOUST_ENOTFOUND;
+    size_t n = 0;
+    const char *v = rocksdb_pinnableslice_value(ps, &n);
+    unsigned char *copy = xmalloc(n + 1);
+    if (n)
+        memcpy(copy, v, n);
+    copy[n] = '\0';
+    rocksdb_pinnableslice_destroy(ps);
+    *val = copy;
+    *vlen = n;
+    return 0;
+}
+
+int joust_store_put(joust_store_t *self, joust_cf cf, const void *key, size_t klen,
+                    const void *val, size_t vlen)
+{
+    assert(self && (key || klen == 0) && (val || vlen == 0));
+    if (!valid_cf(cf))
+        return JOUST_EINVAL;
+    if (klen > UINT32_MAX || vlen > UINT32_MAX)
+        return JOUST_ETOOBIG;
+    char *err = NULL;
+    rocksdb_put_cf(self->db, self->wo_nosync, self->cf[cf], key, klen, val ? val : "", vlen,
+                   &err);
+    if (err)
+        return store_fail(&err, "put", cf, key, klen);
+    return 0;
+}
+
+/* ---- batches ---- */
+
+joust_batch_t *joust_batch_new(void)
+{
+    return xcalloc(1, sizeof(joust_batch_t));
+}
+
+void joust_batch_destroy(joust_batch_t **self_p)
+{
+    assert(self_p);
+    if (!*self_p)
+        return;
+    free((*self_p)->buf);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+static void batch_add(joust_batch_t *b, int op, joust_cf cf, const void *key, size_t klen,
+                      const void *val, size_t vlen)
+{
+    assert(b && (key || klen == 0) && (val || vlen == 0));
+    if (!valid_cf(cf)) {
+        b->invalid = JOUST_EINVAL;
+        return;
+    }
+    if (klen > UINT32_MAX || vlen > UINT32_MAX) {
+        b->invalid = JOUST_ETOOBIG;
+        return;
+    }
+    size_t need = 2 + 2 * sizeof(size_t) + klen + vlen;
+    if (b->cap - b->len < need) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->len < need)
+            cap *= 2;
+        b->buf = xrealloc(b->buf, cap);
+        b->cap = cap;
+    }
+    unsigned char *p = b->buf + b->len;
+    p[0] = (unsigned char)op;
+    p[1] = (unsigned char)cf;
+    memcpy(p + 2, &klen, sizeof klen);
+    memcpy(p + 2 + sizeof klen, &vlen, sizeof vlen);
+    p += 2 + 2 * sizeof(size_t);
+    if (klen)
+        memcpy(p, key, klen);
+    if (vlen)
+        memcpy(p + klen, val, vlen);
+    b->len += need;
+    b->count++;
+}
+
+void joust_batch_put(joust_batch_t *b, joust_cf cf, const void *key, size_t klen, const void *val,
+                     size_t vlen)
+{
+    batch_add(b, OP_PUT, cf, key, klen, val, vlen);
+}
+
+void joust_batch_delete(joust_batch_t *b, joust_cf cf, const void *key, size_t klen)
+{
+    batch_add(b, OP_DELETE, cf, key, klen, NULL, 0);
+}
+
+size_t joust_batch_count(const joust_batch_t *b)
+{
+    assert(b);
+    return b->count;
+}
+
+void joust_batch_clear(joust_batch_t *b)
+{
+    assert(b);
+    b->len = 0;
+    b->count = 0;
+    b->invalid = 0;
+}
+
+static int write_batch(joust_store_t *self, rocksdb_writebatch_t *wb, int sync, const char *what,
+                       joust_cf cf, const void *key, size_t klen)
+{
+    char *err = NULL;
+    rocksdb_write(self->db, sync ? self->wo_sync : self->wo_nosync, wb, &err);
+    if (err)
+        return store_fail(&err, what, cf, key, klen);
+    return 0;
+}
+
+int joust_store_write(joust_store_t *self, joust_batch_t *b, int sync)
+{
+    assert(self && b);
+    if (b->invalid) {
+        log_error("store: batch not written: an add failed (%s)", joust_strerror(b->invalid));
+        return b->invalid;
+    }
+    if (b->count == 0 && !sync)
+        return 0;
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    const unsigned char *p = b->buf, *end = b->buf + b->len;
+    joust_cf first_cf = JOUST_CF_META;
+    const void *first_key = "";
+    size_t first_klen = 0;
+    while (p < end) {
+        int op = p[0];
+        joust_cf cf = (joust_cf)p[1];
+        size_t klen, vlen;
+        memcpy(&klen, p + 2, sizeof klen);
+        memcpy(&vlen, p + 2 + sizeof klen, sizeof vlen);
+        const char *key = (const char *)p + 2 + 2 * sizeof(size_t);
+        if (p == b->buf) {
+            first_cf = cf;
+            first_key = key;
+            first_klen = klen;
+        }
+        if (op == OP_PUT)
+            rocksdb_writebatch_put_cf(wb, self->cf[cf], key, klen, key + klen, vlen);
+        else
+            rocksdb_writebatch_delete_cf(wb, self->cf[cf], key, klen);
+        p = (const unsigned char *)key + klen + vlen;
+    }
+    /* An empty synced write still syncs the WAL: a caller may rely on it to
+     * make earlier unsynced writes durable. */
+    int rc = write_batch(self, wb, sync, "write batch (first op shown)", first_cf, first_key,
+                         first_klen);
+    rocksdb_writebatch_destroy(wb);
+    return rc;
+}
+
+/* ---- iteration ---- */
+
+static void iter_check_end(joust_iter_t *it)
+{
+    char *err = NULL;
+    rocksdb_iter_get_error(it->it, &err);
+    if (err) {
+        store_fail(&err, "iterate", it->cf, it->lower, it->plen);
+        it->err = JOUST_ESTORE;
+    }
+}
+
+int joust_iter_new(joust_store_t *self, joust_cf cf, const void *prefix, size_t plen,
+                   joust_iter_t **out)
+{
+    assert(self && (prefix || plen == 0) && out);
+    *out = NULL;
+    if (!valid_cf(cf))
+        return JOUST_EINVAL;
+    joust_iter_t *it = xcalloc(1, sizeof *it);
+    it->store = self;
+    it->cf = cf;
+    it->plen = plen;
+    it->lower = xmalloc(plen ? plen : 1);
+    if (plen)
+        memcpy(it->lower, prefix, plen);
+    it->ulen = prefix_successor(prefix, plen, &it->upper);
+    it->ro = rocksdb_readoptions_create();
+    if (plen) {
+        rocksdb_readoptions_set_iterate_lower_bound(it->ro, (const char *)it->lower, plen);
+        if (it->upper)
+            rocksdb_readoptions_set_iterate_upper_bound(it->ro, (const char *)it->upper,
+                                                        it->ulen);
+    } else {
+        /* A whole-family scan (e.g. a BT fit) would only evict hot blocks. */
+        rocksdb_readoptions_set_fill_cache(it->ro, 0);
+    }
+    it->it = rocksdb_create_iterator_cf(self->db, it->ro, self->cf[cf]);
+    joust_iter_seek(it, NULL, 0);
+    *out = it;
+    return it->err;
+}
+
+void joust_iter_seek(joust_iter_t *it, const void *from, size_t flen)
+{
+    assert(it && (from || flen == 0));
+    if (it->err)
+        return;
+    if (it->plen == 0 && flen == 0) {
+        rocksdb_iter_seek_to_first(it->it);
+    } else if (flen == 0) {
+        rocksdb_iter_seek(it->it, (const char *)it->lower, it->plen);
+    } else {
+        unsigned char stackbuf[256];
+        size_t n = it->plen + flen;
+        unsigned char *k = n <= sizeof stackbuf ? stackbuf : xmalloc(n);
+        if (it->plen)
+            memcpy(k, it->lower, it->plen);
+        memcpy(k + it->plen, from, flen);
+        rocksdb_iter_seek(it->it, (const char *)k, n); /* the target is not kept */
+        if (k != stackbuf)
+            free(k);
+    }
+    if (!rocksdb_iter_valid(it->it))
+        iter_check_end(it);
+}
+
+int joust_iter_valid(joust_iter_t *it)
+{
+    assert(it);
+    if (it->err || !rocksdb_iter_valid(it->it))
+        return 0;
+    /* The bounds already guarantee this; checked anyway because it is
+     * cheap and the all-0xff prefix has no upper bound. */
+    size_t klen = 0;
+    const char *k = rocksdb_iter_key(it->it, &klen);
+    return klen >= it->plen && memcmp(k, it->lower, it->plen) == 0;
+}
+
+void joust_iter_next(joust_iter_t *it)
+{
+    assert(it);
+    /* Next on an invalid RocksDB iterator is undefined behaviour. */
+    if (it->err || !rocksdb_iter_valid(it->it))
+        return;
+    rocksdb_iter_next(it->it);
+    if (!rocksdb_iter_valid(it->it))
+        iter_check_end(it);
+}
+
+const void *joust_iter_key(joust_iter_t *it, size_t *klen)
+{
+    assert(it && klen);
+    if (!joust_iter_valid(it)) {
+        *klen = 0;
+        return NULL;
+    }
+    return rocksdb_iter_key(it->it, klen);
+}
+
+const void *joust_iter_value(joust_iter_t *it, size_t *vlen)
+{
+    assert(it && vlen);
+    if (!joust_iter_valid(it)) {
+        *vlen = 0;
+        return NULL;
+    }
+    return rocksdb_iter_value(it->it, vlen);
+}
+
+int joust_iter_error(joust_iter_t *it)
+{
+    assert(it);
+    return it->err;
+}
+
+void joust_iter_destroy(joust_iter_t **self_p)
+{
+    assert(self_p);
+    joust_iter_t *it = *self_p;
+    if (!it)
+        return;
+    /* Iterator first: it points into ro, which points into lower/upper. */
+    if (it->it)
+        rocksdb_iter_destroy(it->it);
+    if (it->ro)
+        rocksdb_readoptions_destroy(it->ro);
+    free(it->lower);
+    free(it->upper);
+    free(it);
+    *self_p = NULL;
+}
+
+/* ---- range deletion ---- */
+
+int joust_store_delete_prefix(joust_store_t *self, joust_cf cf, const void *prefix, size_t plen)
+{
+    assert(self && (prefix || plen == 0));
+    if (!valid_cf(cf))
+        return JOUST_EINVAL;
+    unsigned char *upper = NULL;
+    size_t ulen = prefix_successor(prefix, plen, &upper);
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    int rc = 0;
+    if (upper) {
+        /* One range tombstone instead of a tombstone per key. */
+        rocksdb_writebatch_delete_range_cf(wb, self->cf[cf], plen ? prefix : "", plen,
+                                           (const char *)upper, ulen);
+    } else {
+        /* Empty or all-0xff prefix: no exclusive end key exists, so delete
+         * key by key (still one atomic write). */
+        joust_iter_t *it = NULL;
+        rc = joust_iter_new(self, cf, prefix, plen, &it);
+        for (; rc == 0 && joust_iter_valid(it); joust_iter_next(it)) {
+            size_t klen;
+            const void *k = joust_iter_key(it, &klen);
+            rocksdb_writebatch_delete_cf(wb, self->cf[cf], k, klen);
+        }
+        if (rc == 0)
+            rc = joust_iter_error(it);
+        joust_iter_destroy(&it);
+    }
+    if (rc == 0)
+        rc = write_batch(self, wb, 0, "delete prefix", cf, plen ? prefix : "", plen);
+    rocksdb_writebatch_destroy(wb);
+    free(upper);
+    return rc;
+}

@@ -1,0 +1,101 @@
+/* The `sim` judge: a simulated judge for tests and benchmarks. Its outcome
+ * comes from the latent utilities in the manifest:
+ *   p_first = sigmoid((u_first - u_second) / T + bias + noise * N(0,1)).
+ * The noise draw is seeded by (seed, match_id), not by worker or attempt, so
+ * a re-dispatched match gets the same outcome and runs are reproducible. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "clock.h"
+#include "err.h"
+#include "judge.h"
+#include "rng.h"
+#include "xalloc.h"
+
+typedef struct {
+    joust_judge_config cfg;
+    joust_judge_res *ready; /* FIFO of finished results */
+    size_t head, len, cap;
+} sim_judge;
+
+static void push(sim_judge *s, const joust_judge_res *r)
+{
+    if (s->head > 0 && s->head == s->len) /* drained: reuse the buffer */
+        s->head = s->len = 0;
+    xgrow((void **)&s->ready, &s->cap, s->len + 1, sizeof *s->ready);
+    s->ready[s->len++] = *r;
+}
+
+static char *missing_latent(const joust_judge_image *im)
+{
+    char buf[600];
+    snprintf(buf, sizeof buf, "image %llu (%.500s): no latent utility in the manifest (field \"latent\")",
+             (unsigned long long)im->image_id, im->uri);
+    return xstrdup(buf);
+}
+
+static int sim_submit(void *impl, const joust_judge_req *req)
+{
+    sim_judge *s = impl;
+    int64_t t0 = joust_now_us();
+    joust_judge_res r = {.match_id = req->match_id, .attempt = req->attempt};
+    const joust_judge_image *bad = !req->first.has_latent    ? &req->first
+                                   : !req->second.has_latent ? &req->second
+                                                             : NULL;
+    if (bad) {
+        r.status = JOUST_STATUS_IMAGE_ERROR;
+        r.error = missing_latent(bad);
+        r.failed_image_id = bad->image_id;
+    } else {
+        joust_rng_t rng;
+        joust_rng_seed(&rng, s->cfg.seed * 0x9e3779b97f4a7c15ull ^ req->match_id);
+        double t = s->cfg.sim_temperature > 0 ? s->cfg.sim_temperature : 1.0;
+        double z = (req->first.latent - req->second.latent) / t + s->cfg.sim_bias;
+        if (s->cfg.sim_noise > 0)
+            z += s->cfg.sim_noise * joust_rng_normal(&rng);
+        r.status = JOUST_STATUS_OK;
+        r.p_first = 1.0 / (1.0 + exp(-z));
+        r.answer = r.p_first >= 0.5 ? 1 : 2;
+    }
+    r.latency_us = joust_now_us() - t0;
+    push(s, &r);
+    return 0;
+}
+
+static int sim_poll(void *impl, joust_judge_res *out, int max, int timeout_ms)
+{
+    sim_judge *s = impl;
+    int n = 0;
+    while (n < max && s->head < s->len)
+        out[n++] = s->ready[s->head++];
+    return n;
+}
+
+static size_t sim_inflight(void *impl)
+{
+    sim_judge *s = impl;
+    return s->len - s->head;
+}
+
+static void sim_destroy(void *impl)
+{
+    sim_judge *s = impl;
+    for (size_t i = s->head; i < s->len; i++)
+        joust_judge_res_clear(&s->ready[i]);
+    free(s->ready);
+    free(s);
+}
+
+static const joust_judge_ops sim_ops = {"sim", sim_submit, sim_poll, sim_inflight, sim_destroy};
+
+int joust_judge_sim_new(const joust_judge_config *cfg, joust_judge_t **out)
+{
+    sim_judge *s = xcalloc(1, sizeof *s);
+    s->cfg = *cfg;
+    joust_judge_t *j = xmalloc(sizeof *j);
+    j->ops = &sim_ops;
+    j->impl = s;
+    *out = j;
+    return 0;
+}

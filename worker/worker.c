@@ -1,0 +1,300 @@
+#include "worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "clock.h"
+#include "err.h"
+#include "log.h"
+#include "u64map.h"
+#include "wire.h"
+#include "xalloc.h"
+
+#define POLL_BATCH 256
+
+/* Results waiting for their ACK, resent whole after a reconnect. */
+typedef struct {
+    Joust__MatchResult **items;
+    size_t len, cap;
+    joust_u64map_t index; /* match_id -> position in items */
+} outbox;
+
+typedef struct {
+    const joust_worker_config *cfg;
+    void *ctx, *sock;
+    joust_judge_t *judge;
+    outbox out;
+    uint32_t run_id;
+    int64_t last_recv_ms, last_send_ms;
+    char name[128];
+    uint64_t judged, acked;
+} worker;
+
+void joust_worker_config_defaults(joust_worker_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->judge = "quality";
+    joust_judge_config_defaults(&cfg->judge_cfg);
+    cfg->slots = 64;
+    cfg->heartbeat_ms = 1000;
+    cfg->liveness = 5;
+    cfg->exit_when_done = 1;
+}
+
+static void result_free(Joust__MatchResult *r)
+{
+    free(r->reason);
+    free(r->error);
+    free(r);
+}
+
+/* Cuts an owned string to the wire's limit in place. */
+static char *truncated(char *s, size_t max)
+{
+    if (s && strnlen(s, max + 1) > max)
+        s[max] = '\0';
+    return s;
+}
+
+static void outbox_add(outbox *o, const joust_judge_res *res)
+{
+    Joust__MatchResult *r = xmalloc(sizeof *r);
+    joust__match_result__init(r);
+    r->match_id = res->match_id;
+    r->attempt = res->attempt;
+    r->status = (Joust__OutcomeStatus)res->status;
+    if (res->status == JOUST_STATUS_OK) {
+        r->has_p_first = 1;
+        r->p_first = res->p_first;
+    }
+    r->has_answer = res->answer != 0;
+    r->answer = (uint32_t)res->answer;
+    /* Ownership of the strings moves from the judge result to the outbox;
+     * the wire limits are enforced here so a verbose judge cannot make
+     * the coordinator reject the whole RESULT. */
+    r->reason = truncated(res->reason, 65536);
+    r->error = truncated(res->error, 4096);
+    r->has_failed_image_id = res->failed_image_id != 0;
+    r->failed_image_id = res->failed_image_id;
+    r->has_latency_us = 1;
+    r->latency_us = res->latency_us;
+    r->has_tokens = res->tokens != 0;
+    r->tokens = res->tokens;
+    uint64_t pos;
+    if (joust_u64map_get(&o->index, r->match_id, &pos)) { /* newer attempt replaces */
+        result_free(o->items[pos]);
+        o->items[pos] = r;
+        return;
+    }
+    xgrow((void **)&o->items, &o->cap, o->len + 1, sizeof *o->items);
+    joust_u64map_put(&o->index, r->match_id, o->len);
+    o->items[o->len++] = r;
+}
+
+static void outbox_ack(outbox *o, uint64_t match_id)
+{
+    uint64_t pos;
+    if (!joust_u64map_get(&o->index, match_id, &pos))
+        return;
+    joust_u64map_del(&o->index, match_id);
+    result_free(o->items[pos]);
+    o->items[pos] = o->items[--o->len];
+    if (pos < o->len)
+        joust_u64map_put(&o->index, o->items[pos]->match_id, pos);
+}
+
+static int send_msg(worker *w, int cmd, const ProtobufCMessage *body)
+{
+    int rc = joust_wire_send(w->sock, NULL, 0, cmd, body);
+    if (rc == 0)
+        w->last_send_ms = joust_now_ms();
+    return rc;
+}
+
+/* Sends outbox items [from, len) in RESULT messages of at most
+ * JOUST_WIRE_MAX_MATCHES results. */
+static void send_results(worker *w, size_t from)
+{
+    while (from < w->out.len && w->run_id) {
+        size_t n = w->out.len - from;
+        if (n > JOUST_WIRE_MAX_MATCHES)
+            n = JOUST_WIRE_MAX_MATCHES;
+        Joust__Result msg = JOUST__RESULT__INIT;
+        msg.run_id = w->run_id;
+        msg.n_results = n;
+        msg.results = w->out.items + from;
+        msg.judge = (char *)joust_judge_name(w->judge);
+        if (send_msg(w, JOUST_CMD_RESULT, &msg.base) < 0)
+            return; /* kept in the outbox; resent after reconnect */
+        from += n;
+    }
+}
+
+static void send_ready(worker *w)
+{
+    Joust__Ready r = JOUST__READY__INIT;
+    r.worker_name = w->name;
+    r.slots = (uint32_t)w->cfg->slots;
+    r.judge = (char *)w->cfg->judge;
+    r.build = "joust " JOUST_VERSION;
+    send_msg(w, JOUST_CMD_READY, &r.base);
+}
+
+static int connect_socket(worker *w)
+{
+    if (w->sock)
+        zmq_close(w->sock);
+    w->sock = zmq_socket(w->ctx, ZMQ_DEALER);
+    joust_wire_socket_setup(w->sock, 0);
+    if (zmq_connect(w->sock, w->cfg->endpoint) != 0) {
+        log_error("cannot connect to %s: %s", w->cfg->endpoint, zmq_strerror(errno));
+        return JOUST_EINVAL;
+    }
+    w->last_recv_ms = joust_now_ms();
+    send_ready(w);
+    send_results(w, 0);
+    return 0;
+}
+
+static void submit_job(worker *w, const Joust__Job *job)
+{
+    w->run_id = job->run_id;
+    for (size_t i = 0; i < job->n_matches; i++) {
+        const Joust__MatchJob *m = job->matches[i];
+        joust_judge_req req = {
+            .match_id = m->match_id,
+            .attempt = m->attempt,
+            .prompt_id = m->prompt_id,
+            .prompt = m->prompt,
+            .first = {m->first->image_id, m->first->uri, m->first->latent, m->first->has_latent},
+            .second = {m->second->image_id, m->second->uri, m->second->latent, m->second->has_latent},
+        };
+        int rc = joust_judge_submit(w->judge, &req);
+        if (rc < 0) {
+            /* The judge cannot take it: report a judge error so the
+             * coordinator re-dispatches it instead of waiting for a lease. */
+            joust_judge_res res = {.match_id = m->match_id, .attempt = m->attempt,
+                                   .status = JOUST_STATUS_JUDGE_ERROR};
+            char msg[128];
+            snprintf(msg, sizeof msg, "judge refused match %llu: %s",
+                     (unsigned long long)m->match_id, joust_strerror(rc));
+            res.error = xstrdup(msg);
+            size_t from = w->out.len;
+            outbox_add(&w->out, &res);
+            send_results(w, from);
+        }
+    }
+}
+
+/* Returns 1 when the worker should exit. */
+static int handle(worker *w, joust_wire_msg *m)
+{
+    switch (m->cmd) {
+    case JOUST_CMD_JOB:
+        submit_job(w, (const Joust__Job *)m->body);
+        break;
+    case JOUST_CMD_ACK: {
+        const Joust__Ack *a = (const Joust__Ack *)m->body;
+        for (size_t i = 0; i < a->n_match_ids; i++)
+            outbox_ack(&w->out, a->match_ids[i]);
+        w->acked += a->n_match_ids;
+        break;
+    }
+    case JOUST_CMD_DISCONNECT: {
+        const Joust__Disconnect *d = (const Joust__Disconnect *)m->body;
+        log_info("coordinator says goodbye: %s", d->reason ? d->reason : "");
+        if (d->run_complete && w->cfg->exit_when_done && w->out.len == 0)
+            return 1;
+        break;
+    }
+    default: /* HEARTBEAT: any message already counted as a sign of life */
+        break;
+    }
+    return 0;
+}
+
+static void collect_results(worker *w, int timeout_ms)
+{
+    joust_judge_res res[POLL_BATCH];
+    size_t from = w->out.len;
+    int n = joust_judge_poll(w->judge, res, POLL_BATCH, timeout_ms);
+    for (int i = 0; i < n; i++)
+        outbox_add(&w->out, &res[i]); /* takes the strings */
+    w->judged += n > 0 ? (uint64_t)n : 0;
+    send_results(w, from);
+}
+
+int joust_worker_run(const joust_worker_config *cfg)
+{
+    worker w = {.cfg = cfg};
+    joust_u64map_init(&w.out.index);
+    if (cfg->name)
+        snprintf(w.name, sizeof w.name, "%s", cfg->name);
+    else {
+        char host[64] = "host";
+        gethostname(host, sizeof host - 1);
+        snprintf(w.name, sizeof w.name, "w-%s-%d", host, (int)getpid());
+    }
+    int rc = joust_judge_new(cfg->judge, &cfg->judge_cfg, &w.judge);
+    if (rc < 0) {
+        log_error("unknown judge '%s'", cfg->judge);
+        return rc;
+    }
+    w.ctx = zmq_ctx_new();
+    rc = connect_socket(&w);
+    int64_t idle_since = joust_now_ms();
+    log_info("worker %s: judge %s, %d slots, coordinator %s", w.name, cfg->judge, cfg->slots,
+             cfg->endpoint);
+    while (rc == 0 && !(cfg->stop && *cfg->stop)) {
+        int busy = joust_judge_inflight(w.judge) > 0;
+        zmq_pollitem_t item = {w.sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, busy ? 0 : cfg->heartbeat_ms / 4) < 0 && errno != EINTR)
+            break;
+        int64_t now = joust_now_ms();
+        joust_wire_msg m;
+        int r, done = 0;
+        while (!done && (r = joust_wire_recv(w.sock, 0, &m)) != JOUST_EAGAIN && r != JOUST_EIO) {
+            w.last_recv_ms = now;
+            if (r == JOUST_EPROTO)
+                log_warn("dropped a message from the coordinator: %s", m.error);
+            else
+                done = handle(&w, &m);
+            joust_wire_msg_clear(&m);
+        }
+        if (done)
+            break;
+        if (busy)
+            collect_results(&w, 0);
+        now = joust_now_ms();
+        if (now - w.last_send_ms >= cfg->heartbeat_ms) {
+            Joust__Heartbeat hb = JOUST__HEARTBEAT__INIT;
+            hb.has_inflight = 1;
+            hb.inflight = (uint32_t)joust_judge_inflight(w.judge);
+            send_msg(&w, JOUST_CMD_HEARTBEAT, &hb.base);
+        }
+        if (now - w.last_recv_ms > (int64_t)cfg->heartbeat_ms * cfg->liveness) {
+            log_warn("coordinator silent for %lld ms; reconnecting", (long long)(now - w.last_recv_ms));
+            if (cfg->max_idle_ms && now - idle_since > cfg->max_idle_ms) {
+                log_warn("no coordinator for %d ms; exiting", cfg->max_idle_ms);
+                break;
+            }
+            rc = connect_socket(&w);
+        } else {
+            idle_since = now;
+        }
+    }
+    log_info("worker %s: %llu judged, %llu acknowledged", w.name, (unsigned long long)w.judged,
+             (unsigned long long)w.acked);
+    for (size_t i = 0; i < w.out.len; i++)
+        result_free(w.out.items[i]);
+    free(w.out.items);
+    joust_u64map_free(&w.out.index);
+    joust_judge_destroy(&w.judge);
+    zmq_close(w.sock);
+    zmq_ctx_term(w.ctx);
+    return rc;
+}
