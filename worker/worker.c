@@ -30,6 +30,7 @@ typedef struct {
     outbox out;
     uint32_t run_id;
     int64_t last_recv_ms, last_send_ms;
+    int need_ready; /* READY not yet sent on this connection */
     char name[128];
     uint64_t judged, acked;
 } worker;
@@ -119,7 +120,7 @@ static int send_msg(worker *w, int cmd, const ProtobufCMessage *body)
  * JOUST_WIRE_MAX_MATCHES results. */
 static void send_results(worker *w, size_t from)
 {
-    while (from < w->out.len && w->run_id) {
+    while (from < w->out.len && w->run_id && !w->need_ready) {
         size_t n = w->out.len - from;
         if (n > JOUST_WIRE_MAX_MATCHES)
             n = JOUST_WIRE_MAX_MATCHES;
@@ -134,6 +135,9 @@ static void send_results(worker *w, size_t from)
     }
 }
 
+/* With ZMQ_IMMEDIATE a send fails until the connection is up, so READY is
+ * retried from the loop until it goes out; the unacknowledged results
+ * follow it. */
 static void send_ready(worker *w)
 {
     Joust__Ready r = JOUST__READY__INIT;
@@ -141,7 +145,10 @@ static void send_ready(worker *w)
     r.slots = (uint32_t)w->cfg->slots;
     r.judge = (char *)w->cfg->judge;
     r.build = "joust " JOUST_VERSION;
-    send_msg(w, JOUST_CMD_READY, &r.base);
+    if (send_msg(w, JOUST_CMD_READY, &r.base) == 0) {
+        w->need_ready = 0;
+        send_results(w, 0);
+    }
 }
 
 static int connect_socket(worker *w)
@@ -155,8 +162,8 @@ static int connect_socket(worker *w)
         return JOUST_EINVAL;
     }
     w->last_recv_ms = joust_now_ms();
+    w->need_ready = 1;
     send_ready(w);
-    send_results(w, 0);
     return 0;
 }
 
@@ -209,6 +216,8 @@ static int handle(worker *w, joust_wire_msg *m)
         log_info("coordinator says goodbye: %s", d->reason ? d->reason : "");
         if (d->run_complete && w->cfg->exit_when_done && w->out.len == 0)
             return 1;
+        if (!d->run_complete)
+            w->need_ready = 1; /* e.g. a restarted coordinator that does not know us */
         break;
     }
     default: /* HEARTBEAT: any message already counted as a sign of life */
@@ -267,6 +276,8 @@ int joust_worker_run(const joust_worker_config *cfg)
         }
         if (done)
             break;
+        if (w.need_ready)
+            send_ready(&w);
         if (busy)
             collect_results(&w, 0);
         now = joust_now_ms();

@@ -1,0 +1,370 @@
+/* Option parsing, signals and the run pipeline shared by the subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "err.h"
+#include "ingest.h"
+#include "log.h"
+#include "records.h"
+#include "run.h"
+
+extern char **environ;
+volatile sig_atomic_t cli_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    cli_stop = 1;
+}
+
+void cli_install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+enum {
+    O_DB = 256, O_OUT, O_RUN, O_JUDGE, O_ORDER, O_STRATEGY, O_SEED, O_WORKERS, O_SLOTS, O_BIND,
+    O_CONNECT, O_NAME, O_MAX_ATTEMPTS, O_LEASE, O_WINDOW, O_JOB_MATCHES, O_SIM_NOISE, O_SIM_BIAS,
+    O_SIM_T, O_MAX_PIXELS, O_IMAGE_ROOT, O_TOP, O_MIN_MARGIN, O_NO_PROGRESS, O_PROMPTS,
+    O_PER_PROMPT, O_IMAGES, O_HELP
+};
+
+static const struct option long_opts[] = {
+    {"db", required_argument, 0, O_DB},
+    {"out", required_argument, 0, O_OUT},
+    {"run", required_argument, 0, O_RUN},
+    {"judge", required_argument, 0, O_JUDGE},
+    {"order", required_argument, 0, O_ORDER},
+    {"strategy", required_argument, 0, O_STRATEGY},
+    {"seed", required_argument, 0, O_SEED},
+    {"workers", required_argument, 0, O_WORKERS},
+    {"slots", required_argument, 0, O_SLOTS},
+    {"bind", required_argument, 0, O_BIND},
+    {"connect", required_argument, 0, O_CONNECT},
+    {"name", required_argument, 0, O_NAME},
+    {"max-attempts", required_argument, 0, O_MAX_ATTEMPTS},
+    {"lease-ms", required_argument, 0, O_LEASE},
+    {"window", required_argument, 0, O_WINDOW},
+    {"job-matches", required_argument, 0, O_JOB_MATCHES},
+    {"sim-noise", required_argument, 0, O_SIM_NOISE},
+    {"sim-bias", required_argument, 0, O_SIM_BIAS},
+    {"sim-temperature", required_argument, 0, O_SIM_T},
+    {"max-pixels", required_argument, 0, O_MAX_PIXELS},
+    {"image-root", required_argument, 0, O_IMAGE_ROOT},
+    {"top", required_argument, 0, O_TOP},
+    {"min-margin", required_argument, 0, O_MIN_MARGIN},
+    {"no-progress", no_argument, 0, O_NO_PROGRESS},
+    {"prompts", required_argument, 0, O_PROMPTS},
+    {"per-prompt", required_argument, 0, O_PER_PROMPT},
+    {"images", required_argument, 0, O_IMAGES},
+    {"help", no_argument, 0, O_HELP},
+    {0, 0, 0, 0},
+};
+
+static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v > max) {
+        fprintf(stderr, "joust: --%s: '%s' is not an integer in 0..%" PRIu64 "\n", opt, s, max);
+        return JOUST_EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *opt, const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end) {
+        fprintf(stderr, "joust: --%s: '%s' is not a number\n", opt, s);
+        return JOUST_EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse(int argc, char **argv, cli_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->db = "joust.db";
+    o->out = ".";
+    o->run = "default";
+    o->judge = "quality";
+    o->order = "both";
+    o->strategy = "round-robin";
+    o->bind = "tcp://127.0.0.1:5555";
+    o->seed = 1;
+    o->workers = 2;
+    o->slots = 32;
+    o->top = 3;
+    o->progress = isatty(2);
+    o->max_attempts = 3;
+    o->lease_ms = 60000;
+    joust_coord_config cc;
+    joust_coord_config_defaults(&cc);
+    o->window = cc.window;
+    o->job_matches = cc.job_matches;
+    joust_judge_config_defaults(&o->jcfg);
+    optind = 1;
+    opterr = 1;
+    int c, rc = 0;
+    uint64_t v;
+    while (rc == 0 && (c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+        const char *name = c >= O_DB && c <= O_HELP ? long_opts[c - O_DB].name : "";
+        switch (c) {
+        case O_DB: o->db = optarg; break;
+        case O_OUT: o->out = optarg; break;
+        case O_RUN: o->run = optarg; break;
+        case O_JUDGE: o->judge = optarg; break;
+        case O_ORDER: o->order = optarg; break;
+        case O_STRATEGY: o->strategy = optarg; break;
+        case O_BIND: o->bind = optarg; break;
+        case O_CONNECT: o->connect = optarg; break;
+        case O_NAME: o->name = optarg; break;
+        case O_IMAGE_ROOT: o->jcfg.image_root = optarg; break;
+        case O_SEED: rc = parse_u64(name, optarg, UINT64_MAX, &o->seed); break;
+        case O_WORKERS: rc = parse_u64(name, optarg, 256, &v); o->workers = (int)v; break;
+        case O_SLOTS: rc = parse_u64(name, optarg, 65536, &v); o->slots = (int)v; break;
+        case O_MAX_ATTEMPTS: rc = parse_u64(name, optarg, 1000, &v); o->max_attempts = (uint32_t)v; break;
+        case O_LEASE: rc = parse_u64(name, optarg, 86400000, &v); o->lease_ms = (uint32_t)v; break;
+        case O_WINDOW: rc = parse_u64(name, optarg, 1u << 30, &v); o->window = (uint32_t)v; break;
+        case O_JOB_MATCHES: rc = parse_u64(name, optarg, 1024, &v); o->job_matches = (uint32_t)v; break;
+        case O_TOP: rc = parse_u64(name, optarg, 1000, &v); o->top = (int)v; break;
+        case O_MAX_PIXELS: rc = parse_u64(name, optarg, 1ull << 32, &v); o->jcfg.max_pixels = (long long)v; break;
+        case O_SIM_NOISE: rc = parse_double(name, optarg, &o->jcfg.sim_noise); break;
+        case O_SIM_BIAS: rc = parse_double(name, optarg, &o->jcfg.sim_bias); break;
+        case O_SIM_T: rc = parse_double(name, optarg, &o->jcfg.sim_temperature); break;
+        case O_MIN_MARGIN: rc = parse_double(name, optarg, &o->min_margin); break;
+        case O_NO_PROGRESS: o->progress = 0; break;
+        case O_PROMPTS: rc = parse_u64(name, optarg, 1000000, &v); o->prompts = (int)v; break;
+        case O_PER_PROMPT: rc = parse_u64(name, optarg, 4096, &v); o->per_prompt = (int)v; break;
+        case O_IMAGES: rc = parse_u64(name, optarg, 1ull << 40, &o->images); break;
+        case 'h':
+        case O_HELP: o->help = 1; break;
+        default: rc = JOUST_EINVAL; break; /* getopt printed why */
+        }
+    }
+    if (rc == 0 && (o->slots < 1 || o->max_attempts < 1 || o->lease_ms < 100 || o->window < 1)) {
+        fprintf(stderr, "joust: --slots, --max-attempts and --window must be >= 1, --lease-ms >= 100\n");
+        rc = JOUST_EINVAL;
+    }
+    o->jcfg.seed = o->seed;
+    o->argc = argc - optind;
+    o->argv = argv + optind;
+    return rc;
+}
+
+int cli_open_store(const char *path, int create, joust_store_t **st)
+{
+    int rc = joust_store_open(path, create, st);
+    if (rc == JOUST_ENOTFOUND)
+        log_error("no joust store at %s (run `joust run MANIFEST --db %s` first)", path, path);
+    else if (rc < 0)
+        log_error("cannot open the store at %s: %s", path, joust_strerror(rc));
+    return rc;
+}
+
+/* ------------------------------------------------------- local workers --- */
+
+typedef struct {
+    const cli_opts *o;
+    pid_t pids[256];
+    int n;
+    uint64_t seed;
+} local_workers;
+
+static void spawn_workers(const char *endpoint, void *arg)
+{
+    local_workers *lw = arg;
+    const cli_opts *o = lw->o;
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0) {
+        log_error("cannot find my own executable to start workers");
+        return;
+    }
+    exe[len] = '\0';
+    char slots[16], seed[24], noise[32], bias[32], temp[32], pixels[24], name[32];
+    snprintf(slots, sizeof slots, "%d", o->slots);
+    snprintf(seed, sizeof seed, "%" PRIu64, lw->seed);
+    snprintf(noise, sizeof noise, "%.17g", o->jcfg.sim_noise);
+    snprintf(bias, sizeof bias, "%.17g", o->jcfg.sim_bias);
+    snprintf(temp, sizeof temp, "%.17g", o->jcfg.sim_temperature);
+    snprintf(pixels, sizeof pixels, "%lld", o->jcfg.max_pixels);
+    if (!getenv("JOUST_LOG"))
+        setenv("JOUST_LOG", "warn", 1); /* keep the progress line readable */
+    for (int i = 0; i < o->workers; i++) {
+        snprintf(name, sizeof name, "local-%d", i + 1);
+        char *args[32] = {exe, "worker", "--connect", (char *)endpoint, "--judge", (char *)o->judge,
+                          "--slots", slots, "--seed", seed, "--sim-noise", noise, "--sim-bias", bias,
+                          "--sim-temperature", temp, "--max-pixels", pixels, "--name", name};
+        int k = 20;
+        if (o->jcfg.image_root) {
+            args[k++] = "--image-root";
+            args[k++] = (char *)o->jcfg.image_root;
+        }
+        args[k] = NULL;
+        /* posix_spawn execs at once: the child never touches our ZeroMQ
+         * context, which must not be used across fork. */
+        int err = posix_spawn(&lw->pids[lw->n], exe, NULL, NULL, args, environ);
+        if (err)
+            log_error("cannot start worker %d: %s", i + 1, strerror(err));
+        else
+            lw->n++;
+    }
+}
+
+static void reap_workers(local_workers *lw)
+{
+    int64_t deadline = joust_now_ms() + 3000;
+    int left = lw->n;
+    while (left > 0) {
+        for (int i = 0; i < lw->n; i++)
+            if (lw->pids[i] > 0 && waitpid(lw->pids[i], NULL, WNOHANG) == lw->pids[i]) {
+                lw->pids[i] = 0;
+                left--;
+            }
+        if (left == 0)
+            break;
+        if (joust_now_ms() > deadline || cli_stop) {
+            for (int i = 0; i < lw->n; i++)
+                if (lw->pids[i] > 0) {
+                    kill(lw->pids[i], SIGTERM);
+                    waitpid(lw->pids[i], NULL, 0);
+                    lw->pids[i] = 0;
+                }
+            break;
+        }
+        usleep(20000);
+    }
+}
+
+/* ------------------------------------------------------------ pipeline --- */
+
+int cli_write_scores(joust_store_t *st, const char *run_name, const char *out_dir,
+                     joust_score_summary *sum, int quiet)
+{
+    Joust__RunRecord *run;
+    int rc = joust_run_open(st, run_name, NULL, &run);
+    if (rc < 0) {
+        log_error("run '%s': %s", run_name, joust_strerror(rc));
+        return rc;
+    }
+    char jsonl[PATH_MAX], csv[PATH_MAX];
+    snprintf(jsonl, sizeof jsonl, "%s/scores.jsonl", out_dir);
+    snprintf(csv, sizeof csv, "%s/scores.csv", out_dir);
+    mkdir(out_dir, 0755);
+    if ((rc = joust_scores_compute(st, run, sum)) == 0)
+        rc = joust_scores_export(st, run, jsonl, csv);
+    if (rc == 0 && !quiet) {
+        printf("\nrun '%s': %" PRIu64 " prompts, %" PRIu64 " images scored, %" PRIu64
+               " with errors; %" PRIu64 " outcomes ok, %" PRIu64 " failed\n",
+               run->name, sum->prompts, sum->scored, sum->image_errors, sum->outcomes_ok,
+               sum->outcomes_failed);
+        printf("position bias (judge %s): mean p_first - 0.5 = %+.4f; order consistency %.3f over %zu pairs\n",
+               run->judge, sum->bias.position_bias, sum->bias.consistency, sum->bias.both_order_pairs);
+        if (sum->image_errors) {
+            printf("images that could not be judged:\n");
+            joust_scores_print_errors(st, run, stdout, 20);
+        }
+        printf("\ntop images:\n");
+        joust_scores_print_top(st, run, stdout, 5, 3);
+        printf("\nwrote %s and %s\n", jsonl, csv);
+    }
+    if (rc < 0)
+        log_error("writing scores failed: %s", joust_strerror(rc));
+    record_free(run);
+    return rc;
+}
+
+int cli_ingest(joust_store_t *st, const char *manifest)
+{
+    joust_ingest_stats is;
+    int rc = joust_ingest(st, manifest, &is);
+    if (rc < 0) {
+        log_error("cannot ingest %s: %s", manifest, joust_strerror(rc));
+        return rc;
+    }
+    if (!is.already_ingested)
+        printf("ingested %s: %" PRIu64 " images in %" PRIu64 " new prompts; %" PRIu64
+               " bad lines, %" PRIu64 " duplicates, %" PRIu64 " missing files\n",
+               manifest, is.images, is.prompts, is.errors, is.duplicates, is.missing);
+    uint64_t next_image;
+    meta_get_u64(st, META_NEXT_IMAGE, 1, &next_image);
+    if (next_image == 1) {
+        log_error("%s has no valid images: nothing to rank", manifest);
+        return JOUST_EINVAL;
+    }
+    return 0;
+}
+
+int cli_coordinate(const cli_opts *o, joust_store_t *st, joust_coord_summary *cs)
+{
+    char opts[160];
+    snprintf(opts, sizeof opts, "sim_noise=%g sim_bias=%g sim_temperature=%g max_pixels=%lld",
+             o->jcfg.sim_noise, o->jcfg.sim_bias, o->jcfg.sim_temperature, o->jcfg.max_pixels);
+    joust_run_spec spec = {o->strategy, o->judge, o->order, o->seed, o->max_attempts, o->lease_ms, opts};
+    Joust__RunRecord *run;
+    int rc = joust_run_open(st, o->run, &spec, &run);
+    if (rc < 0)
+        return rc;
+    local_workers lw = {.o = o, .seed = run->seed};
+    record_free(run);
+    joust_coord_config cc;
+    joust_coord_config_defaults(&cc);
+    cc.bind = o->workers ? "tcp://127.0.0.1:*" : o->bind;
+    cc.window = o->window;
+    cc.job_matches = o->job_matches;
+    cc.progress = o->progress;
+    cc.stop = &cli_stop;
+    if (o->workers) {
+        cc.on_bound = spawn_workers;
+        cc.on_bound_arg = &lw;
+    }
+    rc = joust_coordinator_run(st, o->run, &cc, cs);
+    reap_workers(&lw);
+    if (rc < 0)
+        return rc;
+    if (!cs->complete) {
+        log_warn("run '%s' stopped before completion; run the same command again to resume", o->run);
+        return cli_stop ? 130 : JOUST_EAGAIN;
+    }
+    printf("judged %" PRIu64 " matches in %.1f s (%.0f/s): %" PRIu64 " ok, %" PRIu64
+           " failed, %" PRIu64 " retried, %" PRIu64 " leases expired\n",
+           cs->ok + cs->failed, cs->seconds,
+           cs->seconds > 0 ? (double)(cs->ok + cs->failed) / cs->seconds : 0, cs->ok, cs->failed,
+           cs->retried, cs->expired);
+    return 0;
+}
+
+int cli_pipeline(const cli_opts *o, const char *manifest, joust_store_t *st)
+{
+    int rc = manifest ? cli_ingest(st, manifest) : 0;
+    joust_coord_summary cs;
+    if (rc == 0)
+        rc = cli_coordinate(o, st, &cs);
+    joust_score_summary ss;
+    return rc ? rc : cli_write_scores(st, o->run, o->out, &ss, 0);
+}

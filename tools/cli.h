@@ -1,0 +1,60 @@
+/* Shared pieces of the `joust` command: options common to the subcommands
+ * and the pipeline that `run` and `demo` share. */
+#ifndef JOUST_CLI_H
+#define JOUST_CLI_H
+#include <signal.h>
+#include <stdint.h>
+
+#include "coordinator.h"
+#include "judge.h"
+#include "scoring.h"
+#include "store.h"
+
+typedef struct {
+    const char *db, *out, *run, *judge, *order, *strategy, *bind, *connect, *name;
+    uint64_t seed;
+    int workers, slots, top, progress, help;
+    int prompts, per_prompt; /* demo and bench sizes */
+    uint64_t images;
+    uint32_t max_attempts, lease_ms, window, job_matches;
+    double min_margin;
+    joust_judge_config jcfg;
+    int argc;      /* positional arguments left after the options */
+    char **argv;
+} cli_opts;
+
+extern volatile sig_atomic_t cli_stop;
+
+/* Parses options from argv[1..] (argv[0] is the subcommand). Returns 0, or
+ * JOUST_EINVAL after printing the reason. */
+int cli_parse(int argc, char **argv, cli_opts *o);
+void cli_install_signals(void);
+/* Opens the store (creating it when create != 0), logging why on failure. */
+int cli_open_store(const char *path, int create, joust_store_t **st);
+
+/* Ingests a manifest, printing what was added. JOUST_EINVAL when the store
+ * then holds no images at all. */
+int cli_ingest(joust_store_t *st, const char *manifest);
+/* Creates or resumes the run, runs the coordinator with o->workers local
+ * worker processes (none: remote workers connect to o->bind) and prints
+ * what was judged. 130 when interrupted. */
+int cli_coordinate(const cli_opts *o, joust_store_t *st, joust_coord_summary *cs);
+/* Ingest (when manifest != NULL), create or resume the run, run the
+ * coordinator with o->workers local worker processes, fit and write
+ * scores.jsonl / scores.csv under o->out, print the summary. */
+int cli_pipeline(const cli_opts *o, const char *manifest, joust_store_t *st);
+/* Fits scores from the store alone and writes the files. */
+int cli_write_scores(joust_store_t *st, const char *run_name, const char *out_dir,
+                     joust_score_summary *sum, int quiet);
+
+int cmd_run(int argc, char **argv);
+int cmd_coordinator(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
+int cmd_scores(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

@@ -1,0 +1,221 @@
+/* Subcommands that judge: run, coordinator, worker, demo. */
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "demo_data.h"
+#include "err.h"
+#include "log.h"
+#include "metrics.h"
+#include "records.h"
+#include "run.h"
+#include "worker.h"
+#include "xalloc.h"
+
+#define RUN_OPTIONS                                                                          \
+    "  --db PATH            the store (default joust.db)\n"                                  \
+    "  --run NAME           run name (default \"default\"); an existing run resumes\n"      \
+    "  --judge NAME         quality (CPU, default) | sim (latent utilities, for tests)\n"    \
+    "  --order POLICY       both (default) | random | fixed: presentation order of pairs\n" \
+    "  --strategy NAME      round-robin (default)\n"                                        \
+    "  --seed N             seed for orders and simulated noise (default 1)\n"              \
+    "  --max-attempts N     attempts per match for retryable failures (default 3)\n"        \
+    "  --lease-ms N         re-dispatch a match not answered within N ms (default 60000)\n" \
+    "  --window N           planned matches held in memory (default 65536)\n"               \
+    "  --job-matches N      matches per JOB message (default 64)\n"
+
+#define JUDGE_OPTIONS                                                                        \
+    "  --slots N            matches a worker holds at once (default 32)\n"                  \
+    "  --sim-noise X        sim judge: logit noise sd (default 0)\n"                        \
+    "  --sim-bias X         sim judge: first-position bias in logits (default 0)\n"         \
+    "  --sim-temperature X  sim judge: p = sigmoid((u1-u2)/X) (default 1)\n"                \
+    "  --max-pixels N       image budget for image-reading judges (default 401408)\n"       \
+    "  --image-root DIR     resolve relative image paths under DIR\n"
+
+static int want_help(const cli_opts *o, const char *text)
+{
+    if (o->help)
+        fputs(text, stdout);
+    return o->help;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    cli_opts o;
+    if (cli_parse(argc, argv, &o) < 0)
+        return 2;
+    if (want_help(&o, "usage: joust run MANIFEST [options]\n"
+                      "Ingests MANIFEST (JSONL: image, prompt, prompt_id, model, id, ...), starts a\n"
+                      "coordinator and local workers, judges every planned pair, fits soft\n"
+                      "Bradley-Terry scores per prompt and writes scores.jsonl and scores.csv.\n\n"
+                      "  --out DIR            where to write the scores (default .)\n"
+                      "  --workers N          local worker processes (default 2)\n"
+                      "  --no-progress        no progress line\n" RUN_OPTIONS JUDGE_OPTIONS))
+        return 0;
+    if (o.argc != 1) {
+        fprintf(stderr, "usage: joust run MANIFEST [options] (see --help)\n");
+        return 2;
+    }
+    if (o.workers < 1) {
+        fprintf(stderr, "joust run: --workers must be >= 1\n");
+        return 2;
+    }
+    cli_install_signals();
+    joust_store_t *st;
+    if (cli_open_store(o.db, 1, &st) < 0)
+        return 1;
+    int rc = cli_pipeline(&o, o.argv[0], st);
+    joust_store_destroy(&st);
+    return rc == 0 ? 0 : rc == 130 ? 130 : 1;
+}
+
+int cmd_coordinator(int argc, char **argv)
+{
+    cli_opts o;
+    if (cli_parse(argc, argv, &o) < 0)
+        return 2;
+    if (want_help(&o, "usage: joust coordinator [MANIFEST] [options]\n"
+                      "Serves a run to workers started elsewhere (`joust worker --connect`),\n"
+                      "ingesting MANIFEST first when given. When every match has an outcome it\n"
+                      "fits the scores and writes scores.jsonl/.csv under --out.\n\n"
+                      "  --bind ENDPOINT      where workers connect (default tcp://127.0.0.1:5555)\n"
+                      "  --out DIR            where to write the scores (default .)\n" RUN_OPTIONS))
+        return 0;
+    if (o.argc > 1) {
+        fprintf(stderr, "usage: joust coordinator [MANIFEST] [options]\n");
+        return 2;
+    }
+    cli_install_signals();
+    o.workers = 0;
+    joust_store_t *st;
+    if (cli_open_store(o.db, 1, &st) < 0)
+        return 1;
+    int rc = cli_pipeline(&o, o.argc ? o.argv[0] : NULL, st);
+    joust_store_destroy(&st);
+    return rc == 0 ? 0 : rc == 130 ? 130 : 1;
+}
+
+int cmd_worker(int argc, char **argv)
+{
+    cli_opts o;
+    if (cli_parse(argc, argv, &o) < 0)
+        return 2;
+    if (want_help(&o, "usage: joust worker --connect ENDPOINT [options]\n"
+                      "Judges matches for a coordinator; exits when the run is complete.\n\n"
+                      "  --connect ENDPOINT   the coordinator, e.g. tcp://10.0.0.5:5555\n"
+                      "  --judge NAME         quality (default) | sim\n"
+                      "  --name NAME          worker name in logs (default w-HOST-PID)\n"
+                      "  --seed N             sim judge noise seed (use the run's seed)\n" JUDGE_OPTIONS))
+        return 0;
+    if (!o.connect || o.argc) {
+        fprintf(stderr, "usage: joust worker --connect ENDPOINT [options]\n");
+        return 2;
+    }
+    cli_install_signals();
+    joust_worker_config wc;
+    joust_worker_config_defaults(&wc);
+    wc.endpoint = o.connect;
+    wc.name = o.name;
+    wc.judge = o.judge;
+    wc.judge_cfg = o.jcfg;
+    wc.slots = o.slots;
+    wc.stop = &cli_stop;
+    char tag[64];
+    snprintf(tag, sizeof tag, "%s", o.name ? o.name : "worker");
+    joust_log_set_tag(tag);
+    int rc = joust_worker_run(&wc);
+    return rc == 0 ? 0 : 1;
+}
+
+/* ----------------------------------------------------------------- demo -- */
+
+typedef struct {
+    double tau_sum, top1, bottom1;
+    int prompts;
+} demo_eval;
+
+static int eval_prompt(const joust_scored_prompt *sp, void *arg)
+{
+    demo_eval *e = arg;
+    size_t n = 0;
+    double *score = xmalloc((sp->n ? sp->n : 1) * sizeof *score);
+    double *truth = xmalloc((sp->n ? sp->n : 1) * sizeof *truth);
+    for (size_t i = 0; i < sp->n; i++) {
+        const joust_scored_image *it = &sp->items[i];
+        cJSON *meta = it->img->meta_json ? cJSON_Parse(it->img->meta_json) : NULL;
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(meta, "truth");
+        if (cJSON_IsNumber(t) && it->score && it->score->has_score) {
+            score[n] = it->score->score;
+            truth[n++] = t->valuedouble;
+        }
+        cJSON_Delete(meta);
+    }
+    if (n >= 2) {
+        e->tau_sum += joust_kendall_tau(n, score, truth);
+        e->top1 += joust_top1_match(n, score, truth);
+        e->bottom1 += joust_bottom1_match(n, score, truth);
+        e->prompts++;
+    }
+    free(score);
+    free(truth);
+    return 0;
+}
+
+int cmd_demo(int argc, char **argv)
+{
+    cli_opts o;
+    if (cli_parse(argc, argv, &o) < 0)
+        return 2;
+    if (want_help(&o, "usage: joust demo [--out DIR] [--prompts N] [--per-prompt K] [options]\n"
+                      "Generates N base images (default 24) with K graded degradations each\n"
+                      "(default 8: blur, noise, JPEG artefacts, exposure), so the true quality\n"
+                      "order per prompt is known; ranks them with the quality judge and prints\n"
+                      "Kendall tau against that truth. Writes into DIR (default joust-demo).\n\n"
+                      "  --workers N          local worker processes (default 2)\n" JUDGE_OPTIONS))
+        return 0;
+    int prompts = o.prompts ? o.prompts : 24, per_prompt = o.per_prompt ? o.per_prompt : 8;
+    if (o.argc) {
+        fprintf(stderr, "usage: joust demo [options] (see --help)\n");
+        return 2;
+    }
+    if (prompts < 1 || per_prompt < 2 || prompts > 10000 || per_prompt > 64) {
+        fprintf(stderr, "joust demo: prompts must be 1..10000 and per-prompt 2..64\n");
+        return 2;
+    }
+    cli_install_signals();
+    char dir[PATH_MAX - 64], db[PATH_MAX], manifest[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", strcmp(o.out, ".") ? o.out : "joust-demo");
+    snprintf(db, sizeof db, "%s/joust.db", dir);
+    snprintf(manifest, sizeof manifest, "%s/manifest.jsonl", dir);
+    printf("generating %d prompts x %d images with graded degradations in %s ...\n", prompts,
+           per_prompt, dir);
+    int rc = joust_demo_generate(dir, prompts, per_prompt, o.seed, manifest);
+    if (rc < 0) {
+        log_error("cannot generate the demo set in %s: %s", dir, joust_strerror(rc));
+        return 1;
+    }
+    o.db = db;
+    o.out = dir;
+    joust_store_t *st;
+    if (cli_open_store(o.db, 1, &st) < 0)
+        return 1;
+    rc = cli_pipeline(&o, manifest, st);
+    Joust__RunRecord *run = NULL;
+    demo_eval e = {0};
+    if (rc == 0 && (rc = joust_run_open(st, o.run, NULL, &run)) == 0)
+        rc = joust_scores_walk(st, run, eval_prompt, &e);
+    if (rc == 0 && e.prompts) {
+        printf("\nagainst the known quality order (%d prompts):\n", e.prompts);
+        printf("  Kendall tau (mean per prompt): %.3f\n", e.tau_sum / e.prompts);
+        printf("  best image found:  %.1f%%   worst image found: %.1f%%\n",
+               100.0 * e.top1 / e.prompts, 100.0 * e.bottom1 / e.prompts);
+    }
+    record_free(run);
+    joust_store_destroy(&st);
+    return rc == 0 ? 0 : 1;
+}

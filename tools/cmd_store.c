@@ -1,0 +1,156 @@
+/* Subcommands that read or fill the store: ingest, scores, export, status. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "err.h"
+#include "ingest.h"
+#include "log.h"
+#include "records.h"
+#include "run.h"
+
+static int usage_if(int cond, const char *usage)
+{
+    if (cond)
+        fprintf(stderr, "%s", usage);
+    return cond;
+}
+
+int cmd_ingest(int argc, char **argv)
+{
+    cli_opts o;
+    if (cli_parse(argc, argv, &o) < 0)
+        return 2;
+    const char *usage = "usage: joust ingest MANIFEST [--db PATH]\n"
+                        "Adds the manifest's images to the store; bad lines are reported with their\n"
+                        "line numbers and skipped. A manifest already ingested is skipped.\n";
+    if (o.help) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (usage_if(o.argc != 1, usage))
+        return 2;
+    joust_store_t *st;
+    if (cli_open_store(o.db, 1, &st) < 0)
+        return 1;
+    joust_ingest_stats s;
+    int rc = joust_ingest(st, o.argv[0], &s);
+    if (rc == 0)
+        printf("%s: %" PRIu64 " lines, %" PRIu64 " images in %" PRIu64 " new prompts, %" PRIu64
+               " bad lines, %" PRIu64 " duplicates, %" PRIu64 " missing files%s\n",
+               o.argv[0], s.lines, s.images, s.prompts, s.errors, s.duplicates, s.missing,
+               s.already_ingested ? " (already ingested)" : "");
+    else
+        log_error("cannot ingest %s: %s", o.argv[0], joust_strerror(rc));
+    joust_store_destroy(&st);
+    return rc == 0 ? 0 : 1;
+}
+
+int cmd_scores(int argc, char **argv)
+{
+    cli_opts o;
+    if (cli_parse(argc, argv, &o) < 0)
+        return 2;
+    const char *usage = "usage: joust scores [--db PATH] [--run NAME] [--out DIR]\n"
+                        "Fits the scores of a run again from the store alone and writes\n"
+                        "DIR/scores.jsonl and DIR/scores.csv (the same files `joust run` writes).\n";
+    if (o.help) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (usage_if(o.argc != 0, usage))
+        return 2;
+    joust_store_t *st;
+    if (cli_open_store(o.db, 0, &st) < 0)
+        return 1;
+    joust_score_summary sum;
+    int rc = cli_write_scores(st, o.run, o.out, &sum, 0);
+    joust_store_destroy(&st);
+    return rc == 0 ? 0 : 1;
+}
+
+int cmd_export(int argc, char **argv)
+{
+    cli_opts o;
+    if (cli_parse(argc, argv, &o) < 0)
+        return 2;
+    const char *usage = "usage: joust export dpo [--db PATH] [--run NAME] [--out FILE] [--min-margin X]\n"
+                        "Writes the best and the worst image of each prompt as a chosen/rejected pair\n"
+                        "(JSONL: prompt, chosen, rejected, their ids and scores, margin, p_chosen),\n"
+                        "skipping prompts whose score margin is below X (default 0).\n"
+                        "FILE defaults to dpo.jsonl.\n";
+    if (o.help) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (usage_if(o.argc != 1 || strcmp(o.argv[0], "dpo"), usage))
+        return 2;
+    const char *path = strcmp(o.out, ".") ? o.out : "dpo.jsonl";
+    joust_store_t *st;
+    if (cli_open_store(o.db, 0, &st) < 0)
+        return 1;
+    Joust__RunRecord *run;
+    int rc = joust_run_open(st, o.run, NULL, &run);
+    if (rc < 0) {
+        log_error("run '%s': %s", o.run, joust_strerror(rc));
+    } else {
+        uint64_t pairs;
+        joust_score_summary sum;
+        /* Fit first, so the export never reads scores older than the outcomes. */
+        if ((rc = joust_scores_compute(st, run, &sum)) == 0 &&
+            (rc = joust_export_dpo(st, run, path, o.min_margin, &pairs)) == 0)
+            printf("wrote %" PRIu64 " chosen/rejected pairs to %s\n", pairs, path);
+        record_free(run);
+    }
+    joust_store_destroy(&st);
+    return rc == 0 ? 0 : 1;
+}
+
+typedef struct {
+    joust_store_t *st;
+} status_ctx;
+
+static void print_run(const Joust__RunRecord *r, void *arg)
+{
+    status_ctx *s = arg;
+    unsigned char prefix[4];
+    run_prefix(prefix, r->run_id);
+    uint64_t outcomes = 0;
+    joust_iter_t *it;
+    if (joust_iter_new(s->st, JOUST_CF_OUTCOMES, prefix, 4, &it) == 0) {
+        for (; joust_iter_valid(it); joust_iter_next(it))
+            outcomes++;
+        joust_iter_destroy(&it);
+    }
+    printf("%-16s %4u  %-12s %-8s %-6s %10" PRIu64 " %10" PRIu64 "  %s\n", r->name, r->run_id,
+           r->strategy, r->judge, r->order, r->next_match_id - 1, outcomes,
+           r->complete ? "complete" : r->planning_done ? "judging" : "planning");
+}
+
+int cmd_status(int argc, char **argv)
+{
+    cli_opts o;
+    if (cli_parse(argc, argv, &o) < 0)
+        return 2;
+    const char *usage = "usage: joust status [--db PATH]\nLists the runs in the store with their progress.\n";
+    if (o.help) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (usage_if(o.argc != 0, usage))
+        return 2;
+    joust_store_t *st;
+    if (cli_open_store(o.db, 0, &st) < 0)
+        return 1;
+    uint64_t images, prompts;
+    meta_get_u64(st, META_NEXT_IMAGE, 1, &images);
+    meta_get_u64(st, META_NEXT_PROMPT, 1, &prompts);
+    printf("%s: %" PRIu64 " images in %" PRIu64 " prompts\n", o.db, images - 1, prompts - 1);
+    printf("%-16s %4s  %-12s %-8s %-6s %10s %10s  %s\n", "run", "id", "strategy", "judge", "order",
+           "planned", "outcomes", "state");
+    status_ctx s = {st};
+    int rc = joust_run_each(st, print_run, &s);
+    joust_store_destroy(&st);
+    return rc == 0 ? 0 : 1;
+}

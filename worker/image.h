@@ -1,0 +1,84 @@
+/* Image I/O for the worker: decoding untrusted JPEG/PNG/WebP into RGB8,
+ * resizing, the Qwen2.5-VL pixel budget, and JPEG/PNG encoding.
+ *
+ * Ownership: a joust_image owns its pixel buffer (malloc'd); release it with
+ * joust_image_free. Output images are written only on success; on failure
+ * *out is left zeroed, so joust_image_free is always safe on it.
+ * Threads: every function is reentrant (codec handles are per call); an
+ * image may be read from several threads but written from one.
+ * Errors: functions return 0 or a negative JOUST_E* code (common/err.h) and,
+ * where an err buffer is given, put a human-readable reason into it. Input
+ * bytes are never trusted: header dimensions are checked against the limits
+ * before any pixel buffer is allocated (decompression bombs), and every codec
+ * warning is treated as corruption. */
+#ifndef JOUST_IMAGE_H
+#define JOUST_IMAGE_H
+#include <stddef.h>
+
+/* Packed RGB8, stride 3*w, no padding. */
+typedef struct {
+    int w, h;
+    unsigned char *rgb;
+} joust_image;
+
+typedef struct {
+    int max_side;          /* longest accepted width or height */
+    long long max_pixels;  /* largest accepted w*h */
+    size_t max_bytes;      /* largest accepted encoded file (joust_image_load) */
+} joust_image_limits;
+
+/* Transparent pixels are composited onto this grey level (white), the same for
+ * PNG and WebP, so that both images of a pair get the same treatment. */
+#define JOUST_IMAGE_BACKGROUND 255
+
+/* 16384 per side, 64 Mpix, 256 MiB. */
+void joust_image_limits_defaults(joust_image_limits *lim);
+
+/* Decodes a JPEG, PNG or WebP held in memory (format from the magic bytes).
+ * lim may be NULL for the defaults; err may be NULL.
+ * @return 0; JOUST_ECORRUPT (empty, truncated or corrupt data, or any codec
+ *         warning); JOUST_EFORMAT (unknown format, animated WebP);
+ *         JOUST_ETOOBIG (dimensions over lim); JOUST_EINVAL (NULL data/out). */
+int joust_image_decode(const void *data, size_t len, const joust_image_limits *lim,
+                       joust_image *out, char *err, size_t errlen);
+
+/* Reads and decodes a file; the message in err names the path.
+ * @return as joust_image_decode, plus JOUST_ENOTFOUND (no such file),
+ *         JOUST_EIO (unreadable, not a regular file) and JOUST_ETOOBIG
+ *         (file larger than lim->max_bytes). */
+int joust_image_load(const char *path, const joust_image_limits *lim, joust_image *out,
+                     char *err, size_t errlen);
+
+/* Frees the pixels and zeroes *img; accepts NULL and zeroed images. */
+void joust_image_free(joust_image *img);
+
+/* Resamples src to w x h into a new image: area averaging along an axis that
+ * shrinks (no aliasing), bilinear along one that grows. Each axis separately,
+ * so a constant image stays exactly constant.
+ * @return 0 or JOUST_EINVAL (bad sizes, empty src). */
+int joust_image_resize(const joust_image *src, int w, int h, joust_image *out);
+
+/* Qwen2.5-VL smart_resize: each side rounded to a multiple of factor (ties to
+ * even, as Python's round), then if the area exceeds max_pixels both sides are
+ * scaled down and floored to multiples of factor, or if it is under min_pixels
+ * scaled up and ceiled, keeping the aspect ratio. Sides are at least factor.
+ * Invalid input (w, h or factor <= 0) gives 0 x 0. */
+void joust_image_fit_budget(int w, int h, long long min_pixels, long long max_pixels, int factor,
+                            int *ow, int *oh);
+
+/* Encodes to JPEG (quality 1..100; 4:4:4 when subsamp444, else 4:2:0).
+ * *out is malloc'd and owned by the caller.
+ * @return 0, JOUST_EINVAL, or JOUST_EFORMAT when the codec fails. */
+int joust_image_encode_jpeg(const joust_image *img, int quality, int subsamp444,
+                            unsigned char **out, size_t *outlen);
+/* Encodes to an 8-bit RGB PNG; *out is malloc'd and owned by the caller.
+ * @return 0, JOUST_EINVAL or JOUST_EFORMAT. */
+int joust_image_encode_png(const joust_image *img, unsigned char **out, size_t *outlen);
+
+/* Write the encoded image to path (4:4:4 for JPEG). The file is written
+ * under a temporary name and renamed, so readers never see half a file.
+ * @return 0, JOUST_EINVAL, JOUST_EFORMAT or JOUST_EIO. */
+int joust_image_save_jpeg(const char *path, const joust_image *img, int quality);
+int joust_image_save_png(const char *path, const joust_image *img);
+
+#endif
