@@ -54,12 +54,21 @@ typedef struct {
     unsigned char rid[256];
     size_t rid_len;
     char name[128];
-    uint32_t slots, outstanding;
+    uint32_t slots;
     int64_t last_seen, last_sent;
     int alive;
     uint64_t *acks; /* committed match ids to acknowledge */
     size_t nacks, acks_cap;
+    joust_u64map_t held; /* lease_key(match, attempt) of the matches holding a credit */
 } peer;
+
+static uint64_t lease_key(uint64_t match_id, uint32_t attempt)
+{
+    unsigned char k[12];
+    joust_put_be64(k, match_id);
+    joust_put_be32(k + 8, attempt);
+    return joust_hash64(k, sizeof k) | 1;
+}
 
 /* A FIFO of match ids with push-front for re-queued matches. Entries may be
  * stale (the match finished or moved on): readers re-check the match. */
@@ -121,6 +130,7 @@ void joust_coord_config_defaults(joust_coord_config *cfg)
     cfg->commit_max = 1000;
     cfg->heartbeat_ms = 1000;
     cfg->liveness = 5;
+    cfg->drain_ms = 2000;
 }
 
 static void ring_push(ring *r, uint64_t v, int front)
@@ -396,6 +406,7 @@ static peer *peer_find(coord *c, const joust_wire_msg *m, int create)
     xgrow((void **)&c->peers, &c->peers_cap, c->npeers + 1, sizeof *c->peers);
     peer *p = &c->peers[c->npeers];
     memset(p, 0, sizeof *p);
+    joust_u64map_init(&p->held);
     memcpy(p->rid, m->rid, m->rid_len);
     p->rid_len = m->rid_len;
     snprintf(p->name, sizeof p->name, "unregistered");
@@ -435,7 +446,7 @@ static void drop_peer(coord *c, peer *p, const char *why)
 {
     log_warn("worker %s: %s; re-dispatching its matches", p->name, why);
     p->alive = 0;
-    p->outstanding = 0;
+    joust_u64map_clear(&p->held);
     uint32_t pi = (uint32_t)(p - c->peers);
     for (size_t i = 0; i < c->pool_len; i++) {
         match *m = &c->pool[i];
@@ -475,7 +486,7 @@ static void stage_outcome(coord *c, match *m, const Joust__MatchResult *x, const
     o.first = m->p->imgs[m->a].id;
     o.second = m->p->imgs[m->b].id;
     o.status = x->status;
-    o.has_p_first = x->has_p_first;
+    o.has_p_first = x->has_p_first && x->status == JOUST__OUTCOME_STATUS__OK;
     o.p_first = x->p_first;
     o.has_answer = x->has_answer;
     o.answer = x->answer;
@@ -527,13 +538,14 @@ static void on_result(coord *c, peer *p, const Joust__Result *r)
         log_warn("worker %s sent results for run %u, not %u; dropped", p->name, r->run_id,
                  c->run->run_id);
         c->sum->rejected += r->n_results;
+        for (size_t i = 0; i < r->n_results; i++)
+            ack_later(p, r->results[i]->match_id); /* they can never commit here */
         return;
     }
     uint32_t pi = (uint32_t)(p - c->peers);
     for (size_t i = 0; i < r->n_results; i++) {
         const Joust__MatchResult *x = r->results[i];
-        if (p->outstanding)
-            p->outstanding--; /* each result returns one credit */
+        joust_u64map_del(&p->held, lease_key(x->match_id, x->attempt)); /* returns its credit */
         match *m = find_match(c, x->match_id);
         if (!m) {
             if (x->match_id < c->run->next_match_id) { /* committed earlier */
@@ -559,8 +571,11 @@ static void on_result(coord *c, peer *p, const Joust__Result *r)
         }
         int retryable = x->status == JOUST__OUTCOME_STATUS__JUDGE_ERROR ||
                         x->status == JOUST__OUTCOME_STATUS__UNPARSEABLE;
-        if (retryable && m->attempt < c->run->max_attempts) {
-            if (x->attempt == m->attempt && m->state == M_LEASED) {
+        int current = x->attempt == m->attempt && m->state == M_LEASED;
+        if (retryable && (!current || m->attempt < c->run->max_attempts)) {
+            /* A failure of an older attempt says nothing about the one
+             * running now; a failure of the current one is retried. */
+            if (current) {
                 log_debug("match %" PRIu64 " attempt %u failed: %s", m->id, m->attempt,
                           x->error ? x->error : "");
                 requeue(c, m, x->error ? x->error : "judge error");
@@ -660,9 +675,10 @@ static void dispatch_to(coord *c, peer *p, uint32_t credit)
         m->deadline_ms = now + c->run->lease_ms;
     }
     if (rc == 0) {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             ring_push(&c->leases, ids[i], 0);
-        p->outstanding += (uint32_t)n;
+            joust_u64map_put(&p->held, lease_key(ids[i], find_match(c, ids[i])->attempt), 1);
+        }
     }
 }
 
@@ -670,10 +686,10 @@ static void dispatch(coord *c)
 {
     for (size_t k = 0; k < c->npeers && c->pending.len; k++) {
         peer *p = &c->peers[(c->rr + k) % c->npeers];
-        while (p->alive && p->slots > p->outstanding && c->pending.len) {
-            uint32_t before = p->outstanding;
-            dispatch_to(c, p, p->slots - p->outstanding);
-            if (p->outstanding == before)
+        while (p->alive && p->slots > p->held.len && c->pending.len) {
+            size_t before = p->held.len;
+            dispatch_to(c, p, p->slots - (uint32_t)p->held.len);
+            if (p->held.len == before)
                 break; /* would block, or only stale entries */
         }
     }
@@ -690,8 +706,7 @@ static void expire_leases(coord *c, int64_t now)
         if (m && m->state == M_LEASED) {
             c->sum->expired++;
             peer *p = &c->peers[m->worker];
-            if (p->outstanding)
-                p->outstanding--;
+            joust_u64map_del(&p->held, lease_key(m->id, m->attempt));
             log_warn("match %" PRIu64 ": lease on %s expired (attempt %u)", m->id, p->name, m->attempt);
             requeue(c, m, "lease expired");
         }
@@ -718,11 +733,11 @@ static void on_message(coord *c, joust_wire_msg *m)
     p->last_seen = joust_now_ms();
     if (m->cmd == JOUST_CMD_READY) {
         const Joust__Ready *r = (const Joust__Ready *)m->body;
-        if (p->alive && p->outstanding)
+        if (p->alive && p->held.len)
             drop_peer(c, p, "registered again");
         snprintf(p->name, sizeof p->name, "%s", r->worker_name);
         p->slots = r->slots;
-        p->outstanding = 0;
+        joust_u64map_clear(&p->held);
         p->alive = 1;
         log_info("worker %s ready: judge %s, %u slots", p->name, r->judge, r->slots);
         if (strcmp(r->judge, c->run->judge))
@@ -784,15 +799,38 @@ static int setup(coord *c)
     return 0;
 }
 
-static void finish(coord *c)
+static void say_complete(coord *c, peer *p)
 {
     Joust__Disconnect d = JOUST__DISCONNECT__INIT;
     d.reason = "run complete";
     d.has_run_complete = 1;
     d.run_complete = 1;
+    peer_send(c, p, JOUST_CMD_DISCONNECT, &d.base);
+}
+
+/* Tells every worker the run is complete, and keeps telling workers that
+ * show up (or resend results) for drain_ms, so none waits forever. */
+static void finish(coord *c)
+{
     for (size_t i = 0; i < c->npeers; i++)
         if (c->peers[i].alive)
-            peer_send(c, &c->peers[i], JOUST_CMD_DISCONNECT, &d.base);
+            say_complete(c, &c->peers[i]);
+    int64_t until = joust_now_ms() + c->cfg->drain_ms;
+    while (joust_now_ms() < until && !(c->cfg->stop && *c->cfg->stop)) {
+        zmq_pollitem_t item = {c->sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 100) < 0 && errno != EINTR)
+            break;
+        joust_wire_msg m;
+        int r;
+        while ((r = joust_wire_recv(c->sock, 1, &m)) != JOUST_EAGAIN && r != JOUST_EIO) {
+            if (r == 0) {
+                on_message(c, &m); /* re-ACKs resent results of committed matches */
+                send_acks(c);
+                say_complete(c, peer_find(c, &m, 1));
+            }
+            joust_wire_msg_clear(&m);
+        }
+    }
     /* Give the goodbyes a moment to leave before the socket closes. */
     int linger = 500;
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
@@ -807,8 +845,10 @@ static void teardown(coord *c)
     for (size_t i = 0; i < c->pool_len; i++)
         if (c->pool[i].state && find_match(c, c->pool[i].id) == &c->pool[i])
             prompt_release(c, c->pool[i].p);
-    for (size_t i = 0; i < c->npeers; i++)
+    for (size_t i = 0; i < c->npeers; i++) {
         free(c->peers[i].acks);
+        joust_u64map_free(&c->peers[i].held);
+    }
     free(c->peers);
     free(c->pool);
     free(c->free_slots);

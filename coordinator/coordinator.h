@@ -23,6 +23,7 @@ typedef struct {
     int heartbeat_ms;
     int liveness;              /* missed heartbeats before a worker is dropped */
     int progress;              /* 1: progress line on stderr */
+    int drain_ms;              /* after completion, tell late workers for this long */
     volatile sig_atomic_t *stop;
     /* Called once the socket is bound, with the actual endpoint. */
     void (*on_bound)(const char *endpoint, void *arg);

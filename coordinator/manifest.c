@@ -98,7 +98,17 @@ int manifest_parse_line(const char *line, size_t len, manifest_item *item, char 
         snprintf(err, errlen, "not valid UTF-8");
         return JOUST_EINVAL;
     }
-    cJSON *obj = cJSON_ParseWithLength(line, len);
+    const char *end = NULL;
+    cJSON *obj = cJSON_ParseWithLengthOpts(line, len, &end, 0);
+    if (obj && end) {
+        while (end < line + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+            end++;
+        if (end != line + len) {
+            snprintf(err, errlen, "invalid JSON: unexpected text after the object");
+            cJSON_Delete(obj);
+            return JOUST_EINVAL;
+        }
+    }
     if (!obj || !cJSON_IsObject(obj)) {
         snprintf(err, errlen, obj ? "not a JSON object" : "invalid JSON");
         cJSON_Delete(obj);

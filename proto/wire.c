@@ -43,8 +43,6 @@ void joust_wire_socket_setup(void *sock, int is_router)
     zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &tmo, sizeof tmo);
     if (is_router)
         zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    else
-        zmq_setsockopt(sock, ZMQ_IMMEDIATE, &one, sizeof one);
 }
 
 static int map_errno(int e)

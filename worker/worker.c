@@ -121,9 +121,12 @@ static int send_msg(worker *w, int cmd, const ProtobufCMessage *body)
 static void send_results(worker *w, size_t from)
 {
     while (from < w->out.len && w->run_id && !w->need_ready) {
-        size_t n = w->out.len - from;
-        if (n > JOUST_WIRE_MAX_MATCHES)
-            n = JOUST_WIRE_MAX_MATCHES;
+        /* Bounded by count and by bytes, well under the coordinator's
+         * maximum message size even with long reasoning texts. */
+        size_t n = 0, bytes = 0;
+        while (from + n < w->out.len && n < JOUST_WIRE_MAX_MATCHES &&
+               (n == 0 || bytes < JOUST_WIRE_MAX_MSG_BYTES / 8))
+            bytes += protobuf_c_message_get_packed_size(&w->out.items[from + n++]->base);
         Joust__Result msg = JOUST__RESULT__INIT;
         msg.run_id = w->run_id;
         msg.n_results = n;

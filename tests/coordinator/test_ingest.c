@@ -1,0 +1,565 @@
+/* Tests of ingest (coordinator/ingest.h), the record codecs it writes
+ * (records.h) and runs (run.h), on a fresh store in a mkdtemp directory with
+ * small real image files (any bytes: ingest only hashes them).
+ * Covers grouping by prompt_id vs prompt text, relative paths resolved
+ * against the manifest's folder, bad lines skipped while the others land,
+ * duplicate caller ids, duplicate content, missing files, re-ingest of the
+ * same manifest, a second manifest appending, counters, empty manifests,
+ * and run creation / reopening / conflicts / listing. */
+#include <dirent.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "err.h"
+#include "hash.h"
+#include "ingest.h"
+#include "log.h"
+#include "records.h"
+#include "run.h"
+#include "store.h"
+
+static char tmpdir[] = "/tmp/joust-ingest-XXXXXX";
+static char root[PATH_MAX / 2]; /* realpath of tmpdir */
+
+static char *path_in(const char *name)
+{
+    static char buf[16][PATH_MAX];
+    static int slot;
+    char *p = buf[slot++ % 16];
+    snprintf(p, sizeof buf[0], "%s/%s", root, name);
+    return p;
+}
+
+static void rm_rf(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d)) != NULL) {
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                    continue;
+                char sub[PATH_MAX];
+                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+                rm_rf(sub);
+            }
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        perror(path);
+        exit(2);
+    }
+    if (len)
+        fwrite(data, 1, len, f);
+    fclose(f);
+}
+
+static void write_str(const char *path, const char *s) { write_file(path, s, strlen(s)); }
+
+static int streq(const char *a, const char *b) { return a && b && !strcmp(a, b); }
+
+static Joust__ImageRecord *img(joust_store_t *st, uint64_t id)
+{
+    Joust__ImageRecord *r = NULL;
+    int rc = image_get(st, id, &r);
+    if (rc < 0) {
+        fprintf(stderr, "image %llu: %s\n", (unsigned long long)id, joust_strerror(rc));
+        return NULL;
+    }
+    return r;
+}
+
+static int members_are(joust_store_t *st, uint64_t pid, const uint64_t *want, size_t nwant)
+{
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    int ok = prompt_members(st, pid, &ids, &n) == 0 && n == nwant;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = ids[i] == want[i];
+    if (!ok) {
+        fprintf(stderr, "prompt %llu members:", (unsigned long long)pid);
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, " %llu", (unsigned long long)ids[i]);
+        fprintf(stderr, "\n");
+    }
+    free(ids);
+    return ok;
+}
+
+static uint64_t meta(joust_store_t *st, const char *name)
+{
+    uint64_t v = 0;
+    CHECK_RC(meta_get_u64(st, name, 1, &v));
+    return v;
+}
+
+/* Manifest 1, in m1/ with images in m1/img/. */
+static void make_manifest1(void)
+{
+    mkdir(path_in("m1"), 0755);
+    mkdir(path_in("m1/img"), 0755);
+    mkdir(path_in("abs"), 0755);
+    write_str(path_in("m1/img/a.bin"), "image A bytes");
+    write_str(path_in("m1/img/b.bin"), "image B bytes");
+    write_str(path_in("m1/img/c.bin"), "image C bytes");
+    write_str(path_in("m1/img/d.bin"), "image A bytes"); /* same content as a.bin */
+    write_str(path_in("m1/img/e.bin"), "image E bytes");
+    write_str(path_in("m1/img/g.bin"), "image G bytes");
+    write_str(path_in("m1/img/h.bin"), "image H bytes");
+    write_str(path_in("abs/f.bin"), "image F bytes");
+
+    char buf[8192];
+    int n = snprintf(buf, sizeof buf,
+        /* 1 */ "{\"image\":\"img/a.bin\",\"prompt\":\"fox\",\"model\":\"m1\",\"id\":\"a\",\"latent\":0.5,\"seed\":1}\n"
+        /* 2 */ "{\"image\":\"img/b.bin\",\"prompt\":\"fox\",\"id\":7}\n"
+        /* 3 */ "\n"
+        /* 4 */ "{bad json\n"
+        /* 5 */ "{\"image\":\"img/c.bin\",\"prompt_id\":\"g\",\"prompt\":\"fox\"}\n"
+        /* 6 */ "{\"image\":\"img/d.bin\",\"prompt_id\":\"g\"}\n"
+        /* 7 */ "{\"image\":\"img/missing.bin\",\"prompt\":\"cat\"}\n"
+        /* 8 */ "{\"image\":\"img/e.bin\",\"prompt\":\"cat\",\"id\":\"a\"}\n"
+        /* 9 */ "{\"image\":\"%s\",\"prompt\":\"cat\"}\n"
+        /* 10 */ "{\"image\":\"https://example.com/x.png\",\"prompt\":\"cat\"}\n"
+        /* 11 */ "{\"image\":\"img/g.bin\",\"prompt\":\"cat\"}\r\n"
+        /* 12 */ "{\"image\":\"file://img/h.bin\",\"prompt\":\"cat\"}\n"
+        /* 13 */ "  \t \n"
+        /* 14 */ "{\"image\":\"img/e.bin\",\"prompt\":\"cat\"}",
+        path_in("abs/f.bin"));
+    /* line 14 gets a NUL byte in the middle, then a newline */
+    memcpy(buf + n, "\0x\n", 3);
+    write_file(path_in("m1/manifest.jsonl"), buf, (size_t)n + 3);
+}
+
+static void test_ingest_manifest1(joust_store_t *st)
+{
+    make_manifest1();
+    joust_ingest_stats s;
+    CHECK_RC(joust_ingest(st, path_in("m1/manifest.jsonl"), &s));
+    CHECK(s.already_ingested == 0);
+    CHECK(s.lines == 12);
+    CHECK(s.images == 9);
+    CHECK(s.errors == 3);      /* bad JSON, duplicate id "a", NUL byte */
+    CHECK(s.duplicates == 1);  /* d.bin == a.bin */
+    CHECK(s.missing == 1);     /* missing.bin */
+    CHECK(s.prompts == 3);     /* text:fox, id:g, text:cat */
+    if (s.images != 9)
+        fprintf(stderr, "stats: lines %llu images %llu errors %llu dup %llu missing %llu prompts %llu\n",
+                (unsigned long long)s.lines, (unsigned long long)s.images,
+                (unsigned long long)s.errors, (unsigned long long)s.duplicates,
+                (unsigned long long)s.missing, (unsigned long long)s.prompts);
+
+    CHECK(meta(st, META_NEXT_IMAGE) == 10);
+    CHECK(meta(st, META_NEXT_PROMPT) == 4);
+
+    /* image 1: every field */
+    Joust__ImageRecord *r = img(st, 1);
+    CHECK(r != NULL);
+    if (r) {
+        CHECK(r->image_id == 1 && r->prompt_id == 1);
+        CHECK(streq(r->uri, path_in("m1/img/a.bin")));
+        CHECK(r->uri && r->uri[0] == '/');
+        CHECK(streq(r->model, "m1"));
+        CHECK(streq(r->caller_id, "a"));
+        CHECK(r->has_latent && r->latent == 0.5);
+        CHECK(streq(r->meta_json, "{\"seed\":1}"));
+        CHECK(r->has_line && r->line == 1);
+        uint64_t h;
+        CHECK_RC(joust_hash_file(path_in("m1/img/a.bin"), &h));
+        CHECK(r->has_content_hash && r->content_hash == h);
+        record_free(r);
+    }
+    /* image 2: integer id stored as text, no model, no metadata */
+    if ((r = img(st, 2))) {
+        CHECK(r->prompt_id == 1);
+        CHECK(streq(r->caller_id, "7"));
+        CHECK(r->model == NULL && r->meta_json == NULL && !r->has_latent);
+        CHECK(r->line == 2);
+        record_free(r);
+    } else {
+        CHECK(0);
+    }
+    /* images 3, 4: grouped by prompt_id although image 3 has the text "fox" */
+    Joust__ImageRecord *r3 = img(st, 3), *r4 = img(st, 4), *r1 = img(st, 1);
+    CHECK(r3 && r4 && r1);
+    if (r3 && r4 && r1) {
+        CHECK(r3->prompt_id == 2 && r4->prompt_id == 2);
+        CHECK(r3->line == 5 && r4->line == 6);
+        /* duplicate content: kept, same hash */
+        CHECK(r4->has_content_hash && r4->content_hash == r1->content_hash);
+        CHECK(r3->content_hash != r1->content_hash);
+    }
+    record_free(r1);
+    record_free(r3);
+    record_free(r4);
+    /* image 5: missing file kept, no content hash */
+    if ((r = img(st, 5))) {
+        CHECK(r->prompt_id == 3);
+        CHECK(streq(r->uri, path_in("m1/img/missing.bin")));
+        CHECK(!r->has_content_hash);
+        CHECK(r->line == 7);
+        record_free(r);
+    } else {
+        CHECK(0);
+    }
+    /* image 6: absolute path kept as is (line 8 was the duplicate id) */
+    if ((r = img(st, 6))) {
+        CHECK(streq(r->uri, path_in("abs/f.bin")));
+        CHECK(r->line == 9);
+        record_free(r);
+    } else {
+        CHECK(0);
+    }
+    /* image 7: remote URI kept, hashed by its URI */
+    if ((r = img(st, 7))) {
+        const char *u = "https://example.com/x.png";
+        CHECK(streq(r->uri, u));
+        CHECK(r->has_content_hash && r->content_hash == joust_hash64(u, strlen(u)));
+        record_free(r);
+    } else {
+        CHECK(0);
+    }
+    /* image 8: CRLF line */
+    if ((r = img(st, 8))) {
+        CHECK(streq(r->uri, path_in("m1/img/g.bin")));
+        CHECK(r->line == 11);
+        record_free(r);
+    } else {
+        CHECK(0);
+    }
+    /* image 9: file:// relative URI resolved against the manifest folder */
+    if ((r = img(st, 9))) {
+        CHECK(streq(r->uri, path_in("m1/img/h.bin")));
+        CHECK(r->has_content_hash);
+        CHECK(r->line == 12);
+        record_free(r);
+    } else {
+        CHECK(0);
+    }
+    /* no image 10 */
+    Joust__ImageRecord *none = NULL;
+    CHECK(image_get(st, 10, &none) == JOUST_ENOTFOUND);
+
+    /* prompts */
+    Joust__PromptRecord *p = NULL;
+    CHECK_RC(prompt_get(st, 1, &p));
+    if (p) {
+        CHECK(p->prompt_id == 1 && streq(p->text, "fox") && p->caller_id == NULL);
+        record_free(p);
+    }
+    p = NULL;
+    CHECK_RC(prompt_get(st, 2, &p));
+    if (p) {
+        CHECK(streq(p->text, "fox") && streq(p->caller_id, "g"));
+        record_free(p);
+    }
+    p = NULL;
+    CHECK_RC(prompt_get(st, 3, &p));
+    if (p) {
+        CHECK(streq(p->text, "cat") && p->caller_id == NULL);
+        record_free(p);
+    }
+    p = NULL;
+    CHECK(prompt_get(st, 4, &p) == JOUST_ENOTFOUND);
+
+    CHECK(members_are(st, 1, (uint64_t[]){1, 2}, 2));
+    CHECK(members_are(st, 2, (uint64_t[]){3, 4}, 2));
+    CHECK(members_are(st, 3, (uint64_t[]){5, 6, 7, 8, 9}, 5));
+    CHECK(members_are(st, 4, NULL, 0));
+
+    /* the same manifest again: skipped as a whole */
+    CHECK_RC(joust_ingest(st, path_in("m1/manifest.jsonl"), &s));
+    CHECK(s.already_ingested == 1);
+    CHECK(s.images == 0 && s.lines == 0 && s.prompts == 0 && s.errors == 0);
+    CHECK(meta(st, META_NEXT_IMAGE) == 10);
+    CHECK(meta(st, META_NEXT_PROMPT) == 4);
+
+    /* a copy of the same bytes under another name is the same manifest */
+    const char *copy = path_in("m1/copy.jsonl");
+    FILE *in = fopen(path_in("m1/manifest.jsonl"), "rb"), *out = fopen(copy, "wb");
+    int ch;
+    while (in && out && (ch = fgetc(in)) != EOF)
+        fputc(ch, out);
+    if (in)
+        fclose(in);
+    if (out)
+        fclose(out);
+    CHECK_RC(joust_ingest(st, copy, &s));
+    CHECK(s.already_ingested == 1 && s.images == 0);
+}
+
+/* A second, different manifest appends with fresh ids and joins groups. */
+static void test_ingest_second(joust_store_t *st)
+{
+    mkdir(path_in("m2"), 0755);
+    write_str(path_in("m2/n1.bin"), "image N1 bytes");
+    write_str(path_in("m2/n2.bin"), "image A bytes"); /* same content as m1/img/a.bin */
+    write_str(path_in("m2/n3.bin"), "image N3 bytes");
+    write_str(path_in("m2/list.jsonl"),
+              "{\"image\":\"n1.bin\",\"prompt\":\"fox\",\"id\":\"n1\"}\n"        /* joins text:fox */
+              "{\"image\":\"n2.bin\",\"prompt\":\"owl\",\"prompt_id\":\"g\"}\n"  /* joins id:g */
+              "{\"image\":\"n3.bin\",\"prompt\":\"fox\",\"id\":\"a\"}\n"         /* id "a" taken */
+              "{\"image\":\"n3.bin\",\"prompt\":\"owl\"}\n");                    /* new text:owl */
+    joust_ingest_stats s;
+    CHECK_RC(joust_ingest(st, path_in("m2/list.jsonl"), &s));
+    CHECK(s.already_ingested == 0);
+    CHECK(s.lines == 4 && s.images == 3 && s.errors == 1);
+    CHECK(s.duplicates == 1); /* n2.bin equals an image of the first manifest */
+    CHECK(s.missing == 0);
+    CHECK(s.prompts == 1);
+    CHECK(meta(st, META_NEXT_IMAGE) == 13);
+    CHECK(meta(st, META_NEXT_PROMPT) == 5);
+
+    Joust__ImageRecord *r = img(st, 10);
+    if (r) {
+        CHECK(r->prompt_id == 1 && streq(r->uri, path_in("m2/n1.bin")) && r->line == 1);
+        record_free(r);
+    } else {
+        CHECK(0);
+    }
+    if ((r = img(st, 11))) {
+        CHECK(r->prompt_id == 2);
+        record_free(r);
+    } else {
+        CHECK(0);
+    }
+    if ((r = img(st, 12))) {
+        CHECK(r->prompt_id == 4 && r->line == 4);
+        record_free(r);
+    } else {
+        CHECK(0);
+    }
+    CHECK(members_are(st, 1, (uint64_t[]){1, 2, 10}, 3));
+    CHECK(members_are(st, 2, (uint64_t[]){3, 4, 11}, 3));
+    CHECK(members_are(st, 4, (uint64_t[]){12}, 1));
+    Joust__PromptRecord *p = NULL;
+    CHECK_RC(prompt_get(st, 4, &p));
+    if (p) {
+        CHECK(streq(p->text, "owl"));
+        record_free(p);
+    }
+    /* the prompt_id group keeps the text of its first line */
+    p = NULL;
+    CHECK_RC(prompt_get(st, 2, &p));
+    if (p) {
+        CHECK(streq(p->text, "fox"));
+        record_free(p);
+    }
+}
+
+static void test_ingest_edge(joust_store_t *st)
+{
+    joust_ingest_stats s;
+    /* an empty manifest: 0 images, nothing fails */
+    write_str(path_in("empty.jsonl"), "");
+    CHECK_RC(joust_ingest(st, path_in("empty.jsonl"), &s));
+    CHECK(s.images == 0 && s.lines == 0 && s.errors == 0 && s.prompts == 0);
+    CHECK(s.already_ingested == 0);
+    /* blank lines only */
+    write_str(path_in("blank.jsonl"), "\n\n   \n\t\n");
+    CHECK_RC(joust_ingest(st, path_in("blank.jsonl"), &s));
+    CHECK(s.images == 0 && s.lines == 0 && s.errors == 0);
+    /* only bad lines */
+    write_str(path_in("bad.jsonl"), "[]\n{\"image\":\"x\"}\n{\"prompt\":\"p\"}\n");
+    CHECK_RC(joust_ingest(st, path_in("bad.jsonl"), &s));
+    CHECK(s.images == 0 && s.lines == 3 && s.errors == 3 && s.prompts == 0);
+    CHECK(meta(st, META_NEXT_IMAGE) == 13);
+    CHECK(meta(st, META_NEXT_PROMPT) == 5);
+
+    /* a missing manifest */
+    CHECK(joust_ingest(st, path_in("no-such.jsonl"), &s) == JOUST_ENOTFOUND);
+
+    /* a manifest named relative to the current directory */
+    mkdir(path_in("m3"), 0755);
+    write_str(path_in("m3/i.bin"), "image I bytes");
+    write_str(path_in("m3/x.jsonl"), "{\"image\":\"i.bin\",\"prompt_id\":99}\n");
+    char cwd[PATH_MAX];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK(chdir(root) == 0);
+    CHECK_RC(joust_ingest(st, "m3/x.jsonl", &s));
+    CHECK(chdir(cwd) == 0);
+    CHECK(s.images == 1 && s.prompts == 1 && s.missing == 0);
+    Joust__ImageRecord *r = img(st, 13);
+    if (r) {
+        CHECK(streq(r->uri, path_in("m3/i.bin")));
+        CHECK(r->prompt_id == 5);
+        record_free(r);
+    } else {
+        CHECK(0);
+    }
+    Joust__PromptRecord *p = NULL;
+    CHECK_RC(prompt_get(st, 5, &p));
+    if (p) {
+        CHECK(streq(p->text, "") && streq(p->caller_id, "99"));
+        record_free(p);
+    }
+}
+
+/* Counters and records survive closing and reopening the store. */
+static void test_reopen(joust_store_t **st)
+{
+    joust_store_destroy(st);
+    CHECK(*st == NULL);
+    CHECK_RC(joust_store_open(path_in("db"), 0, st));
+    if (!*st)
+        exit(1);
+    CHECK(meta(*st, META_NEXT_IMAGE) == 14);
+    CHECK(meta(*st, META_NEXT_PROMPT) == 6);
+    CHECK(members_are(*st, 1, (uint64_t[]){1, 2, 10}, 3));
+    joust_ingest_stats s;
+    CHECK_RC(joust_ingest(*st, path_in("m2/list.jsonl"), &s));
+    CHECK(s.already_ingested == 1);
+}
+
+/* ---------------------------------------------------------------- runs -- */
+
+static void collect_run(const Joust__RunRecord *r, void *arg)
+{
+    char *names = arg;
+    size_t len = strlen(names);
+    snprintf(names + len, 256 - len, "%s%s=%u", len ? "," : "", r->name, r->run_id);
+}
+
+static void test_runs(joust_store_t **st)
+{
+    joust_run_spec spec = {.strategy = "round-robin", .judge = "sim", .order = "both",
+                           .seed = 42, .max_attempts = 3, .lease_ms = 30000,
+                           .judge_options = "noise=0.1"};
+    Joust__RunRecord *r = NULL;
+    CHECK(joust_run_open(*st, "alpha", NULL, &r) == JOUST_ENOTFOUND);
+    CHECK(r == NULL);
+
+    CHECK_RC(joust_run_open(*st, "alpha", &spec, &r));
+    CHECK(r != NULL);
+    uint32_t alpha_id = r ? r->run_id : 0;
+    if (r) {
+        CHECK(r->run_id == 1);
+        CHECK(streq(r->name, "alpha") && streq(r->strategy, "round-robin"));
+        CHECK(streq(r->judge, "sim") && streq(r->order, "both"));
+        CHECK(r->seed == 42);
+        CHECK(r->has_max_attempts && r->max_attempts == 3);
+        CHECK(r->has_lease_ms && r->lease_ms == 30000);
+        CHECK(streq(r->judge_options, "noise=0.1"));
+        CHECK(r->has_next_match_id && r->next_match_id == 1);
+        CHECK(r->has_plan_cursor && r->plan_cursor == 1);
+        CHECK(r->has_created_ms && r->created_ms > 0);
+        CHECK(!r->planning_done && !r->complete);
+        record_free(r);
+    }
+    CHECK(meta(*st, META_NEXT_RUN) == 2);
+
+    /* reopened with the same spec, or with none: the same run */
+    r = NULL;
+    CHECK_RC(joust_run_open(*st, "alpha", &spec, &r));
+    CHECK(r && r->run_id == alpha_id);
+    record_free(r);
+    r = NULL;
+    CHECK_RC(joust_run_open(*st, "alpha", NULL, &r));
+    CHECK(r && r->run_id == alpha_id && r->seed == 42);
+    record_free(r);
+    CHECK(meta(*st, META_NEXT_RUN) == 2);
+
+    /* a different seed or lease keeps the frozen values */
+    joust_run_spec other = spec;
+    other.seed = 7;
+    other.lease_ms = 5;
+    r = NULL;
+    CHECK_RC(joust_run_open(*st, "alpha", &other, &r));
+    CHECK(r && r->seed == 42 && r->lease_ms == 30000);
+    record_free(r);
+
+    /* a different judge, order or strategy is a conflict */
+    other = spec;
+    other.judge = "quality";
+    r = (Joust__RunRecord *)1;
+    CHECK(joust_run_open(*st, "alpha", &other, &r) == JOUST_EEXIST);
+    CHECK(r == NULL);
+    other = spec;
+    other.order = "random";
+    CHECK(joust_run_open(*st, "alpha", &other, &r) == JOUST_EEXIST);
+    other = spec;
+    other.strategy = "swiss";
+    CHECK(joust_run_open(*st, "alpha", &other, &r) == JOUST_EEXIST);
+    CHECK(meta(*st, META_NEXT_RUN) == 2);
+
+    /* ids increase; listing is in name order */
+    r = NULL;
+    CHECK_RC(joust_run_open(*st, "Zeta", &spec, &r));
+    CHECK(r && r->run_id == 2);
+    record_free(r);
+    r = NULL;
+    other = spec;
+    other.judge_options = NULL;
+    CHECK_RC(joust_run_open(*st, "beta", &other, &r));
+    CHECK(r && r->run_id == 3 && r->judge_options == NULL);
+    record_free(r);
+
+    char names[256] = "";
+    CHECK_RC(joust_run_each(*st, collect_run, names));
+    CHECK(streq(names, "Zeta=2,alpha=1,beta=3"));
+    if (!streq(names, "Zeta=2,alpha=1,beta=3"))
+        fprintf(stderr, "runs: %s\n", names);
+
+    /* persisted: after a reopen the next run gets id 4 */
+    joust_store_destroy(st);
+    CHECK_RC(joust_store_open(path_in("db"), 0, st));
+    if (!*st)
+        exit(1);
+    r = NULL;
+    CHECK_RC(joust_run_open(*st, "beta", NULL, &r));
+    CHECK(r && r->run_id == 3);
+    record_free(r);
+    r = NULL;
+    CHECK_RC(joust_run_open(*st, "gamma", &spec, &r));
+    CHECK(r && r->run_id == 4);
+    record_free(r);
+}
+
+/* A store with no runs lists nothing. */
+static void count_run(const Joust__RunRecord *r, void *arg) { (*(int *)arg)++; }
+
+int main(void)
+{
+    joust_log_set_level(JOUST_LOG_ERROR);
+    char resolved[PATH_MAX];
+    if (!mkdtemp(tmpdir) || !realpath(tmpdir, resolved) || strlen(resolved) >= sizeof root) {
+        perror("mkdtemp");
+        return 2;
+    }
+    memcpy(root, resolved, strlen(resolved) + 1);
+    joust_store_t *st = NULL;
+    CHECK(joust_store_open(path_in("db"), 0, &st) == JOUST_ENOTFOUND);
+    CHECK_RC(joust_store_open(path_in("db"), 1, &st));
+    if (!st)
+        return 1;
+    int nruns = 0;
+    CHECK_RC(joust_run_each(st, count_run, &nruns));
+    CHECK(nruns == 0);
+    CHECK(meta(st, META_NEXT_IMAGE) == 1); /* the default when absent */
+
+    test_ingest_manifest1(st);
+    test_ingest_second(st);
+    test_ingest_edge(st);
+    test_reopen(&st);
+    test_runs(&st);
+
+    joust_store_destroy(&st);
+    rm_rf(tmpdir);
+    return test_report();
+}

@@ -1,0 +1,109 @@
+/* Verifies a finished run straight from its store: every planned match has
+ * exactly one committed outcome (and no outcome lacks a planned match), and
+ * the fitted order per prompt agrees with the manifest's latent utilities
+ * (mean Kendall tau >= --min-tau). Prints what it found; exit 0 = pass. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "metrics.h"
+#include "records.h"
+#include "run.h"
+#include "scoring.h"
+#include "store.h"
+#include "xalloc.h"
+
+typedef struct {
+    double tau_sum;
+    int prompts;
+} tau_ctx;
+
+static int tau_prompt(const joust_scored_prompt *sp, void *arg)
+{
+    tau_ctx *t = arg;
+    double *s = xmalloc((sp->n + 1) * sizeof *s), *u = xmalloc((sp->n + 1) * sizeof *u);
+    size_t n = 0;
+    for (size_t i = 0; i < sp->n; i++)
+        if (sp->items[i].score && sp->items[i].score->has_score && sp->items[i].img->has_latent) {
+            s[n] = sp->items[i].score->score;
+            u[n++] = sp->items[i].img->latent;
+        }
+    if (n >= 2) {
+        t->tau_sum += joust_kendall_tau(n, s, u);
+        t->prompts++;
+    }
+    free(s);
+    free(u);
+    return 0;
+}
+
+/* Walks matches and outcomes side by side (both keyed run ‖ match id). */
+static int check_exactly_once(joust_store_t *st, uint32_t run_id, uint64_t *planned)
+{
+    *planned = 0;
+    unsigned char prefix[4];
+    run_prefix(prefix, run_id);
+    joust_iter_t *mi, *oi;
+    if (joust_iter_new(st, JOUST_CF_MATCHES, prefix, 4, &mi) || joust_iter_new(st, JOUST_CF_OUTCOMES, prefix, 4, &oi))
+        return 1;
+    uint64_t missing = 0, orphan = 0;
+    while (joust_iter_valid(mi) || joust_iter_valid(oi)) {
+        size_t l;
+        uint64_t m = joust_iter_valid(mi) ? joust_get_be64((const unsigned char *)joust_iter_key(mi, &l) + 4) : UINT64_MAX;
+        uint64_t o = joust_iter_valid(oi) ? joust_get_be64((const unsigned char *)joust_iter_key(oi, &l) + 4) : UINT64_MAX;
+        if (m == o) {
+            (*planned)++;
+            joust_iter_next(mi);
+            joust_iter_next(oi);
+        } else if (m < o) {
+            (*planned)++;
+            missing++;
+            joust_iter_next(mi);
+        } else {
+            orphan++;
+            joust_iter_next(oi);
+        }
+    }
+    joust_iter_destroy(&mi);
+    joust_iter_destroy(&oi);
+    printf("planned %" PRIu64 " matches; without outcome %" PRIu64 "; outcomes without a match %" PRIu64 "\n",
+           *planned, missing, orphan);
+    return missing || orphan || *planned == 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: check_run DB RUN [MIN_TAU] [EXPECTED_MATCHES]\n");
+        return 2;
+    }
+    double min_tau = argc > 3 ? atof(argv[3]) : 0.9;
+    joust_store_t *st;
+    Joust__RunRecord *run;
+    if (joust_store_open(argv[1], 0, &st) < 0 || joust_run_open(st, argv[2], NULL, &run) < 0) {
+        fprintf(stderr, "check_run: cannot open run %s in %s\n", argv[2], argv[1]);
+        return 1;
+    }
+    uint64_t planned = 0;
+    int bad = check_exactly_once(st, run->run_id, &planned);
+    if (argc > 4 && planned != strtoull(argv[4], NULL, 10)) {
+        printf("expected %s planned matches\n", argv[4]);
+        bad = 1;
+    }
+    if (!run->complete) {
+        printf("run is not marked complete\n");
+        bad = 1;
+    }
+    tau_ctx t = {0};
+    joust_scores_walk(st, run, tau_prompt, &t);
+    double tau = t.prompts ? t.tau_sum / t.prompts : 0;
+    printf("mean Kendall tau vs latent over %d prompts: %.4f (need >= %.2f)\n", t.prompts, tau, min_tau);
+    if (tau < min_tau)
+        bad = 1;
+    record_free(run);
+    joust_store_destroy(&st);
+    printf("%d passed, %d failed\n", bad ? 0 : 1, bad ? 1 : 0);
+    return bad;
+}
