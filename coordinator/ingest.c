@@ -150,7 +150,7 @@ static void add_image(ingest *in, uint64_t line, const manifest_item *it)
             index_put(in, IDX_CONTENT, h, r.image_id);
         }
     } else if (++in->stats->missing <= MAX_REPORTED) {
-        log_warn("%s:%llu: image %s: %s (its matches will fail)", in->path,
+        log_warn("%s:%llu: image %s: %s (judges that read it will fail its matches)", in->path,
                  (unsigned long long)line, uri, joust_strerror(rc));
     }
     if (it->id)

@@ -161,6 +161,17 @@ static double mean_tau(const data_t *d, const double *theta)
     return cnt ? sum / (double)cnt : 0;
 }
 
+/* FNV-1a over the bytes of theta: equal across thread counts, and across
+ * builds and CPUs when the fit's arithmetic is identical. */
+static uint64_t checksum(const double *x, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    const unsigned char *b = (const unsigned char *)x;
+    for (size_t i = 0; i < n * sizeof *x; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
 static double peak_rss_mib(void)
 {
     struct rusage ru;
@@ -396,9 +407,9 @@ int joust_bench_bt_main(int argc, char **argv)
     double mean_it = st.prompts_fitted ? (double)st.iters_total / (double)st.prompts_fitted : 0;
     printf("bench bt: fit best %.3f s, median %.3f s of %d (least CPU %.3f s); max final step %.2g (tol %.0e); "
            "Newton iterations mean %.2f, max %d; capped %" PRIu64 "; mean within-prompt "
-           "Kendall tau %.4f\n",
+           "Kendall tau %.4f; theta checksum %016" PRIx64 "\n",
            best, median, c.repeat, cpu_best, st.max_step, c.tol, mean_it, st.iters_max,
-           st.prompts_capped, tau);
+           st.prompts_capped, tau, checksum(theta, n));
 
     double warm_s = -1, warm_it = 0, warm_step = 0;
     if (c.warm) {

@@ -44,7 +44,7 @@ enum {
     O_DB = 256, O_OUT, O_RUN, O_JUDGE, O_ORDER, O_STRATEGY, O_SEED, O_WORKERS, O_SLOTS, O_BIND,
     O_CONNECT, O_NAME, O_MAX_ATTEMPTS, O_LEASE, O_WINDOW, O_JOB_MATCHES, O_SIM_NOISE, O_SIM_BIAS,
     O_SIM_T, O_MAX_PIXELS, O_IMAGE_ROOT, O_TOP, O_MIN_MARGIN, O_NO_PROGRESS, O_PROMPTS,
-    O_PER_PROMPT, O_IMAGES, O_HELP
+    O_PER_PROMPT, O_IMAGES, O_SIM_LATENCY, O_HELP
 };
 
 static const struct option long_opts[] = {
@@ -75,6 +75,7 @@ static const struct option long_opts[] = {
     {"prompts", required_argument, 0, O_PROMPTS},
     {"per-prompt", required_argument, 0, O_PER_PROMPT},
     {"images", required_argument, 0, O_IMAGES},
+    {"sim-latency-ms", required_argument, 0, O_SIM_LATENCY},
     {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
@@ -160,6 +161,7 @@ int cli_parse(int argc, char **argv, cli_opts *o)
         case O_NO_PROGRESS: o->progress = 0; break;
         case O_PROMPTS: rc = parse_u64(name, optarg, 1000000, &v); o->prompts = (int)v; break;
         case O_PER_PROMPT: rc = parse_u64(name, optarg, 4096, &v); o->per_prompt = (int)v; break;
+        case O_SIM_LATENCY: rc = parse_u64(name, optarg, 600000, &v); o->jcfg.sim_latency_ms = (int)v; break;
         case O_IMAGES: rc = parse_u64(name, optarg, 1ull << 40, &o->images); break;
         case 'h':
         case O_HELP: o->help = 1; break;
@@ -206,21 +208,23 @@ static void spawn_workers(const char *endpoint, void *arg)
         return;
     }
     exe[len] = '\0';
-    char slots[16], seed[24], noise[32], bias[32], temp[32], pixels[24], name[32];
+    char slots[16], seed[24], noise[32], bias[32], temp[32], pixels[24], name[32], lat[16];
     snprintf(slots, sizeof slots, "%d", o->slots);
     snprintf(seed, sizeof seed, "%" PRIu64, lw->seed);
     snprintf(noise, sizeof noise, "%.17g", o->jcfg.sim_noise);
     snprintf(bias, sizeof bias, "%.17g", o->jcfg.sim_bias);
     snprintf(temp, sizeof temp, "%.17g", o->jcfg.sim_temperature);
     snprintf(pixels, sizeof pixels, "%lld", o->jcfg.max_pixels);
+    snprintf(lat, sizeof lat, "%d", o->jcfg.sim_latency_ms);
     if (!getenv("JOUST_LOG"))
         setenv("JOUST_LOG", "warn", 1); /* keep the progress line readable */
     for (int i = 0; i < o->workers; i++) {
         snprintf(name, sizeof name, "local-%d", i + 1);
         char *args[32] = {exe, "worker", "--connect", (char *)endpoint, "--judge", (char *)o->judge,
                           "--slots", slots, "--seed", seed, "--sim-noise", noise, "--sim-bias", bias,
-                          "--sim-temperature", temp, "--max-pixels", pixels, "--name", name};
-        int k = 20;
+                          "--sim-temperature", temp, "--max-pixels", pixels, "--name", name,
+                          "--sim-latency-ms", lat};
+        int k = 22;
         if (o->jcfg.image_root) {
             args[k++] = "--image-root";
             args[k++] = (char *)o->jcfg.image_root;
@@ -339,6 +343,7 @@ int cli_coordinate(const cli_opts *o, joust_store_t *st, joust_coord_summary *cs
     cc.job_matches = o->job_matches;
     cc.progress = o->progress;
     cc.stop = &cli_stop;
+    cc.drain_ms = o->workers ? 0 : cc.drain_ms; /* local workers are reaped instead */
     if (o->workers) {
         cc.on_bound = spawn_workers;
         cc.on_bound_arg = &lw;

@@ -34,6 +34,7 @@
     "  --sim-noise X        sim judge: logit noise sd (default 0)\n"                        \
     "  --sim-bias X         sim judge: first-position bias in logits (default 0)\n"         \
     "  --sim-temperature X  sim judge: p = sigmoid((u1-u2)/X) (default 1)\n"                \
+    "  --sim-latency-ms N   sim judge: answer each match N ms after it arrives (default 0)\n"\
     "  --max-pixels N       image budget for image-reading judges (default 401408)\n"       \
     "  --image-root DIR     resolve relative image paths under DIR\n"
 

@@ -371,25 +371,36 @@ static double lin_to_srgb(double v)
     return v <= 0.0031308 ? v * 12.92 : 1.055 * pow(v, 1 / 2.4) - 0.055;
 }
 
-/* Scales linear light so that the log-average luminance (the "key") is
- * middle grey, 0.18: the photographic meaning of a correct exposure. A few
- * rounds because clipping at white pulls the key back down. */
+static double key_of(const float *buf, size_t npix, double gamma)
+{
+    double logsum = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < npix; i += 5, n++) { /* a subsample is plenty */
+        const float *p = buf + 3 * i;
+        double l = 0.2126 * srgb_to_lin(pow(p[0], gamma)) + 0.7152 * srgb_to_lin(pow(p[1], gamma)) +
+                   0.0722 * srgb_to_lin(pow(p[2], gamma));
+        logsum += log(l + 0.005);
+    }
+    return exp(logsum / (double)n);
+}
+
+/* Puts the log-average luminance (the "key") at middle grey, 0.18: the
+ * photographic meaning of a correct exposure. A power curve on [0, 1] rather
+ * than a gain, so that getting there never clips anything; the key falls as
+ * the exponent grows, so bisection finds it. */
 static void expose_to_middle_grey(float *buf, size_t npix)
 {
-    for (int round = 0; round < 4; round++) {
-        double logsum = 0;
-        for (size_t i = 0; i < npix; i++) {
-            const float *p = buf + 3 * i;
-            double l = 0.2126 * srgb_to_lin(p[0]) + 0.7152 * srgb_to_lin(p[1]) +
-                       0.0722 * srgb_to_lin(p[2]);
-            logsum += log(l + 0.005);
-        }
-        double g = 0.18 / exp(logsum / (double)npix);
-        if (fabs(g - 1) < 1e-3)
-            break;
-        for (size_t i = 0; i < 3 * npix; i++)
-            buf[i] = (float)lin_to_srgb(fmin(srgb_to_lin(buf[i]) * g, 1));
+    double lo = 0.25, hi = 4;
+    for (int it = 0; it < 24; it++) {
+        double mid = sqrt(lo * hi);
+        if (key_of(buf, npix, mid) > 0.18)
+            lo = mid;
+        else
+            hi = mid;
     }
+    double gamma = sqrt(lo * hi);
+    for (size_t i = 0; i < 3 * npix; i++)
+        buf[i] = (float)pow(buf[i], gamma);
 }
 
 static uint64_t prompt_seed(uint64_t seed, int prompt) { return mix64(seed, (uint64_t)prompt * 2 + 1); }

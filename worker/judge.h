@@ -54,6 +54,7 @@ typedef struct {
     double sim_temperature;
     double sim_noise;
     double sim_bias;
+    int sim_latency_ms;        /* sim: each result is ready this long after submit */
     uint64_t seed;
     /* image-reading judges */
     long long max_pixels;      /* resize budget before judging */

@@ -1,6 +1,7 @@
 /* The `sim` judge: a simulated judge for tests and benchmarks. Its outcome
  * comes from the latent utilities in the manifest:
  *   p_first = sigmoid((u_first - u_second) / T + bias + noise * N(0,1)).
+ * An optional latency holds each result back, to stand in for a slow judge.
  * The noise draw is seeded by (seed, match_id), not by worker or attempt, so
  * a re-dispatched match gets the same outcome and runs are reproducible. */
 #include <math.h>
@@ -15,7 +16,8 @@
 
 typedef struct {
     joust_judge_config cfg;
-    joust_judge_res *ready; /* FIFO of finished results */
+    joust_judge_res *ready; /* FIFO of results, in submit order */
+    int64_t *ready_at_ms;   /* when each becomes visible (simulated latency) */
     size_t head, len, cap;
 } sim_judge;
 
@@ -23,7 +25,10 @@ static void push(sim_judge *s, const joust_judge_res *r)
 {
     if (s->head > 0 && s->head == s->len) /* drained: reuse the buffer */
         s->head = s->len = 0;
+    size_t cap = s->cap;
     xgrow((void **)&s->ready, &s->cap, s->len + 1, sizeof *s->ready);
+    xgrow((void **)&s->ready_at_ms, &cap, s->len + 1, sizeof *s->ready_at_ms);
+    s->ready_at_ms[s->len] = joust_now_ms() + s->cfg.sim_latency_ms;
     s->ready[s->len++] = *r;
 }
 
@@ -67,7 +72,8 @@ static int sim_poll(void *impl, joust_judge_res *out, int max, int timeout_ms)
 {
     sim_judge *s = impl;
     int n = 0;
-    while (n < max && s->head < s->len)
+    int64_t now = joust_now_ms();
+    while (n < max && s->head < s->len && s->ready_at_ms[s->head] <= now)
         out[n++] = s->ready[s->head++];
     return n;
 }
@@ -84,6 +90,7 @@ static void sim_destroy(void *impl)
     for (size_t i = s->head; i < s->len; i++)
         joust_judge_res_clear(&s->ready[i]);
     free(s->ready);
+    free(s->ready_at_ms);
     free(s);
 }
 

@@ -264,7 +264,9 @@ int joust_worker_run(const joust_worker_config *cfg)
     while (rc == 0 && !(cfg->stop && *cfg->stop)) {
         int busy = joust_judge_inflight(w.judge) > 0;
         zmq_pollitem_t item = {w.sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, busy ? 0 : cfg->heartbeat_ms / 4) < 0 && errno != EINTR)
+        /* While the judge holds matches, wake every millisecond to collect
+         * what it has finished. */
+        if (zmq_poll(&item, 1, busy ? 1 : cfg->heartbeat_ms / 4) < 0 && errno != EINTR)
             break;
         int64_t now = joust_now_ms();
         joust_wire_msg m;

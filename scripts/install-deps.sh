@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what joust needs to build and test on Debian 12 (run as root or
+# with sudo available). Safe to run again.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config git python3
+      libzmq3-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev
+      libturbojpeg0-dev libspng-dev libwebp-dev libcjson-dev libxxhash-dev
+      libcurl4-openssl-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
