@@ -278,6 +278,13 @@ static void plan_prompt(coord *c, uint64_t pid, const uint64_t *ids, size_t n)
     prompt_release(c, p);
 }
 
+static int plan_one(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
+{
+    coord *c = arg;
+    plan_prompt(c, pid, ids, n);
+    return c->active.len >= c->cfg->window;
+}
+
 /* Plans prompt groups from the run's cursor until the window is full. The
  * match records and the advanced cursor go into the open batch, so they
  * become durable with (or before) the first outcome that refers to them. */
@@ -285,49 +292,15 @@ static int plan_more(coord *c)
 {
     if (c->run->planning_done || c->active.len >= c->cfg->window)
         return 0;
-    joust_iter_t *it;
-    int rc = joust_iter_new(c->st, JOUST_CF_PROMPTS, NULL, 0, &it);
+    int rc = prompt_walk(c->st, c->run->plan_cursor, 0, plan_one, c, &c->run->plan_cursor);
     if (rc < 0)
         return rc;
-    unsigned char from[8];
-    joust_put_be64(from, c->run->plan_cursor);
-    joust_iter_seek(it, from, 8);
-    uint64_t pid = 0, *ids = NULL;
-    size_t n = 0, cap = 0;
-    for (; joust_iter_valid(it); joust_iter_next(it)) {
-        size_t klen;
-        const unsigned char *k = joust_iter_key(it, &klen);
-        if (klen == 16 && pid && joust_get_be64(k) == pid) {
-            xgrow((void **)&ids, &cap, n + 1, sizeof *ids);
-            ids[n++] = joust_get_be64(k + 8);
-            continue;
-        }
-        if (pid) {
-            plan_prompt(c, pid, ids, n);
-            c->run->plan_cursor = pid + 1;
-            pid = 0;
-            if (c->active.len >= c->cfg->window)
-                break;
-        }
-        if (klen == 8) {
-            pid = joust_get_be64(k);
-            n = 0;
-        }
-    }
-    rc = joust_iter_error(it);
-    int at_end = rc == 0 && !joust_iter_valid(it);
-    if (at_end && pid) {
-        plan_prompt(c, pid, ids, n);
-        c->run->plan_cursor = pid + 1;
-    }
-    joust_iter_destroy(&it);
-    free(ids);
-    if (at_end) {
+    if (rc == 0) {
         c->run->has_planning_done = 1;
         c->run->planning_done = 1;
     }
     joust_run_put(c->batch, c->run);
-    return rc;
+    return 0;
 }
 
 /* After a restart: every planned match without an outcome is pending. */

@@ -120,3 +120,54 @@ int prompt_members(joust_store_t *st, uint64_t prompt_id, uint64_t **ids, size_t
     joust_iter_destroy(&it);
     return rc;
 }
+
+int prompt_walk(joust_store_t *st, uint64_t from, uint64_t until, prompt_fn fn, void *arg,
+                uint64_t *next)
+{
+    joust_iter_t *it;
+    int rc = joust_iter_new(st, JOUST_CF_PROMPTS, NULL, 0, &it);
+    if (rc < 0)
+        return rc;
+    unsigned char start[8];
+    joust_put_be64(start, from);
+    joust_iter_seek(it, start, 8);
+    uint64_t pid = 0, *ids = NULL;
+    size_t n = 0, cap = 0;
+    /* Keys: be64 prompt id (the record), then be64 prompt ‖ be64 image for
+     * each member, so a prompt is complete when the next record starts. */
+    for (;;) {
+        int valid = joust_iter_valid(it);
+        size_t klen = 0;
+        const unsigned char *k = valid ? joust_iter_key(it, &klen) : NULL;
+        if (valid && klen == 16 && pid && joust_get_be64(k) == pid) {
+            xgrow((void **)&ids, &cap, n + 1, sizeof *ids);
+            ids[n++] = joust_get_be64(k + 8);
+            joust_iter_next(it);
+            continue;
+        }
+        if (pid) {
+            rc = fn(pid, ids, n, arg);
+            if (next)
+                *next = pid + 1;
+            pid = 0;
+            if (rc != 0)
+                break;
+        }
+        if (!valid)
+            break;
+        if (klen == 8) {
+            pid = joust_get_be64(k);
+            n = 0;
+            if (until && pid >= until)
+                break;
+        }
+        joust_iter_next(it);
+    }
+    if (rc == 0)
+        rc = joust_iter_error(it);
+    else if (rc > 0)
+        rc = 1;
+    joust_iter_destroy(&it);
+    free(ids);
+    return rc;
+}

@@ -41,6 +41,15 @@ void meta_put_u64(joust_batch_t *b, const char *name, uint64_t v);
 
 int image_get(joust_store_t *st, uint64_t image_id, Joust__ImageRecord **out);
 int prompt_get(joust_store_t *st, uint64_t prompt_id, Joust__PromptRecord **out);
+/* Called with a prompt id and its image ids (borrowed for the call).
+ * Returns < 0 to fail the walk, 0 to go on, > 0 to stop after this prompt. */
+typedef int (*prompt_fn)(uint64_t pid, const uint64_t *ids, size_t n, void *arg);
+/* Walks the prompts with from <= id < until (until 0: no bound) in id order.
+ * Returns 0 when it walked them all, 1 when fn stopped it, or a negative
+ * error. *next (may be NULL) becomes the id after the last prompt given to
+ * fn. */
+int prompt_walk(joust_store_t *st, uint64_t from, uint64_t until, prompt_fn fn, void *arg,
+                uint64_t *next);
 /* The image ids of a prompt, in id order; *ids is malloc'd. */
 int prompt_members(joust_store_t *st, uint64_t prompt_id, uint64_t **ids, size_t *n);
 

@@ -22,12 +22,21 @@ typedef struct {
     int ok;
 } flat_outcome;
 
+/* A run's outcomes in prompt order. Planned match ids follow prompt order,
+ * so the outcomes are read straight from the store (memory per prompt);
+ * when they turn out not to be in that order, they are loaded whole and
+ * sorted instead. */
 typedef struct {
-    flat_outcome *v;
-    size_t len, cap;
+    joust_iter_t *it;    /* streaming; NULL when sorted in memory */
+    flat_outcome *v;     /* in memory: sorted by prompt */
+    size_t len, cap, pos;
+    flat_outcome peeked;
+    int has_peek;
+    uint32_t run_id;
     joust_u64map_t error_of; /* image id -> index in errors + 1 */
     char **errors;
     size_t nerrors, errors_cap;
+    joust_score_summary *sum;
 } outcome_set;
 
 static int by_prompt(const void *x, const void *y)
@@ -53,41 +62,74 @@ static const char *image_error(const outcome_set *os, uint64_t image_id)
     return joust_u64map_get(&os->error_of, image_id, &i) ? os->errors[i - 1] : NULL;
 }
 
-static int load_outcomes(joust_store_t *st, uint32_t run_id, outcome_set *os,
-                         joust_score_summary *sum)
+/* Decodes the iterator's current outcome, counting it. 0 when corrupt. */
+static int decode_outcome(outcome_set *os, joust_iter_t *it, uint64_t seq, flat_outcome *out)
+{
+    size_t len;
+    const void *v = joust_iter_value(it, &len);
+    Joust__OutcomeRecord *o =
+        (Joust__OutcomeRecord *)record_unpack(&joust__outcome_record__descriptor, v, len);
+    if (!o) {
+        log_warn("run %u: an outcome record does not unpack; skipped", os->run_id);
+        return 0;
+    }
+    int ok = o->status == JOUST__OUTCOME_STATUS__OK && o->has_p_first;
+    if (ok) {
+        os->sum->outcomes_ok++;
+    } else {
+        os->sum->outcomes_failed++;
+        if (o->status == JOUST__OUTCOME_STATUS__IMAGE_ERROR)
+            note_image_error(os, o->failed_image_id, o->error);
+    }
+    *out = (flat_outcome){o->prompt_id, o->first, o->second, seq, o->p_first, ok};
+    record_free(o);
+    return 1;
+}
+
+static int outcomes_open(joust_store_t *st, outcome_set *os, int in_memory)
 {
     unsigned char prefix[4];
-    run_prefix(prefix, run_id);
-    joust_iter_t *it;
-    int rc = joust_iter_new(st, JOUST_CF_OUTCOMES, prefix, 4, &it);
-    if (rc < 0)
+    run_prefix(prefix, os->run_id);
+    int rc = joust_iter_new(st, JOUST_CF_OUTCOMES, prefix, 4, &os->it);
+    if (rc < 0 || !in_memory)
         return rc;
-    for (; joust_iter_valid(it); joust_iter_next(it)) {
-        size_t len;
-        const void *v = joust_iter_value(it, &len);
-        Joust__OutcomeRecord *o =
-            (Joust__OutcomeRecord *)record_unpack(&joust__outcome_record__descriptor, v, len);
-        if (!o) {
-            log_warn("run %u: an outcome record does not unpack; skipped", run_id);
-            continue;
-        }
-        int ok = o->status == JOUST__OUTCOME_STATUS__OK && o->has_p_first;
-        if (ok) {
-            sum->outcomes_ok++;
-        } else {
-            sum->outcomes_failed++;
-            if (o->status == JOUST__OUTCOME_STATUS__IMAGE_ERROR)
-                note_image_error(os, o->failed_image_id, o->error);
-        }
+    for (; joust_iter_valid(os->it); joust_iter_next(os->it)) {
         xgrow((void **)&os->v, &os->cap, os->len + 1, sizeof *os->v);
-        os->v[os->len] = (flat_outcome){o->prompt_id, o->first, o->second, os->len, o->p_first, ok};
-        os->len++;
-        record_free(o);
+        os->len += (size_t)decode_outcome(os, os->it, os->len, &os->v[os->len]);
     }
-    rc = joust_iter_error(it);
-    joust_iter_destroy(&it);
+    rc = joust_iter_error(os->it);
+    joust_iter_destroy(&os->it);
     qsort(os->v, os->len, sizeof *os->v, by_prompt);
     return rc;
+}
+
+/* The next outcome without consuming it; NULL at the end. */
+static const flat_outcome *outcomes_peek(outcome_set *os)
+{
+    if (os->has_peek)
+        return &os->peeked;
+    if (!os->it) {
+        if (os->pos == os->len)
+            return NULL;
+        os->peeked = os->v[os->pos++];
+        os->has_peek = 1;
+        return &os->peeked;
+    }
+    /* The iterator stays on the peeked record; consuming it moves on. */
+    while (!os->has_peek && joust_iter_valid(os->it))
+        if (!(os->has_peek = decode_outcome(os, os->it, 0, &os->peeked)))
+            joust_iter_next(os->it);
+    return os->has_peek ? &os->peeked : NULL;
+}
+
+static void outcomes_close(outcome_set *os)
+{
+    joust_iter_destroy(&os->it);
+    for (size_t i = 0; i < os->nerrors; i++)
+        free(os->errors[i]);
+    free(os->errors);
+    free(os->v);
+    joust_u64map_free(&os->error_of);
 }
 
 static uint32_t index_of(const uint64_t *ids, size_t n, uint64_t id)
@@ -170,48 +212,17 @@ static void score_prompt(uint32_t run_id, uint64_t pid, const uint64_t *ids, siz
 }
 
 /* Calls fn for each prompt the run has planned, with its member ids. */
-typedef int (*prompt_fn)(uint64_t pid, const uint64_t *ids, size_t n, void *arg);
-
 static int each_planned_prompt(joust_store_t *st, const Joust__RunRecord *run, prompt_fn fn, void *arg)
 {
-    joust_iter_t *it;
-    int rc = joust_iter_new(st, JOUST_CF_PROMPTS, NULL, 0, &it);
-    if (rc < 0)
-        return rc;
-    uint64_t pid = 0, *ids = NULL;
-    size_t n = 0, cap = 0;
-    for (; rc == 0 && joust_iter_valid(it); joust_iter_next(it)) {
-        size_t klen;
-        const unsigned char *k = joust_iter_key(it, &klen);
-        if (klen == 16 && pid && joust_get_be64(k) == pid) {
-            xgrow((void **)&ids, &cap, n + 1, sizeof *ids);
-            ids[n++] = joust_get_be64(k + 8);
-            continue;
-        }
-        if (pid)
-            rc = fn(pid, ids, n, arg);
-        pid = 0;
-        if (klen == 8) {
-            pid = joust_get_be64(k);
-            n = 0;
-            if (pid >= run->plan_cursor)
-                break; /* not planned yet */
-        }
-    }
-    if (rc == 0 && pid && pid < run->plan_cursor)
-        rc = fn(pid, ids, n, arg);
-    if (rc == 0)
-        rc = joust_iter_error(it);
-    joust_iter_destroy(&it);
-    free(ids);
-    return rc;
+    int rc = prompt_walk(st, 1, run->plan_cursor, fn, arg, NULL);
+    return rc > 0 ? 0 : rc;
 }
 
 typedef struct {
     joust_store_t *st;
-    uint32_t run_id;
     outcome_set *os;
-    size_t pos;
+    flat_outcome *group;
+    size_t cap;
     joust_batch_t *batch;
     joust_score_summary *sum;
 } compute_ctx;
@@ -219,14 +230,19 @@ typedef struct {
 static int compute_one(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
 {
     compute_ctx *c = arg;
-    const outcome_set *os = c->os;
-    while (c->pos < os->len && os->v[c->pos].prompt_id < pid)
-        c->pos++;
-    size_t end = c->pos;
-    while (end < os->len && os->v[end].prompt_id == pid)
-        end++;
-    score_prompt(c->run_id, pid, ids, n, os->v + c->pos, end - c->pos, os, c->batch, c->sum);
-    c->pos = end;
+    outcome_set *os = c->os;
+    const flat_outcome *o = outcomes_peek(os);
+    if (o && o->prompt_id < pid)
+        return JOUST_EAGAIN; /* not in prompt order: sort them in memory */
+    size_t m = 0;
+    for (; o && o->prompt_id == pid; o = outcomes_peek(os)) {
+        xgrow((void **)&c->group, &c->cap, m + 1, sizeof *c->group);
+        c->group[m++] = *o;
+        os->has_peek = 0;
+        if (os->it)
+            joust_iter_next(os->it);
+    }
+    score_prompt(os->run_id, pid, ids, n, c->group, m, os, c->batch, c->sum);
     c->sum->prompts++;
     if (joust_batch_count(c->batch) >= 10000) {
         int rc = joust_store_write(c->st, c->batch, 0);
@@ -236,16 +252,17 @@ static int compute_one(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
     return 0;
 }
 
-int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run, joust_score_summary *sum)
+static int compute(joust_store_t *st, const Joust__RunRecord *run, joust_score_summary *sum,
+                   int in_memory)
 {
     memset(sum, 0, sizeof *sum);
     sum->bias.mean_p_first = 0.5;
-    outcome_set os = {0};
+    outcome_set os = {.run_id = run->run_id, .sum = sum};
     joust_u64map_init(&os.error_of);
-    compute_ctx c = {st, run->run_id, &os, 0, joust_batch_new(), sum};
+    compute_ctx c = {.st = st, .os = &os, .batch = joust_batch_new(), .sum = sum};
     unsigned char prefix[4];
     run_prefix(prefix, run->run_id);
-    int rc = load_outcomes(st, run->run_id, &os, sum);
+    int rc = outcomes_open(st, &os, in_memory);
     if (rc == 0)
         rc = joust_store_delete_prefix(st, JOUST_CF_SCORES, prefix, 4);
     if (rc == 0)
@@ -253,11 +270,18 @@ int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run, joust_s
     if (rc == 0)
         rc = joust_store_write(st, c.batch, 1);
     joust_batch_destroy(&c.batch);
-    for (size_t i = 0; i < os.nerrors; i++)
-        free(os.errors[i]);
-    free(os.errors);
-    free(os.v);
-    joust_u64map_free(&os.error_of);
+    free(c.group);
+    outcomes_close(&os);
+    return rc;
+}
+
+int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run, joust_score_summary *sum)
+{
+    int rc = compute(st, run, sum, 0);
+    if (rc == JOUST_EAGAIN) {
+        log_info("run '%s': outcomes are not in prompt order; sorting them in memory", run->name);
+        rc = compute(st, run, sum, 1);
+    }
     return rc;
 }
 

@@ -131,7 +131,7 @@ int cli_parse(int argc, char **argv, cli_opts *o)
     optind = 1;
     opterr = 1;
     int c, rc = 0;
-    uint64_t v;
+    uint64_t v = 0;
     while (rc == 0 && (c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
         const char *name = c >= O_DB && c <= O_HELP ? long_opts[c - O_DB].name : "";
         switch (c) {
