@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "clock.h"
 #include "err.h"
@@ -23,8 +24,13 @@ typedef struct {
 
 static void push(sim_judge *s, const joust_judge_res *r)
 {
-    if (s->head > 0 && s->head == s->len) /* drained: reuse the buffer */
-        s->head = s->len = 0;
+    if (s->head > 0 && s->head * 2 >= s->len) { /* mostly consumed: move the rest to the front */
+        size_t left = s->len - s->head;
+        memmove(s->ready, s->ready + s->head, left * sizeof *s->ready);
+        memmove(s->ready_at_ms, s->ready_at_ms + s->head, left * sizeof *s->ready_at_ms);
+        s->head = 0;
+        s->len = left;
+    }
     size_t cap = s->cap;
     xgrow((void **)&s->ready, &s->cap, s->len + 1, sizeof *s->ready);
     xgrow((void **)&s->ready_at_ms, &cap, s->len + 1, sizeof *s->ready_at_ms);
