@@ -10,11 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#if __has_include("bench_bt.h")
 #include "bench_bt.h"
-#else
-static int joust_bench_bt_main(int argc, char **argv) { return 2; }
-#endif
 #include "cli.h"
 #include "clock.h"
 #include "err.h"
