@@ -10,6 +10,7 @@
 
 #include "bytes.h"
 #include "clock.h"
+#include "curve.h"
 #include "err.h"
 #include "hash.h"
 #include "log.h"
@@ -704,11 +705,16 @@ static void on_message(coord *c, joust_wire_msg *m)
 {
     peer *p = peer_find(c, m, 1);
     p->last_seen = joust_now_ms();
+    /* CURVE: the peer is who its key says, from its first message on (a
+     * RESULT may arrive before READY, e.g. after a coordinator restart). */
+    if (m->user_id[0] && strcmp(p->name, m->user_id))
+        snprintf(p->name, sizeof p->name, "%s", m->user_id);
     if (m->cmd == JOUST_CMD_READY) {
         const Joust__Ready *r = (const Joust__Ready *)m->body;
         if (p->alive && p->held.len)
             drop_peer(c, p, "registered again");
-        snprintf(p->name, sizeof p->name, "%s", r->worker_name);
+        /* With CURVE the name is the authenticated key's, not the claim. */
+        snprintf(p->name, sizeof p->name, "%s", m->user_id[0] ? m->user_id : r->worker_name);
         p->slots = r->slots;
         joust_u64map_clear(&p->held);
         p->alive = 1;
@@ -754,11 +760,44 @@ static void progress(coord *c, int64_t now, int final)
 
 /* --------------------------------------------------------------- run --- */
 
+/* CURVE server + ZAP handler on c->ctx; before the bind, so that no
+ * connection is ever accepted without authentication. */
+static int curve_setup(coord *c)
+{
+    char err[512];
+    if (!c->cfg->curve_secret || !c->cfg->curve_allow) {
+        log_error("CURVE needs both --curve-secret and --allow (an allow-list without a key, or a "
+                  "key without an allow-list, would let anyone in)");
+        return JOUST_EINVAL;
+    }
+    joust_curve_keypair kp;
+    joust_curve_allow_t *allow = NULL;
+    int rc = joust_curve_read_secret(c->cfg->curve_secret, &kp, err, sizeof err);
+    if (rc == 0 && (rc = joust_curve_allow_load(c->cfg->curve_allow, &allow, err, sizeof err)) == 0) {
+        size_t n = joust_curve_allow_count(allow);
+        if ((rc = joust_zap_start(c->ctx, &allow)) < 0)
+            snprintf(err, sizeof err, "cannot start the ZAP handler: %s", joust_strerror(rc));
+        else if ((rc = joust_curve_server_setup(c->sock, &kp)) < 0)
+            snprintf(err, sizeof err, "cannot make the socket a CURVE server: %s", zmq_strerror(errno));
+        else
+            log_info("CURVE on: server public key %s; %zu worker keys allowed", kp.public_z85, n);
+    }
+    joust_curve_wipe(&kp, sizeof kp);
+    if (rc < 0)
+        log_error("CURVE: %s", err);
+    return rc;
+}
+
 static int setup(coord *c)
 {
     c->ctx = zmq_ctx_new();
     c->sock = zmq_socket(c->ctx, ZMQ_ROUTER);
     joust_wire_socket_setup(c->sock, 1);
+    if (c->cfg->curve_secret || c->cfg->curve_allow) {
+        int rc = curve_setup(c);
+        if (rc < 0)
+            return rc;
+    }
     if (zmq_bind(c->sock, c->cfg->bind) != 0) {
         log_error("cannot bind %s: %s", c->cfg->bind, zmq_strerror(errno));
         return JOUST_EIO;

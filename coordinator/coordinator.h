@@ -25,6 +25,11 @@ typedef struct {
     int progress;              /* 1: progress line on stderr */
     int drain_ms;              /* after completion, tell late workers for this long */
     volatile sig_atomic_t *stop;
+    /* CURVE (proto/curve.h): both set, or neither. With them the socket
+     * accepts only workers whose public key is in the allow-list, and a
+     * worker's name is the one its key has there. */
+    const char *curve_secret;  /* the coordinator's secret key file (0600) */
+    const char *curve_allow;   /* allow-list file: "name public-key-z85" lines */
     /* Called once the socket is bound, with the actual endpoint. */
     void (*on_bound)(const char *endpoint, void *arg);
     void *on_bound_arg;

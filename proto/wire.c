@@ -178,6 +178,43 @@ static int recv_frame(void *sock, zmq_msg_t *f, int flags)
     return 0;
 }
 
+int joust_wire_header(const void *data, size_t len, const char **reason)
+{
+    const unsigned char *h = data;
+    if (len != 5 || h[0] != 'J' || h[1] != 'S' || h[2] != 'T') {
+        *reason = "bad header frame";
+        return JOUST_EPROTO;
+    }
+    if (h[3] != JOUST_WIRE_VERSION) {
+        *reason = "unsupported protocol version";
+        return JOUST_EPROTO;
+    }
+    if (!descriptor_of(h[4])) {
+        *reason = "unknown command";
+        return JOUST_EPROTO;
+    }
+    return h[4];
+}
+
+int joust_wire_decode(int cmd, const void *data, size_t len, joust_wire_msg *m)
+{
+    m->cmd = cmd;
+    m->body = NULL;
+    m->error[0] = '\0';
+    const ProtobufCMessageDescriptor *d = descriptor_of(cmd);
+    if (!d)
+        return reject(m, "unknown command");
+    m->body = protobuf_c_message_unpack(d, NULL, len, data);
+    if (!m->body)
+        return reject(m, "body does not unpack");
+    int rc = validate(m);
+    if (rc < 0) {
+        protobuf_c_message_free_unpacked(m->body, NULL);
+        m->body = NULL;
+    }
+    return rc;
+}
+
 int joust_wire_recv(void *sock, int is_router, joust_wire_msg *m)
 {
     memset(m, 0, sizeof *m);
@@ -196,41 +233,31 @@ int joust_wire_recv(void *sock, int is_router, joust_wire_msg *m)
     /* The rest of a multipart message is already here: it arrives whole. */
     if ((rc = recv_frame(sock, &f, is_router ? 0 : ZMQ_DONTWAIT)) < 0)
         return rc;
-    const unsigned char *h = zmq_msg_data(&f);
-    int hdr_ok = zmq_msg_size(&f) == 5 && h[0] == 'J' && h[1] == 'S' && h[2] == 'T';
-    int version = hdr_ok ? h[3] : -1, cmd = hdr_ok ? h[4] : -1;
+    /* With CURVE, the ZAP handler's User-Id (the name the allow-list gives
+     * the sender's key) rides on every frame of the connection. */
+    const char *uid = zmq_msg_gets(&f, "User-Id");
+    if (uid)
+        snprintf(m->user_id, sizeof m->user_id, "%s", uid);
+    const char *why = NULL;
+    int cmd = joust_wire_header(zmq_msg_data(&f), zmq_msg_size(&f), &why);
     int more = zmq_msg_more(&f);
     zmq_msg_close(&f);
-    if (!hdr_ok || !more) {
+    if (!more) /* a header without a body frame is a bad header, whatever it says */
+        why = "bad header frame";
+    if (!more || cmd < 0) {
         drain(sock);
-        return reject(m, "bad header frame");
-    }
-    if (version != JOUST_WIRE_VERSION) {
-        drain(sock);
-        return reject(m, "unsupported protocol version");
-    }
-    const ProtobufCMessageDescriptor *d = descriptor_of(cmd);
-    if (!d) {
-        drain(sock);
-        return reject(m, "unknown command");
+        return reject(m, why);
     }
     if ((rc = recv_frame(sock, &f, 0)) < 0)
         return reject(m, "missing body frame");
-    more = zmq_msg_more(&f);
-    m->cmd = cmd;
-    m->body = protobuf_c_message_unpack(d, NULL, zmq_msg_size(&f), zmq_msg_data(&f));
-    zmq_msg_close(&f);
-    if (more) {
+    if (zmq_msg_more(&f)) {
+        zmq_msg_close(&f);
         drain(sock);
-        joust_wire_msg_clear(m);
+        m->cmd = cmd;
         return reject(m, "extra frames");
     }
-    if (!m->body)
-        return reject(m, "body does not unpack");
-    if ((rc = validate(m)) < 0) {
-        protobuf_c_message_free_unpacked(m->body, NULL);
-        m->body = NULL;
-    }
+    rc = joust_wire_decode(cmd, zmq_msg_data(&f), zmq_msg_size(&f), m);
+    zmq_msg_close(&f);
     return rc;
 }
 

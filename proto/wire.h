@@ -32,6 +32,8 @@ typedef struct {
     size_t rid_len;
     ProtobufCMessage *body; /* owned; NULL after clear */
     char error[160];        /* why a message was rejected */
+    char user_id[128];      /* CURVE: the sender's name from the ZAP handler
+                             * (its key's allow-list entry); "" without CURVE */
 } joust_wire_msg;
 
 const char *joust_cmd_name(int cmd);
@@ -48,8 +50,23 @@ int joust_wire_send(void *sock, const void *rid, size_t rid_len, int cmd,
 
 /* Receives one whole message without blocking. Returns 0, JOUST_EAGAIN when
  * none is waiting, or JOUST_EPROTO (message dropped, reason in msg->error;
- * msg->rid is filled when known). */
+ * msg->rid is filled when known). msg->user_id gets the ZAP User-Id of the
+ * connection (CURVE), else "". Uses joust_wire_header and joust_wire_decode. */
 int joust_wire_recv(void *sock, int is_router, joust_wire_msg *msg);
+
+/* The pure steps of joust_wire_recv, callable without sockets (fuzzing,
+ * tests). Neither allocates anything that outlives a failure.
+ *
+ * joust_wire_header checks a header frame's bytes: returns the command
+ * (1..6), or JOUST_EPROTO with *reason set to "bad header frame",
+ * "unsupported protocol version" or "unknown command" (static strings).
+ *
+ * joust_wire_decode unpacks a body of command cmd and validates it
+ * (docs/protocol.md §4). Returns 0 with msg->cmd and msg->body set (free
+ * with joust_wire_msg_clear), or JOUST_EPROTO with msg->body NULL and the
+ * reason in msg->error. msg->rid and msg->user_id are left as they are. */
+int joust_wire_header(const void *data, size_t len, const char **reason);
+int joust_wire_decode(int cmd, const void *data, size_t len, joust_wire_msg *msg);
 void joust_wire_msg_clear(joust_wire_msg *msg);
 
 #endif

@@ -44,7 +44,7 @@ typedef double vd __attribute__((vector_size(LANES * sizeof(double))));
 /* The batch kernel is compiled twice on x86-64 (GCC >= 11 or clang >= 14):
  * for AVX2 (x86-64-v3), picked at load time where the CPU has it, and for
  * the baseline. Both do the same IEEE operations in the same order (no FMA
- * contraction), so results do not depend on the CPU. Every helper is
+ * contraction), so results do not depend on which clone runs. Every helper is
  * inlined into the two clones of fit_batch. */
 #define INLINE inline __attribute__((always_inline))
 #ifdef __clang__

@@ -243,6 +243,16 @@ static int parse_args(int argc, char **argv, cfg_t *c)
         }
         if (!strcmp(a, "--help") || !strcmp(a, "-h"))
             return -1;
+        static const char *const valued[] = {"--images", "--per-prompt", "--comparisons",
+                                              "--threads", "--seed", "--repeat", "--noise",
+                                              "--tol"};
+        int known = 0;
+        for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
+            known |= !strcmp(a, valued[k]);
+        if (!known) {
+            fprintf(stderr, "bench bt: unknown option %s\n", a);
+            return -1;
+        }
         if (!v) {
             fprintf(stderr, "bench bt: %s needs a value\n", a);
             return -1;
@@ -405,11 +415,19 @@ int joust_bench_bt_main(int argc, char **argv)
                                                     : 0.5 * (times[c.repeat / 2 - 1] + times[c.repeat / 2]);
     double tau = mean_tau(&d, theta);
     double mean_it = st.prompts_fitted ? (double)st.iters_total / (double)st.prompts_fitted : 0;
-    printf("bench bt: fit best %.3f s, median %.3f s of %d (least CPU %.3f s); max final step %.2g (tol %.0e); "
-           "Newton iterations mean %.2f, max %d; capped %" PRIu64 "; mean within-prompt "
-           "Kendall tau %.4f; theta checksum %016" PRIx64 "\n",
-           best, median, c.repeat, cpu_best, st.max_step, c.tol, mean_it, st.iters_max,
-           st.prompts_capped, tau, checksum(theta, n));
+    /* prompts over JOUST_BT_BULK_SMALL images go through joust_bt_fit, which
+     * does not report its final step */
+    char step_col[32];
+    if (st.prompts_large < st.prompts_fitted)
+        snprintf(step_col, sizeof step_col, "%.3g", st.max_step);
+    else
+        snprintf(step_col, sizeof step_col, "-");
+    printf("bench bt: fit best %.3f s, median %.3f s of %d (least CPU %.3f s); max final step %s "
+           "(tol %.0e); Newton iterations mean %.2f, max %d; capped %" PRIu64 "; via "
+           "joust_bt_fit %" PRIu64 "; mean within-prompt Kendall tau %.4f; theta checksum "
+           "%016" PRIx64 "\n",
+           best, median, c.repeat, cpu_best, step_col, c.tol, mean_it, st.iters_max,
+           st.prompts_capped, st.prompts_large, tau, checksum(theta, n));
 
     double warm_s = -1, warm_it = 0, warm_step = 0;
     if (c.warm) {
@@ -424,7 +442,7 @@ int joust_bench_bt_main(int argc, char **argv)
         warm_it = sw.prompts_fitted ? (double)sw.iters_total / (double)sw.prompts_fitted : 0;
         warm_step = sw.max_step;
         printf("bench bt: warm refit after re-judging 10%% of comparisons: %.3f s, max final "
-               "step %.2g, Newton iterations mean %.2f, max %d\n",
+               "step %.3g, Newton iterations mean %.2f, max %d\n",
                warm_s, warm_step, warm_it, sw.iters_max);
     }
     double rss = peak_rss_mib();
@@ -438,9 +456,9 @@ int joust_bench_bt_main(int argc, char **argv)
         snprintf(warm_col, sizeof warm_col, "%.3f (%.2f)", warm_s, warm_it);
     else
         snprintf(warm_col, sizeof warm_col, "-");
-    printf("| %" PRIu64 " | %u | %" PRIu64 " | %d | %s | %.3f / %.3f | %.1e | %.2f / %d | %s | "
+    printf("| %" PRIu64 " | %u | %" PRIu64 " | %d | %s | %.3f / %.3f | %s | %.2f / %d | %s | "
            "%.4f | %.0f |\n",
-           c.images, d.n_prompts, m, c.threads, c.se ? "yes" : "no", best, median, st.max_step,
+           c.images, d.n_prompts, m, c.threads, c.se ? "yes" : "no", best, median, step_col,
            mean_it, st.iters_max, warm_col, tau, rss);
     free(times);
     free(theta);

@@ -44,7 +44,10 @@ enum {
     O_DB = 256, O_OUT, O_RUN, O_JUDGE, O_ORDER, O_STRATEGY, O_SEED, O_WORKERS, O_SLOTS, O_BIND,
     O_CONNECT, O_NAME, O_MAX_ATTEMPTS, O_LEASE, O_WINDOW, O_JOB_MATCHES, O_SIM_NOISE, O_SIM_BIAS,
     O_SIM_T, O_MAX_PIXELS, O_IMAGE_ROOT, O_TOP, O_MIN_MARGIN, O_NO_PROGRESS, O_PROMPTS,
-    O_PER_PROMPT, O_IMAGES, O_SIM_LATENCY, O_HELP
+    O_PER_PROMPT, O_IMAGES, O_SIM_LATENCY, O_CURVE_SECRET, O_ALLOW, O_SERVER_KEY, O_ALLOW_ROOT,
+    O_ENDPOINT, O_MODEL, O_MODE, O_TEMPLATE, O_TEMPERATURE, O_MAX_TOKENS, O_TOP_LOGPROBS,
+    O_INFLIGHT, O_REQ_TIMEOUT, O_API_KEY_ENV, O_MAX_RETRIES, O_UNPARSEABLE_RETRIES,
+    O_NO_HARD_FALLBACK, O_JUDGE_STATS, O_HELP
 };
 
 static const struct option long_opts[] = {
@@ -76,6 +79,24 @@ static const struct option long_opts[] = {
     {"per-prompt", required_argument, 0, O_PER_PROMPT},
     {"images", required_argument, 0, O_IMAGES},
     {"sim-latency-ms", required_argument, 0, O_SIM_LATENCY},
+    {"curve-secret", required_argument, 0, O_CURVE_SECRET},
+    {"allow", required_argument, 0, O_ALLOW},
+    {"server-key", required_argument, 0, O_SERVER_KEY},
+    {"allow-root", required_argument, 0, O_ALLOW_ROOT},
+    {"endpoint", required_argument, 0, O_ENDPOINT},
+    {"model", required_argument, 0, O_MODEL},
+    {"mode", required_argument, 0, O_MODE},
+    {"template", required_argument, 0, O_TEMPLATE},
+    {"temperature", required_argument, 0, O_TEMPERATURE},
+    {"max-tokens", required_argument, 0, O_MAX_TOKENS},
+    {"top-logprobs", required_argument, 0, O_TOP_LOGPROBS},
+    {"inflight", required_argument, 0, O_INFLIGHT},
+    {"request-timeout-ms", required_argument, 0, O_REQ_TIMEOUT},
+    {"api-key-env", required_argument, 0, O_API_KEY_ENV},
+    {"max-retries", required_argument, 0, O_MAX_RETRIES},
+    {"unparseable-retries", required_argument, 0, O_UNPARSEABLE_RETRIES},
+    {"no-hard-fallback", no_argument, 0, O_NO_HARD_FALLBACK},
+    {"judge-stats", required_argument, 0, O_JUDGE_STATS},
     {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
@@ -130,7 +151,7 @@ int cli_parse(int argc, char **argv, cli_opts *o)
     joust_judge_config_defaults(&o->jcfg);
     optind = 1;
     opterr = 1;
-    int c, rc = 0;
+    int c, rc = 0, slots_given = 0;
     uint64_t v = 0;
     while (rc == 0 && (c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
         const char *name = c >= O_DB && c <= O_HELP ? long_opts[c - O_DB].name : "";
@@ -147,7 +168,7 @@ int cli_parse(int argc, char **argv, cli_opts *o)
         case O_IMAGE_ROOT: o->jcfg.image_root = optarg; break;
         case O_SEED: rc = parse_u64(name, optarg, UINT64_MAX, &o->seed); break;
         case O_WORKERS: rc = parse_u64(name, optarg, 256, &v); o->workers = (int)v; break;
-        case O_SLOTS: rc = parse_u64(name, optarg, 65536, &v); o->slots = (int)v; break;
+        case O_SLOTS: rc = parse_u64(name, optarg, 65536, &v); o->slots = (int)v; slots_given = 1; break;
         case O_MAX_ATTEMPTS: rc = parse_u64(name, optarg, 1000, &v); o->max_attempts = (uint32_t)v; break;
         case O_LEASE: rc = parse_u64(name, optarg, 86400000, &v); o->lease_ms = (uint32_t)v; break;
         case O_WINDOW: rc = parse_u64(name, optarg, 1u << 30, &v); o->window = (uint32_t)v; break;
@@ -163,16 +184,64 @@ int cli_parse(int argc, char **argv, cli_opts *o)
         case O_PER_PROMPT: rc = parse_u64(name, optarg, 4096, &v); o->per_prompt = (int)v; break;
         case O_SIM_LATENCY: rc = parse_u64(name, optarg, 600000, &v); o->jcfg.sim_latency_ms = (int)v; break;
         case O_IMAGES: rc = parse_u64(name, optarg, 1ull << 40, &o->images); break;
+        case O_CURVE_SECRET: o->curve_secret = optarg; break;
+        case O_ALLOW: o->curve_allow = optarg; break;
+        case O_SERVER_KEY: o->server_key = optarg; break;
+        case O_ALLOW_ROOT:
+            if (o->n_allow_roots >= CLI_MAX_ALLOW_ROOTS) {
+                fprintf(stderr, "joust: at most %d --allow-root options\n", CLI_MAX_ALLOW_ROOTS);
+                rc = JOUST_EINVAL;
+            } else {
+                o->allow_roots[o->n_allow_roots++] = optarg;
+            }
+            break;
+        case O_ENDPOINT:
+            if (o->jcfg.n_endpoints >= JOUST_JUDGE_MAX_ENDPOINTS) {
+                fprintf(stderr, "joust: at most %d --endpoint options\n", JOUST_JUDGE_MAX_ENDPOINTS);
+                rc = JOUST_EINVAL;
+            } else {
+                o->jcfg.endpoints[o->jcfg.n_endpoints++] = optarg;
+            }
+            break;
+        case O_MODEL: o->jcfg.model = optarg; break;
+        case O_MODE:
+            o->jcfg.mode = optarg;
+            if (strcmp(optarg, "reason") && strcmp(optarg, "direct")) {
+                fprintf(stderr, "joust: --mode: '%s' is not reason or direct\n", optarg);
+                rc = JOUST_EINVAL;
+            }
+            break;
+        case O_TEMPLATE: o->jcfg.template_path = optarg; break;
+        case O_TEMPERATURE: rc = parse_double(name, optarg, &o->jcfg.temperature); break;
+        case O_MAX_TOKENS: rc = parse_u64(name, optarg, 1 << 20, &v); o->jcfg.max_tokens = (int)v; break;
+        case O_TOP_LOGPROBS: rc = parse_u64(name, optarg, 1000, &v); o->jcfg.top_logprobs = (int)v; break;
+        case O_INFLIGHT: rc = parse_u64(name, optarg, 4096, &v); o->jcfg.inflight = (int)v; break;
+        case O_REQ_TIMEOUT: rc = parse_u64(name, optarg, 86400000, &v); o->jcfg.timeout_ms = (int)v; break;
+        case O_API_KEY_ENV: o->jcfg.api_key_env = optarg; break;
+        case O_MAX_RETRIES: rc = parse_u64(name, optarg, 1000, &v); o->jcfg.max_retries = (int)v; break;
+        case O_UNPARSEABLE_RETRIES: rc = parse_u64(name, optarg, 1000, &v); o->jcfg.max_unparseable = (int)v; break;
+        case O_NO_HARD_FALLBACK: o->jcfg.hard_fallback = 0; break;
+        case O_JUDGE_STATS: o->jcfg.stats_path = optarg; break;
         case 'h':
         case O_HELP: o->help = 1; break;
         default: rc = JOUST_EINVAL; break; /* getopt printed why */
         }
     }
+    if (rc == 0 && (o->jcfg.inflight < 1 || o->jcfg.timeout_ms < 1)) {
+        fprintf(stderr, "joust: --inflight and --request-timeout-ms must be >= 1\n");
+        rc = JOUST_EINVAL;
+    }
+    /* The openai judge keeps --inflight requests at the server and as many
+     * matches queued behind them, so that the server never waits for us. */
+    if (!slots_given && !strcmp(o->judge, "openai"))
+        o->slots = 2 * o->jcfg.inflight;
     if (rc == 0 && (o->slots < 1 || o->max_attempts < 1 || o->lease_ms < 100 || o->window < 1)) {
         fprintf(stderr, "joust: --slots, --max-attempts and --window must be >= 1, --lease-ms >= 100\n");
         rc = JOUST_EINVAL;
     }
     o->jcfg.seed = o->seed;
+    o->jcfg.allow_roots = o->allow_roots;
+    o->jcfg.n_allow_roots = (size_t)o->n_allow_roots;
     o->argc = argc - optind;
     o->argv = argv + optind;
     return rc;
@@ -195,6 +264,7 @@ typedef struct {
     pid_t pids[256];
     int n;
     uint64_t seed;
+    char stats_dir[64];  /* openai: where local workers leave their statistics */
 } local_workers;
 
 static void spawn_workers(const char *endpoint, void *arg)
@@ -220,7 +290,7 @@ static void spawn_workers(const char *endpoint, void *arg)
         setenv("JOUST_LOG", "warn", 1); /* keep the progress line readable */
     for (int i = 0; i < o->workers; i++) {
         snprintf(name, sizeof name, "local-%d", i + 1);
-        char *args[32] = {exe, "worker", "--connect", (char *)endpoint, "--judge", (char *)o->judge,
+        char *args[112] = {exe, "worker", "--connect", (char *)endpoint, "--judge", (char *)o->judge,
                           "--slots", slots, "--seed", seed, "--sim-noise", noise, "--sim-bias", bias,
                           "--sim-temperature", temp, "--max-pixels", pixels, "--name", name,
                           "--sim-latency-ms", lat};
@@ -229,6 +299,14 @@ static void spawn_workers(const char *endpoint, void *arg)
             args[k++] = "--image-root";
             args[k++] = (char *)o->jcfg.image_root;
         }
+        for (int r = 0; r < o->n_allow_roots && k + 2 < (int)(sizeof args / sizeof *args); r++) {
+            args[k++] = "--allow-root";
+            args[k++] = (char *)o->allow_roots[r];
+        }
+        cli_openai_args oa;
+        if (!strcmp(o->judge, "openai"))
+            k = cli_openai_worker_args(o, lw->stats_dir, i, &oa, args, k,
+                                       (int)(sizeof args / sizeof *args));
         args[k] = NULL;
         /* posix_spawn execs at once: the child never touches our ZeroMQ
          * context, which must not be used across fork. */
@@ -287,8 +365,12 @@ int cli_write_scores(joust_store_t *st, const char *run_name, const char *out_di
                " with errors; %" PRIu64 " outcomes ok, %" PRIu64 " failed\n",
                run->name, sum->prompts, sum->scored, sum->image_errors, sum->outcomes_ok,
                sum->outcomes_failed);
-        printf("position bias (judge %s): mean p_first - 0.5 = %+.4f; order consistency %.3f over %zu pairs\n",
-               run->judge, sum->bias.position_bias, sum->bias.consistency, sum->bias.both_order_pairs);
+        printf("position bias (judge %s): mean p_first - 0.5 = %+.4f", run->judge,
+               sum->bias.position_bias);
+        if (sum->bias.both_order_pairs)
+            printf("; order consistency %.3f over %zu pairs judged in both orders",
+                   sum->bias.consistency, sum->bias.both_order_pairs);
+        printf("\n");
         if (sum->image_errors) {
             printf("images that could not be judged:\n");
             joust_scores_print_errors(st, run, stdout, 20);
@@ -326,9 +408,11 @@ int cli_ingest(joust_store_t *st, const char *manifest)
 
 int cli_coordinate(const cli_opts *o, joust_store_t *st, joust_coord_summary *cs)
 {
-    char opts[160];
-    snprintf(opts, sizeof opts, "sim_noise=%g sim_bias=%g sim_temperature=%g max_pixels=%lld",
-             o->jcfg.sim_noise, o->jcfg.sim_bias, o->jcfg.sim_temperature, o->jcfg.max_pixels);
+    char opts[640];
+    int on = snprintf(opts, sizeof opts, "sim_noise=%g sim_bias=%g sim_temperature=%g max_pixels=%lld",
+                      o->jcfg.sim_noise, o->jcfg.sim_bias, o->jcfg.sim_temperature, o->jcfg.max_pixels);
+    if (!strcmp(o->judge, "openai") && on > 0 && (size_t)on < sizeof opts)
+        cli_openai_describe(o, opts + on, sizeof opts - (size_t)on);
     joust_run_spec spec = {o->strategy, o->judge, o->order, o->seed, o->max_attempts, o->lease_ms, opts};
     Joust__RunRecord *run;
     int rc = joust_run_open(st, o->run, &spec, &run);
@@ -344,23 +428,33 @@ int cli_coordinate(const cli_opts *o, joust_store_t *st, joust_coord_summary *cs
     cc.progress = o->progress;
     cc.stop = &cli_stop;
     cc.drain_ms = o->workers ? 0 : cc.drain_ms; /* local workers are reaped instead */
+    if (!o->workers) { /* local workers talk over loopback, without CURVE */
+        cc.curve_secret = o->curve_secret;
+        cc.curve_allow = o->curve_allow;
+    }
     if (o->workers) {
         cc.on_bound = spawn_workers;
         cc.on_bound_arg = &lw;
+        if (!strcmp(o->judge, "openai"))
+            cli_openai_stats_dir(lw.stats_dir, sizeof lw.stats_dir);
     }
     rc = joust_coordinator_run(st, o->run, &cc, cs);
     reap_workers(&lw);
+    int done = rc >= 0 && cs->complete;
+    if (done)
+        printf("judged %" PRIu64 " matches in %.1f s (%.0f/s): %" PRIu64 " ok, %" PRIu64
+               " failed, %" PRIu64 " retried, %" PRIu64 " leases expired\n",
+               cs->ok + cs->failed, cs->seconds,
+               cs->seconds > 0 ? (double)(cs->ok + cs->failed) / cs->seconds : 0, cs->ok,
+               cs->failed, cs->retried, cs->expired);
+    if (lw.stats_dir[0]) /* the workers' judge statistics, after their exit */
+        cli_openai_report(o, lw.stats_dir, lw.n, done);
     if (rc < 0)
         return rc;
     if (!cs->complete) {
         log_warn("run '%s' stopped before completion; run the same command again to resume", o->run);
         return cli_stop ? 130 : JOUST_EAGAIN;
     }
-    printf("judged %" PRIu64 " matches in %.1f s (%.0f/s): %" PRIu64 " ok, %" PRIu64
-           " failed, %" PRIu64 " retried, %" PRIu64 " leases expired\n",
-           cs->ok + cs->failed, cs->seconds,
-           cs->seconds > 0 ? (double)(cs->ok + cs->failed) / cs->seconds : 0, cs->ok, cs->failed,
-           cs->retried, cs->expired);
     return 0;
 }
 

@@ -3,12 +3,15 @@
 #ifndef JOUST_CLI_H
 #define JOUST_CLI_H
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "coordinator.h"
 #include "judge.h"
 #include "scoring.h"
 #include "store.h"
+
+#define CLI_MAX_ALLOW_ROOTS 8
 
 typedef struct {
     const char *db, *out, *run, *judge, *order, *strategy, *bind, *connect, *name;
@@ -19,6 +22,11 @@ typedef struct {
     uint32_t max_attempts, lease_ms, window, job_matches;
     double min_margin;
     joust_judge_config jcfg;
+    /* CURVE over tcp (coordinator: curve_secret + curve_allow; worker:
+     * curve_secret + server_key) and image path confinement. */
+    const char *curve_secret, *curve_allow, *server_key;
+    const char *allow_roots[CLI_MAX_ALLOW_ROOTS]; /* jcfg.allow_roots points here */
+    int n_allow_roots;
     int argc;      /* positional arguments left after the options */
     char **argv;
 } cli_opts;
@@ -47,6 +55,26 @@ int cli_pipeline(const cli_opts *o, const char *manifest, joust_store_t *st);
 int cli_write_scores(joust_store_t *st, const char *run_name, const char *out_dir,
                      joust_score_summary *sum, int quiet);
 
+/* The openai judge in the command (cli_openai.c). Formatted numbers for a
+ * spawned worker's argv live in a cli_openai_args until posix_spawn. */
+typedef struct {
+    char temp[32], max_tokens[16], top[16], inflight[16], timeout[16], retries[16], unparse[16];
+    char stats[128];
+} cli_openai_args;
+/* Appends the openai options (endpoints, model, mode, ...) for local
+ * worker number i to args[k..max-1), with its statistics file under
+ * stats_dir when that is not empty; returns the next free index. */
+int cli_openai_worker_args(const cli_opts *o, const char *stats_dir, int i, cli_openai_args *b,
+                           char **args, int k, int max);
+/* The judge settings recorded with a run ("model=... mode=..."). */
+void cli_openai_describe(const cli_opts *o, char *out, size_t outlen);
+/* Makes a private directory for the local workers' statistics; out is
+ * left empty when that fails (the summary then lacks them). */
+void cli_openai_stats_dir(char *out, size_t outlen);
+/* Sums the workers' statistics from dir, prints them (when print), writes
+ * the sum to --judge-stats when given, and removes dir. */
+void cli_openai_report(const cli_opts *o, const char *dir, int nworkers, int print);
+
 int cmd_run(int argc, char **argv);
 int cmd_coordinator(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
@@ -54,7 +82,9 @@ int cmd_ingest(int argc, char **argv);
 int cmd_scores(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_show(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 
 #endif

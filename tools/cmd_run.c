@@ -20,7 +20,7 @@
 #define RUN_OPTIONS                                                                          \
     "  --db PATH            the store (default joust.db)\n"                                  \
     "  --run NAME           run name (default \"default\"); an existing run resumes\n"      \
-    "  --judge NAME         quality (CPU, default) | sim (latent utilities, for tests)\n"    \
+    "  --judge NAME         quality (CPU, default) | openai (VLM server) | sim (tests)\n"    \
     "  --order POLICY       both (default) | random | fixed: presentation order of pairs\n" \
     "  --strategy NAME      round-robin (default)\n"                                        \
     "  --seed N             seed for orders and simulated noise (default 1)\n"              \
@@ -29,6 +29,27 @@
     "  --window N           planned matches held in memory (default 65536)\n"               \
     "  --job-matches N      matches per JOB message (default 64)\n"
 
+#define OPENAI_OPTIONS                                                                       \
+    "openai judge (a VLM behind an OpenAI-compatible server; see docs/judges.md):\n"         \
+    "  --endpoint URL       base URL, e.g. http://127.0.0.1:8000/v1 (repeatable; load is\n"  \
+    "                       spread, a failing endpoint is set aside and retried later)\n"   \
+    "  --model NAME         model name in requests\n"                                      \
+    "                       (default alexgambashidze/qwen2.5vl_image_preference_reasoner)\n" \
+    "  --mode MODE          reason (think, then answer; default) | direct (one token)\n"    \
+    "  --template FILE      prompt template ([system]/[user]/[assistant], {prompt},\n"     \
+    "                       {image1}, {image2}); default: the mode's built-in one\n"       \
+    "  --temperature X      sampling temperature (default 0)\n"                            \
+    "  --max-tokens N       reply length cap (default reason 1024, direct 1)\n"            \
+    "  --top-logprobs N     alternatives per token for the soft reward (default 20)\n"     \
+    "  --inflight N         HTTP requests in flight per worker (default 64; --slots\n"     \
+    "                       defaults to twice this)\n"                                     \
+    "  --request-timeout-ms N  per request (default 120000)\n"                             \
+    "  --max-retries N      retries of 429, 5xx, timeouts per match (default 5)\n"         \
+    "  --unparseable-retries N  re-asks after a reply without an answer (default 2)\n"     \
+    "  --no-hard-fallback   a reply without logprobs is unparseable, not a hard 0/1\n"     \
+    "  --api-key-env NAME   environment variable with the API key (default OPENAI_API_KEY)\n" \
+    "  --judge-stats FILE   write the judge's statistics (JSON) there at the end\n"
+
 #define JUDGE_OPTIONS                                                                        \
     "  --slots N            matches a worker holds at once (default 32)\n"                  \
     "  --sim-noise X        sim judge: logit noise sd (default 0)\n"                        \
@@ -36,7 +57,9 @@
     "  --sim-temperature X  sim judge: p = sigmoid((u1-u2)/X) (default 1)\n"                \
     "  --sim-latency-ms N   sim judge: answer each match N ms after it arrives (default 0)\n"\
     "  --max-pixels N       image budget for image-reading judges (default 401408)\n"       \
-    "  --image-root DIR     resolve relative image paths under DIR\n"
+    "  --image-root DIR     resolve relative image paths under DIR\n"                      \
+    "  --allow-root DIR     read only images whose real path is inside DIR (repeatable);\n" \
+    "                       others fail with \"outside the allowed roots\"\n" OPENAI_OPTIONS
 
 static int want_help(const cli_opts *o, const char *text)
 {
@@ -66,6 +89,11 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "joust run: --workers must be >= 1\n");
         return 2;
     }
+    if (o.curve_secret || o.curve_allow || o.server_key) {
+        fprintf(stderr, "joust run: its workers are local (loopback); CURVE options belong to\n"
+                        "`joust coordinator` and `joust worker`\n");
+        return 2;
+    }
     cli_install_signals();
     joust_store_t *st;
     if (cli_open_store(o.db, 1, &st) < 0)
@@ -85,7 +113,10 @@ int cmd_coordinator(int argc, char **argv)
                       "ingesting MANIFEST first when given. When every match has an outcome it\n"
                       "fits the scores and writes scores.jsonl/.csv under --out.\n\n"
                       "  --bind ENDPOINT      where workers connect (default tcp://127.0.0.1:5555)\n"
-                      "  --out DIR            where to write the scores (default .)\n" RUN_OPTIONS))
+                      "  --out DIR            where to write the scores (default .)\n"
+                      "  --curve-secret FILE  CURVE: this coordinator's secret key (joust keygen)\n"
+                      "  --allow FILE         CURVE: allow-list, lines \"name public-key\"; only\n"
+                      "                       these workers get in, named by their key\n" RUN_OPTIONS))
         return 0;
     if (o.argc > 1) {
         fprintf(stderr, "usage: joust coordinator [MANIFEST] [options]\n");
@@ -109,9 +140,11 @@ int cmd_worker(int argc, char **argv)
     if (want_help(&o, "usage: joust worker --connect ENDPOINT [options]\n"
                       "Judges matches for a coordinator; exits when the run is complete.\n\n"
                       "  --connect ENDPOINT   the coordinator, e.g. tcp://10.0.0.5:5555\n"
-                      "  --judge NAME         quality (default) | sim\n"
+                      "  --judge NAME         quality (default) | openai | sim\n"
                       "  --name NAME          worker name in logs (default w-HOST-PID)\n"
-                      "  --seed N             sim judge noise seed (use the run's seed)\n" JUDGE_OPTIONS))
+                      "  --seed N             sim judge noise seed (use the run's seed)\n"
+                      "  --curve-secret FILE  CURVE: this worker's secret key (joust keygen)\n"
+                      "  --server-key KEY     CURVE: the coordinator's public key (Z85 or .pub file)\n" JUDGE_OPTIONS))
         return 0;
     if (!o.connect || o.argc) {
         fprintf(stderr, "usage: joust worker --connect ENDPOINT [options]\n");
@@ -126,6 +159,8 @@ int cmd_worker(int argc, char **argv)
     wc.judge_cfg = o.jcfg;
     wc.slots = o.slots;
     wc.stop = &cli_stop;
+    wc.curve_secret = o.curve_secret;
+    wc.server_key = o.server_key;
     char tag[64];
     snprintf(tag, sizeof tag, "%s", o.name ? o.name : "worker");
     joust_log_set_tag(tag);

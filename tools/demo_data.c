@@ -234,13 +234,11 @@ static void scene_make(joust_rng_t *r, scene_t *sc, char *desc, size_t desclen, 
     for (int k = 0; k < SH_KINDS; k++) {
         if (!counts[k])
             continue;
-        /* name the first shape of each kind with its fill for variety */
-        int fill = FILL_SOLID;
+        /* the fill is named only when every shape of the kind has it */
+        int fill = -1;
         for (int i = 0; i < sc->nshapes; i++)
-            if (sc->sh[i].kind == k) {
-                fill = sc->sh[i].fill;
-                break;
-            }
+            if (sc->sh[i].kind == k)
+                fill = fill == -1 || fill == sc->sh[i].fill ? sc->sh[i].fill : FILL_SOLID;
         joust_buf_printf(&b, "%s%d %s%s%s", first ? "" : ", ", counts[k], fill_names[fill],
                          shape_names[k], counts[k] > 1 ? "s" : "");
         first = 0;
@@ -371,14 +369,21 @@ static double lin_to_srgb(double v)
     return v <= 0.0031308 ? v * 12.92 : 1.055 * pow(v, 1 / 2.4) - 0.055;
 }
 
+/* The exposure curve: a power, then kept off pure black and white so that
+ * a pristine image has neither crushed shadows nor clipped highlights. */
+static double toe(double v, double gamma)
+{
+    return 0.02 + 0.96 * pow(v, gamma);
+}
+
 static double key_of(const float *buf, size_t npix, double gamma)
 {
     double logsum = 0;
     size_t n = 0;
-    for (size_t i = 0; i < npix; i += 5, n++) { /* a subsample is plenty */
+    for (size_t i = 0; i < npix; i += 13, n++) { /* a subsample is plenty */
         const float *p = buf + 3 * i;
-        double l = 0.2126 * srgb_to_lin(pow(p[0], gamma)) + 0.7152 * srgb_to_lin(pow(p[1], gamma)) +
-                   0.0722 * srgb_to_lin(pow(p[2], gamma));
+        double l = 0.2126 * srgb_to_lin(toe(p[0], gamma)) + 0.7152 * srgb_to_lin(toe(p[1], gamma)) +
+                   0.0722 * srgb_to_lin(toe(p[2], gamma));
         logsum += log(l + 0.005);
     }
     return exp(logsum / (double)n);
@@ -391,7 +396,7 @@ static double key_of(const float *buf, size_t npix, double gamma)
 static void expose_to_middle_grey(float *buf, size_t npix)
 {
     double lo = 0.25, hi = 4;
-    for (int it = 0; it < 24; it++) {
+    for (int it = 0; it < 16; it++) {
         double mid = sqrt(lo * hi);
         if (key_of(buf, npix, mid) > 0.18)
             lo = mid;
@@ -400,7 +405,7 @@ static void expose_to_middle_grey(float *buf, size_t npix)
     }
     double gamma = sqrt(lo * hi);
     for (size_t i = 0; i < 3 * npix; i++)
-        buf[i] = (float)pow(buf[i], gamma);
+        buf[i] = (float)toe(buf[i], gamma);
 }
 
 static uint64_t prompt_seed(uint64_t seed, int prompt) { return mix64(seed, (uint64_t)prompt * 2 + 1); }

@@ -13,6 +13,15 @@ void joust_judge_config_defaults(joust_judge_config *cfg)
     cfg->seed = 1;
     cfg->max_pixels = 401408; /* 512 Qwen2.5-VL tokens of 28x28 px */
     cfg->cache_entries = 4096;
+    cfg->api_key_env = "OPENAI_API_KEY";
+    cfg->mode = "reason";
+    cfg->model = "alexgambashidze/qwen2.5vl_image_preference_reasoner";
+    cfg->top_logprobs = 20;
+    cfg->inflight = 64;
+    cfg->timeout_ms = 120000;
+    cfg->max_retries = 5;
+    cfg->max_unparseable = 2;
+    cfg->hard_fallback = 1;
 }
 
 int joust_judge_new(const char *name, const joust_judge_config *cfg, joust_judge_t **out)
@@ -21,6 +30,8 @@ int joust_judge_new(const char *name, const joust_judge_config *cfg, joust_judge
         return joust_judge_sim_new(cfg, out);
     if (!strcmp(name, "quality"))
         return joust_judge_quality_new(cfg, out);
+    if (!strcmp(name, "openai"))
+        return joust_judge_openai_new(cfg, out);
     return JOUST_ENOTFOUND;
 }
 

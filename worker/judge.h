@@ -49,6 +49,8 @@ typedef struct {
     uint32_t tokens;
 } joust_judge_res;
 
+#define JOUST_JUDGE_MAX_ENDPOINTS 16
+
 typedef struct {
     /* sim: p = sigmoid((u1 - u2)/temperature + bias + noise * N(0,1)) */
     double sim_temperature;
@@ -60,6 +62,30 @@ typedef struct {
     long long max_pixels;      /* resize budget before judging */
     size_t cache_entries;      /* per-worker cache of prepared images */
     const char *image_root;    /* when set, relative paths resolve under it */
+    /* When n_allow_roots > 0, local image paths must resolve (realpath)
+     * inside one of these directories, else the image fails with
+     * IMAGE_ERROR "outside the allowed roots" (worker/image_path.h). */
+    const char *const *allow_roots;
+    size_t n_allow_roots;
+    /* openai: a VLM behind the OpenAI-compatible chat API (judge_openai.c).
+     * Strings are borrowed; the judge copies what it keeps. */
+    const char *endpoints[JOUST_JUDGE_MAX_ENDPOINTS]; /* base URLs, e.g. http://h:8000/v1;
+                                                         an entry may list several, comma-separated */
+    int n_endpoints;
+    const char *api_key_env;   /* variable holding the API key (OPENAI_API_KEY); unset: no auth */
+    const char *template_path; /* NULL: the mode's built-in template */
+    const char *mode;          /* "reason" (think, then answer; default) | "direct" (one token) */
+    const char *model;         /* model name sent with each request */
+    double temperature;        /* default 0 */
+    int max_tokens;            /* 0: the mode's default (reason 1024, direct 1) */
+    int top_logprobs;          /* default 20; 0 asks for none (hard answers only) */
+    int inflight;              /* HTTP requests in flight per worker (default 64) */
+    int timeout_ms;            /* per HTTP request (default 120000) */
+    int max_retries;           /* retries of 429/5xx/timeouts/bad bodies per match (default 5) */
+    int max_unparseable;       /* re-asks after an unparseable answer (default 2) */
+    int hard_fallback;         /* 1 (default): without logprobs p = the hard answer;
+                                  0: such a reply counts as unparseable */
+    const char *stats_path;    /* when set, the judge writes its statistics there (JSON) at exit */
 } joust_judge_config;
 
 void joust_judge_config_defaults(joust_judge_config *cfg);
@@ -81,8 +107,9 @@ struct joust_judge {
     void *impl;
 };
 
-/* Creates the judge called name ("sim", "quality"). JOUST_ENOTFOUND for an
- * unknown name. */
+/* Creates the judge called name ("sim", "quality", "openai"). JOUST_ENOTFOUND
+ * for an unknown name, JOUST_EINVAL for a configuration it cannot use (the
+ * reason is logged). */
 int joust_judge_new(const char *name, const joust_judge_config *cfg, joust_judge_t **out);
 void joust_judge_destroy(joust_judge_t **self_p);
 int joust_judge_submit(joust_judge_t *j, const joust_judge_req *req);
@@ -94,5 +121,6 @@ void joust_judge_res_clear(joust_judge_res *res);
 /* Constructors of the built-in judges (used by joust_judge_new). */
 int joust_judge_sim_new(const joust_judge_config *cfg, joust_judge_t **out);
 int joust_judge_quality_new(const joust_judge_config *cfg, joust_judge_t **out);
+int joust_judge_openai_new(const joust_judge_config *cfg, joust_judge_t **out);
 
 #endif

@@ -13,9 +13,11 @@
 #include "clock.h"
 #include "err.h"
 #include "image.h"
+#include "image_path.h"
 #include "judge.h"
 #include "log.h"
 #include "quality.h"
+#include "uri.h"
 #include "xalloc.h"
 
 #define QUEUE_MAX 4096          /* submit answers JOUST_EAGAIN beyond this */
@@ -48,6 +50,7 @@ typedef struct {
     int32_t lru_head, lru_tail;
     uint64_t hits, misses;
     char *root;
+    joust_path_roots roots;  /* --allow-root confinement; n == 0: none */
     joust_image_limits lim;
 } qjudge_t;
 
@@ -115,48 +118,22 @@ static int32_t cache_slot(qjudge_t *j, uint64_t id)
 
 /* ---- reading an image ---- */
 
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* file:// URIs may be percent-encoded; plain paths are taken literally. */
+/* The reference becomes a path (uri.h: file:// decoded, image_root joined
+ * to relative paths) and is then confined to the allowed roots. */
 static int resolve(const qjudge_t *j, const char *uri, char **path, char *err, size_t errlen)
 {
     char *p;
-    if (strncmp(uri, "file://", 7) == 0) {
-        const char *s = uri + 7;
-        if (strncmp(s, "localhost/", 10) == 0)
-            s += 9;
-        p = xmalloc(strlen(s) + 1);
-        size_t n = 0;
-        for (; *s; s++) {
-            int hi, lo;
-            if (*s == '%' && (hi = hexval(s[1])) >= 0 && (lo = hexval(s[2])) >= 0) {
-                p[n++] = (char)(hi * 16 + lo);
-                s += 2;
-            } else {
-                p[n++] = *s;
-            }
-        }
-        p[n] = '\0';
-    } else if (strstr(uri, "://")) {
-        snprintf(err, errlen, "unsupported URI scheme (the quality judge reads local files)");
-        return JOUST_EUNSUPPORTED;
-    } else {
-        p = xstrdup(uri);
-    }
-    /* image_root is a convenience for relative manifests, not a sandbox:
-     * absolute paths are read as they are. */
-    if (p[0] != '/' && j->root) {
-        size_t n = strlen(j->root) + strlen(p) + 2;
-        char *full = xmalloc(n);
-        snprintf(full, n, "%s/%s", j->root, p);
-        free(p);
-        p = full;
-    }
-    *path = p;
+    int rc = joust_uri_to_path(uri, j->root, &p, err, errlen);
+    if (rc < 0)
+        return rc;
+    /* The allowed roots are the sandbox: the path is read only when its
+     * canonical form (symlinks and .. followed) lies inside one of them. */
+    char *real;
+    rc = joust_path_confine(&j->roots, p, &real, err, errlen);
+    free(p);
+    if (rc < 0)
+        return rc;
+    *path = real;
     return 0;
 }
 
@@ -298,6 +275,7 @@ static void q_destroy(void *impl)
     free(j->ent);
     free(j->bucket);
     free(j->root);
+    joust_path_roots_free(&j->roots);
     free(j);
 }
 
@@ -326,6 +304,13 @@ int joust_judge_quality_new(const joust_judge_config *cfg, joust_judge_t **out)
     j->lru_head = j->lru_tail = NIL;
     if (cfg && cfg->image_root && *cfg->image_root)
         j->root = xstrdup(cfg->image_root);
+    char err[512];
+    if (cfg && joust_path_roots_init(&j->roots, cfg->allow_roots, cfg->n_allow_roots, err,
+                                     sizeof err) < 0) {
+        log_error("quality judge: %s", err);
+        q_destroy(j);
+        return JOUST_EINVAL;
+    }
     joust_image_limits_defaults(&j->lim);
     joust_judge_t *jd = xmalloc(sizeof *jd);
     jd->ops = &quality_ops;

@@ -48,7 +48,8 @@ static plane_t luma(const joust_image *img, int x0, int y0, int w, int h)
 
 #define SORT2(a, b) do { if ((a) > (b)) { float t_ = (a); (a) = (b); (b) = t_; } } while (0)
 
-/* 3x3 median (Paeth's 19-exchange network), edges replicated. */
+/* 3x3 median (the 19-exchange network of Devillard's opt_med9), edges
+ * replicated. */
 static plane_t median3(const plane_t *in)
 {
     plane_t out = plane_new(in->w, in->h);
@@ -66,10 +67,40 @@ static plane_t median3(const plane_t *in)
     return out;
 }
 
-static int cmp_float(const void *a, const void *b)
+/* Rearranges a[0..n) so that a[k] holds the k-th smallest value, nothing
+ * smaller after it and nothing larger before it (Hoare's selection with a
+ * median-of-three pivot): O(n), where sorting would be O(n log n). */
+static float select_kth(float *a, size_t n, size_t k)
 {
-    float x = *(const float *)a, y = *(const float *)b;
-    return x < y ? -1 : x > y;
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        float x = a[lo], y = a[mid], z = a[hi];
+        float pivot = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < pivot)
+                i++;
+            while (a[j] > pivot)
+                j--;
+            if (i <= j) {
+                float t = a[i];
+                a[i] = a[j];
+                a[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            break;
+    }
+    return a[k];
 }
 
 /* ---- the measures ---- */
@@ -105,13 +136,14 @@ static void edges_and_noise(const plane_t *y, features_t *f)
             res[k] = fabsf(r);
         }
     memcpy(sorted, g2, sizeof(float) * n);
-    qsort(sorted, n, sizeof(float), cmp_float);
     size_t top = n / 10 ? n / 10 : 1;
+    select_kth(sorted, n, n - top);
     double acc = 0;
     for (size_t i = n - top; i < n; i++)
         acc += sorted[i];
     f->sharp = sqrt(acc / (double)top);
-    float flat = sorted[n / 2];
+    /* the median lies in the lower part, already partitioned */
+    float flat = select_kth(sorted, n - top, n / 2);
     double racc = 0;
     size_t rn = 0;
     for (size_t i = 0; i < n; i++)
@@ -132,8 +164,8 @@ static void edges_and_noise(const plane_t *y, features_t *f)
 #define KEY_DELTA 0.005 /* keeps log() finite on black pixels */
 
 /* Exposure from the RGB pixels: how many stops the key is off middle grey,
- * and the fractions of clipped highlights (a channel at 254+) and crushed
- * shadows (every channel at 2 or less). Contrast from the luma plane. */
+ * and the fractions of clipped highlights (channel samples at 254+, with a
+ * ramp below) and crushed shadows (pixels with every channel at 2 or less). Contrast from the luma plane. */
 static void exposure_stats(const joust_image *img, const plane_t *y, features_t *f)
 {
     float lin[256]; /* sRGB decoding; rebuilt per call (microseconds) to stay reentrant */
@@ -141,20 +173,26 @@ static void exposure_stats(const joust_image *img, const plane_t *y, features_t 
         double v = i / 255.0;
         lin[i] = (float)(v <= 0.04045 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4));
     }
-    size_t n = (size_t)img->w * img->h, lo = 0, hi = 0;
-    double logsum = 0;
+    /* Highlights per channel and with a ramp from 235 to 254, so the measure
+     * keeps growing while an over-exposed image washes out channel by
+     * channel, instead of saturating once every pixel has one clipped. */
+    float hiclip[256];
+    for (int i = 0; i < 256; i++)
+        hiclip[i] = i >= 254 ? 1.0f : i <= 235 ? 0.0f : (float)(i - 235) / 19;
+    size_t n = (size_t)img->w * img->h, lo = 0;
+    double logsum = 0, hi = 0;
     for (size_t i = 0; i < n; i++) {
         const unsigned char *p = img->rgb + 3 * i;
         double l = 0.2126 * lin[p[0]] + 0.7152 * lin[p[1]] + 0.0722 * lin[p[2]];
         logsum += log(l + KEY_DELTA);
         unsigned mx = p[0] > p[1] ? p[0] : p[1];
         mx = mx > p[2] ? mx : p[2];
-        hi += mx >= 254;
         lo += mx <= 2;
+        hi += hiclip[p[0]] + hiclip[p[1]] + hiclip[p[2]];
     }
     f->ev = log2(exp(logsum / (double)n) / KEY_TARGET);
     f->clip_lo = (double)lo / (double)n;
-    f->clip_hi = (double)hi / (double)n;
+    f->clip_hi = hi / (3.0 * (double)n);
     double s = 0, s2 = 0;
     size_t m = (size_t)y->w * y->h;
     for (size_t i = 0; i < m; i++) {

@@ -8,6 +8,7 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "curve.h"
 #include "err.h"
 #include "log.h"
 #include "u64map.h"
@@ -160,6 +161,20 @@ static int connect_socket(worker *w)
         zmq_close(w->sock);
     w->sock = zmq_socket(w->ctx, ZMQ_DEALER);
     joust_wire_socket_setup(w->sock, 0);
+    if (w->cfg->curve_secret || w->cfg->server_key) {
+        joust_curve_keypair kp;
+        char server[JOUST_CURVE_Z85_LEN + 1], err[512] = "CURVE needs both --curve-secret and --server-key";
+        int rc = w->cfg->curve_secret && w->cfg->server_key ? 0 : JOUST_EINVAL;
+        if (rc == 0 && (rc = joust_curve_read_secret(w->cfg->curve_secret, &kp, err, sizeof err)) == 0 &&
+            (rc = joust_curve_read_public(w->cfg->server_key, server, err, sizeof err)) == 0 &&
+            (rc = joust_curve_client_setup(w->sock, &kp, server)) < 0)
+            snprintf(err, sizeof err, "cannot make the socket a CURVE client: %s", zmq_strerror(errno));
+        joust_curve_wipe(&kp, sizeof kp);
+        if (rc < 0) {
+            log_error("CURVE: %s", err);
+            return rc;
+        }
+    }
     if (zmq_connect(w->sock, w->cfg->endpoint) != 0) {
         log_error("cannot connect to %s: %s", w->cfg->endpoint, zmq_strerror(errno));
         return JOUST_EINVAL;

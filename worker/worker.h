@@ -21,6 +21,10 @@ typedef struct {
     int exit_when_done;        /* exit on DISCONNECT(run_complete) */
     int max_idle_ms;           /* exit after this long without a coordinator; 0 = never */
     volatile sig_atomic_t *stop; /* set by a signal handler to leave the loop */
+    /* CURVE (proto/curve.h): both set, or neither. Read again on every
+     * (re)connect, so a rotated key file takes effect without a restart. */
+    const char *curve_secret;  /* this worker's secret key file (0600) */
+    const char *server_key;    /* the coordinator's public key: Z85, or a file */
 } joust_worker_config;
 
 void joust_worker_config_defaults(joust_worker_config *cfg);

@@ -6,8 +6,9 @@ include(${CMAKE_CURRENT_LIST_DIR}/../../tools/sources.cmake)
 
 joust_test(test_image ${CMAKE_CURRENT_LIST_DIR}/test_image.c)
 target_include_directories(test_image PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../../worker)
-# libwebp's encoder and TurboJPEG's raw API are used directly to craft inputs.
-target_link_libraries(test_image PRIVATE joust_worker PkgConfig::WEBP PkgConfig::TURBOJPEG)
+# libwebp, libspng and TurboJPEG are used directly to craft test inputs.
+target_link_libraries(test_image PRIVATE joust_worker PkgConfig::WEBP PkgConfig::SPNG
+  PkgConfig::TURBOJPEG)
 
 joust_test(test_quality ${CMAKE_CURRENT_LIST_DIR}/test_quality.c ${JOUST_DEMO_SOURCES})
 target_include_directories(test_quality PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../../worker

@@ -1,0 +1,123 @@
+/* Benchmark (not a test): how many requests per second one openai judge
+ * sustains against stand-in servers that answer at once, and its CPU time
+ * per request. It drives the judge as the worker loop does: submit up to
+ * `slots` matches, poll with timeout 0, and sleep 1 ms when nothing came
+ * back (zmq_poll's timeout in worker.c), or with --block, let the judge
+ * wait in curl_multi_poll instead.
+ *
+ * usage: bench_openai URL[,URL...] [--requests N] [--inflight K]
+ *        [--images M] [--side PX] [--mode reason|direct] [--block]
+ * Images are prepared before the clock starts (the cache is warm), so the
+ * figures are the HTTP/JSON path: request body, libcurl, reply parsing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "image.h"
+#include "judge.h"
+#include "judge_openai.h"
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_openai URL[,URL...] [--requests N] [--inflight K] "
+                        "[--images M] [--side PX] [--mode reason|direct] [--block]\n");
+        return 2;
+    }
+    int requests = 20000, inflight = 64, nimg = 64, side = 112, block = 0;
+    const char *mode = "reason";
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--block"))
+            block = 1;
+        else if (i + 1 < argc && !strcmp(argv[i], "--requests"))
+            requests = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--inflight"))
+            inflight = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--images"))
+            nimg = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--side"))
+            side = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--mode"))
+            mode = argv[++i];
+    }
+    char dir[] = "/tmp/joust-bench-oa.XXXXXX";
+    if (!mkdtemp(dir) || nimg < 2)
+        return 1;
+    char(*paths)[128] = calloc((size_t)nimg, sizeof *paths);
+    for (int i = 0; i < nimg; i++) {
+        joust_image img = {side, side, malloc((size_t)side * side * 3)};
+        for (int k = 0; k < side * side * 3; k++)
+            img.rgb[k] = (unsigned char)(k * (i + 1) + (k / 3 / side) * 5);
+        snprintf(paths[i], sizeof paths[i], "%s/%d.jpg", dir, i);
+        joust_image_save_jpeg(paths[i], &img, 90);
+        joust_image_free(&img);
+    }
+    joust_judge_config cfg;
+    joust_judge_config_defaults(&cfg);
+    cfg.endpoints[0] = argv[1];
+    cfg.n_endpoints = 1;
+    cfg.inflight = inflight;
+    cfg.model = "bench";
+    cfg.mode = mode;
+    cfg.timeout_ms = 30000;
+    joust_judge_t *j;
+    if (joust_judge_new("openai", &cfg, &j) != 0)
+        return 1;
+    joust_judge_res res[256];
+    uint64_t next = 1, done = 0, ok = 0;
+    int slots = 2 * inflight;
+    int warm = nimg; /* the first matches prepare every image */
+    double c0 = 0;
+    int64_t t0 = 0;
+    while (done < (uint64_t)(requests + warm)) {
+        while (joust_judge_inflight(j) < (size_t)slots && next <= (uint64_t)(requests + warm)) {
+            int a = (int)(next % (uint64_t)nimg), b = (int)((next / (uint64_t)nimg + 1 + (uint64_t)a) % (uint64_t)nimg);
+            if (a == b)
+                b = (b + 1) % nimg;
+            joust_judge_req req = {.match_id = next, .attempt = 1, .prompt_id = 1,
+                                   .prompt = "a benchmark prompt about a red bicycle",
+                                   .first = {(uint64_t)a + 1, paths[a], 0, 0},
+                                   .second = {(uint64_t)b + 1, paths[b], 0, 0}};
+            joust_judge_submit(j, &req);
+            next++;
+        }
+        int n = joust_judge_poll(j, res, 256, block ? 1 : 0);
+        for (int i = 0; i < n; i++) {
+            ok += res[i].status == JOUST_STATUS_OK;
+            joust_judge_res_clear(&res[i]);
+        }
+        done += (uint64_t)(n > 0 ? n : 0);
+        if (!t0 && done >= (uint64_t)warm) {
+            t0 = joust_now_us();
+            c0 = cpu_s();
+        }
+        if (n == 0 && !block)
+            usleep(1000);
+    }
+    double wall = (double)(joust_now_us() - t0) / 1e6, cpu = cpu_s() - c0;
+    joust_oa_stats st;
+    joust_judge_openai_stats(j, &st);
+    printf("%d requests (%s mode, %d in flight, %s, %dx%d JPEG images): %.0f req/s wall, %.1f us CPU per "
+           "request (%.0f req/s per client core), %llu ok, %llu retries, max in flight %llu\n",
+           requests, mode, inflight, block ? "curl_multi_poll waits" : "worker-style 1 ms loop", side,
+           side, (double)requests / wall, 1e6 * cpu / requests, requests / cpu,
+           (unsigned long long)ok, (unsigned long long)st.retries,
+           (unsigned long long)st.max_inflight);
+    joust_judge_destroy(&j);
+    for (int i = 0; i < nimg; i++)
+        unlink(paths[i]);
+    rmdir(dir);
+    free(paths);
+    return ok == (uint64_t)(requests + warm) ? 0 : 1;
+}

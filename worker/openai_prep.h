@@ -1,0 +1,52 @@
+/* Image preparation for the openai judge: decode once, fit the Qwen2.5-VL
+ * pixel budget (sides multiples of 28, aspect kept, min/max pixels as
+ * smart_resize), re-encode as JPEG and keep the base64 data URL in an LRU
+ * cache keyed by image id, so an image used in many matches is prepared
+ * once per worker. Failures are cached too: a broken image is read once.
+ *
+ * Ownership: get fills *out by value; its url is borrowed from the cache and
+ * stays valid until the second next call to get (the two most recently used
+ * entries are never evicted, so both images of a match can be held).
+ * Threads: not thread-safe; one cache per judge.
+ * Errors: get returns 0 or the image's error (JOUST_ENOTFOUND, JOUST_EIO,
+ * JOUST_ECORRUPT, JOUST_EFORMAT, JOUST_ETOOBIG, JOUST_EUNSUPPORTED,
+ * JOUST_EDENIED: outside the allowed roots) with a
+ * reason naming the file in err. */
+#ifndef JOUST_OPENAI_PREP_H
+#define JOUST_OPENAI_PREP_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "image_path.h"
+
+typedef struct {
+    long long min_pixels, max_pixels; /* Qwen2.5-VL defaults 3136 and the judge's budget */
+    int factor;                       /* 28: one Qwen2.5-VL token per 28x28 px */
+    int jpeg_quality;                 /* 90, 4:4:4 */
+    size_t max_entries;               /* >= 2 */
+    size_t max_bytes;                 /* data URLs held at most */
+    const char *image_root;           /* relative paths resolve under it */
+    const joust_path_roots *roots;    /* --allow-root confinement; borrowed, may be NULL */
+} joust_oa_prep_config;
+
+typedef struct {
+    const char *url;   /* "data:image/jpeg;base64,..." */
+    size_t url_len;
+    int w, h;          /* as sent */
+    int src_w, src_h;  /* as decoded */
+} joust_oa_image;
+
+typedef struct joust_oa_prep joust_oa_prep_t;
+
+joust_oa_prep_t *joust_oa_prep_new(const joust_oa_prep_config *cfg);
+void joust_oa_prep_destroy(joust_oa_prep_t **self_p);
+int joust_oa_prep_get(joust_oa_prep_t *p, uint64_t id, const char *uri, joust_oa_image *out,
+                      char *err, size_t errlen);
+void joust_oa_prep_stats(const joust_oa_prep_t *p, uint64_t *hits, uint64_t *misses,
+                         size_t *bytes);
+
+/* Standard base64 with padding into out (room for 4*ceil(n/3) bytes);
+ * returns the length written (no NUL added). */
+size_t joust_base64_encode(const unsigned char *in, size_t n, char *out);
+
+#endif
