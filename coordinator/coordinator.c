@@ -60,16 +60,8 @@ typedef struct {
     int alive;
     uint64_t *acks; /* committed match ids to acknowledge */
     size_t nacks, acks_cap;
-    joust_u64map_t held; /* lease_key(match, attempt) of the matches holding a credit */
+    uint32_t outstanding; /* matches leased to this peer: the credit in use */
 } peer;
-
-static uint64_t lease_key(uint64_t match_id, uint32_t attempt)
-{
-    unsigned char k[12];
-    joust_put_be64(k, match_id);
-    joust_put_be32(k + 8, attempt);
-    return joust_hash64(k, sizeof k) | 1;
-}
 
 /* A FIFO of match ids with push-front for re-queued matches. Entries may be
  * stale (the match finished or moved on): readers re-check the match. */
@@ -380,7 +372,6 @@ static peer *peer_find(coord *c, const joust_wire_msg *m, int create)
     xgrow((void **)&c->peers, &c->peers_cap, c->npeers + 1, sizeof *c->peers);
     peer *p = &c->peers[c->npeers];
     memset(p, 0, sizeof *p);
-    joust_u64map_init(&p->held);
     memcpy(p->rid, m->rid, m->rid_len);
     p->rid_len = m->rid_len;
     snprintf(p->name, sizeof p->name, "unregistered");
@@ -420,7 +411,7 @@ static void drop_peer(coord *c, peer *p, const char *why)
 {
     log_warn("worker %s: %s; re-dispatching its matches", p->name, why);
     p->alive = 0;
-    joust_u64map_clear(&p->held);
+    p->outstanding = 0;
     uint32_t pi = (uint32_t)(p - c->peers);
     for (size_t i = 0; i < c->pool_len; i++) {
         match *m = &c->pool[i];
@@ -519,8 +510,11 @@ static void on_result(coord *c, peer *p, const Joust__Result *r)
     uint32_t pi = (uint32_t)(p - c->peers);
     for (size_t i = 0; i < r->n_results; i++) {
         const Joust__MatchResult *x = r->results[i];
-        joust_u64map_del(&p->held, lease_key(x->match_id, x->attempt)); /* returns its credit */
         match *m = find_match(c, x->match_id);
+        /* Only the result of the lease this peer holds returns its credit:
+         * duplicates and late results of expired leases do not. */
+        if (m && m->state == M_LEASED && m->worker == pi && m->attempt == x->attempt && p->outstanding)
+            p->outstanding--;
         if (!m) {
             if (x->match_id < c->run->next_match_id) { /* committed earlier */
                 c->sum->duplicates++;
@@ -649,10 +643,9 @@ static void dispatch_to(coord *c, peer *p, uint32_t credit)
         m->deadline_ms = now + c->run->lease_ms;
     }
     if (rc == 0) {
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++)
             ring_push(&c->leases, ids[i], 0);
-            joust_u64map_put(&p->held, lease_key(ids[i], find_match(c, ids[i])->attempt), 1);
-        }
+        p->outstanding += (uint32_t)n;
     }
 }
 
@@ -660,10 +653,10 @@ static void dispatch(coord *c)
 {
     for (size_t k = 0; k < c->npeers && c->pending.len; k++) {
         peer *p = &c->peers[(c->rr + k) % c->npeers];
-        while (p->alive && p->slots > p->held.len && c->pending.len) {
-            size_t before = p->held.len;
-            dispatch_to(c, p, p->slots - (uint32_t)p->held.len);
-            if (p->held.len == before)
+        while (p->alive && p->slots > p->outstanding && c->pending.len) {
+            uint32_t before = p->outstanding;
+            dispatch_to(c, p, p->slots - p->outstanding);
+            if (p->outstanding == before)
                 break; /* would block, or only stale entries */
         }
     }
@@ -680,7 +673,8 @@ static void expire_leases(coord *c, int64_t now)
         if (m && m->state == M_LEASED) {
             c->sum->expired++;
             peer *p = &c->peers[m->worker];
-            joust_u64map_del(&p->held, lease_key(m->id, m->attempt));
+            if (p->outstanding)
+                p->outstanding--;
             log_warn("match %" PRIu64 ": lease on %s expired (attempt %u)", m->id, p->name, m->attempt);
             requeue(c, m, "lease expired");
         }
@@ -711,12 +705,12 @@ static void on_message(coord *c, joust_wire_msg *m)
         snprintf(p->name, sizeof p->name, "%s", m->user_id);
     if (m->cmd == JOUST_CMD_READY) {
         const Joust__Ready *r = (const Joust__Ready *)m->body;
-        if (p->alive && p->held.len)
+        if (p->alive && p->outstanding)
             drop_peer(c, p, "registered again");
         /* With CURVE the name is the authenticated key's, not the claim. */
         snprintf(p->name, sizeof p->name, "%s", m->user_id[0] ? m->user_id : r->worker_name);
         p->slots = r->slots;
-        joust_u64map_clear(&p->held);
+        p->outstanding = 0;
         p->alive = 1;
         log_info("worker %s ready: judge %s, %u slots", p->name, r->judge, r->slots);
         if (strcmp(r->judge, c->run->judge))
@@ -859,7 +853,6 @@ static void teardown(coord *c)
             prompt_release(c, c->pool[i].p);
     for (size_t i = 0; i < c->npeers; i++) {
         free(c->peers[i].acks);
-        joust_u64map_free(&c->peers[i].held);
     }
     free(c->peers);
     free(c->pool);
@@ -972,10 +965,10 @@ int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_c
     c.start_ms = joust_now_ms();
     if ((rc = recover(&c)) == 0 && (rc = setup(&c)) == 0) {
         rc = loop(&c);
+        sum->seconds = (double)(joust_now_ms() - c.start_ms) / 1000.0;
         if (sum->complete)
             finish(&c);
     }
-    sum->seconds = (double)(joust_now_ms() - c.start_ms) / 1000.0;
     teardown(&c);
     return rc;
 }
