@@ -10,6 +10,7 @@
 
 #include "bytes.h"
 #include "clock.h"
+#include "committer.h"
 #include "curve.h"
 #include "err.h"
 #include "hash.h"
@@ -96,13 +97,15 @@ typedef struct {
     joust_u64map_t peer_index; /* hash of routing id -> peers index + 1 */
     uint32_t rr;
 
+    /* Staged for the next group commit, and the one being written. */
     joust_batch_t *batch;
     uint32_t batch_results;
     int64_t batch_first_ms;
-    uint64_t *committing;
-    size_t ncommitting, committing_cap;
-    pending_ack *cacks;
-    size_t ncacks, cacks_cap;
+    uint64_t *committing, *flight;
+    size_t ncommitting, committing_cap, nflight, flight_cap;
+    pending_ack *cacks, *flight_acks;
+    size_t ncacks, cacks_cap, nflight_acks, flight_acks_cap;
+    joust_committer_t *committer;
 
     Joust__MatchJob *jobs;
     Joust__MatchJob **job_ptrs;
@@ -557,21 +560,43 @@ static void on_result(coord *c, peer *p, const Joust__Result *r)
     }
 }
 
-/* One synced write for every staged outcome, then the ACKs: a worker only
- * forgets a result once it is durable. */
-static int commit(coord *c)
+#define SWAP(a, b)                                                                           \
+    do {                                                                                     \
+        __typeof__(a) t_ = (a);                                                              \
+        (a) = (b);                                                                           \
+        (b) = t_;                                                                            \
+    } while (0)
+
+/* Hands the staged batch to the committer thread (one synced write for every
+ * staged outcome); the next batch is staged meanwhile. No-op while a write
+ * is in flight or when nothing is staged. */
+static void commit_begin(coord *c)
 {
-    if (joust_batch_count(c->batch) == 0)
-        return 0;
-    int rc = joust_store_write(c->st, c->batch, 1);
+    if (joust_batch_count(c->batch) == 0 || joust_committer_busy(c->committer))
+        return;
+    SWAP(c->committing, c->flight);
+    SWAP(c->committing_cap, c->flight_cap);
+    c->nflight = c->ncommitting;
+    c->ncommitting = 0;
+    SWAP(c->cacks, c->flight_acks);
+    SWAP(c->cacks_cap, c->flight_acks_cap);
+    c->nflight_acks = c->ncacks;
+    c->ncacks = 0;
+    c->batch_results = 0;
+    joust_committer_submit(c->committer, &c->batch);
+}
+
+/* After the write: the matches are done and their ACKs may go out — a
+ * worker only forgets a result once it is durable. */
+static int commit_end(coord *c, int rc)
+{
     if (rc < 0) {
         log_error("group commit failed: %s; stopping without acknowledging", joust_strerror(rc));
         return rc;
     }
-    joust_batch_clear(c->batch);
-    for (size_t i = 0; i < c->ncommitting; i++) {
+    for (size_t i = 0; i < c->nflight; i++) {
         uint64_t idx;
-        if (!joust_u64map_get(&c->active, c->committing[i], &idx))
+        if (!joust_u64map_get(&c->active, c->flight[i], &idx))
             continue;
         match *m = &c->pool[idx];
         joust_u64map_del(&c->active, m->id);
@@ -580,12 +605,29 @@ static int commit(coord *c)
         xgrow((void **)&c->free_slots, &c->free_cap, c->nfree + 1, sizeof *c->free_slots);
         c->free_slots[c->nfree++] = (uint32_t)idx;
     }
-    c->ncommitting = 0;
-    for (size_t i = 0; i < c->ncacks; i++)
-        ack_later(&c->peers[c->cacks[i].worker], c->cacks[i].match_id);
-    c->ncacks = 0;
-    c->batch_results = 0;
+    c->nflight = 0;
+    for (size_t i = 0; i < c->nflight_acks; i++)
+        ack_later(&c->peers[c->flight_acks[i].worker], c->flight_acks[i].match_id);
+    c->nflight_acks = 0;
     return 0;
+}
+
+/* Reaps a finished write (waiting for it when block != 0). */
+static int commit_reap(coord *c, int block)
+{
+    int rc = 0;
+    return joust_committer_reap(c->committer, block, &rc) ? commit_end(c, rc) : 0;
+}
+
+/* Writes everything staged and waits for it. */
+static int commit_sync(coord *c)
+{
+    int rc = commit_reap(c, 1);
+    if (rc == 0) {
+        commit_begin(c);
+        rc = commit_reap(c, 1);
+    }
+    return rc;
 }
 
 /* --------------------------------------------------------- dispatching - */
@@ -859,8 +901,11 @@ static void teardown(coord *c)
     free(c->free_slots);
     free(c->pending.v);
     free(c->leases.v);
+    joust_committer_destroy(&c->committer); /* waits for a write in flight */
     free(c->committing);
+    free(c->flight);
     free(c->cacks);
+    free(c->flight_acks);
     free(c->jobs);
     free(c->job_ptrs);
     free(c->refs);
@@ -881,23 +926,29 @@ static int loop(coord *c)
             c->run->has_complete = 1;
             c->run->complete = 1;
             joust_run_put(c->batch, c->run);
-            if ((rc = commit(c)) == 0)
+            if ((rc = commit_sync(c)) == 0)
                 c->sum->complete = 1;
             send_acks(c);
             break;
         }
         dispatch(c);
         int64_t now = joust_now_ms();
-        int timeout = c->cfg->heartbeat_ms / 2;
-        if (c->batch_results) {
+        int timeout = c->cfg->heartbeat_ms / 2, busy = joust_committer_busy(c->committer);
+        if (c->batch_results && !busy) {
             int64_t left = c->batch_first_ms + c->cfg->commit_ms - now;
             timeout = left < 0 ? 0 : (int)left < timeout ? (int)left : timeout;
         }
-        zmq_pollitem_t item = {c->sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, timeout) < 0 && errno != EINTR) {
+        /* With the staged batch full and a write in flight, wait for the
+         * write alone: the socket can wait. */
+        int full = c->batch_results >= c->cfg->commit_max;
+        zmq_pollitem_t items[2] = {{NULL, joust_committer_fd(c->committer), ZMQ_POLLIN, 0},
+                                   {c->sock, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, full && busy ? 1 : 2, timeout) < 0 && errno != EINTR) {
             rc = JOUST_EIO;
             break;
         }
+        if ((rc = commit_reap(c, 0)) < 0)
+            break;
         joust_wire_msg m;
         int r;
         while (c->batch_results < c->cfg->commit_max &&
@@ -913,12 +964,9 @@ static int loop(coord *c)
         now = joust_now_ms();
         if (c->batch_results >= c->cfg->commit_max ||
             (c->batch_results && now - c->batch_first_ms >= c->cfg->commit_ms) ||
-            (!c->batch_results && joust_batch_count(c->batch))) {
-            if ((rc = commit(c)) < 0)
-                break;
-        }
-        if (!c->batch_results)
-            send_acks(c); /* only acknowledgements of durable results are queued */
+            (!c->batch_results && joust_batch_count(c->batch)))
+            commit_begin(c);
+        send_acks(c); /* only acknowledgements of durable results are queued */
         expire_leases(c, now);
         check_peers(c, now);
         progress(c, now, 0);
@@ -949,6 +997,11 @@ int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_c
     if (!c.run->lease_ms)
         c.run->lease_ms = 60000;
     c.batch = joust_batch_new();
+    if ((rc = joust_committer_new(st, &c.committer)) < 0) {
+        joust_batch_destroy(&c.batch);
+        record_free(c.run);
+        return rc;
+    }
     joust_u64map_init(&c.active);
     joust_u64map_init(&c.prompts);
     joust_u64map_init(&c.peer_index);
