@@ -297,7 +297,6 @@ int joust_quality_measure(const joust_image *img, joust_quality_stats *out)
         return JOUST_EINVAL;
     features_t f = {0};
     blockiness(img, &f);
-    colourfulness(img, &f);
     joust_image small = {0};
     const joust_image *src = img;
     int side = img->w > img->h ? img->w : img->h;
@@ -310,6 +309,7 @@ int joust_quality_measure(const joust_image *img, joust_quality_stats *out)
     plane_t y = luma(src, 0, 0, src->w, src->h);
     edges_and_noise(&y, &f);
     exposure_stats(src, &y, &f);
+    colourfulness(src, &f);
     free(y.p);
     joust_image_free(&small);
     out->sharpness = f.sharp;

@@ -223,6 +223,53 @@ static void test_cmyk_jpeg(void)
     joust_image_free(&img);
 }
 
+/* Greyscale JPEG and 16-bit PNG come out as RGB8 like everything else. */
+static void test_other_layouts(void)
+{
+    enum { W = 24, H = 16 };
+    unsigned char grey[W * H];
+    for (int i = 0; i < W * H; i++)
+        grey[i] = (unsigned char)(i % W * 10);
+    tjhandle tj = tjInitCompress();
+    unsigned char *jpg = NULL;
+    unsigned long jlen = 0;
+    CHECK(tjCompress2(tj, grey, W, 0, H, TJPF_GRAY, &jpg, &jlen, TJSAMP_GRAY, 100, 0) == 0);
+    joust_image dec = {0};
+    CHECK_RC(joust_image_decode(jpg, jlen, NULL, &dec, NULL, 0));
+    CHECK(dec.w == W && dec.h == H);
+    int ok = dec.rgb != NULL;
+    for (int i = 0; ok && i < W * H; i++)
+        ok = dec.rgb[3 * i] == dec.rgb[3 * i + 1] && dec.rgb[3 * i + 1] == dec.rgb[3 * i + 2] &&
+             abs(dec.rgb[3 * i] - grey[i]) <= 3;
+    CHECK(ok);
+    joust_image_free(&dec);
+    tjFree(jpg);
+    tjDestroy(tj);
+
+    uint16_t rgb16[W * H * 3];
+    for (int i = 0; i < W * H * 3; i++)
+        rgb16[i] = (uint16_t)(i * 97 % 65536);
+    spng_ctx *ctx = spng_ctx_new(SPNG_CTX_ENCODER);
+    spng_set_option(ctx, SPNG_ENCODE_TO_BUFFER, 1);
+    struct spng_ihdr ihdr = {.width = W, .height = H, .bit_depth = 16,
+                             .color_type = SPNG_COLOR_TYPE_TRUECOLOR};
+    spng_set_ihdr(ctx, &ihdr);
+    /* SPNG_FMT_PNG takes samples in host order and writes them big-endian */
+    int r = spng_encode_image(ctx, rgb16, sizeof rgb16, SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE);
+    CHECK(r == 0);
+    size_t plen = 0;
+    unsigned char *png = spng_get_png_buffer(ctx, &plen, &r);
+    spng_ctx_free(ctx);
+    CHECK_RC(joust_image_decode(png, plen, NULL, &dec, NULL, 0));
+    CHECK(dec.w == W && dec.h == H);
+    ok = dec.rgb != NULL;
+    for (int i = 0; ok && i < W * H * 3; i++)
+        ok = abs(dec.rgb[i] - (rgb16[i] >> 8)) <= 1;
+    CHECK(ok);
+    joust_image_free(&dec);
+    free(png);
+}
+
 static uint32_t crc32_bytes(const unsigned char *p, size_t n)
 {
     uint32_t c = 0xffffffffu;
@@ -494,6 +541,7 @@ int main(void)
     test_webp_roundtrip();
     test_alpha_compositing();
     test_cmyk_jpeg();
+    test_other_layouts();
     test_hostile_inputs();
     test_load_errors();
     test_fit_budget();
