@@ -16,6 +16,7 @@
 #include "hash.h"
 #include "log.h"
 #include "pairing.h"
+#include "planner.h"
 #include "records.h"
 #include "rng.h"
 #include "run.h"
@@ -30,14 +31,17 @@ typedef struct {
     char *uri;
     double latent;
     int has_latent;
+    uint32_t model; /* index of its generator model within the prompt */
 } img_ref;
 
-/* A planned prompt group, kept while any of its matches is unfinished. */
+/* A planned prompt group, kept while any of its matches is unfinished or
+ * its planner may still ask for more (each holds a reference). */
 typedef struct {
     uint64_t prompt_id;
     char *text;
     uint32_t n, refs;
     img_ref *imgs;
+    joust_planner *planner; /* NULL once it has nothing more to plan */
 } prompt_slot;
 
 enum { M_PENDING = 1, M_LEASED, M_COMMITTING };
@@ -170,6 +174,7 @@ static match *find_match(coord *c, uint64_t id)
 
 static void prompt_slot_free(prompt_slot *p)
 {
+    joust_planner_destroy(&p->planner);
     for (uint32_t i = 0; i < p->n; i++)
         free(p->imgs[i].uri);
     free(p->imgs);
@@ -207,14 +212,25 @@ static int prompt_load(coord *c, uint64_t pid, const uint64_t *ids, size_t n, pr
     p->text = xstrdup(pr->text);
     record_free(pr);
     p->imgs = xcalloc(n ? n : 1, sizeof *p->imgs);
+    char **models = xcalloc(n ? n : 1, sizeof *models);
     for (size_t i = 0; i < n && rc == 0; i++) {
         Joust__ImageRecord *ir;
         if ((rc = image_get(c->st, ids ? ids[i] : owned[i], &ir)) < 0)
             break;
-        p->imgs[i] = (img_ref){ir->image_id, xstrdup(ir->uri), ir->latent, ir->has_latent};
+        uint32_t model = (uint32_t)i; /* the first image with the same model name */
+        for (size_t k = 0; k < i && ir->model; k++)
+            if (p->imgs[k].model == k && models[k] && !strcmp(models[k], ir->model)) {
+                model = (uint32_t)k;
+                break;
+            }
+        models[i] = ir->model ? xstrdup(ir->model) : NULL;
+        p->imgs[i] = (img_ref){ir->image_id, xstrdup(ir->uri), ir->latent, ir->has_latent, model};
         p->n++;
         record_free(ir);
     }
+    for (size_t i = 0; i < n; i++)
+        free(models[i]);
+    free(models);
     free(owned);
     if (rc < 0) {
         log_error("prompt %" PRIu64 ": cannot load its images: %s", pid, joust_strerror(rc));
@@ -243,34 +259,78 @@ static void add_match(coord *c, uint64_t id, prompt_slot *p, uint32_t a, uint32_
     ring_push(&c->pending, id, 0);
 }
 
+/* swiss, adaptive and top-k plan in batches from the results so far. */
+static int strategy_waits(joust_strategy s)
+{
+    return s == JOUST_STRATEGY_SWISS || s == JOUST_STRATEGY_ADAPTIVE || s == JOUST_STRATEGY_TOP_K;
+}
+
+/* Gives the prompt its planner (and the reference the planner holds). The
+ * seed depends on the run and the prompt only, so a prompt's plan does not
+ * depend on what else is planned. */
+static int planner_attach(coord *c, prompt_slot *p)
+{
+    joust_plan_opts o;
+    joust_plan_opts_defaults(&o);
+    o.order = c->order;
+    o.seed = c->run->seed ^ (p->prompt_id * 0x9e3779b97f4a7c15ull);
+    o.budget_calls = c->run->budget_calls;
+    o.budget_per_image = c->run->budget_per_image;
+    if (c->run->has_confidence)
+        o.confidence = c->run->confidence;
+    o.k = c->run->k;
+    uint32_t *models = xmalloc((p->n ? p->n : 1) * sizeof *models);
+    for (uint32_t i = 0; i < p->n; i++)
+        models[i] = p->imgs[i].model;
+    o.models = models;
+    p->planner = joust_planner_new(c->strategy, p->n, &o);
+    free(models);
+    if (!p->planner) {
+        log_error("prompt %" PRIu64 ": invalid planning options for strategy %s", p->prompt_id,
+                  c->run->strategy);
+        return JOUST_EINVAL;
+    }
+    p->refs++;
+    return 0;
+}
+
+/* Takes every match the planner has ready into the queue; drops the planner
+ * once it is done. */
+static void planner_pull(coord *c, prompt_slot *p)
+{
+    joust_pair pairs[256];
+    size_t k;
+    while (p->planner && (k = joust_planner_next(p->planner, pairs, 256)) > 0) {
+        for (size_t i = 0; i < k; i++) {
+            uint64_t id = c->run->next_match_id++;
+            Joust__MatchRecord mr = JOUST__MATCH_RECORD__INIT;
+            mr.prompt_id = p->prompt_id;
+            mr.first = p->imgs[pairs[i].first].id;
+            mr.second = p->imgs[pairs[i].second].id;
+            unsigned char key[RUN_KEY_LEN];
+            run_key(key, c->run->run_id, id);
+            record_put(c->batch, JOUST_CF_MATCHES, key, sizeof key, &mr.base);
+            add_match(c, id, p, pairs[i].first, pairs[i].second);
+        }
+        c->sum->planned += k;
+    }
+    if (p->planner && joust_planner_done(p->planner)) {
+        joust_planner_destroy(&p->planner);
+        prompt_release(c, p);
+    }
+}
+
 static void plan_prompt(coord *c, uint64_t pid, const uint64_t *ids, size_t n)
 {
-    if (n < 2) {
-        c->prompts_planned++;
+    c->prompts_planned++;
+    if (n < 2)
         return; /* a single image has nothing to be compared with */
-    }
     prompt_slot *p;
     if (prompt_load(c, pid, ids, n, &p) < 0)
         return;
     p->refs++; /* held while planning so it cannot be freed midway */
-    joust_rng_t rng;
-    joust_rng_seed(&rng, c->run->seed ^ (pid * 0x9e3779b97f4a7c15ull));
-    joust_pair *pairs;
-    size_t np = joust_strategy_plan(c->strategy, (uint32_t)n, c->order, &rng, &pairs);
-    for (size_t i = 0; i < np; i++) {
-        uint64_t id = c->run->next_match_id++;
-        Joust__MatchRecord mr = JOUST__MATCH_RECORD__INIT;
-        mr.prompt_id = pid;
-        mr.first = p->imgs[pairs[i].first].id;
-        mr.second = p->imgs[pairs[i].second].id;
-        unsigned char key[RUN_KEY_LEN];
-        run_key(key, c->run->run_id, id);
-        record_put(c->batch, JOUST_CF_MATCHES, key, sizeof key, &mr.base);
-        add_match(c, id, p, pairs[i].first, pairs[i].second);
-    }
-    free(pairs);
-    c->sum->planned += np;
-    c->prompts_planned++;
+    if (!p->planner && planner_attach(c, p) == 0)
+        planner_pull(c, p);
     prompt_release(c, p);
 }
 
@@ -299,7 +359,54 @@ static int plan_more(coord *c)
     return 0;
 }
 
-/* After a restart: every planned match without an outcome is pending. */
+/* Positions oi on the first outcome with match id >= id; returns that
+ * outcome's bytes when its id is id, else NULL. */
+static const void *outcome_at(joust_iter_t *oi, uint64_t id, size_t *len)
+{
+    for (; joust_iter_valid(oi); joust_iter_next(oi)) {
+        size_t kl;
+        uint64_t oid = joust_get_be64((const unsigned char *)joust_iter_key(oi, &kl) + 4);
+        if (oid >= id)
+            return oid == id ? joust_iter_value(oi, len) : NULL;
+    }
+    return NULL;
+}
+
+/* Replays one stored match into its prompt's batch planner: issued, and
+ * observed when its outcome is in. */
+static void replay(prompt_slot *p, uint32_t a, uint32_t b, const void *ov, size_t olen)
+{
+    if (joust_planner_mark_issued(p->planner, a, b) < 0 || !ov)
+        return;
+    Joust__OutcomeRecord *o =
+        (Joust__OutcomeRecord *)record_unpack(&joust__outcome_record__descriptor, ov, olen);
+    int ok = o && o->status == JOUST__OUTCOME_STATUS__OK && o->has_p_first;
+    joust_planner_observe(p->planner, a, b, ok ? o->p_first : JOUST_PLANNER_FAILED);
+    record_free(o);
+}
+
+/* Lets every loaded prompt's planner issue what it has ready (after a
+ * replay, a batch that completed before the crash has its next batch
+ * planned here). */
+static void pull_all(coord *c)
+{
+    prompt_slot **slots = xmalloc((c->prompts.len + 1) * sizeof *slots);
+    size_t n = 0;
+    for (size_t i = 0; i < c->prompts.cap; i++)
+        if (c->prompts.keys[i] && c->prompts.keys[i] != UINT64_MAX) {
+            slots[n] = (prompt_slot *)(uintptr_t)c->prompts.vals[i];
+            slots[n++]->refs++; /* pulling may release it */
+        }
+    for (size_t i = 0; i < n; i++) {
+        planner_pull(c, slots[i]);
+        prompt_release(c, slots[i]);
+    }
+    free(slots);
+}
+
+/* After a restart: every planned match without an outcome is pending. With
+ * a batch strategy each started prompt's planner is rebuilt from its stored
+ * matches and outcomes, so budgets stay exact. */
 static int recover(coord *c)
 {
     unsigned char prefix[4];
@@ -312,25 +419,16 @@ static int recover(coord *c)
         joust_iter_destroy(&mi);
         return rc;
     }
+    int waits = strategy_waits(c->strategy);
     uint64_t recovered = 0, done = 0;
-    for (; joust_iter_valid(mi) && rc == 0; joust_iter_next(mi)) {
-        size_t klen, vlen;
-        const unsigned char *k = joust_iter_key(mi, &klen);
-        uint64_t id = joust_get_be64(k + 4);
-        while (joust_iter_valid(oi)) {
-            size_t ol;
-            const unsigned char *ok = joust_iter_key(oi, &ol);
-            if (joust_get_be64(ok + 4) >= id)
-                break;
-            joust_iter_next(oi);
-        }
-        if (joust_iter_valid(oi)) {
-            size_t ol;
-            if (joust_get_be64((const unsigned char *)joust_iter_key(oi, &ol) + 4) == id) {
-                done++;
-                continue;
-            }
-        }
+    for (; joust_iter_valid(mi); joust_iter_next(mi)) {
+        size_t klen, vlen, olen = 0;
+        uint64_t id = joust_get_be64((const unsigned char *)joust_iter_key(mi, &klen) + 4);
+        const void *ov = outcome_at(oi, id, &olen);
+        if (ov)
+            done++;
+        if (ov && !waits)
+            continue;
         const void *v = joust_iter_value(mi, &vlen);
         Joust__MatchRecord *mr = (Joust__MatchRecord *)record_unpack(&joust__match_record__descriptor, v, vlen);
         prompt_slot *p;
@@ -339,24 +437,30 @@ static int recover(coord *c)
             record_free(mr);
             continue;
         }
+        p->refs++;
         uint32_t a = UINT32_MAX, b = UINT32_MAX;
         for (uint32_t i = 0; i < p->n; i++) {
             if (p->imgs[i].id == mr->first) a = i;
             if (p->imgs[i].id == mr->second) b = i;
         }
-        if (a != UINT32_MAX && b != UINT32_MAX) {
-            add_match(c, id, p, a, b);
-            recovered++;
-        }
         record_free(mr);
-        if (p->refs == 0) /* loaded but unused */
-            prompt_release(c, (p->refs++, p));
+        if (a != UINT32_MAX && b != UINT32_MAX) {
+            if (waits && (p->planner || planner_attach(c, p) == 0))
+                replay(p, a, b, ov, olen);
+            if (!ov) {
+                add_match(c, id, p, a, b);
+                recovered++;
+            }
+        }
+        prompt_release(c, p);
     }
-    rc = rc ? rc : joust_iter_error(mi) ? joust_iter_error(mi) : joust_iter_error(oi);
+    rc = joust_iter_error(mi) ? joust_iter_error(mi) : joust_iter_error(oi);
     joust_iter_destroy(&mi);
     joust_iter_destroy(&oi);
     c->sum->planned = recovered + done;
     c->sum->ok = done; /* refined by the final summary from the store */
+    if (waits)
+        pull_all(c);
     if (recovered || done)
         log_info("resuming run '%s': %" PRIu64 " matches done, %" PRIu64 " to judge again",
                  c->run->name, done, recovered);
@@ -481,6 +585,11 @@ static void stage_outcome(coord *c, match *m, const Joust__MatchResult *x, const
     else
         c->sum->failed++;
     m->state = M_COMMITTING;
+    if (m->p->planner) { /* a batch planner learns from every final outcome */
+        int ok = x->status == JOUST__OUTCOME_STATUS__OK && x->has_p_first;
+        joust_planner_observe(m->p->planner, m->a, m->b, ok ? x->p_first : JOUST_PLANNER_FAILED);
+        planner_pull(c, m->p);
+    }
     xgrow((void **)&c->committing, &c->committing_cap, c->ncommitting + 1, sizeof *c->committing);
     c->committing[c->ncommitting++] = m->id;
     if (c->batch_results++ == 0)
@@ -583,6 +692,9 @@ static void commit_begin(coord *c)
     c->nflight_acks = c->ncacks;
     c->ncacks = 0;
     c->batch_results = 0;
+    /* The run record rides along: batch planners advance next_match_id
+     * long after planning_done. */
+    joust_run_put(c->batch, c->run);
     joust_committer_submit(c->committer, &c->batch);
 }
 

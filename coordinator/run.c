@@ -57,6 +57,14 @@ int joust_run_open(joust_store_t *st, const char *name, const joust_run_spec *sp
     r.max_attempts = spec->max_attempts;
     r.lease_ms = spec->lease_ms;
     r.judge_options = (char *)spec->judge_options;
+    r.has_budget_per_image = spec->budget_per_image > 0;
+    r.budget_per_image = spec->budget_per_image;
+    r.has_budget_calls = spec->budget_calls > 0;
+    r.budget_calls = spec->budget_calls;
+    r.has_confidence = spec->confidence > 0;
+    r.confidence = spec->confidence;
+    r.has_k = spec->k > 0;
+    r.k = spec->k;
     joust_batch_t *b = joust_batch_new();
     joust_run_put(b, &r);
     meta_put_u64(b, META_NEXT_RUN, next_run + 1);
@@ -64,8 +72,9 @@ int joust_run_open(joust_store_t *st, const char *name, const joust_run_spec *sp
     joust_batch_destroy(&b);
     if (rc < 0)
         return rc;
-    log_info("created run '%s' (id %u): %s, judge %s, order %s, seed %llu", name, r.run_id,
-             r.strategy, r.judge, r.order, (unsigned long long)r.seed);
+    log_info("created run '%s' (id %u): %s, judge %s, order %s, seed %llu, budget %g calls per "
+             "image / %llu per prompt (0: none)", name, r.run_id, r.strategy, r.judge, r.order,
+             (unsigned long long)r.seed, r.budget_per_image, (unsigned long long)r.budget_calls);
     return joust_run_open(st, name, NULL, out);
 }
 

@@ -16,6 +16,10 @@ typedef struct {
     uint32_t max_attempts;     /* per match, for retryable failures */
     uint32_t lease_ms;
     const char *judge_options; /* frozen judge settings, informational */
+    double budget_per_image;   /* judge calls per image of a prompt; 0 = no cap */
+    uint64_t budget_calls;     /* judge calls per prompt; 0 = no cap */
+    double confidence;         /* adaptive/top-k stop level; 0 = the planner's default */
+    uint32_t k;                /* k-regular degree; top-k: how many best/worst */
 } joust_run_spec;
 
 /* Opens run `name`; creates it from spec when absent (spec may be NULL to

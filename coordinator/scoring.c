@@ -267,6 +267,8 @@ static int compute(joust_store_t *st, const Joust__RunRecord *run, joust_score_s
         rc = joust_store_delete_prefix(st, JOUST_CF_SCORES, prefix, 4);
     if (rc == 0)
         rc = each_planned_prompt(st, run, compute_one, &c);
+    if (rc == 0 && os.it && outcomes_peek(&os))
+        rc = JOUST_EAGAIN; /* outcomes left over: they were not in prompt order */
     if (rc == 0)
         rc = joust_store_write(st, c.batch, 1);
     joust_batch_destroy(&c.batch);

@@ -171,13 +171,17 @@ static void chol_inv_diag_sqrt(size_t c, const double *L, double *x, double *out
 }
 
 /* Damped Newton on one connected component with local indices. Returns the
- * number of steps taken. */
+ * number of steps taken; *stalled is set when the line search found no
+ * ascent although the Newton decrement says the optimum is far (or the step
+ * is not finite): far out in the saturated region sigma(1-sigma) underflows,
+ * the Hessian is numerically singular and its "Newton step" is garbage. */
 static int newton(size_t c, const pair_t *p, size_t np, const joust_bt_opts *o, double *th,
-                  double *se, double *H, double *g, double *d, double *tn)
+                  double *H, double *g, double *d, double *tn, int *stalled)
 {
     double half_alpha = 0.5 * o->prior_games;
     double f = objective(c, p, np, half_alpha, th);
     int it = 0;
+    *stalled = 0;
     while (it < o->max_iter) {
         it++;
         grad_hess(c, p, np, half_alpha, th, g, H);
@@ -201,17 +205,53 @@ static int newton(size_t c, const pair_t *p, size_t np, const joust_bt_opts *o, 
                 break;
             }
         }
-        if (!accepted)
-            break; /* no ascent left at double precision: th is the optimum */
+        if (!accepted) {
+            /* At the optimum slope = g'H^-1 g is at rounding level; a large
+             * or non-finite one means that the step, not th, is wrong.
+             * Otherwise no ascent is left at double precision: th is the
+             * optimum. */
+            *stalled = !(isfinite(slope) && isfinite(dmax)) || slope > 1e-6 * (1 + fabs(f));
+            break;
+        }
         memcpy(th, tn, c * sizeof *th);
         f = fn;
         if (t * dmax < o->tol)
             break;
     }
-    if (se) {
-        grad_hess(c, p, np, half_alpha, th, g, H);
-        cholesky(c, H);
-        chol_inv_diag_sqrt(c, H, d, se);
+    return it;
+}
+
+/* se = sqrt(diag(H^-1)) at th. */
+static void std_errors(size_t c, const pair_t *p, size_t np, const joust_bt_opts *o,
+                       const double *th, double *se, double *H, double *g, double *d)
+{
+    grad_hess(c, p, np, 0.5 * o->prior_games, th, g, H);
+    cholesky(c, H);
+    chol_inv_diag_sqrt(c, H, d, se);
+}
+
+/* Newton from th (the warm start, or zeros). A warm start that is worse
+ * than 0 in the objective is replaced by 0: a far-off start such as
+ * theta = +-900 sits where sigma(1-sigma) underflows and Newton cannot move
+ * (it used to return there after one iteration). A warm run that stalls all
+ * the same is redone from 0. The optimum is unique (strictly concave
+ * objective), so only the iteration count depends on the start; the count
+ * returned covers every run. */
+static int solve_component(size_t c, const pair_t *p, size_t np, const joust_bt_opts *o,
+                           int warm, double *th, double *H, double *g, double *d, double *tn)
+{
+    double half_alpha = 0.5 * o->prior_games;
+    if (warm) {
+        memset(tn, 0, c * sizeof *tn);
+        if (!(objective(c, p, np, half_alpha, th) >= objective(c, p, np, half_alpha, tn))) {
+            memset(th, 0, c * sizeof *th);
+            warm = 0;
+        }
+    }
+    int stalled, it = newton(c, p, np, o, th, H, g, d, tn, &stalled);
+    if (stalled && warm) {
+        memset(th, 0, c * sizeof *th);
+        it += newton(c, p, np, o, th, H, g, d, tn, &stalled);
     }
     return it;
 }
@@ -311,8 +351,11 @@ int joust_bt_fit(uint32_t n, const joust_bt_edge *e, size_t m, const joust_bt_op
         }
         for (size_t k = 0; k < cs; k++)
             th[k] = warm ? theta[mem[k]] : 0.0;
-        int it = newton(cs, lp + pstart[c], pstart[c + 1] - pstart[c], o, th, se ? lse : NULL,
-                        H, g, d, tn);
+        const pair_t *cp = lp + pstart[c];
+        size_t cnp = pstart[c + 1] - pstart[c];
+        int it = solve_component(cs, cp, cnp, o, warm, th, H, g, d, tn);
+        if (se)
+            std_errors(cs, cp, cnp, o, th, lse, H, g, d);
         maxit = it > maxit ? it : maxit;
         for (size_t k = 0; k < cs; k++) {
             theta[mem[k]] = th[k];

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "planner.h"
 #include "xalloc.h"
 
 int joust_order_policy_parse(const char *s, joust_order_policy *out)
@@ -62,11 +63,25 @@ size_t joust_round_robin(uint32_t n, joust_order_policy pol, joust_rng_t *rng, j
     return k;
 }
 
+static const struct {
+    const char *name;
+    joust_strategy s;
+} strategy_names[] = {
+    {"round_robin", JOUST_STRATEGY_ROUND_ROBIN}, {"round-robin", JOUST_STRATEGY_ROUND_ROBIN},
+    {"k_regular", JOUST_STRATEGY_K_REGULAR},     {"k-regular", JOUST_STRATEGY_K_REGULAR},
+    {"random", JOUST_STRATEGY_K_REGULAR},        {"swiss", JOUST_STRATEGY_SWISS},
+    {"adaptive", JOUST_STRATEGY_ADAPTIVE},       {"top_k", JOUST_STRATEGY_TOP_K},
+    {"top-k", JOUST_STRATEGY_TOP_K},             {"cross_model", JOUST_STRATEGY_CROSS_MODEL},
+    {"cross-model", JOUST_STRATEGY_CROSS_MODEL},
+};
+
 int joust_strategy_parse(const char *name, joust_strategy *out)
 {
-    if (name && (strcmp(name, "round_robin") == 0 || strcmp(name, "round-robin") == 0)) {
-        *out = JOUST_STRATEGY_ROUND_ROBIN;
-        return 0;
+    for (size_t k = 0; name && k < sizeof strategy_names / sizeof strategy_names[0]; k++) {
+        if (strcmp(name, strategy_names[k].name) == 0) {
+            *out = strategy_names[k].s;
+            return 0;
+        }
     }
     return JOUST_EINVAL;
 }
@@ -75,8 +90,18 @@ const char *joust_strategy_name(joust_strategy s)
 {
     switch (s) {
     case JOUST_STRATEGY_ROUND_ROBIN: return "round_robin";
+    case JOUST_STRATEGY_K_REGULAR: return "k_regular";
+    case JOUST_STRATEGY_SWISS: return "swiss";
+    case JOUST_STRATEGY_ADAPTIVE: return "adaptive";
+    case JOUST_STRATEGY_TOP_K: return "top_k";
+    case JOUST_STRATEGY_CROSS_MODEL: return "cross_model";
     }
     return "?";
+}
+
+int joust_strategy_is_adaptive(joust_strategy s)
+{
+    return s == JOUST_STRATEGY_SWISS || s == JOUST_STRATEGY_ADAPTIVE || s == JOUST_STRATEGY_TOP_K;
 }
 
 size_t joust_strategy_plan(joust_strategy s, uint32_t n, joust_order_policy pol, joust_rng_t *rng,
@@ -91,7 +116,31 @@ size_t joust_strategy_plan(joust_strategy s, uint32_t n, joust_order_policy pol,
         *out = xmalloc(cap * sizeof **out);
         return joust_round_robin(n, pol, rng, *out);
     }
+    case JOUST_STRATEGY_K_REGULAR: {
+        joust_plan_opts o;
+        joust_plan_opts_defaults(&o);
+        o.order = pol;
+        o.seed = rng ? joust_rng_u64(rng) : 0;
+        joust_planner *p = joust_planner_new(s, n, &o);
+        if (!p)
+            return 0;
+        size_t np = 0;
+        for (;;) {
+            joust_pair buf[256];
+            size_t k = joust_planner_next(p, buf, sizeof buf / sizeof buf[0]);
+            if (k == 0)
+                break;
+            *out = xrealloc(*out, (np + k) * sizeof **out);
+            memcpy(*out + np, buf, k * sizeof buf[0]);
+            np += k;
+        }
+        joust_planner_destroy(&p);
+        return np;
     }
-    assert(!"unknown strategy");
+    case JOUST_STRATEGY_SWISS:
+    case JOUST_STRATEGY_ADAPTIVE:
+    case JOUST_STRATEGY_TOP_K:
+    case JOUST_STRATEGY_CROSS_MODEL: return 0;
+    }
     return 0;
 }

@@ -2,8 +2,7 @@
  * in which presentation order. Deterministic for a given rng seed; no global
  * state (thread-safe with one rng per thread). Output arrays are caller-owned
  * except joust_strategy_plan's, which the caller frees with free().
- * New strategies (Swiss, adaptive, top-k, k-regular) get an enum value, a
- * name in joust_strategy_parse and a case in joust_strategy_plan. */
+ * The incremental planners for every strategy are in planner.h. */
 #ifndef JOUST_PAIRING_H
 #define JOUST_PAIRING_H
 #include <stddef.h>
@@ -33,14 +32,36 @@ typedef struct {
 size_t joust_round_robin_count(uint32_t n, joust_order_policy pol);
 size_t joust_round_robin(uint32_t n, joust_order_policy pol, joust_rng_t *rng, joust_pair *out);
 
-typedef enum { JOUST_STRATEGY_ROUND_ROBIN = 1 } joust_strategy;
+/* The strategies of planner.h (which describes each). round_robin and
+ * k_regular are static (the whole plan is known up front); cross_model is
+ * static but needs each image's model; swiss, adaptive and top_k depend on
+ * the results, so only joust_planner can run them. */
+typedef enum {
+    JOUST_STRATEGY_ROUND_ROBIN = 1,
+    JOUST_STRATEGY_K_REGULAR = 2,
+    JOUST_STRATEGY_SWISS = 3,
+    JOUST_STRATEGY_ADAPTIVE = 4,
+    JOUST_STRATEGY_TOP_K = 5,
+    JOUST_STRATEGY_CROSS_MODEL = 6
+} joust_strategy;
 
-/* "round_robin" (alias "round-robin"). @return 0 or JOUST_EINVAL. */
+/* "round_robin" (alias "round-robin"), "k_regular" ("k-regular", "random"),
+ * "swiss", "adaptive", "top_k" ("top-k"), "cross_model" ("cross-model").
+ * @return 0 or JOUST_EINVAL (out untouched). */
 int joust_strategy_parse(const char *name, joust_strategy *out);
+/* Static string (the first name above); "?" for an invalid value. */
 const char *joust_strategy_name(joust_strategy s);
+/* 1 when the pairs depend on results (swiss, adaptive, top_k): only
+ * joust_planner can plan them. 0 otherwise, also for an invalid value. */
+int joust_strategy_is_adaptive(joust_strategy s);
 
-/* Plans the pairs of one prompt of n images into a new array *out (xmalloc;
- * the caller frees it; NULL when the count is 0 or s is invalid).
+/* Plans the pairs of one prompt of n images up front into a new array *out
+ * (xmalloc; the caller frees it; NULL when the count is 0).
+ * round_robin: joust_round_robin(n, pol, rng) (rng may be NULL unless pol is
+ * random). k_regular: joust_planner's plan with the default k (4, clamped to
+ * n-1) and a seed drawn from rng (seed 0 when rng is NULL). Any other
+ * strategy (adaptive ones, cross_model, invalid values) plans nothing: use
+ * joust_planner (planner.h).
  * @return the number of pairs. */
 size_t joust_strategy_plan(joust_strategy s, uint32_t n, joust_order_policy pol, joust_rng_t *rng,
                            joust_pair **out);

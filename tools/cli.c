@@ -47,7 +47,7 @@ enum {
     O_PER_PROMPT, O_IMAGES, O_SIM_LATENCY, O_CURVE_SECRET, O_ALLOW, O_SERVER_KEY, O_ALLOW_ROOT,
     O_ENDPOINT, O_MODEL, O_MODE, O_TEMPLATE, O_TEMPERATURE, O_MAX_TOKENS, O_TOP_LOGPROBS,
     O_INFLIGHT, O_REQ_TIMEOUT, O_API_KEY_ENV, O_MAX_RETRIES, O_UNPARSEABLE_RETRIES,
-    O_NO_HARD_FALLBACK, O_JUDGE_STATS, O_HELP
+    O_NO_HARD_FALLBACK, O_JUDGE_STATS, O_BUDGET, O_BUDGET_CALLS, O_CONFIDENCE, O_K, O_HELP
 };
 
 static const struct option long_opts[] = {
@@ -97,9 +97,21 @@ static const struct option long_opts[] = {
     {"unparseable-retries", required_argument, 0, O_UNPARSEABLE_RETRIES},
     {"no-hard-fallback", no_argument, 0, O_NO_HARD_FALLBACK},
     {"judge-stats", required_argument, 0, O_JUDGE_STATS},
+    {"budget", required_argument, 0, O_BUDGET},
+    {"budget-calls", required_argument, 0, O_BUDGET_CALLS},
+    {"confidence", required_argument, 0, O_CONFIDENCE},
+    {"k", required_argument, 0, O_K},
     {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
+
+static const char *opt_name(int val)
+{
+    for (const struct option *o = long_opts; o->name; o++)
+        if (o->val == val)
+            return o->name;
+    return "";
+}
 
 static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out)
 {
@@ -154,7 +166,7 @@ int cli_parse(int argc, char **argv, cli_opts *o)
     int c, rc = 0, slots_given = 0;
     uint64_t v = 0;
     while (rc == 0 && (c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
-        const char *name = c >= O_DB && c <= O_HELP ? long_opts[c - O_DB].name : "";
+        const char *name = opt_name(c);
         switch (c) {
         case O_DB: o->db = optarg; break;
         case O_OUT: o->out = optarg; break;
@@ -180,6 +192,10 @@ int cli_parse(int argc, char **argv, cli_opts *o)
         case O_SIM_T: rc = parse_double(name, optarg, &o->jcfg.sim_temperature); break;
         case O_MIN_MARGIN: rc = parse_double(name, optarg, &o->min_margin); break;
         case O_NO_PROGRESS: o->progress = 0; break;
+        case O_BUDGET: rc = parse_double(name, optarg, &o->budget_per_image); break;
+        case O_BUDGET_CALLS: rc = parse_u64(name, optarg, UINT64_MAX, &o->budget_calls); break;
+        case O_CONFIDENCE: rc = parse_double(name, optarg, &o->confidence); break;
+        case O_K: rc = parse_u64(name, optarg, 4096, &v); o->k = (uint32_t)v; break;
         case O_PROMPTS: rc = parse_u64(name, optarg, 1000000, &v); o->prompts = (int)v; break;
         case O_PER_PROMPT: rc = parse_u64(name, optarg, 4096, &v); o->per_prompt = (int)v; break;
         case O_SIM_LATENCY: rc = parse_u64(name, optarg, 600000, &v); o->jcfg.sim_latency_ms = (int)v; break;
@@ -413,7 +429,8 @@ int cli_coordinate(const cli_opts *o, joust_store_t *st, joust_coord_summary *cs
                       o->jcfg.sim_noise, o->jcfg.sim_bias, o->jcfg.sim_temperature, o->jcfg.max_pixels);
     if (!strcmp(o->judge, "openai") && on > 0 && (size_t)on < sizeof opts)
         cli_openai_describe(o, opts + on, sizeof opts - (size_t)on);
-    joust_run_spec spec = {o->strategy, o->judge, o->order, o->seed, o->max_attempts, o->lease_ms, opts};
+    joust_run_spec spec = {o->strategy, o->judge, o->order, o->seed, o->max_attempts, o->lease_ms,
+                           opts, o->budget_per_image, o->budget_calls, o->confidence, o->k};
     Joust__RunRecord *run;
     int rc = joust_run_open(st, o->run, &spec, &run);
     if (rc < 0)

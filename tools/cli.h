@@ -21,6 +21,9 @@ typedef struct {
     uint64_t images;
     uint32_t max_attempts, lease_ms, window, job_matches;
     double min_margin;
+    double budget_per_image, confidence;
+    uint64_t budget_calls;
+    uint32_t k;
     joust_judge_config jcfg;
     /* CURVE over tcp (coordinator: curve_secret + curve_allow; worker:
      * curve_secret + server_key) and image path confinement. */

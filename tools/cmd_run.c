@@ -22,7 +22,12 @@
     "  --run NAME           run name (default \"default\"); an existing run resumes\n"      \
     "  --judge NAME         quality (CPU, default) | openai (VLM server) | sim (tests)\n"    \
     "  --order POLICY       both (default) | random | fixed: presentation order of pairs\n" \
-    "  --strategy NAME      round-robin (default)\n"                                        \
+    "  --strategy NAME      round-robin (default) | k-regular | swiss | adaptive | top-k |\n"  \
+    "                       cross-model: which pairs are judged (docs/ranking.md)\n"          \
+    "  --budget X           at most X judge calls per image of a prompt (0: no cap)\n"       \
+    "  --budget-calls N     at most N judge calls per prompt (0: no cap)\n"                  \
+    "  --confidence X       adaptive, top-k: stop a prompt once settled at X (default 0.95)\n"\
+    "  --k N                k-regular: opponents per image; top-k: how many best/worst\n"    \
     "  --seed N             seed for orders and simulated noise (default 1)\n"              \
     "  --max-attempts N     attempts per match for retryable failures (default 3)\n"        \
     "  --lease-ms N         re-dispatch a match not answered within N ms (default 60000)\n" \

@@ -169,19 +169,19 @@ static void push_result(oa_judge *j, oa_match *m, joust_status status, double p,
     match_free(m);
 }
 
+/* A formatted, malloc'd message (cut at 1 KiB; the wire allows 4). */
 static char *fmt_dup(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *fmt_dup(const char *fmt, ...)
 {
-    joust_buf_t b = {0};
+    char tmp[1024];
     va_list ap;
     va_start(ap, fmt);
-    char tmp[1024];
     vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    joust_buf_puts(&b, tmp);
-    return b.data;
+    return xstrdup(tmp);
 }
 
+/* The match's last failure, for the error it ends with if retries run out. */
 static void set_error(oa_match *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_error(oa_match *m, const char *fmt, ...)
 {

@@ -4,7 +4,8 @@
 # equals the server's, the reasoning stored and shown by `joust show`, the
 # fitted order agreeing with the server's preferences, position bias and
 # judge statistics in the run summary; then one worker holding >= 64
-# requests in flight against a slow server.
+# requests in flight against a slow server, and heartbeats that go on while
+# requests are in flight.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/openai_lib.sh"
 CHECK=${CHECK:?path to check_run}
@@ -55,4 +56,15 @@ inflight=$(json_get "$WORK/stats2.json" max_inflight)
 concurrent=$(standin_get "$SRV_PORT_slow" max_concurrent)
 echo "one worker: $inflight requests in flight at most; the server saw $concurrent at once"
 [ "$inflight" -ge 64 ] && [ "$concurrent" -ge 64 ] || fail "fewer than 64 requests in flight"
+
+# Heartbeats go on while requests are in flight: replies that take 7 s,
+# longer than the 5 s after which the coordinator drops a silent worker.
+python3 "$FIXTURES/openai_images.py" "$WORK/few" 1 2 11 200704
+standin_start late --max-pixels 200704 --always-delay-ms 7000
+JOUST_LOG=info "$JOUST" run "$WORK/few/manifest.jsonl" --db "$WORK/db3" --out "$WORK/out3" \
+    --judge openai --endpoint "$SRV_URL_late" --max-pixels 200704 --workers 1 --no-progress \
+    > "$WORK/run3.out" 2> "$WORK/run3.err" || { cat "$WORK/run3.err"; fail "late run failed"; }
+grep -q "judged 2 matches .*: 2 ok, 0 failed, 0 retried, 0 leases expired" "$WORK/run3.out" \
+    || { cat "$WORK/run3.out" "$WORK/run3.err"; fail "late run"; }
+! grep -Eq "silent too long|reconnecting" "$WORK/run3.err" || { cat "$WORK/run3.err"; fail "heartbeats stopped while requests were in flight"; }
 echo "1 passed, 0 failed"

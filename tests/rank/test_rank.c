@@ -478,8 +478,9 @@ static void test_registry(void)
     CHECK_RC(joust_strategy_parse("round_robin", &s));
     CHECK(s == JOUST_STRATEGY_ROUND_ROBIN);
     CHECK(strcmp(joust_strategy_name(s), "round_robin") == 0);
-    CHECK(joust_strategy_parse("swiss", &s) == JOUST_EINVAL);
-    CHECK(joust_strategy_parse(NULL, &s) == JOUST_EINVAL);
+    CHECK(joust_strategy_parse("round-robin", &s) == 0 && s == JOUST_STRATEGY_ROUND_ROBIN);
+    CHECK(joust_strategy_parse("swiss-cheese", &s) == JOUST_EINVAL);
+    CHECK(joust_strategy_parse(NULL, &s) == JOUST_EINVAL && s == JOUST_STRATEGY_ROUND_ROBIN);
 
     joust_pair dummy, *p = &dummy, direct[20];
     CHECK(joust_strategy_plan(s, 1, JOUST_ORDER_BOTH, NULL, &p) == 0 && p == NULL);
