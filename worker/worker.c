@@ -62,7 +62,8 @@ static char *truncated(char *s, size_t max)
     return s;
 }
 
-static void outbox_add(outbox *o, const joust_judge_res *res)
+/* Stores a result (replacing an earlier attempt's) and returns it. */
+static Joust__MatchResult *outbox_add(outbox *o, const joust_judge_res *res)
 {
     Joust__MatchResult *r = xmalloc(sizeof *r);
     joust__match_result__init(r);
@@ -90,11 +91,12 @@ static void outbox_add(outbox *o, const joust_judge_res *res)
     if (joust_u64map_get(&o->index, r->match_id, &pos)) { /* newer attempt replaces */
         result_free(o->items[pos]);
         o->items[pos] = r;
-        return;
+        return r;
     }
     xgrow((void **)&o->items, &o->cap, o->len + 1, sizeof *o->items);
     joust_u64map_put(&o->index, r->match_id, o->len);
     o->items[o->len++] = r;
+    return r;
 }
 
 static void outbox_ack(outbox *o, uint64_t match_id)
@@ -119,25 +121,30 @@ static int send_msg(worker *w, int cmd, const ProtobufCMessage *body)
 
 /* Sends outbox items [from, len) in RESULT messages of at most
  * JOUST_WIRE_MAX_MATCHES results. */
-static void send_results(worker *w, size_t from)
+/* Sends results (outbox entries) in RESULT messages. */
+static void send_list(worker *w, Joust__MatchResult **items, size_t len)
 {
-    while (from < w->out.len && w->run_id && !w->need_ready) {
+    size_t from = 0;
+    while (from < len && w->run_id && !w->need_ready) {
         /* Bounded by count and by bytes, well under the coordinator's
          * maximum message size even with long reasoning texts. */
         size_t n = 0, bytes = 0;
-        while (from + n < w->out.len && n < JOUST_WIRE_MAX_MATCHES &&
+        while (from + n < len && n < JOUST_WIRE_MAX_MATCHES &&
                (n == 0 || bytes < JOUST_WIRE_MAX_MSG_BYTES / 8))
-            bytes += protobuf_c_message_get_packed_size(&w->out.items[from + n++]->base);
+            bytes += protobuf_c_message_get_packed_size(&items[from + n++]->base);
         Joust__Result msg = JOUST__RESULT__INIT;
         msg.run_id = w->run_id;
         msg.n_results = n;
-        msg.results = w->out.items + from;
+        msg.results = items + from;
         msg.judge = (char *)joust_judge_name(w->judge);
         if (send_msg(w, JOUST_CMD_RESULT, &msg.base) < 0)
             return; /* kept in the outbox; resent after reconnect */
         from += n;
     }
 }
+
+/* Sends the whole outbox (after (re)registering). */
+static void send_results(worker *w) { send_list(w, w->out.items, w->out.len); }
 
 /* With ZMQ_IMMEDIATE a send fails until the connection is up, so READY is
  * retried from the loop until it goes out; the unacknowledged results
@@ -151,7 +158,7 @@ static void send_ready(worker *w)
     r.build = "joust " JOUST_VERSION;
     if (send_msg(w, JOUST_CMD_READY, &r.base) == 0) {
         w->need_ready = 0;
-        send_results(w, 0);
+        send_results(w);
     }
 }
 
@@ -208,9 +215,8 @@ static void submit_job(worker *w, const Joust__Job *job)
             snprintf(msg, sizeof msg, "judge refused match %llu: %s",
                      (unsigned long long)m->match_id, joust_strerror(rc));
             res.error = xstrdup(msg);
-            size_t from = w->out.len;
-            outbox_add(&w->out, &res);
-            send_results(w, from);
+            Joust__MatchResult *r = outbox_add(&w->out, &res);
+            send_list(w, &r, 1);
         }
     }
 }
@@ -247,12 +253,23 @@ static int handle(worker *w, joust_wire_msg *m)
 static void collect_results(worker *w, int timeout_ms)
 {
     joust_judge_res res[POLL_BATCH];
-    size_t from = w->out.len;
+    Joust__MatchResult *fresh[POLL_BATCH];
+    uint64_t fresh_ids[POLL_BATCH]; /* compared by id: a replaced entry is freed */
     int n = joust_judge_poll(w->judge, res, POLL_BATCH, timeout_ms);
-    for (int i = 0; i < n; i++)
-        outbox_add(&w->out, &res[i]); /* takes the strings */
+    /* Send exactly what came in: a newer attempt replaces its predecessor
+     * in place, wherever that sits in the outbox. */
+    size_t k = 0;
+    for (int i = 0; i < n; i++) {
+        Joust__MatchResult *r = outbox_add(&w->out, &res[i]); /* takes the strings */
+        size_t j = 0;
+        while (j < k && fresh_ids[j] != r->match_id)
+            j++;
+        fresh[j] = r; /* a second attempt in the same poll replaces the first */
+        fresh_ids[j] = r->match_id;
+        k += j == k;
+    }
     w->judged += n > 0 ? (uint64_t)n : 0;
-    send_results(w, from);
+    send_list(w, fresh, k);
 }
 
 int joust_worker_run(const joust_worker_config *cfg)
