@@ -6,7 +6,9 @@
 
 #include "xalloc.h"
 
-#define TOMB UINT64_MAX /* deleted slot; real keys are never all-ones */
+/* Linear probing with backward-shift deletion: no tombstones, so a map
+ * with constant churn (the coordinator inserts and deletes every match)
+ * keeps short probe sequences. */
 
 static size_t slot_of(uint64_t key, size_t cap)
 {
@@ -32,9 +34,9 @@ static void rehash(joust_u64map_t *m, size_t cap)
     m->keys = xcalloc(cap, sizeof *m->keys);
     m->vals = xmalloc(cap * sizeof *m->vals);
     m->cap = cap;
-    m->len = m->tombs = 0;
+    m->len = 0;
     for (size_t i = 0; i < ocap; i++)
-        if (ok[i] && ok[i] != TOMB)
+        if (ok[i])
             joust_u64map_put(m, ok[i], ov[i]);
     free(ok);
     free(ov);
@@ -42,24 +44,15 @@ static void rehash(joust_u64map_t *m, size_t cap)
 
 void joust_u64map_put(joust_u64map_t *m, uint64_t key, uint64_t val)
 {
-    assert(key != 0 && key != TOMB);
-    if ((m->len + m->tombs + 1) * 4 >= m->cap * 3)
-        rehash(m, m->cap < 16 ? 16 : (m->len * 2 >= m->cap ? m->cap * 2 : m->cap));
-    size_t i = slot_of(key, m->cap), tomb = SIZE_MAX;
-    for (;; i = (i + 1) & (m->cap - 1)) {
+    assert(key != 0);
+    if ((m->len + 1) * 10 >= m->cap * 7)
+        rehash(m, m->cap < 16 ? 16 : m->cap * 2);
+    size_t i = slot_of(key, m->cap);
+    for (; m->keys[i]; i = (i + 1) & (m->cap - 1))
         if (m->keys[i] == key) {
             m->vals[i] = val;
             return;
         }
-        if (m->keys[i] == TOMB && tomb == SIZE_MAX)
-            tomb = i;
-        if (m->keys[i] == 0)
-            break;
-    }
-    if (tomb != SIZE_MAX) {
-        i = tomb;
-        m->tombs--;
-    }
     m->keys[i] = key;
     m->vals[i] = val;
     m->len++;
@@ -92,9 +85,19 @@ int joust_u64map_del(joust_u64map_t *m, uint64_t key)
     size_t i = find(m, key);
     if (i == SIZE_MAX)
         return 0;
-    m->keys[i] = TOMB;
+    size_t mask = m->cap - 1;
+    /* Move later entries of the cluster back into the hole when the hole
+     * lies on their probe path (between their home slot and them). */
+    for (size_t j = (i + 1) & mask; m->keys[j]; j = (j + 1) & mask) {
+        size_t home = slot_of(m->keys[j], m->cap);
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            m->keys[i] = m->keys[j];
+            m->vals[i] = m->vals[j];
+            i = j;
+        }
+    }
+    m->keys[i] = 0;
     m->len--;
-    m->tombs++;
     return 1;
 }
 
@@ -102,7 +105,7 @@ void joust_u64map_clear(joust_u64map_t *m)
 {
     if (m->cap)
         memset(m->keys, 0, m->cap * sizeof *m->keys);
-    m->len = m->tombs = 0;
+    m->len = 0;
 }
 
 size_t joust_u64map_bytes(const joust_u64map_t *m) { return m->cap * 2 * sizeof(uint64_t); }

@@ -7,8 +7,8 @@
 #include <stdint.h>
 
 typedef struct {
-    uint64_t *keys, *vals;
-    size_t cap, len, tombs;
+    uint64_t *keys, *vals; /* key 0 marks an empty slot */
+    size_t cap, len;
 } joust_u64map_t;
 
 void joust_u64map_init(joust_u64map_t *m);

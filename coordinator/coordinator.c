@@ -393,7 +393,7 @@ static void pull_all(coord *c)
     prompt_slot **slots = xmalloc((c->prompts.len + 1) * sizeof *slots);
     size_t n = 0;
     for (size_t i = 0; i < c->prompts.cap; i++)
-        if (c->prompts.keys[i] && c->prompts.keys[i] != UINT64_MAX) {
+        if (c->prompts.keys[i]) {
             slots[n] = (prompt_slot *)(uintptr_t)c->prompts.vals[i];
             slots[n++]->refs++; /* pulling may release it */
         }

@@ -319,6 +319,12 @@ static void spawn_workers(const char *endpoint, void *arg)
             args[k++] = "--allow-root";
             args[k++] = (char *)o->allow_roots[r];
         }
+        if (o->local_curve_secret && k + 4 < (int)(sizeof args / sizeof *args)) {
+            args[k++] = "--curve-secret";
+            args[k++] = (char *)o->local_curve_secret;
+            args[k++] = "--server-key";
+            args[k++] = (char *)o->server_key;
+        }
         cli_openai_args oa;
         if (!strcmp(o->judge, "openai"))
             k = cli_openai_worker_args(o, lw->stats_dir, i, &oa, args, k,
@@ -445,7 +451,7 @@ int cli_coordinate(const cli_opts *o, joust_store_t *st, joust_coord_summary *cs
     cc.progress = o->progress;
     cc.stop = &cli_stop;
     cc.drain_ms = o->workers ? 0 : cc.drain_ms; /* local workers are reaped instead */
-    if (!o->workers) { /* local workers talk over loopback, without CURVE */
+    if (!o->workers || o->local_curve_secret) { /* local workers: loopback, no CURVE unless asked */
         cc.curve_secret = o->curve_secret;
         cc.curve_allow = o->curve_allow;
     }

@@ -28,6 +28,8 @@ typedef struct {
     /* CURVE over tcp (coordinator: curve_secret + curve_allow; worker:
      * curve_secret + server_key) and image path confinement. */
     const char *curve_secret, *curve_allow, *server_key;
+    /* Local workers use CURVE too when set (benchmarks): their secret key. */
+    const char *local_curve_secret;
     const char *allow_roots[CLI_MAX_ALLOW_ROOTS]; /* jcfg.allow_roots points here */
     int n_allow_roots;
     int argc;      /* positional arguments left after the options */

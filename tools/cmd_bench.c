@@ -13,6 +13,7 @@
 #include "bench_bt.h"
 #include "cli.h"
 #include "clock.h"
+#include "curve.h"
 #include "err.h"
 #include "log.h"
 #include "rng.h"
@@ -130,13 +131,117 @@ static int bench_scale(int argc, char **argv)
     return 0;
 }
 
+/* Writes a coordinator and a worker key pair and the allow-list into dir,
+ * pointing o's CURVE options at them. */
+static int bench_keys(cli_opts *o, const char *dir)
+{
+    static char coord_key[PATH_MAX + 32], coord_pub[PATH_MAX + 32], worker_key[PATH_MAX + 32],
+        allow[PATH_MAX + 32];
+    char base[PATH_MAX + 16], err[256];
+    joust_curve_keypair c, w;
+    int rc = joust_curve_keygen(&c);
+    if (rc == 0)
+        rc = joust_curve_keygen(&w);
+    snprintf(base, sizeof base, "%s/coordinator", dir);
+    if (rc == 0)
+        rc = joust_curve_write_keys(base, "coordinator", &c, err, sizeof err);
+    snprintf(coord_key, sizeof coord_key, "%s.key", base);
+    snprintf(coord_pub, sizeof coord_pub, "%s.pub", base);
+    snprintf(base, sizeof base, "%s/bench-worker", dir);
+    if (rc == 0)
+        rc = joust_curve_write_keys(base, "bench-worker", &w, err, sizeof err);
+    snprintf(worker_key, sizeof worker_key, "%s.key", base);
+    snprintf(allow, sizeof allow, "%s/allow.txt", dir);
+    FILE *f = rc == 0 ? fopen(allow, "w") : NULL;
+    if (f) {
+        fprintf(f, "bench-worker %s\n", w.public_z85);
+        rc = fclose(f) == 0 ? 0 : JOUST_EIO;
+    } else if (rc == 0) {
+        rc = JOUST_EIO;
+    }
+    joust_curve_wipe(&c, sizeof c);
+    joust_curve_wipe(&w, sizeof w);
+    if (rc < 0) {
+        log_error("bench keys in %s: %s", dir, rc == JOUST_EIO ? "cannot write" : err);
+        return rc;
+    }
+    o->curve_secret = coord_key;
+    o->curve_allow = allow;
+    o->server_key = coord_pub;
+    o->local_curve_secret = worker_key;
+    return 0;
+}
+
+/* Coordinator throughput: matches dispatched and durably recorded per
+ * second with the sim judge answering at once, over tcp, CURVE off and on. */
+static int bench_coordinator(int argc, char **argv)
+{
+    cli_opts o;
+    if (cli_parse(argc, argv, &o) < 0)
+        return 2;
+    if (o.help) {
+        printf("usage: joust bench coordinator [--images N] [--per-prompt K] [--workers W] [--out DIR]\n"
+               "Judges N images (default 200000) in prompts of K (default 16, fixed order) with\n"
+               "the sim judge in W local workers (default 4) over tcp on 127.0.0.1, once in\n"
+               "plain tcp and once with CURVE, and reports matches recorded per second.\n");
+        return 0;
+    }
+    uint64_t n = o.images ? o.images : 200000;
+    if (!o.per_prompt)
+        o.per_prompt = 16;
+    if (o.workers == 2)
+        o.workers = 4;
+    o.judge = "sim";
+    o.order = "fixed";
+    if (o.slots == 32)
+        o.slots = 1024;
+    if (o.job_matches == 64)
+        o.job_matches = 256;
+    char dir[PATH_MAX - 64];
+    snprintf(dir, sizeof dir, "%s", strcmp(o.out, ".") ? o.out : "joust-bench-coordinator");
+    mkdir(dir, 0755);
+    char manifest[PATH_MAX];
+    snprintf(manifest, sizeof manifest, "%s/manifest.jsonl", dir);
+    int rc = write_manifest(manifest, n, o.per_prompt, o.seed);
+    double rate[2] = {0, 0};
+    uint64_t matches[2] = {0, 0};
+    for (int curve = 0; curve < 2 && rc == 0; curve++) {
+        char db[PATH_MAX], kdir[PATH_MAX];
+        snprintf(db, sizeof db, "%s/store-%s", dir, curve ? "curve" : "plain");
+        snprintf(kdir, sizeof kdir, "%s/keys", dir);
+        if (curve && (mkdir(kdir, 0700), rc = bench_keys(&o, kdir)) < 0)
+            break;
+        joust_store_t *st;
+        if ((rc = cli_open_store(db, 1, &st)) < 0)
+            break;
+        joust_log_set_level(JOUST_LOG_ERROR); /* the image files do not exist: expected */
+        rc = cli_ingest(st, manifest);
+        joust_log_set_level(JOUST_LOG_INFO);
+        joust_coord_summary cs;
+        if (rc == 0 && (rc = cli_coordinate(&o, st, &cs)) == 0) {
+            matches[curve] = cs.ok + cs.failed;
+            rate[curve] = cs.seconds > 0 ? (double)matches[curve] / cs.seconds : 0;
+        }
+        joust_store_destroy(&st);
+    }
+    if (rc < 0)
+        return 1;
+    printf("\n| transport | workers | matches | matches/s recorded |\n|---|---|---|---|\n");
+    for (int curve = 0; curve < 2; curve++)
+        printf("| tcp%s | %d | %" PRIu64 " | %.0f |\n", curve ? " + CURVE" : "", o.workers,
+               matches[curve], rate[curve]);
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "coordinator"))
+        return bench_coordinator(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "scale"))
         return bench_scale(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "bt"))
         return joust_bench_bt_main(argc - 1, argv + 1);
     fprintf(argc >= 2 && strcmp(argv[1], "--help") ? stderr : stdout,
-            "usage: joust bench scale|bt [options]   (joust bench scale --help)\n");
+            "usage: joust bench scale|coordinator|bt [options]   (joust bench scale --help)\n");
     return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
 }

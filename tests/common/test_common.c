@@ -99,6 +99,30 @@ static void test_u64map(void)
     }
     CHECK(m.len == 5000 && m.cap <= 65536);
     joust_u64map_free(&m);
+
+    /* random puts, deletes and gets against a plain array: backward-shift
+     * deletion must never lose or resurrect a key */
+    enum { KEYS = 50000 };
+    static unsigned char present[KEYS];
+    static uint64_t value[KEYS];
+    joust_rng_t rng;
+    joust_rng_seed(&rng, 7);
+    joust_u64map_init(&m);
+    int wrong = 0;
+    for (int it = 0; it < 1000000; it++) {
+        uint64_t k = 1 + joust_rng_below(&rng, KEYS - 1), got;
+        switch (joust_rng_below(&rng, 3)) {
+        case 0: joust_u64map_put(&m, k, (uint64_t)it); present[k] = 1; value[k] = (uint64_t)it; break;
+        case 1: wrong += joust_u64map_del(&m, k) != present[k]; present[k] = 0; break;
+        default: wrong += joust_u64map_get(&m, k, &got) != present[k] || (present[k] && got != value[k]);
+        }
+    }
+    size_t live = 0;
+    for (int k = 0; k < KEYS; k++)
+        live += present[k];
+    CHECK(wrong == 0);
+    CHECK(m.len == live);
+    joust_u64map_free(&m);
 }
 
 int main(void)
