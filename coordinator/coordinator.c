@@ -164,6 +164,21 @@ static uint64_t ring_pop(ring *r)
     return v;
 }
 
+/* Queues hold handles, not ids: the pool index and the low half of the id,
+ * so a queue entry finds its match without a hash lookup and a stale entry
+ * (slot freed or reused) is recognised. */
+static uint64_t handle_of(const coord *c, const match *m)
+{
+    return (uint64_t)(m - c->pool) << 32 | (uint32_t)m->id;
+}
+
+static match *match_of(coord *c, uint64_t h)
+{
+    size_t idx = (size_t)(h >> 32);
+    match *m = idx < c->pool_len ? &c->pool[idx] : NULL;
+    return m && m->state && (uint32_t)m->id == (uint32_t)h ? m : NULL;
+}
+
 static match *find_match(coord *c, uint64_t id)
 {
     uint64_t idx;
@@ -256,7 +271,7 @@ static void add_match(coord *c, uint64_t id, prompt_slot *p, uint32_t a, uint32_
     c->pool[idx] = (match){.id = id, .p = p, .a = a, .b = b, .attempt = 1, .state = M_PENDING};
     p->refs++;
     joust_u64map_put(&c->active, id, idx);
-    ring_push(&c->pending, id, 0);
+    ring_push(&c->pending, handle_of(c, &c->pool[idx]), 0);
 }
 
 /* swiss, adaptive and top-k plan in batches from the results so far. */
@@ -511,7 +526,7 @@ static void requeue(coord *c, match *m, const char *why)
     m->attempt++;
     m->state = M_PENDING;
     c->sum->retried++;
-    ring_push(&c->pending, m->id, 1);
+    ring_push(&c->pending, handle_of(c, m), 1);
 }
 
 static void drop_peer(coord *c, peer *p, const char *why)
@@ -585,15 +600,17 @@ static void stage_outcome(coord *c, match *m, const Joust__MatchResult *x, const
     else
         c->sum->failed++;
     m->state = M_COMMITTING;
-    if (m->p->planner) { /* a batch planner learns from every final outcome */
-        int ok = x->status == JOUST__OUTCOME_STATUS__OK && x->has_p_first;
-        joust_planner_observe(m->p->planner, m->a, m->b, ok ? x->p_first : JOUST_PLANNER_FAILED);
-        planner_pull(c, m->p);
-    }
     xgrow((void **)&c->committing, &c->committing_cap, c->ncommitting + 1, sizeof *c->committing);
-    c->committing[c->ncommitting++] = m->id;
+    c->committing[c->ncommitting++] = handle_of(c, m);
     if (c->batch_results++ == 0)
         c->batch_first_ms = joust_now_ms();
+    /* Last: planning new matches may move the pool, and m with it. */
+    prompt_slot *p = m->p;
+    if (p->planner) { /* a batch planner learns from every final outcome */
+        int ok = x->status == JOUST__OUTCOME_STATUS__OK && x->has_p_first;
+        joust_planner_observe(p->planner, m->a, m->b, ok ? x->p_first : JOUST_PLANNER_FAILED);
+        planner_pull(c, p);
+    }
 }
 
 static void abandon(coord *c, match *m, const char *why)
@@ -707,10 +724,10 @@ static int commit_end(coord *c, int rc)
         return rc;
     }
     for (size_t i = 0; i < c->nflight; i++) {
-        uint64_t idx;
-        if (!joust_u64map_get(&c->active, c->flight[i], &idx))
+        match *m = match_of(c, c->flight[i]);
+        if (!m)
             continue;
-        match *m = &c->pool[idx];
+        size_t idx = (size_t)(m - c->pool);
         joust_u64map_del(&c->active, m->id);
         prompt_release(c, m->p);
         m->state = 0;
@@ -758,11 +775,11 @@ static void fill_ref(Joust__ImageRef *r, const img_ref *im)
 static void dispatch_to(coord *c, peer *p, uint32_t credit)
 {
     size_t n = 0;
-    uint64_t ids[1024];
+    match *sent[1024]; /* the pool does not move while dispatching */
     uint32_t max = credit < c->cfg->job_matches ? credit : c->cfg->job_matches;
     int64_t now = joust_now_ms();
     while (n < max && c->pending.len) {
-        match *m = find_match(c, ring_pop(&c->pending));
+        match *m = match_of(c, ring_pop(&c->pending));
         if (!m || m->state != M_PENDING)
             continue; /* stale entry */
         Joust__MatchJob *j = &c->jobs[n];
@@ -776,7 +793,7 @@ static void dispatch_to(coord *c, peer *p, uint32_t credit)
         j->first = &c->refs[2 * n];
         j->second = &c->refs[2 * n + 1];
         c->job_ptrs[n] = j;
-        ids[n++] = m->id;
+        sent[n++] = m;
     }
     if (!n)
         return;
@@ -787,9 +804,9 @@ static void dispatch_to(coord *c, peer *p, uint32_t credit)
     job.matches = c->job_ptrs;
     int rc = peer_send(c, p, JOUST_CMD_JOB, &job.base);
     for (size_t i = n; i-- > 0;) {
-        match *m = find_match(c, ids[i]);
+        match *m = sent[i];
         if (rc < 0) {
-            ring_push(&c->pending, ids[i], 1); /* keep the original order */
+            ring_push(&c->pending, handle_of(c, m), 1); /* keep the original order */
             continue;
         }
         m->state = M_LEASED;
@@ -798,7 +815,7 @@ static void dispatch_to(coord *c, peer *p, uint32_t credit)
     }
     if (rc == 0) {
         for (size_t i = 0; i < n; i++)
-            ring_push(&c->leases, ids[i], 0);
+            ring_push(&c->leases, handle_of(c, sent[i]), 0);
         p->outstanding += (uint32_t)n;
     }
 }
@@ -820,7 +837,7 @@ static void dispatch(coord *c)
 static void expire_leases(coord *c, int64_t now)
 {
     while (c->leases.len) {
-        match *m = find_match(c, ring_peek(&c->leases));
+        match *m = match_of(c, ring_peek(&c->leases));
         if (m && m->state == M_LEASED && m->deadline_ms > now)
             break;
         ring_pop(&c->leases);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every pairing strategy end to end with a budget of 4 calls per image: the
+# Every pairing strategy end to end with a budget of 4 calls per image (and
+# --confidence 1, so adaptive and top-k spend it rather than stop early): the
 # run judges exactly the budget (20 prompts x 16 images x 4 = 1,280 matches),
 # each match once, and recovers the latent order. Then an adaptive run is
 # killed (-9) mid-run and resumed: still exactly once and exactly the budget.
@@ -7,14 +8,14 @@
 CHECK=${CHECK:?path to check_run}
 sim_manifest "$WORK/m.jsonl" 20 16 9
 for st in round-robin k-regular swiss adaptive top-k cross-model; do
-    "$JOUST" run "$WORK/m.jsonl" --judge sim --sim-noise 1 --strategy "$st" --budget 4 \
+    "$JOUST" run "$WORK/m.jsonl" --judge sim --sim-noise 1 --strategy "$st" --budget 4 --confidence 1 \
         --db "$WORK/db" --run "$st" --out "$WORK/$st" --no-progress > "$WORK/$st.log" 2>&1 \
         || { cat "$WORK/$st.log"; fail "$st run"; }
     "$CHECK" "$WORK/db" "$st" 0.5 1280 || fail "$st: store check"
 done
 ep="tcp://127.0.0.1:$(free_port)"
 coord() {
-    "$JOUST" coordinator "$WORK/m.jsonl" --judge sim --strategy adaptive --budget 4 --db "$WORK/db2" \
+    "$JOUST" coordinator "$WORK/m.jsonl" --judge sim --strategy adaptive --budget 4 --confidence 1 --db "$WORK/db2" \
         --bind "$ep" --out "$WORK/out2" --no-progress --lease-ms 3000 >> "$WORK/coord.log" 2>&1 &
     PIDS+=($!)
 }
