@@ -5,7 +5,6 @@
  * batch arrives. That keeps done() exact without a const-violating plan. */
 #include "planner.h"
 
-#include <assert.h>
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -29,6 +28,7 @@ struct joust_planner {
     int settled;
     int finished; /* nothing more will be planned or handed out */
     int batched;  /* swiss / adaptive / top_k */
+    int replaying; /* mark_issued since the last next(): planning deferred */
     uint8_t *st;  /* n*n, index first*n + second */
     float *res;   /* n*n, p_first of DONE slots */
     joust_pair *q;
@@ -329,11 +329,14 @@ static void plan_cross_model(joust_planner *p)
 
 /* ---- batch planners: posterior ------------------------------------------ */
 
-static double knob(const char *name, double def)
-{
-    const char *v = getenv(name);
-    return v ? atof(v) : def;
-}
+#define WARM_DIV 8u
+#define WARM_DISP 0.5
+
+/* Pseudo degrees of freedom of the dispersion's shrinkage towards 1. */
+#define DISP_NU0 4.0
+/* top_k batches, see plan_info. */
+#define TOPK_KEEP 0.3
+#define TOPK_PER_IMAGE 4
 
 static double sigm(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
 static double npdf(double z) { return 0.3989422804014327 * exp(-0.5 * z * z); }
@@ -360,23 +363,23 @@ static void refit(joust_planner *p)
      * they carry more information than the BT Hessian credits them with:
      * scale the covariance by the Pearson dispersion, shrunk towards 1
      * (Bernoulli) with NU0 pseudo degrees of freedom. */
-    double chi2 = 0, nu0 = knob("JP_NU0", 4);
+    double chi2 = 0, nu0 = DISP_NU0;
     for (size_t k = 0; k < m; k++) {
         double q = sigm(p->theta[e[k].a] - p->theta[e[k].b]), s = e[k].s;
         s = s < bo.clip ? bo.clip : s > 1 - bo.clip ? 1 - bo.clip : s;
+        q = q < 1e-6 ? 1e-6 : q > 1 - 1e-6 ? 1 - 1e-6 : q;
         chi2 += (s - q) * (s - q) / (q * (1 - q));
     }
     double dof = (double)m - (double)(n - 1);
     p->disp = (nu0 + chi2) / (nu0 + (dof > 0 ? dof : 0));
     if (p->disp < 1e-3)
         p->disp = 1e-3;
-    if (!knob("JP_DISP", 1))
-        p->disp = 1;
     free(e);
 }
 
-/* S = H^-1 at theta (Laplace covariance), H the negative Hessian of the fit's
- * objective. Cholesky with a pivot floor, as bt.c. */
+/* S = disp * H^-1 at theta (Laplace covariance), H the negative Hessian of
+ * the fit's objective, factored in place in L (scratch, n*n) by Cholesky
+ * with a pivot floor, as bt.c does. */
 static void covariance(const joust_planner *p, double *S, double *L)
 {
     uint32_t n = p->n;
@@ -496,8 +499,6 @@ typedef struct {
     uint32_t a, b;
 } cand;
 
-
-
 static int cmp_cand(const void *x, const void *y)
 {
     const cand *c = x, *d = y;
@@ -542,10 +543,26 @@ static ranked *order_items(const joust_planner *p)
     return r;
 }
 
+static uint64_t plan_swiss_ranked(joust_planner *p, uint64_t room, ranked *r);
+
 static uint64_t plan_swiss(joust_planner *p, uint64_t room)
 {
-    uint32_t n = p->n;
+    return plan_swiss_ranked(p, room, order_items(p));
+}
+
+/* A random matching of pairs not met before (a warm-up round). */
+static uint64_t plan_random_round(joust_planner *p, uint64_t room)
+{
     ranked *r = order_items(p);
+    for (uint32_t i = 0; i < p->n; i++)
+        r[i].v = 0; /* order by the per-batch hash alone */
+    qsort(r, p->n, sizeof *r, cmp_ranked);
+    return plan_swiss_ranked(p, room, r);
+}
+
+static uint64_t plan_swiss_ranked(joust_planner *p, uint64_t room, ranked *r)
+{
+    uint32_t n = p->n;
     uint8_t *paired = xcalloc(n, 1);
     uint64_t pushed = 0, cap = batch_calls(p);
     for (uint32_t x = 0; x < n && pushed < room && pushed < cap; x++) {
@@ -572,6 +589,13 @@ static uint64_t plan_swiss(joust_planner *p, uint64_t room)
 static uint64_t plan_info(joust_planner *p, uint64_t room)
 {
     uint32_t n = p->n;
+    /* Warm-up: random matchings first, up to (n-1)/8 rounds, while the
+     * judge looks as noisy as Bernoulli votes (dispersion not yet below
+     * 1/2): with weak evidence, an expander-like random graph beats
+     * chasing near-ties in a posterior that is mostly prior (measured:
+     * hard votes, n = 64). Soft judges leave it after two or three rounds. */
+    if (p->batches < (n - 1) / WARM_DIV && p->disp > WARM_DISP)
+        return plan_random_round(p, room);
     size_t nn = (size_t)n * n;
     double *S = xmalloc(nn * sizeof *S), *W = xmalloc(nn * sizeof *W);
     double *A = xmalloc(nn * sizeof *A);
@@ -590,10 +614,10 @@ static uint64_t plan_info(joust_planner *p, uint64_t room)
     if (p->o.confidence < 1) {
         double miss = 0, miss2 = 0;
         if (!topk) {
-            for (uint32_t x = 0; x + 1 < n; x++) {
-                uint32_t i = r[x].i, j = r[x + 1].i;
-                miss = fmax(miss, ncdf(-(th[i] - th[j]) / sqrt(pair_var(S, n, i, j))));
-            }
+            for (uint32_t i = 0; i < n; i++)
+                for (uint32_t j = i + 1; j < n; j++)
+                    miss += ncdf(-fabs(th[i] - th[j]) / sqrt(pair_var(S, n, i, j)));
+            miss /= (double)n * (n - 1) / 2;
         } else {
             for (uint32_t x = 0; x < k; x++)
                 for (uint32_t y = k; y < n; y++) {
@@ -613,66 +637,10 @@ static uint64_t plan_info(joust_planner *p, uint64_t room)
         }
     }
 
-    /* Membership uncertainty for top_k by Monte Carlo from the posterior. */
-    double *ut = NULL, *ub = NULL;
-    if (topk && knob("JP_TOPMC", 0)) {
-        ut = xcalloc(n, sizeof *ut);
-        ub = xcalloc(n, sizeof *ub);
-        memcpy(A, S, nn * sizeof *A);
-        for (uint32_t j = 0; j < n; j++) { /* Cholesky of S into A (lower) */
-            double *rj = A + (size_t)j * n, sj = rj[j];
-            for (uint32_t t = 0; t < j; t++)
-                sj -= rj[t] * rj[t];
-            rj[j] = sqrt(sj > 1e-300 ? sj : 1e-300);
-            for (uint32_t i = j + 1; i < n; i++) {
-                double *ri = A + (size_t)i * n, t2 = ri[j];
-                for (uint32_t t = 0; t < j; t++)
-                    t2 -= ri[t] * rj[t];
-                ri[j] = t2 / rj[j];
-            }
-        }
-        int M = (int)knob("JP_MC", 256);
-        double *zz = xmalloc(n * sizeof *zz), *smp = xmalloc(n * sizeof *smp);
-        ranked *sr = xmalloc(n * sizeof *sr);
-        joust_rng_t mr;
-        joust_rng_seed(&mr, mix64(p->o.seed ^ 0x5851f42d4c957f2dull ^ p->batches));
-        for (int t = 0; t < M; t++) {
-            for (uint32_t i = 0; i < n; i++)
-                zz[i] = joust_rng_normal(&mr);
-            for (uint32_t i = 0; i < n; i++) {
-                double acc = th[i];
-                const double *ai = A + (size_t)i * n;
-                for (uint32_t j = 0; j <= i; j++)
-                    acc += ai[j] * zz[j];
-                sr[i] = (ranked){acc, 0, i};
-            }
-            qsort(sr, n, sizeof *sr, cmp_ranked);
-            for (uint32_t x = 0; x < k; x++) {
-                ut[sr[x].i] += 1.0 / M;
-                ub[sr[n - 1 - x].i] += 1.0 / M;
-            }
-        }
-        for (uint32_t i = 0; i < n; i++) {
-            ut[i] = ut[i] * (1 - ut[i]);
-            ub[i] = ub[i] * (1 - ub[i]);
-        }
-        free(zz);
-        free(smp);
-        free(sr);
-    }
-
     /* Weights of the decision pairs: W_kl = phi(z)/v. */
     memset(W, 0, nn * sizeof *W);
     for (uint32_t a = 0; a < n; a++)
         for (uint32_t b = a + 1; b < n; b++) {
-            if (ut) {
-                double rel = fmin(ut[a], ut[b]) + fmin(ub[a], ub[b]);
-                if (rel <= 0)
-                    continue;
-                double v = pair_var(S, n, a, b), z = (th[a] - th[b]) / sqrt(v);
-                W[(size_t)a * n + b] = W[(size_t)b * n + a] = rel * npdf(z) / v;
-                continue;
-            }
             if (topk) {
                 int ta = rank[a] < k, tb = rank[b] < k;
                 int ba = rank[a] >= n - k, bb = rank[b] >= n - k;
@@ -731,8 +699,12 @@ static uint64_t plan_info(joust_planner *p, uint64_t room)
     qsort(c, nc, sizeof *c, cmp_cand);
     uint8_t *used = xcalloc(n, 1);
     uint64_t pushed = 0, cap = batch_calls(p);
-    double thr = knob("JP_THRESH", 0) * (nc ? c[0].score : 0);
-    int icap = (int)knob("JP_CAP", 1);
+    /* adaptive: a full matching per batch (every image at most once);
+     * top_k: only pairs worth at least TOPK_KEEP of the best one, an image
+     * in up to TOPK_PER_IMAGE of them (the few contenders need many calls).
+     * Both tuned with `joust bench ranking`. */
+    double thr = topk ? TOPK_KEEP * (nc ? c[0].score : 0) : 0;
+    unsigned icap = topk ? TOPK_PER_IMAGE : 1;
     for (size_t t = 0; t < nc && pushed < room && pushed < cap; t++) {
         if (used[c[t].a] >= icap || used[c[t].b] >= icap)
             continue;
@@ -745,8 +717,6 @@ static uint64_t plan_info(joust_planner *p, uint64_t room)
     }
     free(used);
     free(c);
-    free(ut);
-    free(ub);
     free(S), free(W), free(A), free(r), free(rank);
     return pushed;
 }
@@ -786,7 +756,7 @@ joust_planner *joust_planner_new(joust_strategy s, uint32_t n, const joust_plan_
         !(o->confidence > 0) ||
         !isfinite(o->budget_per_image) || o->budget_per_image < 0 || !isfinite(o->prior_games) ||
         !(o->prior_games > 0) || (s == JOUST_STRATEGY_CROSS_MODEL && n && !o->models) ||
-        n > JOUST_PLANNER_MAX_N)
+        n > JOUST_PLANNER_MAX_N || (joust_strategy_is_adaptive(s) && n > JOUST_PLANNER_MAX_N_BATCH))
         return NULL;
     joust_planner *p = xcalloc(1, sizeof *p);
     p->s = s;
@@ -844,6 +814,10 @@ void joust_planner_destroy(joust_planner **p_p)
 
 size_t joust_planner_next(joust_planner *p, joust_pair *out, size_t max)
 {
+    if (p->replaying) {
+        p->replaying = 0;
+        maybe_plan(p);
+    }
     size_t k = 0;
     while (k < max && queue_live(p)) {
         joust_pair pr = p->q[p->qhead++];
@@ -871,7 +845,8 @@ int joust_planner_observe(joust_planner *p, uint32_t first, uint32_t second, dou
         p->st[s] = SLOT_DONE;
         p->res[s] = (float)p_first;
     }
-    maybe_plan(p);
+    if (!p->replaying)
+        maybe_plan(p);
     return 0;
 }
 
@@ -885,14 +860,19 @@ int joust_planner_mark_issued(joust_planner *p, uint32_t first, uint32_t second)
     p->outstanding++;
     if (p->batched) {
         /* The queued batch was planned without this match and its result:
-         * drop it, so that the next batch is planned on the replayed data. */
+         * drop it, so that the next batch is planned on the replayed data,
+         * once, in the next call of next(). */
         p->qhead = p->qlen = 0;
         p->finished = 0;
+        p->replaying = 1;
     }
     return 0;
 }
 
-int joust_planner_done(const joust_planner *p) { return p->finished && !p->outstanding; }
+int joust_planner_done(const joust_planner *p)
+{
+    return p->finished && !p->outstanding && !p->replaying;
+}
 
 void joust_planner_stats_get(const joust_planner *p, joust_planner_stats *out)
 {

@@ -24,24 +24,31 @@
  *                they have not met. An unordered pair meets once. Waits for
  *                each round's results.
  *   adaptive     batches of disjoint pairs chosen by expected information
- *                from the current BT posterior (Laplace: MAP theta, full
- *                covariance S). Each unordered pair (i,j) is scored by how
- *                much one more comparison shrinks the variance of every pair
- *                difference (k,l), weighted by phi(z_kl)/v_kl, the density of
- *                the difference at 0 relative to its variance (close scores,
- *                large uncertainty). That is one quadratic form per
- *                candidate, G = S L S with L the Laplacian of those weights,
- *                O(n^3) per batch. Refits after every batch (warm-started).
- *                Done when the order is settled: the probabilities that
- *                neighbours in the fitted order are swapped sum to at most
- *                1 - confidence; or when the budget is spent or no pair is
- *                left.
- *   top_k        adaptive with weights only on the pairs that decide the
- *                best k and the worst k images (fitted top/bottom k against
- *                the rest): finds the best and worst images (e.g. for DPO
- *                pairs) with few calls. Done when the probabilities that an
- *                outsider beats a top-k image (or loses to a bottom-k one)
- *                sum to at most 1 - confidence, on each side.
+ *                from the current BT posterior (Laplace: MAP theta of the
+ *                results so far, covariance S = H^-1 scaled by the judge's
+ *                dispersion, the Pearson chi^2 of the results shrunk towards
+ *                1: soft outcomes scatter less than Bernoulli votes and
+ *                carry more information). A candidate pair (i,j) is worth
+ *                the variance it removes from every pair difference (k,l),
+ *                weighted by phi(z_kl)/v_kl (close scores, large
+ *                uncertainty): one quadratic form per candidate with
+ *                G = S L S, L the Laplacian of those weights; O(n^3) per
+ *                batch. Greedy by worth, each image at most once per batch.
+ *                Refits (warm-started) when a batch's results are all in.
+ *                Settled when the mean over all pairs of the posterior
+ *                probability that the fitted order of the pair is wrong is
+ *                at most 1 - confidence (the expected Kendall tau against
+ *                the truth is then at least 2 confidence - 1); also done
+ *                when the budget is spent or no pair is left.
+ *   top_k        the same machinery with weight only on the pairs that
+ *                decide the best k and the worst k images (a fitted top-k
+ *                or bottom-k image against one outside), batches holding
+ *                only pairs worth >= 30 % of the best one, an image in up
+ *                to 4 of them: few contenders get many calls. Finds the
+ *                best and worst images (e.g. for DPO pairs) with few calls.
+ *                Settled when the probabilities that an outsider beats a
+ *                top-k image sum to at most 1 - confidence, and likewise
+ *                for the bottom k.
  *   cross_model  every pair of images of different generator models
  *                (opts.models), model pairs interleaved and image degrees
  *                balanced within each model pair, so a budget cut keeps
@@ -63,18 +70,21 @@
  * issued. With order both the last pair may get one order only.
  *
  * Determinism: for the same strategy, n, opts and the same results, the
- * matches and their order are identical on every machine. Batch planners
+ * matches and their order are identical (across machines as far as libm's
+ * exp/erfc agree to the last bit: the batch planners rank candidates by
+ * floating-point worth, ties broken by a seeded hash). Batch planners
  * plan a new batch only when every result of the previous one is in, and
  * keep one result slot per ordered pair, so the order in which results
  * arrive does not matter either.
  *
- * State per planner (per prompt): the options, two bytes-plus-a-float per
- * ordered pair (state and result: 5 n^2 bytes; 1.3 KB at n = 16, 20 KB at
+ * State per planner (per prompt): the options, a state byte and a float
+ * result per ordered pair (5 n^2 bytes; 1.3 KB at n = 16, 20 KB at
  * n = 64), the queue of planned but not yet handed-out matches (static
  * strategies: their whole plan, 8 bytes a match), n doubles of scores (the
  * warm start of the next fit) and n uint32 model ids for cross_model. The
  * batch planners use O(n^2) doubles of scratch during planning only.
- * n is limited to JOUST_PLANNER_MAX_N.
+ * n is limited to JOUST_PLANNER_MAX_N (JOUST_PLANNER_MAX_N_BATCH for the
+ * batch planners).
  *
  * Threads: no global state; one planner must not be used by two threads at
  * once. Memory comes from xmalloc (aborts on out-of-memory). */
@@ -87,6 +97,8 @@
 #include "pairing.h"
 
 #define JOUST_PLANNER_MAX_N 4096u
+/* swiss, adaptive, top_k: O(n^3) per batch, under a second at this size. */
+#define JOUST_PLANNER_MAX_N_BATCH 512u
 /* p_first value that reports a failed match to joust_planner_observe. */
 #define JOUST_PLANNER_FAILED NAN
 
@@ -113,7 +125,7 @@ void joust_plan_opts_defaults(joust_plan_opts *o);
 /* A planner for one prompt of n images. o NULL means the defaults.
  * @return NULL for an invalid strategy or opts (order policy, confidence not
  *   in (0, inf), budget_per_image negative or not finite, prior_games <= 0,
- *   cross_model without models, n > JOUST_PLANNER_MAX_N). n < 2 gives a
+ *   cross_model without models, n over the limits above). n < 2 gives a
  *   planner that is done at once. */
 joust_planner *joust_planner_new(joust_strategy s, uint32_t n, const joust_plan_opts *o);
 
@@ -128,7 +140,9 @@ size_t joust_planner_next(joust_planner *p, joust_pair *out, size_t max);
 /* Reports the result of an issued match: p_first = the judge's P(first
  * preferred over second) in [0,1], or JOUST_PLANNER_FAILED (any NaN) for a
  * match that failed for good. When the last outstanding result of a batch
- * arrives, the next batch is planned here (a BT refit: O(n^3)).
+ * arrives, the next batch is planned here (a BT refit: O(n^3)), so done()
+ * is exact right after. A rejected result (JOUST_EINVAL) leaves the match
+ * outstanding: report it again, as failed if need be.
  * @return 0, or JOUST_EINVAL (nothing changes) when (first, second) is not
  *   an outstanding match or p_first is finite but outside [0,1]. */
 int joust_planner_observe(joust_planner *p, uint32_t first, uint32_t second, double p_first);
@@ -137,12 +151,16 @@ int joust_planner_observe(joust_planner *p, uint32_t first, uint32_t second, dou
  * the store after a restart) as issued and outstanding, as if next() had
  * returned it; report its result with observe() as usual. Replaying every
  * stored match and result in this way restores the budget accounting
- * exactly (the plan that follows may differ from the lost one).
+ * exactly (the plan that follows may differ from the lost one). Batch
+ * planners drop their unissued batch and plan nothing until the next call
+ * of next(), so a replay costs one refit whatever the order of the
+ * mark_issued and observe calls; done() is 0 until then.
  * @return 0, or JOUST_EINVAL when the pair is invalid, already issued, or the
  *   budget is spent. */
 int joust_planner_mark_issued(joust_planner *p, uint32_t first, uint32_t second);
 
-/* 1 when nothing is outstanding and nothing more will be issued. */
+/* 1 when nothing is outstanding and nothing more will be issued. Exact at
+ * all times, except after mark_issued: then 0 until next() is called. */
 int joust_planner_done(const joust_planner *p);
 
 typedef struct {

@@ -21,7 +21,7 @@
 
 /* argv[0] is the command's own name ("ranking"); options:
  *   --sizes LIST    prompt sizes (default 4,9,16,64)
- *   --reps LIST     prompts per size (default 2000,800,400,48)
+ *   --reps LIST     prompts per size (default 2000,800,400,64)
  *   --threads T     default 2
  *   --seed S        default 1
  *   --bias X        first-position bias in logits (default 0; the doc also

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "bench_bt.h"
+#include "bench_ranking.h"
 #include "cli.h"
 #include "clock.h"
 #include "curve.h"
@@ -241,6 +242,8 @@ int cmd_bench(int argc, char **argv)
         return bench_scale(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "bt"))
         return joust_bench_bt_main(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "ranking"))
+        return joust_bench_ranking_main(argc - 1, argv + 1);
     fprintf(argc >= 2 && strcmp(argv[1], "--help") ? stderr : stdout,
             "usage: joust bench scale|coordinator|bt [options]   (joust bench scale --help)\n");
     return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;

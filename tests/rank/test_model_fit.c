@@ -1,2 +1,207 @@
+/* Model-level fit (rank/model_fit.h): cells, recovery, bootstrap coverage,
+ * components, anchor, errors. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "check.h"
-int main(void) { return test_report(); }
+#include "err.h"
+#include "model_fit.h"
+#include "rng.h"
+
+static double sig(double x) { return 1 / (1 + exp(-x)); }
+
+static void test_cells(void)
+{
+    const joust_model_outcome o[] = {
+        {5, 0, 1, 0.8}, /* model 0 first */
+        {5, 1, 0, 0.4}, /* model 1 first: P(0 > 1) = 0.6 */
+        {5, 2, 2, 0.9}, /* same model: skipped */
+        {2, 2, 1, 1.0},
+        {5, 0, 1, 0.5},
+    };
+    joust_model_cell *c = NULL;
+    size_t nc = 0;
+    CHECK_RC(joust_model_cells(3, o, 5, &c, &nc));
+    CHECK(nc == 2);
+    CHECK(c[0].prompt == 2 && c[0].a == 1 && c[0].b == 2);
+    CHECK_NEAR(c[0].wins_a, 0.0, 1e-12);
+    CHECK_NEAR(c[0].count, 1.0, 0);
+    CHECK(c[1].prompt == 5 && c[1].a == 0 && c[1].b == 1);
+    CHECK_NEAR(c[1].wins_a, 0.8 + 0.6 + 0.5, 1e-12);
+    CHECK_NEAR(c[1].count, 3.0, 0);
+    free(c);
+    joust_model_outcome bad = {1, 0, 3, 0.5};
+    CHECK(joust_model_cells(3, &bad, 1, &c, &nc) == JOUST_EINVAL);
+    bad = (joust_model_outcome){1, 0, 1, 1.5};
+    CHECK(joust_model_cells(3, &bad, 1, &c, &nc) == JOUST_EINVAL);
+    CHECK_RC(joust_model_cells(3, NULL, 0, &c, &nc));
+    CHECK(c == NULL && nc == 0);
+}
+
+/* A simulated cross-model run: nm models with true scores, P prompts, each
+ * with a prompt-level perturbation of every model (clustered data), every
+ * model pair compared `per` times per prompt with soft outcomes. */
+static size_t simulate(joust_rng_t *r, uint32_t nm, const double *truth, int P, int per,
+                       double prompt_sd, joust_model_outcome *o)
+{
+    size_t m = 0;
+    double eff[16];
+    for (int p = 0; p < P; p++) {
+        for (uint32_t i = 0; i < nm; i++)
+            eff[i] = truth[i] + prompt_sd * joust_rng_normal(r);
+        for (uint32_t a = 0; a < nm; a++)
+            for (uint32_t b = a + 1; b < nm; b++)
+                for (int k = 0; k < per; k++) {
+                    int flip = (int)(joust_rng_u64(r) >> 63);
+                    uint32_t f = flip ? b : a, s = flip ? a : b;
+                    double pf = sig(eff[f] - eff[s] + 0.7 * joust_rng_normal(r));
+                    o[m++] = (joust_model_outcome){(uint64_t)p * 7919, f, s, pf};
+                }
+    }
+    return m;
+}
+
+static void test_recovery_and_coverage(void)
+{
+    enum { NM = 5, P = 60, PER = 2 };
+    const double truth[NM] = {-0.8, -0.3, 0.0, 0.4, 0.7}; /* mean 0: the default gauge */
+    joust_model_outcome *o = malloc((size_t)P * NM * NM * PER * sizeof *o);
+    joust_rng_t r;
+    joust_rng_seed(&r, 42);
+    int covered = 0, total = 0, sims = 40;
+    double err_sum = 0;
+    for (int sim = 0; sim < sims; sim++) {
+        size_t m = simulate(&r, NM, truth, P, PER, 0.4, o);
+        joust_model_cell *c;
+        size_t nc;
+        CHECK_RC(joust_model_cells(NM, o, m, &c, &nc));
+        joust_model_fit_opts fo;
+        joust_model_fit_opts_defaults(&fo);
+        fo.seed = (uint64_t)sim + 1;
+        fo.prior_games = 0.1;
+        joust_model_score sc[NM];
+        uint32_t ncomp = 0;
+        CHECK_RC(joust_model_fit(NM, c, nc, &fo, sc, &ncomp));
+        CHECK(ncomp == 1);
+        for (int i = 0; i < NM; i++) {
+            /* soft outcomes under logit noise flatten the scale a little;
+             * compare the order and the coverage of the centred truth after
+             * rescaling by the least-squares factor */
+            err_sum += fabs(sc[i].theta - truth[i]);
+            CHECK(sc[i].lo <= sc[i].theta + 1e-9 && sc[i].theta <= sc[i].hi + 1e-9);
+            CHECK(sc[i].sd > 0 && sc[i].comparisons == (double)P * PER * (NM - 1));
+        }
+        double num = 0, den = 0;
+        for (int i = 0; i < NM; i++) {
+            num += sc[i].theta * truth[i];
+            den += truth[i] * truth[i];
+        }
+        double scale = num / den; /* fitted = scale * truth */
+        for (int i = 0; i < NM; i++) {
+            double t = scale * truth[i];
+            covered += sc[i].lo <= t && t <= sc[i].hi;
+            total++;
+        }
+        free(c);
+    }
+    double coverage = (double)covered / total;
+    printf("bootstrap 95%% interval coverage: %.3f over %d intervals; mean |err| %.3f\n", coverage,
+           total, err_sum / total);
+    CHECK(coverage >= 0.85 && coverage <= 0.995);
+    CHECK(err_sum / total < 0.2);
+    free(o);
+}
+
+/* Ignoring the prompt clusters (a bootstrap over single comparisons) would
+ * undercover; the prompt bootstrap widens the intervals with prompt_sd. */
+static void test_cluster_width(void)
+{
+    enum { NM = 3, P = 40, PER = 4 };
+    const double truth[NM] = {-0.5, 0.0, 0.5};
+    joust_model_outcome *o = malloc((size_t)P * NM * NM * PER * sizeof *o);
+    double width[2];
+    for (int k = 0; k < 2; k++) {
+        joust_rng_t r;
+        joust_rng_seed(&r, 3);
+        size_t m = simulate(&r, NM, truth, P, PER, k ? 0.8 : 0.0, o);
+        joust_model_cell *c;
+        size_t nc;
+        CHECK_RC(joust_model_cells(NM, o, m, &c, &nc));
+        joust_model_score sc[NM];
+        CHECK_RC(joust_model_fit(NM, c, nc, NULL, sc, NULL));
+        width[k] = sc[2].hi - sc[2].lo;
+        free(c);
+    }
+    CHECK(width[1] > 1.3 * width[0]);
+    free(o);
+}
+
+static void test_components_and_anchor(void)
+{
+    /* models 0-1 and 2-3 compared within their pairs only, model 4 never */
+    joust_model_cell c[] = {
+        {1, 0, 1, 7.0, 10.0}, {2, 0, 1, 6.0, 10.0}, {3, 0, 1, 8.0, 10.0},
+        {1, 2, 3, 2.0, 10.0}, {2, 2, 3, 3.0, 10.0}, {4, 2, 3, 4.0, 10.0},
+        {5, 3, 4, 0.0, 0.0}, /* count 0: ignored */
+    };
+    joust_model_score sc[5];
+    uint32_t ncomp = 0;
+    joust_model_fit_opts fo;
+    joust_model_fit_opts_defaults(&fo);
+    CHECK_RC(joust_model_fit(5, c, 7, &fo, sc, &ncomp));
+    CHECK(ncomp == 3);
+    CHECK(sc[0].component == 0 && sc[1].component == 0);
+    CHECK(sc[2].component == 1 && sc[3].component == 1);
+    CHECK(sc[4].component == 2);
+    CHECK_NEAR(sc[0].theta + sc[1].theta, 0, 1e-9); /* each component centred */
+    CHECK_NEAR(sc[2].theta + sc[3].theta, 0, 1e-9);
+    CHECK(sc[0].theta > 0 && sc[2].theta < 0);
+    CHECK(sc[4].theta == 0 && isnan(sc[4].lo) && isnan(sc[4].hi) && sc[4].comparisons == 0);
+    CHECK(sc[0].lo < sc[0].theta && sc[0].theta < sc[0].hi);
+
+    /* anchor: model 1 at 0, its component shifted; the others untouched */
+    joust_model_score an[5];
+    fo.anchor = 1;
+    CHECK_RC(joust_model_fit(5, c, 7, &fo, an, NULL));
+    CHECK(an[1].theta == 0 && an[1].lo == 0 && an[1].hi == 0);
+    CHECK_NEAR(an[0].theta, sc[0].theta - sc[1].theta, 1e-9);
+    CHECK_NEAR(an[2].theta, sc[2].theta, 1e-12);
+
+    /* same seed, same intervals; no rounds, no intervals */
+    joust_model_score again[5];
+    CHECK_RC(joust_model_fit(5, c, 7, &fo, again, NULL));
+    int same = 1;
+    for (int i = 0; i < 5; i++)
+        same &= an[i].theta == again[i].theta && an[i].component == again[i].component &&
+                (an[i].lo == again[i].lo || (isnan(an[i].lo) && isnan(again[i].lo))) &&
+                (an[i].hi == again[i].hi || (isnan(an[i].hi) && isnan(again[i].hi)));
+    CHECK(same);
+    fo.rounds = 0;
+    CHECK_RC(joust_model_fit(5, c, 7, &fo, again, NULL));
+    CHECK(isnan(again[0].lo) && again[0].theta == an[0].theta);
+
+    /* errors */
+    joust_model_fit_opts_defaults(&fo);
+    fo.anchor = 5;
+    CHECK(joust_model_fit(5, c, 7, &fo, sc, NULL) == JOUST_EINVAL);
+    fo.anchor = -1;
+    fo.level = 1;
+    CHECK(joust_model_fit(5, c, 7, &fo, sc, NULL) == JOUST_EINVAL);
+    joust_model_cell bad = {1, 1, 0, 1, 2};
+    CHECK(joust_model_fit(5, &bad, 1, NULL, sc, NULL) == JOUST_EINVAL);
+    bad = (joust_model_cell){1, 0, 1, 3, 2};
+    CHECK(joust_model_fit(5, &bad, 1, NULL, sc, NULL) == JOUST_EINVAL);
+    CHECK_RC(joust_model_fit(0, NULL, 0, NULL, sc, &ncomp));
+    CHECK(ncomp == 0);
+}
+
+int main(void)
+{
+    test_cells();
+    test_recovery_and_coverage();
+    test_cluster_width();
+    test_components_and_anchor();
+    return test_report();
+}
