@@ -2,7 +2,8 @@
 # Bad input fails only what needs it: corrupt, truncated, zero-byte, non-image
 # and missing images fail the matches that use them (reason stored and shown
 # in the summary and in scores.jsonl), malformed manifest lines are reported
-# with their line numbers, and every other image is still scored.
+# with their line numbers, and every other image is still scored. An empty
+# manifest, or one with only bad lines, fails with a clear error.
 . "$(dirname "$0")/lib.sh"
 "$JOUST" demo --out "$WORK/demo" --prompts 1 --per-prompt 4 --workers 1 --no-progress > /dev/null 2>&1 \
     || fail "demo data"
@@ -43,4 +44,13 @@ for k in good:
 assert rows["single"]["rank"] == 1 and rows["single"]["comparisons"] == 0
 print("errors:", {k: rows[k]["error"] for k in bad})
 PY
+# An empty manifest (or one with only bad lines) is an error that says so.
+: > "$WORK/empty.jsonl"
+if "$JOUST" run "$WORK/empty.jsonl" --db "$WORK/db-empty" --out "$WORK/out-empty" --no-progress \
+    > /dev/null 2> "$WORK/empty.err"; then fail "an empty manifest should fail"; fi
+grep -q "has no valid images" "$WORK/empty.err" || fail "empty manifest: no clear error"
+echo '{"prompt": "x"}' > "$WORK/allbad.jsonl"
+if "$JOUST" run "$WORK/allbad.jsonl" --db "$WORK/db-bad" --out "$WORK/out-bad" --no-progress \
+    > /dev/null 2> "$WORK/allbad.err"; then fail "a manifest of bad lines should fail"; fi
+grep -q "allbad.jsonl:1: field \"image\"" "$WORK/allbad.err" || fail "bad line not named"
 echo "1 passed, 0 failed"
