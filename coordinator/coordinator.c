@@ -515,10 +515,25 @@ static int peer_send(coord *c, peer *p, int cmd, const ProtobufCMessage *body)
 
 static void abandon(coord *c, match *m, const char *why);
 
+/* A lease ends — result recorded (from whichever peer), re-queued, expired —
+ * and its credit goes back to the peer that held it. Counting at the end of
+ * the lease rather than at the lessee's result keeps the count right when
+ * another peer's (e.g. resent) result settles the match first. */
+static void end_lease(coord *c, match *m)
+{
+    if (m->state != M_LEASED)
+        return;
+    peer *p = &c->peers[m->worker];
+    if (p->outstanding)
+        p->outstanding--;
+    m->state = M_PENDING; /* no longer leased; the caller sets what comes next */
+}
+
 /* Puts a leased or failed match back in front of the queue, or gives up
  * on it after max_attempts. */
 static void requeue(coord *c, match *m, const char *why)
 {
+    end_lease(c, m);
     if (m->attempt >= c->run->max_attempts) {
         abandon(c, m, why);
         return;
@@ -599,6 +614,7 @@ static void stage_outcome(coord *c, match *m, const Joust__MatchResult *x, const
         c->sum->ok++;
     else
         c->sum->failed++;
+    end_lease(c, m);
     m->state = M_COMMITTING;
     xgrow((void **)&c->committing, &c->committing_cap, c->ncommitting + 1, sizeof *c->committing);
     c->committing[c->ncommitting++] = handle_of(c, m);
@@ -640,10 +656,6 @@ static void on_result(coord *c, peer *p, const Joust__Result *r)
     for (size_t i = 0; i < r->n_results; i++) {
         const Joust__MatchResult *x = r->results[i];
         match *m = find_match(c, x->match_id);
-        /* Only the result of the lease this peer holds returns its credit:
-         * duplicates and late results of expired leases do not. */
-        if (m && m->state == M_LEASED && m->worker == pi && m->attempt == x->attempt && p->outstanding)
-            p->outstanding--;
         if (!m) {
             if (x->match_id < c->run->next_match_id) { /* committed earlier */
                 c->sum->duplicates++;
@@ -843,10 +855,8 @@ static void expire_leases(coord *c, int64_t now)
         ring_pop(&c->leases);
         if (m && m->state == M_LEASED) {
             c->sum->expired++;
-            peer *p = &c->peers[m->worker];
-            if (p->outstanding)
-                p->outstanding--;
-            log_warn("match %" PRIu64 ": lease on %s expired (attempt %u)", m->id, p->name, m->attempt);
+            log_warn("match %" PRIu64 ": lease on %s expired (attempt %u)", m->id,
+                     c->peers[m->worker].name, m->attempt);
             requeue(c, m, "lease expired");
         }
     }
