@@ -164,17 +164,25 @@ static void merge_bias(joust_position_bias *all, const joust_position_bias *b)
 }
 
 /* Fits one prompt from its OK outcomes [o, o+m) and stages its scores. */
-static void score_prompt(uint32_t run_id, uint64_t pid, const uint64_t *ids, size_t n,
-                         const flat_outcome *o, size_t m, const outcome_set *os,
-                         joust_batch_t *b, joust_score_summary *sum)
+/* The OK outcomes of a prompt with image ids turned into indices of ids.
+ * Returns how many were written to loc (capacity m). */
+static size_t localize(const uint64_t *ids, size_t n, const flat_outcome *o, size_t m,
+                       joust_outcome *loc)
 {
-    joust_outcome *loc = xmalloc((m ? m : 1) * sizeof *loc);
     size_t k = 0;
     for (size_t i = 0; i < m; i++) {
         uint32_t a = index_of(ids, n, o[i].first), c = index_of(ids, n, o[i].second);
         if (o[i].ok && a != UINT32_MAX && c != UINT32_MAX)
             loc[k++] = (joust_outcome){a, c, o[i].p_first};
     }
+    return k;
+}
+
+/* Fits one prompt from its OK outcomes loc[0..k) and stages its scores. */
+static void score_prompt(uint32_t run_id, uint64_t pid, const uint64_t *ids, size_t n,
+                         const joust_outcome *loc, size_t k, const outcome_set *os,
+                         joust_batch_t *b, joust_score_summary *sum)
+{
     double *theta = xcalloc(n, sizeof *theta), *se = xcalloc(n, sizeof *se);
     double *wins = xcalloc(n, sizeof *wins), *ranked = xmalloc(n * sizeof *ranked);
     uint32_t *cmp = xcalloc(n, sizeof *cmp), *rank = xmalloc(n * sizeof *rank);
@@ -208,7 +216,7 @@ static void score_prompt(uint32_t run_id, uint64_t pid, const uint64_t *ids, siz
         else
             sum->scored++;
     }
-    free(loc); free(theta); free(se); free(wins); free(ranked); free(cmp); free(rank);
+    free(theta); free(se); free(wins); free(ranked); free(cmp); free(rank);
 }
 
 /* Calls fn for each prompt the run has planned, with its member ids. */
@@ -223,9 +231,27 @@ typedef struct {
     outcome_set *os;
     flat_outcome *group;
     size_t cap;
+    joust_outcome *loc;
+    size_t loc_cap;
     joust_batch_t *batch;
     joust_score_summary *sum;
+    models_t *models;
 } compute_ctx;
+
+/* Feeds a prompt's outcomes to the model-level tally, by its images' models. */
+static void tally_models(compute_ctx *c, uint64_t pid, const uint64_t *ids, size_t n, size_t k)
+{
+    Joust__ImageRecord **img = xcalloc(n ? n : 1, sizeof *img);
+    const char **model = xcalloc(n ? n : 1, sizeof *model);
+    for (size_t i = 0; i < n; i++)
+        if (image_get(c->st, ids[i], &img[i]) == 0)
+            model[i] = img[i]->model;
+    models_add_prompt(c->models, pid, (uint32_t)n, model, c->loc, k);
+    for (size_t i = 0; i < n; i++)
+        record_free(img[i]);
+    free(img);
+    free(model);
+}
 
 static int compute_one(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
 {
@@ -242,7 +268,11 @@ static int compute_one(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
         if (os->it)
             joust_iter_next(os->it);
     }
-    score_prompt(os->run_id, pid, ids, n, c->group, m, os, c->batch, c->sum);
+    xgrow((void **)&c->loc, &c->loc_cap, m + 1, sizeof *c->loc);
+    size_t k = localize(ids, n, c->group, m, c->loc);
+    score_prompt(os->run_id, pid, ids, n, c->loc, k, os, c->batch, c->sum);
+    if (k)
+        tally_models(c, pid, ids, n, k);
     c->sum->prompts++;
     if (joust_batch_count(c->batch) >= 10000) {
         int rc = joust_store_write(c->st, c->batch, 0);
@@ -259,7 +289,8 @@ static int compute(joust_store_t *st, const Joust__RunRecord *run, joust_score_s
     sum->bias.mean_p_first = 0.5;
     outcome_set os = {.run_id = run->run_id, .sum = sum};
     joust_u64map_init(&os.error_of);
-    compute_ctx c = {.st = st, .os = &os, .batch = joust_batch_new(), .sum = sum};
+    compute_ctx c = {.st = st, .os = &os, .batch = joust_batch_new(), .sum = sum,
+                     .models = models_new()};
     unsigned char prefix[4];
     run_prefix(prefix, run->run_id);
     int rc = outcomes_open(st, &os, in_memory);
@@ -271,10 +302,19 @@ static int compute(joust_store_t *st, const Joust__RunRecord *run, joust_score_s
         rc = JOUST_EAGAIN; /* outcomes left over: they were not in prompt order */
     if (rc == 0)
         rc = joust_store_write(st, c.batch, 1);
+    if (rc == 0)
+        rc = models_fit(c.models, &sum->models);
+    models_destroy(&c.models);
     joust_batch_destroy(&c.batch);
     free(c.group);
+    free(c.loc);
     outcomes_close(&os);
     return rc;
+}
+
+void joust_score_summary_clear(joust_score_summary *sum)
+{
+    joust_model_report_clear(&sum->models);
 }
 
 int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run, joust_score_summary *sum)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "joust.pb-c.h"
+#include "models.h"
 #include "prompt_fit.h"
 #include "store.h"
 
@@ -17,7 +18,11 @@ typedef struct {
     uint64_t prompts, images, scored, image_errors;
     uint64_t outcomes_ok, outcomes_failed;
     joust_position_bias bias; /* pooled over all prompts of the run */
+    joust_model_report models; /* generator models, when images name two or more */
 } joust_score_summary;
+
+/* Frees what a summary owns (the model report). */
+void joust_score_summary_clear(joust_score_summary *sum);
 
 /* One prompt's images with their scores (score NULL when not scored yet),
  * best rank first, images with errors last. Borrowed for the callback. */

@@ -376,12 +376,15 @@ int cli_write_scores(joust_store_t *st, const char *run_name, const char *out_di
         log_error("run '%s': %s", run_name, joust_strerror(rc));
         return rc;
     }
-    char jsonl[PATH_MAX], csv[PATH_MAX];
+    char jsonl[PATH_MAX], csv[PATH_MAX], models[PATH_MAX];
     snprintf(jsonl, sizeof jsonl, "%s/scores.jsonl", out_dir);
     snprintf(csv, sizeof csv, "%s/scores.csv", out_dir);
+    snprintf(models, sizeof models, "%s/models.jsonl", out_dir);
     mkdir(out_dir, 0755);
     if ((rc = joust_scores_compute(st, run, sum)) == 0)
         rc = joust_scores_export(st, run, jsonl, csv);
+    if (rc == 0 && sum->models.n)
+        rc = joust_model_report_write(&sum->models, models);
     if (rc == 0 && !quiet) {
         printf("\nrun '%s': %" PRIu64 " prompts, %" PRIu64 " images scored, %" PRIu64
                " with errors; %" PRIu64 " outcomes ok, %" PRIu64 " failed\n",
@@ -399,8 +402,11 @@ int cli_write_scores(joust_store_t *st, const char *run_name, const char *out_di
         }
         printf("\ntop images:\n");
         joust_scores_print_top(st, run, stdout, 5, 3);
-        printf("\nwrote %s and %s\n", jsonl, csv);
+        joust_model_report_print(&sum->models, stdout);
+        printf("\nwrote %s and %s%s%s\n", jsonl, csv, sum->models.n ? " and " : "",
+               sum->models.n ? models : "");
     }
+    joust_score_summary_clear(sum); /* callers use the counts only */
     if (rc < 0)
         log_error("writing scores failed: %s", joust_strerror(rc));
     record_free(run);

@@ -101,6 +101,7 @@ int cmd_export(int argc, char **argv)
         if ((rc = joust_scores_compute(st, run, &sum)) == 0 &&
             (rc = joust_export_dpo(st, run, path, o.min_margin, &pairs)) == 0)
             printf("wrote %" PRIu64 " chosen/rejected pairs to %s\n", pairs, path);
+        joust_score_summary_clear(&sum);
         record_free(run);
     }
     joust_store_destroy(&st);
