@@ -35,6 +35,11 @@ while [ $coord_kills -lt 5 ] || [ $worker_kills -lt 20 ]; do
         start_coord
     else
         i=$((RANDOM % 4))
+        if ! kill -0 "${workers[$i]}" 2>/dev/null; then
+            st=0; wait "${workers[$i]}" || st=$?
+            tail -20 "$WORK/workers.log"
+            fail "worker ${workers[$i]} exited by itself (status $st)"
+        fi
         kill -9 "${workers[$i]}"; wait "${workers[$i]}" 2>/dev/null || true
         worker_kills=$((worker_kills + 1))
         start_worker $i
