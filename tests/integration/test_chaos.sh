@@ -18,7 +18,7 @@ start_coord() {
 nworker=0
 start_worker() {
     nworker=$((nworker + 1))
-    "$JOUST" worker --connect "$ep" --judge sim --sim-noise 1 --slots 4 --sim-latency-ms 8 \
+    "$JOUST" worker --connect "$ep" --judge sim --sim-noise 1 --slots 4 --sim-latency-ms 12 \
         --name "w$nworker" >> "$WORK/workers.log" 2>&1 &
     workers[$1]=$!; PIDS+=($!)
 }
@@ -37,6 +37,7 @@ while [ $coord_kills -lt 5 ] || [ $worker_kills -lt 20 ]; do
         i=$((RANDOM % 4))
         if ! kill -0 "${workers[$i]}" 2>/dev/null; then
             st=0; wait "${workers[$i]}" || st=$?
+            grep -q "run complete" "$WORK/workers.log" && fail "the run finished before all the kills"
             tail -20 "$WORK/workers.log"
             fail "worker ${workers[$i]} exited by itself (status $st)"
         fi
