@@ -263,6 +263,25 @@ int cli_parse(int argc, char **argv, cli_opts *o)
     return rc;
 }
 
+int cli_begin(int argc, char **argv, const char *usage, int min_args, int max_args, cli_opts *o,
+              int *exit_code)
+{
+    *exit_code = 2;
+    if (cli_parse(argc, argv, o) < 0)
+        return 0;
+    if (o->help) {
+        fputs(usage, stdout);
+        *exit_code = 0;
+        return 0;
+    }
+    if (o->argc < min_args || o->argc > max_args) {
+        /* the usage line only, not the whole help */
+        fprintf(stderr, "%.*s (see --help)\n", (int)(strchr(usage, '\n') - usage), usage);
+        return 0;
+    }
+    return 1;
+}
+
 int cli_open_store(const char *path, int create, joust_store_t **st)
 {
     int rc = joust_store_open(path, create, st);

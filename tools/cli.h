@@ -41,6 +41,12 @@ extern volatile sig_atomic_t cli_stop;
 /* Parses options from argv[1..] (argv[0] is the subcommand). Returns 0, or
  * JOUST_EINVAL after printing the reason. */
 int cli_parse(int argc, char **argv, cli_opts *o);
+/* Every subcommand's start: parses the options, prints usage for --help
+ * (*exit_code 0) or for a count of positional arguments outside
+ * [min_args, max_args] (to stderr, *exit_code 2). Returns 1 when the
+ * command goes on, 0 when it should return *exit_code. */
+int cli_begin(int argc, char **argv, const char *usage, int min_args, int max_args, cli_opts *o,
+              int *exit_code);
 void cli_install_signals(void);
 /* Opens the store (creating it when create != 0), logging why on failure. */
 int cli_open_store(const char *path, int create, joust_store_t **st);

@@ -66,30 +66,20 @@
     "  --allow-root DIR     read only images whose real path is inside DIR (repeatable);\n" \
     "                       others fail with \"outside the allowed roots\"\n" OPENAI_OPTIONS
 
-static int want_help(const cli_opts *o, const char *text)
-{
-    if (o->help)
-        fputs(text, stdout);
-    return o->help;
-}
-
 int cmd_run(int argc, char **argv)
 {
     cli_opts o;
-    if (cli_parse(argc, argv, &o) < 0)
-        return 2;
-    if (want_help(&o, "usage: joust run MANIFEST [options]\n"
+    int code;
+    if (!cli_begin(argc, argv,
+                   "usage: joust run MANIFEST [options]\n"
                       "Ingests MANIFEST (JSONL: image, prompt, prompt_id, model, id, ...), starts a\n"
                       "coordinator and local workers, judges every planned pair, fits soft\n"
                       "Bradley-Terry scores per prompt and writes scores.jsonl and scores.csv.\n\n"
                       "  --out DIR            where to write the scores (default .)\n"
                       "  --workers N          local worker processes (default 2)\n"
-                      "  --no-progress        no progress line\n" RUN_OPTIONS JUDGE_OPTIONS))
-        return 0;
-    if (o.argc != 1) {
-        fprintf(stderr, "usage: joust run MANIFEST [options] (see --help)\n");
-        return 2;
-    }
+                      "  --no-progress        no progress line\n" RUN_OPTIONS JUDGE_OPTIONS,
+                   1, 1, &o, &code))
+        return code;
     if (o.workers < 1) {
         fprintf(stderr, "joust run: --workers must be >= 1\n");
         return 2;
@@ -111,9 +101,9 @@ int cmd_run(int argc, char **argv)
 int cmd_coordinator(int argc, char **argv)
 {
     cli_opts o;
-    if (cli_parse(argc, argv, &o) < 0)
-        return 2;
-    if (want_help(&o, "usage: joust coordinator [MANIFEST] [options]\n"
+    int code;
+    if (!cli_begin(argc, argv,
+                   "usage: joust coordinator [MANIFEST] [options]\n"
                       "Serves a run to workers started elsewhere (`joust worker --connect`),\n"
                       "ingesting MANIFEST first when given. When every match has an outcome it\n"
                       "fits the scores and writes scores.jsonl/.csv under --out.\n\n"
@@ -121,12 +111,9 @@ int cmd_coordinator(int argc, char **argv)
                       "  --out DIR            where to write the scores (default .)\n"
                       "  --curve-secret FILE  CURVE: this coordinator's secret key (joust keygen)\n"
                       "  --allow FILE         CURVE: allow-list, lines \"name public-key\"; only\n"
-                      "                       these workers get in, named by their key\n" RUN_OPTIONS))
-        return 0;
-    if (o.argc > 1) {
-        fprintf(stderr, "usage: joust coordinator [MANIFEST] [options]\n");
-        return 2;
-    }
+                      "                       these workers get in, named by their key\n" RUN_OPTIONS,
+                   0, 1, &o, &code))
+        return code;
     cli_install_signals();
     o.workers = 0;
     joust_store_t *st;
@@ -140,19 +127,20 @@ int cmd_coordinator(int argc, char **argv)
 int cmd_worker(int argc, char **argv)
 {
     cli_opts o;
-    if (cli_parse(argc, argv, &o) < 0)
-        return 2;
-    if (want_help(&o, "usage: joust worker --connect ENDPOINT [options]\n"
+    int code;
+    if (!cli_begin(argc, argv,
+                   "usage: joust worker --connect ENDPOINT [options]\n"
                       "Judges matches for a coordinator; exits when the run is complete.\n\n"
                       "  --connect ENDPOINT   the coordinator, e.g. tcp://10.0.0.5:5555\n"
                       "  --judge NAME         quality (default) | openai | sim\n"
                       "  --name NAME          worker name in logs (default w-HOST-PID)\n"
                       "  --seed N             sim judge noise seed (use the run's seed)\n"
                       "  --curve-secret FILE  CURVE: this worker's secret key (joust keygen)\n"
-                      "  --server-key KEY     CURVE: the coordinator's public key (Z85 or .pub file)\n" JUDGE_OPTIONS))
-        return 0;
-    if (!o.connect || o.argc) {
-        fprintf(stderr, "usage: joust worker --connect ENDPOINT [options]\n");
+                      "  --server-key KEY     CURVE: the coordinator's public key (Z85 or .pub file)\n" JUDGE_OPTIONS,
+                   0, 0, &o, &code))
+        return code;
+    if (!o.connect) {
+        fprintf(stderr, "joust worker: --connect ENDPOINT is required (see --help)\n");
         return 2;
     }
     cli_install_signals();
@@ -210,20 +198,17 @@ static int eval_prompt(const joust_scored_prompt *sp, void *arg)
 int cmd_demo(int argc, char **argv)
 {
     cli_opts o;
-    if (cli_parse(argc, argv, &o) < 0)
-        return 2;
-    if (want_help(&o, "usage: joust demo [--out DIR] [--prompts N] [--per-prompt K] [options]\n"
+    int code;
+    if (!cli_begin(argc, argv,
+                   "usage: joust demo [--out DIR] [--prompts N] [--per-prompt K] [options]\n"
                       "Generates N base images (default 24) with K graded degradations each\n"
                       "(default 8: blur, noise, JPEG artefacts, exposure), so the true quality\n"
                       "order per prompt is known; ranks them with the quality judge and prints\n"
                       "Kendall tau against that truth. Writes into DIR (default joust-demo).\n\n"
-                      "  --workers N          local worker processes (default 2)\n" JUDGE_OPTIONS))
-        return 0;
+                      "  --workers N          local worker processes (default 2)\n" JUDGE_OPTIONS,
+                   0, 0, &o, &code))
+        return code;
     int prompts = o.prompts ? o.prompts : 24, per_prompt = o.per_prompt ? o.per_prompt : 8;
-    if (o.argc) {
-        fprintf(stderr, "usage: joust demo [options] (see --help)\n");
-        return 2;
-    }
     if (prompts < 1 || per_prompt < 2 || prompts > 10000 || per_prompt > 64) {
         fprintf(stderr, "joust demo: prompts must be 1..10000 and per-prompt 2..64\n");
         return 2;

@@ -10,27 +10,15 @@
 #include "records.h"
 #include "run.h"
 
-static int usage_if(int cond, const char *usage)
-{
-    if (cond)
-        fprintf(stderr, "%s", usage);
-    return cond;
-}
-
 int cmd_ingest(int argc, char **argv)
 {
     cli_opts o;
-    if (cli_parse(argc, argv, &o) < 0)
-        return 2;
     const char *usage = "usage: joust ingest MANIFEST [--db PATH]\n"
                         "Adds the manifest's images to the store; bad lines are reported with their\n"
                         "line numbers and skipped. A manifest already ingested is skipped.\n";
-    if (o.help) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    if (usage_if(o.argc != 1, usage))
-        return 2;
+    int code;
+    if (!cli_begin(argc, argv, usage, 1, 1, &o, &code))
+        return code;
     joust_store_t *st;
     if (cli_open_store(o.db, 1, &st) < 0)
         return 1;
@@ -50,17 +38,12 @@ int cmd_ingest(int argc, char **argv)
 int cmd_scores(int argc, char **argv)
 {
     cli_opts o;
-    if (cli_parse(argc, argv, &o) < 0)
-        return 2;
     const char *usage = "usage: joust scores [--db PATH] [--run NAME] [--out DIR]\n"
                         "Fits the scores of a run again from the store alone and writes\n"
                         "DIR/scores.jsonl and DIR/scores.csv (the same files `joust run` writes).\n";
-    if (o.help) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    if (usage_if(o.argc != 0, usage))
-        return 2;
+    int code;
+    if (!cli_begin(argc, argv, usage, 0, 0, &o, &code))
+        return code;
     joust_store_t *st;
     if (cli_open_store(o.db, 0, &st) < 0)
         return 1;
@@ -73,19 +56,18 @@ int cmd_scores(int argc, char **argv)
 int cmd_export(int argc, char **argv)
 {
     cli_opts o;
-    if (cli_parse(argc, argv, &o) < 0)
-        return 2;
     const char *usage = "usage: joust export dpo [--db PATH] [--run NAME] [--out FILE] [--min-margin X]\n"
                         "Writes the best and the worst image of each prompt as a chosen/rejected pair\n"
                         "(JSONL: prompt, chosen, rejected, their ids and scores, margin, p_chosen),\n"
                         "skipping prompts whose score margin is below X (default 0).\n"
                         "FILE defaults to dpo.jsonl.\n";
-    if (o.help) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    if (usage_if(o.argc != 1 || strcmp(o.argv[0], "dpo"), usage))
+    int code;
+    if (!cli_begin(argc, argv, usage, 1, 1, &o, &code))
+        return code;
+    if (strcmp(o.argv[0], "dpo")) {
+        fprintf(stderr, "joust export: unknown format '%s' (known: dpo)\n", o.argv[0]);
         return 2;
+    }
     const char *path = strcmp(o.out, ".") ? o.out : "dpo.jsonl";
     joust_store_t *st;
     if (cli_open_store(o.db, 0, &st) < 0)
@@ -132,15 +114,10 @@ static void print_run(const Joust__RunRecord *r, void *arg)
 int cmd_status(int argc, char **argv)
 {
     cli_opts o;
-    if (cli_parse(argc, argv, &o) < 0)
-        return 2;
     const char *usage = "usage: joust status [--db PATH]\nLists the runs in the store with their progress.\n";
-    if (o.help) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    if (usage_if(o.argc != 0, usage))
-        return 2;
+    int code;
+    if (!cli_begin(argc, argv, usage, 0, 0, &o, &code))
+        return code;
     joust_store_t *st;
     if (cli_open_store(o.db, 0, &st) < 0)
         return 1;
