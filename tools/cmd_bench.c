@@ -46,7 +46,7 @@ static int write_manifest(const char *path, uint64_t images, int per_prompt, uin
 typedef struct {
     uint64_t images, matches;
     double ingest_s, run_s, score_s;
-    long rss_after_run_kb, rss_after_score_kb, worker_rss_kb;
+    long rss_after_run_kb, rss_after_score_kb;
 } scale_result;
 
 static int scale_once(cli_opts *o, const char *dir, uint64_t images, scale_result *r)
@@ -72,7 +72,6 @@ static int scale_once(cli_opts *o, const char *dir, uint64_t images, scale_resul
         rc = cli_coordinate(o, st, &cs);
     int64_t t2 = joust_now_ms();
     r->rss_after_run_kb = peak_rss_kb(RUSAGE_SELF);
-    r->worker_rss_kb = peak_rss_kb(RUSAGE_CHILDREN);
     joust_score_summary ss;
     if (rc == 0)
         rc = cli_write_scores(st, o->run, dir, &ss, 1);
@@ -114,15 +113,14 @@ static int bench_scale(int argc, char **argv)
     if (rc < 0)
         return 1;
     printf("\n| images | per prompt | order | matches | ingest s | judge s | matches/s | score s |"
-           " coordinator peak RSS after judging | after scoring | worker peak RSS |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|\n");
+           " coordinator peak RSS after judging | after scoring |\n"
+           "|---|---|---|---|---|---|---|---|---|---|\n");
     const scale_result *rs[] = {&small, &big};
     for (int i = 0; i < 2; i++)
-        printf("| %" PRIu64 " | %d | %s | %" PRIu64 " | %.1f | %.1f | %.0f | %.1f | %.1f MiB | %.1f MiB | %.1f MiB |\n",
+        printf("| %" PRIu64 " | %d | %s | %" PRIu64 " | %.1f | %.1f | %.0f | %.1f | %.1f MiB | %.1f MiB |\n",
                rs[i]->images, o.per_prompt, o.order, rs[i]->matches, rs[i]->ingest_s, rs[i]->run_s,
                rs[i]->run_s > 0 ? (double)rs[i]->matches / rs[i]->run_s : 0, rs[i]->score_s,
-               rs[i]->rss_after_run_kb / 1024.0, rs[i]->rss_after_score_kb / 1024.0,
-               rs[i]->worker_rss_kb / 1024.0);
+               rs[i]->rss_after_run_kb / 1024.0, rs[i]->rss_after_score_kb / 1024.0);
     double per_image = big.rss_after_run_kb * 1024.0 / (double)big.images;
     double marginal = (double)(big.rss_after_run_kb - small.rss_after_run_kb) * 1024.0 /
                       (double)(big.images - small.images);
