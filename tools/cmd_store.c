@@ -5,7 +5,6 @@
 
 #include "cli.h"
 #include "err.h"
-#include "ingest.h"
 #include "log.h"
 #include "records.h"
 #include "run.h"
@@ -22,15 +21,7 @@ int cmd_ingest(int argc, char **argv)
     joust_store_t *st;
     if (cli_open_store(o.db, 1, &st) < 0)
         return 1;
-    joust_ingest_stats s;
-    int rc = joust_ingest(st, o.argv[0], &s);
-    if (rc == 0)
-        printf("%s: %" PRIu64 " lines, %" PRIu64 " images in %" PRIu64 " new prompts, %" PRIu64
-               " bad lines, %" PRIu64 " duplicates, %" PRIu64 " missing files%s\n",
-               o.argv[0], s.lines, s.images, s.prompts, s.errors, s.duplicates, s.missing,
-               s.already_ingested ? " (already ingested)" : "");
-    else
-        log_error("cannot ingest %s: %s", o.argv[0], joust_strerror(rc));
+    int rc = cli_ingest(st, o.argv[0]);
     joust_store_destroy(&st);
     return rc == 0 ? 0 : 1;
 }
