@@ -8,117 +8,16 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "bytes.h"
 #include "clock.h"
-#include "committer.h"
+#include "coord_state.h"
 #include "curve.h"
 #include "err.h"
 #include "hash.h"
 #include "log.h"
-#include "pairing.h"
-#include "planner.h"
 #include "records.h"
-#include "rng.h"
 #include "run.h"
-#include "u64map.h"
 #include "wire.h"
 #include "xalloc.h"
-
-/* ------------------------------------------------------------ state ---- */
-
-typedef struct {
-    uint64_t id;
-    char *uri;
-    double latent;
-    int has_latent;
-    uint32_t model; /* index of its generator model within the prompt */
-} img_ref;
-
-/* A planned prompt group, kept while any of its matches is unfinished or
- * its planner may still ask for more (each holds a reference). */
-typedef struct {
-    uint64_t prompt_id;
-    char *text;
-    uint32_t n, refs;
-    img_ref *imgs;
-    joust_planner *planner; /* NULL once it has nothing more to plan */
-} prompt_slot;
-
-enum { M_PENDING = 1, M_LEASED, M_COMMITTING };
-
-typedef struct {
-    uint64_t id;
-    prompt_slot *p;
-    uint32_t a, b;      /* indices into p->imgs, presentation order */
-    uint32_t attempt;   /* current attempt, 1-based */
-    uint32_t worker;    /* lessee, when leased */
-    uint8_t state;
-    int64_t deadline_ms;
-} match;
-
-typedef struct {
-    unsigned char rid[256];
-    size_t rid_len;
-    char name[128];
-    uint32_t slots;
-    int64_t last_seen, last_sent;
-    int alive;
-    uint64_t *acks; /* committed match ids to acknowledge */
-    size_t nacks, acks_cap;
-    uint32_t outstanding; /* matches leased to this peer: the credit in use */
-} peer;
-
-/* A FIFO of match ids with push-front for re-queued matches. Entries may be
- * stale (the match finished or moved on): readers re-check the match. */
-typedef struct {
-    uint64_t *v;
-    size_t head, len, cap;
-} ring;
-
-typedef struct {
-    uint32_t worker;
-    uint64_t match_id;
-} pending_ack;
-
-typedef struct {
-    joust_store_t *st;
-    Joust__RunRecord *run;
-    const joust_coord_config *cfg;
-    joust_order_policy order;
-    joust_strategy strategy;
-    void *ctx, *sock;
-
-    match *pool;
-    size_t pool_len, pool_cap;
-    uint32_t *free_slots;
-    size_t nfree, free_cap;
-    joust_u64map_t active;   /* match id -> pool index */
-    joust_u64map_t prompts;  /* prompt id -> prompt_slot* */
-    ring pending, leases;
-
-    peer *peers;
-    size_t npeers, peers_cap;
-    joust_u64map_t peer_index; /* hash of routing id -> peers index + 1 */
-    uint32_t rr;
-
-    /* Staged for the next group commit, and the one being written. */
-    joust_batch_t *batch;
-    uint32_t batch_results;
-    int64_t batch_first_ms;
-    uint64_t *committing, *flight;
-    size_t ncommitting, committing_cap, nflight, flight_cap;
-    pending_ack *cacks, *flight_acks;
-    size_t ncacks, cacks_cap, nflight_acks, flight_acks_cap;
-    joust_committer_t *committer;
-
-    Joust__MatchJob *jobs;
-    Joust__MatchJob **job_ptrs;
-    Joust__ImageRef *refs;
-
-    joust_coord_summary *sum;
-    uint64_t prompts_total, prompts_planned;
-    int64_t start_ms, last_progress_ms;
-} coord;
 
 void joust_coord_config_defaults(joust_coord_config *cfg)
 {
@@ -131,355 +30,6 @@ void joust_coord_config_defaults(joust_coord_config *cfg)
     cfg->heartbeat_ms = 1000;
     cfg->liveness = 5;
     cfg->drain_ms = 2000;
-}
-
-static void ring_push(ring *r, uint64_t v, int front)
-{
-    if (r->len == r->cap) {
-        size_t ncap = r->cap ? r->cap * 2 : 1024;
-        uint64_t *nv = xmalloc(ncap * sizeof *nv);
-        for (size_t i = 0; i < r->len; i++)
-            nv[i] = r->v[(r->head + i) % r->cap];
-        free(r->v);
-        r->v = nv;
-        r->cap = ncap;
-        r->head = 0;
-    }
-    if (front) {
-        r->head = (r->head + r->cap - 1) % r->cap;
-        r->v[r->head] = v;
-    } else {
-        r->v[(r->head + r->len) % r->cap] = v;
-    }
-    r->len++;
-}
-
-static uint64_t ring_peek(const ring *r) { return r->v[r->head]; }
-
-static uint64_t ring_pop(ring *r)
-{
-    uint64_t v = r->v[r->head];
-    r->head = (r->head + 1) % r->cap;
-    r->len--;
-    return v;
-}
-
-/* Queues hold handles, not ids: the pool index and the low half of the id,
- * so a queue entry finds its match without a hash lookup and a stale entry
- * (slot freed or reused) is recognised. */
-static uint64_t handle_of(const coord *c, const match *m)
-{
-    return (uint64_t)(m - c->pool) << 32 | (uint32_t)m->id;
-}
-
-static match *match_of(coord *c, uint64_t h)
-{
-    size_t idx = (size_t)(h >> 32);
-    match *m = idx < c->pool_len ? &c->pool[idx] : NULL;
-    return m && m->state && (uint32_t)m->id == (uint32_t)h ? m : NULL;
-}
-
-static match *find_match(coord *c, uint64_t id)
-{
-    uint64_t idx;
-    return joust_u64map_get(&c->active, id, &idx) ? &c->pool[idx] : NULL;
-}
-
-/* ---------------------------------------------------------- planning --- */
-
-static void prompt_slot_free(prompt_slot *p)
-{
-    joust_planner_destroy(&p->planner);
-    for (uint32_t i = 0; i < p->n; i++)
-        free(p->imgs[i].uri);
-    free(p->imgs);
-    free(p->text);
-    free(p);
-}
-
-static void prompt_release(coord *c, prompt_slot *p)
-{
-    if (--p->refs == 0) {
-        joust_u64map_del(&c->prompts, p->prompt_id);
-        prompt_slot_free(p);
-    }
-}
-
-/* Loads a prompt group (text and image references) from the store. */
-static int prompt_load(coord *c, uint64_t pid, const uint64_t *ids, size_t n, prompt_slot **out)
-{
-    uint64_t ptr;
-    if (joust_u64map_get(&c->prompts, pid, &ptr)) {
-        *out = (prompt_slot *)(uintptr_t)ptr;
-        return 0;
-    }
-    Joust__PromptRecord *pr;
-    int rc = prompt_get(c->st, pid, &pr);
-    if (rc < 0)
-        return rc;
-    uint64_t *owned = NULL;
-    if (!ids && (rc = prompt_members(c->st, pid, &owned, &n)) < 0) {
-        record_free(pr);
-        return rc;
-    }
-    prompt_slot *p = xcalloc(1, sizeof *p);
-    p->prompt_id = pid;
-    p->text = xstrdup(pr->text);
-    record_free(pr);
-    p->imgs = xcalloc(n ? n : 1, sizeof *p->imgs);
-    char **models = xcalloc(n ? n : 1, sizeof *models);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        Joust__ImageRecord *ir;
-        if ((rc = image_get(c->st, ids ? ids[i] : owned[i], &ir)) < 0)
-            break;
-        uint32_t model = (uint32_t)i; /* the first image with the same model name */
-        for (size_t k = 0; k < i && ir->model; k++)
-            if (p->imgs[k].model == k && models[k] && !strcmp(models[k], ir->model)) {
-                model = (uint32_t)k;
-                break;
-            }
-        models[i] = ir->model ? xstrdup(ir->model) : NULL;
-        p->imgs[i] = (img_ref){ir->image_id, xstrdup(ir->uri), ir->latent, ir->has_latent, model};
-        p->n++;
-        record_free(ir);
-    }
-    for (size_t i = 0; i < n; i++)
-        free(models[i]);
-    free(models);
-    free(owned);
-    if (rc < 0) {
-        log_error("prompt %" PRIu64 ": cannot load its images: %s", pid, joust_strerror(rc));
-        prompt_slot_free(p);
-        return rc;
-    }
-    joust_u64map_put(&c->prompts, pid, (uint64_t)(uintptr_t)p);
-    *out = p;
-    return 0;
-}
-
-static uint32_t alloc_match(coord *c)
-{
-    if (c->nfree)
-        return c->free_slots[--c->nfree];
-    xgrow((void **)&c->pool, &c->pool_cap, c->pool_len + 1, sizeof *c->pool);
-    return (uint32_t)c->pool_len++;
-}
-
-static void add_match(coord *c, uint64_t id, prompt_slot *p, uint32_t a, uint32_t b)
-{
-    uint32_t idx = alloc_match(c);
-    c->pool[idx] = (match){.id = id, .p = p, .a = a, .b = b, .attempt = 1, .state = M_PENDING};
-    p->refs++;
-    joust_u64map_put(&c->active, id, idx);
-    ring_push(&c->pending, handle_of(c, &c->pool[idx]), 0);
-}
-
-/* swiss, adaptive and top-k plan in batches from the results so far. */
-static int strategy_waits(joust_strategy s)
-{
-    return s == JOUST_STRATEGY_SWISS || s == JOUST_STRATEGY_ADAPTIVE || s == JOUST_STRATEGY_TOP_K;
-}
-
-/* Gives the prompt its planner (and the reference the planner holds). The
- * seed depends on the run and the prompt only, so a prompt's plan does not
- * depend on what else is planned. */
-static int planner_attach(coord *c, prompt_slot *p)
-{
-    joust_plan_opts o;
-    joust_plan_opts_defaults(&o);
-    o.order = c->order;
-    o.seed = c->run->seed ^ (p->prompt_id * 0x9e3779b97f4a7c15ull);
-    o.budget_calls = c->run->budget_calls;
-    o.budget_per_image = c->run->budget_per_image;
-    if (c->run->has_confidence)
-        o.confidence = c->run->confidence;
-    o.k = c->run->k;
-    uint32_t *models = xmalloc((p->n ? p->n : 1) * sizeof *models);
-    for (uint32_t i = 0; i < p->n; i++)
-        models[i] = p->imgs[i].model;
-    o.models = models;
-    p->planner = joust_planner_new(c->strategy, p->n, &o);
-    free(models);
-    if (!p->planner) {
-        log_error("prompt %" PRIu64 ": invalid planning options for strategy %s", p->prompt_id,
-                  c->run->strategy);
-        return JOUST_EINVAL;
-    }
-    p->refs++;
-    return 0;
-}
-
-/* Takes every match the planner has ready into the queue; drops the planner
- * once it is done. */
-static void planner_pull(coord *c, prompt_slot *p)
-{
-    joust_pair pairs[256];
-    size_t k;
-    while (p->planner && (k = joust_planner_next(p->planner, pairs, 256)) > 0) {
-        for (size_t i = 0; i < k; i++) {
-            uint64_t id = c->run->next_match_id++;
-            Joust__MatchRecord mr = JOUST__MATCH_RECORD__INIT;
-            mr.prompt_id = p->prompt_id;
-            mr.first = p->imgs[pairs[i].first].id;
-            mr.second = p->imgs[pairs[i].second].id;
-            unsigned char key[RUN_KEY_LEN];
-            run_key(key, c->run->run_id, id);
-            record_put(c->batch, JOUST_CF_MATCHES, key, sizeof key, &mr.base);
-            add_match(c, id, p, pairs[i].first, pairs[i].second);
-        }
-        c->sum->planned += k;
-    }
-    if (p->planner && joust_planner_done(p->planner)) {
-        joust_planner_destroy(&p->planner);
-        prompt_release(c, p);
-    }
-}
-
-static void plan_prompt(coord *c, uint64_t pid, const uint64_t *ids, size_t n)
-{
-    c->prompts_planned++;
-    if (n < 2)
-        return; /* a single image has nothing to be compared with */
-    prompt_slot *p;
-    if (prompt_load(c, pid, ids, n, &p) < 0)
-        return;
-    p->refs++; /* held while planning so it cannot be freed midway */
-    if (!p->planner && planner_attach(c, p) == 0)
-        planner_pull(c, p);
-    prompt_release(c, p);
-}
-
-static int plan_one(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
-{
-    coord *c = arg;
-    plan_prompt(c, pid, ids, n);
-    return c->active.len >= c->cfg->window;
-}
-
-/* Plans prompt groups from the run's cursor until the window is full. The
- * match records and the advanced cursor go into the open batch, so they
- * become durable with (or before) the first outcome that refers to them. */
-static int plan_more(coord *c)
-{
-    if (c->run->planning_done || c->active.len >= c->cfg->window)
-        return 0;
-    int rc = prompt_walk(c->st, c->run->plan_cursor, 0, plan_one, c, &c->run->plan_cursor);
-    if (rc < 0)
-        return rc;
-    if (rc == 0) {
-        c->run->has_planning_done = 1;
-        c->run->planning_done = 1;
-    }
-    joust_run_put(c->batch, c->run);
-    return 0;
-}
-
-/* Positions oi on the first outcome with match id >= id; returns that
- * outcome's bytes when its id is id, else NULL. */
-static const void *outcome_at(joust_iter_t *oi, uint64_t id, size_t *len)
-{
-    for (; joust_iter_valid(oi); joust_iter_next(oi)) {
-        size_t kl;
-        uint64_t oid = joust_get_be64((const unsigned char *)joust_iter_key(oi, &kl) + 4);
-        if (oid >= id)
-            return oid == id ? joust_iter_value(oi, len) : NULL;
-    }
-    return NULL;
-}
-
-/* Replays one stored match into its prompt's batch planner: issued, and
- * observed when its outcome is in. */
-static void replay(prompt_slot *p, uint32_t a, uint32_t b, const void *ov, size_t olen)
-{
-    if (joust_planner_mark_issued(p->planner, a, b) < 0 || !ov)
-        return;
-    Joust__OutcomeRecord *o =
-        (Joust__OutcomeRecord *)record_unpack(&joust__outcome_record__descriptor, ov, olen);
-    int ok = o && o->status == JOUST__OUTCOME_STATUS__OK && o->has_p_first;
-    joust_planner_observe(p->planner, a, b, ok ? o->p_first : JOUST_PLANNER_FAILED);
-    record_free(o);
-}
-
-/* Lets every loaded prompt's planner issue what it has ready (after a
- * replay, a batch that completed before the crash has its next batch
- * planned here). */
-static void pull_all(coord *c)
-{
-    prompt_slot **slots = xmalloc((c->prompts.len + 1) * sizeof *slots);
-    size_t n = 0;
-    for (size_t i = 0; i < c->prompts.cap; i++)
-        if (c->prompts.keys[i]) {
-            slots[n] = (prompt_slot *)(uintptr_t)c->prompts.vals[i];
-            slots[n++]->refs++; /* pulling may release it */
-        }
-    for (size_t i = 0; i < n; i++) {
-        planner_pull(c, slots[i]);
-        prompt_release(c, slots[i]);
-    }
-    free(slots);
-}
-
-/* After a restart: every planned match without an outcome is pending. With
- * a batch strategy each started prompt's planner is rebuilt from its stored
- * matches and outcomes, so budgets stay exact. */
-static int recover(coord *c)
-{
-    unsigned char prefix[4];
-    run_prefix(prefix, c->run->run_id);
-    joust_iter_t *mi, *oi;
-    int rc = joust_iter_new(c->st, JOUST_CF_MATCHES, prefix, 4, &mi);
-    if (rc < 0)
-        return rc;
-    if ((rc = joust_iter_new(c->st, JOUST_CF_OUTCOMES, prefix, 4, &oi)) < 0) {
-        joust_iter_destroy(&mi);
-        return rc;
-    }
-    int waits = strategy_waits(c->strategy);
-    uint64_t recovered = 0, done = 0;
-    for (; joust_iter_valid(mi); joust_iter_next(mi)) {
-        size_t klen, vlen, olen = 0;
-        uint64_t id = joust_get_be64((const unsigned char *)joust_iter_key(mi, &klen) + 4);
-        const void *ov = outcome_at(oi, id, &olen);
-        if (ov)
-            done++;
-        if (ov && !waits)
-            continue;
-        const void *v = joust_iter_value(mi, &vlen);
-        Joust__MatchRecord *mr = (Joust__MatchRecord *)record_unpack(&joust__match_record__descriptor, v, vlen);
-        prompt_slot *p;
-        if (!mr || prompt_load(c, mr->prompt_id, NULL, 0, &p) < 0) {
-            log_error("match %" PRIu64 ": stored record unusable; skipped", id);
-            record_free(mr);
-            continue;
-        }
-        p->refs++;
-        uint32_t a = UINT32_MAX, b = UINT32_MAX;
-        for (uint32_t i = 0; i < p->n; i++) {
-            if (p->imgs[i].id == mr->first) a = i;
-            if (p->imgs[i].id == mr->second) b = i;
-        }
-        record_free(mr);
-        if (a != UINT32_MAX && b != UINT32_MAX) {
-            if (waits && (p->planner || planner_attach(c, p) == 0))
-                replay(p, a, b, ov, olen);
-            if (!ov) {
-                add_match(c, id, p, a, b);
-                recovered++;
-            }
-        }
-        prompt_release(c, p);
-    }
-    rc = joust_iter_error(mi) ? joust_iter_error(mi) : joust_iter_error(oi);
-    joust_iter_destroy(&mi);
-    joust_iter_destroy(&oi);
-    c->sum->planned = recovered + done;
-    c->sum->ok = done; /* refined by the final summary from the store */
-    if (waits)
-        pull_all(c);
-    if (recovered || done)
-        log_info("resuming run '%s': %" PRIu64 " matches done, %" PRIu64 " to judge again",
-                 c->run->name, done, recovered);
-    return rc;
 }
 
 /* ---------------------------------------------------------- workers ---- */
@@ -625,7 +175,7 @@ static void stage_outcome(coord *c, match *m, const Joust__MatchResult *x, const
     if (p->planner) { /* a batch planner learns from every final outcome */
         int ok = x->status == JOUST__OUTCOME_STATUS__OK && x->has_p_first;
         joust_planner_observe(p->planner, m->a, m->b, ok ? x->p_first : JOUST_PLANNER_FAILED);
-        planner_pull(c, p);
+        coord_planner_pull(c, p);
     }
 }
 
@@ -741,7 +291,7 @@ static int commit_end(coord *c, int rc)
             continue;
         size_t idx = (size_t)(m - c->pool);
         joust_u64map_del(&c->active, m->id);
-        prompt_release(c, m->p);
+        coord_prompt_release(c, m->p);
         m->state = 0;
         xgrow((void **)&c->free_slots, &c->free_cap, c->nfree + 1, sizeof *c->free_slots);
         c->free_slots[c->nfree++] = (uint32_t)idx;
@@ -1031,7 +581,7 @@ static void teardown(coord *c)
         zmq_ctx_term(c->ctx);
     for (size_t i = 0; i < c->pool_len; i++)
         if (c->pool[i].state && find_match(c, c->pool[i].id) == &c->pool[i])
-            prompt_release(c, c->pool[i].p);
+            coord_prompt_release(c, c->pool[i].p);
     for (size_t i = 0; i < c->npeers; i++) {
         free(c->peers[i].acks);
     }
@@ -1059,7 +609,7 @@ static int loop(coord *c)
 {
     int rc = 0;
     while (!(c->cfg->stop && *c->cfg->stop)) {
-        if ((rc = plan_more(c)) < 0)
+        if ((rc = coord_plan_more(c)) < 0)
             break;
         if (c->run->planning_done && c->active.len == 0) {
             c->run->has_complete = 1;
@@ -1155,7 +705,7 @@ int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_c
     meta_get_u64(st, META_NEXT_PROMPT, 1, &next_prompt);
     c.prompts_total = next_prompt - 1;
     c.start_ms = joust_now_ms();
-    if ((rc = recover(&c)) == 0 && (rc = setup(&c)) == 0) {
+    if ((rc = coord_recover(&c)) == 0 && (rc = setup(&c)) == 0) {
         rc = loop(&c);
         sum->seconds = (double)(joust_now_ms() - c.start_ms) / 1000.0;
         if (sum->complete)

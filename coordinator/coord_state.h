@@ -1,0 +1,180 @@
+/* The coordinator's in-memory state, shared by its two halves:
+ * coordinator.c (workers, dispatch, recording, the loop) and planning.c
+ * (prompt groups, planners, recovery). Internal to coordinator/; one thread.
+ * What it keeps is small and fixed per in-flight match and per active
+ * prompt group: the store holds everything else. */
+#ifndef JOUST_COORD_STATE_H
+#define JOUST_COORD_STATE_H
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "committer.h"
+#include "coordinator.h"
+#include "joust.pb-c.h"
+#include "pairing.h"
+#include "planner.h"
+#include "store.h"
+#include "u64map.h"
+#include "xalloc.h"
+
+typedef struct {
+    uint64_t id;
+    char *uri;
+    double latent;
+    int has_latent;
+    uint32_t model; /* index of its generator model within the prompt */
+} img_ref;
+
+/* A planned prompt group, kept while any of its matches is unfinished or
+ * its planner may still ask for more (each holds a reference). */
+typedef struct {
+    uint64_t prompt_id;
+    char *text;
+    uint32_t n, refs;
+    img_ref *imgs;
+    joust_planner *planner; /* NULL once it has nothing more to plan */
+} prompt_slot;
+
+enum { M_PENDING = 1, M_LEASED, M_COMMITTING };
+
+typedef struct {
+    uint64_t id;
+    prompt_slot *p;
+    uint32_t a, b;      /* indices into p->imgs, presentation order */
+    uint32_t attempt;   /* current attempt, 1-based */
+    uint32_t worker;    /* lessee, when leased */
+    uint8_t state;
+    int64_t deadline_ms;
+} match;
+
+typedef struct {
+    unsigned char rid[256];
+    size_t rid_len;
+    char name[128];
+    uint32_t slots;
+    int64_t last_seen, last_sent;
+    int alive;
+    uint64_t *acks; /* committed match ids to acknowledge */
+    size_t nacks, acks_cap;
+    uint32_t outstanding; /* matches leased to this peer: the credit in use */
+} peer;
+
+/* A FIFO of match ids with push-front for re-queued matches. Entries may be
+ * stale (the match finished or moved on): readers re-check the match. */
+typedef struct {
+    uint64_t *v;
+    size_t head, len, cap;
+} ring;
+
+typedef struct {
+    uint32_t worker;
+    uint64_t match_id;
+} pending_ack;
+
+typedef struct {
+    joust_store_t *st;
+    Joust__RunRecord *run;
+    const joust_coord_config *cfg;
+    joust_order_policy order;
+    joust_strategy strategy;
+    void *ctx, *sock;
+
+    match *pool;
+    size_t pool_len, pool_cap;
+    uint32_t *free_slots;
+    size_t nfree, free_cap;
+    joust_u64map_t active;   /* match id -> pool index */
+    joust_u64map_t prompts;  /* prompt id -> prompt_slot* */
+    ring pending, leases;
+
+    peer *peers;
+    size_t npeers, peers_cap;
+    joust_u64map_t peer_index; /* hash of routing id -> peers index + 1 */
+    uint32_t rr;
+
+    /* Staged for the next group commit, and the one being written. */
+    joust_batch_t *batch;
+    uint32_t batch_results;
+    int64_t batch_first_ms;
+    uint64_t *committing, *flight;
+    size_t ncommitting, committing_cap, nflight, flight_cap;
+    pending_ack *cacks, *flight_acks;
+    size_t ncacks, cacks_cap, nflight_acks, flight_acks_cap;
+    joust_committer_t *committer;
+
+    Joust__MatchJob *jobs;
+    Joust__MatchJob **job_ptrs;
+    Joust__ImageRef *refs;
+
+    joust_coord_summary *sum;
+    uint64_t prompts_total, prompts_planned;
+    int64_t start_ms, last_progress_ms;
+} coord;
+
+static inline void ring_push(ring *r, uint64_t v, int front)
+{
+    if (r->len == r->cap) {
+        size_t ncap = r->cap ? r->cap * 2 : 1024;
+        uint64_t *nv = xmalloc(ncap * sizeof *nv);
+        for (size_t i = 0; i < r->len; i++)
+            nv[i] = r->v[(r->head + i) % r->cap];
+        free(r->v);
+        r->v = nv;
+        r->cap = ncap;
+        r->head = 0;
+    }
+    if (front) {
+        r->head = (r->head + r->cap - 1) % r->cap;
+        r->v[r->head] = v;
+    } else {
+        r->v[(r->head + r->len) % r->cap] = v;
+    }
+    r->len++;
+}
+
+static inline uint64_t ring_peek(const ring *r) { return r->v[r->head]; }
+
+static inline uint64_t ring_pop(ring *r)
+{
+    uint64_t v = r->v[r->head];
+    r->head = (r->head + 1) % r->cap;
+    r->len--;
+    return v;
+}
+
+/* Queues hold handles, not ids: the pool index and the low half of the id,
+ * so a queue entry finds its match without a hash lookup and a stale entry
+ * (slot freed or reused) is recognised. */
+static inline uint64_t handle_of(const coord *c, const match *m)
+{
+    return (uint64_t)(m - c->pool) << 32 | (uint32_t)m->id;
+}
+
+static inline match *match_of(coord *c, uint64_t h)
+{
+    size_t idx = (size_t)(h >> 32);
+    match *m = idx < c->pool_len ? &c->pool[idx] : NULL;
+    return m && m->state && (uint32_t)m->id == (uint32_t)h ? m : NULL;
+}
+
+static inline match *find_match(coord *c, uint64_t id)
+{
+    uint64_t idx;
+    return joust_u64map_get(&c->active, id, &idx) ? &c->pool[idx] : NULL;
+}
+
+/* planning.c */
+
+/* Drops a reference to a prompt group; frees it with the last one. */
+void coord_prompt_release(coord *c, prompt_slot *p);
+/* Takes every match the prompt's planner has ready into the queue; drops
+ * the planner once it is done. */
+void coord_planner_pull(coord *c, prompt_slot *p);
+/* Plans prompt groups from the run's cursor until the window is full. */
+int coord_plan_more(coord *c);
+/* After a restart: re-queues every planned match without an outcome (and
+ * replays batch planners). */
+int coord_recover(coord *c);
+
+#endif
