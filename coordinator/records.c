@@ -26,10 +26,15 @@ void *record_pack(const ProtobufCMessage *msg, size_t *len)
 void record_put(joust_batch_t *b, joust_cf cf, const void *key, size_t klen,
                 const ProtobufCMessage *msg)
 {
-    size_t len;
-    void *buf = record_pack(msg, &len);
+    /* Most records (matches, outcomes) are small: pack them on the stack,
+     * since the batch copies the bytes anyway. */
+    unsigned char stackbuf[512];
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    unsigned char *buf = len <= sizeof stackbuf ? stackbuf : xmalloc(len);
+    protobuf_c_message_pack(msg, buf);
     joust_batch_put(b, cf, key, klen, buf, len);
-    free(buf);
+    if (buf != stackbuf)
+        free(buf);
 }
 
 ProtobufCMessage *record_unpack(const ProtobufCMessageDescriptor *d, const void *val, size_t len)
