@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "testfs.h"
 #include "err.h"
 #include "hash.h"
 #include "ingest.h"
@@ -33,30 +34,6 @@ static char *path_in(const char *name)
     char *p = buf[slot++ % 16];
     snprintf(p, sizeof buf[0], "%s/%s", root, name);
     return p;
-}
-
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                    continue;
-                char sub[PATH_MAX];
-                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 static void write_file(const char *path, const void *data, size_t len)

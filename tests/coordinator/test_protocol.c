@@ -36,6 +36,7 @@
 
 #include "bytes.h"
 #include "check.h"
+#include "testfs.h"
 #include "clock.h"
 #include "coordinator.h"
 #include "err.h"
@@ -48,30 +49,6 @@
 #include "worker.h"
 
 static char tmpdir[] = "/tmp/joust-protocol-XXXXXX";
-
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                    continue;
-                char sub[PATH_MAX];
-                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static void sleep_ms(int ms)
 {

@@ -17,6 +17,7 @@
 
 #include "bytes.h"
 #include "check.h"
+#include "testfs.h"
 #include "err.h"
 #include "store.h"
 
@@ -29,30 +30,6 @@ static char *path_in(const char *name)
     char *p = buf[slot++ % 8];
     snprintf(p, sizeof buf[0], "%s/%s", tmpdir, name);
     return p;
-}
-
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                    continue;
-                char sub[1024];
-                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 static int has(joust_store_t *s, joust_cf cf, const void *k, size_t klen, const void *v,
