@@ -66,6 +66,19 @@
     "  --allow-root DIR     read only images whose real path is inside DIR (repeatable);\n" \
     "                       others fail with \"outside the allowed roots\"\n" OPENAI_OPTIONS
 
+/* run and coordinator: the pipeline on the store, as an exit status
+ * (130 when interrupted). */
+static int run_on_store(const cli_opts *o, const char *manifest)
+{
+    cli_install_signals();
+    joust_store_t *st;
+    if (cli_open_store(o->db, 1, &st) < 0)
+        return 1;
+    int rc = cli_pipeline(o, manifest, st);
+    joust_store_destroy(&st);
+    return rc == 0 ? 0 : rc == 130 ? 130 : 1;
+}
+
 int cmd_run(int argc, char **argv)
 {
     cli_opts o;
@@ -89,13 +102,7 @@ int cmd_run(int argc, char **argv)
                         "`joust coordinator` and `joust worker`\n");
         return 2;
     }
-    cli_install_signals();
-    joust_store_t *st;
-    if (cli_open_store(o.db, 1, &st) < 0)
-        return 1;
-    int rc = cli_pipeline(&o, o.argv[0], st);
-    joust_store_destroy(&st);
-    return rc == 0 ? 0 : rc == 130 ? 130 : 1;
+    return run_on_store(&o, o.argv[0]);
 }
 
 int cmd_coordinator(int argc, char **argv)
@@ -114,14 +121,8 @@ int cmd_coordinator(int argc, char **argv)
                       "                       these workers get in, named by their key\n" RUN_OPTIONS,
                    0, 1, &o, &code))
         return code;
-    cli_install_signals();
     o.workers = 0;
-    joust_store_t *st;
-    if (cli_open_store(o.db, 1, &st) < 0)
-        return 1;
-    int rc = cli_pipeline(&o, o.argc ? o.argv[0] : NULL, st);
-    joust_store_destroy(&st);
-    return rc == 0 ? 0 : rc == 130 ? 130 : 1;
+    return run_on_store(&o, o.argc ? o.argv[0] : NULL);
 }
 
 int cmd_worker(int argc, char **argv)
