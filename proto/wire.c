@@ -132,16 +132,26 @@ static int validate(joust_wire_msg *m)
             case JOUST__OUTCOME_STATUS__IMAGE_ERROR:
             case JOUST__OUTCOME_STATUS__JUDGE_ERROR:
             case JOUST__OUTCOME_STATUS__UNPARSEABLE:
+            case JOUST__OUTCOME_STATUS__INFRA_ERROR:
+            case JOUST__OUTCOME_STATUS__CONFIG_ERROR:
                 break;
             default:
                 return reject(m, "RESULT: unknown status");
             }
+            if (x->has_kind && (x->kind < JOUST__OUTCOME_KIND__SOFT || x->kind > JOUST__OUTCOME_KIND__HARD))
+                return reject(m, "RESULT: unknown outcome kind");
             if (x->has_answer && x->answer > 2)
                 return reject(m, "RESULT: answer not in 0..2");
             if ((x->reason && !valid_text(x->reason, 65536)) ||
                 (x->error && !valid_text(x->error, 4096)))
                 return reject(m, "RESULT: reason or error too long");
         }
+        return 0;
+    }
+    case JOUST_CMD_HEARTBEAT: {
+        const Joust__Heartbeat *h = (const Joust__Heartbeat *)m->body;
+        if (h->unavailable_reason && !valid_text(h->unavailable_reason, 4096))
+            return reject(m, "HEARTBEAT: unavailable_reason too long");
         return 0;
     }
     case JOUST_CMD_ACK: {

@@ -17,9 +17,18 @@
 typedef enum {
     JOUST_STATUS_OK = 1,
     JOUST_STATUS_IMAGE_ERROR = 2,  /* an image was missing, unreadable or corrupt */
-    JOUST_STATUS_JUDGE_ERROR = 3,  /* the judge failed (server error, timeout) */
-    JOUST_STATUS_UNPARSEABLE = 4   /* the judge answered without a usable answer */
+    JOUST_STATUS_JUDGE_ERROR = 3,  /* legacy; read like INFRA_ERROR */
+    JOUST_STATUS_UNPARSEABLE = 4,  /* the judge answered without a usable answer */
+    JOUST_STATUS_INFRA_ERROR = 6,  /* refused, timeout, 5xx, 429: never final */
+    JOUST_STATUS_CONFIG_ERROR = 7  /* 401/403, model not found, bad request shape: stops the run */
 } joust_status;
+
+/* Values match joust.proto's OutcomeKind. */
+typedef enum {
+    JOUST_KIND_SOFT = 1,    /* logprobs of both choices */
+    JOUST_KIND_BOUNDED = 2, /* logprobs where only one choice was visible */
+    JOUST_KIND_HARD = 3     /* the answer text alone */
+} joust_outcome_kind;
 
 typedef struct {
     uint64_t image_id;

@@ -163,7 +163,9 @@ static void push_result(oa_judge *j, oa_match *m, joust_status status, double p,
     switch (status) {
     case JOUST_STATUS_OK: j->st.ok++; break;
     case JOUST_STATUS_IMAGE_ERROR: j->st.image_errors++; break;
-    case JOUST_STATUS_JUDGE_ERROR: j->st.judge_errors++; break;
+    case JOUST_STATUS_JUDGE_ERROR:
+    case JOUST_STATUS_INFRA_ERROR:
+    case JOUST_STATUS_CONFIG_ERROR: j->st.judge_errors++; break;
     case JOUST_STATUS_UNPARSEABLE: j->st.unparseable++; break;
     }
     match_free(m);

@@ -160,7 +160,9 @@ static void judge_matches(joust_judge_t *j, int n, const char *bad_uri, outcome 
                 break;
             }
             case JOUST_STATUS_IMAGE_ERROR: o->image_errors++; o->failed_image = r->failed_image_id; break;
-            case JOUST_STATUS_JUDGE_ERROR: o->judge_errors++; break;
+            case JOUST_STATUS_JUDGE_ERROR:
+            case JOUST_STATUS_INFRA_ERROR:
+            case JOUST_STATUS_CONFIG_ERROR: o->judge_errors++; break;
             case JOUST_STATUS_UNPARSEABLE: o->unparseable++; break;
             }
             if (r->error)
