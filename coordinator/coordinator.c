@@ -155,11 +155,7 @@ static void stage_outcome(coord *c, match *m, const Joust__MatchResult *x, const
     o.failed_image_id = x->failed_image_id;
     o.has_committed_ms = 1;
     o.committed_ms = joust_wall_ms();
-    unsigned char key[RUN_KEY_LEN];
-    run_key(key, c->run->run_id, m->id);
-    record_put(c->batch, JOUST_CF_OUTCOMES, key, sizeof key, &o.base);
-    if (x->reason && x->reason[0])
-        joust_batch_put(c->batch, JOUST_CF_RATIONALES, key, sizeof key, x->reason, strlen(x->reason));
+    joust_rec_outcome_put(c->batch, c->run->run_id, m->id, &o, x->reason);
     if (x->status == JOUST__OUTCOME_STATUS__OK)
         c->sum->ok++;
     else
@@ -273,7 +269,7 @@ static void commit_begin(coord *c)
     c->batch_results = 0;
     /* The run record rides along: batch planners advance next_match_id
      * long after planning_done. */
-    joust_run_put(c->batch, c->run);
+    joust_rec_run_put(c->batch, c->run);
     joust_committer_submit(c->committer, &c->batch);
 }
 
@@ -602,7 +598,7 @@ static void teardown(coord *c)
     joust_u64map_free(&c->prompts);
     joust_u64map_free(&c->peer_index);
     joust_batch_destroy(&c->batch);
-    record_free(c->run);
+    joust_rec_free(c->run);
 }
 
 static int loop(coord *c)
@@ -614,7 +610,7 @@ static int loop(coord *c)
         if (c->run->planning_done && c->active.len == 0) {
             c->run->has_complete = 1;
             c->run->complete = 1;
-            joust_run_put(c->batch, c->run);
+            joust_rec_run_put(c->batch, c->run);
             if ((rc = commit_sync(c)) == 0)
                 c->sum->complete = 1;
             send_acks(c);
@@ -678,7 +674,7 @@ int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_c
         (rc = joust_strategy_parse(c.run->strategy, &c.strategy)) < 0) {
         log_error("run '%s': unknown order '%s' or strategy '%s'", run_name, c.run->order,
                   c.run->strategy);
-        record_free(c.run);
+        joust_rec_free(c.run);
         return rc;
     }
     if (!c.run->max_attempts)
@@ -688,7 +684,7 @@ int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_c
     c.batch = joust_batch_new();
     if ((rc = joust_committer_new(st, &c.committer)) < 0) {
         joust_batch_destroy(&c.batch);
-        record_free(c.run);
+        joust_rec_free(c.run);
         return rc;
     }
     joust_u64map_init(&c.active);
@@ -702,7 +698,7 @@ int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_c
     local.job_matches = jm;
     c.cfg = &local;
     uint64_t next_prompt;
-    meta_get_u64(st, META_NEXT_PROMPT, 1, &next_prompt);
+    joust_rec_counter_get(st, JOUST_NEXT_PROMPT, &next_prompt);
     c.prompts_total = next_prompt - 1;
     c.start_ms = joust_now_ms();
     if ((rc = coord_recover(&c)) == 0 && (rc = setup(&c)) == 0) {

@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 
 #include "buf.h"
-#include "bytes.h"
 #include "err.h"
 #include "hash.h"
 #include "log.h"
@@ -32,38 +31,26 @@ typedef struct {
 } ingest;
 
 enum { IDX_PROMPT_KEY, IDX_CONTENT, IDX_CALLER_ID };
-static const char idx_tag[3] = {'k', 'h', 'i'};
+static const joust_rec_index idx_of[3] = {JOUST_INDEX_GROUP, JOUST_INDEX_CONTENT,
+                                          JOUST_INDEX_CALLER_ID};
 
 static int index_get(ingest *in, int kind, uint64_t h, uint64_t *out)
 {
     if (joust_u64map_get(&in->pending[kind], h ? h : 1, out))
         return 1;
-    unsigned char key[9] = {(unsigned char)idx_tag[kind]};
-    joust_put_be64(key + 1, h);
-    void *val;
-    size_t len;
-    if (joust_store_get(in->st, JOUST_CF_META, key, 9, &val, &len) < 0)
-        return 0;
-    int ok = len == 8;
-    if (ok)
-        *out = joust_get_be64(val);
-    free(val);
-    return ok;
+    return joust_rec_index_get(in->st, idx_of[kind], h, out) == 0;
 }
 
 static void index_put(ingest *in, int kind, uint64_t h, uint64_t id)
 {
     joust_u64map_put(&in->pending[kind], h ? h : 1, id);
-    unsigned char key[9] = {(unsigned char)idx_tag[kind]}, val[8];
-    joust_put_be64(key + 1, h);
-    joust_put_be64(val, id);
-    joust_batch_put(in->batch, JOUST_CF_META, key, 9, val, 8);
+    joust_rec_index_put(in->batch, idx_of[kind], h, id);
 }
 
 static int commit(ingest *in)
 {
-    meta_put_u64(in->batch, META_NEXT_IMAGE, in->next_image);
-    meta_put_u64(in->batch, META_NEXT_PROMPT, in->next_prompt);
+    joust_rec_counter_put(in->batch, JOUST_NEXT_IMAGE, in->next_image);
+    joust_rec_counter_put(in->batch, JOUST_NEXT_PROMPT, in->next_prompt);
     int rc = joust_store_write(in->st, in->batch, 1);
     joust_batch_clear(in->batch);
     for (int i = 0; i < 3; i++)
@@ -106,9 +93,7 @@ static uint64_t prompt_for(ingest *in, const manifest_item *it)
     p.prompt_id = id;
     p.text = it->prompt;
     p.caller_id = it->prompt_id;
-    unsigned char key[8];
-    joust_put_be64(key, id);
-    record_put(in->batch, JOUST_CF_PROMPTS, key, 8, &p.base);
+    joust_rec_prompt_put(in->batch, &p);
     in->stats->prompts++;
     return id;
 }
@@ -155,12 +140,8 @@ static void add_image(ingest *in, uint64_t line, const manifest_item *it)
     }
     if (it->id)
         index_put(in, IDX_CALLER_ID, id_hash, r.image_id);
-    unsigned char key[16];
-    joust_put_be64(key, r.image_id);
-    record_put(in->batch, JOUST_CF_IMAGES, key, 8, &r.base);
-    joust_put_be64(key, r.prompt_id);
-    joust_put_be64(key + 8, r.image_id);
-    joust_batch_put(in->batch, JOUST_CF_PROMPTS, key, 16, "", 0);
+    joust_rec_image_put(in->batch, &r);
+    joust_rec_prompt_add_image(in->batch, r.prompt_id, r.image_id);
     in->stats->images++;
     free(uri);
 }
@@ -186,12 +167,8 @@ int joust_ingest(joust_store_t *st, const char *path, joust_ingest_stats *stats)
         log_error("manifest %s: %s", path, joust_strerror(rc));
         return rc;
     }
-    unsigned char mkey[9] = {'m'};
-    joust_put_be64(mkey + 1, file_hash);
-    void *val;
-    size_t vlen;
-    if (joust_store_get(st, JOUST_CF_META, mkey, 9, &val, &vlen) == 0) {
-        free(val);
+    uint64_t added;
+    if (joust_rec_index_get(st, JOUST_INDEX_MANIFEST, file_hash, &added) == 0) {
         stats->already_ingested = 1;
         log_info("manifest %s is already in the store; not ingesting it again", path);
         return 0;
@@ -203,8 +180,8 @@ int joust_ingest(joust_store_t *st, const char *path, joust_ingest_stats *stats)
     for (int i = 0; i < 3; i++)
         joust_u64map_init(&in.pending[i]);
     in.dir = folder_of(path);
-    if ((rc = meta_get_u64(st, META_NEXT_IMAGE, 1, &in.next_image)) < 0 ||
-        (rc = meta_get_u64(st, META_NEXT_PROMPT, 1, &in.next_prompt)) < 0)
+    if ((rc = joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &in.next_image)) < 0 ||
+        (rc = joust_rec_counter_get(st, JOUST_NEXT_PROMPT, &in.next_prompt)) < 0)
         goto out;
     char *line = NULL;
     size_t cap = 0;
@@ -235,9 +212,7 @@ int joust_ingest(joust_store_t *st, const char *path, joust_ingest_stats *stats)
     if (rc == 0 && ferror(f))
         rc = JOUST_EIO;
     if (rc == 0) {
-        unsigned char cnt[8];
-        joust_put_be64(cnt, stats->images);
-        joust_batch_put(in.batch, JOUST_CF_META, mkey, 9, cnt, 8);
+        joust_rec_index_put(in.batch, JOUST_INDEX_MANIFEST, file_hash, stats->images);
         rc = commit(&in);
     }
     if (stats->errors > MAX_REPORTED)

@@ -4,7 +4,6 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "bytes.h"
 #include "coord_state.h"
 #include "err.h"
 #include "log.h"
@@ -38,23 +37,23 @@ static int prompt_load(coord *c, uint64_t pid, const uint64_t *ids, size_t n, pr
         return 0;
     }
     Joust__PromptRecord *pr;
-    int rc = prompt_get(c->st, pid, &pr);
+    int rc = joust_rec_prompt_get(c->st, pid, &pr);
     if (rc < 0)
         return rc;
     uint64_t *owned = NULL;
-    if (!ids && (rc = prompt_members(c->st, pid, &owned, &n)) < 0) {
-        record_free(pr);
+    if (!ids && (rc = joust_rec_prompt_members(c->st, pid, &owned, &n)) < 0) {
+        joust_rec_free(pr);
         return rc;
     }
     prompt_slot *p = xcalloc(1, sizeof *p);
     p->prompt_id = pid;
     p->text = xstrdup(pr->text);
-    record_free(pr);
+    joust_rec_free(pr);
     p->imgs = xcalloc(n ? n : 1, sizeof *p->imgs);
     char **models = xcalloc(n ? n : 1, sizeof *models);
     for (size_t i = 0; i < n && rc == 0; i++) {
         Joust__ImageRecord *ir;
-        if ((rc = image_get(c->st, ids ? ids[i] : owned[i], &ir)) < 0)
+        if ((rc = joust_rec_image_get(c->st, ids ? ids[i] : owned[i], &ir)) < 0)
             break;
         uint32_t model = (uint32_t)i; /* the first image with the same model name */
         for (size_t k = 0; k < i && ir->model; k++)
@@ -65,7 +64,7 @@ static int prompt_load(coord *c, uint64_t pid, const uint64_t *ids, size_t n, pr
         models[i] = ir->model ? xstrdup(ir->model) : NULL;
         p->imgs[i] = (img_ref){ir->image_id, xstrdup(ir->uri), ir->latent, ir->has_latent, model};
         p->n++;
-        record_free(ir);
+        joust_rec_free(ir);
     }
     for (size_t i = 0; i < n; i++)
         free(models[i]);
@@ -146,9 +145,7 @@ void coord_planner_pull(coord *c, prompt_slot *p)
             mr.prompt_id = p->prompt_id;
             mr.first = p->imgs[pairs[i].first].id;
             mr.second = p->imgs[pairs[i].second].id;
-            unsigned char key[RUN_KEY_LEN];
-            run_key(key, c->run->run_id, id);
-            record_put(c->batch, JOUST_CF_MATCHES, key, sizeof key, &mr.base);
+            joust_rec_match_put(c->batch, c->run->run_id, id, &mr);
             add_match(c, id, p, pairs[i].first, pairs[i].second);
         }
         c->sum->planned += k;
@@ -187,41 +184,39 @@ int coord_plan_more(coord *c)
 {
     if (c->run->planning_done || c->active.len >= c->cfg->window)
         return 0;
-    int rc = prompt_walk(c->st, c->run->plan_cursor, 0, plan_one, c, &c->run->plan_cursor);
+    int rc = joust_rec_prompt_walk(c->st, c->run->plan_cursor, 0, plan_one, c, &c->run->plan_cursor);
     if (rc < 0)
         return rc;
     if (rc == 0) {
         c->run->has_planning_done = 1;
         c->run->planning_done = 1;
     }
-    joust_run_put(c->batch, c->run);
+    joust_rec_run_put(c->batch, c->run);
     return 0;
 }
 
-/* Positions oi on the first outcome with match id >= id; returns that
- * outcome's bytes when its id is id, else NULL. */
-static const void *outcome_at(joust_iter_t *oi, uint64_t id, size_t *len)
+/* Positions oi on the first outcome with match id >= id; returns 1 when
+ * that outcome's id is id, else 0. */
+static int outcome_at(joust_rec_cursor_t *oi, uint64_t id)
 {
-    for (; joust_iter_valid(oi); joust_iter_next(oi)) {
-        size_t kl;
-        uint64_t oid = joust_get_be64((const unsigned char *)joust_iter_key(oi, &kl) + 4);
+    for (; joust_rec_cursor_valid(oi); joust_rec_cursor_next(oi)) {
+        uint64_t oid = joust_rec_cursor_id(oi);
         if (oid >= id)
-            return oid == id ? joust_iter_value(oi, len) : NULL;
+            return oid == id;
     }
-    return NULL;
+    return 0;
 }
 
 /* Replays one stored match into its prompt's batch planner: issued, and
  * observed when its outcome is in. */
-static void replay(prompt_slot *p, uint32_t a, uint32_t b, const void *ov, size_t olen)
+static void replay(prompt_slot *p, uint32_t a, uint32_t b, joust_rec_cursor_t *oi, int done)
 {
-    if (joust_planner_mark_issued(p->planner, a, b) < 0 || !ov)
+    if (joust_planner_mark_issued(p->planner, a, b) < 0 || !done)
         return;
-    Joust__OutcomeRecord *o =
-        (Joust__OutcomeRecord *)record_unpack(&joust__outcome_record__descriptor, ov, olen);
+    Joust__OutcomeRecord *o = joust_rec_cursor_outcome(oi);
     int ok = o && o->status == JOUST__OUTCOME_STATUS__OK && o->has_p_first;
     joust_planner_observe(p->planner, a, b, ok ? o->p_first : JOUST_PLANNER_FAILED);
-    record_free(o);
+    joust_rec_free(o);
 }
 
 /* Lets every loaded prompt's planner issue what it has ready (after a
@@ -248,32 +243,28 @@ static void pull_all(coord *c)
  * matches and outcomes, so budgets stay exact. */
 int coord_recover(coord *c)
 {
-    unsigned char prefix[4];
-    run_prefix(prefix, c->run->run_id);
-    joust_iter_t *mi, *oi;
-    int rc = joust_iter_new(c->st, JOUST_CF_MATCHES, prefix, 4, &mi);
+    joust_rec_cursor_t *mi, *oi;
+    int rc = joust_rec_cursor_new(c->st, JOUST_REC_MATCHES, c->run->run_id, &mi);
     if (rc < 0)
         return rc;
-    if ((rc = joust_iter_new(c->st, JOUST_CF_OUTCOMES, prefix, 4, &oi)) < 0) {
-        joust_iter_destroy(&mi);
+    if ((rc = joust_rec_cursor_new(c->st, JOUST_REC_OUTCOMES, c->run->run_id, &oi)) < 0) {
+        joust_rec_cursor_destroy(&mi);
         return rc;
     }
     int waits = strategy_waits(c->strategy);
     uint64_t recovered = 0, done = 0;
-    for (; joust_iter_valid(mi); joust_iter_next(mi)) {
-        size_t klen, vlen, olen = 0;
-        uint64_t id = joust_get_be64((const unsigned char *)joust_iter_key(mi, &klen) + 4);
-        const void *ov = outcome_at(oi, id, &olen);
+    for (; joust_rec_cursor_valid(mi); joust_rec_cursor_next(mi)) {
+        uint64_t id = joust_rec_cursor_id(mi);
+        int ov = outcome_at(oi, id);
         if (ov)
             done++;
         if (ov && !waits)
             continue;
-        const void *v = joust_iter_value(mi, &vlen);
-        Joust__MatchRecord *mr = (Joust__MatchRecord *)record_unpack(&joust__match_record__descriptor, v, vlen);
+        Joust__MatchRecord *mr = joust_rec_cursor_match(mi);
         prompt_slot *p;
         if (!mr || prompt_load(c, mr->prompt_id, NULL, 0, &p) < 0) {
             log_error("match %" PRIu64 ": stored record unusable; skipped", id);
-            record_free(mr);
+            joust_rec_free(mr);
             continue;
         }
         p->refs++;
@@ -282,10 +273,10 @@ int coord_recover(coord *c)
             if (p->imgs[i].id == mr->first) a = i;
             if (p->imgs[i].id == mr->second) b = i;
         }
-        record_free(mr);
+        joust_rec_free(mr);
         if (a != UINT32_MAX && b != UINT32_MAX) {
             if (waits && (p->planner || planner_attach(c, p) == 0))
-                replay(p, a, b, ov, olen);
+                replay(p, a, b, oi, ov);
             if (!ov) {
                 add_match(c, id, p, a, b);
                 recovered++;
@@ -293,9 +284,9 @@ int coord_recover(coord *c)
         }
         coord_prompt_release(c, p);
     }
-    rc = joust_iter_error(mi) ? joust_iter_error(mi) : joust_iter_error(oi);
-    joust_iter_destroy(&mi);
-    joust_iter_destroy(&oi);
+    rc = joust_rec_cursor_error(mi) ? joust_rec_cursor_error(mi) : joust_rec_cursor_error(oi);
+    joust_rec_cursor_destroy(&mi);
+    joust_rec_cursor_destroy(&oi);
     c->sum->planned = recovered + done;
     c->sum->ok = done; /* refined by the final summary from the store */
     if (waits)

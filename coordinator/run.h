@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "joust.pb-c.h"
-#include "store.h"
+#include "records.h"
 
 typedef struct {
     const char *strategy;      /* "round-robin" */
@@ -25,12 +25,9 @@ typedef struct {
 /* Opens run `name`; creates it from spec when absent (spec may be NULL to
  * require an existing run: JOUST_ENOTFOUND). An existing run whose frozen
  * configuration differs from spec is JOUST_EEXIST, with the difference
- * logged. *out: free with record_free. */
+ * logged. *out: free with joust_rec_free. The record's get/put are in
+ * storage/records.h (joust_rec_run_*). */
 int joust_run_open(joust_store_t *st, const char *name, const joust_run_spec *spec,
                    Joust__RunRecord **out);
-/* Adds the run record to a batch. */
-void joust_run_put(joust_batch_t *b, const Joust__RunRecord *run);
-/* Calls fn for every run in name order. */
-int joust_run_each(joust_store_t *st, void (*fn)(const Joust__RunRecord *run, void *arg), void *arg);
 
 #endif

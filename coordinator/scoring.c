@@ -27,7 +27,7 @@ typedef struct {
  * when they turn out not to be in that order, they are loaded whole and
  * sorted instead. */
 typedef struct {
-    joust_iter_t *it;    /* streaming; NULL when sorted in memory */
+    joust_rec_cursor_t *it; /* streaming; NULL when sorted in memory */
     flat_outcome *v;     /* in memory: sorted by prompt */
     size_t len, cap, pos;
     flat_outcome peeked;
@@ -63,12 +63,9 @@ static const char *image_error(const outcome_set *os, uint64_t image_id)
 }
 
 /* Decodes the iterator's current outcome, counting it. 0 when corrupt. */
-static int decode_outcome(outcome_set *os, joust_iter_t *it, uint64_t seq, flat_outcome *out)
+static int decode_outcome(outcome_set *os, joust_rec_cursor_t *it, uint64_t seq, flat_outcome *out)
 {
-    size_t len;
-    const void *v = joust_iter_value(it, &len);
-    Joust__OutcomeRecord *o =
-        (Joust__OutcomeRecord *)record_unpack(&joust__outcome_record__descriptor, v, len);
+    Joust__OutcomeRecord *o = joust_rec_cursor_outcome(it);
     if (!o) {
         log_warn("run %u: an outcome record does not unpack; skipped", os->run_id);
         return 0;
@@ -82,23 +79,21 @@ static int decode_outcome(outcome_set *os, joust_iter_t *it, uint64_t seq, flat_
             note_image_error(os, o->failed_image_id, o->error);
     }
     *out = (flat_outcome){o->prompt_id, o->first, o->second, seq, o->p_first, ok};
-    record_free(o);
+    joust_rec_free(o);
     return 1;
 }
 
 static int outcomes_open(joust_store_t *st, outcome_set *os, int in_memory)
 {
-    unsigned char prefix[4];
-    run_prefix(prefix, os->run_id);
-    int rc = joust_iter_new(st, JOUST_CF_OUTCOMES, prefix, 4, &os->it);
+    int rc = joust_rec_cursor_new(st, JOUST_REC_OUTCOMES, os->run_id, &os->it);
     if (rc < 0 || !in_memory)
         return rc;
-    for (; joust_iter_valid(os->it); joust_iter_next(os->it)) {
+    for (; joust_rec_cursor_valid(os->it); joust_rec_cursor_next(os->it)) {
         xgrow((void **)&os->v, &os->cap, os->len + 1, sizeof *os->v);
         os->len += (size_t)decode_outcome(os, os->it, os->len, &os->v[os->len]);
     }
-    rc = joust_iter_error(os->it);
-    joust_iter_destroy(&os->it);
+    rc = joust_rec_cursor_error(os->it);
+    joust_rec_cursor_destroy(&os->it);
     qsort(os->v, os->len, sizeof *os->v, by_prompt);
     return rc;
 }
@@ -116,15 +111,15 @@ static const flat_outcome *outcomes_peek(outcome_set *os)
         return &os->peeked;
     }
     /* The iterator stays on the peeked record; consuming it moves on. */
-    while (!os->has_peek && joust_iter_valid(os->it))
+    while (!os->has_peek && joust_rec_cursor_valid(os->it))
         if (!(os->has_peek = decode_outcome(os, os->it, 0, &os->peeked)))
-            joust_iter_next(os->it);
+            joust_rec_cursor_next(os->it);
     return os->has_peek ? &os->peeked : NULL;
 }
 
 static void outcomes_close(outcome_set *os)
 {
-    joust_iter_destroy(&os->it);
+    joust_rec_cursor_destroy(&os->it);
     for (size_t i = 0; i < os->nerrors; i++)
         free(os->errors[i]);
     free(os->errors);
@@ -207,9 +202,7 @@ static void score_prompt(uint32_t run_id, uint64_t pid, const uint64_t *ids, siz
         s.wins = wins[i];
         s.comparisons = cmp[i];
         s.error = (char *)err;
-        unsigned char key[RUN_KEY_LEN];
-        run_key(key, run_id, ids[i]);
-        record_put(b, JOUST_CF_SCORES, key, sizeof key, &s.base);
+        joust_rec_score_put(b, run_id, ids[i], &s);
         sum->images++;
         if (err)
             sum->image_errors++;
@@ -220,9 +213,9 @@ static void score_prompt(uint32_t run_id, uint64_t pid, const uint64_t *ids, siz
 }
 
 /* Calls fn for each prompt the run has planned, with its member ids. */
-static int each_planned_prompt(joust_store_t *st, const Joust__RunRecord *run, prompt_fn fn, void *arg)
+static int each_planned_prompt(joust_store_t *st, const Joust__RunRecord *run, joust_rec_prompt_fn fn, void *arg)
 {
-    int rc = prompt_walk(st, 1, run->plan_cursor, fn, arg, NULL);
+    int rc = joust_rec_prompt_walk(st, 1, run->plan_cursor, fn, arg, NULL);
     return rc > 0 ? 0 : rc;
 }
 
@@ -244,11 +237,11 @@ static void tally_models(compute_ctx *c, uint64_t pid, const uint64_t *ids, size
     Joust__ImageRecord **img = xcalloc(n ? n : 1, sizeof *img);
     const char **model = xcalloc(n ? n : 1, sizeof *model);
     for (size_t i = 0; i < n; i++)
-        if (image_get(c->st, ids[i], &img[i]) == 0)
+        if (joust_rec_image_get(c->st, ids[i], &img[i]) == 0)
             model[i] = img[i]->model;
     models_add_prompt(c->models, pid, (uint32_t)n, model, c->loc, k);
     for (size_t i = 0; i < n; i++)
-        record_free(img[i]);
+        joust_rec_free(img[i]);
     free(img);
     free(model);
 }
@@ -266,7 +259,7 @@ static int compute_one(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
         c->group[m++] = *o;
         os->has_peek = 0;
         if (os->it)
-            joust_iter_next(os->it);
+            joust_rec_cursor_next(os->it);
     }
     xgrow((void **)&c->loc, &c->loc_cap, m + 1, sizeof *c->loc);
     size_t k = localize(ids, n, c->group, m, c->loc);
@@ -291,11 +284,9 @@ static int compute(joust_store_t *st, const Joust__RunRecord *run, joust_score_s
     joust_u64map_init(&os.error_of);
     compute_ctx c = {.st = st, .os = &os, .batch = joust_batch_new(), .sum = sum,
                      .models = models_new()};
-    unsigned char prefix[4];
-    run_prefix(prefix, run->run_id);
     int rc = outcomes_open(st, &os, in_memory);
     if (rc == 0)
-        rc = joust_store_delete_prefix(st, JOUST_CF_SCORES, prefix, 4);
+        rc = joust_rec_scores_delete(st, run->run_id);
     if (rc == 0)
         rc = each_planned_prompt(st, run, compute_one, &c);
     if (rc == 0 && os.it && outcomes_peek(&os))
@@ -345,11 +336,11 @@ static int by_rank(const void *x, const void *y)
 static void scored_prompt_clear(scored_prompt *sp)
 {
     for (size_t i = 0; i < sp->n; i++) {
-        record_free(sp->items[i].img);
-        record_free(sp->items[i].score);
+        joust_rec_free(sp->items[i].img);
+        joust_rec_free(sp->items[i].score);
     }
     free(sp->items);
-    record_free(sp->prompt);
+    joust_rec_free(sp->prompt);
     memset(sp, 0, sizeof *sp);
 }
 
@@ -358,18 +349,15 @@ static int scored_prompt_load(joust_store_t *st, uint32_t run_id, uint64_t pid, 
                               size_t n, scored_prompt *sp)
 {
     memset(sp, 0, sizeof *sp);
-    int rc = prompt_get(st, pid, &sp->prompt);
+    int rc = joust_rec_prompt_get(st, pid, &sp->prompt);
     if (rc < 0)
         return rc;
     sp->items = xcalloc(n ? n : 1, sizeof *sp->items);
     for (size_t i = 0; i < n; i++) {
-        if ((rc = image_get(st, ids[i], &sp->items[i].img)) < 0)
+        if ((rc = joust_rec_image_get(st, ids[i], &sp->items[i].img)) < 0)
             break;
-        unsigned char key[RUN_KEY_LEN];
-        run_key(key, run_id, ids[i]);
         sp->n++;
-        rc = record_get(st, JOUST_CF_SCORES, key, sizeof key, &joust__score_record__descriptor,
-                        (ProtobufCMessage **)&sp->items[i].score);
+        rc = joust_rec_score_get(st, run_id, ids[i], &sp->items[i].score);
         if (rc == JOUST_ENOTFOUND)
             rc = 0; /* not scored yet */
         if (rc < 0)

@@ -428,7 +428,7 @@ int cli_write_scores(joust_store_t *st, const char *run_name, const char *out_di
     joust_score_summary_clear(sum); /* callers use the counts only */
     if (rc < 0)
         log_error("writing scores failed: %s", joust_strerror(rc));
-    record_free(run);
+    joust_rec_free(run);
     return rc;
 }
 
@@ -445,7 +445,7 @@ int cli_ingest(joust_store_t *st, const char *manifest)
                " bad lines, %" PRIu64 " duplicates, %" PRIu64 " missing files\n",
                manifest, is.images, is.prompts, is.errors, is.duplicates, is.missing);
     uint64_t next_image;
-    meta_get_u64(st, META_NEXT_IMAGE, 1, &next_image);
+    joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &next_image);
     if (next_image == 1) {
         log_error("%s has no valid images: nothing to rank", manifest);
         return JOUST_EINVAL;
@@ -467,7 +467,7 @@ int cli_coordinate(const cli_opts *o, joust_store_t *st, joust_coord_summary *cs
     if (rc < 0)
         return rc;
     local_workers lw = {.o = o, .seed = run->seed};
-    record_free(run);
+    joust_rec_free(run);
     joust_coord_config cc;
     joust_coord_config_defaults(&cc);
     cc.bind = o->workers ? "tcp://127.0.0.1:*" : o->bind;

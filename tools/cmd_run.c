@@ -242,7 +242,7 @@ int cmd_demo(int argc, char **argv)
         printf("  best image found:  %.1f%%   worst image found: %.1f%%\n",
                100.0 * e.top1 / e.prompts, 100.0 * e.bottom1 / e.prompts);
     }
-    record_free(run);
+    joust_rec_free(run);
     joust_store_destroy(&st);
     return rc == 0 ? 0 : 1;
 }

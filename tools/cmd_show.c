@@ -29,10 +29,10 @@ static const char *status_name(int s)
 static void print_image(joust_store_t *st, const char *label, uint64_t id)
 {
     Joust__ImageRecord *img = NULL;
-    if (image_get(st, id, &img) == 0) {
+    if (joust_rec_image_get(st, id, &img) == 0) {
         printf("  %s image %" PRIu64 "%s%s%s: %s\n", label, id, img->caller_id ? " (id " : "",
                img->caller_id ? img->caller_id : "", img->caller_id ? ")" : "", img->uri);
-        record_free(img);
+        joust_rec_free(img);
     } else {
         printf("  %s image %" PRIu64 " (not in the store)\n", label, id);
     }
@@ -40,12 +40,9 @@ static void print_image(joust_store_t *st, const char *label, uint64_t id)
 
 static int show_match(joust_store_t *st, const Joust__RunRecord *run, uint64_t match_id)
 {
-    unsigned char key[RUN_KEY_LEN];
-    run_key(key, run->run_id, match_id);
     Joust__MatchRecord *m = NULL;
     Joust__OutcomeRecord *o = NULL;
-    int rc = record_get(st, JOUST_CF_MATCHES, key, sizeof key, &joust__match_record__descriptor,
-                        (ProtobufCMessage **)&m);
+    int rc = joust_rec_match_get(st, run->run_id, match_id, &m);
     if (rc == JOUST_ENOTFOUND) {
         fprintf(stderr, "joust show: run '%s' has no match %" PRIu64 "\n", run->name, match_id);
         return 1;
@@ -56,14 +53,13 @@ static int show_match(joust_store_t *st, const Joust__RunRecord *run, uint64_t m
     }
     Joust__PromptRecord *p = NULL;
     printf("match %" PRIu64 " of run '%s' (judge %s)\n", match_id, run->name, run->judge);
-    if (prompt_get(st, m->prompt_id, &p) == 0) {
+    if (joust_rec_prompt_get(st, m->prompt_id, &p) == 0) {
         printf("  prompt %" PRIu64 ": %s\n", m->prompt_id, p->text);
-        record_free(p);
+        joust_rec_free(p);
     }
     print_image(st, "first: ", m->first);
     print_image(st, "second:", m->second);
-    rc = record_get(st, JOUST_CF_OUTCOMES, key, sizeof key, &joust__outcome_record__descriptor,
-                    (ProtobufCMessage **)&o);
+    rc = joust_rec_outcome_get(st, run->run_id, match_id, &o);
     if (rc == JOUST_ENOTFOUND) {
         printf("  outcome: not judged yet\n");
     } else if (rc < 0) {
@@ -86,12 +82,12 @@ static int show_match(joust_store_t *st, const Joust__RunRecord *run, uint64_t m
             printf("  error: %s\n", o->error);
         if (o->has_failed_image_id && o->failed_image_id)
             printf("  failed image: %" PRIu64 "\n", o->failed_image_id);
-        record_free(o);
+        joust_rec_free(o);
     }
-    record_free(m);
-    void *text = NULL;
+    joust_rec_free(m);
+    char *text = NULL;
     size_t len = 0;
-    rc = joust_store_get(st, JOUST_CF_RATIONALES, key, sizeof key, &text, &len);
+    rc = joust_rec_rationale_get(st, run->run_id, match_id, &text, &len);
     if (rc == 0) {
         printf("reasoning:\n%.*s\n", (int)len, (const char *)text);
         free(text);
@@ -146,7 +142,7 @@ int cmd_show(int argc, char **argv)
             printf("\n");
         bad |= show_match(st, run, ids[i]);
     }
-    record_free(run);
+    joust_rec_free(run);
     joust_store_destroy(&st);
     free(ids);
     return bad ? 1 : 0;

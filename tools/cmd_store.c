@@ -75,7 +75,7 @@ int cmd_export(int argc, char **argv)
             (rc = joust_export_dpo(st, run, path, o.min_margin, &pairs)) == 0)
             printf("wrote %" PRIu64 " chosen/rejected pairs to %s\n", pairs, path);
         joust_score_summary_clear(&sum);
-        record_free(run);
+        joust_rec_free(run);
     }
     joust_store_destroy(&st);
     return rc == 0 ? 0 : 1;
@@ -88,14 +88,12 @@ typedef struct {
 static void print_run(const Joust__RunRecord *r, void *arg)
 {
     status_ctx *s = arg;
-    unsigned char prefix[4];
-    run_prefix(prefix, r->run_id);
     uint64_t outcomes = 0;
-    joust_iter_t *it;
-    if (joust_iter_new(s->st, JOUST_CF_OUTCOMES, prefix, 4, &it) == 0) {
-        for (; joust_iter_valid(it); joust_iter_next(it))
+    joust_rec_cursor_t *it;
+    if (joust_rec_cursor_new(s->st, JOUST_REC_OUTCOMES, r->run_id, &it) == 0) {
+        for (; joust_rec_cursor_valid(it); joust_rec_cursor_next(it))
             outcomes++;
-        joust_iter_destroy(&it);
+        joust_rec_cursor_destroy(&it);
     }
     printf("%-16s %4u  %-12s %-8s %-6s %10" PRIu64 " %10" PRIu64 "  %s\n", r->name, r->run_id,
            r->strategy, r->judge, r->order, r->next_match_id - 1, outcomes,
@@ -113,13 +111,13 @@ int cmd_status(int argc, char **argv)
     if (cli_open_store(o.db, 0, &st) < 0)
         return 1;
     uint64_t images, prompts;
-    meta_get_u64(st, META_NEXT_IMAGE, 1, &images);
-    meta_get_u64(st, META_NEXT_PROMPT, 1, &prompts);
+    joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &images);
+    joust_rec_counter_get(st, JOUST_NEXT_PROMPT, &prompts);
     printf("%s: %" PRIu64 " images in %" PRIu64 " prompts\n", o.db, images - 1, prompts - 1);
     printf("%-16s %4s  %-12s %-8s %-6s %10s %10s  %s\n", "run", "id", "strategy", "judge", "order",
            "planned", "outcomes", "state");
     status_ctx s = {st};
-    int rc = joust_run_each(st, print_run, &s);
+    int rc = joust_rec_run_each(st, print_run, &s);
     joust_store_destroy(&st);
     return rc == 0 ? 0 : 1;
 }

@@ -55,7 +55,7 @@ static int streq(const char *a, const char *b) { return a && b && !strcmp(a, b);
 static Joust__ImageRecord *img(joust_store_t *st, uint64_t id)
 {
     Joust__ImageRecord *r = NULL;
-    int rc = image_get(st, id, &r);
+    int rc = joust_rec_image_get(st, id, &r);
     if (rc < 0) {
         fprintf(stderr, "image %llu: %s\n", (unsigned long long)id, joust_strerror(rc));
         return NULL;
@@ -67,7 +67,7 @@ static int members_are(joust_store_t *st, uint64_t pid, const uint64_t *want, si
 {
     uint64_t *ids = NULL;
     size_t n = 0;
-    int ok = prompt_members(st, pid, &ids, &n) == 0 && n == nwant;
+    int ok = joust_rec_prompt_members(st, pid, &ids, &n) == 0 && n == nwant;
     for (size_t i = 0; ok && i < n; i++)
         ok = ids[i] == want[i];
     if (!ok) {
@@ -80,10 +80,10 @@ static int members_are(joust_store_t *st, uint64_t pid, const uint64_t *want, si
     return ok;
 }
 
-static uint64_t meta(joust_store_t *st, const char *name)
+static uint64_t meta(joust_store_t *st, joust_rec_counter name)
 {
     uint64_t v = 0;
-    CHECK_RC(meta_get_u64(st, name, 1, &v));
+    CHECK_RC(joust_rec_counter_get(st, name, &v));
     return v;
 }
 
@@ -142,8 +142,8 @@ static void test_ingest_manifest1(joust_store_t *st)
                 (unsigned long long)s.errors, (unsigned long long)s.duplicates,
                 (unsigned long long)s.missing, (unsigned long long)s.prompts);
 
-    CHECK(meta(st, META_NEXT_IMAGE) == 10);
-    CHECK(meta(st, META_NEXT_PROMPT) == 4);
+    CHECK(meta(st, JOUST_NEXT_IMAGE) == 10);
+    CHECK(meta(st, JOUST_NEXT_PROMPT) == 4);
 
     /* image 1: every field */
     Joust__ImageRecord *r = img(st, 1);
@@ -160,7 +160,7 @@ static void test_ingest_manifest1(joust_store_t *st)
         uint64_t h;
         CHECK_RC(joust_hash_file(path_in("m1/img/a.bin"), &h));
         CHECK(r->has_content_hash && r->content_hash == h);
-        record_free(r);
+        joust_rec_free(r);
     }
     /* image 2: integer id stored as text, no model, no metadata */
     if ((r = img(st, 2))) {
@@ -168,7 +168,7 @@ static void test_ingest_manifest1(joust_store_t *st)
         CHECK(streq(r->caller_id, "7"));
         CHECK(r->model == NULL && r->meta_json == NULL && !r->has_latent);
         CHECK(r->line == 2);
-        record_free(r);
+        joust_rec_free(r);
     } else {
         CHECK(0);
     }
@@ -182,16 +182,16 @@ static void test_ingest_manifest1(joust_store_t *st)
         CHECK(r4->has_content_hash && r4->content_hash == r1->content_hash);
         CHECK(r3->content_hash != r1->content_hash);
     }
-    record_free(r1);
-    record_free(r3);
-    record_free(r4);
+    joust_rec_free(r1);
+    joust_rec_free(r3);
+    joust_rec_free(r4);
     /* image 5: missing file kept, no content hash */
     if ((r = img(st, 5))) {
         CHECK(r->prompt_id == 3);
         CHECK(streq(r->uri, path_in("m1/img/missing.bin")));
         CHECK(!r->has_content_hash);
         CHECK(r->line == 7);
-        record_free(r);
+        joust_rec_free(r);
     } else {
         CHECK(0);
     }
@@ -199,7 +199,7 @@ static void test_ingest_manifest1(joust_store_t *st)
     if ((r = img(st, 6))) {
         CHECK(streq(r->uri, path_in("abs/f.bin")));
         CHECK(r->line == 9);
-        record_free(r);
+        joust_rec_free(r);
     } else {
         CHECK(0);
     }
@@ -208,7 +208,7 @@ static void test_ingest_manifest1(joust_store_t *st)
         const char *u = "https://example.com/x.png";
         CHECK(streq(r->uri, u));
         CHECK(r->has_content_hash && r->content_hash == joust_hash64(u, strlen(u)));
-        record_free(r);
+        joust_rec_free(r);
     } else {
         CHECK(0);
     }
@@ -216,7 +216,7 @@ static void test_ingest_manifest1(joust_store_t *st)
     if ((r = img(st, 8))) {
         CHECK(streq(r->uri, path_in("m1/img/g.bin")));
         CHECK(r->line == 11);
-        record_free(r);
+        joust_rec_free(r);
     } else {
         CHECK(0);
     }
@@ -225,35 +225,35 @@ static void test_ingest_manifest1(joust_store_t *st)
         CHECK(streq(r->uri, path_in("m1/img/h.bin")));
         CHECK(r->has_content_hash);
         CHECK(r->line == 12);
-        record_free(r);
+        joust_rec_free(r);
     } else {
         CHECK(0);
     }
     /* no image 10 */
     Joust__ImageRecord *none = NULL;
-    CHECK(image_get(st, 10, &none) == JOUST_ENOTFOUND);
+    CHECK(joust_rec_image_get(st, 10, &none) == JOUST_ENOTFOUND);
 
     /* prompts */
     Joust__PromptRecord *p = NULL;
-    CHECK_RC(prompt_get(st, 1, &p));
+    CHECK_RC(joust_rec_prompt_get(st, 1, &p));
     if (p) {
         CHECK(p->prompt_id == 1 && streq(p->text, "fox") && p->caller_id == NULL);
-        record_free(p);
+        joust_rec_free(p);
     }
     p = NULL;
-    CHECK_RC(prompt_get(st, 2, &p));
+    CHECK_RC(joust_rec_prompt_get(st, 2, &p));
     if (p) {
         CHECK(streq(p->text, "fox") && streq(p->caller_id, "g"));
-        record_free(p);
+        joust_rec_free(p);
     }
     p = NULL;
-    CHECK_RC(prompt_get(st, 3, &p));
+    CHECK_RC(joust_rec_prompt_get(st, 3, &p));
     if (p) {
         CHECK(streq(p->text, "cat") && p->caller_id == NULL);
-        record_free(p);
+        joust_rec_free(p);
     }
     p = NULL;
-    CHECK(prompt_get(st, 4, &p) == JOUST_ENOTFOUND);
+    CHECK(joust_rec_prompt_get(st, 4, &p) == JOUST_ENOTFOUND);
 
     CHECK(members_are(st, 1, (uint64_t[]){1, 2}, 2));
     CHECK(members_are(st, 2, (uint64_t[]){3, 4}, 2));
@@ -264,8 +264,8 @@ static void test_ingest_manifest1(joust_store_t *st)
     CHECK_RC(joust_ingest(st, path_in("m1/manifest.jsonl"), &s));
     CHECK(s.already_ingested == 1);
     CHECK(s.images == 0 && s.lines == 0 && s.prompts == 0 && s.errors == 0);
-    CHECK(meta(st, META_NEXT_IMAGE) == 10);
-    CHECK(meta(st, META_NEXT_PROMPT) == 4);
+    CHECK(meta(st, JOUST_NEXT_IMAGE) == 10);
+    CHECK(meta(st, JOUST_NEXT_PROMPT) == 4);
 
     /* a copy of the same bytes under another name is the same manifest */
     const char *copy = path_in("m1/copy.jsonl");
@@ -300,25 +300,25 @@ static void test_ingest_second(joust_store_t *st)
     CHECK(s.duplicates == 1); /* n2.bin equals an image of the first manifest */
     CHECK(s.missing == 0);
     CHECK(s.prompts == 1);
-    CHECK(meta(st, META_NEXT_IMAGE) == 13);
-    CHECK(meta(st, META_NEXT_PROMPT) == 5);
+    CHECK(meta(st, JOUST_NEXT_IMAGE) == 13);
+    CHECK(meta(st, JOUST_NEXT_PROMPT) == 5);
 
     Joust__ImageRecord *r = img(st, 10);
     if (r) {
         CHECK(r->prompt_id == 1 && streq(r->uri, path_in("m2/n1.bin")) && r->line == 1);
-        record_free(r);
+        joust_rec_free(r);
     } else {
         CHECK(0);
     }
     if ((r = img(st, 11))) {
         CHECK(r->prompt_id == 2);
-        record_free(r);
+        joust_rec_free(r);
     } else {
         CHECK(0);
     }
     if ((r = img(st, 12))) {
         CHECK(r->prompt_id == 4 && r->line == 4);
-        record_free(r);
+        joust_rec_free(r);
     } else {
         CHECK(0);
     }
@@ -326,17 +326,17 @@ static void test_ingest_second(joust_store_t *st)
     CHECK(members_are(st, 2, (uint64_t[]){3, 4, 11}, 3));
     CHECK(members_are(st, 4, (uint64_t[]){12}, 1));
     Joust__PromptRecord *p = NULL;
-    CHECK_RC(prompt_get(st, 4, &p));
+    CHECK_RC(joust_rec_prompt_get(st, 4, &p));
     if (p) {
         CHECK(streq(p->text, "owl"));
-        record_free(p);
+        joust_rec_free(p);
     }
     /* the prompt_id group keeps the text of its first line */
     p = NULL;
-    CHECK_RC(prompt_get(st, 2, &p));
+    CHECK_RC(joust_rec_prompt_get(st, 2, &p));
     if (p) {
         CHECK(streq(p->text, "fox"));
-        record_free(p);
+        joust_rec_free(p);
     }
 }
 
@@ -356,8 +356,8 @@ static void test_ingest_edge(joust_store_t *st)
     write_str(path_in("bad.jsonl"), "[]\n{\"image\":\"x\"}\n{\"prompt\":\"p\"}\n");
     CHECK_RC(joust_ingest(st, path_in("bad.jsonl"), &s));
     CHECK(s.images == 0 && s.lines == 3 && s.errors == 3 && s.prompts == 0);
-    CHECK(meta(st, META_NEXT_IMAGE) == 13);
-    CHECK(meta(st, META_NEXT_PROMPT) == 5);
+    CHECK(meta(st, JOUST_NEXT_IMAGE) == 13);
+    CHECK(meta(st, JOUST_NEXT_PROMPT) == 5);
 
     /* a missing manifest */
     CHECK(joust_ingest(st, path_in("no-such.jsonl"), &s) == JOUST_ENOTFOUND);
@@ -376,15 +376,15 @@ static void test_ingest_edge(joust_store_t *st)
     if (r) {
         CHECK(streq(r->uri, path_in("m3/i.bin")));
         CHECK(r->prompt_id == 5);
-        record_free(r);
+        joust_rec_free(r);
     } else {
         CHECK(0);
     }
     Joust__PromptRecord *p = NULL;
-    CHECK_RC(prompt_get(st, 5, &p));
+    CHECK_RC(joust_rec_prompt_get(st, 5, &p));
     if (p) {
         CHECK(streq(p->text, "") && streq(p->caller_id, "99"));
-        record_free(p);
+        joust_rec_free(p);
     }
 }
 
@@ -396,8 +396,8 @@ static void test_reopen(joust_store_t **st)
     CHECK_RC(joust_store_open(path_in("db"), 0, st));
     if (!*st)
         exit(1);
-    CHECK(meta(*st, META_NEXT_IMAGE) == 14);
-    CHECK(meta(*st, META_NEXT_PROMPT) == 6);
+    CHECK(meta(*st, JOUST_NEXT_IMAGE) == 14);
+    CHECK(meta(*st, JOUST_NEXT_PROMPT) == 6);
     CHECK(members_are(*st, 1, (uint64_t[]){1, 2, 10}, 3));
     joust_ingest_stats s;
     CHECK_RC(joust_ingest(*st, path_in("m2/list.jsonl"), &s));
@@ -437,20 +437,20 @@ static void test_runs(joust_store_t **st)
         CHECK(r->has_plan_cursor && r->plan_cursor == 1);
         CHECK(r->has_created_ms && r->created_ms > 0);
         CHECK(!r->planning_done && !r->complete);
-        record_free(r);
+        joust_rec_free(r);
     }
-    CHECK(meta(*st, META_NEXT_RUN) == 2);
+    CHECK(meta(*st, JOUST_NEXT_RUN) == 2);
 
     /* reopened with the same spec, or with none: the same run */
     r = NULL;
     CHECK_RC(joust_run_open(*st, "alpha", &spec, &r));
     CHECK(r && r->run_id == alpha_id);
-    record_free(r);
+    joust_rec_free(r);
     r = NULL;
     CHECK_RC(joust_run_open(*st, "alpha", NULL, &r));
     CHECK(r && r->run_id == alpha_id && r->seed == 42);
-    record_free(r);
-    CHECK(meta(*st, META_NEXT_RUN) == 2);
+    joust_rec_free(r);
+    CHECK(meta(*st, JOUST_NEXT_RUN) == 2);
 
     /* a different seed or lease keeps the frozen values */
     joust_run_spec other = spec;
@@ -459,7 +459,7 @@ static void test_runs(joust_store_t **st)
     r = NULL;
     CHECK_RC(joust_run_open(*st, "alpha", &other, &r));
     CHECK(r && r->seed == 42 && r->lease_ms == 30000);
-    record_free(r);
+    joust_rec_free(r);
 
     /* a different judge, order or strategy is a conflict */
     other = spec;
@@ -473,22 +473,22 @@ static void test_runs(joust_store_t **st)
     other = spec;
     other.strategy = "swiss";
     CHECK(joust_run_open(*st, "alpha", &other, &r) == JOUST_EEXIST);
-    CHECK(meta(*st, META_NEXT_RUN) == 2);
+    CHECK(meta(*st, JOUST_NEXT_RUN) == 2);
 
     /* ids increase; listing is in name order */
     r = NULL;
     CHECK_RC(joust_run_open(*st, "Zeta", &spec, &r));
     CHECK(r && r->run_id == 2);
-    record_free(r);
+    joust_rec_free(r);
     r = NULL;
     other = spec;
     other.judge_options = NULL;
     CHECK_RC(joust_run_open(*st, "beta", &other, &r));
     CHECK(r && r->run_id == 3 && r->judge_options == NULL);
-    record_free(r);
+    joust_rec_free(r);
 
     char names[256] = "";
-    CHECK_RC(joust_run_each(*st, collect_run, names));
+    CHECK_RC(joust_rec_run_each(*st, collect_run, names));
     CHECK(streq(names, "Zeta=2,alpha=1,beta=3"));
     if (!streq(names, "Zeta=2,alpha=1,beta=3"))
         fprintf(stderr, "runs: %s\n", names);
@@ -501,11 +501,11 @@ static void test_runs(joust_store_t **st)
     r = NULL;
     CHECK_RC(joust_run_open(*st, "beta", NULL, &r));
     CHECK(r && r->run_id == 3);
-    record_free(r);
+    joust_rec_free(r);
     r = NULL;
     CHECK_RC(joust_run_open(*st, "gamma", &spec, &r));
     CHECK(r && r->run_id == 4);
-    record_free(r);
+    joust_rec_free(r);
 }
 
 /* A store with no runs lists nothing. */
@@ -526,9 +526,9 @@ int main(void)
     if (!st)
         return 1;
     int nruns = 0;
-    CHECK_RC(joust_run_each(st, count_run, &nruns));
+    CHECK_RC(joust_rec_run_each(st, count_run, &nruns));
     CHECK(nruns == 0);
-    CHECK(meta(st, META_NEXT_IMAGE) == 1); /* the default when absent */
+    CHECK(meta(st, JOUST_NEXT_IMAGE) == 1); /* the default when absent */
 
     test_ingest_manifest1(st);
     test_ingest_second(st);

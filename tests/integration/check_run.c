@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bytes.h"
 #include "metrics.h"
 #include "records.h"
 #include "run.h"
@@ -43,31 +42,29 @@ static int tau_prompt(const joust_scored_prompt *sp, void *arg)
 static int check_exactly_once(joust_store_t *st, uint32_t run_id, uint64_t *planned)
 {
     *planned = 0;
-    unsigned char prefix[4];
-    run_prefix(prefix, run_id);
-    joust_iter_t *mi, *oi;
-    if (joust_iter_new(st, JOUST_CF_MATCHES, prefix, 4, &mi) || joust_iter_new(st, JOUST_CF_OUTCOMES, prefix, 4, &oi))
+    joust_rec_cursor_t *mi, *oi;
+    if (joust_rec_cursor_new(st, JOUST_REC_MATCHES, run_id, &mi) ||
+        joust_rec_cursor_new(st, JOUST_REC_OUTCOMES, run_id, &oi))
         return 1;
     uint64_t missing = 0, orphan = 0;
-    while (joust_iter_valid(mi) || joust_iter_valid(oi)) {
-        size_t l;
-        uint64_t m = joust_iter_valid(mi) ? joust_get_be64((const unsigned char *)joust_iter_key(mi, &l) + 4) : UINT64_MAX;
-        uint64_t o = joust_iter_valid(oi) ? joust_get_be64((const unsigned char *)joust_iter_key(oi, &l) + 4) : UINT64_MAX;
+    while (joust_rec_cursor_valid(mi) || joust_rec_cursor_valid(oi)) {
+        uint64_t m = joust_rec_cursor_valid(mi) ? joust_rec_cursor_id(mi) : UINT64_MAX;
+        uint64_t o = joust_rec_cursor_valid(oi) ? joust_rec_cursor_id(oi) : UINT64_MAX;
         if (m == o) {
             (*planned)++;
-            joust_iter_next(mi);
-            joust_iter_next(oi);
+            joust_rec_cursor_next(mi);
+            joust_rec_cursor_next(oi);
         } else if (m < o) {
             (*planned)++;
             missing++;
-            joust_iter_next(mi);
+            joust_rec_cursor_next(mi);
         } else {
             orphan++;
-            joust_iter_next(oi);
+            joust_rec_cursor_next(oi);
         }
     }
-    joust_iter_destroy(&mi);
-    joust_iter_destroy(&oi);
+    joust_rec_cursor_destroy(&mi);
+    joust_rec_cursor_destroy(&oi);
     printf("planned %" PRIu64 " matches; without outcome %" PRIu64 "; outcomes without a match %" PRIu64 "\n",
            *planned, missing, orphan);
     return missing || orphan || *planned == 0;
@@ -102,7 +99,7 @@ int main(int argc, char **argv)
     printf("mean Kendall tau vs latent over %d prompts: %.4f (need >= %.2f)\n", t.prompts, tau, min_tau);
     if (tau < min_tau)
         bad = 1;
-    record_free(run);
+    joust_rec_free(run);
     joust_store_destroy(&st);
     printf("%d passed, %d failed\n", bad ? 0 : 1, bad ? 1 : 0);
     return bad;

@@ -23,19 +23,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "check_workers: cannot open run %s in %s\n", argv[2], argv[1]);
         return 1;
     }
-    unsigned char prefix[4];
-    run_prefix(prefix, run->run_id);
-    joust_iter_t *it;
-    if (joust_iter_new(st, JOUST_CF_OUTCOMES, prefix, 4, &it) < 0)
+    joust_rec_cursor_t *it;
+    if (joust_rec_cursor_new(st, JOUST_REC_OUTCOMES, run->run_id, &it) < 0)
         return 1;
     struct { char name[128]; uint64_t n; } seen[64];
     size_t nseen = 0;
     uint64_t total = 0, other = 0;
-    for (; joust_iter_valid(it); joust_iter_next(it)) {
-        size_t len;
-        const void *v = joust_iter_value(it, &len);
-        Joust__OutcomeRecord *o =
-            (Joust__OutcomeRecord *)record_unpack(&joust__outcome_record__descriptor, v, len);
+    for (; joust_rec_cursor_valid(it); joust_rec_cursor_next(it)) {
+        Joust__OutcomeRecord *o = joust_rec_cursor_outcome(it);
         if (!o)
             continue;
         const char *w = o->worker ? o->worker : "";
@@ -51,15 +46,15 @@ int main(int argc, char **argv)
         }
         if (i < nseen)
             seen[i].n++;
-        record_free(o);
+        joust_rec_free(o);
     }
-    joust_iter_destroy(&it);
+    joust_rec_cursor_destroy(&it);
     for (size_t i = 0; i < nseen; i++)
         printf("worker '%s': %" PRIu64 " outcomes\n", seen[i].name, seen[i].n);
     int bad = argc > 3 && (total == 0 || other > 0);
     if (argc > 3)
         printf("%d passed, %d failed\n", !bad, bad);
-    record_free(run);
+    joust_rec_free(run);
     joust_store_destroy(&st);
     return bad;
 }

@@ -122,7 +122,7 @@ static void coord_start(coord_thread *c, joust_store_t *st, const char *run, uin
                            .seed = 1, .max_attempts = max_attempts, .lease_ms = lease_ms};
     Joust__RunRecord *r = NULL;
     CHECK_RC(joust_run_open(st, run, &spec, &r));
-    record_free(r);
+    joust_rec_free(r);
     c->st = st;
     c->run = run;
     joust_coord_config_defaults(&c->cfg);
@@ -342,12 +342,8 @@ static int job_has(const Joust__Job *j, uint64_t match_id, uint32_t attempt)
 
 static Joust__OutcomeRecord *outcome(joust_store_t *st, uint32_t run_id, uint64_t match_id)
 {
-    unsigned char key[RUN_KEY_LEN];
-    run_key(key, run_id, match_id);
-    ProtobufCMessage *m = NULL;
-    if (record_get(st, JOUST_CF_OUTCOMES, key, sizeof key, &joust__outcome_record__descriptor, &m) < 0)
-        return NULL;
-    return (Joust__OutcomeRecord *)m;
+    Joust__OutcomeRecord *o = NULL;
+    return joust_rec_outcome_get(st, run_id, match_id, &o) < 0 ? NULL : o;
 }
 
 /* ------------------------------------------------------------ A1 ------- */
@@ -443,26 +439,24 @@ static void test_coordinator_basics(void)
         CHECK(o->has_answer && o->answer == 1 && o->latency_us == 1234);
         CHECK(o->has_committed_ms && o->committed_ms > 0);
     }
-    record_free(o);
-    unsigned char key[RUN_KEY_LEN];
-    run_key(key, 1, 1);
-    void *val = NULL;
+    joust_rec_free(o);
+    char *val = NULL;
     size_t vlen = 0;
-    CHECK_RC(joust_store_get(st, JOUST_CF_RATIONALES, key, sizeof key, &val, &vlen));
+    CHECK_RC(joust_rec_rationale_get(st, 1, 1, &val, &vlen));
     CHECK(val && vlen == 13 && !memcmp(val, "looks sharper", 13));
     free(val);
     o = outcome(st, 1, 2);
     CHECK(o && o->status == JOUST__OUTCOME_STATUS__UNPARSEABLE && o->attempt == 2 &&
           streq(o->error, "no answer") && !o->has_p_first);
-    record_free(o);
+    joust_rec_free(o);
     o = outcome(st, 1, 3);
     CHECK(o && o->status == JOUST__OUTCOME_STATUS__IMAGE_ERROR && o->failed_image_id == 2);
-    record_free(o);
+    joust_rec_free(o);
     CHECK(outcome(st, 1, 4) == NULL);
     Joust__RunRecord *r = NULL;
     CHECK_RC(joust_run_open(st, "a1", NULL, &r));
     CHECK(r && r->complete && r->planning_done && r->next_match_id == 4);
-    record_free(r);
+    joust_rec_free(r);
     joust_store_destroy(&st);
 }
 
@@ -496,7 +490,7 @@ static void test_lease_expiry(void)
     Joust__OutcomeRecord *o = outcome(st, 1, 1);
     CHECK(o && o->status == JOUST__OUTCOME_STATUS__ABANDONED && o->attempt == 2);
     CHECK(o && o->error && strstr(o->error, "gave up after 2 attempts: lease expired"));
-    record_free(o);
+    joust_rec_free(o);
     fake_close(&w);
     joust_store_destroy(&st);
 }
@@ -531,7 +525,7 @@ static void test_silent_worker_dropped(void)
     CHECK(c.rc == 0 && c.sum.complete && c.sum.ok == 1 && c.sum.retried == 1);
     Joust__OutcomeRecord *o = outcome(st, 1, 1);
     CHECK(o && o->attempt == 2 && streq(o->worker, "w2") && o->p_first == 0.25);
-    record_free(o);
+    joust_rec_free(o);
     /* the dropped worker got no goodbye */
     fake_pump(&w1, 100, 0);
     CHECK(fake_take(&w1, JOUST_CMD_DISCONNECT, 0, &m, 0) == 0);

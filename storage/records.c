@@ -1,0 +1,477 @@
+/* Typed records (records.h): key layouts and protobuf values. Keys are
+ * big-endian so RocksDB iterates in id order:
+ *   runs       name
+ *   prompts    be64 prompt_id [‖ be64 image_id for a member]
+ *   images     be64 image_id
+ *   matches, outcomes, rationales, scores   be32 run_id ‖ be64 id
+ *   META       counter names, or a tag byte ‖ be64 hash for the indexes */
+#include "records.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "err.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define RUN_KEY_LEN 12 /* be32 run_id ‖ be64 id */
+
+static void run_key(unsigned char key[RUN_KEY_LEN], uint32_t run_id, uint64_t id)
+{
+    joust_put_be32(key, run_id);
+    joust_put_be64(key + 4, id);
+}
+
+/* Packs msg and adds a put to the batch. */
+static void record_put(joust_batch_t *b, joust_cf cf, const void *key, size_t klen,
+                       const ProtobufCMessage *msg)
+{
+    /* Most records (matches, outcomes) are small: pack them on the stack,
+     * since the batch copies the bytes anyway. */
+    unsigned char stackbuf[512];
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    unsigned char *buf = len <= sizeof stackbuf ? stackbuf : xmalloc(len);
+    protobuf_c_message_pack(msg, buf);
+    joust_batch_put(b, cf, key, klen, buf, len);
+    if (buf != stackbuf)
+        free(buf);
+}
+
+static ProtobufCMessage *record_unpack(const ProtobufCMessageDescriptor *d, const void *val,
+                                       size_t len)
+{
+    return protobuf_c_message_unpack(d, NULL, len, val);
+}
+
+/* Gets and unpacks one record. */
+static int record_get(joust_store_t *st, joust_cf cf, const void *key, size_t klen,
+                      const ProtobufCMessageDescriptor *d, void *out)
+{
+    void *val;
+    size_t len;
+    ProtobufCMessage **msg = out;
+    *msg = NULL;
+    int rc = joust_store_get(st, cf, key, klen, &val, &len);
+    if (rc < 0)
+        return rc;
+    *msg = record_unpack(d, val, len);
+    free(val);
+    if (!*msg) {
+        log_error("store: a %s record does not unpack", joust_cf_name(cf));
+        return JOUST_ECORRUPT;
+    }
+    return 0;
+}
+
+void joust_rec_free(void *msg)
+{
+    if (msg)
+        protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+/* ---- META: counters and indexes ---- */
+
+static const char *const counter_names[] = {"next_image_id", "next_prompt_id", "next_run_id"};
+
+int joust_rec_counter_get(joust_store_t *st, joust_rec_counter which, uint64_t *out)
+{
+    assert((unsigned)which < sizeof counter_names / sizeof *counter_names);
+    const char *name = counter_names[which];
+    void *val;
+    size_t len;
+    int rc = joust_store_get(st, JOUST_CF_META, name, strlen(name), &val, &len);
+    if (rc == JOUST_ENOTFOUND) {
+        *out = 1;
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+    rc = len == 8 ? 0 : JOUST_ECORRUPT;
+    if (rc == 0)
+        *out = joust_get_be64(val);
+    else
+        log_error("store: counter %s is %zu bytes, not 8", name, len);
+    free(val);
+    return rc;
+}
+
+void joust_rec_counter_put(joust_batch_t *b, joust_rec_counter which, uint64_t v)
+{
+    assert((unsigned)which < sizeof counter_names / sizeof *counter_names);
+    const char *name = counter_names[which];
+    unsigned char buf[8];
+    joust_put_be64(buf, v);
+    joust_batch_put(b, JOUST_CF_META, name, strlen(name), buf, 8);
+}
+
+static const char index_tags[] = {'k', 'h', 'i', 'm'};
+
+static void index_key(unsigned char key[9], joust_rec_index index, uint64_t hash)
+{
+    assert((unsigned)index < sizeof index_tags);
+    key[0] = (unsigned char)index_tags[index];
+    joust_put_be64(key + 1, hash);
+}
+
+int joust_rec_index_get(joust_store_t *st, joust_rec_index index, uint64_t hash, uint64_t *out)
+{
+    unsigned char key[9];
+    index_key(key, index, hash);
+    void *val;
+    size_t len;
+    int rc = joust_store_get(st, JOUST_CF_META, key, sizeof key, &val, &len);
+    if (rc < 0)
+        return rc;
+    rc = len == 8 ? 0 : JOUST_ECORRUPT;
+    if (rc == 0)
+        *out = joust_get_be64(val);
+    free(val);
+    return rc;
+}
+
+void joust_rec_index_put(joust_batch_t *b, joust_rec_index index, uint64_t hash, uint64_t value)
+{
+    unsigned char key[9], val[8];
+    index_key(key, index, hash);
+    joust_put_be64(val, value);
+    joust_batch_put(b, JOUST_CF_META, key, sizeof key, val, sizeof val);
+}
+
+/* ---- runs ---- */
+
+int joust_rec_run_get(joust_store_t *st, const char *name, Joust__RunRecord **out)
+{
+    return record_get(st, JOUST_CF_RUNS, name, strlen(name), &joust__run_record__descriptor, out);
+}
+
+void joust_rec_run_put(joust_batch_t *b, const Joust__RunRecord *run)
+{
+    record_put(b, JOUST_CF_RUNS, run->name, strlen(run->name), &run->base);
+}
+
+int joust_rec_run_create(joust_store_t *st, Joust__RunRecord *run)
+{
+    uint64_t next_run;
+    int rc = joust_rec_counter_get(st, JOUST_NEXT_RUN, &next_run);
+    if (rc < 0)
+        return rc;
+    if (next_run > UINT32_MAX)
+        return JOUST_ETOOBIG;
+    run->run_id = (uint32_t)next_run;
+    joust_batch_t *b = joust_batch_new();
+    joust_rec_run_put(b, run);
+    joust_rec_counter_put(b, JOUST_NEXT_RUN, next_run + 1);
+    rc = joust_store_write(st, b, 1);
+    joust_batch_destroy(&b);
+    return rc;
+}
+
+int joust_rec_run_each(joust_store_t *st, void (*fn)(const Joust__RunRecord *run, void *arg),
+                       void *arg)
+{
+    joust_iter_t *it;
+    int rc = joust_iter_new(st, JOUST_CF_RUNS, NULL, 0, &it);
+    if (rc < 0)
+        return rc;
+    for (; joust_iter_valid(it); joust_iter_next(it)) {
+        size_t len;
+        const void *v = joust_iter_value(it, &len);
+        Joust__RunRecord *r =
+            (Joust__RunRecord *)record_unpack(&joust__run_record__descriptor, v, len);
+        if (r)
+            fn(r, arg);
+        else
+            log_warn("store: a run record does not unpack; skipped");
+        joust_rec_free(r);
+    }
+    rc = joust_iter_error(it);
+    joust_iter_destroy(&it);
+    return rc;
+}
+
+/* ---- prompts ---- */
+
+int joust_rec_prompt_get(joust_store_t *st, uint64_t prompt_id, Joust__PromptRecord **out)
+{
+    unsigned char key[8];
+    joust_put_be64(key, prompt_id);
+    return record_get(st, JOUST_CF_PROMPTS, key, 8, &joust__prompt_record__descriptor, out);
+}
+
+void joust_rec_prompt_put(joust_batch_t *b, const Joust__PromptRecord *p)
+{
+    unsigned char key[8];
+    joust_put_be64(key, p->prompt_id);
+    record_put(b, JOUST_CF_PROMPTS, key, 8, &p->base);
+}
+
+void joust_rec_prompt_add_image(joust_batch_t *b, uint64_t prompt_id, uint64_t image_id)
+{
+    unsigned char key[16];
+    joust_put_be64(key, prompt_id);
+    joust_put_be64(key + 8, image_id);
+    joust_batch_put(b, JOUST_CF_PROMPTS, key, 16, "", 0);
+}
+
+int joust_rec_prompt_members(joust_store_t *st, uint64_t prompt_id, uint64_t **ids, size_t *n)
+{
+    unsigned char prefix[8];
+    joust_put_be64(prefix, prompt_id);
+    joust_iter_t *it;
+    *ids = NULL;
+    *n = 0;
+    int rc = joust_iter_new(st, JOUST_CF_PROMPTS, prefix, 8, &it);
+    if (rc < 0)
+        return rc;
+    size_t cap = 0;
+    for (; joust_iter_valid(it); joust_iter_next(it)) {
+        size_t klen;
+        const unsigned char *k = joust_iter_key(it, &klen);
+        if (klen != 16)
+            continue; /* the prompt's own record */
+        xgrow((void **)ids, &cap, *n + 1, sizeof **ids);
+        (*ids)[(*n)++] = joust_get_be64(k + 8);
+    }
+    rc = joust_iter_error(it);
+    joust_iter_destroy(&it);
+    return rc;
+}
+
+int joust_rec_prompt_walk(joust_store_t *st, uint64_t from, uint64_t until, joust_rec_prompt_fn fn,
+                          void *arg, uint64_t *next)
+{
+    joust_iter_t *it;
+    int rc = joust_iter_new(st, JOUST_CF_PROMPTS, NULL, 0, &it);
+    if (rc < 0)
+        return rc;
+    unsigned char start[8];
+    joust_put_be64(start, from);
+    joust_iter_seek(it, start, 8);
+    uint64_t pid = 0, *ids = NULL;
+    size_t n = 0, cap = 0;
+    /* Keys: be64 prompt id (the record), then be64 prompt ‖ be64 image for
+     * each member, so a prompt is complete when the next record starts. */
+    for (;;) {
+        int valid = joust_iter_valid(it);
+        size_t klen = 0;
+        const unsigned char *k = valid ? joust_iter_key(it, &klen) : NULL;
+        if (valid && klen == 16 && pid && joust_get_be64(k) == pid) {
+            xgrow((void **)&ids, &cap, n + 1, sizeof *ids);
+            ids[n++] = joust_get_be64(k + 8);
+            joust_iter_next(it);
+            continue;
+        }
+        if (pid) {
+            rc = fn(pid, ids, n, arg);
+            if (next)
+                *next = pid + 1;
+            pid = 0;
+            if (rc != 0)
+                break;
+        }
+        if (!valid)
+            break;
+        if (klen == 8) {
+            pid = joust_get_be64(k);
+            n = 0;
+            if (until && pid >= until)
+                break;
+        }
+        joust_iter_next(it);
+    }
+    if (rc == 0)
+        rc = joust_iter_error(it);
+    else if (rc > 0)
+        rc = 1;
+    joust_iter_destroy(&it);
+    free(ids);
+    return rc;
+}
+
+/* ---- images ---- */
+
+int joust_rec_image_get(joust_store_t *st, uint64_t image_id, Joust__ImageRecord **out)
+{
+    unsigned char key[8];
+    joust_put_be64(key, image_id);
+    return record_get(st, JOUST_CF_IMAGES, key, 8, &joust__image_record__descriptor, out);
+}
+
+void joust_rec_image_put(joust_batch_t *b, const Joust__ImageRecord *img)
+{
+    unsigned char key[8];
+    joust_put_be64(key, img->image_id);
+    record_put(b, JOUST_CF_IMAGES, key, 8, &img->base);
+}
+
+/* ---- a run's records ---- */
+
+int joust_rec_match_get(joust_store_t *st, uint32_t run_id, uint64_t match_id,
+                        Joust__MatchRecord **out)
+{
+    unsigned char key[RUN_KEY_LEN];
+    run_key(key, run_id, match_id);
+    return record_get(st, JOUST_CF_MATCHES, key, sizeof key, &joust__match_record__descriptor, out);
+}
+
+void joust_rec_match_put(joust_batch_t *b, uint32_t run_id, uint64_t match_id,
+                         const Joust__MatchRecord *m)
+{
+    unsigned char key[RUN_KEY_LEN];
+    run_key(key, run_id, match_id);
+    record_put(b, JOUST_CF_MATCHES, key, sizeof key, &m->base);
+}
+
+int joust_rec_outcome_get(joust_store_t *st, uint32_t run_id, uint64_t match_id,
+                          Joust__OutcomeRecord **out)
+{
+    unsigned char key[RUN_KEY_LEN];
+    run_key(key, run_id, match_id);
+    return record_get(st, JOUST_CF_OUTCOMES, key, sizeof key, &joust__outcome_record__descriptor,
+                      out);
+}
+
+void joust_rec_outcome_put(joust_batch_t *b, uint32_t run_id, uint64_t match_id,
+                           const Joust__OutcomeRecord *o, const char *reason)
+{
+    unsigned char key[RUN_KEY_LEN];
+    run_key(key, run_id, match_id);
+    record_put(b, JOUST_CF_OUTCOMES, key, sizeof key, &o->base);
+    if (reason && reason[0])
+        joust_batch_put(b, JOUST_CF_RATIONALES, key, sizeof key, reason, strlen(reason));
+}
+
+int joust_rec_rationale_get(joust_store_t *st, uint32_t run_id, uint64_t match_id, char **text,
+                            size_t *len)
+{
+    unsigned char key[RUN_KEY_LEN];
+    run_key(key, run_id, match_id);
+    void *val;
+    int rc = joust_store_get(st, JOUST_CF_RATIONALES, key, sizeof key, &val, len);
+    *text = rc == 0 ? val : NULL;
+    return rc;
+}
+
+int joust_rec_score_get(joust_store_t *st, uint32_t run_id, uint64_t image_id,
+                        Joust__ScoreRecord **out)
+{
+    unsigned char key[RUN_KEY_LEN];
+    run_key(key, run_id, image_id);
+    return record_get(st, JOUST_CF_SCORES, key, sizeof key, &joust__score_record__descriptor, out);
+}
+
+void joust_rec_score_put(joust_batch_t *b, uint32_t run_id, uint64_t image_id,
+                         const Joust__ScoreRecord *s)
+{
+    unsigned char key[RUN_KEY_LEN];
+    run_key(key, run_id, image_id);
+    record_put(b, JOUST_CF_SCORES, key, sizeof key, &s->base);
+}
+
+int joust_rec_scores_delete(joust_store_t *st, uint32_t run_id)
+{
+    unsigned char prefix[4];
+    joust_put_be32(prefix, run_id);
+    return joust_store_delete_prefix(st, JOUST_CF_SCORES, prefix, sizeof prefix);
+}
+
+/* ---- cursors ---- */
+
+struct joust_rec_cursor {
+    joust_iter_t *it;
+    joust_rec_family family;
+};
+
+static const joust_cf family_cf[] = {JOUST_CF_MATCHES, JOUST_CF_OUTCOMES, JOUST_CF_SCORES};
+
+int joust_rec_cursor_new(joust_store_t *st, joust_rec_family family, uint32_t run_id,
+                         joust_rec_cursor_t **out)
+{
+    assert((unsigned)family < sizeof family_cf / sizeof *family_cf);
+    *out = NULL;
+    unsigned char prefix[4];
+    joust_put_be32(prefix, run_id);
+    joust_iter_t *it;
+    int rc = joust_iter_new(st, family_cf[family], prefix, sizeof prefix, &it);
+    if (rc < 0) {
+        joust_iter_destroy(&it);
+        return rc;
+    }
+    joust_rec_cursor_t *c = xcalloc(1, sizeof *c);
+    c->it = it;
+    c->family = family;
+    *out = c;
+    return 0;
+}
+
+void joust_rec_cursor_destroy(joust_rec_cursor_t **self_p)
+{
+    assert(self_p);
+    if (!*self_p)
+        return;
+    joust_iter_destroy(&(*self_p)->it);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int joust_rec_cursor_valid(joust_rec_cursor_t *c)
+{
+    /* A key that is not run ‖ id (never written by joust) ends nothing:
+     * it is skipped. */
+    while (joust_iter_valid(c->it)) {
+        size_t klen;
+        joust_iter_key(c->it, &klen);
+        if (klen == RUN_KEY_LEN)
+            return 1;
+        joust_iter_next(c->it);
+    }
+    return 0;
+}
+
+void joust_rec_cursor_next(joust_rec_cursor_t *c) { joust_iter_next(c->it); }
+
+void joust_rec_cursor_seek(joust_rec_cursor_t *c, uint64_t id)
+{
+    unsigned char from[8];
+    joust_put_be64(from, id);
+    joust_iter_seek(c->it, from, sizeof from);
+}
+
+uint64_t joust_rec_cursor_id(joust_rec_cursor_t *c)
+{
+    if (!joust_rec_cursor_valid(c))
+        return 0;
+    size_t klen;
+    const unsigned char *k = joust_iter_key(c->it, &klen);
+    return joust_get_be64(k + 4);
+}
+
+static void *cursor_unpack(joust_rec_cursor_t *c, joust_rec_family family,
+                           const ProtobufCMessageDescriptor *d)
+{
+    assert(c->family == family);
+    if (!joust_rec_cursor_valid(c))
+        return NULL;
+    size_t len;
+    const void *v = joust_iter_value(c->it, &len);
+    return record_unpack(d, v, len);
+}
+
+Joust__MatchRecord *joust_rec_cursor_match(joust_rec_cursor_t *c)
+{
+    return cursor_unpack(c, JOUST_REC_MATCHES, &joust__match_record__descriptor);
+}
+
+Joust__OutcomeRecord *joust_rec_cursor_outcome(joust_rec_cursor_t *c)
+{
+    return cursor_unpack(c, JOUST_REC_OUTCOMES, &joust__outcome_record__descriptor);
+}
+
+Joust__ScoreRecord *joust_rec_cursor_score(joust_rec_cursor_t *c)
+{
+    return cursor_unpack(c, JOUST_REC_SCORES, &joust__score_record__descriptor);
+}
+
+int joust_rec_cursor_error(joust_rec_cursor_t *c) { return joust_iter_error(c->it); }

@@ -1,0 +1,120 @@
+/* Typed records over the store: the only place that knows key layouts
+ * (docs/storage.md) and which column family holds which protobuf record
+ * (proto/joust.proto). Nothing outside storage/ builds a key by hand.
+ *
+ * Ownership: a getter's *out is a heap tree owned by the caller; free it
+ * with joust_rec_free. A putter packs (copies) its record into the batch, so
+ * the record may be freed or changed as soon as the call returns; the write
+ * happens at joust_store_write. Records and ids passed in are borrowed.
+ * Threads: as store.h: the store may be shared, a batch or a cursor belongs
+ * to one thread.
+ * Errors: 0 or a negative JOUST_E* code: JOUST_ENOTFOUND when a record is
+ * absent, JOUST_ECORRUPT when stored bytes do not unpack, JOUST_ESTORE
+ * from RocksDB (message logged by store.c). Putters cannot fail: a bad add
+ * fails the batch's write (store.h). Nothing aborts on stored bytes. */
+#ifndef JOUST_RECORDS_H
+#define JOUST_RECORDS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "joust.pb-c.h"
+#include "store.h"
+
+#define JOUST_SCHEMA_VERSION 1
+
+/* Frees a record returned by a getter or a cursor; NULL is a no-op. */
+void joust_rec_free(void *msg);
+
+/* ---- id counters (next id to assign; ids start at 1) ---- */
+typedef enum { JOUST_NEXT_IMAGE, JOUST_NEXT_PROMPT, JOUST_NEXT_RUN } joust_rec_counter;
+/* *out = the counter's value, 1 when it was never written. */
+int joust_rec_counter_get(joust_store_t *st, joust_rec_counter which, uint64_t *out);
+void joust_rec_counter_put(joust_batch_t *b, joust_rec_counter which, uint64_t v);
+
+/* ---- ingest indexes: a 64-bit hash -> a 64-bit value ---- */
+typedef enum {
+    JOUST_INDEX_GROUP,     /* XXH3(group key) -> prompt_id */
+    JOUST_INDEX_CONTENT,   /* content hash -> first image_id with it */
+    JOUST_INDEX_CALLER_ID, /* XXH3(manifest id) -> image_id */
+    JOUST_INDEX_MANIFEST,  /* XXH3(manifest file) -> images it added */
+} joust_rec_index;
+/* JOUST_ENOTFOUND when absent, JOUST_ECORRUPT when not 8 bytes. */
+int joust_rec_index_get(joust_store_t *st, joust_rec_index index, uint64_t hash, uint64_t *out);
+void joust_rec_index_put(joust_batch_t *b, joust_rec_index index, uint64_t hash, uint64_t value);
+
+/* ---- runs (keyed by name) ---- */
+int joust_rec_run_get(joust_store_t *st, const char *name, Joust__RunRecord **out);
+void joust_rec_run_put(joust_batch_t *b, const Joust__RunRecord *run);
+/* Gives run a new id (the JOUST_NEXT_RUN counter) and writes it with the
+ * advanced counter in one synced write. The caller checks first that the
+ * name is free (not atomic against another process creating it). */
+int joust_rec_run_create(joust_store_t *st, Joust__RunRecord *run);
+/* Calls fn for every run in name order (the record is borrowed for the
+ * call); a record that does not unpack is skipped with a warning. */
+int joust_rec_run_each(joust_store_t *st, void (*fn)(const Joust__RunRecord *run, void *arg),
+                       void *arg);
+
+/* ---- prompts and their members ---- */
+int joust_rec_prompt_get(joust_store_t *st, uint64_t prompt_id, Joust__PromptRecord **out);
+void joust_rec_prompt_put(joust_batch_t *b, const Joust__PromptRecord *p);
+/* Records image_id as a member of prompt_id. */
+void joust_rec_prompt_add_image(joust_batch_t *b, uint64_t prompt_id, uint64_t image_id);
+/* The image ids of a prompt, in id order; *ids is malloc'd (free it). */
+int joust_rec_prompt_members(joust_store_t *st, uint64_t prompt_id, uint64_t **ids, size_t *n);
+/* Called with a prompt id and its image ids (borrowed for the call).
+ * Returns < 0 to fail the walk, 0 to go on, > 0 to stop after this prompt. */
+typedef int (*joust_rec_prompt_fn)(uint64_t pid, const uint64_t *ids, size_t n, void *arg);
+/* Walks the prompts with from <= id < until (until 0: no bound) in id order.
+ * Returns 0 when it walked them all, 1 when fn stopped it, or a negative
+ * error. *next (may be NULL) becomes the id after the last prompt given to
+ * fn. */
+int joust_rec_prompt_walk(joust_store_t *st, uint64_t from, uint64_t until, joust_rec_prompt_fn fn,
+                          void *arg, uint64_t *next);
+
+/* ---- images ---- */
+int joust_rec_image_get(joust_store_t *st, uint64_t image_id, Joust__ImageRecord **out);
+void joust_rec_image_put(joust_batch_t *b, const Joust__ImageRecord *img);
+
+/* ---- a run's matches, outcomes (with rationales) and scores ---- */
+int joust_rec_match_get(joust_store_t *st, uint32_t run_id, uint64_t match_id,
+                        Joust__MatchRecord **out);
+void joust_rec_match_put(joust_batch_t *b, uint32_t run_id, uint64_t match_id,
+                         const Joust__MatchRecord *m);
+int joust_rec_outcome_get(joust_store_t *st, uint32_t run_id, uint64_t match_id,
+                          Joust__OutcomeRecord **out);
+/* Adds the outcome and, when reason is non-empty, its rationale. */
+void joust_rec_outcome_put(joust_batch_t *b, uint32_t run_id, uint64_t match_id,
+                           const Joust__OutcomeRecord *o, const char *reason);
+/* The rationale text (malloc'd, NUL-terminated, *len bytes before the NUL). */
+int joust_rec_rationale_get(joust_store_t *st, uint32_t run_id, uint64_t match_id, char **text,
+                            size_t *len);
+int joust_rec_score_get(joust_store_t *st, uint32_t run_id, uint64_t image_id,
+                        Joust__ScoreRecord **out);
+void joust_rec_score_put(joust_batch_t *b, uint32_t run_id, uint64_t image_id,
+                         const Joust__ScoreRecord *s);
+/* Deletes every score of the run in one (unsynced) write. */
+int joust_rec_scores_delete(joust_store_t *st, uint32_t run_id);
+
+/* A cursor over one run's matches, outcomes or scores in id order (match id;
+ * image id for scores). It reads a snapshot taken at _new; keep it short. */
+typedef enum { JOUST_REC_MATCHES, JOUST_REC_OUTCOMES, JOUST_REC_SCORES } joust_rec_family;
+typedef struct joust_rec_cursor joust_rec_cursor_t;
+int joust_rec_cursor_new(joust_store_t *st, joust_rec_family family, uint32_t run_id,
+                         joust_rec_cursor_t **out);
+void joust_rec_cursor_destroy(joust_rec_cursor_t **self_p);
+/* 0 at the end or on error (tell them apart with joust_rec_cursor_error). */
+int joust_rec_cursor_valid(joust_rec_cursor_t *c);
+void joust_rec_cursor_next(joust_rec_cursor_t *c);
+/* Positions at the first record with id >= id. */
+void joust_rec_cursor_seek(joust_rec_cursor_t *c, uint64_t id);
+/* The current record's id; 0 when not valid. */
+uint64_t joust_rec_cursor_id(joust_rec_cursor_t *c);
+/* The current record unpacked (free with joust_rec_free); NULL when the
+ * cursor is not valid or the bytes do not unpack. The family must match. */
+Joust__MatchRecord *joust_rec_cursor_match(joust_rec_cursor_t *c);
+Joust__OutcomeRecord *joust_rec_cursor_outcome(joust_rec_cursor_t *c);
+Joust__ScoreRecord *joust_rec_cursor_score(joust_rec_cursor_t *c);
+/* 0, or JOUST_ESTORE if the cursor stopped because of an error. */
+int joust_rec_cursor_error(joust_rec_cursor_t *c);
+
+#endif
