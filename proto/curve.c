@@ -191,16 +191,23 @@ int joust_curve_read_public(const char *z85_or_path, char out[JOUST_CURVE_Z85_LE
                             size_t errlen)
 {
     out[0] = '\0';
-    if (z85_valid(z85_or_path, strlen(z85_or_path))) {
-        memcpy(out, z85_or_path, JOUST_CURVE_Z85_LEN + 1);
-        return 0;
+    /* A path first: many paths are 40 Z85 characters too ('/', '.', '-'
+     * are in the alphabet), e.g. keys-for-the-nightly-run/coordinator.pub.
+     * The literal is taken only when no such file (or anything) exists. */
+    struct stat st;
+    if (lstat(z85_or_path, &st) != 0 && errno == ENOENT) {
+        if (z85_valid(z85_or_path, strlen(z85_or_path))) {
+            memcpy(out, z85_or_path, JOUST_CURVE_Z85_LEN + 1);
+            return 0;
+        }
+        return set_err(err, errlen, JOUST_ENOTFOUND, "%s: %s", z85_or_path,
+                       "neither an existing file nor a Z85 public key (40 characters)");
     }
     char buf[KEY_FILE_MAX];
-    struct stat st;
     int rc = read_small(z85_or_path, buf, sizeof buf, &st, err, errlen);
     if (rc == 0 && key_from_text(buf, out) < 0)
         rc = set_err(err, errlen, JOUST_EINVAL, "%s: %s", z85_or_path,
-                     "neither a Z85 public key nor a file holding one");
+                     "a file without a Z85 public key in it");
     return rc;
 }
 

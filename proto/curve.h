@@ -47,9 +47,12 @@ int joust_curve_write_keys(const char *base, const char *name, const joust_curve
  *         it: chmod 600), JOUST_EINVAL (no valid Z85 key), JOUST_EIO. */
 int joust_curve_read_secret(const char *path, joust_curve_keypair *kp, char *err, size_t errlen);
 
-/* A public key given as 40 Z85 characters, or else as the path of a file
- * holding one (e.g. a .pub file). out gets the Z85 key.
- * @return 0, JOUST_ENOTFOUND, JOUST_EINVAL, JOUST_EIO. */
+/* A public key given as the path of a file holding one (e.g. a .pub
+ * file), or else, when nothing exists at that path, as 40 Z85 characters.
+ * An existing path is always read as a file, never as a key (a 40-character
+ * path may also be valid Z85). out gets the Z85 key.
+ * @return 0, JOUST_ENOTFOUND (no such file and not a Z85 key), JOUST_EINVAL
+ *   (the file holds no key), JOUST_EIO. */
 int joust_curve_read_public(const char *z85_or_path, char out[JOUST_CURVE_Z85_LEN + 1], char *err,
                             size_t errlen);
 

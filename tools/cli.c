@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "curve.h"
 #include "err.h"
 #include "ingest.h"
 #include "log.h"
@@ -280,6 +281,30 @@ int cli_begin(int argc, char **argv, const char *usage, int min_args, int max_ar
         return 0;
     }
     return 1;
+}
+
+int cli_check_keys(const cli_opts *o)
+{
+    char err[PATH_MAX + 128];
+    int rc = 0;
+    if (o->curve_secret) {
+        joust_curve_keypair kp;
+        if ((rc = joust_curve_read_secret(o->curve_secret, &kp, err, sizeof err)) < 0)
+            fprintf(stderr, "joust: --curve-secret: %s\n", err);
+        joust_curve_wipe(&kp, sizeof kp);
+    }
+    if (rc == 0 && o->server_key) {
+        char pub[JOUST_CURVE_Z85_LEN + 1];
+        if ((rc = joust_curve_read_public(o->server_key, pub, err, sizeof err)) < 0)
+            fprintf(stderr, "joust: --server-key: %s\n", err);
+    }
+    if (rc == 0 && o->curve_allow) {
+        joust_curve_allow_t *allow = NULL;
+        if ((rc = joust_curve_allow_load(o->curve_allow, &allow, err, sizeof err)) < 0)
+            fprintf(stderr, "joust: --allow: %s\n", err);
+        joust_curve_allow_destroy(&allow);
+    }
+    return rc;
 }
 
 int cli_open_store(const char *path, int create, joust_store_t **st)

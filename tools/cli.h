@@ -48,6 +48,10 @@ int cli_parse(int argc, char **argv, cli_opts *o);
 int cli_begin(int argc, char **argv, const char *usage, int min_args, int max_args, cli_opts *o,
               int *exit_code);
 void cli_install_signals(void);
+/* Reads every key option that is set (--curve-secret, --server-key,
+ * --allow) once, so that a bad one is an error naming the option before
+ * anything starts. Returns 0, or the first failure after printing it. */
+int cli_check_keys(const cli_opts *o);
 /* Opens the store (creating it when create != 0), logging why on failure. */
 int cli_open_store(const char *path, int create, joust_store_t **st);
 

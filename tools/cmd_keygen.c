@@ -1,11 +1,13 @@
 /* `joust keygen NAME`: a CURVE keypair for a coordinator or a worker.
  * Writes NAME.key (the secret key, mode 0600, never overwritten) and
- * NAME.pub (the public key) under --out (default .), and prints the
- * allow-list line "NAME PUBLIC-KEY" on stdout. The secret key is never
- * printed. */
+ * NAME.pub (the public key) under --out (default .; created with mode 0700
+ * when missing), and prints the allow-list line "NAME PUBLIC-KEY" on
+ * stdout. The secret key is never printed. */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "curve.h"
@@ -23,6 +25,29 @@ static int valid_name(const char *s)
     return 1;
 }
 
+/* mkdir -p: missing parents 0755, the key directory itself 0700. An
+ * existing directory keeps its mode. */
+static int make_key_dir(const char *dir)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return -ENAMETOOLONG;
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return -errno;
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return -errno;
+    return S_ISDIR(sb.st_mode) ? 0 : -ENOTDIR;
+}
+
 int cmd_keygen(int argc, char **argv)
 {
     cli_opts o;
@@ -32,6 +57,7 @@ int cmd_keygen(int argc, char **argv)
         printf("usage: joust keygen NAME [--out DIR]\n"
                "Writes DIR/NAME.key (CURVE secret key, mode 0600) and DIR/NAME.pub, and prints\n"
                "the allow-list line \"NAME PUBLIC-KEY\" for the coordinator's --allow file.\n"
+               "DIR (default .) is created with mode 0700 when missing.\n"
                "NAME: 1..64 of [A-Za-z0-9._@:-]. Existing files are never overwritten.\n");
         return 0;
     }
@@ -40,6 +66,11 @@ int cmd_keygen(int argc, char **argv)
         return 2;
     }
     const char *name = o.argv[0];
+    int derr = make_key_dir(o.out);
+    if (derr < 0) {
+        fprintf(stderr, "joust keygen: --out %s: %s\n", o.out, strerror(-derr));
+        return 1;
+    }
     char base[PATH_MAX];
     snprintf(base, sizeof base, "%s/%s", o.out, name);
     joust_curve_keypair kp;

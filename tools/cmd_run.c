@@ -122,6 +122,8 @@ int cmd_coordinator(int argc, char **argv)
                    0, 1, &o, &code))
         return code;
     o.workers = 0;
+    if (cli_check_keys(&o) < 0)
+        return 2;
     return run_on_store(&o, o.argc ? o.argv[0] : NULL);
 }
 
@@ -137,13 +139,16 @@ int cmd_worker(int argc, char **argv)
                       "  --name NAME          worker name in logs (default w-HOST-PID)\n"
                       "  --seed N             sim judge noise seed (use the run's seed)\n"
                       "  --curve-secret FILE  CURVE: this worker's secret key (joust keygen)\n"
-                      "  --server-key KEY     CURVE: the coordinator's public key (Z85 or .pub file)\n" JUDGE_OPTIONS,
+                      "  --server-key KEY     CURVE: the coordinator's public key: a .pub file, or the\n"
+                      "                       Z85 key itself when no file has that name\n" JUDGE_OPTIONS,
                    0, 0, &o, &code))
         return code;
     if (!o.connect) {
         fprintf(stderr, "joust worker: --connect ENDPOINT is required (see --help)\n");
         return 2;
     }
+    if (cli_check_keys(&o) < 0)
+        return 2;
     cli_install_signals();
     joust_worker_config wc;
     joust_worker_config_defaults(&wc);
