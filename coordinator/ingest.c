@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "err.h"
@@ -28,6 +29,9 @@ typedef struct {
     char *dir;                 /* manifest folder, for relative paths */
     const char *path;
     joust_ingest_stats *stats;
+    joust_ingest_opts opts;
+    FILE *bad;                 /* the bad-lines temp file, or NULL */
+    joust_buf_t bad_line;
 } ingest;
 
 enum { IDX_PROMPT_KEY, IDX_CONTENT, IDX_CALLER_ID };
@@ -58,10 +62,61 @@ static int commit(ingest *in)
     return rc;
 }
 
+void joust_ingest_opts_defaults(joust_ingest_opts *o)
+{
+    *o = (joust_ingest_opts){.duplicate_ids = JOUST_DUP_IDS_ERROR, .max_logged = MAX_REPORTED};
+}
+
+/* Every bad line goes to the bad-lines file; the log shows the first
+ * max_logged of them, or all of them when there is no file. */
 static void line_error(ingest *in, uint64_t line, const char *why)
 {
-    if (++in->stats->errors <= MAX_REPORTED)
+    uint64_t n = ++in->stats->errors;
+    if (!in->bad || n <= in->opts.max_logged)
         log_warn("%s:%llu: %s (line skipped)", in->path, (unsigned long long)line, why);
+    if (in->bad) {
+        joust_buf_t *b = &in->bad_line;
+        joust_buf_reset(b);
+        joust_buf_puts(b, "{\"manifest\":");
+        joust_buf_json_str(b, in->path);
+        joust_buf_printf(b, ",\"line\":%llu,\"error\":", (unsigned long long)line);
+        joust_buf_json_str(b, why);
+        joust_buf_puts(b, "}\n");
+        fwrite(b->data, 1, b->len, in->bad);
+    }
+}
+
+/* The bad-lines file is written under a temporary name and renamed when
+ * complete, so a file under the final name always lists every bad line. */
+static char *bad_tmp_path(const char *path)
+{
+    joust_buf_t b = {0};
+    joust_buf_printf(&b, "%s.tmp", path);
+    return b.data;
+}
+
+static int bad_lines_finish(ingest *in, int ok)
+{
+    if (!in->bad)
+        return 0;
+    char *tmp = bad_tmp_path(in->opts.bad_lines_path);
+    int rc = fclose(in->bad) == 0 && ok ? 0 : JOUST_EIO;
+    in->bad = NULL;
+    if (rc == 0 && in->stats->errors == 0) {
+        /* no bad lines: no file, and none left from an earlier ingest */
+        unlink(tmp);
+        if (unlink(in->opts.bad_lines_path) != 0 && errno != ENOENT)
+            rc = JOUST_EIO;
+    } else if (rc == 0 && rename(tmp, in->opts.bad_lines_path) != 0) {
+        rc = JOUST_EIO;
+    }
+    if (rc < 0) {
+        if (ok)
+            log_error("cannot write %s: %s", in->opts.bad_lines_path, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    return rc;
 }
 
 static int is_remote(const char *uri)
@@ -101,12 +156,19 @@ static uint64_t prompt_for(ingest *in, const manifest_item *it)
 static void add_image(ingest *in, uint64_t line, const manifest_item *it)
 {
     uint64_t id_hash = it->id ? joust_hash64(it->id, strlen(it->id)) : 0, other;
+    int caller_id = it->id != NULL;
     if (it->id && index_get(in, IDX_CALLER_ID, id_hash, &other)) {
-        char why[MANIFEST_MAX_NAME + 64];
+        char why[MANIFEST_MAX_NAME + 96];
         snprintf(why, sizeof why, "duplicate id \"%s\" (already image %llu)", it->id,
                  (unsigned long long)other);
-        line_error(in, line, why);
-        return;
+        if (in->opts.duplicate_ids == JOUST_DUP_IDS_ERROR) {
+            line_error(in, line, why);
+            return;
+        }
+        caller_id = 0;
+        in->stats->renamed_ids++;
+        log_warn("%s:%llu: %s; this image is reported as #%llu", in->path,
+                 (unsigned long long)line, why, (unsigned long long)in->next_image);
     }
     char *uri = resolve_uri(in, it->image);
     Joust__ImageRecord r = JOUST__IMAGE_RECORD__INIT;
@@ -114,7 +176,11 @@ static void add_image(ingest *in, uint64_t line, const manifest_item *it)
     r.prompt_id = prompt_for(in, it);
     r.uri = uri;
     r.model = it->model;
-    r.caller_id = it->id;
+    /* Without a caller id the image is "#<image id>": manifest.h refuses
+     * that form as a caller id, so the two cannot collide. */
+    char gen_id[32];
+    snprintf(gen_id, sizeof gen_id, MANIFEST_GENERATED_ID_FMT, (unsigned long long)r.image_id);
+    r.caller_id = caller_id ? it->id : gen_id;
     r.has_latent = it->has_latent;
     r.latent = it->latent;
     r.meta_json = it->meta_json;
@@ -138,7 +204,7 @@ static void add_image(ingest *in, uint64_t line, const manifest_item *it)
         log_warn("%s:%llu: image %s: %s (judges that read it will fail its matches)", in->path,
                  (unsigned long long)line, uri, joust_strerror(rc));
     }
-    if (it->id)
+    if (caller_id)
         index_put(in, IDX_CALLER_ID, id_hash, r.image_id);
     joust_rec_image_put(in->batch, &r);
     joust_rec_prompt_add_image(in->batch, r.prompt_id, r.image_id);
@@ -160,6 +226,12 @@ static char *folder_of(const char *path)
 
 int joust_ingest(joust_store_t *st, const char *path, joust_ingest_stats *stats)
 {
+    return joust_ingest_with(st, path, NULL, stats);
+}
+
+int joust_ingest_with(joust_store_t *st, const char *path, const joust_ingest_opts *opts,
+                      joust_ingest_stats *stats)
+{
     memset(stats, 0, sizeof *stats);
     uint64_t file_hash;
     int rc = joust_hash_file(path, &file_hash);
@@ -176,7 +248,23 @@ int joust_ingest(joust_store_t *st, const char *path, joust_ingest_stats *stats)
     FILE *f = fopen(path, "r");
     if (!f)
         return errno == ENOENT ? JOUST_ENOTFOUND : JOUST_EIO;
-    ingest in = {.st = st, .batch = joust_batch_new(), .path = path, .stats = stats};
+    ingest in = {.st = st, .path = path, .stats = stats};
+    if (opts)
+        in.opts = *opts;
+    else
+        joust_ingest_opts_defaults(&in.opts);
+    if (in.opts.bad_lines_path) {
+        char *tmp = bad_tmp_path(in.opts.bad_lines_path);
+        in.bad = fopen(tmp, "w");
+        if (!in.bad)
+            log_error("cannot write %s: %s", tmp, strerror(errno));
+        free(tmp);
+        if (!in.bad) {
+            fclose(f);
+            return JOUST_EIO;
+        }
+    }
+    in.batch = joust_batch_new();
     for (int i = 0; i < 3; i++)
         joust_u64map_init(&in.pending[i]);
     in.dir = folder_of(path);
@@ -197,9 +285,7 @@ int joust_ingest(joust_store_t *st, const char *path, joust_ingest_stats *stats)
         stats->lines++;
         manifest_item item;
         char why[256];
-        if ((size_t)n != strlen(line))
-            line_error(&in, lineno, "contains a NUL byte");
-        else if (manifest_parse_line(line, (size_t)n, &item, why, sizeof why) < 0)
+        if (manifest_parse_line(line, (size_t)n, &item, why, sizeof why) < 0)
             line_error(&in, lineno, why);
         else {
             add_image(&in, lineno, &item);
@@ -215,10 +301,14 @@ int joust_ingest(joust_store_t *st, const char *path, joust_ingest_stats *stats)
         joust_rec_index_put(in.batch, JOUST_INDEX_MANIFEST, file_hash, stats->images);
         rc = commit(&in);
     }
-    if (stats->errors > MAX_REPORTED)
-        log_warn("%s: %llu more bad lines not shown", path,
-                 (unsigned long long)(stats->errors - MAX_REPORTED));
 out:
+    if (bad_lines_finish(&in, rc == 0) < 0 && rc == 0)
+        rc = JOUST_EIO;
+    if (rc == 0 && in.opts.bad_lines_path && stats->errors > in.opts.max_logged)
+        log_warn("%s: %llu more bad lines not shown; all %llu are in %s", path,
+                 (unsigned long long)(stats->errors - in.opts.max_logged),
+                 (unsigned long long)stats->errors, in.opts.bad_lines_path);
+    joust_buf_free(&in.bad_line);
     fclose(f);
     for (int i = 0; i < 3; i++)
         joust_u64map_free(&in.pending[i]);

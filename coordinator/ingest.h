@@ -1,27 +1,56 @@
 /* Ingest: streams a JSONL manifest into the store (prompts, images and the
  * indexes in META), committing every few thousand lines, so memory does not
  * grow with the manifest. Relative image paths resolve against the
- * manifest's folder. A bad line is reported with its line number and reason
- * and skipped; nothing else is lost. A manifest whose content was already
- * ingested into this store is skipped as a whole. */
+ * manifest's folder. A bad line (manifest.h says what is bad) is skipped and
+ * reported with its line number and reason; nothing else is lost. Every bad
+ * line is reported: with a bad-lines file all of them are written there and
+ * the first max_logged are logged, without one all of them are logged.
+ * A manifest whose content was already ingested into this store is skipped
+ * as a whole.
+ *
+ * Image ids: a line's "id" is unique in the store. A line without one gets
+ * "#<image number>", a form manifest.h refuses as a caller's id, so the
+ * two never collide. A line whose id an earlier image already has is a bad
+ * line (JOUST_DUP_IDS_ERROR, the default) or is kept under its generated id
+ * with a warning (JOUST_DUP_IDS_WARN); either way no two images share an id.
+ * Not thread-safe: one ingest per store at a time. */
 #ifndef JOUST_INGEST_H
 #define JOUST_INGEST_H
 #include <stdint.h>
 
 #include "store.h"
 
+typedef enum { JOUST_DUP_IDS_ERROR = 0, JOUST_DUP_IDS_WARN } joust_dup_ids;
+
+typedef struct {
+    joust_dup_ids duplicate_ids;
+    const char *bad_lines_path; /* JSONL, one {"manifest","line","error"} per bad line,
+                                   written complete (temp file + rename); removed when
+                                   the manifest has no bad line; NULL: none */
+    unsigned max_logged;        /* bad lines logged when the file is written */
+} joust_ingest_opts;
+
+/* Defaults: duplicate ids are errors, no bad-lines file, 20 logged. */
+void joust_ingest_opts_defaults(joust_ingest_opts *o);
+
 typedef struct {
     uint64_t lines;        /* non-empty lines read */
     uint64_t images;       /* images added */
     uint64_t errors;       /* lines rejected */
+    uint64_t renamed_ids;  /* duplicate ids kept under their generated id (WARN) */
     uint64_t duplicates;   /* images whose content equals an earlier image */
     uint64_t missing;      /* local files that do not exist (yet) */
     uint64_t prompts;      /* new prompt groups */
     int already_ingested;  /* the same manifest content was ingested before */
 } joust_ingest_stats;
 
-/* Returns 0, JOUST_ENOTFOUND / JOUST_EIO for an unreadable manifest, or a
- * store error. Per-line problems are counted in stats, not returned. */
+/* Returns 0, JOUST_ENOTFOUND / JOUST_EIO for an unreadable manifest,
+ * JOUST_EIO when the bad-lines file cannot be written, or a store error.
+ * Per-line problems are counted in stats, not returned. opts NULL: the
+ * defaults. */
+int joust_ingest_with(joust_store_t *st, const char *manifest_path, const joust_ingest_opts *opts,
+                      joust_ingest_stats *stats);
+/* joust_ingest_with with the defaults. */
 int joust_ingest(joust_store_t *st, const char *manifest_path, joust_ingest_stats *stats);
 
 #endif

@@ -31,6 +31,106 @@ int utf8_valid(const char *str, size_t len)
     return 1;
 }
 
+/* Length of the longest prefix of s[0..len) of at most max bytes that does
+ * not cut a UTF-8 sequence. */
+static int utf8_prefix(const char *s, int len, int max)
+{
+    if (len <= max)
+        return len;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    return max;
+}
+
+/* Name of a control character for messages. */
+static const char *ctl_name(unsigned c)
+{
+    switch (c) {
+    case 0x00: return "NUL";
+    case 0x0b: return "vertical tab";
+    case 0x0c: return "form feed";
+    case 0x1b: return "escape";
+    default: return "control character";
+    }
+}
+
+static int is_json_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+/* The lexical rules cJSON does not enforce, checked on the raw line before
+ * it is parsed: between tokens only JSON's whitespace (space, tab, CR, LF;
+ * cJSON skips every byte <= 0x20, so a form feed or a vertical tab would
+ * pass), no raw control character inside a string, and no string that
+ * decodes to a NUL (\u0000 is the only way to write one): the parsed value
+ * is a C string, so a NUL would silently cut it (a path to another file, a
+ * prompt to its first byte). Errors name the top-level field concerned. */
+static int check_lexical(const char *line, size_t len, char *err, size_t errlen)
+{
+    int depth = 0, in_str = 0, key_next = 0, str_is_key = 0;
+    const char *key = NULL, *str = NULL; /* current top-level key, current string */
+    int keylen = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)line[i];
+        if (!in_str) {
+            if (is_json_space(c))
+                continue;
+            if (c < 0x20 || c == 0x7f) {
+                snprintf(err, errlen, "%s (0x%02x) at byte %zu, outside a string: JSON allows only "
+                         "space, tab, CR and LF there", ctl_name(c), c, i + 1);
+                return JOUST_EINVAL;
+            }
+            if (c >= 0x80) {
+                snprintf(err, errlen, "non-ASCII character at byte %zu, outside a string: JSON "
+                         "allows only space, tab, CR and LF there", i + 1);
+                return JOUST_EINVAL;
+            }
+            if (c == '"') {
+                in_str = 1;
+                str = line + i + 1;
+                str_is_key = depth == 1 && key_next;
+            } else if (c == '{' || c == '[') {
+                depth++;
+                key_next = c == '{' && depth == 1;
+            } else if (c == '}' || c == ']') {
+                depth--;
+            } else if (c == ',' && depth == 1) {
+                key_next = 1;
+            } else if (c == ':' && depth == 1) {
+                key_next = 0;
+            }
+            continue;
+        }
+        if (c == '"') {
+            in_str = 0;
+            if (str_is_key) {
+                key = str;
+                keylen = (int)(line + i - str);
+            }
+        } else if (c < 0x20) {
+            snprintf(err, errlen, "%s (0x%02x) inside a string at byte %zu: JSON needs it escaped",
+                     ctl_name(c), c, i + 1);
+            return JOUST_EINVAL;
+        } else if (c == '\\' && i + 1 < len) {
+            i++;
+            if (line[i] == 'u' && len - i > 4 && !memcmp(line + i + 1, "0000", 4)) {
+                if (str_is_key)
+                    snprintf(err, errlen, "a field name contains NUL (\\u0000)");
+                else if (key)
+                    snprintf(err, errlen, "field \"%.*s\": contains NUL (\\u0000)",
+                             utf8_prefix(key, keylen, 64), key);
+                else
+                    snprintf(err, errlen, "a string contains NUL (\\u0000)");
+                return JOUST_EINVAL;
+            }
+        }
+    }
+    return 0;
+}
+
+int manifest_id_reserved(const char *id)
+{
+    return id[0] == '#' && id[1] && strspn(id + 1, "0123456789") == strlen(id + 1);
+}
+
 static int fail(char *err, size_t errlen, const char *field, const char *why)
 {
     snprintf(err, errlen, "field \"%s\": %s", field, why);
@@ -98,10 +198,12 @@ int manifest_parse_line(const char *line, size_t len, manifest_item *item, char 
         snprintf(err, errlen, "not valid UTF-8");
         return JOUST_EINVAL;
     }
+    if (check_lexical(line, len, err, errlen) < 0)
+        return JOUST_EINVAL;
     const char *end = NULL;
     cJSON *obj = cJSON_ParseWithLengthOpts(line, len, &end, 0);
     if (obj && end) {
-        while (end < line + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+        while (end < line + len && is_json_space((unsigned char)*end))
             end++;
         if (end != line + len) {
             snprintf(err, errlen, "invalid JSON: unexpected text after the object");
@@ -122,6 +224,14 @@ int manifest_parse_line(const char *line, size_t len, manifest_item *item, char 
         (rc = get_text(obj, "id", 1, MANIFEST_MAX_NAME, &item->id, err, errlen)) < 0)
         goto out;
     rc = JOUST_EINVAL;
+    if (item->id && !item->id[0]) {
+        fail(err, errlen, "id", "must not be empty");
+        goto out;
+    }
+    if (item->id && manifest_id_reserved(item->id)) {
+        fail(err, errlen, "id", "ids of the form #N are reserved for images without an id");
+        goto out;
+    }
     if (!item->image || !item->image[0]) {
         fail(err, errlen, "image", "required (a path or URI)");
         goto out;

@@ -3,7 +3,15 @@
  *   integer), model (string), id (string or integer), latent (number);
  * any other field is kept as metadata. A line needs "prompt" or
  * "prompt_id"; images with the same prompt_id, or else the same prompt
- * text, form one group. Errors name the field and the reason. */
+ * text, form one group. Errors name the field and the reason.
+ *
+ * Strict where JSON is strict: between tokens only space, tab, CR and LF
+ * (a form feed, a vertical tab or a no-break space is an error); no raw
+ * control character inside a string; no string anywhere on the line (a
+ * known field, a metadata key or value) that decodes to NUL (\u0000), since
+ * the values are C strings and a NUL would cut them. An `id` is non-empty
+ * and not of the form "#N" (digits), which names images without an id
+ * (see manifest_generated_id). Pure functions; thread-safe. */
 #ifndef JOUST_MANIFEST_H
 #define JOUST_MANIFEST_H
 #include <stddef.h>
@@ -29,6 +37,12 @@ typedef struct {
  * with a reason in err. */
 int manifest_parse_line(const char *line, size_t len, manifest_item *item, char *err, size_t errlen);
 void manifest_item_clear(manifest_item *item);
+/* 1 when id has the form "#N" (N decimal digits): reserved for the ids
+ * ingest gives to images whose line has no "id", so that a generated id
+ * never equals a caller's. */
+int manifest_id_reserved(const char *id);
+/* The id reported for an image without a caller id: "#<image_id>". */
+#define MANIFEST_GENERATED_ID_FMT "#%llu"
 /* 1 when s[0..len) is valid UTF-8. */
 int utf8_valid(const char *s, size_t len);
 

@@ -48,7 +48,7 @@ enum {
     O_PER_PROMPT, O_IMAGES, O_SIM_LATENCY, O_CURVE_SECRET, O_ALLOW, O_SERVER_KEY, O_ALLOW_ROOT,
     O_ENDPOINT, O_MODEL, O_MODE, O_TEMPLATE, O_TEMPERATURE, O_MAX_TOKENS, O_TOP_LOGPROBS,
     O_INFLIGHT, O_REQ_TIMEOUT, O_API_KEY_ENV, O_MAX_RETRIES, O_UNPARSEABLE_RETRIES,
-    O_NO_HARD_FALLBACK, O_JUDGE_STATS, O_BUDGET, O_BUDGET_CALLS, O_CONFIDENCE, O_K, O_HELP
+    O_NO_HARD_FALLBACK, O_JUDGE_STATS, O_BUDGET, O_BUDGET_CALLS, O_CONFIDENCE, O_K, O_DUP_IDS, O_HELP
 };
 
 static const struct option long_opts[] = {
@@ -102,6 +102,7 @@ static const struct option long_opts[] = {
     {"budget-calls", required_argument, 0, O_BUDGET_CALLS},
     {"confidence", required_argument, 0, O_CONFIDENCE},
     {"k", required_argument, 0, O_K},
+    {"duplicate-ids", required_argument, 0, O_DUP_IDS},
     {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
@@ -239,6 +240,13 @@ int cli_parse(int argc, char **argv, cli_opts *o)
         case O_UNPARSEABLE_RETRIES: rc = parse_u64(name, optarg, 1000, &v); o->jcfg.max_unparseable = (int)v; break;
         case O_NO_HARD_FALLBACK: o->jcfg.hard_fallback = 0; break;
         case O_JUDGE_STATS: o->jcfg.stats_path = optarg; break;
+        case O_DUP_IDS:
+            o->duplicate_ids = !strcmp(optarg, "warn") ? JOUST_DUP_IDS_WARN : JOUST_DUP_IDS_ERROR;
+            if (strcmp(optarg, "warn") && strcmp(optarg, "error")) {
+                fprintf(stderr, "joust: --duplicate-ids: '%s' is not error or warn\n", optarg);
+                rc = JOUST_EINVAL;
+            }
+            break;
         case 'h':
         case O_HELP: o->help = 1; break;
         default: rc = JOUST_EINVAL; break; /* getopt printed why */
@@ -457,18 +465,28 @@ int cli_write_scores(joust_store_t *st, const char *run_name, const char *out_di
     return rc;
 }
 
-int cli_ingest(joust_store_t *st, const char *manifest)
+int cli_ingest(const cli_opts *o, joust_store_t *st, const char *manifest)
 {
+    joust_ingest_opts io;
+    joust_ingest_opts_defaults(&io);
+    io.duplicate_ids = (joust_dup_ids)o->duplicate_ids;
+    char bad[PATH_MAX];
+    snprintf(bad, sizeof bad, "%s/bad_lines.jsonl", o->out);
+    io.bad_lines_path = bad;
+    mkdir(o->out, 0755);
     joust_ingest_stats is;
-    int rc = joust_ingest(st, manifest, &is);
+    int rc = joust_ingest_with(st, manifest, &io, &is);
     if (rc < 0) {
         log_error("cannot ingest %s: %s", manifest, joust_strerror(rc));
         return rc;
     }
     if (!is.already_ingested)
         printf("ingested %s: %" PRIu64 " images in %" PRIu64 " new prompts; %" PRIu64
-               " bad lines, %" PRIu64 " duplicates, %" PRIu64 " missing files\n",
-               manifest, is.images, is.prompts, is.errors, is.duplicates, is.missing);
+               " bad lines%s%s%s, %" PRIu64 " duplicate ids renamed, %" PRIu64
+               " duplicates, %" PRIu64 " missing files\n",
+               manifest, is.images, is.prompts, is.errors, is.errors ? " (all in " : "",
+               is.errors ? bad : "", is.errors ? ")" : "", is.renamed_ids, is.duplicates,
+               is.missing);
     uint64_t next_image;
     joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &next_image);
     if (next_image == 1) {
@@ -533,7 +551,7 @@ int cli_coordinate(const cli_opts *o, joust_store_t *st, joust_coord_summary *cs
 
 int cli_pipeline(const cli_opts *o, const char *manifest, joust_store_t *st)
 {
-    int rc = manifest ? cli_ingest(st, manifest) : 0;
+    int rc = manifest ? cli_ingest(o, st, manifest) : 0;
     joust_coord_summary cs;
     if (rc == 0)
         rc = cli_coordinate(o, st, &cs);

@@ -32,6 +32,7 @@ typedef struct {
     const char *local_curve_secret;
     const char *allow_roots[CLI_MAX_ALLOW_ROOTS]; /* jcfg.allow_roots points here */
     int n_allow_roots;
+    int duplicate_ids; /* joust_dup_ids: --duplicate-ids error|warn */
     int argc;      /* positional arguments left after the options */
     char **argv;
 } cli_opts;
@@ -55,9 +56,10 @@ int cli_check_keys(const cli_opts *o);
 /* Opens the store (creating it when create != 0), logging why on failure. */
 int cli_open_store(const char *path, int create, joust_store_t **st);
 
-/* Ingests a manifest, printing what was added. JOUST_EINVAL when the store
- * then holds no images at all. */
-int cli_ingest(joust_store_t *st, const char *manifest);
+/* Ingests a manifest, printing what was added; every bad line goes to
+ * o->out/bad_lines.jsonl. JOUST_EINVAL when the store then holds no images
+ * at all. */
+int cli_ingest(const cli_opts *o, joust_store_t *st, const char *manifest);
 /* Creates or resumes the run, runs the coordinator with o->workers local
  * worker processes (none: remote workers connect to o->bind) and prints
  * what was judged. 130 when interrupted. */

@@ -64,7 +64,7 @@ static int scale_once(cli_opts *o, const char *dir, uint64_t images, scale_resul
     r->images = images;
     int64_t t0 = joust_now_ms();
     joust_log_set_level(JOUST_LOG_ERROR); /* the missing image files are expected */
-    rc = cli_ingest(st, manifest);
+    rc = cli_ingest(o, st, manifest);
     joust_log_set_level(JOUST_LOG_INFO);
     int64_t t1 = joust_now_ms();
     joust_coord_summary cs;
@@ -214,7 +214,7 @@ static int bench_coordinator(int argc, char **argv)
         if ((rc = cli_open_store(db, 1, &st)) < 0)
             break;
         joust_log_set_level(JOUST_LOG_ERROR); /* the image files do not exist: expected */
-        rc = cli_ingest(st, manifest);
+        rc = cli_ingest(&o, st, manifest);
         joust_log_set_level(JOUST_LOG_INFO);
         joust_coord_summary cs;
         if (rc == 0 && (rc = cli_coordinate(&o, st, &cs)) == 0) {

@@ -32,7 +32,10 @@
     "  --max-attempts N     attempts per match for retryable failures (default 3)\n"        \
     "  --lease-ms N         re-dispatch a match not answered within N ms (default 60000)\n" \
     "  --window N           planned matches held in memory (default 65536)\n"               \
-    "  --job-matches N      matches per JOB message (default 64)\n"
+    "  --job-matches N      matches per JOB message (default 64)\n"                         \
+    "  --duplicate-ids P    a manifest line whose id an earlier image has: error (default;\n"\
+    "                       the line is skipped and listed in bad_lines.jsonl under --out)\n"\
+    "                       | warn (kept under a generated id #N)\n"
 
 #define OPENAI_OPTIONS                                                                       \
     "openai judge (a VLM behind an OpenAI-compatible server; see docs/judges.md):\n"         \

@@ -12,16 +12,19 @@
 int cmd_ingest(int argc, char **argv)
 {
     cli_opts o;
-    const char *usage = "usage: joust ingest MANIFEST [--db PATH]\n"
-                        "Adds the manifest's images to the store; bad lines are reported with their\n"
-                        "line numbers and skipped. A manifest already ingested is skipped.\n";
+    const char *usage = "usage: joust ingest MANIFEST [--db PATH] [--out DIR] [--duplicate-ids P]\n"
+                        "Adds the manifest's images to the store; bad lines are skipped and listed\n"
+                        "with their line numbers and reasons in DIR/bad_lines.jsonl (default .).\n"
+                        "A line whose id an earlier image has: P error (default) skips it,\n"
+                        "warn keeps it under a generated id #N. A manifest already ingested is\n"
+                        "skipped.\n";
     int code;
     if (!cli_begin(argc, argv, usage, 1, 1, &o, &code))
         return code;
     joust_store_t *st;
     if (cli_open_store(o.db, 1, &st) < 0)
         return 1;
-    int rc = cli_ingest(st, o.argv[0]);
+    int rc = cli_ingest(&o, st, o.argv[0]);
     joust_store_destroy(&st);
     return rc == 0 ? 0 : 1;
 }

@@ -5,8 +5,11 @@
  * against the manifest's folder, bad lines skipped while the others land,
  * duplicate caller ids, duplicate content, missing files, re-ingest of the
  * same manifest, a second manifest appending, counters, empty manifests,
- * and run creation / reopening / conflicts / listing. */
+ * and run creation / reopening / conflicts / listing; generated ids that
+ * cannot collide with a caller's, duplicate ids under both policies, and
+ * every bad line listed in the bad-lines file (thousands of them). */
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
+#include "buf.h"
 #include "check.h"
 #include "testfs.h"
 #include "err.h"
@@ -511,6 +517,172 @@ static void test_runs(joust_store_t **st)
 /* A store with no runs lists nothing. */
 static void count_run(const Joust__RunRecord *r, void *arg) { (*(int *)arg)++; }
 
+/* ------------------------------------------ strict ids and bad lines -- */
+
+/* Counts the lines of path that contain needle (all lines when NULL). */
+static size_t count_lines(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return (size_t)-1;
+    char *line = NULL;
+    size_t cap = 0, n = 0;
+    while (getline(&line, &cap, f) >= 0)
+        n += !needle || strstr(line, needle);
+    free(line);
+    fclose(f);
+    return n;
+}
+
+/* Runs ingest with stderr (the log) captured into log_path. */
+static int ingest_logged(joust_store_t *st, const char *manifest, const joust_ingest_opts *o,
+                         joust_ingest_stats *s, const char *log_path)
+{
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *lf = fopen(log_path, "w");
+    dup2(fileno(lf), 2);
+    joust_log_set_level(JOUST_LOG_WARN);
+    int rc = joust_ingest_with(st, manifest, o, s);
+    joust_log_set_level(JOUST_LOG_ERROR);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    fclose(lf);
+    return rc;
+}
+
+/* The id each image is reported under, and that no two are equal. */
+static void check_ids(joust_store_t *st, uint64_t first, const char *const *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        Joust__ImageRecord *r = img(st, first + i);
+        CHECK(r && streq(r->caller_id, want[i]));
+        if (r && !streq(r->caller_id, want[i]))
+            fprintf(stderr, "image %llu: id %s, expected %s\n", (unsigned long long)(first + i),
+                    r->caller_id ? r->caller_id : "(none)", want[i]);
+        record_free(r);
+    }
+}
+
+static void test_ingest_strict(void)
+{
+    joust_store_t *st = NULL;
+    CHECK_RC(joust_store_open(path_in("db-strict"), 1, &st));
+    if (!st)
+        return;
+    mkdir(path_in("m4"), 0755);
+    write_str(path_in("m4/a.bin"), "strict A");
+    write_str(path_in("m4/b.bin"), "strict B");
+    write_str(path_in("m4/manifest.jsonl"),
+        /* 1 */ "{\"image\":\"a.bin\",\"prompt\":\"p\",\"id\":\"x\"}\n"
+        /* 2 */ "{\"image\":\"b.bin\",\"prompt\":\"p\"}\n"
+        /* 3 */ "{\"image\":\"b.bin\",\"prompt\":\"p\",\"id\":\"#2\"}\n"
+        /* 4 */ "{\"image\":\"b.bin\",\"prompt\":\"p\",\"id\":\"x\"}\n"
+        /* 5 */ "{\"image\":\"a.bin\\u0000/../b.bin\",\"prompt\":\"p\"}\n"
+        /* 6 */ "\f{\"image\":\"b.bin\",\"prompt\":\"p\"}\n"
+        /* 7 */ "{\"image\":\"b.bin\",\"prompt\":\"p\",\"id\":2}\n"
+        /* 8 */ "{\"image\":\"b.bin\",\"prompt\":\"p\\u0000 and more\"}\n");
+    joust_ingest_opts o;
+    joust_ingest_opts_defaults(&o);
+    CHECK(o.duplicate_ids == JOUST_DUP_IDS_ERROR && o.bad_lines_path == NULL && o.max_logged == 20);
+    char bad_path[PATH_MAX]; /* path_in's buffers rotate */
+    snprintf(bad_path, sizeof bad_path, "%s", path_in("m4/bad_lines.jsonl"));
+    o.bad_lines_path = bad_path;
+    joust_ingest_stats s;
+    CHECK_RC(ingest_logged(st, path_in("m4/manifest.jsonl"), &o, &s, path_in("m4/log")));
+    CHECK(s.lines == 8 && s.images == 3 && s.errors == 5 && s.renamed_ids == 0);
+    /* the image without an id is "#2"; the caller's integer id 2 stays "2" */
+    check_ids(st, 1, (const char *const[]){"x", "#2", "2"}, 3);
+    Joust__ImageRecord *none = NULL;
+    CHECK(image_get(st, 4, &none) == JOUST_ENOTFOUND);
+
+    /* bad_lines.jsonl: every bad line, in order, with its number and reason */
+    const char *want[][2] = {{"3", "field \"id\": ids of the form #N are reserved"},
+                             {"4", "duplicate id \"x\" (already image 1)"},
+                             {"5", "field \"image\": contains NUL (\\u0000)"},
+                             {"6", "form feed (0x0c) at byte 1, outside a string"},
+                             {"8", "field \"prompt\": contains NUL (\\u0000)"}};
+    FILE *f = fopen(path_in("m4/bad_lines.jsonl"), "r");
+    CHECK(f != NULL);
+    char *line = NULL;
+    size_t cap = 0, k = 0;
+    while (f && getline(&line, &cap, f) >= 0) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *ln = cJSON_GetObjectItemCaseSensitive(j, "line");
+        const cJSON *er = cJSON_GetObjectItemCaseSensitive(j, "error");
+        const cJSON *mf = cJSON_GetObjectItemCaseSensitive(j, "manifest");
+        int ok = k < 5 && cJSON_IsNumber(ln) && ln->valuedouble == atof(want[k][0]) &&
+                 cJSON_IsString(er) && strstr(er->valuestring, want[k][1]) && cJSON_IsString(mf) &&
+                 streq(mf->valuestring, path_in("m4/manifest.jsonl"));
+        CHECK(ok);
+        if (!ok)
+            fprintf(stderr, "bad_lines.jsonl entry %zu: %s", k, line);
+        cJSON_Delete(j);
+        k++;
+    }
+    CHECK(k == 5);
+    if (f)
+        fclose(f);
+    free(line);
+    CHECK(access(path_in("m4/bad_lines.jsonl.tmp"), F_OK) != 0);
+    CHECK(count_lines(path_in("m4/log"), "(line skipped)") == 5);
+
+    /* --duplicate-ids warn: the line is kept under its generated id */
+    write_str(path_in("m4/warn.jsonl"),
+              "{\"image\":\"a.bin\",\"prompt\":\"q\",\"id\":\"x\"}\n"   /* taken by image 1 */
+              "{\"image\":\"b.bin\",\"prompt\":\"q\",\"id\":\"y\"}\n"
+              "{\"image\":\"b.bin\",\"prompt\":\"q\",\"id\":\"y\"}\n"); /* taken by the line above */
+    o.duplicate_ids = JOUST_DUP_IDS_WARN;
+    CHECK_RC(ingest_logged(st, path_in("m4/warn.jsonl"), &o, &s, path_in("m4/log")));
+    CHECK(s.images == 3 && s.errors == 0 && s.renamed_ids == 2);
+    check_ids(st, 4, (const char *const[]){"#4", "y", "#6"}, 3);
+    CHECK(count_lines(path_in("m4/log"), "is reported as #") == 2);
+    /* no bad lines: no file, not a stale list from the manifest before */
+    CHECK(access(bad_path, F_OK) != 0 && errno == ENOENT);
+
+    /* thousands of bad lines: all of them in the file, the first few logged */
+    enum { N = 6000 };
+    joust_buf_t b = {0};
+    for (int i = 1; i <= N; i++) {
+        if (i % 3 == 0)
+            joust_buf_printf(&b, "{\"image\":\"a.bin\",\"prompt\":\"big\",\"n\":%d}\n", i);
+        else if (i % 3 == 1)
+            joust_buf_printf(&b, "{\"image\":\"a.bin\",\"prompt\":\"big\",\"id\":\"\\u0000%d\"}\n", i);
+        else
+            joust_buf_printf(&b, "{\"image\":\"a.bin\",\"prompt\":\"big\"}\v\n");
+    }
+    write_str(path_in("m4/big.jsonl"), b.data);
+    joust_buf_free(&b);
+    o.duplicate_ids = JOUST_DUP_IDS_ERROR;
+    o.max_logged = 3;
+    CHECK_RC(ingest_logged(st, path_in("m4/big.jsonl"), &o, &s, path_in("m4/log")));
+    CHECK(s.lines == N && s.images == N / 3 && s.errors == N - N / 3);
+    CHECK(count_lines(path_in("m4/bad_lines.jsonl"), NULL) == N - N / 3);
+    CHECK(count_lines(path_in("m4/bad_lines.jsonl"), "contains NUL") == N / 3);
+    CHECK(count_lines(path_in("m4/bad_lines.jsonl"), "vertical tab") == N / 3);
+    CHECK(count_lines(path_in("m4/bad_lines.jsonl"), "\"line\":5999,") == 1);
+    CHECK(count_lines(path_in("m4/log"), "(line skipped)") == 3);
+    CHECK(count_lines(path_in("m4/log"), "3997 more bad lines not shown; all 4000 are in") == 1);
+
+    /* without a bad-lines file every bad line is logged: no cap */
+    write_str(path_in("m4/big2.jsonl"), "{\"image\":\"a.bin\",\"prompt\":\"big2\"}\n");
+    FILE *bf = fopen(path_in("m4/big2.jsonl"), "a");
+    for (int i = 0; i < 100; i++)
+        fputs("{\"image\":\"a.bin\",\"prompt\":\"big2\",\"id\":\"#1\"}\n", bf);
+    fclose(bf);
+    CHECK_RC(ingest_logged(st, path_in("m4/big2.jsonl"), NULL, &s, path_in("m4/log")));
+    CHECK(s.errors == 100 && s.images == 1);
+    CHECK(count_lines(path_in("m4/log"), "(line skipped)") == 100);
+
+    /* a bad-lines file that cannot be created: an error before anything lands */
+    write_str(path_in("m4/late.jsonl"), "{\"image\":\"a.bin\",\"prompt\":\"late\"}\n");
+    o.bad_lines_path = path_in("no-such-dir/bad_lines.jsonl");
+    CHECK(ingest_logged(st, path_in("m4/late.jsonl"), &o, &s, path_in("m4/log")) == JOUST_EIO);
+    CHECK(s.images == 0);
+    joust_store_destroy(&st);
+}
+
 int main(void)
 {
     joust_log_set_level(JOUST_LOG_ERROR);
@@ -535,6 +707,7 @@ int main(void)
     test_ingest_edge(st);
     test_reopen(&st);
     test_runs(&st);
+    test_ingest_strict();
 
     joust_store_destroy(&st);
     rm_rf(tmpdir);

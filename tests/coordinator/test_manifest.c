@@ -1,7 +1,9 @@
 /* Tests of the manifest line parser (coordinator/manifest.h): valid lines
  * with every field, ids as strings and integers, extra fields kept as a JSON
  * object, group keys, and every rejected case with its reason; utf8_valid
- * on its own (overlong forms, surrogates, truncated sequences, limits). */
+ * on its own (overlong forms, surrogates, truncated sequences, limits);
+ * NUL (\u0000 or a raw byte) in every kind of string, each kind of
+ * non-JSON whitespace, reserved and empty ids. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,6 +278,92 @@ static void test_trailing_garbage_rejected(void)
     BAD("{\"image\":\"a.png\",\"prompt\":\"p\"},", "JSON");
 }
 
+/* A NUL (\u0000) in any string on the line is an error naming the field,
+ * never a value cut at the NUL (a path to another file, a prompt to its
+ * first byte). */
+static void test_nul_in_strings(void)
+{
+    BAD("{\"image\":\"a.png\\u0000../b.png\",\"prompt\":\"p\"}", "field \"image\": contains NUL");
+    BAD("{\"image\":\"a.png\",\"prompt\":\"x\\u0000 long prompt\"}", "field \"prompt\": contains NUL");
+    BAD("{\"image\":\"a.png\",\"prompt_id\":\"g\\u0000\"}", "field \"prompt_id\": contains NUL");
+    BAD("{\"image\":\"a.png\",\"prompt\":\"p\",\"model\":\"\\u0000sdxl\"}", "field \"model\": contains NUL");
+    BAD("{\"image\":\"a.png\",\"prompt\":\"p\",\"id\":\"a\\u0000b\"}", "field \"id\": contains NUL");
+    /* metadata: a value, a nested value, an array element, a key */
+    BAD("{\"image\":\"a.png\",\"prompt\":\"p\",\"seed\":\"1\\u00002\"}", "field \"seed\": contains NUL");
+    BAD("{\"image\":\"a.png\",\"prompt\":\"p\",\"cfg\":{\"s\":\"x\\u0000\"}}", "field \"cfg\": contains NUL");
+    BAD("{\"image\":\"a.png\",\"prompt\":\"p\",\"tags\":[\"ok\",\"\\u0000\"]}", "field \"tags\": contains NUL");
+    BAD("{\"image\":\"a.png\",\"prompt\":\"p\",\"k\\u0000\":1}", "a field name contains NUL");
+    BAD("{\"image\":\"a.png\",\"prompt\":\"p\",\"cfg\":{\"\\u0000\":1}}", "field \"cfg\": contains NUL");
+    /* a raw NUL byte, inside or outside a string */
+    BADN("{\"image\":\"a.png\0b\",\"prompt\":\"p\"}", 32, "NUL (0x00) inside a string");
+    BADN("{\"image\":\"a.png\",\"prompt\":\"p\"}\0", 31, "NUL (0x00) at byte 31, outside a string");
+    /* an escaped backslash followed by the text u0000 is not a NUL */
+    manifest_item it;
+    CHECK_RC(parse("{\"image\":\"a\\\\u0000.png\",\"prompt\":\"p\"}", &it));
+    CHECK(streq(it.image, "a\\u0000.png"));
+    manifest_item_clear(&it);
+    /* other escapes, including \u0001 and a surrogate pair, are fine */
+    CHECK_RC(parse("{\"image\":\"a.png\",\"prompt\":\"\\u0001\\ud83e\\udd8a\\n\"}", &it));
+    CHECK(it.prompt && strlen(it.prompt) == 6 && it.prompt[0] == 1);
+    manifest_item_clear(&it);
+}
+
+/* Between tokens JSON allows space, tab, CR and LF and nothing else. */
+static void test_whitespace(void)
+{
+    manifest_item it;
+    CHECK_RC(parse(" \t\r{ \"image\" :\t\"a.png\" ,\r\"prompt\"\n:\"p\" } \t\r\n", &it));
+    CHECK(streq(it.image, "a.png"));
+    manifest_item_clear(&it);
+
+    BAD("\f{\"image\":\"a.png\",\"prompt\":\"p\"}", "form feed (0x0c) at byte 1, outside a string");
+    BAD("{\"image\":\"a.png\",\"prompt\":\"p\"}\f", "form feed (0x0c)");
+    BAD("{\"image\":\f\"a.png\",\"prompt\":\"p\"}", "form feed (0x0c)");
+    BAD("\v{\"image\":\"a.png\",\"prompt\":\"p\"}", "vertical tab (0x0b)");
+    BAD("{\"image\":\"a.png\",\v\"prompt\":\"p\"}", "vertical tab (0x0b)");
+    BAD("\x1c{\"image\":\"a.png\",\"prompt\":\"p\"}", "control character (0x1c)");
+    BAD("\x7f{\"image\":\"a.png\",\"prompt\":\"p\"}", "control character (0x7f)");
+    /* non-ASCII spaces: no-break space, U+2028, ideographic space, a BOM */
+    BAD("\xc2\xa0{\"image\":\"a.png\",\"prompt\":\"p\"}", "non-ASCII character at byte 1");
+    BAD("{\"image\":\"a.png\",\xc2\xa0\"prompt\":\"p\"}", "non-ASCII character");
+    BAD("{\"image\":\"a.png\",\"prompt\":\"p\"}\xe2\x80\xa8", "non-ASCII character");
+    BAD("{\"image\":\"a.png\",\"prompt\":\"p\"}\xe3\x80\x80", "non-ASCII character");
+    BAD("\xef\xbb\xbf{\"image\":\"a.png\",\"prompt\":\"p\"}", "non-ASCII character");
+    /* raw control characters inside a string must be escaped (tab included) */
+    BAD("{\"image\":\"a.png\",\"prompt\":\"a\tb\"}", "(0x09) inside a string");
+    BAD("{\"image\":\"a.png\",\"prompt\":\"a\fb\"}", "form feed (0x0c) inside a string");
+    BAD("{\"image\":\"a.png\",\"prompt\":\"a\rb\"}", "(0x0d) inside a string");
+    /* non-ASCII inside strings is text, not whitespace */
+    CHECK_RC(parse("{\"image\":\"a.png\",\"prompt\":\"\xc2\xa0nbsp\"}", &it));
+    manifest_item_clear(&it);
+}
+
+/* Ids: non-empty, and "#N" is reserved for images without an id. */
+static void test_ids(void)
+{
+    BAD("{\"image\":\"a.png\",\"prompt\":\"p\",\"id\":\"\"}", "field \"id\": must not be empty");
+    BAD("{\"image\":\"a.png\",\"prompt\":\"p\",\"id\":\"#1\"}", "field \"id\": ids of the form #N are reserved");
+    BAD("{\"image\":\"a.png\",\"prompt\":\"p\",\"id\":\"#0042\"}", "reserved");
+    CHECK(manifest_id_reserved("#7") == 1);
+    CHECK(manifest_id_reserved("#18446744073709551615") == 1);
+    CHECK(manifest_id_reserved("#") == 0);
+    CHECK(manifest_id_reserved("#7a") == 0);
+    CHECK(manifest_id_reserved("7") == 0);
+    CHECK(manifest_id_reserved("a#7") == 0);
+    const char *ok[] = {"{\"image\":\"a.png\",\"prompt\":\"p\",\"id\":\"#\"}",
+                        "{\"image\":\"a.png\",\"prompt\":\"p\",\"id\":\"#7a\"}",
+                        "{\"image\":\"a.png\",\"prompt\":\"p\",\"id\":7}"};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        manifest_item it;
+        CHECK_RC(parse(ok[i], &it));
+        manifest_item_clear(&it);
+    }
+    /* the generated form is what manifest_id_reserved recognises */
+    char gen[32];
+    snprintf(gen, sizeof gen, MANIFEST_GENERATED_ID_FMT, 123ULL);
+    CHECK(streq(gen, "#123") && manifest_id_reserved(gen));
+}
+
 static int u8(const char *s) { return utf8_valid(s, strlen(s)); }
 
 static void test_utf8(void)
@@ -324,5 +412,8 @@ int main(void)
     test_bad_lines();
     test_utf8();
     test_trailing_garbage_rejected();
+    test_nul_in_strings();
+    test_whitespace();
+    test_ids();
     return test_report();
 }
