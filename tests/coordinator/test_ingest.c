@@ -561,7 +561,7 @@ static void check_ids(joust_store_t *st, uint64_t first, const char *const *want
         if (r && !streq(r->caller_id, want[i]))
             fprintf(stderr, "image %llu: id %s, expected %s\n", (unsigned long long)(first + i),
                     r->caller_id ? r->caller_id : "(none)", want[i]);
-        record_free(r);
+        joust_rec_free(r);
     }
 }
 
@@ -595,7 +595,7 @@ static void test_ingest_strict(void)
     /* the image without an id is "#2"; the caller's integer id 2 stays "2" */
     check_ids(st, 1, (const char *const[]){"x", "#2", "2"}, 3);
     Joust__ImageRecord *none = NULL;
-    CHECK(image_get(st, 4, &none) == JOUST_ENOTFOUND);
+    CHECK(joust_rec_image_get(st, 4, &none) == JOUST_ENOTFOUND);
 
     /* bad_lines.jsonl: every bad line, in order, with its number and reason */
     const char *want[][2] = {{"3", "field \"id\": ids of the form #N are reserved"},
