@@ -155,7 +155,7 @@ static void stage_outcome(coord *c, match *m, const Joust__MatchResult *x, const
     o.failed_image_id = x->failed_image_id;
     o.has_committed_ms = 1;
     o.committed_ms = joust_wall_ms();
-    joust_rec_outcome_put(c->batch, c->run->run_id, m->id, &o, x->reason);
+    joust_rec_outcome_put(c->batch, c->run, m->id, &o, x->reason, NULL);
     if (x->status == JOUST__OUTCOME_STATUS__OK)
         c->sum->ok++;
     else

@@ -20,6 +20,17 @@ int joust_run_open(joust_store_t *st, const char *name, const joust_run_spec *sp
                    Joust__RunRecord **out)
 {
     int rc = joust_rec_run_get(st, name, out);
+    if (rc == 0 && !(*out)->has_outcomes_ok) {
+        /* A run from before the counts: count once, written with the
+         * record's next put. */
+        joust_run_counts n;
+        if ((rc = joust_rec_run_counts(st, *out, &n)) < 0) {
+            joust_rec_free(*out);
+            *out = NULL;
+            return rc;
+        }
+        joust_run_counts_set(*out, &n);
+    }
     if (rc == 0 && spec) {
         const Joust__RunRecord *r = *out;
         if (differs("strategy", r->strategy, spec->strategy) || differs("judge", r->judge, spec->judge) ||
@@ -55,6 +66,7 @@ int joust_run_open(joust_store_t *st, const char *name, const joust_run_spec *sp
     r.confidence = spec->confidence;
     r.has_k = spec->k > 0;
     r.k = spec->k;
+    joust_run_counts_set(&r, &(joust_run_counts){0});
     if ((rc = joust_rec_run_create(st, &r)) < 0)
         return rc;
     log_info("created run '%s' (id %u): %s, judge %s, order %s, seed %llu, budget %g calls per "

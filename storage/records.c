@@ -8,6 +8,7 @@
 #include "records.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,6 +192,100 @@ int joust_rec_run_each(joust_store_t *st, void (*fn)(const Joust__RunRecord *run
     return rc;
 }
 
+/* ---- outcome counts ---- */
+
+static void counts_of(const Joust__RunRecord *r, joust_run_counts *c)
+{
+    *c = (joust_run_counts){r->outcomes_ok,        r->outcomes_failed,   r->failed_image_error,
+                            r->failed_unparseable, r->failed_infra,      r->failed_config,
+                            r->failed_abandoned};
+}
+
+void joust_run_counts_set(Joust__RunRecord *r, const joust_run_counts *c)
+{
+    r->has_outcomes_ok = r->has_outcomes_failed = r->has_failed_image_error = 1;
+    r->has_failed_unparseable = r->has_failed_infra = r->has_failed_config = 1;
+    r->has_failed_abandoned = 1;
+    r->outcomes_ok = c->ok;
+    r->outcomes_failed = c->failed;
+    r->failed_image_error = c->image_error;
+    r->failed_unparseable = c->unparseable;
+    r->failed_infra = c->infra_error;
+    r->failed_config = c->config_error;
+    r->failed_abandoned = c->abandoned;
+}
+
+void joust_run_counts_add(joust_run_counts *c, const Joust__OutcomeRecord *o, int sign)
+{
+    assert(sign == 1 || sign == -1);
+    uint64_t *n;
+    switch (o->status) {
+    case JOUST__OUTCOME_STATUS__OK: n = o->has_p_first ? &c->ok : &c->unparseable; break;
+    case JOUST__OUTCOME_STATUS__IMAGE_ERROR: n = &c->image_error; break;
+    case JOUST__OUTCOME_STATUS__UNPARSEABLE: n = &c->unparseable; break;
+    case JOUST__OUTCOME_STATUS__CONFIG_ERROR: n = &c->config_error; break;
+    case JOUST__OUTCOME_STATUS__ABANDONED: n = &c->abandoned; break;
+    default: n = &c->infra_error; break; /* INFRA_ERROR, JUDGE_ERROR, unknown */
+    }
+    *n += (uint64_t)(int64_t)sign; /* -1 wraps to a decrement */
+    if (n != &c->ok)
+        c->failed += (uint64_t)(int64_t)sign;
+}
+
+size_t joust_run_counts_format(const joust_run_counts *c, char *buf, size_t size)
+{
+    const struct {
+        const char *name;
+        uint64_t n;
+    } classes[] = {{"image_error", c->image_error},   {"unparseable", c->unparseable},
+                   {"infra_error", c->infra_error},   {"config_error", c->config_error},
+                   {"abandoned", c->abandoned}};
+    size_t len = 0;
+    if (size)
+        buf[0] = '\0';
+    for (size_t i = 0; i < sizeof classes / sizeof *classes; i++) {
+        if (!classes[i].n)
+            continue;
+        int w = snprintf(len < size ? buf + len : NULL, len < size ? size - len : 0, "%s%llu %s",
+                         len ? ", " : "", (unsigned long long)classes[i].n, classes[i].name);
+        len += w > 0 ? (size_t)w : 0;
+    }
+    if (len == 0) {
+        int w = snprintf(buf, size, "none");
+        len = w > 0 ? (size_t)w : 0;
+    }
+    return len;
+}
+
+int joust_rec_run_counts(joust_store_t *st, const Joust__RunRecord *run, joust_run_counts *out)
+{
+    if (!run->has_outcomes_ok)
+        return joust_rec_run_counts_scan(st, run->run_id, out);
+    counts_of(run, out);
+    return 0;
+}
+
+int joust_rec_run_counts_scan(joust_store_t *st, uint32_t run_id, joust_run_counts *out)
+{
+    memset(out, 0, sizeof *out);
+    joust_rec_cursor_t *it;
+    int rc = joust_rec_cursor_new(st, JOUST_REC_OUTCOMES, run_id, &it);
+    if (rc < 0)
+        return rc;
+    for (; joust_rec_cursor_valid(it); joust_rec_cursor_next(it)) {
+        Joust__OutcomeRecord *o = joust_rec_cursor_outcome(it);
+        if (o)
+            joust_run_counts_add(out, o, 1);
+        else
+            log_warn("run %u: outcome %llu does not unpack; not counted", run_id,
+                     (unsigned long long)joust_rec_cursor_id(it));
+        joust_rec_free(o);
+    }
+    rc = joust_rec_cursor_error(it);
+    joust_rec_cursor_destroy(&it);
+    return rc;
+}
+
 /* ---- prompts ---- */
 
 int joust_rec_prompt_get(joust_store_t *st, uint64_t prompt_id, Joust__PromptRecord **out)
@@ -333,14 +428,23 @@ int joust_rec_outcome_get(joust_store_t *st, uint32_t run_id, uint64_t match_id,
                       out);
 }
 
-void joust_rec_outcome_put(joust_batch_t *b, uint32_t run_id, uint64_t match_id,
-                           const Joust__OutcomeRecord *o, const char *reason)
+void joust_rec_outcome_put(joust_batch_t *b, Joust__RunRecord *run, uint64_t match_id,
+                           const Joust__OutcomeRecord *o, const char *reason,
+                           const Joust__OutcomeRecord *replaced)
 {
     unsigned char key[RUN_KEY_LEN];
-    run_key(key, run_id, match_id);
+    run_key(key, run->run_id, match_id);
     record_put(b, JOUST_CF_OUTCOMES, key, sizeof key, &o->base);
     if (reason && reason[0])
         joust_batch_put(b, JOUST_CF_RATIONALES, key, sizeof key, reason, strlen(reason));
+    else if (replaced)
+        joust_batch_delete(b, JOUST_CF_RATIONALES, key, sizeof key);
+    joust_run_counts c;
+    counts_of(run, &c);
+    if (replaced)
+        joust_run_counts_add(&c, replaced, -1);
+    joust_run_counts_add(&c, o, 1);
+    joust_run_counts_set(run, &c);
 }
 
 int joust_rec_rationale_get(joust_store_t *st, uint32_t run_id, uint64_t match_id, char **text,

@@ -54,6 +54,32 @@ int joust_rec_run_create(joust_store_t *st, Joust__RunRecord *run);
 int joust_rec_run_each(joust_store_t *st, void (*fn)(const Joust__RunRecord *run, void *arg),
                        void *arg);
 
+/* ---- a run's outcome counts, kept in its record ---- */
+typedef struct {
+    uint64_t ok;           /* OK with p_first */
+    uint64_t failed;       /* every other outcome: the sum of the classes below */
+    uint64_t image_error;  /* IMAGE_ERROR: an image could not be read or was refused */
+    uint64_t unparseable;  /* UNPARSEABLE (and an OK without p_first) */
+    uint64_t infra_error;  /* INFRA_ERROR, legacy JUDGE_ERROR, unknown statuses */
+    uint64_t config_error; /* CONFIG_ERROR */
+    uint64_t abandoned;    /* ABANDONED: gave up after max attempts */
+} joust_run_counts;
+/* The counts stored in run's record. A run written before counts existed
+ * has none: then they are counted from its outcomes (one scan), so *out is
+ * always exact. */
+int joust_rec_run_counts(joust_store_t *st, const Joust__RunRecord *run, joust_run_counts *out);
+/* Counts the run's outcomes by scanning them (what the stored counts must
+ * equal; a check for tests and for runs from before the counts). */
+int joust_rec_run_counts_scan(joust_store_t *st, uint32_t run_id, joust_run_counts *out);
+/* Adds one outcome to c (sign 1) or takes it off (sign -1). */
+void joust_run_counts_add(joust_run_counts *c, const Joust__OutcomeRecord *o, int sign);
+/* Writes the failure classes that are not 0 as "2 image_error, 1
+ * unparseable" (the class names of docs/storage.md) into buf, truncated to
+ * size; "none" when nothing failed. Returns the length it needed. */
+size_t joust_run_counts_format(const joust_run_counts *c, char *buf, size_t size);
+/* Stores c in run's record (in memory; put the record to write it). */
+void joust_run_counts_set(Joust__RunRecord *run, const joust_run_counts *c);
+
 /* ---- prompts and their members ---- */
 int joust_rec_prompt_get(joust_store_t *st, uint64_t prompt_id, Joust__PromptRecord **out);
 void joust_rec_prompt_put(joust_batch_t *b, const Joust__PromptRecord *p);
@@ -82,9 +108,16 @@ void joust_rec_match_put(joust_batch_t *b, uint32_t run_id, uint64_t match_id,
                          const Joust__MatchRecord *m);
 int joust_rec_outcome_get(joust_store_t *st, uint32_t run_id, uint64_t match_id,
                           Joust__OutcomeRecord **out);
-/* Adds the outcome and, when reason is non-empty, its rationale. */
-void joust_rec_outcome_put(joust_batch_t *b, uint32_t run_id, uint64_t match_id,
-                           const Joust__OutcomeRecord *o, const char *reason);
+/* Adds the outcome of match_id and, when reason is non-empty, its
+ * rationale to the batch, and counts it in run's counts (in memory). The
+ * caller puts run (joust_rec_run_put) into the same batch before writing
+ * it, so that the counts and the outcomes they count are durable together
+ * (exactly once across crashes). replaced: the outcome this one replaces,
+ * whose count is taken off (and whose rationale goes when this one has
+ * none), or NULL for a match's first outcome. */
+void joust_rec_outcome_put(joust_batch_t *b, Joust__RunRecord *run, uint64_t match_id,
+                           const Joust__OutcomeRecord *o, const char *reason,
+                           const Joust__OutcomeRecord *replaced);
 /* The rationale text (malloc'd, NUL-terminated, *len bytes before the NUL). */
 int joust_rec_rationale_get(joust_store_t *st, uint32_t run_id, uint64_t match_id, char **text,
                             size_t *len);

@@ -86,21 +86,27 @@ int cmd_export(int argc, char **argv)
 
 typedef struct {
     joust_store_t *st;
+    int rc;
 } status_ctx;
 
 static void print_run(const Joust__RunRecord *r, void *arg)
 {
     status_ctx *s = arg;
-    uint64_t outcomes = 0;
-    joust_rec_cursor_t *it;
-    if (joust_rec_cursor_new(s->st, JOUST_REC_OUTCOMES, r->run_id, &it) == 0) {
-        for (; joust_rec_cursor_valid(it); joust_rec_cursor_next(it))
-            outcomes++;
-        joust_rec_cursor_destroy(&it);
+    joust_run_counts n;
+    int rc = joust_rec_run_counts(s->st, r, &n);
+    if (rc < 0) {
+        s->rc = rc;
+        log_error("run '%s': cannot count its outcomes: %s", r->name, joust_strerror(rc));
+        return;
     }
-    printf("%-16s %4u  %-12s %-8s %-6s %10" PRIu64 " %10" PRIu64 "  %s\n", r->name, r->run_id,
-           r->strategy, r->judge, r->order, r->next_match_id - 1, outcomes,
+    printf("%-16s %4u  %-12s %-8s %-6s %10" PRIu64 " %10" PRIu64 " %8" PRIu64 "  %s\n", r->name,
+           r->run_id, r->strategy, r->judge, r->order, r->next_match_id - 1, n.ok, n.failed,
            r->complete ? "complete" : r->planning_done ? "judging" : "planning");
+    if (n.failed) {
+        char classes[256];
+        joust_run_counts_format(&n, classes, sizeof classes);
+        printf("%-16s failed: %s\n", "", classes);
+    }
 }
 
 int cmd_status(int argc, char **argv)
@@ -117,10 +123,12 @@ int cmd_status(int argc, char **argv)
     joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &images);
     joust_rec_counter_get(st, JOUST_NEXT_PROMPT, &prompts);
     printf("%s: %" PRIu64 " images in %" PRIu64 " prompts\n", o.db, images - 1, prompts - 1);
-    printf("%-16s %4s  %-12s %-8s %-6s %10s %10s  %s\n", "run", "id", "strategy", "judge", "order",
-           "planned", "outcomes", "state");
-    status_ctx s = {st};
+    printf("%-16s %4s  %-12s %-8s %-6s %10s %10s %8s  %s\n", "run", "id", "strategy", "judge",
+           "order", "planned", "ok", "failed", "state");
+    status_ctx s = {st, 0};
     int rc = joust_rec_run_each(st, print_run, &s);
+    if (rc == 0)
+        rc = s.rc;
     joust_store_destroy(&st);
     return rc == 0 ? 0 : 1;
 }

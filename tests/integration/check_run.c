@@ -89,6 +89,17 @@ int main(int argc, char **argv)
         printf("expected %s planned matches\n", argv[4]);
         bad = 1;
     }
+    /* The counts in the run record are written with the outcomes they
+     * count: after any crash they must equal a fresh count. */
+    joust_run_counts kept = {0}, scanned = {0};
+    int counted = run->has_outcomes_ok && joust_rec_run_counts(st, run, &kept) == 0 &&
+                  joust_rec_run_counts_scan(st, run->run_id, &scanned) == 0;
+    if (!counted || memcmp(&kept, &scanned, sizeof kept)) {
+        printf("run record counts (ok %" PRIu64 ", failed %" PRIu64 ") differ from its outcomes "
+               "(ok %" PRIu64 ", failed %" PRIu64 ")\n", kept.ok, kept.failed, scanned.ok,
+               scanned.failed);
+        bad = 1;
+    }
     if (!run->complete) {
         printf("run is not marked complete\n");
         bad = 1;

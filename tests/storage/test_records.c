@@ -1,0 +1,376 @@
+/* Tests of the typed records (storage/records.h) on a fresh store in a
+ * mkdtemp directory: id counters and ingest indexes, runs (create, get, each,
+ * corrupt bytes), prompts and members (walk bounds and early stop), images,
+ * a run's matches / outcomes / rationales / scores kept apart from another
+ * run's, cursors (order, seek, typed unpack), score deletion, and the outcome
+ * counts kept in the run record (written in the outcome's batch, replaced
+ * outcomes, the scan for runs without counts, the class list). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "err.h"
+#include "records.h"
+#include "store.h"
+#include "testfs.h"
+
+static char tmpdir[] = "/tmp/joust-records-XXXXXX";
+
+static void test_counters_and_indexes(joust_store_t *st)
+{
+    uint64_t v = 0;
+    CHECK_RC(joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &v));
+    CHECK(v == 1); /* never written */
+    joust_batch_t *b = joust_batch_new();
+    joust_rec_counter_put(b, JOUST_NEXT_IMAGE, 42);
+    joust_rec_counter_put(b, JOUST_NEXT_PROMPT, 7);
+    joust_rec_index_put(b, JOUST_INDEX_GROUP, 99, 5);
+    joust_rec_index_put(b, JOUST_INDEX_CONTENT, 99, 6);
+    joust_rec_index_put(b, JOUST_INDEX_CALLER_ID, 99, 7);
+    joust_rec_index_put(b, JOUST_INDEX_MANIFEST, UINT64_MAX, 8);
+    CHECK_RC(joust_store_write(st, b, 1));
+    joust_batch_destroy(&b);
+    CHECK_RC(joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &v));
+    CHECK(v == 42);
+    CHECK_RC(joust_rec_counter_get(st, JOUST_NEXT_PROMPT, &v));
+    CHECK(v == 7);
+    CHECK_RC(joust_rec_counter_get(st, JOUST_NEXT_RUN, &v));
+    CHECK(v == 1);
+    /* The same hash in different indexes does not collide. */
+    CHECK(joust_rec_index_get(st, JOUST_INDEX_GROUP, 99, &v) == 0 && v == 5);
+    CHECK(joust_rec_index_get(st, JOUST_INDEX_CONTENT, 99, &v) == 0 && v == 6);
+    CHECK(joust_rec_index_get(st, JOUST_INDEX_CALLER_ID, 99, &v) == 0 && v == 7);
+    CHECK(joust_rec_index_get(st, JOUST_INDEX_MANIFEST, UINT64_MAX, &v) == 0 && v == 8);
+    CHECK(joust_rec_index_get(st, JOUST_INDEX_MANIFEST, 99, &v) == JOUST_ENOTFOUND);
+    /* The layout of docs/storage.md: counter names and tag ‖ be64 keys. */
+    CHECK_RC(joust_store_put(st, JOUST_CF_META, "next_run_id", 11, "abc", 3));
+    CHECK(joust_rec_counter_get(st, JOUST_NEXT_RUN, &v) == JOUST_ECORRUPT);
+    CHECK_RC(joust_store_put(st, JOUST_CF_META, "next_run_id", 11, "\0\0\0\0\0\0\0\x03", 8));
+    CHECK(joust_rec_counter_get(st, JOUST_NEXT_RUN, &v) == 0 && v == 3);
+    CHECK_RC(joust_store_put(st, JOUST_CF_META, "h\0\0\0\0\0\0\0\x01", 9, "short", 5));
+    CHECK(joust_rec_index_get(st, JOUST_INDEX_CONTENT, 1, &v) == JOUST_ECORRUPT);
+}
+
+static void collect(const Joust__RunRecord *run, void *arg)
+{
+    char *names = arg;
+    strcat(names, run->name);
+    strcat(names, ",");
+}
+
+static Joust__RunRecord new_run(const char *name)
+{
+    Joust__RunRecord r = JOUST__RUN_RECORD__INIT;
+    r.name = (char *)name;
+    r.strategy = "round-robin";
+    r.judge = "sim";
+    r.order = "both";
+    return r;
+}
+
+static void test_runs(joust_store_t *st)
+{
+    Joust__RunRecord *got = (Joust__RunRecord *)1;
+    CHECK(joust_rec_run_get(st, "beta", &got) == JOUST_ENOTFOUND && got == NULL);
+    Joust__RunRecord b = new_run("beta"), a = new_run("alpha");
+    CHECK_RC(joust_rec_run_create(st, &b));
+    CHECK(b.run_id == 3); /* the counter test left next_run_id at 3 */
+    CHECK_RC(joust_rec_run_create(st, &a));
+    CHECK(a.run_id == 4);
+    uint64_t v;
+    CHECK(joust_rec_counter_get(st, JOUST_NEXT_RUN, &v) == 0 && v == 5);
+    CHECK_RC(joust_rec_run_get(st, "beta", &got));
+    CHECK(got && got->run_id == 3 && !strcmp(got->judge, "sim") && !got->has_outcomes_ok);
+    joust_rec_free(got);
+    char names[64] = "";
+    CHECK_RC(joust_rec_run_each(st, collect, names));
+    CHECK(!strcmp(names, "alpha,beta,"));
+    /* Bytes that do not unpack: get says so, each skips the record. */
+    CHECK_RC(joust_store_put(st, JOUST_CF_RUNS, "broken", 6, "\xff\xff\xff", 3));
+    CHECK(joust_rec_run_get(st, "broken", &got) == JOUST_ECORRUPT && got == NULL);
+    names[0] = '\0';
+    CHECK_RC(joust_rec_run_each(st, collect, names));
+    CHECK(!strcmp(names, "alpha,beta,"));
+    joust_rec_free(NULL); /* a no-op */
+}
+
+typedef struct {
+    char seen[128];
+    uint64_t stop_at;
+} walk_ctx;
+
+static int walk_fn(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
+{
+    walk_ctx *w = arg;
+    char one[32];
+    snprintf(one, sizeof one, "%llu:", (unsigned long long)pid);
+    strcat(w->seen, one);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(one, sizeof one, "%llu.", (unsigned long long)ids[i]);
+        strcat(w->seen, one);
+    }
+    strcat(w->seen, " ");
+    return pid == w->stop_at;
+}
+
+static void test_prompts_and_images(joust_store_t *st)
+{
+    joust_batch_t *b = joust_batch_new();
+    for (uint64_t pid = 1; pid <= 3; pid++) {
+        Joust__PromptRecord p = JOUST__PROMPT_RECORD__INIT;
+        p.prompt_id = pid;
+        p.text = pid == 2 ? "second" : "other";
+        joust_rec_prompt_put(b, &p);
+    }
+    uint64_t members[][2] = {{1, 10}, {1, 11}, {2, 300}, {2, 20}, {3, 30}};
+    for (size_t i = 0; i < 5; i++)
+        joust_rec_prompt_add_image(b, members[i][0], members[i][1]);
+    Joust__ImageRecord img = JOUST__IMAGE_RECORD__INIT;
+    img.image_id = 20;
+    img.prompt_id = 2;
+    img.uri = "/data/a b.jpg";
+    joust_rec_image_put(b, &img);
+    CHECK_RC(joust_store_write(st, b, 0));
+    joust_batch_destroy(&b);
+
+    Joust__PromptRecord *p = NULL;
+    CHECK_RC(joust_rec_prompt_get(st, 2, &p));
+    CHECK(p && p->prompt_id == 2 && !strcmp(p->text, "second"));
+    joust_rec_free(p);
+    CHECK(joust_rec_prompt_get(st, 4, &p) == JOUST_ENOTFOUND);
+    uint64_t *ids;
+    size_t n;
+    CHECK_RC(joust_rec_prompt_members(st, 2, &ids, &n));
+    CHECK(n == 2 && ids[0] == 20 && ids[1] == 300); /* id order */
+    free(ids);
+    CHECK_RC(joust_rec_prompt_members(st, 9, &ids, &n));
+    CHECK(n == 0 && ids == NULL);
+
+    walk_ctx w = {"", 0};
+    uint64_t next = 0;
+    CHECK(joust_rec_prompt_walk(st, 1, 0, walk_fn, &w, &next) == 0);
+    CHECK(!strcmp(w.seen, "1:10.11. 2:20.300. 3:30. ") && next == 4);
+    w = (walk_ctx){"", 0};
+    CHECK(joust_rec_prompt_walk(st, 2, 3, walk_fn, &w, &next) == 0);
+    CHECK(!strcmp(w.seen, "2:20.300. ") && next == 3);
+    w = (walk_ctx){"", 1};
+    CHECK(joust_rec_prompt_walk(st, 1, 0, walk_fn, &w, &next) == 1);
+    CHECK(!strcmp(w.seen, "1:10.11. ") && next == 2);
+
+    Joust__ImageRecord *got = NULL;
+    CHECK_RC(joust_rec_image_get(st, 20, &got));
+    CHECK(got && got->prompt_id == 2 && !strcmp(got->uri, "/data/a b.jpg"));
+    joust_rec_free(got);
+    CHECK(joust_rec_image_get(st, 21, &got) == JOUST_ENOTFOUND);
+}
+
+static Joust__OutcomeRecord outcome(Joust__OutcomeStatus status, int has_p)
+{
+    Joust__OutcomeRecord o = JOUST__OUTCOME_RECORD__INIT;
+    o.prompt_id = 1;
+    o.first = 10;
+    o.second = 11;
+    o.status = status;
+    o.has_p_first = has_p;
+    o.p_first = 0.75;
+    return o;
+}
+
+static void test_run_records(joust_store_t *st)
+{
+    /* Two runs whose keys share everything but the run id. */
+    Joust__RunRecord r3 = new_run("beta"), r4 = new_run("alpha");
+    r3.run_id = 3;
+    r4.run_id = 4;
+    joust_run_counts zero = {0}, c;
+    joust_run_counts_set(&r3, &zero);
+    joust_run_counts_set(&r4, &zero);
+    joust_batch_t *b = joust_batch_new();
+    for (uint64_t id = 1; id <= 5; id++) {
+        Joust__MatchRecord m = JOUST__MATCH_RECORD__INIT;
+        m.prompt_id = 1;
+        m.first = 10 + id;
+        m.second = 20 + id;
+        joust_rec_match_put(b, 3, id, &m);
+        if (id <= 2)
+            joust_rec_match_put(b, 4, id, &m);
+    }
+    Joust__OutcomeRecord ok = outcome(JOUST__OUTCOME_STATUS__OK, 1);
+    Joust__OutcomeRecord bad = outcome(JOUST__OUTCOME_STATUS__IMAGE_ERROR, 0);
+    Joust__OutcomeRecord garbled = outcome(JOUST__OUTCOME_STATUS__UNPARSEABLE, 0);
+    joust_rec_outcome_put(b, &r3, 2, &ok, "sharper", NULL);
+    joust_rec_outcome_put(b, &r3, 4, &bad, "", NULL);
+    joust_rec_outcome_put(b, &r3, 5, &garbled, NULL, NULL);
+    joust_rec_outcome_put(b, &r4, 1, &ok, NULL, NULL);
+    joust_rec_run_put(b, &r3);
+    joust_rec_run_put(b, &r4);
+    Joust__ScoreRecord s = JOUST__SCORE_RECORD__INIT;
+    s.prompt_id = 1;
+    s.has_score = 1;
+    s.score = 1.5;
+    s.comparisons = 4;
+    joust_rec_score_put(b, 3, 10, &s);
+    joust_rec_score_put(b, 3, 11, &s);
+    joust_rec_score_put(b, 4, 10, &s);
+    CHECK_RC(joust_store_write(st, b, 1));
+    joust_batch_destroy(&b);
+
+    Joust__MatchRecord *m = NULL;
+    CHECK_RC(joust_rec_match_get(st, 3, 4, &m));
+    CHECK(m && m->first == 14 && m->second == 24);
+    joust_rec_free(m);
+    CHECK(joust_rec_match_get(st, 4, 4, &m) == JOUST_ENOTFOUND);
+    Joust__OutcomeRecord *o = NULL;
+    CHECK_RC(joust_rec_outcome_get(st, 3, 2, &o));
+    CHECK(o && o->status == JOUST__OUTCOME_STATUS__OK && o->p_first == 0.75);
+    joust_rec_free(o);
+    CHECK(joust_rec_outcome_get(st, 4, 2, &o) == JOUST_ENOTFOUND);
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_RC(joust_rec_rationale_get(st, 3, 2, &text, &len));
+    CHECK(text && len == 7 && !strcmp(text, "sharper"));
+    free(text);
+    CHECK(joust_rec_rationale_get(st, 3, 4, &text, &len) == JOUST_ENOTFOUND && !text);
+
+    /* Cursors: a run's records only, in id order, typed. */
+    joust_rec_cursor_t *cur;
+    CHECK_RC(joust_rec_cursor_new(st, JOUST_REC_MATCHES, 3, &cur));
+    uint64_t want = 1, seen = 0;
+    for (; joust_rec_cursor_valid(cur); joust_rec_cursor_next(cur), want++, seen++) {
+        Joust__MatchRecord *mr = joust_rec_cursor_match(cur);
+        CHECK(joust_rec_cursor_id(cur) == want && mr && mr->first == 10 + want);
+        joust_rec_free(mr);
+    }
+    CHECK(seen == 5 && joust_rec_cursor_error(cur) == 0);
+    CHECK(joust_rec_cursor_id(cur) == 0 && joust_rec_cursor_match(cur) == NULL);
+    joust_rec_cursor_seek(cur, 3);
+    CHECK(joust_rec_cursor_valid(cur) && joust_rec_cursor_id(cur) == 3);
+    joust_rec_cursor_seek(cur, 6);
+    CHECK(!joust_rec_cursor_valid(cur));
+    joust_rec_cursor_destroy(&cur);
+    CHECK(cur == NULL);
+    CHECK_RC(joust_rec_cursor_new(st, JOUST_REC_OUTCOMES, 3, &cur));
+    char ids[64] = "";
+    for (; joust_rec_cursor_valid(cur); joust_rec_cursor_next(cur)) {
+        Joust__OutcomeRecord *x = joust_rec_cursor_outcome(cur);
+        char one[16];
+        snprintf(one, sizeof one, "%llu=%d ", (unsigned long long)joust_rec_cursor_id(cur),
+                 x ? (int)x->status : -1);
+        strcat(ids, one);
+        joust_rec_free(x);
+    }
+    CHECK(!strcmp(ids, "2=1 4=2 5=4 "));
+    joust_rec_cursor_destroy(&cur);
+
+    /* Scores: deleting one run's leaves the other's. */
+    Joust__ScoreRecord *sr = NULL;
+    CHECK_RC(joust_rec_score_get(st, 3, 11, &sr));
+    CHECK(sr && sr->score == 1.5 && sr->comparisons == 4);
+    joust_rec_free(sr);
+    CHECK_RC(joust_rec_scores_delete(st, 3));
+    CHECK(joust_rec_score_get(st, 3, 10, &sr) == JOUST_ENOTFOUND);
+    CHECK_RC(joust_rec_score_get(st, 4, 10, &sr));
+    joust_rec_free(sr);
+    CHECK_RC(joust_rec_cursor_new(st, JOUST_REC_SCORES, 4, &cur));
+    Joust__ScoreRecord *cs = joust_rec_cursor_valid(cur) ? joust_rec_cursor_score(cur) : NULL;
+    CHECK(cs && joust_rec_cursor_id(cur) == 10 && cs->score == 1.5);
+    joust_rec_free(cs);
+    joust_rec_cursor_destroy(&cur);
+
+    /* Counts: stored with the outcomes they count. */
+    Joust__RunRecord *got = NULL;
+    CHECK_RC(joust_rec_run_get(st, "beta", &got));
+    CHECK(got && got->has_outcomes_ok);
+    CHECK_RC(joust_rec_run_counts(st, got, &c));
+    CHECK(c.ok == 1 && c.failed == 2 && c.image_error == 1 && c.unparseable == 1 &&
+          c.infra_error == 0 && c.config_error == 0 && c.abandoned == 0);
+    joust_run_counts scanned;
+    CHECK_RC(joust_rec_run_counts_scan(st, 3, &scanned));
+    CHECK(!memcmp(&c, &scanned, sizeof c));
+
+    /* A replaced outcome: its count goes, and so does its rationale when
+     * the new one has none. */
+    b = joust_batch_new();
+    Joust__OutcomeRecord infra = outcome(JOUST__OUTCOME_STATUS__INFRA_ERROR, 0);
+    joust_rec_outcome_put(b, got, 2, &infra, NULL, &ok);
+    joust_rec_outcome_put(b, got, 4, &ok, "retried", &bad);
+    joust_rec_run_put(b, got);
+    CHECK_RC(joust_store_write(st, b, 1));
+    joust_batch_destroy(&b);
+    joust_rec_free(got);
+    CHECK(joust_rec_rationale_get(st, 3, 2, &text, &len) == JOUST_ENOTFOUND);
+    CHECK_RC(joust_rec_rationale_get(st, 3, 4, &text, &len));
+    free(text);
+    CHECK_RC(joust_rec_run_get(st, "beta", &got));
+    CHECK_RC(joust_rec_run_counts(st, got, &c));
+    CHECK(c.ok == 1 && c.failed == 2 && c.image_error == 0 && c.unparseable == 1 &&
+          c.infra_error == 1);
+    CHECK_RC(joust_rec_run_counts_scan(st, 3, &scanned));
+    CHECK(!memcmp(&c, &scanned, sizeof c));
+    joust_rec_free(got);
+
+    /* A run written before the counts existed is counted by a scan. */
+    Joust__RunRecord legacy = new_run("legacy");
+    legacy.run_id = 3; /* shares run 3's outcomes */
+    b = joust_batch_new();
+    joust_rec_run_put(b, &legacy);
+    CHECK_RC(joust_store_write(st, b, 0));
+    joust_batch_destroy(&b);
+    CHECK_RC(joust_rec_run_get(st, "legacy", &got));
+    CHECK(got && !got->has_outcomes_ok);
+    CHECK_RC(joust_rec_run_counts(st, got, &c));
+    CHECK(!memcmp(&c, &scanned, sizeof c));
+    joust_rec_free(got);
+}
+
+static void test_counts_classes(void)
+{
+    joust_run_counts c = {0};
+    char buf[128];
+    CHECK(joust_run_counts_format(&c, buf, sizeof buf) == 4 && !strcmp(buf, "none"));
+    Joust__OutcomeStatus st[] = {
+        JOUST__OUTCOME_STATUS__OK,           JOUST__OUTCOME_STATUS__IMAGE_ERROR,
+        JOUST__OUTCOME_STATUS__JUDGE_ERROR,  JOUST__OUTCOME_STATUS__UNPARSEABLE,
+        JOUST__OUTCOME_STATUS__ABANDONED,    JOUST__OUTCOME_STATUS__INFRA_ERROR,
+        JOUST__OUTCOME_STATUS__CONFIG_ERROR, JOUST__OUTCOME_STATUS__IMAGE_ERROR,
+        JOUST__OUTCOME_STATUS__OUTCOME_STATUS_UNSPECIFIED,
+    };
+    for (size_t i = 0; i < sizeof st / sizeof *st; i++) {
+        Joust__OutcomeRecord o = outcome(st[i], st[i] == JOUST__OUTCOME_STATUS__OK);
+        joust_run_counts_add(&c, &o, 1);
+    }
+    Joust__OutcomeRecord ok_without_p = outcome(JOUST__OUTCOME_STATUS__OK, 0);
+    joust_run_counts_add(&c, &ok_without_p, 1);
+    CHECK(c.ok == 1 && c.failed == 9 && c.image_error == 2 && c.unparseable == 2 &&
+          c.infra_error == 3 && c.config_error == 1 && c.abandoned == 1);
+    size_t need = joust_run_counts_format(&c, buf, sizeof buf);
+    CHECK(!strcmp(buf, "2 image_error, 2 unparseable, 3 infra_error, 1 config_error, 1 abandoned"));
+    CHECK(need == strlen(buf));
+    char small[8];
+    CHECK(joust_run_counts_format(&c, small, sizeof small) == need && !strcmp(small, "2 image"));
+    joust_run_counts_add(&c, &ok_without_p, -1);
+    CHECK(c.unparseable == 1 && c.failed == 8);
+}
+
+int main(void)
+{
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    char path[600];
+    snprintf(path, sizeof path, "%s/db", tmpdir);
+    joust_store_t *st = NULL;
+    CHECK_RC(joust_store_open(path, 1, &st));
+    if (st) {
+        test_counters_and_indexes(st);
+        test_runs(st);
+        test_prompts_and_images(st);
+        test_run_records(st);
+        joust_store_destroy(&st);
+    }
+    test_counts_classes();
+    rm_rf(tmpdir);
+    return test_report();
+}
