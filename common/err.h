@@ -24,4 +24,10 @@ enum {
 
 const char *joust_strerror(int rc);
 
+#include <stddef.h>
+/* Writes the printf-style reason into err (when err and errlen are set)
+ * and returns rc: `return joust_errf(err, errlen, JOUST_EIO, "%s: ...", p);` */
+__attribute__((format(printf, 4, 5)))
+int joust_errf(char *err, size_t errlen, int rc, const char *fmt, ...);
+
 #endif

@@ -15,6 +15,7 @@
 #include "manifest.h"
 #include "records.h"
 #include "u64map.h"
+#include "uri.h"
 #include "xalloc.h"
 
 #define COMMIT_LINES 10000
@@ -119,22 +120,29 @@ static int bad_lines_finish(ingest *in, int ok)
     return rc;
 }
 
-static int is_remote(const char *uri)
+/* The image reference as the worker will read it (common/uri.h, the
+ * parser the worker's image stage uses): a local path, relative ones joined
+ * to the manifest's folder. Remote references are refused until remote
+ * fetching lands: no worker could read them. */
+static int resolve_uri(ingest *in, uint64_t line, const manifest_item *it, char **path)
 {
-    return !strncmp(uri, "http://", 7) || !strncmp(uri, "https://", 8);
-}
-
-static char *resolve_uri(ingest *in, const char *image)
-{
-    if (is_remote(image))
-        return xstrdup(image);
-    if (!strncmp(image, "file://", 7))
-        image += 7;
-    if (image[0] == '/')
-        return xstrdup(image);
-    joust_buf_t b = {0};
-    joust_buf_printf(&b, "%s/%s", in->dir, image);
-    return b.data;
+    joust_uri ref;
+    char why[512];
+    int rc = joust_uri_parse(it->image, in->dir, &ref, why, sizeof why);
+    if (rc == 0 && ref.scheme != JOUST_URI_LOCAL) {
+        snprintf(why, sizeof why, "%s:// images are not supported yet (only local paths and "
+                 "file:// URIs are read)", joust_uri_scheme_name(ref.scheme));
+        joust_uri_clear(&ref);
+        rc = JOUST_EUNSUPPORTED;
+    }
+    if (rc) {
+        char msg[MANIFEST_MAX_NAME + 600];
+        snprintf(msg, sizeof msg, "image \"%.*s\": %s", 200, it->image, why);
+        line_error(in, line, msg);
+        return rc;
+    }
+    *path = ref.path;
+    return 0;
 }
 
 static uint64_t prompt_for(ingest *in, const manifest_item *it)
@@ -170,7 +178,9 @@ static void add_image(ingest *in, uint64_t line, const manifest_item *it)
         log_warn("%s:%llu: %s; this image is reported as #%llu", in->path,
                  (unsigned long long)line, why, (unsigned long long)in->next_image);
     }
-    char *uri = resolve_uri(in, it->image);
+    char *uri = NULL;
+    if (resolve_uri(in, line, it, &uri) < 0)
+        return;
     Joust__ImageRecord r = JOUST__IMAGE_RECORD__INIT;
     r.image_id = in->next_image++;
     r.prompt_id = prompt_for(in, it);
@@ -186,10 +196,8 @@ static void add_image(ingest *in, uint64_t line, const manifest_item *it)
     r.meta_json = it->meta_json;
     r.has_line = 1;
     r.line = line;
-    /* Remote images are hashed by URI: fetching them here would make ingest
-     * as slow as judging. */
     uint64_t h;
-    int rc = is_remote(uri) ? (h = joust_hash64(uri, strlen(uri)), 0) : joust_hash_file(uri, &h);
+    int rc = joust_hash_file(uri, &h);
     if (rc == 0) {
         r.has_content_hash = 1;
         r.content_hash = h;

@@ -3,21 +3,18 @@
  * See image.h for the contract. */
 #include "image.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <spng.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <turbojpeg.h>
 #include <unistd.h>
 #include <webp/decode.h>
 
 #include "err.h"
+#include "safe_open.h"
 #include "xalloc.h"
 
 /* Ancillary PNG chunks (text, ICC profiles, unknown chunks) are metadata we
@@ -26,18 +23,6 @@
  * subject to these limits. */
 #define PNG_CHUNK_SIZE_LIMIT (16u << 20)
 #define PNG_CHUNK_CACHE_LIMIT (32u << 20)
-
-__attribute__((format(printf, 4, 5)))
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 void joust_image_limits_defaults(joust_image_limits *lim)
 {
@@ -61,12 +46,13 @@ static int check_dims(const char *fmt, long long w, long long h, const joust_ima
                       char *err, size_t errlen)
 {
     if (w <= 0 || h <= 0)
-        return fail(err, errlen, JOUST_ECORRUPT, "%s header declares an empty image (%lldx%lld)",
-                    fmt, w, h);
+        return joust_errf(err, errlen, JOUST_ECORRUPT,
+                          "%s header declares an empty image (%lldx%lld)",
+                          fmt, w, h);
     if (w > lim->max_side || h > lim->max_side || w * h > lim->max_pixels)
-        return fail(err, errlen, JOUST_ETOOBIG,
-                    "%s is %lldx%lld, over the limit (%d per side, %lld pixels)", fmt, w, h,
-                    lim->max_side, lim->max_pixels);
+        return joust_errf(err, errlen, JOUST_ETOOBIG,
+                          "%s is %lldx%lld, over the limit (%d per side, %lld pixels)", fmt, w, h,
+                          lim->max_side, lim->max_pixels);
     return 0;
 }
 
@@ -96,11 +82,12 @@ static int decode_jpeg(const unsigned char *p, size_t len, const joust_image_lim
 {
     tjhandle tj = tjInitDecompress();
     if (!tj)
-        return fail(err, errlen, JOUST_EFORMAT, "TurboJPEG init failed: %s", tjGetErrorStr2(NULL));
+        return joust_errf(err, errlen, JOUST_EFORMAT,
+                          "TurboJPEG init failed: %s", tjGetErrorStr2(NULL));
     int w = 0, h = 0, subsamp = 0, cs = 0, rc;
     unsigned char *buf = NULL;
     if (tjDecompressHeader3(tj, p, (unsigned long)len, &w, &h, &subsamp, &cs) != 0) {
-        rc = fail(err, errlen, JOUST_ECORRUPT, "corrupt JPEG header: %s", tjGetErrorStr2(tj));
+        rc = joust_errf(err, errlen, JOUST_ECORRUPT, "corrupt JPEG header: %s", tjGetErrorStr2(tj));
         goto done;
     }
     if ((rc = check_dims("JPEG", w, h, lim, err, errlen)) != 0)
@@ -115,8 +102,8 @@ static int decode_jpeg(const unsigned char *p, size_t len, const joust_image_lim
      * progressive scan bombs). */
     if (tjDecompress2(tj, p, (unsigned long)len, buf, w, 0, h, pf, TJFLAG_LIMITSCANS) != 0) {
         int warning = tjGetErrorCode(tj) == TJERR_WARNING;
-        rc = fail(err, errlen, JOUST_ECORRUPT, "%s JPEG: %s",
-                  warning ? "corrupt or truncated" : "undecodable", tjGetErrorStr2(tj));
+        rc = joust_errf(err, errlen, JOUST_ECORRUPT, "%s JPEG: %s",
+                        warning ? "corrupt or truncated" : "undecodable", tjGetErrorStr2(tj));
         goto done;
     }
     if (cmyk) {
@@ -151,39 +138,40 @@ static int decode_png(const unsigned char *p, size_t len, const joust_image_limi
 {
     spng_ctx *ctx = spng_ctx_new(0);
     if (!ctx)
-        return fail(err, errlen, JOUST_EFORMAT, "libspng: cannot create a decoder");
+        return joust_errf(err, errlen, JOUST_EFORMAT, "libspng: cannot create a decoder");
     unsigned char *buf = NULL;
     int rc, r;
     uint32_t side = lim->max_side > 0 ? (uint32_t)lim->max_side : 1;
     spng_set_image_limits(ctx, side, side);
     spng_set_chunk_limits(ctx, PNG_CHUNK_SIZE_LIMIT, PNG_CHUNK_CACHE_LIMIT);
     if ((r = spng_set_png_buffer(ctx, p, len)) != 0) {
-        rc = fail(err, errlen, JOUST_ECORRUPT, "corrupt PNG: %s", spng_strerror(r));
+        rc = joust_errf(err, errlen, JOUST_ECORRUPT, "corrupt PNG: %s", spng_strerror(r));
         goto done;
     }
     struct spng_ihdr ihdr;
     r = spng_get_ihdr(ctx, &ihdr);
     if (r == SPNG_EUSER_WIDTH || r == SPNG_EUSER_HEIGHT) {
-        rc = fail(err, errlen, JOUST_ETOOBIG, "PNG is %s than the limit of %d pixels",
-                  r == SPNG_EUSER_WIDTH ? "wider" : "taller", lim->max_side);
+        rc = joust_errf(err, errlen, JOUST_ETOOBIG, "PNG is %s than the limit of %d pixels",
+                        r == SPNG_EUSER_WIDTH ? "wider" : "taller", lim->max_side);
         goto done;
     }
     if (r != 0) {
-        rc = fail(err, errlen, JOUST_ECORRUPT, "corrupt PNG header: %s", spng_strerror(r));
+        rc = joust_errf(err, errlen, JOUST_ECORRUPT, "corrupt PNG header: %s", spng_strerror(r));
         goto done;
     }
     if ((rc = check_dims("PNG", ihdr.width, ihdr.height, lim, err, errlen)) != 0)
         goto done;
     size_t size = 0;
     if ((r = spng_decoded_image_size(ctx, SPNG_FMT_RGBA8, &size)) != 0) {
-        rc = fail(err, errlen, JOUST_ECORRUPT, "corrupt PNG: %s", spng_strerror(r));
+        rc = joust_errf(err, errlen, JOUST_ECORRUPT, "corrupt PNG: %s", spng_strerror(r));
         goto done;
     }
     buf = xmalloc(size);
     /* RGBA8 for every colour type and depth, tRNS applied, then composited:
      * one path for palette, grey, 16-bit and alpha images alike. */
     if ((r = spng_decode_image(ctx, buf, size, SPNG_FMT_RGBA8, SPNG_DECODE_TRNS)) != 0) {
-        rc = fail(err, errlen, JOUST_ECORRUPT, "corrupt or truncated PNG: %s", spng_strerror(r));
+        rc = joust_errf(err, errlen, JOUST_ECORRUPT,
+                        "corrupt or truncated PNG: %s", spng_strerror(r));
         goto done;
     }
     out->w = (int)ihdr.width;
@@ -205,13 +193,14 @@ static int decode_webp(const unsigned char *p, size_t len, const joust_image_lim
     WebPBitstreamFeatures f;
     VP8StatusCode s = WebPGetFeatures(p, len, &f);
     if (s == VP8_STATUS_NOT_ENOUGH_DATA)
-        return fail(err, errlen, JOUST_ECORRUPT, "truncated WebP header");
+        return joust_errf(err, errlen, JOUST_ECORRUPT, "truncated WebP header");
     if (s == VP8_STATUS_UNSUPPORTED_FEATURE)
-        return fail(err, errlen, JOUST_EFORMAT, "unsupported WebP feature");
+        return joust_errf(err, errlen, JOUST_EFORMAT, "unsupported WebP feature");
     if (s != VP8_STATUS_OK)
-        return fail(err, errlen, JOUST_ECORRUPT, "corrupt WebP header (libwebp status %d)", (int)s);
+        return joust_errf(err, errlen, JOUST_ECORRUPT,
+                          "corrupt WebP header (libwebp status %d)", (int)s);
     if (f.has_animation)
-        return fail(err, errlen, JOUST_EFORMAT, "animated WebP is not supported");
+        return joust_errf(err, errlen, JOUST_EFORMAT, "animated WebP is not supported");
     int rc = check_dims("WebP", f.width, f.height, lim, err, errlen);
     if (rc)
         return rc;
@@ -223,7 +212,7 @@ static int decode_webp(const unsigned char *p, size_t len, const joust_image_lim
                                     : WebPDecodeRGBInto(p, len, buf, npix * 3, (int)stride);
     if (!ok) {
         free(buf);
-        return fail(err, errlen, JOUST_ECORRUPT, "corrupt or truncated WebP data");
+        return joust_errf(err, errlen, JOUST_ECORRUPT, "corrupt or truncated WebP data");
     }
     out->w = f.width;
     out->h = f.height;
@@ -252,12 +241,12 @@ int joust_image_decode(const void *data, size_t len, const joust_image_limits *l
     if (err && errlen)
         err[0] = '\0';
     if (!out)
-        return fail(err, errlen, JOUST_EINVAL, "no output image");
+        return joust_errf(err, errlen, JOUST_EINVAL, "no output image");
     memset(out, 0, sizeof *out);
     if (!data && len)
-        return fail(err, errlen, JOUST_EINVAL, "no input data");
+        return joust_errf(err, errlen, JOUST_EINVAL, "no input data");
     if (len == 0)
-        return fail(err, errlen, JOUST_ECORRUPT, "empty image data (0 bytes)");
+        return joust_errf(err, errlen, JOUST_ECORRUPT, "empty image data (0 bytes)");
     joust_image_limits def;
     if (!lim) {
         joust_image_limits_defaults(&def);
@@ -280,11 +269,11 @@ int joust_image_decode(const void *data, size_t len, const joust_image_limits *l
         for (size_t i = 0; i < len && i < 4; i++)
             snprintf(hex + 3 * i, sizeof hex - 3 * i, "%02x ", p[i]);
         hex[strlen(hex) - 1] = '\0';
-        return fail(err, errlen, JOUST_EFORMAT,
-                    "unknown image format (not JPEG, PNG or WebP; starts with %s)", hex);
+        return joust_errf(err, errlen, JOUST_EFORMAT,
+                          "unknown image format (not JPEG, PNG or WebP; starts with %s)", hex);
     }
     if (len < need)
-        return fail(err, errlen, JOUST_ECORRUPT, "truncated %s (%zu bytes)", name, len);
+        return joust_errf(err, errlen, JOUST_ECORRUPT, "truncated %s (%zu bytes)", name, len);
     int rc = fn(p, len, lim, out, err, errlen);
     if (rc)
         memset(out, 0, sizeof *out);
@@ -297,58 +286,23 @@ int joust_image_load(const char *path, const joust_image_limits *lim, joust_imag
     if (err && errlen)
         err[0] = '\0';
     if (!path || !out)
-        return fail(err, errlen, JOUST_EINVAL, "no path or output image");
+        return joust_errf(err, errlen, JOUST_EINVAL, "no path or output image");
     memset(out, 0, sizeof *out);
     joust_image_limits def;
     if (!lim) {
         joust_image_limits_defaults(&def);
         lim = &def;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        return fail(err, errlen, e == ENOENT || e == ENOTDIR ? JOUST_ENOTFOUND : JOUST_EIO,
-                    "%s: %s", path, strerror(e));
-    }
     unsigned char *buf = NULL;
-    int rc;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = fail(err, errlen, JOUST_EIO, "%s: %s", path, strerror(errno));
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = fail(err, errlen, JOUST_EIO, "%s: not a regular file", path);
-        goto done;
-    }
-    if ((unsigned long long)st.st_size > lim->max_bytes) {
-        rc = fail(err, errlen, JOUST_ETOOBIG, "%s: file is %lld bytes, over the limit of %zu",
-                  path, (long long)st.st_size, lim->max_bytes);
-        goto done;
-    }
-    size_t cap = (size_t)st.st_size, n = 0;
-    buf = xmalloc(cap ? cap : 1);
-    /* Read what fstat promised; a file that shrinks meanwhile is decoded as
-     * what was read and will most likely be reported truncated. */
-    while (n < cap) {
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = fail(err, errlen, JOUST_EIO, "%s: %s", path, strerror(errno));
-            goto done;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
+    size_t n = 0;
+    int rc = joust_read_regular(path, 0, lim->max_bytes, &buf, &n, err, errlen);
+    if (rc)
+        return rc;
     char reason[256];
     rc = joust_image_decode(buf, n, lim, out, reason, sizeof reason);
     if (rc)
-        fail(err, errlen, rc, "%s: %s", path, reason);
-done:
+        joust_errf(err, errlen, rc, "%s: %s", path, reason);
     free(buf);
-    close(fd);
     return rc;
 }
 

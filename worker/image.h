@@ -42,10 +42,11 @@ void joust_image_limits_defaults(joust_image_limits *lim);
 int joust_image_decode(const void *data, size_t len, const joust_image_limits *lim,
                        joust_image *out, char *err, size_t errlen);
 
-/* Reads and decodes a file; the message in err names the path.
+/* Reads (common/safe_open.h: regular files only, never blocks) and decodes
+ * a file; the message in err names the path. Judges read images through
+ * the image stage (imgsrc.h), which also resolves and confines them.
  * @return as joust_image_decode, plus JOUST_ENOTFOUND (no such file),
- *         JOUST_EIO (unreadable, not a regular file) and JOUST_ETOOBIG
- *         (file larger than lim->max_bytes). */
+ *         JOUST_EDENIED, JOUST_EIO (not a regular file, unreadable) and JOUST_ETOOBIG (file larger than lim->max_bytes). */
 int joust_image_load(const char *path, const joust_image_limits *lim, joust_image *out,
                      char *err, size_t errlen);
 

@@ -1,10 +1,12 @@
-/* The "quality" judge: reads both images from local files, measures them
- * with joust_quality_measure and answers P(first) = sigmoid(dscore / T).
+/* The "quality" judge: gets both images from the image stage (imgsrc.h),
+ * measures them with joust_quality_measure and answers
+ * P(first) = sigmoid(dscore / T).
  *
  * Work happens inside poll (it is CPU-bound and synchronous): submit only
- * queues a copy of the request. Each image is decoded at most once per
- * worker while it stays in a bounded LRU cache keyed by image id; failures
- * are cached too, so a corrupt image costs one read, not one per match. */
+ * queues a copy of the request. The stage reads, decodes and measures each
+ * image at most once per worker while it stays in its LRU cache keyed by
+ * image id; failures are cached too, so a corrupt image costs one read, not
+ * one per match. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,17 +14,15 @@
 
 #include "clock.h"
 #include "err.h"
+#include "confine.h"
 #include "image.h"
-#include "image_path.h"
+#include "imgsrc.h"
 #include "judge.h"
 #include "log.h"
 #include "quality.h"
-#include "uri.h"
 #include "xalloc.h"
 
 #define QUEUE_MAX 4096          /* submit answers JOUST_EAGAIN beyond this */
-#define CACHE_DEFAULT 4096
-#define NIL (-1)
 
 typedef struct {
     uint64_t match_id;
@@ -32,147 +32,39 @@ typedef struct {
 } pending_t;
 
 typedef struct {
-    uint64_t id;
-    int rc;                  /* 0, or why the image could not be measured */
-    joust_quality_stats st;  /* valid when rc == 0 */
-    char *error;             /* reason when rc != 0 */
-    int32_t prev, next;      /* LRU list, most recent first */
-    int32_t chain;           /* next entry in the same hash bucket */
-} centry_t;
-
-typedef struct {
     pending_t *q;            /* ring buffer */
     size_t qhead, qlen, qcap;
-    centry_t *ent;
-    size_t cap, n;
-    int32_t *bucket;
-    size_t nbucket;          /* power of two */
-    int32_t lru_head, lru_tail;
-    uint64_t hits, misses;
-    char *root;
     joust_path_roots roots;  /* --allow-root confinement; n == 0: none */
-    joust_image_limits lim;
+    joust_imgsrc_t *src;     /* the image stage: read, decode, measure once per image */
 } qjudge_t;
 
-/* ---- the cache ---- */
-
-static size_t bucket_of(const qjudge_t *j, uint64_t id)
+/* The stage's prepare: what this judge keeps per image is its statistics. */
+static int measure(void *ctx, const joust_image *img, void **value, size_t *bytes, char *err,
+                   size_t errlen)
 {
-    return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 17) & (j->nbucket - 1);
-}
-
-static void lru_unlink(qjudge_t *j, int32_t i)
-{
-    centry_t *e = &j->ent[i];
-    if (e->prev != NIL) j->ent[e->prev].next = e->next; else j->lru_head = e->next;
-    if (e->next != NIL) j->ent[e->next].prev = e->prev; else j->lru_tail = e->prev;
-}
-
-static void lru_push_front(qjudge_t *j, int32_t i)
-{
-    centry_t *e = &j->ent[i];
-    e->prev = NIL;
-    e->next = j->lru_head;
-    if (j->lru_head != NIL)
-        j->ent[j->lru_head].prev = i;
-    j->lru_head = i;
-    if (j->lru_tail == NIL)
-        j->lru_tail = i;
-}
-
-static int32_t cache_find(qjudge_t *j, uint64_t id)
-{
-    for (int32_t i = j->bucket[bucket_of(j, id)]; i != NIL; i = j->ent[i].chain)
-        if (j->ent[i].id == id) {
-            lru_unlink(j, i);
-            lru_push_front(j, i);
-            return i;
-        }
-    return NIL;
-}
-
-/* Returns a slot for id (new, or the least recently used one evicted). */
-static int32_t cache_slot(qjudge_t *j, uint64_t id)
-{
-    int32_t i;
-    if (j->n < j->cap) {
-        i = (int32_t)j->n++;
-    } else {
-        i = j->lru_tail;
-        lru_unlink(j, i);
-        int32_t *pp = &j->bucket[bucket_of(j, j->ent[i].id)];
-        while (*pp != i)
-            pp = &j->ent[*pp].chain;
-        *pp = j->ent[i].chain;
-        free(j->ent[i].error);
+    (void)ctx;
+    joust_quality_stats s;
+    if (joust_quality_measure(img, &s) != 0) {
+        snprintf(err, errlen, "image too small to judge (%dx%d)", img->w, img->h);
+        return JOUST_EINVAL;
     }
-    centry_t *e = &j->ent[i];
-    memset(e, 0, sizeof *e);
-    e->id = id;
-    size_t b = bucket_of(j, id);
-    e->chain = j->bucket[b];
-    j->bucket[b] = i;
-    lru_push_front(j, i);
-    return i;
-}
-
-/* ---- reading an image ---- */
-
-/* The reference becomes a path (uri.h: file:// decoded, image_root joined
- * to relative paths) and is then confined to the allowed roots. */
-static int resolve(const qjudge_t *j, const char *uri, char **path, char *err, size_t errlen)
-{
-    char *p;
-    int rc = joust_uri_to_path(uri, j->root, &p, err, errlen);
-    if (rc < 0)
-        return rc;
-    /* The allowed roots are the sandbox: the path is read only when its
-     * canonical form (symlinks and .. followed) lies inside one of them. */
-    char *real;
-    rc = joust_path_confine(&j->roots, p, &real, err, errlen);
-    free(p);
-    if (rc < 0)
-        return rc;
-    *path = real;
+    joust_quality_stats *copy = xmalloc(sizeof *copy);
+    *copy = s;
+    *value = copy;
+    *bytes = sizeof *copy;
     return 0;
 }
 
-/* Measures image id (cached), copying the result out because a later
- * lookup may evict the entry. On failure err gets the reason. */
+/* Measures image id (through the stage's cache), copying the result out
+ * because a later lookup may evict the entry. On failure err gets the reason. */
 static int image_stats(qjudge_t *j, uint64_t id, const char *uri, joust_quality_stats *st,
                        char *err, size_t errlen)
 {
-    int32_t i = cache_find(j, id);
-    if (i != NIL) {
-        j->hits++;
-    } else {
-        j->misses++;
-        char reason[512] = "";
-        char *path = NULL;
-        joust_image img = {0};
-        int rc = resolve(j, uri, &path, reason, sizeof reason);
-        if (!rc)
-            rc = joust_image_load(path, &j->lim, &img, reason, sizeof reason);
-        joust_quality_stats s = {0};
-        if (!rc && (rc = joust_quality_measure(&img, &s)) != 0)
-            snprintf(reason, sizeof reason, "%s: image too small to judge (%dx%d)", path, img.w,
-                     img.h);
-        joust_image_free(&img);
-        free(path);
-        i = cache_slot(j, id);
-        j->ent[i].rc = rc;
-        j->ent[i].st = s;
-        if (rc) {
-            j->ent[i].error = xstrdup(reason);
-            log_warn("quality judge: image %" PRIu64 " (%s): %s", id, uri, reason);
-        }
-    }
-    const centry_t *e = &j->ent[i];
-    if (e->rc)
-        snprintf(err, errlen, "%s", e->error);
-    else
-        *st = e->st;
-    return e->rc;
+    const void *v;
+    int rc = joust_imgsrc_get(j->src, id, uri, &v, err, errlen);
+    if (rc == 0)
+        *st = *(const joust_quality_stats *)v;
+    return rc;
 }
 
 /* ---- the judge ---- */
@@ -269,12 +161,8 @@ static void q_destroy(void *impl)
         free(p->uri[0]);
         free(p->uri[1]);
     }
-    for (size_t i = 0; i < j->n; i++)
-        free(j->ent[i].error);
     free(j->q);
-    free(j->ent);
-    free(j->bucket);
-    free(j->root);
+    joust_imgsrc_destroy(&j->src);
     joust_path_roots_free(&j->roots);
     free(j);
 }
@@ -292,18 +180,6 @@ int joust_judge_quality_new(const joust_judge_config *cfg, joust_judge_t **out)
     if (!out)
         return JOUST_EINVAL;
     qjudge_t *j = xcalloc(1, sizeof *j);
-    j->cap = cfg && cfg->cache_entries ? cfg->cache_entries : CACHE_DEFAULT;
-    if (j->cap > INT32_MAX / 2)
-        j->cap = INT32_MAX / 2;
-    j->ent = xcalloc(j->cap, sizeof *j->ent);
-    for (j->nbucket = 16; j->nbucket < 2 * j->cap; j->nbucket *= 2)
-        ;
-    j->bucket = xmalloc(j->nbucket * sizeof *j->bucket);
-    for (size_t b = 0; b < j->nbucket; b++)
-        j->bucket[b] = NIL;
-    j->lru_head = j->lru_tail = NIL;
-    if (cfg && cfg->image_root && *cfg->image_root)
-        j->root = xstrdup(cfg->image_root);
     char err[512];
     if (cfg && joust_path_roots_init(&j->roots, cfg->allow_roots, cfg->n_allow_roots, err,
                                      sizeof err) < 0) {
@@ -311,7 +187,10 @@ int joust_judge_quality_new(const joust_judge_config *cfg, joust_judge_t **out)
         q_destroy(j);
         return JOUST_EINVAL;
     }
-    joust_image_limits_defaults(&j->lim);
+    joust_imgsrc_config sc = {.image_root = cfg ? cfg->image_root : NULL, .roots = &j->roots,
+                              .max_entries = cfg ? cfg->cache_entries : 0,
+                              .use = {.prepare = measure}, .log_name = "quality judge"};
+    j->src = joust_imgsrc_new(&sc);
     joust_judge_t *jd = xmalloc(sizeof *jd);
     jd->ops = &quality_ops;
     jd->impl = j;
@@ -322,8 +201,11 @@ int joust_judge_quality_new(const joust_judge_config *cfg, joust_judge_t **out)
 void joust_judge_quality_cache_stats(joust_judge_t *jd, uint64_t *hits, uint64_t *misses)
 {
     const qjudge_t *j = jd && jd->ops == &quality_ops ? jd->impl : NULL;
+    joust_imgsrc_stats st = {0};
+    if (j)
+        joust_imgsrc_stats_get(j->src, &st);
     if (hits)
-        *hits = j ? j->hits : 0;
+        *hits = st.hits;
     if (misses)
-        *misses = j ? j->misses : 0;
+        *misses = st.misses;
 }

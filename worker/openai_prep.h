@@ -1,8 +1,9 @@
-/* Image preparation for the openai judge: decode once, fit the Qwen2.5-VL
- * pixel budget (sides multiples of 28, aspect kept, min/max pixels as
- * smart_resize), re-encode as JPEG and keep the base64 data URL in an LRU
- * cache keyed by image id, so an image used in many matches is prepared
- * once per worker. Failures are cached too: a broken image is read once.
+/* Image preparation for the openai judge, on the image stage
+ * (worker/imgsrc.h: resolve, confine, read, decode, LRU by image id): fit
+ * the Qwen2.5-VL pixel budget (sides multiples of 28, aspect kept, min/max
+ * pixels as smart_resize), re-encode as JPEG and keep the base64 data URL,
+ * so an image used in many matches is prepared once per worker. Failures
+ * are cached too: a broken image is read once.
  *
  * Ownership: get fills *out by value; its url is borrowed from the cache and
  * stays valid until the second next call to get (the two most recently used
@@ -17,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "image_path.h"
+#include "confine.h"
 
 typedef struct {
     long long min_pixels, max_pixels; /* Qwen2.5-VL defaults 3136 and the judge's budget */

@@ -3,6 +3,6 @@
 # TurboJPEG, libspng, libwebp and joust_common).
 set(JOUST_WORKER_IMAGE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/image.c
-  ${CMAKE_CURRENT_LIST_DIR}/image_path.c
+  ${CMAKE_CURRENT_LIST_DIR}/imgsrc.c
   ${CMAKE_CURRENT_LIST_DIR}/quality.c
   ${CMAKE_CURRENT_LIST_DIR}/judge_quality.c)

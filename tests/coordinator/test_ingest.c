@@ -105,6 +105,8 @@ static void make_manifest1(void)
     write_str(path_in("m1/img/d.bin"), "image A bytes"); /* same content as a.bin */
     write_str(path_in("m1/img/e.bin"), "image E bytes");
     write_str(path_in("m1/img/g.bin"), "image G bytes");
+    mkdir(path_in("m1/img dir"), 0755);
+    write_str(path_in("m1/img dir/x.bin"), "image X bytes");
     write_str(path_in("m1/img/h.bin"), "image H bytes");
     write_str(path_in("abs/f.bin"), "image F bytes");
 
@@ -119,12 +121,12 @@ static void make_manifest1(void)
         /* 7 */ "{\"image\":\"img/missing.bin\",\"prompt\":\"cat\"}\n"
         /* 8 */ "{\"image\":\"img/e.bin\",\"prompt\":\"cat\",\"id\":\"a\"}\n"
         /* 9 */ "{\"image\":\"%s\",\"prompt\":\"cat\"}\n"
-        /* 10 */ "{\"image\":\"https://example.com/x.png\",\"prompt\":\"cat\"}\n"
+        /* 10 */ "{\"image\":\"file://%s/m1/img%%20dir/x.bin\",\"prompt\":\"cat\"}\n"
         /* 11 */ "{\"image\":\"img/g.bin\",\"prompt\":\"cat\"}\r\n"
-        /* 12 */ "{\"image\":\"file://img/h.bin\",\"prompt\":\"cat\"}\n"
+        /* 12 */ "{\"image\":\"file://localhost%s/m1/img/h.bin\",\"prompt\":\"cat\"}\n"
         /* 13 */ "  \t \n"
         /* 14 */ "{\"image\":\"img/e.bin\",\"prompt\":\"cat\"}",
-        path_in("abs/f.bin"));
+        path_in("abs/f.bin"), root, root);
     /* line 14 gets a NUL byte in the middle, then a newline */
     memcpy(buf + n, "\0x\n", 3);
     write_file(path_in("m1/manifest.jsonl"), buf, (size_t)n + 3);
@@ -209,11 +211,10 @@ static void test_ingest_manifest1(joust_store_t *st)
     } else {
         CHECK(0);
     }
-    /* image 7: remote URI kept, hashed by its URI */
+    /* image 7: a file:/// URI is percent-decoded, as the worker decodes it */
     if ((r = img(st, 7))) {
-        const char *u = "https://example.com/x.png";
-        CHECK(streq(r->uri, u));
-        CHECK(r->has_content_hash && r->content_hash == joust_hash64(u, strlen(u)));
+        CHECK(streq(r->uri, path_in("m1/img dir/x.bin")));
+        CHECK(r->has_content_hash);
         joust_rec_free(r);
     } else {
         CHECK(0);
@@ -226,7 +227,8 @@ static void test_ingest_manifest1(joust_store_t *st)
     } else {
         CHECK(0);
     }
-    /* image 9: file:// relative URI resolved against the manifest folder */
+    /* image 9: file://localhost/ names a local absolute path (not a folder
+     * "localhost" under the manifest's) */
     if ((r = img(st, 9))) {
         CHECK(streq(r->uri, path_in("m1/img/h.bin")));
         CHECK(r->has_content_hash);
@@ -683,6 +685,55 @@ static void test_ingest_strict(void)
     joust_store_destroy(&st);
 }
 
+/* Image references are read by the parser the worker uses (common/uri.h):
+ * every malformed or remote reference is a bad line with a reason, and
+ * the well-formed ones land with the path the worker will open. */
+static void test_ingest_uris(void)
+{
+    joust_store_t *st = NULL;
+    CHECK_RC(joust_store_open(path_in("dbu"), 1, &st));
+    if (!st)
+        return;
+    mkdir(path_in("mu"), 0755);
+    write_str(path_in("mu/a.bin"), "image UA bytes");
+    write_str(path_in("mu/a%20b.bin"), "image UB bytes");
+    char buf[8192];
+    snprintf(buf, sizeof buf,
+             /* 1 */ "{\"image\":\"file://%s/mu/a%%2Fb.bin\",\"prompt\":\"u\"}\n"
+             /* 2 */ "{\"image\":\"file://%s/mu/bad%%zz.bin\",\"prompt\":\"u\"}\n"
+             /* 3 */ "{\"image\":\"file://otherhost%s/mu/a.bin\",\"prompt\":\"u\"}\n"
+             /* 4 */ "{\"image\":\"file://\",\"prompt\":\"u\"}\n"
+             /* 5 */ "{\"image\":\"file://%s/mu/a.bin?x=1\",\"prompt\":\"u\"}\n"
+             /* 6 */ "{\"image\":\"file://%s/mu/a.bin#f\",\"prompt\":\"u\"}\n"
+             /* 7 */ "{\"image\":\"https://example.com/x.png\",\"prompt\":\"u\"}\n"
+             /* 8 */ "{\"image\":\"http://example.com/x.png\",\"prompt\":\"u\"}\n"
+             /* 9 */ "{\"image\":\"s3://bucket/x.png\",\"prompt\":\"u\"}\n"
+             /* 10 */ "{\"image\":\"gopher://host/x.png\",\"prompt\":\"u\"}\n"
+             /* 11 */ "{\"image\":\"file://%s/mu/a%%00.bin\",\"prompt\":\"u\"}\n"
+             /* 12 */ "{\"image\":\"file://%s/mu/a.bin\",\"prompt\":\"u\"}\n"
+             /* 13 */ "{\"image\":\"a%%20b.bin\",\"prompt\":\"u\"}\n",
+             root, root, root, root, root, root, root);
+    write_str(path_in("mu/list.jsonl"), buf);
+    joust_ingest_stats s;
+    CHECK_RC(joust_ingest(st, path_in("mu/list.jsonl"), &s));
+    CHECK(s.lines == 13 && s.errors == 11 && s.images == 2 && s.missing == 0);
+    Joust__ImageRecord *r = img(st, 1);
+    if (r) {
+        CHECK(streq(r->uri, path_in("mu/a.bin")) && r->line == 12);
+        joust_rec_free(r);
+    } else {
+        CHECK(0);
+    }
+    /* a plain path is literal: "%20" is three characters of the name */
+    if ((r = img(st, 2))) {
+        CHECK(streq(r->uri, path_in("mu/a%20b.bin")) && r->has_content_hash);
+        joust_rec_free(r);
+    } else {
+        CHECK(0);
+    }
+    joust_store_destroy(&st);
+}
+
 int main(void)
 {
     joust_log_set_level(JOUST_LOG_ERROR);
@@ -708,6 +759,7 @@ int main(void)
     test_reopen(&st);
     test_runs(&st);
     test_ingest_strict();
+    test_ingest_uris();
 
     joust_store_destroy(&st);
     rm_rf(tmpdir);

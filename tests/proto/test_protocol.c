@@ -58,7 +58,8 @@ static void sleep_ms(int ms)
 
 static int streq(const char *a, const char *b) { return a && b && !strcmp(a, b); }
 
-/* A store holding one prompt "fox" with n remote images (latent = index). */
+/* A store holding one prompt "fox" with n images (latent = index; the
+ * files need not exist for the sim judge). */
 static joust_store_t *make_store(const char *name, int n)
 {
     char dir[PATH_MAX], path[PATH_MAX + 32];
@@ -67,8 +68,7 @@ static joust_store_t *make_store(const char *name, int n)
     snprintf(path, sizeof path, "%s/manifest.jsonl", dir);
     FILE *f = fopen(path, "w");
     for (int i = 0; i < n; i++)
-        fprintf(f, "{\"image\":\"https://example.com/%s/%d.png\",\"prompt\":\"fox\",\"latent\":%d}\n",
-                name, i, i);
+        fprintf(f, "{\"image\":\"%d.png\",\"prompt\":\"fox\",\"latent\":%d}\n", i, i);
     fclose(f);
     joust_store_t *st = NULL;
     snprintf(path, sizeof path, "%s/db", dir);
@@ -381,7 +381,7 @@ static void test_coordinator_basics(void)
         const Joust__MatchJob *mj = j->matches[0];
         CHECK(mj->prompt_id == 1 && streq(mj->prompt, "fox"));
         CHECK(mj->first->image_id == 1 && mj->second->image_id == 2);
-        CHECK(streq(mj->first->uri, "https://example.com/a1/0.png"));
+        CHECK(mj->first->uri && strstr(mj->first->uri, "/a1/0.png"));
         CHECK(mj->first->has_latent && mj->second->has_latent && mj->second->latent == 1.0);
     }
     joust_wire_msg_clear(&m);

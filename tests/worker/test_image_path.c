@@ -18,7 +18,7 @@
 #include "check.h"
 #include "err.h"
 #include "image.h"
-#include "image_path.h"
+#include "confine.h"
 #include "judge.h"
 
 static char dir[] = "/tmp/joust-paths-XXXXXX";

@@ -308,7 +308,8 @@ static void test_judge(void)
     CHECK(j == NULL);
 }
 
-/* A one-entry cache evicts on every other lookup and still answers right. */
+/* A one-entry cache still answers right: the image stage keeps at least
+ * the two images of the current match (imgsrc.h), so each is read once. */
 static void test_judge_eviction(void)
 {
     joust_judge_config cfg;
@@ -334,7 +335,7 @@ static void test_judge_eviction(void)
     }
     uint64_t hits, misses;
     joust_judge_quality_cache_stats(j, &hits, &misses);
-    CHECK(hits + misses == 8 && misses >= 4);
+    CHECK(hits + misses == 8 && misses == 2);
     /* requests still queued at destroy are released */
     joust_judge_req r = req(9, 1, a, 2, b);
     CHECK_RC(joust_judge_submit(j, &r));

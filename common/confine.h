@@ -1,34 +1,33 @@
-/* Confinement of image paths to configured roots (`joust worker
- * --allow-root DIR`, repeatable).
+/* Confinement of image paths to allowed roots, shared by ingest (the
+ * manifest's folder by default, or `--allow-root DIR`, repeatable) and the
+ * worker's image stage (worker/imgsrc.h).
  *
  * What it promises: with roots configured, a path is accepted only when its
  * canonical form (realpath(3): every symlink and every ".." followed first)
  * lies inside the canonical form of one of the roots, compared component by
  * component ("/data/img" does not contain "/data/imgs"). The file must exist
- * to be checked. Without roots every path is accepted unchanged.
+ * to be checked. Without roots (n == 0: `--allow-any-path`) every path is
+ * accepted unchanged; the caller decides when that is allowed.
  *
- * How a judge uses it (judge_quality.c does this; the openai judge must do
- * the same for local files and file:// URIs, after turning the URI into a
- * path and applying image_root, before reading anything):
- *
- *     joust_path_roots roots;       // once, in the judge's constructor
- *     rc = joust_path_roots_init(&roots, cfg->allow_roots, cfg->n_allow_roots, err, errlen);
- *     ...
+ * Usage:
+ *     joust_path_roots roots;       // once
+ *     rc = joust_path_roots_init(&roots, dirs, n, err, errlen);
  *     char *real;                   // per image
  *     rc = joust_path_confine(&roots, path, &real, err, errlen);
- *     // rc == JOUST_EDENIED: fail this image with IMAGE_ERROR; err says
- *     //   "<path>: outside the allowed roots"
- *     // rc == 0: read `real` (the canonical path), then free(real)
- *     joust_path_roots_free(&roots); // in the judge's destroy
+ *     // rc == JOUST_EDENIED: err says "<path>: outside the allowed roots"
+ *     // rc == 0: open `real` (the canonical path), then free(real)
+ *     joust_path_roots_free(&roots);
  *
- * Limits: the check and the later open are two steps; someone who can
- * rename directories inside a root while the worker runs could race them.
- * Roots keep a manifest from pointing a worker at files outside them; they
- * are not a defence against a local attacker with write access to a root.
- * Remote URIs (http, https) are not paths and are not checked here.
+ * Limits: the check and the later open are two steps; the image stage opens
+ * the canonical path with O_NOFOLLOW, so a last component swapped for a
+ * link is refused, but someone who can rename directories inside a root
+ * while the worker runs could still race them. Roots keep a manifest from
+ * pointing at files outside them; they are not a defence against a local
+ * attacker with write access to a root. Remote URIs are not paths and are
+ * not checked here.
  * Threads: a joust_path_roots is read-only after init; share it freely. */
-#ifndef JOUST_IMAGE_PATH_H
-#define JOUST_IMAGE_PATH_H
+#ifndef JOUST_CONFINE_H
+#define JOUST_CONFINE_H
 #include <stddef.h>
 
 typedef struct {

@@ -1,5 +1,5 @@
-/* Image path confinement; see image_path.h. */
-#include "image_path.h"
+/* Path confinement; see confine.h. */
+#include "confine.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,0 +1,52 @@
+/* Image references: the one parser that ingest and the worker share, so that
+ * both read a manifest's `image` the same way.
+ *
+ * A reference is either a plain path or a URI. It is a URI when it starts
+ * with a scheme followed by "://" (RFC 3986 scheme characters), or with
+ * "file:/". Everything else is a plain path, taken literally: no
+ * percent-decoding ("a%20b.jpg" names a file with a '%' in it).
+ *
+ * file URIs (RFC 8089): the host must be empty or "localhost"
+ * ("file://otherhost/x" is refused: it names another machine); the path
+ * must be absolute and non-empty and is percent-decoded. Refused: a '%' not
+ * followed by two hex digits, %00 (a NUL cannot be in a path), %2F (an
+ * encoded '/' cannot be part of a POSIX file name), and a query ('?') or
+ * fragment ('#'): write a literal '?' or '#' as %3F or %23.
+ * http://, https:// and s3:// are recognised as remote references (the
+ * parser does not fetch; callers decide what to do with them). Other
+ * schemes are refused.
+ *
+ * Ownership: a parsed joust_uri owns its path; joust_uri_clear frees it and
+ * is safe on a zeroed or already cleared value.
+ * Threads: reentrant.
+ * Errors: 0; JOUST_EINVAL for a malformed reference (the reason, naming
+ * the problem, goes to err); JOUST_EUNSUPPORTED for an unknown scheme. */
+#ifndef JOUST_URI_H
+#define JOUST_URI_H
+#include <stddef.h>
+
+typedef enum {
+    JOUST_URI_LOCAL = 0, /* a plain path or a file:// URI */
+    JOUST_URI_HTTP,
+    JOUST_URI_HTTPS,
+    JOUST_URI_S3,
+} joust_uri_scheme;
+
+typedef struct {
+    joust_uri_scheme scheme;
+    /* LOCAL: the decoded path; a relative plain path is joined to base_dir
+     * when one is given. Remote: a copy of the reference as given. */
+    char *path;
+} joust_uri;
+
+/* Parses ref. base_dir (may be NULL or "") is the folder relative plain
+ * paths are joined to (the manifest's folder at ingest, --image-root in
+ * the worker). On failure *out is zeroed. */
+int joust_uri_parse(const char *ref, const char *base_dir, joust_uri *out, char *err,
+                    size_t errlen);
+void joust_uri_clear(joust_uri *u);
+
+/* "file", "http", "https", "s3". */
+const char *joust_uri_scheme_name(joust_uri_scheme s);
+
+#endif

@@ -1,0 +1,150 @@
+/* Tests of the image stage (worker/imgsrc.h): one path from reference to
+ * prepared value, an LRU by image id with hits counted, failures cached
+ * with their reason, id 0 never cached, and the fetch seam that remote
+ * fetching plugs into. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "err.h"
+#include "image.h"
+#include "imgsrc.h"
+#include "testfs.h"
+
+static char tmpdir[] = "/tmp/joust-imgsrc-XXXXXX";
+static int prepared; /* how many times prepare ran */
+
+static char *path_in(const char *name)
+{
+    static char buf[8][PATH_MAX];
+    static int slot;
+    char *p = buf[slot++ % 8];
+    snprintf(p, sizeof buf[0], "%s/%s", tmpdir, name);
+    return p;
+}
+
+static joust_image solid(int w, int h, unsigned char v)
+{
+    joust_image img = {w, h, malloc((size_t)w * h * 3)};
+    memset(img.rgb, v, (size_t)w * h * 3);
+    return img;
+}
+
+static void write_png(const char *path, int w, int h, unsigned char v)
+{
+    joust_image img = solid(w, h, v);
+    CHECK_RC(joust_image_save_png(path, &img));
+    joust_image_free(&img);
+}
+
+/* The value kept per image: its size as "WxH". */
+static int prepare(void *ctx, const joust_image *img, void **value, size_t *bytes, char *err,
+                   size_t errlen)
+{
+    (void)ctx;
+    prepared++;
+    if (img->w == 3) {
+        snprintf(err, errlen, "three pixels wide is refused");
+        return JOUST_EINVAL;
+    }
+    char *s = malloc(32);
+    snprintf(s, 32, "%dx%d", img->w, img->h);
+    *value = s;
+    *bytes = strlen(s);
+    return 0;
+}
+
+/* A stand-in remote fetcher: serves one PNG for any https reference. */
+static int fetches;
+static int fetch(void *ctx, const joust_uri *ref, size_t max_bytes, unsigned char **data,
+                 size_t *len, char *err, size_t errlen)
+{
+    (void)max_bytes;
+    fetches++;
+    if (ref->scheme != JOUST_URI_HTTPS) {
+        snprintf(err, errlen, "%s: only https here", ref->path);
+        return JOUST_EUNSUPPORTED;
+    }
+    joust_image img = solid(7, 5, 40);
+    int rc = joust_image_encode_png(&img, data, len);
+    joust_image_free(&img);
+    CHECK(strstr(ref->path, "https://") == ref->path && ctx == &fetches);
+    return rc;
+}
+
+static void test_cache(void)
+{
+    write_png(path_in("a.png"), 10, 6, 100);
+    write_png(path_in("b.png"), 12, 8, 150);
+    write_png(path_in("thin.png"), 3, 9, 20);
+    joust_imgsrc_config cfg = {.image_root = tmpdir, .max_entries = 3,
+                               .use = {.prepare = prepare}, .log_name = "test"};
+    joust_imgsrc_t *s = joust_imgsrc_new(&cfg);
+    const void *v;
+    char err[512];
+    CHECK_RC(joust_imgsrc_get(s, 1, "a.png", &v, err, sizeof err));
+    CHECK(v && !strcmp(v, "10x6"));
+    CHECK_RC(joust_imgsrc_get(s, 2, "b.png", &v, err, sizeof err));
+    CHECK(v && !strcmp(v, "12x8"));
+    CHECK_RC(joust_imgsrc_get(s, 1, "a.png", &v, err, sizeof err));
+    CHECK(prepared == 2);
+    joust_imgsrc_stats st;
+    joust_imgsrc_stats_get(s, &st);
+    CHECK(st.hits == 1 && st.misses == 2 && st.entries == 2 && st.bytes == 8);
+    /* a failure of prepare is cached with its reason, as a read failure is */
+    CHECK(joust_imgsrc_get(s, 3, "thin.png", &v, err, sizeof err) == JOUST_EINVAL);
+    CHECK(v == NULL && strstr(err, "three pixels") && strstr(err, "thin.png"));
+    CHECK(joust_imgsrc_get(s, 3, "thin.png", &v, err, sizeof err) == JOUST_EINVAL);
+    CHECK(prepared == 3);
+    CHECK(joust_imgsrc_get(s, 4, "nope.png", &v, err, sizeof err) == JOUST_ENOTFOUND);
+    CHECK(strstr(err, path_in("nope.png")) != NULL);
+    /* three entries at most: image 2 (least recent) was evicted */
+    CHECK_RC(joust_imgsrc_get(s, 2, "b.png", &v, err, sizeof err));
+    CHECK(prepared == 4);
+    /* id 0 is never cached */
+    CHECK_RC(joust_imgsrc_get(s, 0, "a.png", &v, err, sizeof err));
+    CHECK_RC(joust_imgsrc_get(s, 0, "a.png", &v, err, sizeof err));
+    CHECK(prepared == 6);
+    /* without a fetcher, remote references fail with the reason */
+    CHECK(joust_imgsrc_get(s, 9, "https://h/x.png", &v, err, sizeof err) == JOUST_EUNSUPPORTED);
+    CHECK(strstr(err, "https://h/x.png") && strstr(err, "not supported"));
+    CHECK(joust_imgsrc_get(s, 10, "file://h/x.png", &v, err, sizeof err) == JOUST_EINVAL);
+    CHECK(strstr(err, "host") != NULL);
+    joust_imgsrc_destroy(&s);
+    CHECK(s == NULL);
+    joust_imgsrc_destroy(&s);
+}
+
+static void test_fetch_seam(void)
+{
+    joust_imgsrc_config cfg = {.use = {.prepare = prepare}, .fetch_remote = fetch,
+                               .fetch_ctx = &fetches};
+    joust_imgsrc_t *s = joust_imgsrc_new(&cfg);
+    const void *v;
+    char err[512];
+    CHECK_RC(joust_imgsrc_get(s, 1, "https://images.example/x.png", &v, err, sizeof err));
+    CHECK(v && !strcmp(v, "7x5"));
+    CHECK_RC(joust_imgsrc_get(s, 1, "https://images.example/x.png", &v, err, sizeof err));
+    CHECK(fetches == 1);
+    CHECK(joust_imgsrc_get(s, 2, "s3://b/k.png", &v, err, sizeof err) == JOUST_EUNSUPPORTED);
+    CHECK(strstr(err, "only https") != NULL && fetches == 2);
+    /* uncached load: the decoded image itself */
+    joust_image img;
+    CHECK_RC(joust_imgsrc_load(s, "https://images.example/y.png", &img, err, sizeof err));
+    CHECK(img.w == 7 && img.h == 5 && img.rgb && img.rgb[0] == 40);
+    joust_image_free(&img);
+    joust_imgsrc_destroy(&s);
+}
+
+int main(void)
+{
+    CHECK(mkdtemp(tmpdir) != NULL);
+    test_cache();
+    test_fetch_seam();
+    rm_rf(tmpdir);
+    return test_report();
+}
