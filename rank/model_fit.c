@@ -42,7 +42,8 @@ int joust_model_cells(uint32_t n_models, const joust_model_outcome *o, size_t m,
         double pa = f < s ? o[k].p_first : 1 - o[k].p_first;
         c[nc++] = (joust_model_cell){o[k].prompt, f < s ? f : s, f < s ? s : f, pa, 1};
     }
-    qsort(c, nc, sizeof *c, cmp_cell);
+    if (nc) /* qsort takes no NULL, even for 0 elements */
+        qsort(c, nc, sizeof *c, cmp_cell);
     size_t w = 0;
     for (size_t k = 0; k < nc; k++) {
         if (w && c[w - 1].prompt == c[k].prompt && c[w - 1].a == c[k].a && c[w - 1].b == c[k].b) {
