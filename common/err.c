@@ -27,6 +27,7 @@ const char *joust_strerror(int rc)
     case JOUST_EAGAIN: return "try again";
     case JOUST_ETIMEOUT: return "timed out";
     case JOUST_ESTORE: return "store error";
+    case JOUST_ENOSPC: return "no space left on the store's disk";
     case JOUST_EPROTO: return "protocol error";
     case JOUST_EEXIST: return "already exists";
     case JOUST_EJUDGE: return "judge error";

@@ -19,7 +19,8 @@ enum {
     JOUST_EEXIST = -11,     /* already exists */
     JOUST_EJUDGE = -12,     /* judge failed to produce an outcome */
     JOUST_EUNSUPPORTED = -13,
-    JOUST_EDENIED = -14     /* path outside allowed roots, permission */
+    JOUST_EDENIED = -14,    /* path outside allowed roots, permission */
+    JOUST_ENOSPC = -15      /* the store's disk is full */
 };
 
 const char *joust_strerror(int rc);

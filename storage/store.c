@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <rocksdb/c.h>
 
@@ -29,6 +30,10 @@
 #define STORE_BLOCK_CACHE (32u << 20)        /* shared by all families */
 #define STORE_MAX_WAL (512ull << 20)         /* forces flushes of idle families */
 #define STORE_BYTES_PER_SYNC (1u << 20)
+/* Free space below which a store is not opened for writing: opening writes
+ * the info LOG header (~80 KiB), an OPTIONS file (~36 KiB), a WAL and a
+ * MANIFEST, and RocksDB 7.8 asserts when the LOG header cannot be written. */
+#define STORE_MIN_FREE (1ull << 20)
 
 static const char *const cf_names[JOUST_CF_COUNT] = {
     "default", "runs", "prompts", "images", "matches", "outcomes", "rationales", "scores",
@@ -44,6 +49,16 @@ struct joust_store {
     rocksdb_writeoptions_t *wo_nosync; /* sync=0: survives a process crash only */
     rocksdb_readoptions_t *ro;         /* shared by point lookups, read-only */
     char *path;
+    int readonly;
+    /* Sticky: the code of the first failed write (accessed atomically; the
+     * committer thread writes). After it every write is refused, and close
+     * does not touch the WAL again (RocksDB 7.8 asserts on a WAL writer
+     * that has seen an error). */
+    int failed;
+    /* Test seam (joust_store_fault): fail the write after fault_after
+     * more successful ones, the way fault_mode says. */
+    long fault_after;
+    int fault_mode;
 };
 
 /* A batch cannot hold rocksdb_writebatch_put_cf calls before it knows the
@@ -107,15 +122,19 @@ static const char *hexkey(char out[80], const void *key, size_t klen)
     return out;
 }
 
-/* Logs and frees a RocksDB error; always returns JOUST_ESTORE. */
+/* Logs and frees a RocksDB error; returns JOUST_ENOSPC when the disk is
+ * full, else JOUST_ESTORE. */
 static int store_fail(char **err, const char *what, joust_cf cf, const void *key, size_t klen)
 {
     char hex[80];
     log_error("store: %s (cf %s, key %s): %s", what, joust_cf_name(cf), hexkey(hex, key, klen),
               *err ? *err : "unknown error");
+    int rc = *err && (strstr(*err, "No space left") || strstr(*err, "Disk quota"))
+                 ? JOUST_ENOSPC
+                 : JOUST_ESTORE;
     rocksdb_free(*err);
     *err = NULL;
-    return JOUST_ESTORE;
+    return rc;
 }
 
 /* The exclusive upper bound of keys starting with prefix: drop trailing 0xff
@@ -144,10 +163,58 @@ static rocksdb_options_t *make_cf_options(rocksdb_options_t *base, size_t write_
     return o;
 }
 
-int joust_store_open(const char *path, int create, joust_store_t **out)
+/* JOUST_TEST_STORE_FAULT=write:N or sync:N arms the fault seam at open, so
+ * integration tests can make a real joust process's store fail. */
+static void fault_from_env(joust_store_t *s)
+{
+    const char *f = getenv("JOUST_TEST_STORE_FAULT");
+    if (!f || !*f)
+        return;
+    int mode = !strncmp(f, "write:", 6) ? JOUST_FAULT_WRITE
+               : !strncmp(f, "sync:", 5) ? JOUST_FAULT_SYNC
+                                         : 0;
+    char *end;
+    const char *n = strchr(f, ':');
+    long after = n ? strtol(n + 1, &end, 10) : -1;
+    if (!mode || after < 0 || *end) {
+        log_warn("store: JOUST_TEST_STORE_FAULT=%s ignored (want write:N or sync:N)", f);
+        return;
+    }
+    log_warn("store: test fault armed: write %ld from now fails (%s)", after + 1, f);
+    joust_store_fault(s, mode, after);
+}
+
+/* JOUST_ENOSPC (logged) when the filesystem holding dir (or, before it is
+ * created, its parent) has less than STORE_MIN_FREE bytes free. */
+static int check_free_space(const char *path)
+{
+    struct statvfs v;
+    int rc = statvfs(path, &v);
+    if (rc != 0) {
+        char *parent = xstrdup(path), *slash = strrchr(parent, '/');
+        if (slash)
+            *(slash == parent ? slash + 1 : slash) = '\0';
+        rc = statvfs(slash ? parent : ".", &v);
+        free(parent);
+    }
+    if (rc != 0)
+        return 0; /* RocksDB will say what is wrong with the path */
+    unsigned long long avail = (unsigned long long)v.f_bavail * v.f_frsize;
+    if (avail >= STORE_MIN_FREE)
+        return 0;
+    log_error("store: the disk holding %s is full (%llu KiB free, %llu KiB needed to open it "
+              "for writing); free space and run again (`joust status` still works)",
+              path, avail >> 10, STORE_MIN_FREE >> 10);
+    return JOUST_ENOSPC;
+}
+
+int joust_store_open(const char *path, int mode, joust_store_t **out)
 {
     assert(path && out);
+    assert(mode == JOUST_STORE_EXISTING || mode == JOUST_STORE_CREATE ||
+           mode == JOUST_STORE_READONLY);
     *out = NULL;
+    int create = mode == JOUST_STORE_CREATE;
     if (!create) {
         /* RocksDB would report a missing database as a generic
          * InvalidArgument; look for CURRENT to return ENOTFOUND instead. */
@@ -167,6 +234,11 @@ int joust_store_open(const char *path, int create, joust_store_t **out)
         }
     }
 
+    if (mode != JOUST_STORE_READONLY) {
+        int rc = check_free_space(path);
+        if (rc < 0)
+            return rc;
+    }
     joust_store_t *s = xcalloc(1, sizeof *s);
     s->path = xstrdup(path);
 
@@ -187,6 +259,12 @@ int joust_store_open(const char *path, int create, joust_store_t **out)
     /* Families share the WAL; a rarely written family would otherwise pin
      * old WAL files forever. */
     rocksdb_options_set_max_total_wal_size(o, STORE_MAX_WAL);
+    /* The info LOG shares the store's disk. When that disk fills, RocksDB
+     * 7.8 logs the write error to a LOG writer that has already failed and
+     * asserts (WritableFileWriter::AssertFalseAndGetStatusForPrevError), so
+     * only header and fatal lines are logged: the errors that matter reach
+     * joust's own log through the returned statuses. */
+    rocksdb_options_set_info_log_level(o, 4 /* FATAL_LEVEL */);
     rocksdb_options_set_keep_log_file_num(o, 5);
     rocksdb_options_set_max_log_file_size(o, 16u << 20);
 
@@ -210,16 +288,24 @@ int joust_store_open(const char *path, int create, joust_store_t **out)
     }
 
     char *err = NULL;
-    s->db = rocksdb_open_column_families(o, path, JOUST_CF_COUNT, cf_names,
-                                         (const rocksdb_options_t *const *)s->cf_opts, s->cf,
-                                         &err);
+    s->readonly = mode == JOUST_STORE_READONLY;
+    if (s->readonly) /* no LOCK, no new files: beside a running writer */
+        s->db = rocksdb_open_for_read_only_column_families(
+            o, path, JOUST_CF_COUNT, cf_names, (const rocksdb_options_t *const *)s->cf_opts, s->cf,
+            0, &err);
+    else
+        s->db = rocksdb_open_column_families(o, path, JOUST_CF_COUNT, cf_names,
+                                             (const rocksdb_options_t *const *)s->cf_opts, s->cf,
+                                             &err);
     if (!s->db || err) {
-        log_error("store: open %s: %s", path, err ? err : "failed");
+        int rc = err && strstr(err, "No space left") ? JOUST_ENOSPC : JOUST_ESTORE;
+        log_error("store: open %s%s: %s", path, s->readonly ? " (read-only)" : "",
+                  err ? err : "failed");
         rocksdb_free(err);
         /* The C API returns NULL and no handles on error; joust_store_destroy
          * would still clean up anything it did return. */
         joust_store_destroy(&s);
-        return JOUST_ESTORE;
+        return rc;
     }
 
     s->wo_sync = rocksdb_writeoptions_create();
@@ -227,6 +313,8 @@ int joust_store_open(const char *path, int create, joust_store_t **out)
     s->wo_nosync = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(s->wo_nosync, 0);
     s->ro = rocksdb_readoptions_create();
+    if (!s->readonly)
+        fault_from_env(s);
     *out = s;
     return 0;
 }
@@ -238,10 +326,12 @@ void joust_store_destroy(joust_store_t **self_p)
     if (!s)
         return;
     if (s->db) {
-        /* Make a clean shutdown durable against power loss too, then stop
-         * compactions instead of waiting for them. */
+        /* Make a clean shutdown durable against power loss too (not after
+         * a failed write: the WAL writer must not be touched again), then
+         * stop compactions instead of waiting for them. */
         char *err = NULL;
-        rocksdb_flush_wal(s->db, 1, &err);
+        if (!s->readonly && !__atomic_load_n(&s->failed, __ATOMIC_ACQUIRE))
+            rocksdb_flush_wal(s->db, 1, &err);
         if (err)
             store_fail(&err, "sync WAL at close", JOUST_CF_META, "", 0);
         rocksdb_cancel_all_background_work(s->db, 1);
@@ -299,6 +389,58 @@ int joust_store_get(joust_store_t *self, joust_cf cf, const void *key, size_t kl
     return 0;
 }
 
+/* Every write goes through here: refused after an earlier failure, failed
+ * on purpose by the fault seam, and a failure makes the store refuse the
+ * writes after it. */
+static int write_batch(joust_store_t *self, rocksdb_writebatch_t *wb, int sync, const char *what,
+                       joust_cf cf, const void *key, size_t klen)
+{
+    int rc = __atomic_load_n(&self->failed, __ATOMIC_ACQUIRE);
+    if (rc) {
+        log_error("store: %s refused: an earlier write failed (%s)", what, joust_strerror(rc));
+        return rc;
+    }
+    if (self->readonly) {
+        log_error("store: %s: the store is open read-only", what);
+        return JOUST_EUNSUPPORTED;
+    }
+    int fault = 0;
+    if (__atomic_load_n(&self->fault_mode, __ATOMIC_ACQUIRE) &&
+        __atomic_sub_fetch(&self->fault_after, 1, __ATOMIC_ACQ_REL) == -1)
+        fault = __atomic_exchange_n(&self->fault_mode, 0, __ATOMIC_ACQ_REL);
+    char *err = NULL;
+    if (fault == JOUST_FAULT_WRITE)
+        err = xstrdup("IO error: No space left on device (injected: nothing written)");
+    else
+        rocksdb_write(self->db, sync ? self->wo_sync : self->wo_nosync, wb, &err);
+    if (!err && fault == JOUST_FAULT_SYNC)
+        err = xstrdup("IO error: No space left on device (injected: written, not synced)");
+    if (!err)
+        return 0;
+    rc = store_fail(&err, what, cf, key, klen);
+    if (rc == JOUST_ENOSPC)
+        log_error("store: the disk holding %s is full; this process writes nothing more to it. "
+                  "Free space, then run the same command again: what was not written is "
+                  "judged again or resent by the workers, nothing is counted twice",
+                  self->path);
+    __atomic_store_n(&self->failed, rc, __ATOMIC_RELEASE);
+    return rc;
+}
+
+void joust_store_fault(joust_store_t *self, int mode, long after)
+{
+    assert(self && (mode == 0 || mode == JOUST_FAULT_WRITE || mode == JOUST_FAULT_SYNC) &&
+           after >= 0);
+    __atomic_store_n(&self->fault_after, after, __ATOMIC_RELEASE);
+    __atomic_store_n(&self->fault_mode, mode, __ATOMIC_RELEASE);
+}
+
+int joust_store_failed(joust_store_t *self)
+{
+    assert(self);
+    return __atomic_load_n(&self->failed, __ATOMIC_ACQUIRE);
+}
+
 int joust_store_put(joust_store_t *self, joust_cf cf, const void *key, size_t klen,
                     const void *val, size_t vlen)
 {
@@ -307,12 +449,11 @@ int joust_store_put(joust_store_t *self, joust_cf cf, const void *key, size_t kl
         return JOUST_EINVAL;
     if (klen > UINT32_MAX || vlen > UINT32_MAX)
         return JOUST_ETOOBIG;
-    char *err = NULL;
-    rocksdb_put_cf(self->db, self->wo_nosync, self->cf[cf], key, klen, val ? val : "", vlen,
-                   &err);
-    if (err)
-        return store_fail(&err, "put", cf, key, klen);
-    return 0;
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    rocksdb_writebatch_put_cf(wb, self->cf[cf], key, klen, val ? val : "", vlen);
+    int rc = write_batch(self, wb, 0, "put", cf, key, klen);
+    rocksdb_writebatch_destroy(wb);
+    return rc;
 }
 
 /* ---- batches ---- */
@@ -389,16 +530,6 @@ void joust_batch_clear(joust_batch_t *b)
     b->len = 0;
     b->count = 0;
     b->invalid = 0;
-}
-
-static int write_batch(joust_store_t *self, rocksdb_writebatch_t *wb, int sync, const char *what,
-                       joust_cf cf, const void *key, size_t klen)
-{
-    char *err = NULL;
-    rocksdb_write(self->db, sync ? self->wo_sync : self->wo_nosync, wb, &err);
-    if (err)
-        return store_fail(&err, what, cf, key, klen);
-    return 0;
 }
 
 int joust_store_write(joust_store_t *self, joust_batch_t *b, int sync)

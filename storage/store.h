@@ -3,10 +3,16 @@
  * only as bytes (record schemas live in proto/joust.proto, key layouts in
  * docs/storage.md). A batch is applied atomically across column families.
  *
+ * Ownership: the caller owns what it passes in (keys, values, batches) and
+ * what it gets back (a get's value, an iterator); joust_batch_put copies
+ * the key and value, so they may be reused as soon as it returns.
  * Threads: one joust_store_t may be shared by threads for get/write/iterate
  * (RocksDB is thread-safe); a batch or an iterator belongs to one thread.
  * Errors: functions return 0 or a negative JOUST_E* code; RocksDB's message
- * is logged. Nothing here aborts on bad data. */
+ * is logged. Nothing here aborts on bad data or on a failing disk: a write
+ * that fails (JOUST_ENOSPC when the disk is full, else JOUST_ESTORE) makes
+ * the store refuse every later write with the same code, and close then
+ * leaves the WAL alone; reopen the store once the disk is fixed. */
 #ifndef JOUST_STORE_H
 #define JOUST_STORE_H
 #include <stddef.h>
@@ -28,9 +34,18 @@ typedef struct joust_store joust_store_t;
 typedef struct joust_batch joust_batch_t;
 typedef struct joust_iter joust_iter_t;
 
-/* Opens (creating when create != 0) the database at path with every column
- * family. JOUST_ENOTFOUND when it does not exist and create == 0. */
-int joust_store_open(const char *path, int create, joust_store_t **out);
+enum {
+    JOUST_STORE_EXISTING = 0, /* open an existing store for reading and writing */
+    JOUST_STORE_CREATE = 1,   /* the same, creating it when absent */
+    JOUST_STORE_READONLY = 2, /* read-only, beside a process that holds it open for
+                               * writing (takes no LOCK, writes no file); sees the
+                               * store as it was at open. Writes: JOUST_EUNSUPPORTED */
+};
+/* Opens the database at path with every column family. JOUST_ENOTFOUND
+ * when it does not exist (unless mode is JOUST_STORE_CREATE); JOUST_ENOSPC
+ * when its disk is full; JOUST_ESTORE for other RocksDB errors (a LOCK held
+ * by another writer, corruption). */
+int joust_store_open(const char *path, int mode, joust_store_t **out);
 /* Closes the database (column family handles first) and NULLs *self_p. */
 void joust_store_destroy(joust_store_t **self_p);
 
@@ -45,6 +60,8 @@ int joust_store_put(joust_store_t *self, joust_cf cf, const void *key, size_t kl
 
 joust_batch_t *joust_batch_new(void);
 void joust_batch_destroy(joust_batch_t **self_p);
+/* Adds a put (a delete) to the batch, copying key and value. Cannot fail:
+ * a bad family or a key/value over 4 GiB fails the batch's write. */
 void joust_batch_put(joust_batch_t *b, joust_cf cf, const void *key, size_t klen, const void *val,
                      size_t vlen);
 void joust_batch_delete(joust_batch_t *b, joust_cf cf, const void *key, size_t klen);
@@ -71,6 +88,20 @@ void joust_iter_destroy(joust_iter_t **self_p);
 /* Deletes every key of cf in [prefix, prefix+1) in one write (e.g. a run's
  * scores before they are written again). */
 int joust_store_delete_prefix(joust_store_t *self, joust_cf cf, const void *prefix, size_t plen);
+
+/* 0 while every write has succeeded, else the code of the first one that
+ * failed (every later write is refused with it). */
+int joust_store_failed(joust_store_t *self);
+
+/* Test seam: the write after `after` more successful ones (joust_store_write,
+ * joust_store_put, joust_store_delete_prefix) fails with JOUST_ENOSPC as if
+ * the disk had filled: JOUST_FAULT_WRITE writes nothing, JOUST_FAULT_SYNC
+ * applies the write but reports that its sync failed (as a failed fsync
+ * does: the batch may survive a restart though the caller saw an error).
+ * The store then behaves as after any failed write. mode 0 disarms it.
+ * A process arms it at open with JOUST_TEST_STORE_FAULT=write:N or sync:N. */
+enum { JOUST_FAULT_WRITE = 1, JOUST_FAULT_SYNC = 2 };
+void joust_store_fault(joust_store_t *self, int mode, long after);
 
 /* Name of a column family as stored in RocksDB ("default", "runs", ...). */
 const char *joust_cf_name(joust_cf cf);

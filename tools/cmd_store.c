@@ -112,12 +112,13 @@ static void print_run(const Joust__RunRecord *r, void *arg)
 int cmd_status(int argc, char **argv)
 {
     cli_opts o;
-    const char *usage = "usage: joust status [--db PATH]\nLists the runs in the store with their progress.\n";
+    const char *usage = "usage: joust status [--db PATH]\nLists the runs in the store with their progress "
+                        "(also while a coordinator runs on it:\nthe store is opened read-only).\n";
     int code;
     if (!cli_begin(argc, argv, usage, 0, 0, &o, &code))
         return code;
     joust_store_t *st;
-    if (cli_open_store(o.db, 0, &st) < 0)
+    if (cli_open_store(o.db, JOUST_STORE_READONLY, &st) < 0)
         return 1;
     uint64_t images, prompts;
     joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &images);
