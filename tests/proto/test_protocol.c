@@ -889,6 +889,72 @@ static void test_worker_outbox(void)
     fake_coord_close(&fc);
 }
 
+/* ------------------------------------------------------------ A6 ------- */
+
+/* A store write fails during a run (the store's fault seam, as a full disk):
+ * the coordinator stops with JOUST_ENOSPC and acknowledges nothing of the
+ * failed batch; restarted on a healthy store, the run completes and every
+ * match has exactly one outcome, counted once. */
+static void test_store_write_fails(void)
+{
+    joust_store_t *st = make_store("a6", 3); /* 3 matches */
+    coord_thread c;
+    coord_start(&c, st, "a6", 60000, 3);
+    fake w;
+    fake_open(&w, c.endpoint);
+    fake_ready(&w, "fw", 4);
+    uint64_t held[8];
+    int nheld = 0;
+    CHECK(take_job(&w, 3000, held, &nheld));
+    fake_pump(&w, 200, 1); /* the planned matches are committed by now */
+    joust_store_fault(st, JOUST_FAULT_WRITE, 0);
+    CHECK(nheld > 0);
+    fake_result(&w, 1, held[0], 1, JOUST__OUTCOME_STATUS__OK, 0.9, NULL);
+    int64_t until = joust_now_ms() + 3000;
+    while (!c.done && joust_now_ms() < until)
+        fake_pump(&w, 20, 1);
+    CHECK(c.done && c.rc == JOUST_ENOSPC && !c.sum.complete);
+    CHECK(!fake_take_ack(&w, held[0], 300)); /* nothing acknowledged */
+    coord_join(&c);
+    fake_close(&w);
+    Joust__OutcomeRecord *o = outcome(st, 1, held[0]);
+    CHECK(o == NULL);
+    joust_rec_free(o);
+    joust_store_destroy(&st);
+
+    /* Restart on the healthy store: the same result arrives again (the
+     * worker kept it) and the run completes exactly once. */
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/a6/db", tmpdir);
+    CHECK_RC(joust_store_open(path, JOUST_STORE_EXISTING, &st));
+    if (!st)
+        return;
+    coord_start(&c, st, "a6", 60000, 3);
+    fake_open(&w, c.endpoint);
+    fake_ready(&w, "fw", 4);
+    fake_result(&w, 1, held[0], 1, JOUST__OUTCOME_STATUS__OK, 0.9, NULL);
+    nheld = 0;
+    CHECK(finish_run(&w, held, nheld));
+    coord_join(&c);
+    CHECK(c.rc == 0 && c.sum.complete);
+    fake_close(&w);
+    Joust__RunRecord *run = NULL;
+    CHECK_RC(joust_run_open(st, "a6", NULL, &run));
+    joust_run_counts kept, scanned;
+    if (run) {
+        CHECK_RC(joust_rec_run_counts(st, run, &kept));
+        CHECK_RC(joust_rec_run_counts_scan(st, 1, &scanned));
+        CHECK(kept.ok == 3 && kept.failed == 0 && !memcmp(&kept, &scanned, sizeof kept));
+    }
+    joust_rec_free(run);
+    for (uint64_t id = 1; id <= 3; id++) {
+        o = outcome(st, 1, id);
+        CHECK(o && o->status == JOUST__OUTCOME_STATUS__OK);
+        joust_rec_free(o);
+    }
+    joust_store_destroy(&st);
+}
+
 int main(int argc, char **argv)
 {
     joust_log_set_level(getenv("JOUST_LOG") ? JOUST_LOG_DEBUG : JOUST_LOG_ERROR);
@@ -907,6 +973,8 @@ int main(int argc, char **argv)
         test_credit_not_returned_by_bogus_results();
     if (!only || !strcmp(only, "a5"))
         test_goodbye_survives_close();
+    if (!only || !strcmp(only, "a6"))
+        test_store_write_fails();
     if (!only || !strcmp(only, "b1"))
         test_worker_registers();
     if (!only || !strcmp(only, "b2"))
