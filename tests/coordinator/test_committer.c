@@ -12,18 +12,8 @@
 #include "committer.h"
 #include "err.h"
 #include "store.h"
-#include "testfs.h"
+#include "storage/storetest.h"
 
-static char tmpdir[] = "/tmp/joust-committer-XXXXXX";
-
-static int has(joust_store_t *s, const char *key)
-{
-    void *v = NULL;
-    size_t n = 0;
-    int rc = joust_store_get(s, JOUST_CF_OUTCOMES, key, strlen(key), &v, &n);
-    free(v);
-    return rc == 0;
-}
 
 static int readable(int fd, int ms)
 {
@@ -54,9 +44,9 @@ static void test_round_trip(joust_store_t *st)
     CHECK(joust_committer_reap(c, 0, &rc) == 1 && rc == 0);
     CHECK(!joust_committer_busy(c));
     CHECK(!readable(joust_committer_fd(c), 0)); /* drained */
-    CHECK(has(st, "a") && has(st, "b") && !has(st, "c"));
+    CHECK(storetest_has(st, "a") && storetest_has(st, "b") && !storetest_has(st, "c"));
     CHECK_RC(joust_committer_submit(c, &b));
-    CHECK(joust_committer_reap(c, 1, &rc) == 1 && rc == 0 && has(st, "c"));
+    CHECK(joust_committer_reap(c, 1, &rc) == 1 && rc == 0 && storetest_has(st, "c"));
     /* Many rounds: the two batches keep swapping. */
     int bad = 0;
     for (int i = 0; i < 200; i++) {
@@ -65,7 +55,7 @@ static void test_round_trip(joust_store_t *st)
         joust_batch_put(b, JOUST_CF_OUTCOMES, key, strlen(key), "v", 1);
         bad += joust_committer_submit(c, &b) != 0;
         bad += joust_committer_reap(c, 1, &rc) != 1 || rc != 0;
-        bad += !has(st, key);
+        bad += !storetest_has(st, key);
     }
     CHECK(bad == 0);
     joust_batch_destroy(&b);
@@ -86,11 +76,11 @@ static void test_failed_write(joust_store_t *st)
     int rc = 0;
     CHECK_RC(joust_committer_submit(c, &b));
     CHECK(joust_committer_reap(c, 1, &rc) == 1 && rc == JOUST_ENOSPC);
-    CHECK(!has(st, "f1"));
+    CHECK(!storetest_has(st, "f1"));
     joust_batch_put(b, JOUST_CF_OUTCOMES, "f2", 2, "v", 1);
     CHECK_RC(joust_committer_submit(c, &b));
     CHECK(joust_committer_reap(c, 1, &rc) == 1 && rc == JOUST_ENOSPC); /* stays failed */
-    CHECK(!has(st, "f2"));
+    CHECK(!storetest_has(st, "f2"));
     joust_batch_destroy(&b);
     joust_committer_destroy(&c);
 }
@@ -111,28 +101,23 @@ static void test_destroy_waits(const char *path)
     }
     CHECK_RC(joust_committer_submit(c, &b));
     joust_committer_destroy(&c); /* in flight: waits for it */
-    CHECK(has(st, "d00000") && has(st, "d04999"));
+    CHECK(storetest_has(st, "d00000") && storetest_has(st, "d04999"));
     joust_batch_destroy(&b);
     joust_store_destroy(&st);
 }
 
 int main(void)
 {
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (storetest_begin() < 0)
         return 1;
-    }
-    char path[600];
-    snprintf(path, sizeof path, "%s/db", tmpdir);
     joust_store_t *st = NULL;
-    CHECK_RC(joust_store_open(path, JOUST_STORE_CREATE, &st));
+    CHECK_RC(joust_store_open(storetest_path("db"), JOUST_STORE_CREATE, &st));
     if (st) {
         test_round_trip(st);
         test_failed_write(st);
         joust_store_destroy(&st);
     }
-    snprintf(path, sizeof path, "%s/db2", tmpdir);
-    test_destroy_waits(path);
-    rm_rf(tmpdir);
+    test_destroy_waits(storetest_path("db2"));
+    storetest_end();
     return test_report();
 }

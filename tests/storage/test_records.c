@@ -13,9 +13,7 @@
 #include "err.h"
 #include "records.h"
 #include "store.h"
-#include "testfs.h"
-
-static char tmpdir[] = "/tmp/joust-records-XXXXXX";
+#include "storage/storetest.h"
 
 static void test_counters_and_indexes(joust_store_t *st)
 {
@@ -355,14 +353,10 @@ static void test_counts_classes(void)
 
 int main(void)
 {
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (storetest_begin() < 0)
         return 1;
-    }
-    char path[600];
-    snprintf(path, sizeof path, "%s/db", tmpdir);
     joust_store_t *st = NULL;
-    CHECK_RC(joust_store_open(path, 1, &st));
+    CHECK_RC(joust_store_open(storetest_path("db"), JOUST_STORE_CREATE, &st));
     if (st) {
         test_counters_and_indexes(st);
         test_runs(st);
@@ -371,6 +365,6 @@ int main(void)
         joust_store_destroy(&st);
     }
     test_counts_classes();
-    rm_rf(tmpdir);
+    storetest_end();
     return test_report();
 }

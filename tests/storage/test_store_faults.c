@@ -10,27 +10,8 @@
 #include "check.h"
 #include "err.h"
 #include "store.h"
-#include "testfs.h"
+#include "storage/storetest.h"
 
-static char tmpdir[] = "/tmp/joust-faults-XXXXXX";
-
-static char *path_in(const char *name)
-{
-    static char buf[4][512];
-    static int slot;
-    char *p = buf[slot++ % 4];
-    snprintf(p, sizeof buf[0], "%s/%s", tmpdir, name);
-    return p;
-}
-
-static int has(joust_store_t *s, const char *key)
-{
-    void *v = NULL;
-    size_t n = 0;
-    int rc = joust_store_get(s, JOUST_CF_OUTCOMES, key, strlen(key), &v, &n);
-    free(v);
-    return rc == 0;
-}
 
 static int put_synced(joust_store_t *s, const char *key)
 {
@@ -44,7 +25,7 @@ static int put_synced(joust_store_t *s, const char *key)
 static void test_fault_write(void)
 {
     joust_store_t *s = NULL;
-    CHECK_RC(joust_store_open(path_in("w"), JOUST_STORE_CREATE, &s));
+    CHECK_RC(joust_store_open(storetest_path("w"), JOUST_STORE_CREATE, &s));
     if (!s)
         return;
     joust_store_fault(s, JOUST_FAULT_WRITE, 1);
@@ -60,34 +41,34 @@ static void test_fault_write(void)
     CHECK(joust_store_write(s, empty, 1) == JOUST_ENOSPC);
     joust_batch_destroy(&empty);
     /* Reads go on. */
-    CHECK(has(s, "k1") && !has(s, "k2") && !has(s, "k3") && !has(s, "k4"));
+    CHECK(storetest_has(s, "k1") && !storetest_has(s, "k2") && !storetest_has(s, "k3") && !storetest_has(s, "k4"));
     joust_store_destroy(&s); /* must not abort */
     CHECK(s == NULL);
-    CHECK_RC(joust_store_open(path_in("w"), JOUST_STORE_EXISTING, &s));
+    CHECK_RC(joust_store_open(storetest_path("w"), JOUST_STORE_EXISTING, &s));
     if (!s)
         return;
     CHECK(joust_store_failed(s) == 0);
-    CHECK(has(s, "k1") && !has(s, "k2"));
+    CHECK(storetest_has(s, "k1") && !storetest_has(s, "k2"));
     CHECK_RC(put_synced(s, "k5"));
-    CHECK(has(s, "k5"));
+    CHECK(storetest_has(s, "k5"));
     joust_store_destroy(&s);
 }
 
 static void test_fault_sync(void)
 {
     joust_store_t *s = NULL;
-    CHECK_RC(joust_store_open(path_in("s"), JOUST_STORE_CREATE, &s));
+    CHECK_RC(joust_store_open(storetest_path("s"), JOUST_STORE_CREATE, &s));
     if (!s)
         return;
     joust_store_fault(s, JOUST_FAULT_SYNC, 0);
     CHECK(put_synced(s, "k1") == JOUST_ENOSPC);
     CHECK(put_synced(s, "k2") == JOUST_ENOSPC);
     joust_store_destroy(&s);
-    CHECK_RC(joust_store_open(path_in("s"), JOUST_STORE_EXISTING, &s));
+    CHECK_RC(joust_store_open(storetest_path("s"), JOUST_STORE_EXISTING, &s));
     if (!s)
         return;
     /* The write whose sync "failed" reached the WAL: it survives. */
-    CHECK(has(s, "k1") && !has(s, "k2"));
+    CHECK(storetest_has(s, "k1") && !storetest_has(s, "k2"));
     /* Disarmed (mode 0): nothing fails. */
     joust_store_fault(s, JOUST_FAULT_WRITE, 0);
     joust_store_fault(s, 0, 0);
@@ -99,13 +80,13 @@ static void test_fault_env(void)
 {
     joust_store_t *s = NULL;
     setenv("JOUST_TEST_STORE_FAULT", "write:0", 1);
-    CHECK_RC(joust_store_open(path_in("e"), JOUST_STORE_CREATE, &s));
+    CHECK_RC(joust_store_open(storetest_path("e"), JOUST_STORE_CREATE, &s));
     if (s) {
         CHECK(put_synced(s, "k1") == JOUST_ENOSPC);
         joust_store_destroy(&s);
     }
     setenv("JOUST_TEST_STORE_FAULT", "write:x", 1); /* malformed: ignored */
-    CHECK_RC(joust_store_open(path_in("e"), JOUST_STORE_EXISTING, &s));
+    CHECK_RC(joust_store_open(storetest_path("e"), JOUST_STORE_EXISTING, &s));
     if (s) {
         CHECK_RC(put_synced(s, "k1"));
         joust_store_destroy(&s);
@@ -116,18 +97,18 @@ static void test_fault_env(void)
 static void test_readonly(void)
 {
     joust_store_t *w = NULL, *r = NULL, *w2 = NULL;
-    CHECK(joust_store_open(path_in("none"), JOUST_STORE_READONLY, &r) == JOUST_ENOTFOUND);
-    CHECK_RC(joust_store_open(path_in("ro"), JOUST_STORE_CREATE, &w));
+    CHECK(joust_store_open(storetest_path("none"), JOUST_STORE_READONLY, &r) == JOUST_ENOTFOUND);
+    CHECK_RC(joust_store_open(storetest_path("ro"), JOUST_STORE_CREATE, &w));
     if (!w)
         return;
     CHECK_RC(put_synced(w, "a"));
     CHECK_RC(joust_store_put(w, JOUST_CF_OUTCOMES, "b", 1, "v", 1)); /* unsynced */
     /* The writer holds the LOCK: a second writer is refused... */
-    CHECK(joust_store_open(path_in("ro"), JOUST_STORE_EXISTING, &w2) == JOUST_ESTORE && !w2);
+    CHECK(joust_store_open(storetest_path("ro"), JOUST_STORE_EXISTING, &w2) == JOUST_ESTORE && !w2);
     /* ...a reader is not, and sees what was written before it opened. */
-    CHECK_RC(joust_store_open(path_in("ro"), JOUST_STORE_READONLY, &r));
+    CHECK_RC(joust_store_open(storetest_path("ro"), JOUST_STORE_READONLY, &r));
     if (r) {
-        CHECK(has(r, "a") && has(r, "b"));
+        CHECK(storetest_has(r, "a") && storetest_has(r, "b"));
         joust_iter_t *it = NULL;
         size_t n = 0;
         CHECK_RC(joust_iter_new(r, JOUST_CF_OUTCOMES, NULL, 0, &it));
@@ -137,14 +118,14 @@ static void test_readonly(void)
         CHECK(n == 2);
         CHECK(put_synced(r, "c") == JOUST_EUNSUPPORTED);
         CHECK(joust_store_put(r, JOUST_CF_OUTCOMES, "c", 1, "v", 1) == JOUST_EUNSUPPORTED);
-        CHECK(joust_store_failed(r) == 0 && !has(r, "c"));
+        CHECK(joust_store_failed(r) == 0 && !storetest_has(r, "c"));
         joust_store_destroy(&r);
     }
     /* The writer is unaffected; a new reader sees its later writes. */
     CHECK_RC(put_synced(w, "d"));
-    CHECK_RC(joust_store_open(path_in("ro"), JOUST_STORE_READONLY, &r));
+    CHECK_RC(joust_store_open(storetest_path("ro"), JOUST_STORE_READONLY, &r));
     if (r) {
-        CHECK(has(r, "d"));
+        CHECK(storetest_has(r, "d"));
         joust_store_destroy(&r);
     }
     joust_store_destroy(&w);
@@ -152,14 +133,12 @@ static void test_readonly(void)
 
 int main(void)
 {
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (storetest_begin() < 0)
         return 1;
-    }
     test_fault_write();
     test_fault_sync();
     test_fault_env();
     test_readonly();
-    rm_rf(tmpdir);
+    storetest_end();
     return test_report();
 }
