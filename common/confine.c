@@ -55,6 +55,46 @@ static int inside(const char *root, const char *path)
     return strncmp(root, path, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+static int outside(const joust_path_roots *r, const char *path, char *err, size_t errlen)
+{
+    return joust_errf(err, errlen, JOUST_EDENIED, "%s: outside the allowed roots", path);
+}
+
+static int in_roots(const joust_path_roots *r, const char *real)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (inside(r->dirs[i], real))
+            return 1;
+    return 0;
+}
+
+/* A path that does not exist (yet) is placed by its nearest existing
+ * ancestor: canonical ancestor + the rest, which holds no link because it
+ * does not exist. A ".." in that rest cannot be placed and is refused. */
+static int confine_missing(const joust_path_roots *r, const char *path, char *err, size_t errlen)
+{
+    char *copy = xstrdup(path), *real = NULL, *slash;
+    while (!real && (slash = strrchr(copy, '/')) != NULL) {
+        *slash = '\0';
+        real = realpath(copy[0] ? copy : "/", NULL);
+    }
+    if (!real)
+        real = realpath(".", NULL);
+    const char *rest = path + strlen(copy);
+    int rc;
+    if (strstr(rest, "/../") || (strlen(rest) >= 3 && !strcmp(rest + strlen(rest) - 3, "/..")))
+        rc = joust_errf(err, errlen, JOUST_EDENIED,
+                        "%s: outside the allowed roots ('..' under a folder that does not exist)",
+                        path);
+    else if (real && in_roots(r, real))
+        rc = joust_errf(err, errlen, JOUST_ENOTFOUND, "%s: %s", path, strerror(ENOENT));
+    else
+        rc = outside(r, path, err, errlen);
+    free(real);
+    free(copy);
+    return rc;
+}
+
 int joust_path_confine(const joust_path_roots *r, const char *path, char **resolved, char *err,
                        size_t errlen)
 {
@@ -66,17 +106,15 @@ int joust_path_confine(const joust_path_roots *r, const char *path, char **resol
     char *real = realpath(path, NULL);
     if (!real) {
         int e = errno;
-        if (err && errlen)
-            snprintf(err, errlen, "%s: %s", path, strerror(e));
-        return e == ENOENT || e == ENOTDIR ? JOUST_ENOTFOUND : JOUST_EIO;
+        if (e == ENOENT)
+            return confine_missing(r, path, err, errlen);
+        return joust_errf(err, errlen, e == ENOTDIR ? JOUST_ENOTFOUND : JOUST_EIO, "%s: %s", path,
+                          strerror(e));
     }
-    for (size_t i = 0; i < r->n; i++)
-        if (inside(r->dirs[i], real)) {
-            *resolved = real;
-            return 0;
-        }
+    if (in_roots(r, real)) {
+        *resolved = real;
+        return 0;
+    }
     free(real);
-    if (err && errlen)
-        snprintf(err, errlen, "%s: outside the allowed roots", path);
-    return JOUST_EDENIED;
+    return outside(r, path, err, errlen);
 }

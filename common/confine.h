@@ -5,8 +5,11 @@
  * What it promises: with roots configured, a path is accepted only when its
  * canonical form (realpath(3): every symlink and every ".." followed first)
  * lies inside the canonical form of one of the roots, compared component by
- * component ("/data/img" does not contain "/data/imgs"). The file must exist
- * to be checked. Without roots (n == 0: `--allow-any-path`) every path is
+ * component ("/data/img" does not contain "/data/imgs"). A path that does
+ * not exist is placed by its nearest existing ancestor (canonical) plus the
+ * rest, so a missing file inside a root is reported missing (JOUST_ENOTFOUND)
+ * and one outside is refused (JOUST_EDENIED) without touching it. Without
+ * roots (n == 0: `--allow-any-path`) every path is
  * accepted unchanged; the caller decides when that is allowed.
  *
  * Usage:
@@ -47,8 +50,8 @@ void joust_path_roots_free(joust_path_roots *r);
  * roots are set, else a copy of path); the caller frees it. On failure
  * *resolved is NULL and err names path.
  * @return 0; JOUST_EDENIED ("outside the allowed roots"); JOUST_ENOTFOUND
- *         (no such file, so it cannot be checked); JOUST_EIO (realpath
- *         failed otherwise, e.g. a loop of symlinks or no permission). */
+ *         (no such file, inside a root); JOUST_EIO (realpath failed
+ *         otherwise, e.g. a loop of symlinks or no permission). */
 int joust_path_confine(const joust_path_roots *r, const char *path, char **resolved, char *err,
                        size_t errlen);
 

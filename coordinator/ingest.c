@@ -14,6 +14,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "records.h"
+#include "safe_open.h"
 #include "u64map.h"
 #include "uri.h"
 #include "xalloc.h"
@@ -65,7 +66,8 @@ static int commit(ingest *in)
 
 void joust_ingest_opts_defaults(joust_ingest_opts *o)
 {
-    *o = (joust_ingest_opts){.duplicate_ids = JOUST_DUP_IDS_ERROR, .max_logged = MAX_REPORTED};
+    *o = (joust_ingest_opts){.duplicate_ids = JOUST_DUP_IDS_ERROR, .max_logged = MAX_REPORTED,
+                             .max_image_bytes = JOUST_INGEST_MAX_IMAGE_BYTES};
 }
 
 /* Every bad line goes to the bad-lines file; the log shows the first
@@ -120,14 +122,27 @@ static int bad_lines_finish(ingest *in, int ok)
     return rc;
 }
 
+static void image_error(ingest *in, uint64_t line, const manifest_item *it, const char *why)
+{
+    char msg[MANIFEST_MAX_NAME + 600];
+    snprintf(msg, sizeof msg, "image \"%.*s\": %s", 200, it->image, why);
+    line_error(in, line, msg);
+}
+
 /* The image reference as the worker will read it (common/uri.h, the
  * parser the worker's image stage uses): a local path, relative ones joined
  * to the manifest's folder. Remote references are refused until remote
- * fetching lands: no worker could read them. */
-static int resolve_uri(ingest *in, uint64_t line, const manifest_item *it, char **path)
+ * fetching lands: no worker could read them. The file is hashed through
+ * common/safe_open.h, so a FIFO, a device, a directory or a socket is a bad
+ * line at once (never opened for reading, never read); a file that does not
+ * exist (yet) or that the coordinator may not read is kept with a warning,
+ * because the workers may see it. *hashed says whether *h is set. */
+static int check_image(ingest *in, uint64_t line, const manifest_item *it, char **path,
+                       uint64_t *h, int *hashed)
 {
     joust_uri ref;
     char why[512];
+    *hashed = 0;
     int rc = joust_uri_parse(it->image, in->dir, &ref, why, sizeof why);
     if (rc == 0 && ref.scheme != JOUST_URI_LOCAL) {
         snprintf(why, sizeof why, "%s:// images are not supported yet (only local paths and "
@@ -136,10 +151,20 @@ static int resolve_uri(ingest *in, uint64_t line, const manifest_item *it, char 
         rc = JOUST_EUNSUPPORTED;
     }
     if (rc) {
-        char msg[MANIFEST_MAX_NAME + 600];
-        snprintf(msg, sizeof msg, "image \"%.*s\": %s", 200, it->image, why);
-        line_error(in, line, msg);
+        image_error(in, line, it, why);
         return rc;
+    }
+    rc = joust_hash_file(ref.path, in->opts.max_image_bytes, h, why, sizeof why);
+    if (rc == JOUST_ENOTFOUND || rc == JOUST_EDENIED) {
+        if (++in->stats->missing <= MAX_REPORTED)
+            log_warn("%s:%llu: image %s (judges that read it will fail its matches)", in->path,
+                     (unsigned long long)line, why);
+    } else if (rc) {
+        image_error(in, line, it, why);
+        joust_uri_clear(&ref);
+        return rc;
+    } else {
+        *hashed = 1;
     }
     *path = ref.path;
     return 0;
@@ -163,6 +188,11 @@ static uint64_t prompt_for(ingest *in, const manifest_item *it)
 
 static void add_image(ingest *in, uint64_t line, const manifest_item *it)
 {
+    char *uri = NULL;
+    uint64_t h;
+    int hashed;
+    if (check_image(in, line, it, &uri, &h, &hashed) < 0)
+        return;
     uint64_t id_hash = it->id ? joust_hash64(it->id, strlen(it->id)) : 0, other;
     int caller_id = it->id != NULL;
     if (it->id && index_get(in, IDX_CALLER_ID, id_hash, &other)) {
@@ -171,6 +201,7 @@ static void add_image(ingest *in, uint64_t line, const manifest_item *it)
                  (unsigned long long)other);
         if (in->opts.duplicate_ids == JOUST_DUP_IDS_ERROR) {
             line_error(in, line, why);
+            free(uri);
             return;
         }
         caller_id = 0;
@@ -178,9 +209,6 @@ static void add_image(ingest *in, uint64_t line, const manifest_item *it)
         log_warn("%s:%llu: %s; this image is reported as #%llu", in->path,
                  (unsigned long long)line, why, (unsigned long long)in->next_image);
     }
-    char *uri = NULL;
-    if (resolve_uri(in, line, it, &uri) < 0)
-        return;
     Joust__ImageRecord r = JOUST__IMAGE_RECORD__INIT;
     r.image_id = in->next_image++;
     r.prompt_id = prompt_for(in, it);
@@ -196,9 +224,7 @@ static void add_image(ingest *in, uint64_t line, const manifest_item *it)
     r.meta_json = it->meta_json;
     r.has_line = 1;
     r.line = line;
-    uint64_t h;
-    int rc = joust_hash_file(uri, &h);
-    if (rc == 0) {
+    if (hashed) {
         r.has_content_hash = 1;
         r.content_hash = h;
         if (index_get(in, IDX_CONTENT, h, &other)) {
@@ -208,9 +234,6 @@ static void add_image(ingest *in, uint64_t line, const manifest_item *it)
         } else {
             index_put(in, IDX_CONTENT, h, r.image_id);
         }
-    } else if (++in->stats->missing <= MAX_REPORTED) {
-        log_warn("%s:%llu: image %s: %s (judges that read it will fail its matches)", in->path,
-                 (unsigned long long)line, uri, joust_strerror(rc));
     }
     if (caller_id)
         index_put(in, IDX_CALLER_ID, id_hash, r.image_id);
@@ -241,21 +264,35 @@ int joust_ingest_with(joust_store_t *st, const char *path, const joust_ingest_op
                       joust_ingest_stats *stats)
 {
     memset(stats, 0, sizeof *stats);
+    /* One descriptor for the hash and the lines: a regular file only (a
+     * FIFO or /dev/zero is refused at once), read up to its size at open. */
     uint64_t file_hash;
-    int rc = joust_hash_file(path, &file_hash);
+    int fd;
+    size_t size;
+    char why[512];
+    int rc = joust_open_regular(path, 0, 0, &fd, &size, why, sizeof why);
+    if (rc == 0 && (rc = joust_hash_fd(fd, size, &file_hash)) != 0)
+        snprintf(why, sizeof why, "%s: read error", path);
+    if (rc == 0 && lseek(fd, 0, SEEK_SET) != 0)
+        rc = joust_errf(why, sizeof why, JOUST_EIO, "%s: %s", path, strerror(errno));
     if (rc < 0) {
-        log_error("manifest %s: %s", path, joust_strerror(rc));
+        log_error("manifest %s", why);
+        if (fd >= 0)
+            close(fd);
         return rc;
     }
     uint64_t added;
     if (joust_rec_index_get(st, JOUST_INDEX_MANIFEST, file_hash, &added) == 0) {
         stats->already_ingested = 1;
         log_info("manifest %s is already in the store; not ingesting it again", path);
+        close(fd);
         return 0;
     }
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return errno == ENOENT ? JOUST_ENOTFOUND : JOUST_EIO;
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        return JOUST_EIO;
+    }
     ingest in = {.st = st, .path = path, .stats = stats};
     if (opts)
         in.opts = *opts;
@@ -282,9 +319,14 @@ int joust_ingest_with(joust_store_t *st, const char *path, const joust_ingest_op
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
-    uint64_t lineno = 0;
+    uint64_t lineno = 0, consumed = 0;
     while ((n = getline(&line, &cap, f)) >= 0) {
         lineno++;
+        if ((consumed += (uint64_t)n) > size) {
+            log_warn("%s: the manifest grew while it was read; lines from %llu on (after its "
+                     "first %zu bytes) are not ingested", path, (unsigned long long)lineno, size);
+            break;
+        }
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             line[--n] = '\0';
         size_t lead = strspn(line, " \t");
@@ -292,7 +334,6 @@ int joust_ingest_with(joust_store_t *st, const char *path, const joust_ingest_op
             continue; /* blank lines are allowed */
         stats->lines++;
         manifest_item item;
-        char why[256];
         if (manifest_parse_line(line, (size_t)n, &item, why, sizeof why) < 0)
             line_error(&in, lineno, why);
         else {

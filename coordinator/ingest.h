@@ -13,6 +13,10 @@
  * two never collide. A line whose id an earlier image already has is a bad
  * line (JOUST_DUP_IDS_ERROR, the default) or is kept under its generated id
  * with a warning (JOUST_DUP_IDS_WARN); either way no two images share an id.
+ * Files: the manifest and every image are opened through common/safe_open.h:
+ * a manifest that is not a regular file is an error at once; an image that
+ * is a FIFO, a device, a directory, a socket or larger than max_image_bytes
+ * is a bad line naming the kind; none of them is read or waited for.
  * Not thread-safe: one ingest per store at a time. */
 #ifndef JOUST_INGEST_H
 #define JOUST_INGEST_H
@@ -28,9 +32,14 @@ typedef struct {
                                    written complete (temp file + rename); removed when
                                    the manifest has no bad line; NULL: none */
     unsigned max_logged;        /* bad lines logged when the file is written */
+    size_t max_image_bytes;     /* larger image files are bad lines (0: no limit) */
 } joust_ingest_opts;
 
-/* Defaults: duplicate ids are errors, no bad-lines file, 20 logged. */
+/* The worker's default limit (worker/image.h): a larger file could never be judged. */
+#define JOUST_INGEST_MAX_IMAGE_BYTES ((size_t)256 << 20)
+
+/* Defaults: duplicate ids are errors, no bad-lines file, 20 logged,
+ * image files up to JOUST_INGEST_MAX_IMAGE_BYTES. */
 void joust_ingest_opts_defaults(joust_ingest_opts *o);
 
 typedef struct {

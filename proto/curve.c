@@ -17,6 +17,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "safe_open.h"
 #include "xalloc.h"
 
 #define KEY_FILE_MAX 4096 /* a key file is one line and a comment or two */
@@ -121,11 +122,10 @@ done:
 static int read_small(const char *path, char *buf, size_t cap, struct stat *st, char *err,
                       size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return set_err(err, errlen, errno == ENOENT ? JOUST_ENOTFOUND : JOUST_EIO, "%s: %s", path,
-                       strerror(errno));
-    int rc = 0;
+    int fd;
+    int rc = joust_open_regular(path, 0, 0, &fd, NULL, err, errlen);
+    if (rc)
+        return rc;
     if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
         rc = set_err(err, errlen, JOUST_EIO, "%s: %s", path, "not a regular file");
     } else if ((size_t)st->st_size >= cap) {
@@ -311,10 +311,10 @@ bad:
 int joust_curve_allow_load(const char *path, joust_curve_allow_t **out, char *err, size_t errlen)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return set_err(err, errlen, errno == ENOENT ? JOUST_ENOTFOUND : JOUST_EIO, "%s: %s", path,
-                       strerror(errno));
+    FILE *f;
+    int orc = joust_fopen_regular(path, 0, 0, &f, NULL, err, errlen);
+    if (orc)
+        return orc;
     char *text = xmalloc(ALLOW_FILE_MAX + 1);
     size_t n = fread(text, 1, ALLOW_FILE_MAX + 1, f);
     int rc = ferror(f) ? JOUST_EIO : n > ALLOW_FILE_MAX ? JOUST_ETOOBIG : 0;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "safe_open.h"
 #include "xalloc.h"
 
 enum { SEG_TEXT, SEG_PROMPT, SEG_IMAGE1, SEG_IMAGE2 };
@@ -242,11 +243,9 @@ int joust_oa_template_parse(const char *text, joust_oa_template_t **out, char *e
 int joust_oa_template_load(const char *path, joust_oa_template_t **out, char *err, size_t errlen)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open the template", path);
-        return JOUST_EIO;
-    }
+    FILE *f;
+    if (joust_fopen_regular(path, 0, 0, &f, NULL, err, errlen) != 0)
+        return JOUST_EIO; /* err names the path and why (missing, a FIFO, ...) */
     size_t cap = 1u << 20, n;
     char *text = xmalloc(cap + 1);
     n = fread(text, 1, cap + 1, f);

@@ -67,7 +67,9 @@ static void test_hash(void)
     CHECK(joust_hash64("abc", 3) == joust_hash64("abc", 3));
     CHECK(joust_hash64("abc", 3) != joust_hash64("abd", 3));
     uint64_t h;
-    CHECK(joust_hash_file("/nonexistent/joust", &h) == JOUST_ENOTFOUND);
+    char err[256];
+    CHECK(joust_hash_file("/nonexistent/joust", 0, &h, err, sizeof err) == JOUST_ENOTFOUND);
+    CHECK(strstr(err, "/nonexistent/joust") != NULL);
     CHECK(strcmp(joust_strerror(JOUST_ENOTFOUND), "not found") == 0);
 }
 

@@ -166,7 +166,7 @@ static void test_ingest_manifest1(joust_store_t *st)
         CHECK(streq(r->meta_json, "{\"seed\":1}"));
         CHECK(r->has_line && r->line == 1);
         uint64_t h;
-        CHECK_RC(joust_hash_file(path_in("m1/img/a.bin"), &h));
+        CHECK_RC(joust_hash_file(path_in("m1/img/a.bin"), 0, &h, NULL, 0));
         CHECK(r->has_content_hash && r->content_hash == h);
         joust_rec_free(r);
     }
@@ -369,6 +369,12 @@ static void test_ingest_edge(joust_store_t *st)
 
     /* a missing manifest */
     CHECK(joust_ingest(st, path_in("no-such.jsonl"), &s) == JOUST_ENOTFOUND);
+    /* a manifest that is not a regular file is refused at once, never read
+     * (a FIFO would block the open, /dev/zero would be read forever) */
+    CHECK(mkfifo(path_in("fifo.jsonl"), 0600) == 0);
+    CHECK(joust_ingest(st, path_in("fifo.jsonl"), &s) == JOUST_EIO);
+    CHECK(joust_ingest(st, "/dev/zero", &s) == JOUST_EIO);
+    CHECK(joust_ingest(st, root, &s) == JOUST_EIO);
 
     /* a manifest named relative to the current directory */
     mkdir(path_in("m3"), 0755);

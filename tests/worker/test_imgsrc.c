@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -140,11 +142,68 @@ static void test_fetch_seam(void)
     joust_imgsrc_destroy(&s);
 }
 
+/* Special files never block the worker: each is refused at once with the
+ * kind named (ctest's TIMEOUT catches a hang); so is a file over the limit. */
+static void test_special_files(void)
+{
+    CHECK(mkfifo(path_in("fifo.png"), 0600) == 0);
+    CHECK(mkdir(path_in("dir.png"), 0700) == 0);
+    int sk = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_in("sock.png"));
+    CHECK(sk >= 0 && bind(sk, (struct sockaddr *)&addr, sizeof addr) == 0);
+    CHECK(symlink("/dev/zero", path_in("zero.png")) == 0);
+    CHECK(symlink(path_in("fifo.png"), path_in("to-fifo.png")) == 0);
+    CHECK(symlink(path_in("dir.png"), path_in("to-dir.png")) == 0);
+    CHECK(symlink(path_in("sock.png"), path_in("to-sock.png")) == 0);
+    write_png(path_in("big.png"), 64, 64, 10);
+    joust_imgsrc_config cfg = {.image_root = tmpdir, .use = {.prepare = prepare}};
+    joust_image_limits_defaults(&cfg.lim);
+    cfg.lim.max_bytes = 64;
+    const struct {
+        const char *name, *why;
+        int rc;
+    } cases[] = {
+        {"fifo.png", "is a FIFO (named pipe), not a regular file", JOUST_EIO},
+        {"dir.png", "is a directory", JOUST_EIO},
+        {"sock.png", "is a socket", JOUST_EIO},
+        {"zero.png", "is a character device", JOUST_EIO},
+        {"/dev/zero", "is a character device", JOUST_EIO},
+        {"to-fifo.png", "is a FIFO", JOUST_EIO},
+        {"to-dir.png", "is a directory", JOUST_EIO},
+        {"to-sock.png", "is a socket", JOUST_EIO},
+        {"big.png", "over the limit of 64", JOUST_ETOOBIG},
+    };
+    for (int confined = 0; confined < 2; confined++) {
+        /* the same answers with the folder as the allowed root, where the
+         * canonical path is opened with O_NOFOLLOW */
+        joust_path_roots roots = {0};
+        const char *dirs[] = {tmpdir, "/dev"};
+        char err[512];
+        if (confined)
+            CHECK_RC(joust_path_roots_init(&roots, dirs, 2, err, sizeof err));
+        cfg.roots = &roots;
+        joust_imgsrc_t *s = joust_imgsrc_new(&cfg);
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            const void *v = NULL;
+            int rc = joust_imgsrc_get(s, i + 1, cases[i].name, &v, err, sizeof err);
+            if (rc != cases[i].rc || !strstr(err, cases[i].why) || v)
+                fprintf(stderr, "%s (confined %d): got %d (%s)\n", cases[i].name, confined, rc,
+                        err);
+            CHECK(rc == cases[i].rc && strstr(err, cases[i].why) && !v);
+        }
+        joust_imgsrc_destroy(&s);
+        joust_path_roots_free(&roots);
+    }
+    close(sk);
+}
+
 int main(void)
 {
     CHECK(mkdtemp(tmpdir) != NULL);
     test_cache();
     test_fetch_seam();
+    test_special_files();
     rm_rf(tmpdir);
     return test_report();
 }

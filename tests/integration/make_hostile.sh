@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds the hostile-path test set in DIR (used by test_hostile_paths.sh):
+#   DIR/root/               the manifest's folder (the default allowed root)
+#   DIR/root/good/*.jpg     real images (copied from SRC, a folder of JPEGs)
+#   DIR/root/special/       a FIFO, a directory, a socket, links to each and to
+#                           /dev/zero, a sparse file over the size limit
+#   DIR/root/hostile.jsonl  one line per good image, then one per hostile entry
+#   DIR/root/expect.tsv     id <TAB> words the reason for that line must hold
+# A socket needs a live listener only to be created; the file stays a socket.
+set -euo pipefail
+DIR=$1 SRC=$2
+mkdir -p "$DIR/root/good" "$DIR/root/special/dir" "$DIR/outside"
+cp "$SRC"/*.jpg "$DIR/root/good/"
+sp=$DIR/root/special
+mkfifo "$sp/fifo.jpg"
+python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$sp/sock.jpg"
+ln -s "$sp/fifo.jpg" "$sp/to-fifo.jpg"
+ln -s /dev/zero "$sp/to-zero.jpg"
+ln -s "$sp/dir" "$sp/to-dir.jpg"
+ln -s "$sp/sock.jpg" "$sp/to-sock.jpg"
+truncate -s 300M "$sp/huge.jpg"           # sparse: over the 256 MiB limit, costs no disk
+m=$DIR/root/hostile.jsonl e=$DIR/root/expect.tsv
+: > "$m"; : > "$e"
+for f in "$DIR"/root/good/*.jpg; do
+    printf '{"image":"good/%s","prompt":"hostile","id":"%s"}\n' "$(basename "$f")" \
+        "$(basename "$f" .jpg)" >> "$m"
+done
+bad() { # id image reason-words
+    printf '{"image":"%s","prompt":"hostile","id":"%s"}\n' "$2" "$1" >> "$m"
+    printf '%s\t%s\n' "$1" "$3" >> "$e"
+}
+bad fifo special/fifo.jpg "is a FIFO (named pipe), not a regular file"
+bad dir special/dir "is a directory"
+bad sock special/sock.jpg "is a socket"
+bad to-fifo special/to-fifo.jpg "is a FIFO"
+bad to-zero special/to-zero.jpg "is a character device"
+bad to-dir special/to-dir.jpg "is a directory"
+bad to-sock special/to-sock.jpg "is a socket"
+bad huge special/huge.jpg "over the limit of 268435456"
