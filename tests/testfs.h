@@ -5,7 +5,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* Removes path and everything below it (symlinks are removed, not followed). */
@@ -32,6 +34,41 @@ static inline void rm_rf(const char *path)
         closedir(d);
     }
     rmdir(path);
+}
+
+/* dir/name in one of 8 rotating buffers (valid for the next 7 calls). */
+static inline char *path_under(const char *dir, const char *name)
+{
+    static char buf[8][PATH_MAX];
+    static int slot;
+    char *p = buf[slot++ % 8];
+    snprintf(p, sizeof buf[0], "%s/%s", dir, name);
+    return p;
+}
+
+/* Makes the special files of the hostile set in dir, each name ending in
+ * ext: fifo, dir, sock (a bound socket) and the links to-fifo, to-zero
+ * (/dev/zero), to-dir, to-sock. Returns the socket's descriptor (close it
+ * when done), or -1 when something could not be made. */
+static inline int make_special_files(const char *dir, const char *ext)
+{
+    char p[6][PATH_MAX / 2], l[PATH_MAX / 2];
+    const char *name[] = {"fifo", "dir", "sock", "to-fifo", "to-dir", "to-sock"};
+    for (int i = 0; i < 6; i++)
+        snprintf(p[i], sizeof p[i], "%s/%s%s", dir, name[i], ext);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    size_t n = strlen(p[2]);
+    if (n >= sizeof addr.sun_path)
+        n = sizeof addr.sun_path - 1;
+    memcpy(addr.sun_path, p[2], n);
+    snprintf(l, sizeof l, "%s/to-zero%s", dir, ext);
+    int ok = mkfifo(p[0], 0600) == 0 && mkdir(p[1], 0700) == 0 && s >= 0 &&
+             bind(s, (struct sockaddr *)&addr, sizeof addr) == 0 && symlink(p[0], p[3]) == 0 &&
+             symlink(p[1], p[4]) == 0 && symlink(p[2], p[5]) == 0 && symlink("/dev/zero", l) == 0;
+    if (!ok && s >= 0)
+        close(s);
+    return ok ? s : -1;
 }
 
 #endif

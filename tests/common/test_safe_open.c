@@ -10,9 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -23,14 +21,7 @@
 
 static char tmpdir[] = "/tmp/joust-safeopen-XXXXXX";
 
-static char *path_in(const char *name)
-{
-    static char buf[8][PATH_MAX];
-    static int slot;
-    char *p = buf[slot++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", tmpdir, name);
-    return p;
-}
+static char *path_in(const char *name) { return path_under(tmpdir, name); }
 
 /* Every entry point refuses path with rc and a reason containing why. */
 static void refused(const char *path, int flags, size_t max, int rc, const char *why, int line)
@@ -57,18 +48,8 @@ static void refused(const char *path, int flags, size_t max, int rc, const char 
 
 static void test_special_files(void)
 {
-    CHECK(mkfifo(path_in("fifo"), 0600) == 0);
-    /* a writer that never writes: a blocking open would wait for it */
-    CHECK(mkdir(path_in("dir"), 0700) == 0);
-    int s = socket(AF_UNIX, SOCK_STREAM, 0);
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_in("sock"));
-    CHECK(s >= 0 && bind(s, (struct sockaddr *)&addr, sizeof addr) == 0 && listen(s, 1) == 0);
-    CHECK(symlink(path_in("fifo"), path_in("to-fifo")) == 0);
-    CHECK(symlink("/dev/zero", path_in("to-zero")) == 0);
-    CHECK(symlink(path_in("dir"), path_in("to-dir")) == 0);
-    CHECK(symlink(path_in("sock"), path_in("to-sock")) == 0);
-
+    int s = make_special_files(tmpdir, "");
+    CHECK(s >= 0);
     REFUSED(path_in("fifo"), 0, 0, JOUST_EIO, "is a FIFO (named pipe), not a regular file");
     REFUSED("/dev/zero", 0, 0, JOUST_EIO, "is a character device");
     REFUSED("/dev/null", 0, 0, JOUST_EIO, "is a character device");

@@ -6,9 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -20,14 +18,7 @@
 static char tmpdir[] = "/tmp/joust-imgsrc-XXXXXX";
 static int prepared; /* how many times prepare ran */
 
-static char *path_in(const char *name)
-{
-    static char buf[8][PATH_MAX];
-    static int slot;
-    char *p = buf[slot++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", tmpdir, name);
-    return p;
-}
+static char *path_in(const char *name) { return path_under(tmpdir, name); }
 
 static joust_image solid(int w, int h, unsigned char v)
 {
@@ -146,16 +137,8 @@ static void test_fetch_seam(void)
  * kind named (ctest's TIMEOUT catches a hang); so is a file over the limit. */
 static void test_special_files(void)
 {
-    CHECK(mkfifo(path_in("fifo.png"), 0600) == 0);
-    CHECK(mkdir(path_in("dir.png"), 0700) == 0);
-    int sk = socket(AF_UNIX, SOCK_STREAM, 0);
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_in("sock.png"));
-    CHECK(sk >= 0 && bind(sk, (struct sockaddr *)&addr, sizeof addr) == 0);
-    CHECK(symlink("/dev/zero", path_in("zero.png")) == 0);
-    CHECK(symlink(path_in("fifo.png"), path_in("to-fifo.png")) == 0);
-    CHECK(symlink(path_in("dir.png"), path_in("to-dir.png")) == 0);
-    CHECK(symlink(path_in("sock.png"), path_in("to-sock.png")) == 0);
+    int sk = make_special_files(tmpdir, ".png");
+    CHECK(sk >= 0);
     write_png(path_in("big.png"), 64, 64, 10);
     joust_imgsrc_config cfg = {.image_root = tmpdir, .use = {.prepare = prepare}};
     joust_image_limits_defaults(&cfg.lim);
@@ -167,7 +150,7 @@ static void test_special_files(void)
         {"fifo.png", "is a FIFO (named pipe), not a regular file", JOUST_EIO},
         {"dir.png", "is a directory", JOUST_EIO},
         {"sock.png", "is a socket", JOUST_EIO},
-        {"zero.png", "is a character device", JOUST_EIO},
+        {"to-zero.png", "is a character device", JOUST_EIO},
         {"/dev/zero", "is a character device", JOUST_EIO},
         {"to-fifo.png", "is a FIFO", JOUST_EIO},
         {"to-dir.png", "is a directory", JOUST_EIO},
