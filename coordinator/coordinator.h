@@ -5,8 +5,29 @@
  * before the workers are ACKed (group commit). A result for a committed
  * match is ACKed again and ignored. Restarted on the same store, it rebuilds
  * its queues from the store: matches planned without an outcome are
- * dispatched again. Memory holds only the in-flight window.
- * One thread; creates its own ZeroMQ context. */
+ * dispatched again. Memory holds only the in-flight window. The wire
+ * protocol is docs/protocol.md; pairing is rank/planner.h.
+ *
+ * Ownership: the caller owns the store and the config (both must outlive
+ * joust_coordinator_run, which keeps no pointer to them afterwards) and the
+ * summary it fills. The run record is read from the store and written back
+ * there; nothing is handed to the caller to free.
+ *
+ * Threads: joust_coordinator_run blocks the calling thread until the run is
+ * complete, *cfg->stop is set (from a signal handler: it is polled at least
+ * every heartbeat_ms / 2) or an error. Inside it creates and destroys its own
+ * ZeroMQ context and socket and one writer thread (coordinator/committer.h)
+ * that performs the synced store writes; the store must not be written by
+ * anyone else meanwhile.
+ *
+ * Errors: 0 when every planned match has an outcome (sum->complete = 1) or
+ * when stopped (sum->complete = 0; run it again to resume). Otherwise a
+ * negative JOUST_E* code, logged with the reason: the run does not exist or
+ * names an unknown order or strategy, the endpoint cannot be bound or the
+ * CURVE keys cannot be read, or a store read or write failed. After a failed
+ * write nothing of that batch is acknowledged, so workers resend those
+ * results to the next coordinator. Malformed or unexpected messages from
+ * workers are never errors: they are dropped and counted in sum->rejected. */
 #ifndef JOUST_COORDINATOR_H
 #define JOUST_COORDINATOR_H
 #include <signal.h>

@@ -1,4 +1,4 @@
-/* Soft Bradley-Terry fit (docs: /work/shared/notes/ranking.md §1).
+/* Soft Bradley-Terry fit (docs/ranking.md §1: model, prior, method).
  * Pure math, no I/O, no global state: reentrant and thread-safe as long as
  * threads use separate output arrays. Caller owns every array; nothing is
  * retained after a call. Errors: 0 or JOUST_EINVAL (err.h); scratch memory

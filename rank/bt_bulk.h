@@ -1,5 +1,5 @@
-/* Bulk soft Bradley-Terry: many independent prompts (ranking.md §1.5, per-prompt
- * separability) fitted in one call, in parallel over prompts.
+/* Bulk soft Bradley-Terry: many independent prompts (docs/ranking.md §1.5,
+ * per-prompt separability) fitted in one call, in parallel over prompts.
  * Promises: the objective, prior and clip semantics are those of joust_bt_fit
  * (bt.h), so each prompt's theta equals joust_bt_fit on that prompt's edges to
  * within the Newton tolerance. A prompt's result depends only on its own

@@ -1,6 +1,6 @@
 /* Model-level Bradley-Terry: scores of generator models (or checkpoints)
  * from cross-model image comparisons, with confidence intervals from a
- * cluster bootstrap over prompts (ranking.md §1.6).
+ * cluster bootstrap over prompts (docs/ranking.md §1.6).
  *
  * Outcomes are first summed into cells (model a, model b, prompt) with
  * a < b: soft wins of a and the number of comparisons, as FastChat does.
@@ -10,7 +10,7 @@
  * weight by its prompt's count and refits; only the weights change between
  * rounds. CIs are percentile intervals of the rounds.
  * Gauge: scores are comparable only inside a connected component of the
- * comparison graph (ranking.md §1.5). Each component is shifted so that its
+ * comparison graph (docs/ranking.md §1.5). Each component is shifted so that its
  * anchor model scores 0 (when the anchor is in it) or else so that its
  * members' mean is 0; bootstrap rounds are shifted the same way, so a CI is
  * the uncertainty relative to that reference.

@@ -4,8 +4,6 @@
 #include <string.h>
 
 #include "err.h"
-#include "planner.h"
-#include "xalloc.h"
 
 int joust_order_policy_parse(const char *s, joust_order_policy *out)
 {
@@ -102,45 +100,4 @@ const char *joust_strategy_name(joust_strategy s)
 int joust_strategy_is_adaptive(joust_strategy s)
 {
     return s == JOUST_STRATEGY_SWISS || s == JOUST_STRATEGY_ADAPTIVE || s == JOUST_STRATEGY_TOP_K;
-}
-
-size_t joust_strategy_plan(joust_strategy s, uint32_t n, joust_order_policy pol, joust_rng_t *rng,
-                           joust_pair **out)
-{
-    *out = NULL;
-    switch (s) {
-    case JOUST_STRATEGY_ROUND_ROBIN: {
-        size_t cap = joust_round_robin_count(n, pol);
-        if (cap == 0)
-            return 0;
-        *out = xmalloc(cap * sizeof **out);
-        return joust_round_robin(n, pol, rng, *out);
-    }
-    case JOUST_STRATEGY_K_REGULAR: {
-        joust_plan_opts o;
-        joust_plan_opts_defaults(&o);
-        o.order = pol;
-        o.seed = rng ? joust_rng_u64(rng) : 0;
-        joust_planner *p = joust_planner_new(s, n, &o);
-        if (!p)
-            return 0;
-        size_t np = 0;
-        for (;;) {
-            joust_pair buf[256];
-            size_t k = joust_planner_next(p, buf, sizeof buf / sizeof buf[0]);
-            if (k == 0)
-                break;
-            *out = xrealloc(*out, (np + k) * sizeof **out);
-            memcpy(*out + np, buf, k * sizeof buf[0]);
-            np += k;
-        }
-        joust_planner_destroy(&p);
-        return np;
-    }
-    case JOUST_STRATEGY_SWISS:
-    case JOUST_STRATEGY_ADAPTIVE:
-    case JOUST_STRATEGY_TOP_K:
-    case JOUST_STRATEGY_CROSS_MODEL: return 0;
-    }
-    return 0;
 }

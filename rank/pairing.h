@@ -1,8 +1,9 @@
-/* Pairing strategies: which image pairs of one prompt go to the judge, and
- * in which presentation order. Deterministic for a given rng seed; no global
- * state (thread-safe with one rng per thread). Output arrays are caller-owned
- * except joust_strategy_plan's, which the caller frees with free().
- * The incremental planners for every strategy are in planner.h. */
+/* The vocabulary of pairing: presentation-order policies, the strategy
+ * names, and the round-robin plan (every pair of a prompt). Deterministic
+ * for a given rng seed; no global state (thread-safe with one rng per
+ * thread); output arrays are caller-owned. Depends on nothing in rank/: the
+ * planners (planner.h) build on it, never the other way round. The
+ * strategies themselves are explained in docs/ranking.md. */
 #ifndef JOUST_PAIRING_H
 #define JOUST_PAIRING_H
 #include <stddef.h>
@@ -32,7 +33,8 @@ typedef struct {
 size_t joust_round_robin_count(uint32_t n, joust_order_policy pol);
 size_t joust_round_robin(uint32_t n, joust_order_policy pol, joust_rng_t *rng, joust_pair *out);
 
-/* The strategies of planner.h (which describes each). round_robin and
+/* The strategies of planner.h (which describes each; joust_strategy_plan
+ * there plans the static ones up front). round_robin and
  * k_regular are static (the whole plan is known up front); cross_model is
  * static but needs each image's model; swiss, adaptive and top_k depend on
  * the results, so only joust_planner can run them. */
@@ -54,16 +56,5 @@ const char *joust_strategy_name(joust_strategy s);
 /* 1 when the pairs depend on results (swiss, adaptive, top_k): only
  * joust_planner can plan them. 0 otherwise, also for an invalid value. */
 int joust_strategy_is_adaptive(joust_strategy s);
-
-/* Plans the pairs of one prompt of n images up front into a new array *out
- * (xmalloc; the caller frees it; NULL when the count is 0).
- * round_robin: joust_round_robin(n, pol, rng) (rng may be NULL unless pol is
- * random). k_regular: joust_planner's plan with the default k (4, clamped to
- * n-1) and a seed drawn from rng (seed 0 when rng is NULL). Any other
- * strategy (adaptive ones, cross_model, invalid values) plans nothing: use
- * joust_planner (planner.h).
- * @return the number of pairs. */
-size_t joust_strategy_plan(joust_strategy s, uint32_t n, joust_order_policy pol, joust_rng_t *rng,
-                           joust_pair **out);
 
 #endif

@@ -881,3 +881,44 @@ void joust_planner_stats_get(const joust_planner *p, joust_planner_stats *out)
 }
 
 const double *joust_planner_scores(const joust_planner *p) { return p->theta; }
+
+size_t joust_strategy_plan(joust_strategy s, uint32_t n, joust_order_policy pol, joust_rng_t *rng,
+                           joust_pair **out)
+{
+    *out = NULL;
+    switch (s) {
+    case JOUST_STRATEGY_ROUND_ROBIN: {
+        size_t cap = joust_round_robin_count(n, pol);
+        if (cap == 0)
+            return 0;
+        *out = xmalloc(cap * sizeof **out);
+        return joust_round_robin(n, pol, rng, *out);
+    }
+    case JOUST_STRATEGY_K_REGULAR: {
+        joust_plan_opts o;
+        joust_plan_opts_defaults(&o);
+        o.order = pol;
+        o.seed = rng ? joust_rng_u64(rng) : 0;
+        joust_planner *p = joust_planner_new(s, n, &o);
+        if (!p)
+            return 0;
+        size_t np = 0;
+        for (;;) {
+            joust_pair buf[256];
+            size_t k = joust_planner_next(p, buf, sizeof buf / sizeof buf[0]);
+            if (k == 0)
+                break;
+            *out = xrealloc(*out, (np + k) * sizeof **out);
+            memcpy(*out + np, buf, k * sizeof buf[0]);
+            np += k;
+        }
+        joust_planner_destroy(&p);
+        return np;
+    }
+    case JOUST_STRATEGY_SWISS:
+    case JOUST_STRATEGY_ADAPTIVE:
+    case JOUST_STRATEGY_TOP_K:
+    case JOUST_STRATEGY_CROSS_MODEL: return 0;
+    }
+    return 0;
+}

@@ -1,7 +1,7 @@
 /* Incremental pairing planners: which matches of one prompt the judge sees
- * next, given the results so far (ranking.md §3). One planner per prompt;
- * the coordinator asks for a batch, dispatches it, reports every result
- * (also the failed ones) and asks again.
+ * next, given the results so far (docs/ranking.md §3 compares them). One
+ * planner per prompt; the coordinator asks for a batch, dispatches it,
+ * reports every result (also the failed ones) and asks again.
  *
  *   joust_planner *p = joust_planner_new(JOUST_STRATEGY_ADAPTIVE, n, &opts);
  *   while (!joust_planner_done(p)) {
@@ -158,6 +158,17 @@ int joust_planner_observe(joust_planner *p, uint32_t first, uint32_t second, dou
  * @return 0, or JOUST_EINVAL when the pair is invalid, already issued, or the
  *   budget is spent. */
 int joust_planner_mark_issued(joust_planner *p, uint32_t first, uint32_t second);
+
+/* Plans the pairs of one prompt of n images up front into a new array *out
+ * (xmalloc; the caller frees it; NULL when the count is 0).
+ * round_robin: joust_round_robin(n, pol, rng) (rng may be NULL unless pol is
+ * random). k_regular: joust_planner's plan with the default k (4, clamped to
+ * n-1) and a seed drawn from rng (seed 0 when rng is NULL). Any other
+ * strategy (adaptive ones, cross_model, invalid values) plans nothing: use
+ * a joust_planner.
+ * @return the number of pairs. */
+size_t joust_strategy_plan(joust_strategy s, uint32_t n, joust_order_policy pol, joust_rng_t *rng,
+                           joust_pair **out);
 
 /* 1 when nothing is outstanding and nothing more will be issued. Exact at
  * all times, except after mark_issued: then 0 until next() is called. */

@@ -1,7 +1,7 @@
 /* From one prompt's judge outcomes to BT inputs and judge diagnostics
- * (ranking.md §1.1, §2). Outcomes name images by their index in the prompt's
- * image list, in presentation order. Pure functions over caller-owned arrays;
- * thread-safe. Every function validates all outcomes first and returns
+ * (docs/ranking.md §1.1, §2). Outcomes name images by their index in the
+ * prompt's image list, in presentation order. Pure functions over
+ * caller-owned arrays; thread-safe. Every function validates all outcomes first and returns
  * JOUST_EINVAL, outputs untouched, for a bad one (first or second >= n,
  * first == second, p_first not finite or outside [0,1]). */
 #ifndef JOUST_PROMPT_FIT_H

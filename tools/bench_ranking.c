@@ -297,7 +297,7 @@ static int usage(FILE *f)
                "Pairing strategies (round robin, random k-regular, swiss, adaptive, top-k)\n"
                "at 12.5..100 %% of the calls of a full round robin in both orders, against a\n"
                "simulated judge in three noise models that each agree with the latent order\n"
-               "on 65 %% of random pairs. Prints markdown tables (docs/benchmarks-ranking.md).\n");
+               "on 65 %% of random pairs. Prints markdown tables (docs/benchmarks.md, Pairing strategies).\n");
     return f == stdout ? 0 : 2;
 }
 

@@ -1,6 +1,6 @@
 /* `joust bench ranking`: pairing strategies (rank/planner.h) against a
  * simulated judge, at equal numbers of judge calls. Results and the command
- * that produces them: docs/benchmarks-ranking.md.
+ * that produces them: docs/benchmarks.md, "Pairing strategies".
  *
  * Per prompt of n images: latent quality theta ~ N(0,1). The sim judge is a
  * deterministic function of (prompt, first, second), like a temperature-0

@@ -23,7 +23,7 @@
     "  --judge NAME         quality (CPU, default) | openai (VLM server) | sim (tests)\n"    \
     "  --order POLICY       both (default) | random | fixed: presentation order of pairs\n" \
     "  --strategy NAME      round-robin (default) | k-regular | swiss | adaptive | top-k |\n"  \
-    "                       cross-model: which pairs are judged (rank/planner.h)\n"        \
+    "                       cross-model: which pairs are judged (docs/ranking.md)\n"       \
     "  --budget X           at most X judge calls per image of a prompt (0: no cap)\n"       \
     "  --budget-calls N     at most N judge calls per prompt (0: no cap)\n"                  \
     "  --confidence X       adaptive, top-k: stop a prompt once settled at X (default 0.95)\n"\

@@ -8,12 +8,13 @@
 #include "err.h"
 #include "metrics.h"
 #include "pairing.h"
+#include "planner.h"
 #include "prompt_fit.h"
 #include "rng.h"
 
 /* ---- independent references ------------------------------------------- */
 
-/* Newman's iteration with the dummy-player prior (ranking.md §1.3), run
+/* Newman's iteration with the dummy-player prior (docs/ranking.md §1.3), run
  * straight over the edge list until max |d log pi| < 1e-13. */
 static void ref_newman(uint32_t n, const joust_bt_edge *e, size_t m, double alpha, double clip,
                        double *theta)
