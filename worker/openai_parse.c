@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "openai_scan.h"
 #include "err.h"
 #include "xalloc.h"
 
@@ -27,22 +27,45 @@ static const char *get_str(const cJSON *o, const char *k)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* Bytes around a choice that do not change it: blanks, markup and
+ * punctuation (">1" after a split "<answer" tag, "**1**", "\"1\"", "1.", "(2)"). */
+static int strippable(unsigned char c)
+{
+    return isspace(c) || strchr(">\"'*`.,;:!)(][#_", c) != NULL;
+}
+
+/* s[*a, *b) without strippable bytes at either end. */
+static void strip(const char *s, size_t *a, size_t *b)
+{
+    while (*a < *b && strippable((unsigned char)s[*a]))
+        (*a)++;
+    while (*b > *a && strippable((unsigned char)s[*b - 1]))
+        (*b)--;
+}
+
 int joust_oa_choice_of(const char *s, size_t len)
 {
-    while (len && isspace((unsigned char)*s))
-        s++, len--;
-    while (len && isspace((unsigned char)s[len - 1]))
-        len--;
-    if (len >= 5 && (!strncmp(s, "Image", 5) || !strncmp(s, "image", 5) || !strncmp(s, "IMAGE", 5))) {
-        s += 5, len -= 5;
-        while (len && (isspace((unsigned char)*s) || *s == '#' || *s == ':'))
-            s++, len--;
+    size_t a = 0, b = len;
+    strip(s, &a, &b);
+    if (b - a >= 5 && (!strncmp(s + a, "Image", 5) || !strncmp(s + a, "image", 5) ||
+                       !strncmp(s + a, "IMAGE", 5))) {
+        a += 5;
+        strip(s, &a, &b);
     }
-    while (len > 1 && (s[len - 1] == '.' || s[len - 1] == ')'))
-        len--;
-    if (len == 1 && (*s == '1' || *s == '2'))
-        return *s - '0';
+    if (b - a == 1 && (s[a] == '1' || s[a] == '2'))
+        return s[a] - '0';
     return 0;
+}
+
+/* 1 when s reads as nothing at all once stripped ("", " ", "**", "Image"). */
+static int filler(const char *s, size_t len)
+{
+    size_t a = 0, b = len;
+    strip(s, &a, &b);
+    if (b - a == 5 && (!strncmp(s + a, "Image", 5) || !strncmp(s + a, "image", 5) ||
+                       !strncmp(s + a, "IMAGE", 5)))
+        return 1;
+    return a == b;
 }
 
 static char *trimmed_dup(const char *s, size_t len)
@@ -77,6 +100,15 @@ static void put_reasoning(joust_oa_reply *r, const char *a, const char *b, size_
     } else {
         r->reasoning = x ? x : y;
     }
+}
+
+static int blank(const char *s)
+{
+    if (!s)
+        return 1;
+    while (isspace((unsigned char)*s))
+        s++;
+    return *s == '\0';
 }
 
 /* Finds the hard answer in content; the reasoning goes to r. */
@@ -136,100 +168,224 @@ static double lse(double a, double b)
     return m + log(exp(a - m) + exp(b - m));
 }
 
-static double logprob_of(const cJSON *e)
+static double clean_logprob(double v)
 {
-    const cJSON *v = get(e, "logprob");
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble <= SENTINEL_LOGPROB)
+    if (!isfinite(v) || v <= SENTINEL_LOGPROB)
         return -INFINITY;
-    return v->valuedouble > 0 ? 0 : v->valuedouble;
+    return v > 0 ? 0 : v;
 }
 
-/* Blanks, or the word "Image" that may come before the digit. */
-static int filler(const char *p, size_t l)
+/* The token stream of logprobs.content: every token's text, concatenated,
+ * with where each starts, and the spans of its logprob and alternatives. */
+typedef struct {
+    char *text;
+    size_t len, cap;
+    size_t *start;          /* n + 1 entries */
+    joust_js_span *lp, *top;
+    int n, room;
+    int bad; /* logprobs (or its content) of the wrong type */
+} tokens_t;
+
+static void tokens_free(tokens_t *t)
 {
-    while (l && isspace((unsigned char)*p))
-        p++, l--;
-    while (l && isspace((unsigned char)p[l - 1]))
-        l--;
-    return l == 0 || (l == 5 && (!strncmp(p, "Image", 5) || !strncmp(p, "image", 5)));
+    free(t->text);
+    free(t->start);
+    free(t->lp);
+    free(t->top);
 }
 
-/* The index of the answer token in logprobs.content, or -1: the first token
- * after the last "<answer>" (else after "</think>") that reads 1 or 2, with
- * only blanks or "Image" before it. */
-static int answer_token(const cJSON *toks)
+/* Reads the token entries of an array of them (it at '['). 0 or -1. */
+static int read_entries(joust_js_iter *it, tokens_t *t)
 {
-    joust_buf_t all = {0};
-    int n = cJSON_GetArraySize(toks);
-    size_t *start = xmalloc((size_t)(n + 1) * sizeof *start);
-    for (int i = 0; i < n; i++) {
-        start[i] = all.len;
-        const char *t = get_str(cJSON_GetArrayItem(toks, i), "token");
-        if (t)
-            joust_buf_puts(&all, t);
-    }
-    start[n] = all.len;
-    size_t from = 0;
-    const char *text = all.data ? all.data : "";
-    const char *a = last_of(text, all.len, "<answer>"), *c = last_of(text, all.len, "</think>");
-    if (a)
-        from = (size_t)(a - text) + 8;
-    else if (c)
-        from = (size_t)(c - text) + 8;
-    int found = -1;
-    for (int i = 0; i < n && found < 0; i++) {
-        if (start[i + 1] <= from)
+    joust_js_iter arr, ent;
+    joust_js_span k, v;
+    int rc;
+    if (joust_js_enter(it, &arr, 0) < 0)
+        return -1;
+    while ((rc = joust_js_next(&arr)) == 1) {
+        if (t->n + 2 > t->room) {
+            t->room = t->room ? 2 * t->room : 512;
+            t->start = xrealloc(t->start, (size_t)t->room * sizeof *t->start);
+            t->lp = xrealloc(t->lp, (size_t)t->room * sizeof *t->lp);
+            t->top = xrealloc(t->top, (size_t)t->room * sizeof *t->top);
+        }
+        int i = t->n++;
+        t->start[i] = t->len;
+        t->lp[i] = t->top[i] = (joust_js_span){0};
+        if (joust_js_peek(&arr) != '{') { /* not an entry: an empty token */
+            if (joust_js_value(&arr, &v) < 0)
+                return -1;
             continue;
-        size_t s = start[i] > from ? start[i] : from, l = start[i + 1] - s;
-        const char *p = text + s;
-        if (joust_oa_choice_of(p, l))
-            found = i;
-        else if (!filler(p, l))
-            break; /* the answer is not the next word: give up */
+        }
+        if (joust_js_enter(&arr, &ent, 1) < 0)
+            return -1;
+        while ((rc = joust_js_key(&ent, &k)) == 1) {
+            if (joust_js_value(&ent, &v) < 0)
+                return -1;
+            if (joust_js_key_is(k, "token")) {
+                size_t before = t->len;
+                if (joust_js_string(v, &t->text, &t->len, &t->cap) < 0)
+                    t->len = before;
+            } else if (joust_js_key_is(k, "logprob")) {
+                t->lp[i] = v;
+            } else if (joust_js_key_is(k, "top_logprobs")) {
+                t->top[i] = v;
+            }
+        }
+        if (rc < 0)
+            return -1;
+        joust_js_leave(&arr, &ent);
     }
-    free(start);
-    joust_buf_free(&all);
-    return found;
+    if (rc < 0)
+        return -1;
+    joust_js_leave(it, &arr);
+    if (t->n)
+        t->start[t->n] = t->len;
+    return 0;
 }
 
-/* Soft p from the top_logprobs at the answer token. */
-static void read_logprobs(joust_oa_reply *r, const cJSON *choice)
+/* Reads choices[0].logprobs (it at its value) in one pass, without
+ * decoding the alternatives (most of the bytes): only each token's text
+ * and where its logprob and alternatives are. 0, or -1 when malformed. */
+static int read_tokens(joust_js_iter *it, tokens_t *t)
 {
-    const cJSON *toks = get(get(choice, "logprobs"), "content");
-    if (!cJSON_IsArray(toks))
-        return;
-    int k = answer_token(toks);
-    if (k < 0)
-        return;
-    const cJSON *tok = cJSON_GetArrayItem(toks, k);
-    const cJSON *top = get(tok, "top_logprobs");
+    joust_js_iter lp;
+    joust_js_span k, v;
+    int rc;
+    if (joust_js_peek(it) != '{') {
+        t->bad = joust_js_peek(it) != 'n'; /* null: none */
+        return joust_js_value(it, &v) < 0 ? -1 : 0;
+    }
+    if (joust_js_enter(it, &lp, 1) < 0)
+        return -1;
+    while ((rc = joust_js_key(&lp, &k)) == 1) {
+        if (joust_js_key_is(k, "content") && joust_js_peek(&lp) == '[') {
+            if (read_entries(&lp, t) < 0)
+                return -1;
+        } else {
+            if (joust_js_value(&lp, &v) < 0)
+                return -1;
+            t->bad |= joust_js_key_is(k, "content") && !joust_js_is_null(v);
+        }
+    }
+    if (rc < 0)
+        return -1;
+    joust_js_leave(it, &lp);
+    return 0;
+}
+
+/* Printable, for error messages. */
+static void shown(char *out, size_t outlen, const char *s, size_t len)
+{
+    snprintf(out, outlen, "%.*s", (int)(len < 40 ? len : 40), s);
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            *p = ' ';
+}
+
+/* The index of the answer token: the first token after the last "<answer>"
+ * (else after "</think>", else from the start) that is more than filler;
+ * -1 when there is none. *pre is how many bytes of it belong to the tag. */
+static int answer_token(const tokens_t *t, size_t *pre)
+{
+    const char *text = t->text ? t->text : "";
+    const char *a = last_of(text, t->len, "<answer>"), *c = last_of(text, t->len, "</think>");
+    size_t from = a ? (size_t)(a - text) + 8 : c ? (size_t)(c - text) + 8 : 0;
+    for (int i = 0; i < t->n; i++) {
+        if (t->start[i + 1] <= from)
+            continue;
+        size_t s = t->start[i] > from ? t->start[i] : from;
+        if (filler(text + s, t->start[i + 1] - s))
+            continue;
+        *pre = s - t->start[i];
+        return i;
+    }
+    return -1;
+}
+
+/* Soft p from the alternatives at the answer token. 0 with soft/bounded
+ * set, 0 with neither when the reply carries no logprobs (a hard answer),
+ * or JOUST_EFORMAT when logprobs came but no alternative reads 1 or 2. */
+static int read_logprobs(joust_oa_reply *r, const tokens_t *tp, char *err, size_t errlen)
+{
+    const tokens_t t = *tp;
+    if (t.bad) {
+        snprintf(err, errlen, "the logprobs are not a list of tokens");
+        return JOUST_EFORMAT;
+    }
+    if (t.n == 0)
+        return 0; /* none: a hard answer */
+    size_t pre = 0;
+    int k = answer_token(&t, &pre);
+    char tok[64];
+    if (k < 0) {
+        shown(tok, sizeof tok, t.text + (t.len > 40 ? t.len - 40 : 0), t.len > 40 ? 40 : t.len);
+        snprintf(err, errlen, "logprobs: no answer token after <answer> (the tokens end '%s')", tok);
+        return JOUST_EFORMAT;
+    }
+    const char *sampled = t.text + t.start[k];
+    size_t slen = t.start[k + 1] - t.start[k];
     double l[3] = {-INFINITY, -INFINITY, -INFINITY}, min_l = 0, mass = 0;
     int seen[3] = {0}, listed = 0, has_sampled = 0;
-    const char *sampled = get_str(tok, "token");
-    const cJSON *e, *list = cJSON_IsArray(top) ? top : NULL;
-    cJSON_ArrayForEach(e, list) {
-        const char *t = get_str(e, "token");
-        if (!t)
-            continue;
-        double lp = logprob_of(e);
-        int c = joust_oa_choice_of(t, strlen(t));
-        l[c] = lse(l[c], lp);
-        seen[c] = 1;
-        min_l = listed++ ? fmin(min_l, lp) : lp;
-        mass += exp(lp);
-        if (sampled && !strcmp(sampled, t))
-            has_sampled = 1;
+    char *alt = NULL;
+    size_t alen = 0, acap = 0;
+    char others[160] = "";
+    joust_js_iter it, ent;
+    joust_js_span key, v, e;
+    if (t.top[k].p && joust_js_array(&it, t.top[k]) == 0) {
+        while (joust_js_item(&it, &e) == 1) {
+            double lp = -INFINITY;
+            int have_tok = 0;
+            alen = 0;
+            if (joust_js_object(&ent, e) < 0)
+                continue;
+            while (joust_js_member(&ent, &key, &v) == 1) {
+                if (joust_js_key_is(key, "token"))
+                    have_tok = joust_js_string(v, &alt, &alen, &acap) == 0;
+                else if (joust_js_key_is(key, "logprob") && joust_js_number(v, &lp) == 0)
+                    lp = clean_logprob(lp);
+            }
+            if (!have_tok)
+                continue;
+            /* The part of the token that belongs to the tag (">" of a
+             * split "<answer" ">1") is not part of the choice. */
+            size_t off = pre && alen >= pre && !memcmp(alt, sampled, pre) ? pre : 0;
+            int c = joust_oa_choice_of(alt + off, alen - off);
+            if (c) {
+                l[c] = lse(l[c], lp);
+                seen[c] = 1;
+            } else if (strlen(others) < 100) {
+                char s[48];
+                shown(s, sizeof s, alt, alen);
+                snprintf(others + strlen(others), sizeof others - strlen(others), "%s'%s'",
+                         others[0] ? ", " : "", s);
+            }
+            if (lp > -INFINITY) {
+                min_l = listed++ ? fmin(min_l, lp) : lp;
+                mass += exp(lp);
+            }
+            if (alen == slen && !memcmp(alt, sampled, slen))
+                has_sampled = 1;
+        }
     }
-    if (sampled && !has_sampled) { /* servers list it, but do not rely on it */
-        double lp = logprob_of(tok);
-        int c = joust_oa_choice_of(sampled, strlen(sampled));
-        l[c] = lse(l[c], lp);
-        seen[c] = 1;
-        min_l = listed++ ? fmin(min_l, lp) : lp;
-        mass += exp(lp);
+    double slp;
+    if (!has_sampled && t.lp[k].p && joust_js_number(t.lp[k], &slp) == 0 &&
+        (slp = clean_logprob(slp)) > -INFINITY) { /* servers list it, but do not rely on it */
+        int c = joust_oa_choice_of(sampled + pre, slen - pre);
+        if (c) {
+            l[c] = lse(l[c], slp);
+            seen[c] = 1;
+        }
+        min_l = listed++ ? fmin(min_l, slp) : slp;
+        mass += exp(slp);
     }
-    if (!seen[1] && !seen[2])
-        return;
+    free(alt);
+    if (!seen[1] && !seen[2]) {
+        shown(tok, sizeof tok, sampled, slen);
+        snprintf(err, errlen, "logprobs: no alternative at the answer token '%s' reads 1 or 2 (%s)",
+                 tok, others[0] ? others : "none listed");
+        return JOUST_EFORMAT;
+    }
     if (seen[1] != seen[2]) {
         /* The missing choice is at most the smallest listed entry and at
          * most the mass that the list leaves over. */
@@ -237,48 +393,120 @@ static void read_logprobs(joust_oa_reply *r, const cJSON *choice)
         l[seen[1] ? 2 : 1] = fmin(min_l, rest);
         r->bounded = 1;
     }
-    if (l[1] == -INFINITY && l[2] == -INFINITY)
-        return;
     r->p_first = l[2] == -INFINITY ? 1.0 : l[1] == -INFINITY ? 0.0 : 1.0 / (1.0 + exp(l[2] - l[1]));
     r->soft = 1;
+    return 0;
+}
+
+static cJSON *parse_span(joust_js_span v)
+{
+    return v.p ? cJSON_ParseWithLength(v.p, (size_t)(v.end - v.p)) : NULL;
 }
 
 int joust_oa_parse_reply(const char *body, size_t len, joust_oa_reply *out, char *err,
                          size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    if (err && errlen)
-        err[0] = '\0';
-    cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
-    const cJSON *choices = get(root, "choices");
-    const cJSON *choice = cJSON_IsArray(choices) ? cJSON_GetArrayItem(choices, 0) : NULL;
-    const cJSON *msg = get(choice, "message");
-    if (!cJSON_IsObject(msg)) {
-        const char *what = !root ? "the body is not valid JSON (truncated?)"
-                           : get(root, "error") ? "the body is an error object"
-                                                : "the body has no choices[0].message";
-        snprintf(err, errlen, "%s", what);
-        cJSON_Delete(root);
+    char dummy[1];
+    if (!err || !errlen)
+        err = dummy, errlen = sizeof dummy;
+    err[0] = '\0';
+    joust_js_iter root, arr, ch;
+    joust_js_span k, v, usage = {0}, msg = {0}, fr = {0};
+    tokens_t toks = {0};
+    int rc = -1, has_error = 0;
+    const char *end = body ? body + len : NULL;
+    /* One pass over the body: choices[0] is walked into, everything else
+     * skipped once. */
+    if (body && joust_js_object(&root, (joust_js_span){body, end}) == 0) {
+        while ((rc = joust_js_key(&root, &k)) == 1) {
+            if (!joust_js_key_is(k, "choices") || joust_js_peek(&root) != '[') {
+                if ((rc = joust_js_value(&root, &v)) < 0)
+                    break;
+                if (joust_js_key_is(k, "usage"))
+                    usage = v;
+                has_error |= joust_js_key_is(k, "error");
+                continue;
+            }
+            if ((rc = joust_js_enter(&root, &arr, 0)) < 0)
+                break;
+            while ((rc = joust_js_next(&arr)) == 1) {
+                if (arr.n > 0 || joust_js_peek(&arr) != '{') {
+                    if ((rc = joust_js_value(&arr, &v)) < 0)
+                        break;
+                    continue;
+                }
+                if ((rc = joust_js_enter(&arr, &ch, 1)) < 0)
+                    break;
+                while ((rc = joust_js_key(&ch, &k)) == 1) {
+                    if (joust_js_key_is(k, "logprobs")) {
+                        if ((rc = read_tokens(&ch, &toks)) < 0)
+                            break;
+                        continue;
+                    }
+                    if ((rc = joust_js_value(&ch, &v)) < 0)
+                        break;
+                    if (joust_js_key_is(k, "message"))
+                        msg = v;
+                    else if (joust_js_key_is(k, "finish_reason"))
+                        fr = v;
+                }
+                if (rc < 0)
+                    break;
+                joust_js_leave(&arr, &ch);
+            }
+            if (rc < 0)
+                break;
+            joust_js_leave(&root, &arr);
+        }
+        const char *p = root.p;
+        while (rc == 0 && p < end && isspace((unsigned char)*p))
+            p++;
+        if (rc == 0 && p != end)
+            rc = -1; /* something after the object */
+    }
+    if (rc < 0) {
+        tokens_free(&toks);
+        snprintf(err, errlen, "the body is not valid JSON (truncated?)");
         return JOUST_ECORRUPT;
     }
-    const char *fr = get_str(choice, "finish_reason");
-    snprintf(out->finish_reason, sizeof out->finish_reason, "%s", fr ? fr : "");
-    const cJSON *usage = get(root, "usage");
-    const cJSON *pt = get(usage, "prompt_tokens"), *ct = get(usage, "completion_tokens");
+    cJSON *m = parse_span(msg);
+    if (!cJSON_IsObject(m)) {
+        snprintf(err, errlen, "%s", has_error ? "the body is an error object"
+                                              : "the body has no choices[0].message");
+        cJSON_Delete(m);
+        tokens_free(&toks);
+        return JOUST_ECORRUPT;
+    }
+    char *s = NULL;
+    size_t sl = 0, sc = 0;
+    if (fr.p && joust_js_string(fr, &s, &sl, &sc) == 0)
+        snprintf(out->finish_reason, sizeof out->finish_reason, "%s", s);
+    free(s);
+    cJSON *u = parse_span(usage);
+    const cJSON *pt = get(u, "prompt_tokens"), *ct = get(u, "completion_tokens");
     if (cJSON_IsNumber(pt) && pt->valuedouble >= 0 && pt->valuedouble < 4e9)
         out->prompt_tokens = (uint32_t)pt->valuedouble;
     if (cJSON_IsNumber(ct) && ct->valuedouble >= 0 && ct->valuedouble < 4e9)
         out->completion_tokens = (uint32_t)ct->valuedouble;
-    const char *content = get_str(msg, "content");
-    const char *rc_text = get_str(msg, "reasoning_content");
+    cJSON_Delete(u);
+    const char *content = get_str(m, "content");
+    const char *rc_text = get_str(m, "reasoning_content");
     if (!rc_text)
-        rc_text = get_str(msg, "reasoning");
+        rc_text = get_str(m, "reasoning");
+    if (blank(content) && !blank(rc_text)) {
+        /* A reasoning parser took the whole continuation (a direct-mode
+         * digit, or a reply whose </think> never came): read it there. */
+        content = rc_text;
+        rc_text = NULL;
+    }
     if (content)
         out->content = xstrdup(content);
-    int rc = read_answer(out, rc_text, content, err, errlen);
+    rc = read_answer(out, rc_text, content, err, errlen);
     if (rc == 0)
-        read_logprobs(out, choice);
-    cJSON_Delete(root);
+        rc = read_logprobs(out, &toks, err, errlen);
+    tokens_free(&toks);
+    cJSON_Delete(m);
     return rc;
 }
 

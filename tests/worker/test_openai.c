@@ -172,11 +172,12 @@ static void test_parse(void)
     memset(deep, '[', sizeof deep - 1);
     deep[sizeof deep - 1] = '\0';
     CHECK(parse(deep, &r, err) == JOUST_ECORRUPT);
-    /* Wrong types inside a valid completion are ignored, not trusted. */
+    /* Wrong types inside a valid completion are not trusted: logprobs came
+     * but nothing usable is at the answer token, so no silent hard answer. */
     CHECK(parse(completion("\"<answer>1</answer>\"", NULL,
                            "{\"content\":[{\"token\":5},{\"token\":\"1\",\"logprob\":\"x\","
-                           "\"top_logprobs\":{\"a\":1}}]}"), &r, err) == 0);
-    CHECK(r.answer == 1);
+                           "\"top_logprobs\":{\"a\":1}}]}"), &r, err) == JOUST_EFORMAT);
+    CHECK(strstr(err, "'1'") != NULL);
     joust_oa_reply_clear(&r);
 
     char msg[128];
@@ -188,6 +189,124 @@ static void test_parse(void)
     CHECK(!strcmp(msg, "old style"));
     joust_oa_error_message("Bad\nGateway", 11, msg, sizeof msg);
     CHECK(!strcmp(msg, "Bad Gateway"));
+}
+
+/* logprobs.content for the given tokens; the alternatives (token, p) go to
+ * the token at index at (NULL-terminated list). */
+static char *token_stream(const char *const *toks, int at, const char *const *alts, const double *ps)
+{
+    static char buf[4096];
+    size_t n = (size_t)snprintf(buf, sizeof buf, "{\"content\":[");
+    for (int i = 0; toks[i]; i++) {
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s{\"token\":\"%s\",\"logprob\":%s,"
+                              "\"bytes\":[1,2],\"top_logprobs\":[", i ? "," : "", toks[i],
+                              i == at ? "-0.3" : "-0.01");
+        for (int k = 0; i == at && alts[k]; k++)
+            n += (size_t)snprintf(buf + n, sizeof buf - n, "%s{\"token\":\"%s\",\"logprob\":%.17g,"
+                                  "\"bytes\":[]}", k ? "," : "", alts[k], log(ps[k]));
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "]}");
+    }
+    snprintf(buf + n, sizeof buf - n, "]}");
+    return buf;
+}
+
+/* The answer token found by its position, every spelling of a choice
+ * summed, and no silent hard answer when logprobs came (issue 9.7). */
+static void test_answer_token(void)
+{
+    joust_oa_reply r;
+    char err[256], lp[4096];
+    const double ps[] = {0.5, 0.2, 0.12, 0.08, 0.05, 0.05};
+    /* 1: 0.5 + 0.12 (+0.05); 2: 0.2 + 0.08 (+0.05) when the third pair counts */
+    struct {
+        const char *name, *content;
+        const char *toks[8];
+        int at;
+        const char *alts[7];
+        double want;
+    } cases[] = {
+        {">1 after a split tag", "<answer>1</answer>", {"<", "answer", ">1", "</answer>", NULL}, 2,
+         {">1", ">2", "1", "2", NULL}, 0.62 / 0.90},
+        {"**1**", "<answer>**1**</answer>", {"<answer>", "**", "1", "**", "</answer>", NULL}, 2,
+         {"1", "2", "**1", "**2", NULL}, 0.62 / 0.90},
+        {"bold in one token", "<answer>**2**</answer>", {"<answer>", "**2", "**", NULL}, 1,
+         {"**1", "**2", "1", "2", NULL}, 0.62 / 0.90},
+        {"quoted", "<answer>\\\"1\\\"</answer>", {"<answer>", "\\\"1", "\\\"", NULL}, 1,
+         {"\\\"1", "\\\"2", " 1", " 2", "\\\"Image", NULL}, 0.62 / 0.90},
+        {" 1", "<answer> 1</answer>", {"<answer>", " 1", "</answer>", NULL}, 1,
+         {" 1", " 2", "1", "2", "\\n", NULL}, 0.62 / 0.90},
+        {"Image 1", "<answer>Image 1</answer>", {"<answer>", "Image", " 1", "</answer>", NULL}, 2,
+         {" 1", " 2", "1", "2", " one", NULL}, 0.62 / 0.90},
+        {"image 2", "<answer>image 2</answer>", {"<answer>", "image", " 2", NULL}, 2,
+         {" 1", " 2", "1", "2", "Image 1", "image 2", NULL}, 0.67 / 1.0},
+        {"<answer> split three ways", "<answer>2</answer>", {"<ans", "wer", ">", "2", "</", "answer>", NULL}, 3,
+         {"1", "2", " 1", " 2", NULL}, 0.62 / 0.90},
+        {"no <answer> (prefilled)", "1", {"1", NULL}, 0, {"1", "2", " 1", " 2", NULL}, 0.62 / 0.90},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(lp, sizeof lp, "%s", token_stream(cases[i].toks, cases[i].at, cases[i].alts, ps));
+        char content[256];
+        snprintf(content, sizeof content, "\"%s\"", cases[i].content);
+        int rc = parse(completion(content, NULL, lp), &r, err);
+        if (rc != 0 || !r.soft || fabs(r.p_first - cases[i].want) > 1e-9)
+            printf("answer token case '%s': rc %d (%s), soft %d, p %.6f, want %.6f\n", cases[i].name,
+                   rc, err, r.soft, r.p_first, cases[i].want);
+        CHECK(rc == 0 && r.soft && !r.bounded);
+        CHECK_NEAR(r.p_first, cases[i].want, 1e-9);
+        joust_oa_reply_clear(&r);
+    }
+    /* The last <answer> of the stream, not the first. */
+    const char *t2[] = {"<think>", "say ", "<answer>", "2", "</think>", "<answer>", "1", "</answer>", NULL};
+    const char *a2[] = {"1", "2", NULL};
+    const double p2[] = {0.75, 0.25};
+    snprintf(lp, sizeof lp, "%s", token_stream(t2, 6, a2, p2));
+    CHECK(parse(completion("\"<think>say <answer>2</think><answer>1</answer>\"", NULL, lp), &r, err) == 0);
+    CHECK(r.answer == 1 && r.soft);
+    CHECK_NEAR(r.p_first, 0.75, 1e-9);
+    joust_oa_reply_clear(&r);
+    /* Logprobs came, but no alternative at the answer position reads 1 or
+     * 2: unparseable with the token text, never a silent hard answer. */
+    const char *t3[] = {"<answer>", "first", "</answer>", NULL};
+    const char *a3[] = {"first", "second", NULL};
+    snprintf(lp, sizeof lp, "%s", token_stream(t3, 1, a3, p2));
+    CHECK(parse(completion("\"<answer>1</answer>\"", NULL, lp), &r, err) == JOUST_EFORMAT);
+    CHECK(strstr(err, "'first'") && strstr(err, "'second'"));
+    joust_oa_reply_clear(&r);
+    const char *t4[] = {"<answer>", "</answer>", NULL};
+    snprintf(lp, sizeof lp, "%s", token_stream(t4, -1, a3, p2));
+    CHECK(parse(completion("\"<answer>1</answer>\"", NULL, lp), &r, err) == JOUST_EFORMAT);
+    CHECK(strstr(err, "'</answer>'") != NULL);
+    joust_oa_reply_clear(&r);
+    /* Logprobs absent (null, or an empty list): a hard answer, said so. */
+    CHECK(parse(completion("\"<answer>**2**</answer>\"", NULL, "null"), &r, err) == 0);
+    CHECK(r.answer == 2 && !r.soft && r.p_first == 0.0);
+    joust_oa_reply_clear(&r);
+    CHECK(parse(completion("\"<answer>1</answer>\"", NULL, "{\"content\":[]}"), &r, err) == 0);
+    CHECK(r.answer == 1 && !r.soft);
+    joust_oa_reply_clear(&r);
+    /* Direct mode behind a reasoning parser: the digit in reasoning_content
+     * (or reasoning) with content null, finish_reason "length". */
+    const char *t5[] = {"2", NULL};
+    snprintf(lp, sizeof lp, "%s", token_stream(t5, 0, a2, p2));
+    char body[8192];
+    snprintf(body, sizeof body,
+             "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,"
+             "\"reasoning_content\":\"2\"},\"logprobs\":%s,\"finish_reason\":\"length\"}]}", lp);
+    CHECK(parse(body, &r, err) == 0);
+    CHECK(r.answer == 2 && r.soft && !r.reasoning && !strcmp(r.finish_reason, "length"));
+    CHECK_NEAR(r.p_first, 0.75, 1e-9);
+    joust_oa_reply_clear(&r);
+    CHECK(parse("{\"choices\":[{\"message\":{\"content\":\"\",\"reasoning\":\" 1\"},"
+                "\"finish_reason\":\"length\"}]}", &r, err) == 0);
+    CHECK(r.answer == 1 && !r.soft);
+    joust_oa_reply_clear(&r);
+    /* Escapes in tokens are decoded before they are read. */
+    const char *t6[] = {"\\u003canswer\\u003e", "\\u0031", NULL};
+    const char *a6[] = {"\\u0031", "\\u0032", NULL};
+    snprintf(lp, sizeof lp, "%s", token_stream(t6, 1, a6, p2));
+    CHECK(parse(completion("\"<answer>1\"", NULL, lp), &r, err) == 0 && r.soft);
+    CHECK_NEAR(r.p_first, 0.75, 1e-9);
+    joust_oa_reply_clear(&r);
 }
 
 /* The user message's parts as a string of kinds: t = text, i = image. */
@@ -303,7 +422,8 @@ static void test_route(void)
     CHECK(joust_oa_route_pick(r, 11, 200, now) == e1);
     for (int i = 0; i < 5; i++)
         joust_oa_route_done(r, e0, JOUST_OA_EP_OK, -1, now);
-    /* Three failures in a row set e1 aside; a cooldown later it takes one probe. */
+    /* Three failures in a row take e1 down; it is probed at once, then
+     * with backoff, and only a probe brings it back. */
     joust_oa_route_done(r, e1, JOUST_OA_EP_OK, -1, now); /* the (13, 14) request */
     for (int i = 0; i < 3; i++)
         joust_oa_route_sent(r, e1, 300 + (uint64_t)i, 0);
@@ -312,25 +432,39 @@ static void test_route(void)
     joust_oa_ep_stats st;
     joust_oa_route_ep_stats(r, e1, &st);
     CHECK(st.set_aside == 1 && st.failed == 3);
+    CHECK(joust_oa_route_state(r, e1) == JOUST_OA_DOWN && joust_oa_route_count(r, JOUST_OA_UP) == 1);
     CHECK(joust_oa_route_pick(r, 13, 0, now + 10) == e0);
-    CHECK(joust_oa_route_next_change_ms(r, now + 10) == now + 1000);
-    CHECK(joust_oa_route_pick(r, 13, 0, now + 1001) == e1); /* the probe */
-    joust_oa_route_sent(r, e1, 13, 0);
-    CHECK(joust_oa_route_pick(r, 13, 0, now + 1002) == e0); /* one probe at a time */
-    joust_oa_route_done(r, e1, JOUST_OA_EP_FAILED, -1, now + 1100); /* again: 2 s now */
-    CHECK(joust_oa_route_next_change_ms(r, now + 1100) == now + 1100 + 2000);
-    joust_oa_route_sent(r, e1, 13, 0); /* probe after the cooldown succeeds */
-    joust_oa_route_done(r, e1, JOUST_OA_EP_OK, -1, now + 3200);
+    CHECK(joust_oa_route_next_change_ms(r, now + 10) == now + 10); /* a probe is due */
+    CHECK(joust_oa_route_probe_due(r, now + 10) == e1);
+    CHECK(joust_oa_route_probe_due(r, now + 10) == -1); /* one probe at a time */
+    joust_oa_route_probe_done(r, e1, JOUST_OA_DOWN, now + 20);
+    CHECK(joust_oa_route_next_change_ms(r, now + 20) == now + 20 + 500);
+    CHECK(joust_oa_route_probe_due(r, now + 100) == -1);
+    CHECK(joust_oa_route_probe_due(r, now + 520) == e1);
+    joust_oa_route_probe_done(r, e1, JOUST_OA_DOWN, now + 530); /* backoff doubles: 1 s */
+    CHECK(joust_oa_route_next_change_ms(r, now + 530) == now + 1530);
+    CHECK(joust_oa_route_pick(r, 13, 0, now + 2000) == e0);
+    CHECK(joust_oa_route_probe_due(r, now + 2000) == e1);
+    joust_oa_route_probe_done(r, e1, JOUST_OA_UP, now + 2010);
     CHECK(joust_oa_route_pick(r, 13, 0, now + 3200) == e1);
+    /* A 401 makes an endpoint broken; it stays out until a probe finds it up. */
+    joust_oa_route_done(r, e1, JOUST_OA_EP_BROKEN, -1, now + 3300);
+    CHECK(joust_oa_route_state(r, e1) == JOUST_OA_BROKEN && joust_oa_route_pick(r, 13, 0, now + 3300) == e0);
+    CHECK(joust_oa_route_probe_due(r, now + 3400) == -1);
+    CHECK(joust_oa_route_probe_due(r, now + 8300) == e1);
+    joust_oa_route_probe_done(r, e1, JOUST_OA_UP, now + 8300);
     /* 429 pauses an endpoint for Retry-After, without counting a failure. */
     joust_oa_route_sent(r, e0, 1, 2);
     joust_oa_route_done(r, e0, JOUST_OA_EP_THROTTLED, 1500, now + 4000);
     CHECK(joust_oa_route_pick(r, 1, 2, now + 4001) == e1);
     CHECK(joust_oa_route_pick(r, 1, 2, now + 5501) == e0);
-    /* Every endpoint set aside: used anyway ("panic"); all paused: -1. */
+    /* No endpoint up: -1, and the caller waits for a probe; all paused: -1. */
     joust_oa_route_t *one = joust_oa_route_new(1, 4, 1, 4);
     joust_oa_route_sent(one, 0, 1, 2);
     joust_oa_route_done(one, 0, JOUST_OA_EP_FAILED, -1, now);
+    CHECK(joust_oa_route_pick(one, 1, 2, now) == -1);
+    CHECK(joust_oa_route_probe_due(one, now) == 0);
+    joust_oa_route_probe_done(one, 0, JOUST_OA_UP, now);
     CHECK(joust_oa_route_pick(one, 1, 2, now) == 0);
     joust_oa_route_sent(one, 0, 1, 2);
     joust_oa_route_done(one, 0, JOUST_OA_EP_THROTTLED, 500, now);
@@ -440,6 +574,7 @@ int main(void)
     test_base64();
     test_choice();
     test_parse();
+    test_answer_token();
     test_template();
     test_route();
     test_prep();
