@@ -56,6 +56,21 @@ int joust_judge_poll(joust_judge_t *j, joust_judge_res *out, int max, int timeou
 
 size_t joust_judge_inflight(joust_judge_t *j) { return j->ops->inflight(j->impl); }
 
+int joust_judge_health(joust_judge_t *j, char *why, size_t whylen)
+{
+    if (whylen)
+        why[0] = '\0';
+    return j->ops->health ? j->ops->health(j->impl, why, whylen) : 0;
+}
+
+int joust_judge_set_wake_fd(joust_judge_t *j, int fd)
+{
+    if (!j->ops->set_wake_fd)
+        return JOUST_EUNSUPPORTED;
+    j->ops->set_wake_fd(j->impl, fd);
+    return 0;
+}
+
 const char *joust_judge_name(const joust_judge_t *j) { return j->ops->name; }
 
 void joust_judge_res_clear(joust_judge_res *res)

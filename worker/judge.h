@@ -56,6 +56,7 @@ typedef struct {
     uint64_t failed_image_id; /* the image that caused IMAGE_ERROR, else 0 */
     int64_t latency_us;
     uint32_t tokens;
+    joust_outcome_kind kind; /* where p_first came from when OK; 0: not said (read as SOFT) */
 } joust_judge_res;
 
 #define JOUST_JUDGE_MAX_ENDPOINTS 16
@@ -109,6 +110,13 @@ typedef struct {
     int (*poll)(void *impl, joust_judge_res *out, int max, int timeout_ms);
     size_t (*inflight)(void *impl);
     void (*destroy)(void *impl);
+    /* Optional (NULL: always ready). 0 when the judge can judge now; 1 when
+     * it cannot (no backend answers), with the reason in why. A judge that
+     * becomes unavailable returns the matches it holds (INFRA_ERROR)
+     * through poll, which must keep being called: it also probes. */
+    int (*health)(void *impl, char *why, size_t whylen);
+    /* Optional: poll's wait also ends as soon as fd is readable. */
+    void (*set_wake_fd)(void *impl, int fd);
 } joust_judge_ops;
 
 struct joust_judge {
@@ -124,6 +132,11 @@ void joust_judge_destroy(joust_judge_t **self_p);
 int joust_judge_submit(joust_judge_t *j, const joust_judge_req *req);
 int joust_judge_poll(joust_judge_t *j, joust_judge_res *out, int max, int timeout_ms);
 size_t joust_judge_inflight(joust_judge_t *j);
+/* See joust_judge_ops.health; why gets "" when ready. */
+int joust_judge_health(joust_judge_t *j, char *why, size_t whylen);
+/* 0, or JOUST_EUNSUPPORTED when the judge cannot wait on fd (the caller
+ * then polls it with short timeouts). */
+int joust_judge_set_wake_fd(joust_judge_t *j, int fd);
 const char *joust_judge_name(const joust_judge_t *j);
 void joust_judge_res_clear(joust_judge_res *res);
 

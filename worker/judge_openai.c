@@ -12,13 +12,25 @@
  * requests sharing a prefix go out back to back, to the same endpoint), the
  * retry policy, and the results.
  *
- * Retries inside the judge: 429 (after Retry-After), 5xx, 408, timeouts,
- * connection errors and bodies that are not a chat completion, with
- * exponential backoff and jitter, up to max_retries; then JUDGE_ERROR (the
- * coordinator may dispatch the match again). Other 4xx are permanent:
- * JUDGE_ERROR at once. A reply without a usable answer is asked again up to
- * max_unparseable times (with another seed), then UNPARSEABLE. An image
- * that cannot be read is IMAGE_ERROR (never retried).
+ * Failure classes (docs/judges.md):
+ *   about the match, final: IMAGE_ERROR (an image that cannot be read, or
+ *     a 400/413 whose body says an image or the prompt is too large),
+ *     UNPARSEABLE (no usable answer after max_unparseable re-asks);
+ *   about the infrastructure, never final: connection errors, timeouts,
+ *     5xx, 408, 429 and bodies that are not a chat completion are retried
+ *     with backoff; a failure counts against the match's max_retries only
+ *     while its endpoint is up (it answers others), so an outage never
+ *     uses them up. Counted out: INFRA_ERROR. An outage is handled by
+ *     endpoint health: with no endpoint up the judge is unavailable
+ *     (health op), holds its matches for HOLD_MS (a short outage costs
+ *     nothing), then returns them as INFRA_ERROR;
+ *   configuration, stops the run: 401/403, 404 (model or path not found)
+ *     and /models without the model make an endpoint broken; when every
+ *     endpoint is broken each match ends CONFIG_ERROR with the endpoint
+ *     and the server's words. Any other 4xx (a request shape the server
+ *     refuses) is CONFIG_ERROR at once.
+ * Health: every endpoint starts down and is probed (GET /models, the model
+ * must be listed) before it gets requests; see openai_route.h.
  *
  * Everything runs in poll, which never blocks when its timeout is 0: image
  * preparation is bounded per call so that the worker keeps heartbeating. */
@@ -29,6 +41,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "buf.h"
 #include "clock.h"
@@ -47,6 +61,7 @@
 
 #define QUEUE_MAX (1u << 20)        /* submit answers JOUST_EAGAIN beyond this */
 #define PREP_BUDGET_US 50000        /* image preparation per poll call */
+#define HOLD_MS 30000               /* matches held while no endpoint is up */
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_MAX_MS 10000
 #define FAIL_THRESHOLD 3            /* consecutive failures that set an endpoint aside */
@@ -58,7 +73,7 @@ typedef struct oa_match {
     uint64_t match_id, id[2];
     uint32_t attempt;
     char *uri[2], *prompt;
-    int transient, unparseable, endpoint;
+    int transient, unparseable, waits, endpoint;
     int64_t submit_us, not_before_ms;
     char *last_error;
     struct oa_match *prev, *next;
@@ -86,6 +101,10 @@ typedef struct {
     joust_oa_stats st;
     char *model, *stats_path; /* owned copies */
     joust_path_roots roots;   /* --allow-root confinement */
+    char (*why)[400];         /* per endpoint: why it is down or broken */
+    joust_oa_ep_state *state; /* per endpoint: as last logged */
+    char *probe_tag;          /* per endpoint: the user pointer of its probes */
+    int64_t unavail_since_ms; /* no endpoint up since then; 0 when one is */
 } oa_judge;
 
 /* ---- match lists ---- */
@@ -149,7 +168,8 @@ static void match_free(oa_match *m)
 /* ---- results ---- */
 
 static void push_result(oa_judge *j, oa_match *m, joust_status status, double p, int answer,
-                        char *reason, char *error, uint64_t failed_image, uint32_t tokens)
+                        char *reason, char *error, uint64_t failed_image, uint32_t tokens,
+                        joust_outcome_kind kind)
 {
     if (j->rhead > 0 && j->rhead == j->rlen)
         j->rhead = j->rlen = 0;
@@ -158,7 +178,8 @@ static void push_result(oa_judge *j, oa_match *m, joust_status status, double p,
         .match_id = m->match_id, .attempt = m->attempt, .status = status,
         .p_first = status == JOUST_STATUS_OK ? p : 0.5, .answer = answer, .reason = reason,
         .error = error, .failed_image_id = failed_image,
-        .latency_us = joust_now_us() - m->submit_us, .tokens = tokens};
+        .latency_us = joust_now_us() - m->submit_us, .tokens = tokens,
+        .kind = status == JOUST_STATUS_OK ? kind : 0};
     j->st.matches++;
     switch (status) {
     case JOUST_STATUS_OK: j->st.ok++; break;
@@ -210,21 +231,48 @@ static int backoff_ms(oa_judge *j, int n)
     return (int)(d / 2 + (int64_t)(joust_rng_uniform(&j->rng) * (double)(d / 2)));
 }
 
-/* A failure that may pass: try again later, or give up with JUDGE_ERROR. */
-static void retry_later(oa_judge *j, oa_match *m, int retry_after_ms)
+/* A failure that may pass: try again later. It counts against the match
+ * only while its endpoint is up (answering other requests); past
+ * max_retries the match ends INFRA_ERROR, never final at the coordinator. */
+static void retry_later(oa_judge *j, oa_match *m, int e, int retry_after_ms)
 {
-    if (++m->transient > j->cfg.max_retries) {
-        char *err = fmt_dup("gave up after %d tries: %s", m->transient,
-                            m->last_error ? m->last_error : "judge error");
+    int counted = joust_oa_route_state(j->route, e) == JOUST_OA_UP;
+    if (counted && ++m->transient > j->cfg.max_retries) {
+        char *err = fmt_dup("gave up after %d tries while the endpoint answered others: %s",
+                            m->transient, m->last_error ? m->last_error : "judge error");
         log_debug("openai judge: match %" PRIu64 ": %s", m->match_id, err);
-        push_result(j, m, JOUST_STATUS_JUDGE_ERROR, 0.5, 0, NULL, err, 0, 0);
+        push_result(j, m, JOUST_STATUS_INFRA_ERROR, 0.5, 0, NULL, err, 0, 0, 0);
         return;
     }
+    m->waits += !counted;
     int delay = retry_after_ms >= 0
                     ? retry_after_ms + (int)(joust_rng_uniform(&j->rng) * retry_after_ms / 10.0)
-                    : backoff_ms(j, m->transient);
+                    : backoff_ms(j, m->transient + m->waits);
     m->not_before_ms = joust_now_ms() + delay;
     pending_add(j, m);
+}
+
+/* Back to the queue at once, not counted (its endpoint was at fault). */
+static void requeue(oa_judge *j, oa_match *m)
+{
+    m->not_before_ms = 0;
+    pending_add(j, m);
+}
+
+/* Logs an endpoint's change of state (and of reason), once. */
+static void note_state(oa_judge *j, int e, joust_oa_ep_state s, const char *why)
+{
+    if (s == j->state[e] && (s == JOUST_OA_UP || !strcmp(why, j->why[e])))
+        return;
+    const char *base = joust_oa_http_base(j->http, e);
+    if (s == JOUST_OA_UP)
+        log_info("openai judge: endpoint %s is up", base);
+    else if (s == JOUST_OA_DOWN)
+        log_warn("openai judge: endpoint %s is down: %s", base, why);
+    else
+        log_error("openai judge: endpoint %s refuses this configuration: %s", base, why);
+    j->state[e] = s;
+    snprintf(j->why[e], sizeof j->why[e], "%s", s == JOUST_OA_UP ? "" : why);
 }
 
 static void ask_again(oa_judge *j, oa_match *m, const char *why, char *content)
@@ -232,7 +280,7 @@ static void ask_again(oa_judge *j, oa_match *m, const char *why, char *content)
     if (++m->unparseable > j->cfg.max_unparseable) {
         char *err = fmt_dup("unparseable answer after %d tries: %s", m->unparseable, why);
         /* The raw reply goes where the reasoning would, for `joust show`. */
-        push_result(j, m, JOUST_STATUS_UNPARSEABLE, 0.5, 0, content, err, 0, 0);
+        push_result(j, m, JOUST_STATUS_UNPARSEABLE, 0.5, 0, content, err, 0, 0, 0);
         return;
     }
     free(content);
@@ -253,7 +301,7 @@ static void on_reply(oa_judge *j, oa_match *m, const joust_oa_done *d)
         joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_FAILED, -1, joust_now_ms());
         set_error(m, "%s: HTTP 200 but %s", joust_oa_http_url(j->http, d->endpoint), why);
         joust_oa_reply_clear(&r);
-        retry_later(j, m, -1);
+        retry_later(j, m, d->endpoint, -1);
         return;
     }
     joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_OK, -1, joust_now_ms());
@@ -280,12 +328,90 @@ static void on_reply(oa_judge *j, oa_match *m, const joust_oa_done *d)
     uint64_t tok = (uint64_t)r.prompt_tokens + r.completion_tokens;
     joust_oa_reply_clear(&r);
     push_result(j, m, JOUST_STATUS_OK, p, r.answer, reason, NULL, 0,
-                tok > UINT32_MAX ? UINT32_MAX : (uint32_t)tok);
+                tok > UINT32_MAX ? UINT32_MAX : (uint32_t)tok,
+                !r.soft ? JOUST_KIND_HARD : r.bounded ? JOUST_KIND_BOUNDED : JOUST_KIND_SOFT);
+}
+
+/* 1 when an error body says that the images (or the prompt they make) are
+ * too large for the model: a fact about this match, not the setup. */
+static int too_large(const char *msg)
+{
+    static const char *const says[] = {"too large", "too big", "too long", "aspect ratio",
+                                       "exceeds", "maximum context length", "max_pixels",
+                                       "too many tokens", "longer than"};
+    char low[400];
+    size_t n = 0;
+    for (; msg[n] && n < sizeof low - 1; n++)
+        low[n] = (char)((msg[n] >= 'A' && msg[n] <= 'Z') ? msg[n] + 32 : msg[n]);
+    low[n] = '\0';
+    for (size_t i = 0; i < sizeof says / sizeof *says; i++)
+        if (strstr(low, says[i]))
+            return 1;
+    return 0;
+}
+
+/* Which image a message names ("image 2 ..."), else 0. */
+static uint64_t named_image(const oa_match *m, const char *msg)
+{
+    const char *p = strstr(msg, "mage ");
+    if (p && (p[5] == '1' || p[5] == '2') && (p[6] < '0' || p[6] > '9'))
+        return m->id[p[5] - '1'];
+    return 0;
+}
+
+/* A health probe (GET /models) came back: up, down or broken. */
+static void on_probe(oa_judge *j, int e, const joust_oa_done *d)
+{
+    char why[400], msg[320];
+    const char *base = joust_oa_http_base(j->http, e);
+    joust_oa_ep_state st = JOUST_OA_DOWN;
+    if (d->curl_code) {
+        snprintf(why, sizeof why, "GET %s/models: %s", base, d->error ? d->error : "failed");
+    } else if (d->status == 200) {
+        st = JOUST_OA_UP;
+        why[0] = '\0';
+        cJSON *root = cJSON_ParseWithLength(d->body, d->body_len);
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data"), *it;
+        const cJSON *list = cJSON_IsArray(data) ? data : NULL;
+        char served[200] = "";
+        int listed = 0;
+        cJSON_ArrayForEach(it, list) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
+            if (!cJSON_IsString(id))
+                continue;
+            listed |= j->model && !strcmp(id->valuestring, j->model);
+            size_t have = strlen(served);
+            if (have + strlen(id->valuestring) + 5 < sizeof served) {
+                int w = snprintf(served + have, sizeof served - have, "%s'%s'",
+                                 have ? ", " : "", id->valuestring);
+                (void)w;
+            }
+        }
+        if (!cJSON_IsArray(data)) {
+            st = JOUST_OA_DOWN;
+            snprintf(why, sizeof why, "GET %s/models: HTTP 200 but not a model list", base);
+        } else if (j->model && !listed) {
+            st = JOUST_OA_BROKEN;
+            snprintf(why, sizeof why, "the model '%.100s' is not served there (GET %s/models lists %s)",
+                     j->model, base, served[0] ? served : "none");
+        }
+        cJSON_Delete(root);
+    } else {
+        joust_oa_error_message(d->body, d->body_len, msg, sizeof msg);
+        st = d->status == 401 || d->status == 403 || d->status == 404 ? JOUST_OA_BROKEN : JOUST_OA_DOWN;
+        snprintf(why, sizeof why, "GET %s/models: HTTP %ld: %s", base, d->status, msg);
+    }
+    joust_oa_route_probe_done(j->route, e, st, joust_now_ms());
+    note_state(j, e, st, why);
 }
 
 static void on_done(void *arg, const joust_oa_done *d)
 {
     oa_judge *j = arg;
+    if ((char *)d->user >= j->probe_tag && (char *)d->user < j->probe_tag + j->nurls) {
+        on_probe(j, (int)((char *)d->user - j->probe_tag), d);
+        return;
+    }
     oa_match *m = d->user;
     list_unlink(&j->flying, m);
     const char *url = joust_oa_http_url(j->http, d->endpoint);
@@ -297,28 +423,48 @@ static void on_done(void *arg, const joust_oa_done *d)
             j->st.conn_errors++;
         joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_FAILED, -1, now);
         set_error(m, "%s: %s", url, d->error ? d->error : "transfer failed");
-        retry_later(j, m, -1);
-    } else if (d->status == 200) {
+        if (joust_oa_route_state(j->route, d->endpoint) != JOUST_OA_UP)
+            note_state(j, d->endpoint, JOUST_OA_DOWN, m->last_error);
+        retry_later(j, m, d->endpoint, -1);
+        return;
+    }
+    if (d->status == 200) {
         on_reply(j, m, d);
-    } else {
-        char msg[320];
-        joust_oa_error_message(d->body, d->body_len, msg, sizeof msg);
-        set_error(m, "%s: HTTP %ld: %s", url, d->status, msg);
-        if (d->status == 429) {
-            j->st.http_429++;
-            int ra = d->retry_after_ms >= 0 ? d->retry_after_ms : -1;
-            joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_THROTTLED,
-                                ra >= 0 ? ra : BACKOFF_BASE_MS, now);
-            retry_later(j, m, ra);
-        } else if (d->status >= 500 || d->status == 408) {
-            j->st.http_5xx++;
-            joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_FAILED, -1, now);
-            retry_later(j, m, d->retry_after_ms);
-        } else { /* 400 (bad request, context too long, bad image), 401, 404: permanent */
-            j->st.http_4xx++;
-            joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_OK, -1, now);
-            push_result(j, m, JOUST_STATUS_JUDGE_ERROR, 0.5, 0, NULL, xstrdup(m->last_error), 0, 0);
-        }
+        return;
+    }
+    char msg[320];
+    joust_oa_error_message(d->body, d->body_len, msg, sizeof msg);
+    set_error(m, "%s: HTTP %ld: %s", url, d->status, msg);
+    if (d->status == 429) {
+        j->st.http_429++;
+        int ra = d->retry_after_ms >= 0 ? d->retry_after_ms : -1;
+        joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_THROTTLED,
+                            ra >= 0 ? ra : BACKOFF_BASE_MS, now);
+        retry_later(j, m, d->endpoint, ra);
+    } else if (d->status >= 500 || d->status == 408) {
+        j->st.http_5xx++;
+        joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_FAILED, -1, now);
+        if (joust_oa_route_state(j->route, d->endpoint) != JOUST_OA_UP)
+            note_state(j, d->endpoint, JOUST_OA_DOWN, m->last_error);
+        retry_later(j, m, d->endpoint, d->retry_after_ms);
+    } else if (d->status == 401 || d->status == 403 || d->status == 404) {
+        /* Key or model: this endpoint refuses us. Another may not; when
+         * none is left the matches end CONFIG_ERROR (settle). */
+        j->st.http_4xx++;
+        joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_BROKEN, -1, now);
+        note_state(j, d->endpoint, JOUST_OA_BROKEN, m->last_error);
+        requeue(j, m);
+    } else if ((d->status == 400 || d->status == 413 || d->status == 422) && too_large(msg)) {
+        j->st.http_4xx++;
+        joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_OK, -1, now);
+        push_result(j, m, JOUST_STATUS_IMAGE_ERROR, 0.5, 0, NULL,
+                    fmt_dup("the server rejects the images as too large: %s", m->last_error),
+                    named_image(m, msg), 0, 0);
+    } else { /* 400 and other 4xx: the request's shape is refused */
+        j->st.http_4xx++;
+        joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_OK, -1, now);
+        push_result(j, m, JOUST_STATUS_CONFIG_ERROR, 0.5, 0, NULL,
+                    fmt_dup("the server refuses the request: %s", m->last_error), 0, 0, 0);
     }
 }
 
@@ -342,7 +488,7 @@ static void send_match(oa_judge *j, oa_match *m, int e)
         char why[600];
         if (joust_oa_prep_get(j->prep, m->id[k], m->uri[k], &im[k], why, sizeof why) != 0) {
             char *err = fmt_dup("image %" PRIu64 " (%.300s): %s", m->id[k], m->uri[k], why);
-            push_result(j, m, JOUST_STATUS_IMAGE_ERROR, 0.5, 0, NULL, err, m->id[k], 0);
+            push_result(j, m, JOUST_STATUS_IMAGE_ERROR, 0.5, 0, NULL, err, m->id[k], 0, 0);
             return;
         }
     }
@@ -353,14 +499,15 @@ static void send_match(oa_judge *j, oa_match *m, int e)
     int rc = joust_oa_http_start(j->http, e, body.data, body.len, m);
     if (rc < 0) { /* cannot happen while inflight is checked; keep the match */
         set_error(m, "cannot start a request: %s", joust_strerror(rc));
-        retry_later(j, m, -1);
+        m->not_before_ms = joust_now_ms() + backoff_ms(j, 1);
+        pending_add(j, m);
         return;
     }
     m->endpoint = e;
     list_insert_after(&j->flying, NULL, m);
     joust_oa_route_sent(j->route, e, m->id[0], m->id[1]);
     j->st.requests++;
-    if (m->transient || m->unparseable)
+    if (m->transient || m->unparseable || m->waits)
         j->st.retries++;
     size_t fl = joust_oa_http_inflight(j->http);
     if (fl > j->st.max_inflight)
@@ -373,13 +520,13 @@ static int dispatch(oa_judge *j)
     int64_t t0 = joust_now_us(), now = t0 / 1000;
     int sent = 0;
     oa_match *m = j->pending.head, *next;
-    for (; m && joust_oa_http_inflight(j->http) < (size_t)j->cfg.inflight; m = next) {
+    for (; m && j->flying.len < (size_t)j->cfg.inflight; m = next) {
         next = m->next;
         if (m->not_before_ms > now)
             continue;
         int e = joust_oa_route_pick(j->route, m->id[0], m->id[1], now);
         if (e < 0)
-            break; /* every endpoint is set aside, paused or full */
+            break; /* no endpoint is up, or all are paused or full */
         pending_remove(j, m);
         send_match(j, m, e);
         sent++;
@@ -414,11 +561,94 @@ static int oa_submit(void *impl, const joust_judge_req *req)
 
 static size_t results_ready(const oa_judge *j) { return j->rlen - j->rhead; }
 
+/* Ends every pending match with status and a message. */
+static void fail_pending(oa_judge *j, joust_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail_pending(oa_judge *j, joust_status status, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    while (j->pending.head) {
+        oa_match *m = j->pending.head;
+        pending_remove(j, m);
+        push_result(j, m, status, 0.5, 0, NULL, xstrdup(tmp), 0, 0, 0);
+    }
+}
+
+/* "URL: why; URL: why" over the endpoints that are not up. */
+static void summary(const oa_judge *j, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    for (int e = 0; e < j->nurls; e++) {
+        if (joust_oa_route_state(j->route, e) == JOUST_OA_UP)
+            continue;
+        size_t n = strlen(out);
+        snprintf(out + n, outlen - n, "%s%s", n ? "; " : "",
+                 j->why[e][0] ? j->why[e] : joust_oa_http_base(j->http, e));
+        if (!j->why[e][0] && strlen(out) + 20 < outlen)
+            strcat(out, ": not probed yet");
+    }
+}
+
+/* Health: starts due probes; with no endpoint up, holds the matches for
+ * HOLD_MS and then returns them; with every endpoint broken, ends them
+ * CONFIG_ERROR. */
+static void settle(oa_judge *j, int64_t now)
+{
+    int e;
+    while (joust_oa_http_inflight(j->http) < (size_t)(j->cfg.inflight + j->nurls) &&
+           (e = joust_oa_route_probe_due(j->route, now)) >= 0)
+        if (joust_oa_http_get(j->http, e, "/models", &j->probe_tag[e]) < 0)
+            joust_oa_route_probe_done(j->route, e, JOUST_OA_DOWN, now);
+    char why[1024];
+    if (joust_oa_route_count(j->route, JOUST_OA_UP) > 0) {
+        if (j->unavail_since_ms)
+            log_info("openai judge: an endpoint is up again after %.1f s",
+                     (double)(now - j->unavail_since_ms) / 1000.0);
+        j->unavail_since_ms = 0;
+        return;
+    }
+    if (joust_oa_route_count(j->route, JOUST_OA_BROKEN) == j->nurls) {
+        j->unavail_since_ms = 0;
+        if (j->pending.len) {
+            summary(j, why, sizeof why);
+            fail_pending(j, JOUST_STATUS_CONFIG_ERROR, "every endpoint refuses this configuration: %s", why);
+        }
+        return;
+    }
+    if (!j->unavail_since_ms)
+        j->unavail_since_ms = now;
+    if (j->pending.len && now - j->unavail_since_ms >= HOLD_MS) {
+        summary(j, why, sizeof why);
+        fail_pending(j, JOUST_STATUS_INFRA_ERROR, "no endpoint answered for %lld s: %s",
+                     (long long)(now - j->unavail_since_ms) / 1000, why);
+    }
+}
+
 static void step(oa_judge *j)
 {
     joust_oa_http_poll(j->http, 0, on_done, j);
+    settle(j, joust_now_ms());
     if (dispatch(j))
         joust_oa_http_poll(j->http, 0, on_done, j); /* sends them now */
+}
+
+/* When poll must look again without any transfer waking it: a backoff
+ * ends, a paused endpoint resumes, a probe is due, the hold runs out. */
+static int64_t next_timer_ms(const oa_judge *j, int64_t now)
+{
+    int64_t t = joust_oa_route_next_change_ms(j->route, now);
+    if (joust_oa_route_count(j->route, JOUST_OA_UP) > 0 &&
+        j->flying.len < (size_t)j->cfg.inflight)
+        for (const oa_match *m = j->pending.head; m; m = m->next)
+            if (m->not_before_ms < t)
+                t = m->not_before_ms;
+    if (j->unavail_since_ms && j->pending.len && j->unavail_since_ms + HOLD_MS < t)
+        t = j->unavail_since_ms + HOLD_MS;
+    return t;
 }
 
 static int oa_poll(void *impl, joust_judge_res *out, int max, int timeout_ms)
@@ -428,22 +658,42 @@ static int oa_poll(void *impl, joust_judge_res *out, int max, int timeout_ms)
         return JOUST_EINVAL;
     int64_t deadline = joust_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     step(j);
+    /* Sleeps in curl_multi_poll until a transfer moves, a timer is due or
+     * the wake fd (the worker's socket) is readable: no spinning. */
     while (!results_ready(j) && timeout_ms > 0) {
-        int64_t left = deadline - joust_now_ms();
-        if (left <= 0 || (j->pending.len == 0 && j->flying.len == 0))
+        int64_t now = joust_now_ms(), until = next_timer_ms(j, now);
+        if (until > deadline)
+            until = deadline;
+        if (deadline - now <= 0)
             break;
-        /* Short waits, so that backoffs and paused endpoints are noticed. */
-        int w = left < 10 ? (int)left : 10;
-        if (j->flying.len)
-            joust_oa_http_poll(j->http, w, on_done, j);
-        else
-            usleep((useconds_t)w * 1000);
+        int w = until - now < 1 ? 1 : (int)(until - now);
+        joust_oa_http_poll(j->http, w, on_done, j);
         step(j);
+        if (joust_oa_http_woken(j->http))
+            break;
     }
     int n = 0;
     while (n < max && results_ready(j))
         out[n++] = j->ready[j->rhead++];
     return n;
+}
+
+static int oa_health(void *impl, char *why, size_t whylen)
+{
+    oa_judge *j = impl;
+    if (joust_oa_route_count(j->route, JOUST_OA_UP) > 0 ||
+        joust_oa_route_count(j->route, JOUST_OA_BROKEN) == j->nurls)
+        return 0; /* all broken: "ready" to report CONFIG_ERROR for each match */
+    char s[1024];
+    summary(j, s, sizeof s);
+    snprintf(why, whylen, "no endpoint answers: %s", s);
+    return 1;
+}
+
+static void oa_set_wake_fd(void *impl, int fd)
+{
+    oa_judge *j = impl;
+    joust_oa_http_set_wake_fd(j->http, fd);
 }
 
 static size_t oa_inflight(void *impl)
@@ -515,6 +765,9 @@ static void oa_destroy(void *impl)
     free(j->urls);
     free(j->model);
     free(j->stats_path);
+    free(j->why);
+    free(j->state);
+    free(j->probe_tag);
     free(j);
 }
 
@@ -524,6 +777,8 @@ static const joust_judge_ops openai_ops = {
     .poll = oa_poll,
     .inflight = oa_inflight,
     .destroy = oa_destroy,
+    .health = oa_health,
+    .set_wake_fd = oa_set_wake_fd,
 };
 
 int joust_judge_openai_stats(joust_judge_t *jd, joust_oa_stats *out)
@@ -531,6 +786,17 @@ int joust_judge_openai_stats(joust_judge_t *jd, joust_oa_stats *out)
     if (!jd || jd->ops != &openai_ops)
         return JOUST_EINVAL;
     collect_stats(jd->impl, out);
+    return 0;
+}
+
+int joust_judge_openai_ep_stats(joust_judge_t *jd, int e, joust_oa_ep_stats *out)
+{
+    if (!jd || jd->ops != &openai_ops)
+        return JOUST_EINVAL;
+    oa_judge *j = jd->impl;
+    if (e < 0 || e >= j->nurls)
+        return JOUST_EINVAL;
+    joust_oa_route_ep_stats(j->route, e, out);
     return 0;
 }
 
@@ -605,7 +871,8 @@ int joust_judge_openai_new(const joust_judge_config *cfg, joust_judge_t **out)
             .urls = (const char *const *)j->urls, .n_urls = j->nurls, .api_key = key,
             .timeout_ms = j->cfg.timeout_ms,
             .connect_timeout_ms = j->cfg.timeout_ms < 10000 ? j->cfg.timeout_ms : 10000,
-            .max_inflight = j->cfg.inflight, .max_body = 16u << 20};
+            .max_inflight = j->cfg.inflight + j->nurls, /* a probe slot per endpoint */
+            .max_body = 16u << 20};
         if ((rc = joust_oa_http_new(&hc, &j->http)) < 0)
             snprintf(why, sizeof why, "cannot start libcurl");
     }
@@ -621,6 +888,15 @@ int joust_judge_openai_new(const joust_judge_config *cfg, joust_judge_t **out)
         .max_tokens = cfg->max_tokens > 0 ? cfg->max_tokens : mode == JOUST_OA_DIRECT ? 1 : 1024,
         .top_logprobs = cfg->top_logprobs > 0 ? cfg->top_logprobs : 0};
     j->route = joust_oa_route_new(j->nurls, j->cfg.inflight, FAIL_THRESHOLD, AFFINITY_WINDOW);
+    j->why = xcalloc((size_t)j->nurls, sizeof *j->why);
+    j->state = xcalloc((size_t)j->nurls, sizeof *j->state);
+    j->probe_tag = xcalloc((size_t)j->nurls, 1);
+    int64_t now = joust_now_ms();
+    for (int e = 0; e < j->nurls; e++) { /* nothing is sent before a probe says up */
+        joust_oa_route_set_down(j->route, e, now);
+        j->state[e] = JOUST_OA_DOWN;
+    }
+    j->unavail_since_ms = now;
     joust_oa_prep_config pc = {.min_pixels = MIN_PIXELS, .max_pixels = cfg->max_pixels,
                                .factor = 28, .jpeg_quality = 90,
                                .max_entries = cfg->cache_entries ? cfg->cache_entries : 4096,

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "judge.h"
+#include "openai_route.h"
 
 typedef struct {
     uint64_t matches, ok, image_errors, judge_errors, unparseable; /* results by status */
@@ -27,6 +28,9 @@ typedef struct {
 
 /* JOUST_EINVAL when j is not an openai judge. */
 int joust_judge_openai_stats(joust_judge_t *j, joust_oa_stats *out);
+/* Endpoint e's request counts; JOUST_EINVAL when j is not an openai judge
+ * or e is out of range. */
+int joust_judge_openai_ep_stats(joust_judge_t *j, int e, joust_oa_ep_stats *out);
 
 /* Writes s as one JSON object (field names as above). 0 or JOUST_EIO. */
 int joust_oa_stats_write(const joust_oa_stats *s, const char *path);

@@ -100,7 +100,9 @@ static void sim_destroy(void *impl)
     free(s);
 }
 
-static const joust_judge_ops sim_ops = {"sim", sim_submit, sim_poll, sim_inflight, sim_destroy};
+static const joust_judge_ops sim_ops = {
+    .name = "sim", .submit = sim_submit, .poll = sim_poll, .inflight = sim_inflight,
+    .destroy = sim_destroy};
 
 int joust_judge_sim_new(const joust_judge_config *cfg, joust_judge_t **out)
 {

@@ -37,8 +37,10 @@ struct joust_oa_http {
     slot_t *slots;
     int nslots, nbusy;
     int *free_list, nfree;
-    char **urls;
+    char **urls, **bases;
     int nurls;
+    int wake_fd;
+    int woken;             /* the last wait ended on the wake fd */
     struct curl_slist *headers;
     size_t max_body;
 };
@@ -122,7 +124,6 @@ static int setup_slot(joust_oa_http_t *h, slot_t *s, const joust_oa_http_config 
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
     /* Servers compress nothing we send; accept compressed answers. */
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     return 0;
@@ -140,6 +141,8 @@ int joust_oa_http_new(const joust_oa_http_config *cfg, joust_oa_http_t **out)
     h->max_body = cfg->max_body ? cfg->max_body : 8u << 20;
     h->nurls = cfg->n_urls;
     h->urls = xcalloc((size_t)h->nurls, sizeof *h->urls);
+    h->bases = xcalloc((size_t)h->nurls, sizeof *h->bases);
+    h->wake_fd = -1;
     for (int i = 0; i < h->nurls; i++) {
         const char *u = cfg->urls[i];
         size_t n = strlen(u);
@@ -151,6 +154,7 @@ int joust_oa_http_new(const joust_oa_http_config *cfg, joust_oa_http_t **out)
         h->urls[i] = xmalloc(n + sl + 1);
         memcpy(h->urls[i], u, n);
         memcpy(h->urls[i] + n, has ? "" : suffix, has ? 1 : sl + 1);
+        h->bases[i] = xstrndup(u, has ? n - sl : n);
     }
     struct curl_slist *hd = NULL;
     hd = curl_slist_append(hd, "Content-Type: application/json");
@@ -203,27 +207,26 @@ void joust_oa_http_destroy(joust_oa_http_t **self_p)
     if (h->multi)
         curl_multi_cleanup(h->multi);
     curl_slist_free_all(h->headers);
-    for (int i = 0; i < h->nurls; i++)
+    for (int i = 0; i < h->nurls; i++) {
         free(h->urls[i]);
+        free(h->bases[i]);
+    }
     free(h->urls);
+    free(h->bases);
     free(h->slots);
     free(h->free_list);
     free(h);
     *self_p = NULL;
 }
 
-int joust_oa_http_start(joust_oa_http_t *h, int e, char *body, size_t len, void *user)
+/* Takes a free slot for endpoint e: the slot, or NULL (body freed). */
+static slot_t *take_slot(joust_oa_http_t *h, int e, char *body, void *user)
 {
-    if (e < 0 || e >= h->nurls) {
+    if (e < 0 || e >= h->nurls || h->nfree == 0) {
         free(body);
-        return JOUST_EINVAL;
+        return NULL;
     }
-    if (h->nfree == 0) {
-        free(body);
-        return JOUST_EAGAIN;
-    }
-    int i = h->free_list[h->nfree - 1];
-    slot_t *s = &h->slots[i];
+    slot_t *s = &h->slots[h->free_list[h->nfree - 1]];
     s->body = body;
     s->endpoint = e;
     s->user = user;
@@ -233,11 +236,13 @@ int joust_oa_http_start(joust_oa_http_t *h, int e, char *body, size_t len, void 
     s->overflow = 0;
     s->retry_after_ms = -1;
     s->errbuf[0] = '\0';
-    curl_easy_setopt(s->easy, CURLOPT_URL, h->urls[e]);
-    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    return s;
+}
+
+static int add_slot(joust_oa_http_t *h, slot_t *s)
+{
     if (curl_multi_add_handle(h->multi, s->easy) != CURLM_OK) {
-        free(body);
+        free(s->body);
         s->body = NULL;
         return JOUST_EIO;
     }
@@ -245,6 +250,33 @@ int joust_oa_http_start(joust_oa_http_t *h, int e, char *body, size_t len, void 
     h->nfree--;
     h->nbusy++;
     return 0;
+}
+
+int joust_oa_http_start(joust_oa_http_t *h, int e, char *body, size_t len, void *user)
+{
+    int bad = e < 0 || e >= h->nurls;
+    slot_t *s = take_slot(h, e, body, user);
+    if (!s)
+        return bad ? JOUST_EINVAL : JOUST_EAGAIN;
+    curl_easy_setopt(s->easy, CURLOPT_URL, h->urls[e]);
+    curl_easy_setopt(s->easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    return add_slot(h, s);
+}
+
+int joust_oa_http_get(joust_oa_http_t *h, int e, const char *path, void *user)
+{
+    int bad = e < 0 || e >= h->nurls;
+    slot_t *s = take_slot(h, e, NULL, user);
+    if (!s)
+        return bad ? JOUST_EINVAL : JOUST_EAGAIN;
+    size_t n = strlen(h->bases[e]) + strlen(path) + 1;
+    s->body = xmalloc(n); /* the URL; curl copies it, freed with the transfer */
+    snprintf(s->body, n, "%s%s", h->bases[e], path);
+    curl_easy_setopt(s->easy, CURLOPT_URL, s->body);
+    curl_easy_setopt(s->easy, CURLOPT_HTTPGET, 1L);
+    return add_slot(h, s);
 }
 
 static int drain(joust_oa_http_t *h, joust_oa_done_fn fn, void *arg)
@@ -284,19 +316,35 @@ static int drain(joust_oa_http_t *h, joust_oa_done_fn fn, void *arg)
 
 int joust_oa_http_poll(joust_oa_http_t *h, int timeout_ms, joust_oa_done_fn fn, void *arg)
 {
-    int running;
-    if (h->nbusy == 0)
-        return 0;
+    int running, n = 0;
+    h->woken = 0;
     /* perform, then drain info_read, and only then wait: waiting first
      * costs a whole timeout per request. */
-    curl_multi_perform(h->multi, &running);
-    int n = drain(h, fn, arg);
-    if (n == 0 && timeout_ms > 0 && h->nbusy > 0) {
-        curl_multi_poll(h->multi, NULL, 0, timeout_ms, NULL);
+    if (h->nbusy > 0) {
         curl_multi_perform(h->multi, &running);
         n = drain(h, fn, arg);
     }
+    if (n == 0 && timeout_ms > 0) {
+        /* curl_multi_poll also waits with nothing in flight, on the wake fd. */
+        struct curl_waitfd wake = {.fd = h->wake_fd, .events = CURL_WAIT_POLLIN};
+        curl_multi_poll(h->multi, h->wake_fd >= 0 ? &wake : NULL, h->wake_fd >= 0 ? 1 : 0,
+                        timeout_ms, NULL);
+        h->woken = wake.revents != 0;
+        if (h->nbusy > 0) {
+            curl_multi_perform(h->multi, &running);
+            n = drain(h, fn, arg);
+        }
+    }
     return n;
+}
+
+void joust_oa_http_set_wake_fd(joust_oa_http_t *h, int fd) { h->wake_fd = fd; }
+
+int joust_oa_http_woken(const joust_oa_http_t *h) { return h->woken; }
+
+const char *joust_oa_http_base(const joust_oa_http_t *h, int e)
+{
+    return e >= 0 && e < h->nurls ? h->bases[e] : "";
 }
 
 size_t joust_oa_http_inflight(const joust_oa_http_t *h) { return (size_t)h->nbusy; }

@@ -1,6 +1,7 @@
 /* The openai judge's HTTP client: one libcurl multi handle that keeps up to
- * max_inflight POSTs to /chat/completions in flight over pooled keep-alive
- * connections, spread over several endpoints chosen by the caller.
+ * max_inflight POSTs to /chat/completions (and GETs of health probes) in
+ * flight over pooled keep-alive connections, spread over several endpoints
+ * chosen by the caller.
  *
  * Ownership: start takes the request body (freed when the transfer ends).
  * A finished transfer is handed to the callback as a borrowed joust_oa_done,
@@ -52,14 +53,27 @@ void joust_oa_http_destroy(joust_oa_http_t **self_p);
  * JOUST_EINVAL for a bad endpoint index, JOUST_EIO when curl refuses. */
 int joust_oa_http_start(joust_oa_http_t *h, int e, char *body, size_t len, void *user);
 
+/* Starts a GET of the endpoint's base URL + path (e.g. "/models"); the
+ * same errors as start. */
+int joust_oa_http_get(joust_oa_http_t *h, int e, const char *path, void *user);
+
 /* Moves the transfers on (curl_multi_perform, then drains
  * curl_multi_info_read, in that order) and calls fn for each finished one.
  * When none finished and timeout_ms > 0, waits up to timeout_ms for
- * activity and moves them on once more. Returns the number finished. */
+ * activity (also with nothing in flight, and on the wake fd) and moves
+ * them on once more. Returns the number finished. */
 int joust_oa_http_poll(joust_oa_http_t *h, int timeout_ms, joust_oa_done_fn fn, void *arg);
 
+/* A descriptor whose readability ends poll's wait early (the worker's
+ * ZeroMQ socket, so that waiting for replies costs no CPU); -1: none. */
+void joust_oa_http_set_wake_fd(joust_oa_http_t *h, int fd);
+/* 1 when the last poll's wait ended because the wake fd was readable. */
+int joust_oa_http_woken(const joust_oa_http_t *h);
+
 size_t joust_oa_http_inflight(const joust_oa_http_t *h);
-/* The full request URL of endpoint e (base + /chat/completions). */
+/* The full request URL of endpoint e (base + /chat/completions); its
+ * base URL. */
+const char *joust_oa_http_base(const joust_oa_http_t *h, int e);
 const char *joust_oa_http_url(const joust_oa_http_t *h, int e);
 
 #endif

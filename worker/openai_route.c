@@ -6,16 +6,18 @@
 #include "u64map.h"
 #include "xalloc.h"
 
-#define COOLDOWN_FIRST_MS 1000
-#define COOLDOWN_MAX_MS 30000
+#define PROBE_FIRST_MS 500
+#define PROBE_MAX_MS 5000
 #define SEQ_MASK ((1ull << 48) - 1)
 #define AFFINITY_MAX_IMAGES (1u << 20) /* forget everything beyond this */
 
 typedef struct {
     int inflight;
     int fails;              /* consecutive */
-    int set_asides;         /* since the last success: doubles the cooldown */
-    int64_t aside_until_ms; /* set aside (failing) until then */
+    joust_oa_ep_state state;
+    int probing;            /* a probe is out */
+    int64_t probe_wait_ms;  /* backoff of the next probe after a failed one */
+    int64_t probe_at_ms;    /* down or broken: the next probe is due then */
     int64_t paused_until_ms; /* 429: nothing before then */
     uint64_t seq;           /* requests sent to it */
     joust_oa_ep_stats st;
@@ -51,20 +53,10 @@ void joust_oa_route_destroy(joust_oa_route_t **self_p)
     *self_p = NULL;
 }
 
-/* Set aside (failing) endpoints take one probe request at a time once their
- * cooldown is over; paused ones (429) take none until then. In "panic"
- * (every endpoint set aside) the failing ones are used anyway, paced by
- * each match's backoff, as load balancers do when too few hosts are
- * healthy: holding the matches would only let their leases expire. */
-static int available(const ep_t *e, int threshold, int64_t now, int panic)
+/* Only up endpoints take requests, and paused ones (429) none until then. */
+static int available(const ep_t *e, int64_t now)
 {
-    if (now < e->paused_until_ms)
-        return 0;
-    if (panic)
-        return 1;
-    if (now < e->aside_until_ms)
-        return 0;
-    return e->fails < threshold || e->inflight == 0;
+    return e->state == JOUST_OA_UP && now >= e->paused_until_ms;
 }
 
 static int last_endpoint(const joust_oa_route_t *r, uint64_t img)
@@ -77,29 +69,24 @@ static int last_endpoint(const joust_oa_route_t *r, uint64_t img)
 
 int joust_oa_route_pick(joust_oa_route_t *r, uint64_t a, uint64_t b, int64_t now_ms)
 {
-    int navail = 0, panic = 0;
+    int navail = 0;
     for (int i = 0; i < r->n; i++)
-        navail += available(&r->ep[i], r->threshold, now_ms, 0);
-    if (navail == 0) {
-        panic = 1;
-        for (int i = 0; i < r->n; i++)
-            navail += available(&r->ep[i], r->threshold, now_ms, 1);
-        if (navail == 0)
-            return -1; /* all paused by 429: wait */
-    }
+        navail += available(&r->ep[i], now_ms);
+    if (navail == 0)
+        return -1; /* none up, or all paused by 429: wait */
     int share = (r->max_inflight + navail - 1) / navail;
     int cap = share + (share / 4 > 1 ? share / 4 : 1);
     const uint64_t imgs[2] = {a, b};
     for (int k = 0; k < 2; k++) {
         int e = last_endpoint(r, imgs[k]);
-        if (e >= 0 && e < r->n && available(&r->ep[e], r->threshold, now_ms, panic) &&
+        if (e >= 0 && e < r->n && available(&r->ep[e], now_ms) &&
             r->ep[e].inflight < cap)
             return e;
     }
     int best = -1;
     for (int k = 0; k < r->n; k++) {
         int i = (r->rr + k) % r->n;
-        if (available(&r->ep[i], r->threshold, now_ms, panic) &&
+        if (available(&r->ep[i], now_ms) &&
             (best < 0 || r->ep[i].inflight < r->ep[best].inflight))
             best = i;
     }
@@ -145,7 +132,6 @@ void joust_oa_route_done(joust_oa_route_t *r, int e, joust_oa_ep_outcome o, int 
     switch (o) {
     case JOUST_OA_EP_OK:
         p->fails = 0;
-        p->set_asides = 0;
         break;
     case JOUST_OA_EP_THROTTLED:
         p->st.throttled++;
@@ -154,28 +140,85 @@ void joust_oa_route_done(joust_oa_route_t *r, int e, joust_oa_ep_outcome o, int 
         break;
     case JOUST_OA_EP_FAILED:
         p->st.failed++;
-        /* Requests already in flight when it was set aside fail too: only
-         * a failure after the cooldown (a probe) lengthens it. */
-        if (++p->fails >= r->threshold && now_ms >= p->aside_until_ms) {
-            int64_t cool = COOLDOWN_FIRST_MS;
-            for (int i = 0; i < p->set_asides && cool < COOLDOWN_MAX_MS; i++)
-                cool *= 2;
-            if (cool > COOLDOWN_MAX_MS)
-                cool = COOLDOWN_MAX_MS;
-            p->set_asides++;
-            p->st.set_aside++;
-            p->aside_until_ms = now_ms + cool;
+        /* Requests already in flight when it went down fail too: they
+         * change nothing until a probe has spoken. */
+        if (++p->fails >= r->threshold && p->state == JOUST_OA_UP)
+            joust_oa_route_set_down(r, e, now_ms);
+        break;
+    case JOUST_OA_EP_BROKEN:
+        p->st.failed++;
+        if (p->state != JOUST_OA_BROKEN) {
+            joust_oa_route_set_down(r, e, now_ms);
+            p->state = JOUST_OA_BROKEN;
+            p->probe_at_ms = now_ms + PROBE_MAX_MS;
         }
         break;
     }
+}
+
+void joust_oa_route_set_down(joust_oa_route_t *r, int e, int64_t now_ms)
+{
+    if (e < 0 || e >= r->n)
+        return;
+    ep_t *p = &r->ep[e];
+    if (p->state == JOUST_OA_UP)
+        p->st.set_aside++;
+    p->state = JOUST_OA_DOWN;
+    p->probe_at_ms = now_ms;
+    p->probe_wait_ms = PROBE_FIRST_MS;
+}
+
+int joust_oa_route_probe_due(joust_oa_route_t *r, int64_t now_ms)
+{
+    for (int i = 0; i < r->n; i++) {
+        ep_t *p = &r->ep[i];
+        if (p->state != JOUST_OA_UP && !p->probing && now_ms >= p->probe_at_ms) {
+            p->probing = 1;
+            return i;
+        }
+    }
+    return -1;
+}
+
+void joust_oa_route_probe_done(joust_oa_route_t *r, int e, joust_oa_ep_state s, int64_t now_ms)
+{
+    if (e < 0 || e >= r->n)
+        return;
+    ep_t *p = &r->ep[e];
+    p->probing = 0;
+    if (s == JOUST_OA_UP) {
+        p->state = JOUST_OA_UP;
+        p->fails = 0;
+        p->probe_wait_ms = PROBE_FIRST_MS;
+        return;
+    }
+    if (p->state == JOUST_OA_UP)
+        p->st.set_aside++;
+    p->state = s;
+    p->probe_at_ms = now_ms + p->probe_wait_ms;
+    p->probe_wait_ms = p->probe_wait_ms * 2 > PROBE_MAX_MS ? PROBE_MAX_MS : p->probe_wait_ms * 2;
+}
+
+joust_oa_ep_state joust_oa_route_state(const joust_oa_route_t *r, int e)
+{
+    return e >= 0 && e < r->n ? r->ep[e].state : JOUST_OA_DOWN;
+}
+
+int joust_oa_route_count(const joust_oa_route_t *r, joust_oa_ep_state s)
+{
+    int n = 0;
+    for (int i = 0; i < r->n; i++)
+        n += r->ep[i].state == s;
+    return n;
 }
 
 int64_t joust_oa_route_next_change_ms(const joust_oa_route_t *r, int64_t now_ms)
 {
     int64_t t = INT64_MAX;
     for (int i = 0; i < r->n; i++) {
-        if (r->ep[i].aside_until_ms > now_ms && r->ep[i].aside_until_ms < t)
-            t = r->ep[i].aside_until_ms;
+        const ep_t *p = &r->ep[i];
+        if (p->state != JOUST_OA_UP && !p->probing)
+            t = p->probe_at_ms > now_ms ? (p->probe_at_ms < t ? p->probe_at_ms : t) : now_ms;
         if (r->ep[i].paused_until_ms > now_ms && r->ep[i].paused_until_ms < t)
             t = r->ep[i].paused_until_ms;
     }

@@ -87,6 +87,10 @@ static Joust__MatchResult *outbox_add(outbox *o, const joust_judge_res *res)
     r->latency_us = res->latency_us;
     r->has_tokens = res->tokens != 0;
     r->tokens = res->tokens;
+    if (res->status == JOUST_STATUS_OK && res->kind) {
+        r->has_kind = 1;
+        r->kind = (Joust__OutcomeKind)res->kind;
+    }
     uint64_t pos;
     if (joust_u64map_get(&o->index, r->match_id, &pos)) { /* newer attempt replaces */
         result_free(o->items[pos]);

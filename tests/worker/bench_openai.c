@@ -7,18 +7,30 @@
  *
  * usage: bench_openai URL[,URL...] [--requests N] [--inflight K]
  *        [--images M] [--side PX] [--mode reason|direct] [--block]
+ *        [--reason-tokens T]
  * Images are prepared before the clock starts (the cache is warm), so the
- * figures are the HTTP/JSON path: request body, libcurl, reply parsing. */
+ * figures are the HTTP/JSON path: request body, libcurl, reply parsing.
+ *
+ * --reason-tokens T first times the reply parse alone on a vLLM-shaped
+ * reason reply of T tokens with top_logprobs 20 on every token, side by
+ * side: a whole cJSON tree of the body (what the parser built before) and
+ * joust_oa_parse_reply (which scans the logprobs in place). Start the
+ * stand-in with the same --reason-tokens for the end-to-end figure. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+#include <math.h>
+
+#include "buf.h"
 #include "clock.h"
 #include "image.h"
 #include "judge.h"
 #include "judge_openai.h"
+#include "openai_parse.h"
 
 static double cpu_s(void)
 {
@@ -28,6 +40,73 @@ static double cpu_s(void)
            ru.ru_stime.tv_usec / 1e6;
 }
 
+/* A reason-mode reply as vLLM shapes it: reasoning, answer, and for every
+ * token its logprob, bytes and top_logprobs entries (k alternatives). */
+static void vllm_reply(int tokens, int k, joust_buf_t *b)
+{
+    joust_buf_t content = {0}, lp = {0};
+    joust_buf_puts(&content, "<think>");
+    joust_buf_puts(&lp, "{\"content\":[");
+    for (int i = 0; i < tokens; i++) {
+        const char *t = i == 0 ? "<think>" : i == tokens - 4 ? "</think>" : i == tokens - 3 ? "<answer>"
+                        : i == tokens - 2 ? "1" : i == tokens - 1 ? "</answer>" : " word";
+        if (i > 0)
+            joust_buf_puts(&content, t);
+        joust_buf_printf(&lp, "%s{\"token\":\"%s\",\"logprob\":-0.0123456789,\"bytes\":[", i ? "," : "", t);
+        for (const char *c = t; *c; c++)
+            joust_buf_printf(&lp, "%s%d", c == t ? "" : ",", (unsigned char)*c);
+        joust_buf_puts(&lp, "],\"top_logprobs\":[");
+        for (int a = 0; a < k; a++) {
+            const char *alt = a == 0 ? t : i == tokens - 2 && a == 1 ? "2" : i == tokens - 2 && a == 2 ? " 1" : " alt";
+            joust_buf_printf(&lp, "%s{\"token\":\"%s\",\"logprob\":%.10f,\"bytes\":[32,97,108,116]}",
+                             a ? "," : "", alt, a == 0 ? -0.0123456789 : -1.5 - a * 0.731);
+        }
+        joust_buf_puts(&lp, "]}");
+    }
+    joust_buf_puts(&lp, "]}");
+    joust_buf_puts(b, "{\"id\":\"chatcmpl-x\",\"object\":\"chat.completion\",\"created\":1,"
+                      "\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+                      "\"assistant\",\"reasoning_content\":null,\"content\":");
+    joust_buf_json_str(b, content.data);
+    joust_buf_puts(b, ",\"tool_calls\":[]},\"logprobs\":");
+    joust_buf_append(b, lp.data, lp.len);
+    joust_buf_printf(b, ",\"finish_reason\":\"stop\",\"stop_reason\":null}],\"usage\":{"
+                        "\"prompt_tokens\":900,\"total_tokens\":%d,\"completion_tokens\":%d}}",
+                     900 + tokens, tokens);
+    joust_buf_free(&content);
+    joust_buf_free(&lp);
+}
+
+/* CPU per parse of one T-token reply: the whole cJSON tree vs the scan. */
+static int bench_parse(int tokens)
+{
+    joust_buf_t b = {0};
+    vllm_reply(tokens, 20, &b);
+    joust_oa_reply r;
+    char err[256];
+    if (joust_oa_parse_reply(b.data, b.len, &r, err, sizeof err) != 0 || !r.soft || r.answer != 1) {
+        fprintf(stderr, "bench_parse: the synthetic reply does not parse: %s\n", err);
+        return 1;
+    }
+    joust_oa_reply_clear(&r);
+    int iters = 200;
+    double c0 = cpu_s();
+    for (int i = 0; i < iters; i++)
+        cJSON_Delete(cJSON_ParseWithLength(b.data, b.len));
+    double tree = (cpu_s() - c0) / iters;
+    c0 = cpu_s();
+    for (int i = 0; i < iters; i++) {
+        joust_oa_parse_reply(b.data, b.len, &r, err, sizeof err);
+        joust_oa_reply_clear(&r);
+    }
+    double scan = (cpu_s() - c0) / iters;
+    printf("reply parse, %d-token reason reply with top_logprobs 20 (%zu bytes): whole cJSON tree "
+           "(before) %.0f us CPU, joust_oa_parse_reply (after) %.0f us CPU\n",
+           tokens, b.len, tree * 1e6, scan * 1e6);
+    joust_buf_free(&b);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -35,7 +114,7 @@ int main(int argc, char **argv)
                         "[--images M] [--side PX] [--mode reason|direct] [--block]\n");
         return 2;
     }
-    int requests = 20000, inflight = 64, nimg = 64, side = 112, block = 0;
+    int requests = 20000, inflight = 64, nimg = 64, side = 112, block = 0, reason_tokens = 0;
     const char *mode = "reason";
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--block"))
@@ -50,7 +129,11 @@ int main(int argc, char **argv)
             side = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--mode"))
             mode = argv[++i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--reason-tokens"))
+            reason_tokens = atoi(argv[++i]);
     }
+    if (reason_tokens > 0 && bench_parse(reason_tokens) != 0)
+        return 1;
     char dir[] = "/tmp/joust-bench-oa.XXXXXX";
     if (!mkdtemp(dir) || nimg < 2)
         return 1;

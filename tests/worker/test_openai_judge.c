@@ -120,6 +120,7 @@ static void control(const server *s, const char *fault, int times, int delay_ms)
 
 typedef struct {
     int n, ok, image_errors, judge_errors, unparseable, soft_match, soft, hard, reasons;
+    int infra, config, kinds[4];
     char last_error[512];
     uint64_t failed_image;
 } outcome;
@@ -149,6 +150,7 @@ static void judge_matches(joust_judge_t *j, int n, const char *bad_uri, outcome 
             switch (r->status) {
             case JOUST_STATUS_OK: {
                 o->ok++;
+                o->kinds[r->kind >= 1 && r->kind <= 3 ? r->kind : 0]++;
                 const char *pf = r->reason ? strstr(r->reason, "p_first=") : NULL;
                 o->reasons += r->reason != NULL;
                 if (r->p_first == 0.0 || r->p_first == 1.0)
@@ -160,9 +162,9 @@ static void judge_matches(joust_judge_t *j, int n, const char *bad_uri, outcome 
                 break;
             }
             case JOUST_STATUS_IMAGE_ERROR: o->image_errors++; o->failed_image = r->failed_image_id; break;
-            case JOUST_STATUS_JUDGE_ERROR:
-            case JOUST_STATUS_INFRA_ERROR:
-            case JOUST_STATUS_CONFIG_ERROR: o->judge_errors++; break;
+            case JOUST_STATUS_INFRA_ERROR: o->infra++; o->judge_errors++; break;
+            case JOUST_STATUS_CONFIG_ERROR: o->config++; o->judge_errors++; break;
+            case JOUST_STATUS_JUDGE_ERROR: o->judge_errors++; break;
             case JOUST_STATUS_UNPARSEABLE: o->unparseable++; break;
             }
             if (r->error)
@@ -257,9 +259,9 @@ static void test_faults(void)
         if (strcmp(f, "reset"))
             CHECK(st.requests == (faulted ? 32u : 16u));
         if (!strcmp(f, "nologprobs"))
-            CHECK(o.hard == 16 && st.hard_fallbacks == 16);
+            CHECK(o.hard == 16 && st.hard_fallbacks == 16 && o.kinds[JOUST_KIND_HARD] == 16);
         else
-            CHECK(o.soft_match == 16);
+            CHECK(o.soft_match == 16 && o.kinds[JOUST_KIND_SOFT] == 16);
         if (!strcmp(f, "split") || !strcmp(f, "none"))
             CHECK(o.reasons == 16);
         if (!strcmp(f, "http500"))
@@ -283,7 +285,7 @@ static void test_faults(void)
     struct {
         const char *fault;
         joust_status want;
-    } hard[] = {{"http500", JOUST_STATUS_JUDGE_ERROR},
+    } hard[] = {{"http500", JOUST_STATUS_INFRA_ERROR},
                 {"notags", JOUST_STATUS_UNPARSEABLE},
                 {"nologprobs", JOUST_STATUS_UNPARSEABLE}};
     for (size_t i = 0; i < sizeof hard / sizeof *hard; i++) {
@@ -294,10 +296,16 @@ static void test_faults(void)
         printf("always %-10s: %d judge errors, %d unparseable; e.g. %s\n", hard[i].fault,
                o.judge_errors, o.unparseable, o.last_error);
         CHECK(o.n == 8);
-        CHECK((hard[i].want == JOUST_STATUS_JUDGE_ERROR ? o.judge_errors : o.unparseable) == 8);
+        CHECK((hard[i].want == JOUST_STATUS_INFRA_ERROR ? o.judge_errors : o.unparseable) == 8);
+        CHECK(hard[i].want != JOUST_STATUS_INFRA_ERROR || o.infra == 8);
         joust_oa_stats st;
         joust_judge_openai_stats(j, &st);
-        CHECK(st.requests == 8u * 3); /* 1 + 2 retries each */
+        /* 1 + 2 retries each; a 500 counts only while the endpoint is up
+         * (it goes down after 3 in a row and a probe brings it back). */
+        if (hard[i].want == JOUST_STATUS_INFRA_ERROR)
+            CHECK(st.requests >= 8u * 3);
+        else
+            CHECK(st.requests == 8u * 3);
         joust_judge_destroy(&j);
     }
     control(&s, "none", 1, 0);
@@ -325,10 +333,11 @@ static void test_endpoints(void)
            100.0 * (double)st.image_repeats / (double)st.image_sends,
            (unsigned long long)st.image_sends);
     CHECK(o.ok == 64);
-    /* The first burst goes out before any failure is seen; then the dead
-     * endpoint is set aside (after 3) and probed one request at a time;
-     * affinity lets an endpoint take its share (64/3) plus a quarter. */
-    CHECK(st.conn_errors >= 3 && st.conn_errors <= 32);
+    /* The dead endpoint never gets a request: its probe (GET /models)
+     * fails first, and it is only probed again, with backoff. */
+    CHECK(st.conn_errors == 0);
+    joust_oa_ep_stats es;
+    CHECK(joust_judge_openai_ep_stats(j, 0, &es) == 0 && es.sent == 0);
     CHECK(st.image_repeats * 2 > st.image_sends);
     joust_judge_destroy(&j);
     CHECK(stat_num(&s, "invalid") == 0);
@@ -347,15 +356,18 @@ static void test_images_and_modes(void)
     fputs("[system]\nCUSTOM-MARKER judge.\n[user]\nText prompt: {prompt}\n{image1}\n{image2}\n"
           "Answer in <answer></answer>.\n[assistant]\n<answer>\n", f);
     fclose(f);
-    /* Without the key: 401, permanent, JUDGE_ERROR at once. */
+    /* Without the key: the probe gets 401, the only endpoint is broken and
+     * every match ends CONFIG_ERROR with the endpoint and the server's words. */
     unsetenv("JOUST_TEST_KEY");
     joust_judge_t *j = make_judge(u, 1, keyed);
     outcome o;
     judge_matches(j, 4, NULL, &o);
-    CHECK(o.judge_errors == 4 && strstr(o.last_error, "HTTP 401") != NULL);
+    printf("no key: %d config errors: %s\n", o.config, o.last_error);
+    CHECK(o.config == 4 && strstr(o.last_error, "HTTP 401") && strstr(o.last_error, s.url) &&
+          strstr(o.last_error, "invalid API key"));
     joust_judge_destroy(&j);
     setenv("JOUST_TEST_KEY", "sekrit", 1);
-    CHECK(stat_num(&s, "invalid") == 4);
+    CHECK(stat_num(&s, "invalid") == 0);
     /* The key, a template file and direct mode (prefill "<answer>"). */
     joust_judge_config cfg;
     joust_judge_config_defaults(&cfg);
@@ -375,10 +387,10 @@ static void test_images_and_modes(void)
     printf("direct + template + key: %d ok, %d image errors (%s)\n", o.ok, o.image_errors, o.last_error);
     CHECK(o.ok == 15 && o.soft == 15 && o.reasons == 0);
     CHECK(o.image_errors == 1 && o.failed_image == 100 && strstr(o.last_error, "corrupt.png"));
-    CHECK(stat_num(&s, "direct") == 15 && stat_num(&s, "invalid") == 4);
+    CHECK(stat_num(&s, "direct") == 15 && stat_num(&s, "invalid") == 0);
     joust_judge_destroy(&j);
     /* A missing file, and a bad configuration. */
-    j = make_judge(u, 1, NULL);
+    j = make_judge(u, 1, keyed);
     judge_matches(j, 2, "/nonexistent/x.jpg", &o);
     CHECK(o.image_errors == 1 && o.failed_image == 100);
     joust_judge_destroy(&j);
@@ -390,6 +402,118 @@ static void test_images_and_modes(void)
     server_stop(&s);
     unlink(tpl);
     unlink(corrupt);
+}
+
+static void hold_retries(joust_judge_config *c) { c->max_retries = 2; }
+
+/* Endpoint health (issue 9.2) and failure classes (9.1): a server that
+ * starts late, one that goes down for a while, one of two endpoints that
+ * answers 401, a request the server refuses (CONFIG_ERROR), and images
+ * the server rejects as too large (IMAGE_ERROR). */
+static void test_health(void)
+{
+    char why[512];
+    outcome o;
+    /* Starts 2 s late: unavailable ("connection refused") until then; the
+     * matches wait and none fails. */
+    const char *late[] = {"--start-after", "2", NULL};
+    server s;
+    CHECK_RC(server_start(&s, late));
+    const char *u[] = {s.url};
+    joust_judge_t *j = make_judge(u, 1, NULL);
+    joust_judge_poll(j, NULL, 0, 300);
+    CHECK(joust_judge_health(j, why, sizeof why) == 1);
+    printf("late start: %s\n", why);
+    CHECK(strstr(why, "refused") != NULL || strstr(why, "connect") != NULL);
+    int64_t t0 = joust_now_ms();
+    judge_matches(j, 16, NULL, &o);
+    printf("late start: %d/16 ok after %lld ms\n", o.ok, (long long)(joust_now_ms() - t0));
+    CHECK(o.ok == 16 && joust_judge_health(j, why, sizeof why) == 0);
+    /* Down for 1.5 s ("Empty reply from server") while 32 matches are in
+     * flight, with max_retries 2: no match fails, none is given up. */
+    control(&s, "slow", -1, 300);
+    const char *body = "{\"down_for\": 1.5}";
+    joust_judge_t *k = make_judge(u, 1, hold_retries);
+    for (int m = 0; m < 32; m++) {
+        int a = m % NIMG, b = (a + 1 + m / NIMG) % NIMG;
+        joust_judge_req req = {.match_id = (uint64_t)m + 1, .attempt = 1, .prompt = "p",
+                               .first = {(uint64_t)a + 1, img_path[a], 0, 0},
+                               .second = {(uint64_t)b + 1, img_path[b], 0, 0}};
+        CHECK(joust_judge_submit(k, &req) == 0);
+    }
+    joust_judge_res res[64];
+    int got = 0, ok = 0, saw_unavailable = 0;
+    for (int64_t end = joust_now_ms() + 30000; got < 32 && joust_now_ms() < end;) {
+        if (got == 0 && joust_judge_inflight(k) == 32 && !saw_unavailable && stat_num(&s, "concurrent") > 0)
+            cJSON_Delete(admin(&s, body)), saw_unavailable = -1;
+        int n = joust_judge_poll(k, res, 64, 50);
+        for (int i = 0; i < n; i++) {
+            ok += res[i].status == JOUST_STATUS_OK;
+            if (res[i].status != JOUST_STATUS_OK)
+                printf("down: match %llu: %s\n", (unsigned long long)res[i].match_id, res[i].error);
+            joust_judge_res_clear(&res[i]);
+        }
+        got += n;
+        if (saw_unavailable == -1 && joust_judge_health(k, why, sizeof why) == 1) {
+            saw_unavailable = 1;
+            printf("down: %s\n", why);
+        }
+    }
+    printf("down for 1.5 s: %d/32 ok, %.0f requests dropped\n", ok, stat_num(&s, "dropped"));
+    CHECK(got == 32 && ok == 32 && saw_unavailable == 1 && stat_num(&s, "dropped") > 0);
+    joust_judge_destroy(&k);
+    joust_judge_destroy(&j);
+    control(&s, "none", 1, 0);
+    /* One of two endpoints answers 401: it is left out, the other judges. */
+    const char *keyed_srv[] = {"--api-key", "other-key", NULL};
+    server bad;
+    CHECK_RC(server_start(&bad, keyed_srv));
+    const char *two[] = {bad.url, s.url};
+    j = make_judge(two, 2, NULL);
+    judge_matches(j, 16, NULL, &o);
+    joust_oa_ep_stats es;
+    CHECK(o.ok == 16 && joust_judge_openai_ep_stats(j, 0, &es) == 0 && es.sent == 0);
+    CHECK(joust_judge_health(j, why, sizeof why) == 0);
+    joust_judge_destroy(&j);
+    server_stop(&bad);
+    /* The model is not served: the endpoint is broken; matches end
+     * CONFIG_ERROR naming it. */
+    const char *other_model[] = {"--model", "someone-else", NULL};
+    server om;
+    CHECK_RC(server_start(&om, other_model));
+    const char *u2[] = {om.url};
+    j = make_judge(u2, 1, NULL);
+    judge_matches(j, 2, NULL, &o);
+    printf("model not served: %s\n", o.last_error);
+    CHECK(o.config == 2 && strstr(o.last_error, "standin-model") && strstr(o.last_error, "someone-else"));
+    joust_judge_destroy(&j);
+    server_stop(&om);
+    /* A request the server refuses (its template check): CONFIG_ERROR
+     * with the endpoint and the server's words. */
+    const char *strict_srv[] = {"--expect", "NOT-IN-THE-TEMPLATE", NULL};
+    server st;
+    CHECK_RC(server_start(&st, strict_srv));
+    const char *u3[] = {st.url};
+    j = make_judge(u3, 1, NULL);
+    judge_matches(j, 2, NULL, &o);
+    printf("refused request: %s\n", o.last_error);
+    CHECK(o.config == 2 && strstr(o.last_error, "HTTP 400") && strstr(o.last_error, "template not applied") &&
+          strstr(o.last_error, st.url));
+    joust_judge_destroy(&j);
+    server_stop(&st);
+    /* Images over the server's pixel budget: IMAGE_ERROR naming the image. */
+    const char *small_budget[] = {"--max-pixels", "50000", NULL};
+    server sb;
+    CHECK_RC(server_start(&sb, small_budget));
+    const char *u4[] = {sb.url};
+    j = make_judge(u4, 1, NULL);
+    judge_matches(j, 8, NULL, &o);
+    printf("too large: %d image errors, %d ok: %s\n", o.image_errors, o.ok, o.last_error);
+    CHECK(o.image_errors > 0 && o.image_errors + o.ok == 8 && o.judge_errors == 0);
+    CHECK(o.failed_image != 0 && strstr(o.last_error, "too large"));
+    joust_judge_destroy(&j);
+    server_stop(&sb);
+    server_stop(&s);
 }
 
 int main(void)
@@ -411,6 +535,7 @@ int main(void)
     test_faults();
     test_endpoints();
     test_images_and_modes();
+    test_health();
     for (int i = 0; i < NIMG; i++)
         unlink(img_path[i]);
     rmdir(dir);
