@@ -48,7 +48,8 @@ enum {
     O_PER_PROMPT, O_IMAGES, O_SIM_LATENCY, O_CURVE_SECRET, O_ALLOW, O_SERVER_KEY, O_ALLOW_ROOT,
     O_ENDPOINT, O_MODEL, O_MODE, O_TEMPLATE, O_TEMPERATURE, O_MAX_TOKENS, O_TOP_LOGPROBS,
     O_INFLIGHT, O_REQ_TIMEOUT, O_API_KEY_ENV, O_MAX_RETRIES, O_UNPARSEABLE_RETRIES,
-    O_NO_HARD_FALLBACK, O_JUDGE_STATS, O_BUDGET, O_BUDGET_CALLS, O_CONFIDENCE, O_K, O_DUP_IDS, O_HELP
+    O_NO_HARD_FALLBACK, O_JUDGE_STATS, O_WAIT_READY, O_BUDGET, O_BUDGET_CALLS, O_CONFIDENCE, O_K, O_DUP_IDS,
+    O_HELP
 };
 
 static const struct option long_opts[] = {
@@ -97,6 +98,7 @@ static const struct option long_opts[] = {
     {"max-retries", required_argument, 0, O_MAX_RETRIES},
     {"unparseable-retries", required_argument, 0, O_UNPARSEABLE_RETRIES},
     {"no-hard-fallback", no_argument, 0, O_NO_HARD_FALLBACK},
+    {"wait-ready", required_argument, 0, O_WAIT_READY},
     {"judge-stats", required_argument, 0, O_JUDGE_STATS},
     {"budget", required_argument, 0, O_BUDGET},
     {"budget-calls", required_argument, 0, O_BUDGET_CALLS},
@@ -158,6 +160,7 @@ int cli_parse(int argc, char **argv, cli_opts *o)
     o->progress = isatty(2);
     o->max_attempts = 3;
     o->lease_ms = 60000;
+    o->wait_ready_s = -1;
     joust_coord_config cc;
     joust_coord_config_defaults(&cc);
     o->window = cc.window;
@@ -239,6 +242,7 @@ int cli_parse(int argc, char **argv, cli_opts *o)
         case O_MAX_RETRIES: rc = parse_u64(name, optarg, 1000, &v); o->jcfg.max_retries = (int)v; break;
         case O_UNPARSEABLE_RETRIES: rc = parse_u64(name, optarg, 1000, &v); o->jcfg.max_unparseable = (int)v; break;
         case O_NO_HARD_FALLBACK: o->jcfg.hard_fallback = 0; break;
+        case O_WAIT_READY: rc = parse_u64(name, optarg, 86400, &v); o->wait_ready_s = (int)v; break;
         case O_JUDGE_STATS: o->jcfg.stats_path = optarg; break;
         case O_DUP_IDS:
             o->duplicate_ids = !strcmp(optarg, "warn") ? JOUST_DUP_IDS_WARN : JOUST_DUP_IDS_ERROR;

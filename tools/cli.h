@@ -17,6 +17,7 @@ typedef struct {
     const char *db, *out, *run, *judge, *order, *strategy, *bind, *connect, *name;
     uint64_t seed;
     int workers, slots, top, progress, help;
+    int wait_ready_s;          /* worker: wait for the judge before READY (-1: default) */
     int prompts, per_prompt; /* demo and bench sizes */
     uint64_t images;
     uint32_t max_attempts, lease_ms, window, job_matches;
@@ -76,6 +77,7 @@ int cli_write_scores(joust_store_t *st, const char *run_name, const char *out_di
  * spawned worker's argv live in a cli_openai_args until posix_spawn. */
 typedef struct {
     char temp[32], max_tokens[16], top[16], inflight[16], timeout[16], retries[16], unparse[16];
+    char wait_ready[16];
     char stats[128];
 } cli_openai_args;
 /* Appends the openai options (endpoints, model, mode, ...) for local

@@ -25,12 +25,14 @@ int cli_openai_worker_args(const cli_opts *o, const char *stats_dir, int i, cli_
     snprintf(b->timeout, sizeof b->timeout, "%d", c->timeout_ms);
     snprintf(b->retries, sizeof b->retries, "%d", c->max_retries);
     snprintf(b->unparse, sizeof b->unparse, "%d", c->max_unparseable);
+    snprintf(b->wait_ready, sizeof b->wait_ready, "%d", o->wait_ready_s);
     const char *pairs[][2] = {
         {"--model", c->model}, {"--mode", c->mode}, {"--template", c->template_path},
         {"--temperature", b->temp}, {"--max-tokens", b->max_tokens}, {"--top-logprobs", b->top},
         {"--inflight", b->inflight}, {"--request-timeout-ms", b->timeout},
         {"--api-key-env", c->api_key_env}, {"--max-retries", b->retries},
-        {"--unparseable-retries", b->unparse}};
+        {"--unparseable-retries", b->unparse},
+        {"--wait-ready", o->wait_ready_s >= 0 ? b->wait_ready : NULL}};
     for (int e = 0; e < c->n_endpoints && k + 3 < max; e++) {
         args[k++] = "--endpoint";
         args[k++] = (char *)c->endpoints[e];

@@ -55,6 +55,9 @@
     "  --max-retries N      retries of 429, 5xx, timeouts per match (default 5)\n"         \
     "  --unparseable-retries N  re-asks after a reply without an answer (default 2)\n"     \
     "  --no-hard-fallback   a reply without logprobs is unparseable, not a hard 0/1\n"     \
+    "  --wait-ready SECONDS  a worker waits this long for an endpoint to answer\n"       \
+    "                       (GET /models listing the model) before asking for work\n"   \
+    "                       (default 600; 0: do not wait)\n"                            \
     "  --api-key-env NAME   environment variable with the API key (default OPENAI_API_KEY)\n" \
     "  --judge-stats FILE   write the judge's statistics (JSON) there at the end\n"
 
@@ -163,6 +166,8 @@ int cmd_worker(int argc, char **argv)
     wc.stop = &cli_stop;
     wc.curve_secret = o.curve_secret;
     wc.server_key = o.server_key;
+    if (o.wait_ready_s >= 0)
+        wc.wait_ready_ms = o.wait_ready_s * 1000;
     char tag[64];
     snprintf(tag, sizeof tag, "%s", o.name ? o.name : "worker");
     joust_log_set_tag(tag);

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "u64map.h"
 #include "wire.h"
+#include "worker_conn.h"
 #include "xalloc.h"
 
 #define POLL_BATCH 256
@@ -34,6 +35,10 @@ typedef struct {
     int need_ready; /* READY not yet sent on this connection */
     char name[128];
     uint64_t judged, acked;
+    joust_conn_watch_t *watch;
+    int wakes;       /* the judge waits on the socket's fd (no 1 ms polling) */
+    int unavailable; /* the judge says it cannot judge now */
+    char unavailable_why[512];
 } worker;
 
 void joust_worker_config_defaults(joust_worker_config *cfg)
@@ -45,6 +50,7 @@ void joust_worker_config_defaults(joust_worker_config *cfg)
     cfg->heartbeat_ms = 1000;
     cfg->liveness = 5;
     cfg->exit_when_done = 1;
+    cfg->wait_ready_ms = 600000;
 }
 
 static void result_free(Joust__MatchResult *r)
@@ -168,10 +174,13 @@ static void send_ready(worker *w)
 
 static int connect_socket(worker *w)
 {
+    joust_conn_watch_destroy(&w->watch);
     if (w->sock)
         zmq_close(w->sock);
     w->sock = zmq_socket(w->ctx, ZMQ_DEALER);
     joust_wire_socket_setup(w->sock, 0);
+    w->watch = joust_conn_watch_new(w->ctx, w->sock, w->cfg->endpoint,
+                                    w->cfg->curve_secret || w->cfg->server_key);
     if (w->cfg->curve_secret || w->cfg->server_key) {
         joust_curve_keypair kp;
         char server[JOUST_CURVE_Z85_LEN + 1], err[512] = "CURVE needs both --curve-secret and --server-key";
@@ -192,7 +201,68 @@ static int connect_socket(worker *w)
     }
     w->last_recv_ms = joust_now_ms();
     w->need_ready = 1;
+    int fd = -1;
+    size_t fdlen = sizeof fd;
+    w->wakes = zmq_getsockopt(w->sock, ZMQ_FD, &fd, &fdlen) == 0 &&
+               joust_judge_set_wake_fd(w->judge, fd) == 0;
     send_ready(w);
+    return 0;
+}
+
+static void send_heartbeat(worker *w)
+{
+    Joust__Heartbeat hb = JOUST__HEARTBEAT__INIT;
+    hb.has_inflight = 1;
+    hb.inflight = (uint32_t)joust_judge_inflight(w->judge);
+    hb.has_unavailable = 1;
+    hb.unavailable = w->unavailable;
+    hb.unavailable_reason = w->unavailable ? w->unavailable_why : NULL;
+    send_msg(w, JOUST_CMD_HEARTBEAT, &hb.base);
+}
+
+/* Announces a change of the judge's health at once. */
+static void check_health(worker *w)
+{
+    char why[512];
+    int un = joust_judge_health(w->judge, why, sizeof why) != 0;
+    if (un == w->unavailable && (!un || !strcmp(why, w->unavailable_why)))
+        return;
+    if (un && !w->unavailable)
+        log_warn("worker %s: the judge cannot judge now (%s); telling the coordinator, "
+                 "taking no new matches", w->name, why);
+    else if (!un)
+        log_info("worker %s: the judge is available again", w->name);
+    w->unavailable = un;
+    snprintf(w->unavailable_why, sizeof w->unavailable_why, "%s", un ? why : "");
+    if (!w->need_ready)
+        send_heartbeat(w);
+}
+
+/* Before READY: the judge must be able to judge (an endpoint answers),
+ * up to wait_ready_ms, saying why not every 5 s. */
+static int wait_ready(worker *w)
+{
+    char why[512];
+    int64_t t0 = joust_now_ms(), logged = 0;
+    while (joust_judge_health(w->judge, why, sizeof why) != 0) {
+        int64_t now = joust_now_ms();
+        if (w->cfg->stop && *w->cfg->stop)
+            return 0;
+        if (now - t0 >= w->cfg->wait_ready_ms) {
+            log_error("worker %s: the judge was not ready after %d s (--wait-ready): %s", w->name,
+                      w->cfg->wait_ready_ms / 1000, why);
+            return JOUST_ETIMEOUT;
+        }
+        if (!logged || now - logged >= 5000) {
+            log_warn("worker %s: waiting for the judge before asking for work (%lld of %d s): %s",
+                     w->name, (long long)(now - t0) / 1000, w->cfg->wait_ready_ms / 1000, why);
+            logged = now;
+        }
+        joust_judge_poll(w->judge, NULL, 0, 250); /* probes; sleeps meanwhile */
+    }
+    if (logged)
+        log_info("worker %s: the judge is ready after %.1f s", w->name,
+                 (double)(joust_now_ms() - t0) / 1000.0);
     return 0;
 }
 
@@ -214,7 +284,7 @@ static void submit_job(worker *w, const Joust__Job *job)
             /* The judge cannot take it: report a judge error so the
              * coordinator re-dispatches it instead of waiting for a lease. */
             joust_judge_res res = {.match_id = m->match_id, .attempt = m->attempt,
-                                   .status = JOUST_STATUS_JUDGE_ERROR};
+                                   .status = JOUST_STATUS_INFRA_ERROR};
             char msg[128];
             snprintf(msg, sizeof msg, "judge refused match %llu: %s",
                      (unsigned long long)m->match_id, joust_strerror(rc));
@@ -292,19 +362,36 @@ int joust_worker_run(const joust_worker_config *cfg)
         log_error("unknown judge '%s'", cfg->judge);
         return rc;
     }
+    log_info("worker %s: judge %s, %d slots, coordinator %s", w.name, cfg->judge, cfg->slots,
+             cfg->endpoint);
+    if (cfg->wait_ready_ms > 0 && (rc = wait_ready(&w)) < 0) {
+        joust_judge_destroy(&w.judge);
+        return rc;
+    }
     w.ctx = zmq_ctx_new();
     rc = connect_socket(&w);
     int64_t idle_since = joust_now_ms();
-    log_info("worker %s: judge %s, %d slots, coordinator %s", w.name, cfg->judge, cfg->slots,
-             cfg->endpoint);
     while (rc == 0 && !(cfg->stop && *cfg->stop)) {
         int busy = joust_judge_inflight(w.judge) > 0;
-        zmq_pollitem_t item = {w.sock, 0, ZMQ_POLLIN, 0};
-        /* While the judge holds matches, wake every millisecond to collect
-         * what it has finished. */
-        if (zmq_poll(&item, 1, busy ? 1 : cfg->heartbeat_ms / 4) < 0 && errno != EINTR)
-            break;
+        if (w.wakes) {
+            /* The judge sleeps until a reply, one of its timers, or the
+             * socket's fd (checked first: ZMQ_FD is edge-triggered, and
+             * reading ZMQ_EVENTS re-arms it). */
+            int ev = 0;
+            size_t evlen = sizeof ev;
+            zmq_getsockopt(w.sock, ZMQ_EVENTS, &ev, &evlen);
+            int64_t due = w.last_send_ms + cfg->heartbeat_ms - joust_now_ms();
+            int wait = ev & ZMQ_POLLIN ? 0 : (int)(due < 1 ? 1 : due > cfg->heartbeat_ms / 4 ? cfg->heartbeat_ms / 4 : due);
+            collect_results(&w, wait);
+        } else {
+            zmq_pollitem_t item = {w.sock, 0, ZMQ_POLLIN, 0};
+            /* While the judge holds matches, wake every millisecond to
+             * collect what it has finished. */
+            if (zmq_poll(&item, 1, busy ? 1 : cfg->heartbeat_ms / 4) < 0 && errno != EINTR)
+                break;
+        }
         int64_t now = joust_now_ms();
+        joust_conn_watch_poll(w.watch, now);
         joust_wire_msg m;
         int r, done = 0;
         while (!done && (r = joust_wire_recv(w.sock, 0, &m)) != JOUST_EAGAIN && r != JOUST_EIO) {
@@ -319,17 +406,16 @@ int joust_worker_run(const joust_worker_config *cfg)
             break;
         if (w.need_ready)
             send_ready(&w);
-        if (busy)
+        if (!w.wakes && busy)
             collect_results(&w, 0);
+        check_health(&w);
         now = joust_now_ms();
-        if (now - w.last_send_ms >= cfg->heartbeat_ms) {
-            Joust__Heartbeat hb = JOUST__HEARTBEAT__INIT;
-            hb.has_inflight = 1;
-            hb.inflight = (uint32_t)joust_judge_inflight(w.judge);
-            send_msg(&w, JOUST_CMD_HEARTBEAT, &hb.base);
-        }
+        if (now - w.last_send_ms >= cfg->heartbeat_ms)
+            send_heartbeat(&w);
         if (now - w.last_recv_ms > (int64_t)cfg->heartbeat_ms * cfg->liveness) {
-            log_warn("coordinator silent for %lld ms; reconnecting", (long long)(now - w.last_recv_ms));
+            const char *why = joust_conn_watch_problem(w.watch);
+            log_warn("coordinator silent for %lld ms%s%s; reconnecting", (long long)(now - w.last_recv_ms),
+                     why[0] ? ": " : "", why);
             if (cfg->max_idle_ms && now - idle_since > cfg->max_idle_ms) {
                 log_warn("no coordinator for %d ms; exiting", cfg->max_idle_ms);
                 break;
@@ -346,6 +432,7 @@ int joust_worker_run(const joust_worker_config *cfg)
     free(w.out.items);
     joust_u64map_free(&w.out.index);
     joust_judge_destroy(&w.judge);
+    joust_conn_watch_destroy(&w.watch);
     zmq_close(w.sock);
     zmq_ctx_term(w.ctx);
     return rc;
