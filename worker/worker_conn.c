@@ -139,7 +139,8 @@ static void on_event(joust_conn_watch_t *cw, unsigned event, unsigned value, int
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
         cw->tcp_up = 0;
         report(cw, P_HANDSHAKE, now, "the handshake failed%s",
-               cw->curve ? " (CURVE: wrong --server-key, or a key the coordinator does not accept?)" : "");
+               cw->curve ? " (CURVE: wrong --server-key, or a key the coordinator does not accept?)"
+                         : " (does the coordinator require CURVE: --curve-secret and --server-key?)");
         break;
     case ZMQ_EVENT_DISCONNECTED:
         if (cw->tcp_up) /* closed before the handshake completed */
