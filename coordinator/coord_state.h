@@ -38,13 +38,21 @@ typedef struct {
 
 enum { M_PENDING = 1, M_LEASED, M_COMMITTING };
 
+#define HOLDERS 4 /* lessees remembered per match */
+#define NO_IDENT UINT32_MAX
+
 typedef struct {
     uint64_t id;
     prompt_slot *p;
     uint32_t a, b;      /* indices into p->imgs, presentation order */
-    uint32_t attempt;   /* current attempt, 1-based */
-    uint32_t worker;    /* lessee, when leased */
+    uint32_t attempt;   /* current dispatch, 1-based: +1 per re-dispatch */
+    uint32_t tries;     /* spent attempts (UNPARSEABLE), against max_attempts */
+    uint32_t lost;      /* leases lost (expired, worker gone), against max_lost */
+    uint32_t worker;    /* lessee peer, when leased */
+    uint32_t holders[HOLDERS]; /* identities that held its lease, most recent
+                                * last; NO_IDENT when unused */
     uint8_t state;
+    uint8_t recovered;  /* planned before a restart: earlier lessees unknown */
     int64_t deadline_ms;
 } match;
 
@@ -52,9 +60,15 @@ typedef struct {
     unsigned char rid[256];
     size_t rid_len;
     char name[128];
+    uint32_t ident;       /* index into coord.idents once registered */
     uint32_t slots;
     int64_t last_seen, last_sent;
     int alive;
+    int registered;       /* sent READY on this connection */
+    int unavailable;      /* its HEARTBEAT says no healthy endpoint */
+    char why_unavailable[256];
+    int drained;          /* its leases kept expiring: no new work */
+    uint32_t expired_streak; /* leases expired since its last answer */
     uint64_t *acks; /* committed match ids to acknowledge */
     size_t nacks, acks_cap;
     uint32_t outstanding; /* matches leased to this peer: the credit in use */
@@ -92,6 +106,13 @@ typedef struct {
     size_t npeers, peers_cap;
     joust_u64map_t peer_index; /* hash of routing id -> peers index + 1 */
     uint32_t rr;
+    /* Worker identities: the registered name (under CURVE the key's name).
+     * Leases are held by identities, so a worker that reconnects (a new
+     * routing id) still holds its leases. */
+    char (*idents)[128];
+    size_t nidents, idents_cap;
+    joust_u64map_t ident_index; /* hash of name -> idents index */
+    int stop_rc;                /* set to stop the loop (CONFIG_ERROR) */
 
     /* Staged for the next group commit, and the one being written. */
     joust_batch_t *batch;
@@ -109,7 +130,9 @@ typedef struct {
 
     joust_coord_summary *sum;
     uint64_t prompts_total, prompts_planned;
-    int64_t start_ms, last_progress_ms;
+    uint64_t session_done;                  /* outcomes staged this session */
+    int64_t start_ms, last_progress_ms, last_log_ms, paused_since_ms, last_pause_ms;
+    int paused;
 } coord;
 
 static inline void ring_push(ring *r, uint64_t v, int front)

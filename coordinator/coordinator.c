@@ -30,6 +30,9 @@ void joust_coord_config_defaults(joust_coord_config *cfg)
     cfg->heartbeat_ms = 1000;
     cfg->liveness = 5;
     cfg->drain_ms = 2000;
+    cfg->log_every_ms = 5000;
+    cfg->drain_after = 3;
+    cfg->max_lost = 10;
 }
 
 /* ---------------------------------------------------------- workers ---- */
@@ -46,6 +49,7 @@ static peer *peer_find(coord *c, const joust_wire_msg *m, int create)
     memset(p, 0, sizeof *p);
     memcpy(p->rid, m->rid, m->rid_len);
     p->rid_len = m->rid_len;
+    p->ident = NO_IDENT;
     snprintf(p->name, sizeof p->name, "unregistered");
     joust_u64map_put(&c->peer_index, h, c->npeers++);
     return p;
@@ -61,6 +65,43 @@ static int peer_send(coord *c, peer *p, int cmd, const ProtobufCMessage *body)
         p->alive = 0;
     }
     return rc;
+}
+
+/* The identity `name` holds leases as (registered once, kept for the run). */
+static uint32_t ident_of(coord *c, const char *name)
+{
+    uint64_t h = joust_hash64(name, strlen(name)) | 1, idx;
+    if (joust_u64map_get(&c->ident_index, h, &idx) && !strcmp(c->idents[idx], name))
+        return (uint32_t)idx;
+    for (size_t i = 0; i < c->nidents; i++) /* a hash collision: rare */
+        if (!strcmp(c->idents[i], name))
+            return (uint32_t)i;
+    xgrow((void **)&c->idents, &c->idents_cap, c->nidents + 1, sizeof *c->idents);
+    snprintf(c->idents[c->nidents], sizeof c->idents[0], "%s", name);
+    joust_u64map_put(&c->ident_index, h, c->nidents);
+    return (uint32_t)c->nidents++;
+}
+
+/* A peer that may be sent work now (credit aside). */
+static int takes_work(const peer *p)
+{
+    return p->alive && p->registered && !p->unavailable && !p->drained;
+}
+
+static int held_by(const match *m, uint32_t ident)
+{
+    for (int i = 0; i < HOLDERS; i++)
+        if (m->holders[i] == ident)
+            return 1;
+    return 0;
+}
+
+static void add_holder(match *m, uint32_t ident)
+{
+    if (held_by(m, ident))
+        return;
+    memmove(m->holders, m->holders + 1, (HOLDERS - 1) * sizeof *m->holders);
+    m->holders[HOLDERS - 1] = ident;
 }
 
 static void abandon(coord *c, match *m, const char *why);
@@ -79,19 +120,28 @@ static void end_lease(coord *c, match *m)
     m->state = M_PENDING; /* no longer leased; the caller sets what comes next */
 }
 
-/* Puts a leased or failed match back in front of the queue, or gives up
- * on it after max_attempts. */
-static void requeue(coord *c, match *m, const char *why)
+/* Puts a leased or failed match back in front of the queue with attempt
+ * + 1; dispatch prefers a worker that has not held it (dispatch_to). */
+static void requeue(coord *c, match *m)
 {
     end_lease(c, m);
-    if (m->attempt >= c->run->max_attempts) {
-        abandon(c, m, why);
-        return;
-    }
     m->attempt++;
     m->state = M_PENDING;
     c->sum->retried++;
     ring_push(&c->pending, handle_of(c, m), 1);
+}
+
+/* A lease was lost (expired, or its worker is gone): that is about the
+ * worker, not the match, so it spends no attempt; only a match that loses
+ * max_lost leases (one that hangs or kills every worker) is ABANDONED. */
+static void lose_lease(coord *c, match *m, const char *why)
+{
+    if (++m->lost >= c->cfg->max_lost) {
+        end_lease(c, m);
+        abandon(c, m, why);
+        return;
+    }
+    requeue(c, m);
 }
 
 static void drop_peer(coord *c, peer *p, const char *why)
@@ -103,7 +153,7 @@ static void drop_peer(coord *c, peer *p, const char *why)
     for (size_t i = 0; i < c->pool_len; i++) {
         match *m = &c->pool[i];
         if (m->state == M_LEASED && m->worker == pi && find_match(c, m->id) == m)
-            requeue(c, m, "its worker disappeared");
+            lose_lease(c, m, "its worker disappeared");
     }
 }
 
@@ -151,6 +201,10 @@ static void stage_outcome(coord *c, match *m, const Joust__MatchResult *x, const
     o.has_tokens = x->has_tokens;
     o.tokens = x->tokens;
     o.error = x->error;
+    if (x->status == JOUST__OUTCOME_STATUS__OK && x->has_kind) {
+        o.has_kind = 1;
+        o.kind = x->kind;
+    }
     o.has_failed_image_id = x->has_failed_image_id;
     o.failed_image_id = x->failed_image_id;
     o.has_committed_ms = 1;
@@ -160,6 +214,7 @@ static void stage_outcome(coord *c, match *m, const Joust__MatchResult *x, const
         c->sum->ok++;
     else
         c->sum->failed++;
+    c->session_done++;
     end_lease(c, m);
     m->state = M_COMMITTING;
     xgrow((void **)&c->committing, &c->committing_cap, c->ncommitting + 1, sizeof *c->committing);
@@ -178,7 +233,7 @@ static void stage_outcome(coord *c, match *m, const Joust__MatchResult *x, const
 static void abandon(coord *c, match *m, const char *why)
 {
     char err[256];
-    snprintf(err, sizeof err, "gave up after %u attempts: %s", m->attempt, why);
+    snprintf(err, sizeof err, "gave up after %u lost leases: %s", m->lost, why);
     Joust__MatchResult x = JOUST__MATCH_RESULT__INIT;
     x.match_id = m->id;
     x.attempt = m->attempt;
@@ -186,6 +241,35 @@ static void abandon(coord *c, match *m, const char *why)
     x.error = err;
     log_warn("match %" PRIu64 ": %s", m->id, err);
     stage_outcome(c, m, &x, "", "");
+}
+
+static void ack_after_commit(coord *c, uint32_t pi, uint64_t match_id)
+{
+    xgrow((void **)&c->cacks, &c->cacks_cap, c->ncacks + 1, sizeof *c->cacks);
+    c->cacks[c->ncacks++] = (pending_ack){pi, match_id};
+}
+
+/* A CONFIG_ERROR: the judge's configuration is wrong (401/403, unknown
+ * model, request refused), so every match would fail the same way: the
+ * run stops at once with the worker's words. */
+static void config_error(coord *c, const peer *p, const Joust__Result *r, const Joust__MatchResult *x)
+{
+    if (c->stop_rc)
+        return;
+    c->stop_rc = JOUST_EJUDGE;
+    snprintf(c->sum->stopped, sizeof c->sum->stopped,
+             "configuration error from worker %s (judge %s), match %" PRIu64 ": %s", p->name,
+             r->judge ? r->judge : "?", x->match_id,
+             x->error && x->error[0] ? x->error : "(the worker gave no reason)");
+    log_error("stopping the run: %s", c->sum->stopped);
+}
+
+/* Whether p may settle m: it holds or held m's lease. After a restart the
+ * lessees before it are unknown, so a recovered match also takes a result
+ * from any registered worker (docs/protocol.md §6.2). */
+static int may_settle(const match *m, const peer *p)
+{
+    return held_by(m, p->ident) || m->recovered;
 }
 
 static void on_result(coord *c, peer *p, const Joust__Result *r)
@@ -212,35 +296,67 @@ static void on_result(coord *c, peer *p, const Joust__Result *r)
             }
             continue;
         }
-        if (x->attempt > m->attempt) {
+        if (!p->registered || !may_settle(m, p)) {
+            /* Unregistered: no READY, so no identity and no lease (a real
+             * worker always registers before it sends results). */
+            c->sum->forged++;
+            log_warn("%s %s: result for match %" PRIu64 ", whose lease it never held; dropped",
+                     p->registered ? "worker" : "unregistered peer", p->name, x->match_id);
+            continue;
+        }
+        if (x->attempt > m->attempt && !m->recovered) {
             c->sum->rejected++;
             log_warn("worker %s: match %" PRIu64 " attempt %u was never dispatched; dropped",
                      p->name, x->match_id, x->attempt);
             continue;
         }
+        if (p->drained)
+            log_info("worker %s answers again; it gets work again", p->name);
+        p->drained = 0;
+        p->expired_streak = 0;
         if (m->state == M_COMMITTING) { /* a twin result is being committed */
             c->sum->duplicates++;
-            xgrow((void **)&c->cacks, &c->cacks_cap, c->ncacks + 1, sizeof *c->cacks);
-            c->cacks[c->ncacks++] = (pending_ack){pi, x->match_id};
+            ack_after_commit(c, pi, x->match_id);
             continue;
         }
-        int retryable = x->status == JOUST__OUTCOME_STATUS__JUDGE_ERROR ||
-                        x->status == JOUST__OUTCOME_STATUS__UNPARSEABLE;
-        int current = x->attempt == m->attempt && m->state == M_LEASED;
-        if (retryable && (!current || m->attempt < c->run->max_attempts)) {
-            /* A failure of an older attempt says nothing about the one
-             * running now; a failure of the current one is retried. */
-            if (current) {
-                log_debug("match %" PRIu64 " attempt %u failed: %s", m->id, m->attempt,
-                          x->error ? x->error : "");
-                requeue(c, m, x->error ? x->error : "judge error");
-            }
-            ack_later(p, x->match_id); /* nothing to commit for a retried attempt */
+        int current = m->state == M_LEASED && x->attempt == m->attempt &&
+                      c->peers[m->worker].ident == p->ident;
+        switch (x->status) {
+        case JOUST__OUTCOME_STATUS__CONFIG_ERROR:
+            config_error(c, p, r, x);
+            ack_later(p, x->match_id); /* not an outcome: judged again once fixed */
             continue;
+        case JOUST__OUTCOME_STATUS__INFRA_ERROR:
+        case JOUST__OUTCOME_STATUS__JUDGE_ERROR:
+            /* Never final and no attempt spent: back to the queue,
+             * preferably for another worker. A late one says nothing
+             * about the attempt running now. */
+            if (current) {
+                log_debug("match %" PRIu64 " attempt %u: infrastructure error on %s: %s", m->id,
+                          m->attempt, p->name, x->error ? x->error : "");
+                c->sum->infra_retries++;
+                requeue(c, m);
+            }
+            ack_later(p, x->match_id); /* nothing to commit */
+            continue;
+        case JOUST__OUTCOME_STATUS__UNPARSEABLE:
+            if (!current) {
+                ack_later(p, x->match_id);
+                continue;
+            }
+            if (++m->tries < c->run->max_attempts) {
+                log_debug("match %" PRIu64 " attempt %u unparseable: %s", m->id, m->attempt,
+                          x->error ? x->error : "");
+                requeue(c, m);
+                ack_later(p, x->match_id);
+                continue;
+            }
+            break; /* the last attempt's failure is final */
+        default:
+            break;
         }
         stage_outcome(c, m, x, p->name, r->judge ? r->judge : "");
-        xgrow((void **)&c->cacks, &c->cacks_cap, c->ncacks + 1, sizeof *c->cacks);
-        c->cacks[c->ncacks++] = (pending_ack){pi, x->match_id};
+        ack_after_commit(c, pi, x->match_id);
     }
 }
 
@@ -328,18 +444,34 @@ static void fill_ref(Joust__ImageRef *r, const img_ref *im)
     r->latent = im->latent;
 }
 
+/* Whether a worker that has not held m's lease could take m. */
+static int fresh_worker_for(const coord *c, const match *m)
+{
+    for (size_t i = 0; i < c->npeers; i++)
+        if (takes_work(&c->peers[i]) && !held_by(m, c->peers[i].ident))
+            return 1;
+    return 0;
+}
+
 /* Sends up to `credit` pending matches to one worker in one JOB. Matches
- * planned together share images, so they go to the same worker. */
+ * planned together share images, so they go to the same worker. A match
+ * that p held before (its lease was lost, or p failed it for want of
+ * infrastructure) is left for another worker when one could take it. */
 static void dispatch_to(coord *c, peer *p, uint32_t credit)
 {
-    size_t n = 0;
+    size_t n = 0, nskip = 0;
     match *sent[1024]; /* the pool does not move while dispatching */
+    uint64_t skipped[1024];
     uint32_t max = credit < c->cfg->job_matches ? credit : c->cfg->job_matches;
     int64_t now = joust_now_ms();
-    while (n < max && c->pending.len) {
+    while (n < max && c->pending.len && nskip < 1024) {
         match *m = match_of(c, ring_pop(&c->pending));
         if (!m || m->state != M_PENDING)
             continue; /* stale entry */
+        if (held_by(m, p->ident) && fresh_worker_for(c, m)) {
+            skipped[nskip++] = handle_of(c, m);
+            continue;
+        }
         Joust__MatchJob *j = &c->jobs[n];
         joust__match_job__init(j);
         j->match_id = m->id;
@@ -353,6 +485,8 @@ static void dispatch_to(coord *c, peer *p, uint32_t credit)
         c->job_ptrs[n] = j;
         sent[n++] = m;
     }
+    while (nskip) /* back in front, in their order */
+        ring_push(&c->pending, skipped[--nskip], 1);
     if (!n)
         return;
     Joust__Job job = JOUST__JOB__INIT;
@@ -370,6 +504,7 @@ static void dispatch_to(coord *c, peer *p, uint32_t credit)
         m->state = M_LEASED;
         m->worker = (uint32_t)(p - c->peers);
         m->deadline_ms = now + c->run->lease_ms;
+        add_holder(m, p->ident);
     }
     if (rc == 0) {
         for (size_t i = 0; i < n; i++)
@@ -382,7 +517,7 @@ static void dispatch(coord *c)
 {
     for (size_t k = 0; k < c->npeers && c->pending.len; k++) {
         peer *p = &c->peers[(c->rr + k) % c->npeers];
-        while (p->alive && p->slots > p->outstanding && c->pending.len) {
+        while (takes_work(p) && p->slots > p->outstanding && c->pending.len) {
             uint32_t before = p->outstanding;
             dispatch_to(c, p, p->slots - p->outstanding);
             if (p->outstanding == before)
@@ -400,10 +535,18 @@ static void expire_leases(coord *c, int64_t now)
             break;
         ring_pop(&c->leases);
         if (m && m->state == M_LEASED) {
+            peer *p = &c->peers[m->worker];
             c->sum->expired++;
-            log_warn("match %" PRIu64 ": lease on %s expired (attempt %u)", m->id,
-                     c->peers[m->worker].name, m->attempt);
-            requeue(c, m, "lease expired");
+            log_warn("match %" PRIu64 ": lease on %s expired (attempt %u)", m->id, p->name,
+                     m->attempt);
+            if (++p->expired_streak >= c->cfg->drain_after && !p->drained && p->alive) {
+                p->drained = 1;
+                c->sum->drained++;
+                log_warn("worker %s drained: %u leases expired without an answer; no new work "
+                         "for it until it answers or registers again",
+                         p->name, p->expired_streak);
+            }
+            lose_lease(c, m, "lease expired");
         }
     }
 }
@@ -420,6 +563,24 @@ static void check_peers(coord *c, int64_t now)
             peer_send(c, p, JOUST_CMD_HEARTBEAT, &hb.base);
         }
     }
+}
+
+/* A worker whose judge has no healthy endpoint says so; it gets no work
+ * until it says otherwise. */
+static void on_heartbeat(coord *c, peer *p, const Joust__Heartbeat *hb)
+{
+    (void)c;
+    int un = hb->has_unavailable && hb->unavailable;
+    if (un)
+        snprintf(p->why_unavailable, sizeof p->why_unavailable, "%s",
+                 hb->unavailable_reason && hb->unavailable_reason[0] ? hb->unavailable_reason
+                                                                     : "no reason given");
+    if (un && !p->unavailable)
+        log_warn("worker %s is unavailable (%s); no work for it until it is available again",
+                 p->name, p->why_unavailable);
+    else if (!un && p->unavailable)
+        log_info("worker %s is available again", p->name);
+    p->unavailable = un;
 }
 
 static void on_message(coord *c, joust_wire_msg *m)
@@ -439,6 +600,11 @@ static void on_message(coord *c, joust_wire_msg *m)
         p->slots = r->slots;
         p->outstanding = 0;
         p->alive = 1;
+        p->registered = 1;
+        p->ident = ident_of(c, p->name);
+        p->unavailable = 0;
+        p->drained = 0;
+        p->expired_streak = 0;
         log_info("worker %s ready: judge %s, %u slots", p->name, r->judge, r->slots);
         if (strcmp(r->judge, c->run->judge))
             log_warn("worker %s runs judge '%s' but run '%s' uses '%s'", p->name, r->judge,
@@ -454,29 +620,106 @@ static void on_message(coord *c, joust_wire_msg *m)
     }
     if (m->cmd == JOUST_CMD_RESULT)
         on_result(c, p, (const Joust__Result *)m->body);
+    else if (m->cmd == JOUST_CMD_HEARTBEAT && p->registered)
+        on_heartbeat(c, p, (const Joust__Heartbeat *)m->body);
     else if (m->cmd == JOUST_CMD_DISCONNECT && p->alive)
         drop_peer(c, p, "disconnected");
 }
 
 /* ---------------------------------------------------------- progress --- */
 
+static void format_duration(double secs, char *out, size_t len)
+{
+    long s = secs > 0 && secs < 1e9 ? (long)(secs + 0.5) : 0;
+    if (s >= 3600)
+        snprintf(out, len, "%ldh%02ldm", s / 3600, s / 60 % 60);
+    else if (s >= 60)
+        snprintf(out, len, "%ldm%02lds", s / 60, s % 60);
+    else
+        snprintf(out, len, "%lds", s);
+}
+
+/* On a terminal (cfg->progress): a progress line, redrawn. Otherwise a log
+ * line every log_every_ms: done/total, rate, ETA, failures by class. */
 static void progress(coord *c, int64_t now, int final)
 {
-    if (!c->cfg->progress || (!final && now - c->last_progress_ms < 250))
+    int line = c->cfg->progress;
+    if (line ? !final && now - c->last_progress_ms < 250
+             : !c->cfg->log_every_ms || (!final && now - c->last_log_ms < c->cfg->log_every_ms))
         return;
-    c->last_progress_ms = now;
+    c->last_progress_ms = c->last_log_ms = now;
     uint64_t done = c->sum->ok + c->sum->failed;
     double secs = (double)(now - c->start_ms) / 1000.0;
-    double rate = secs > 0 ? (double)done / secs : 0;
+    double rate = secs > 0 ? (double)c->session_done / secs : 0;
     /* Planning is lazy: estimate the total from the prompts planned so far. */
     double total = (double)c->sum->planned;
     if (!c->run->planning_done && c->prompts_planned)
         total = total * (double)c->prompts_total / (double)c->prompts_planned;
     double eta = rate > 0 && total > (double)done ? (total - (double)done) / rate : 0;
-    fprintf(stderr, "\r  %" PRIu64 "/%.0f matches (%.1f%%)  %.0f/s  ETA %.0fs  failed %" PRIu64 "   %s",
-            done, total, total > 0 ? 100.0 * (double)done / total : 100.0, rate, eta,
-            c->sum->failed, final ? "\n" : "");
-    fflush(stderr);
+    if (line) {
+        fprintf(stderr, "\r  %" PRIu64 "/%.0f matches (%.1f%%)  %.0f/s  ETA %.0fs  failed %" PRIu64 "   %s",
+                done, total, total > 0 ? 100.0 * (double)done / total : 100.0, rate, eta,
+                c->sum->failed, final ? "\n" : "");
+        fflush(stderr);
+        return;
+    }
+    char fails[256], etas[32];
+    joust_run_counts n;
+    if (joust_rec_run_counts(c->st, c->run, &n) < 0) /* the whole run's, as staged so far */
+        memset(&n, 0, sizeof n);
+    joust_run_counts_format(&n, fails, sizeof fails);
+    format_duration(eta, etas, sizeof etas);
+    log_info("progress: %" PRIu64 "/%.0f matches (%.1f%%), %.1f/s, ETA %s; failed: %s; %" PRIu64
+             " infrastructure retries, %" PRIu64 " leases expired",
+             done, total, total > 0 ? 100.0 * (double)done / total : 100.0, rate, etas, fails,
+             c->sum->infra_retries, c->sum->expired);
+}
+
+/* When matches wait and no worker can take them (none connected, all
+ * unavailable or drained), the run is paused: say why every log_every_ms
+ * (at most every 5 s without a log interval). */
+static void explain_pause(coord *c, int64_t now)
+{
+    while (c->pending.len) { /* drop stale entries at the front */
+        match *m = match_of(c, ring_peek(&c->pending));
+        if (m && m->state == M_PENDING)
+            break;
+        ring_pop(&c->pending);
+    }
+    int any = 0;
+    for (size_t i = 0; i < c->npeers && !any; i++)
+        any = takes_work(&c->peers[i]);
+    if (!c->pending.len || any) {
+        if (c->paused)
+            log_info("resumed: a worker takes work again");
+        c->paused = 0;
+        return;
+    }
+    int64_t every = c->cfg->log_every_ms > 0 ? c->cfg->log_every_ms : 5000;
+    if (!c->paused) {
+        c->paused = 1;
+        c->paused_since_ms = c->last_pause_ms = now;
+        return;
+    }
+    if (now - c->last_pause_ms < every)
+        return;
+    c->last_pause_ms = now;
+    char why[1024] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < c->npeers && off < sizeof why; i++) {
+        const peer *p = &c->peers[i];
+        if (!p->alive || !p->registered)
+            continue;
+        if (p->unavailable)
+            off += (size_t)snprintf(why + off, sizeof why - off, "%s%s unavailable (%s)",
+                                    off ? "; " : "", p->name, p->why_unavailable);
+        else if (p->drained)
+            off += (size_t)snprintf(why + off, sizeof why - off,
+                                    "%s%s drained (%u leases expired without an answer)",
+                                    off ? "; " : "", p->name, p->expired_streak);
+    }
+    log_warn("paused for %.0f s with matches waiting: %s", (double)(now - c->paused_since_ms) / 1000.0,
+             off ? why : "no worker is connected");
 }
 
 /* --------------------------------------------------------------- run --- */
@@ -569,6 +812,21 @@ static void finish(coord *c)
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
 }
 
+/* Tells every worker that the run stopped early (not complete: a worker
+ * keeps its unacknowledged results for the next coordinator). */
+static void say_stopped(coord *c)
+{
+    char why[1100];
+    snprintf(why, sizeof why, "run stopped: %s", c->sum->stopped);
+    Joust__Disconnect d = JOUST__DISCONNECT__INIT;
+    d.reason = why;
+    for (size_t i = 0; i < c->npeers; i++)
+        if (c->peers[i].alive)
+            peer_send(c, &c->peers[i], JOUST_CMD_DISCONNECT, &d.base);
+    int linger = 500;
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+}
+
 static void teardown(coord *c)
 {
     if (c->sock)
@@ -582,6 +840,8 @@ static void teardown(coord *c)
         free(c->peers[i].acks);
     }
     free(c->peers);
+    free(c->idents);
+    joust_u64map_free(&c->ident_index);
     free(c->pool);
     free(c->free_slots);
     free(c->pending.v);
@@ -636,7 +896,7 @@ static int loop(coord *c)
             break;
         joust_wire_msg m;
         int r;
-        while (c->batch_results < c->cfg->commit_max &&
+        while (c->batch_results < c->cfg->commit_max && !c->stop_rc &&
                (r = joust_wire_recv(c->sock, 1, &m)) != JOUST_EAGAIN && r != JOUST_EIO) {
             if (r == JOUST_EPROTO) {
                 c->sum->rejected++;
@@ -646,6 +906,14 @@ static int loop(coord *c)
             }
             joust_wire_msg_clear(&m);
         }
+        if (c->stop_rc) { /* keep what is staged, tell the workers, stop */
+            rc = commit_sync(c);
+            send_acks(c);
+            say_stopped(c);
+            if (rc == 0)
+                rc = c->stop_rc;
+            break;
+        }
         now = joust_now_ms();
         if (c->batch_results >= c->cfg->commit_max ||
             (c->batch_results && now - c->batch_first_ms >= c->cfg->commit_ms) ||
@@ -654,6 +922,7 @@ static int loop(coord *c)
         send_acks(c); /* only acknowledgements of durable results are queued */
         expire_leases(c, now);
         check_peers(c, now);
+        explain_pause(c, now);
         progress(c, now, 0);
     }
     progress(c, joust_now_ms(), 1);
@@ -677,6 +946,16 @@ int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_c
         joust_rec_free(c.run);
         return rc;
     }
+    /* The outcome counts ride in the run record; a run from before them
+     * gets them counted once here, so that every outcome staged adds to
+     * exact counts. */
+    joust_run_counts counts;
+    if ((rc = joust_rec_run_counts(st, c.run, &counts)) < 0) {
+        log_error("run '%s': cannot count its outcomes: %s", run_name, joust_strerror(rc));
+        joust_rec_free(c.run);
+        return rc;
+    }
+    joust_run_counts_set(c.run, &counts);
     if (!c.run->max_attempts)
         c.run->max_attempts = 3;
     if (!c.run->lease_ms)
@@ -690,6 +969,7 @@ int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_c
     joust_u64map_init(&c.active);
     joust_u64map_init(&c.prompts);
     joust_u64map_init(&c.peer_index);
+    joust_u64map_init(&c.ident_index);
     uint32_t jm = cfg->job_matches > 1024 ? 1024 : cfg->job_matches ? cfg->job_matches : 1;
     c.jobs = xmalloc(jm * sizeof *c.jobs);
     c.job_ptrs = xmalloc(jm * sizeof *c.job_ptrs);
@@ -700,12 +980,17 @@ int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_c
     uint64_t next_prompt;
     joust_rec_counter_get(st, JOUST_NEXT_PROMPT, &next_prompt);
     c.prompts_total = next_prompt - 1;
-    c.start_ms = joust_now_ms();
+    c.start_ms = c.last_log_ms = joust_now_ms();
     if ((rc = coord_recover(&c)) == 0 && (rc = setup(&c)) == 0) {
         rc = loop(&c);
         sum->seconds = (double)(joust_now_ms() - c.start_ms) / 1000.0;
         if (sum->complete)
             finish(&c);
+        if (rc == 0 || rc == JOUST_EJUDGE) {
+            int trc = joust_coord_tally_read(st, c.run, &sum->run);
+            if (trc < 0)
+                log_error("run '%s': cannot count its outcomes: %s", run_name, joust_strerror(trc));
+        }
     }
     teardown(&c);
     return rc;

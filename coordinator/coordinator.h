@@ -1,12 +1,19 @@
 /* The coordinator loop for one run: plans prompt groups lazily into
- * matches, dispatches them over a ROUTER socket to workers with credit,
- * leases them (re-dispatch with attempt + 1 on expiry), and records results:
- * all effects of a batch of results commit in one synced RocksDB write
- * before the workers are ACKed (group commit). A result for a committed
- * match is ACKed again and ignored. Restarted on the same store, it rebuilds
- * its queues from the store: matches planned without an outcome are
- * dispatched again. Memory holds only the in-flight window. The wire
- * protocol is docs/protocol.md; pairing is rank/planner.h.
+ * matches, dispatches them over a ROUTER socket to registered workers with
+ * credit, leases them (re-dispatch with attempt + 1, preferably to another
+ * worker, when a lease is lost), and records results: all effects of a
+ * batch of results commit in one synced RocksDB write before the workers
+ * are ACKed (group commit). Only a worker that holds or held a match's
+ * lease may settle it; other results are dropped and counted. A result for
+ * a committed match is ACKed again and ignored. Infrastructure failures
+ * (INFRA_ERROR, legacy JUDGE_ERROR, lost leases) are never final; a
+ * CONFIG_ERROR stops the run. Workers that say they are unavailable, or
+ * whose leases keep expiring (drained), get no work; with none left the
+ * coordinator pauses and says why. Restarted on the same store, it
+ * rebuilds its queues from the store: matches planned without an outcome
+ * are dispatched again. Memory holds only the in-flight window. The wire
+ * protocol is docs/protocol.md (§5-§8 for this behaviour); pairing is
+ * rank/planner.h.
  *
  * Ownership: the caller owns the store and the config (both must outlive
  * joust_coordinator_run, which keeps no pointer to them afterwards) and the
@@ -20,20 +27,25 @@
  * that performs the synced store writes; the store must not be written by
  * anyone else meanwhile.
  *
- * Errors: 0 when every planned match has an outcome (sum->complete = 1) or
- * when stopped (sum->complete = 0; run it again to resume). Otherwise a
- * negative JOUST_E* code, logged with the reason: the run does not exist or
- * names an unknown order or strategy, the endpoint cannot be bound or the
- * CURVE keys cannot be read, or a store read or write failed. After a failed
- * write nothing of that batch is acknowledged, so workers resend those
- * results to the next coordinator. Malformed or unexpected messages from
- * workers are never errors: they are dropped and counted in sum->rejected. */
+ * Errors: 0 when every planned match has an outcome (sum->complete = 1;
+ * whether some outcomes are failures is in sum->run) or when stopped
+ * (sum->complete = 0; run it again to resume). JOUST_EJUDGE when a worker
+ * reported a CONFIG_ERROR (sum->stopped says who and why; run it again once
+ * fixed). Otherwise a negative JOUST_E* code, logged with the reason: the
+ * run does not exist or names an unknown order or strategy, the endpoint
+ * cannot be bound or the CURVE keys cannot be read, or a store read or
+ * write failed. After a failed write nothing of that batch is acknowledged,
+ * so workers resend those results to the next coordinator. Malformed or
+ * unexpected messages from workers are never errors: they are dropped and
+ * counted in sum->rejected (sum->forged for results from a peer that never
+ * held the lease). */
 #ifndef JOUST_COORDINATOR_H
 #define JOUST_COORDINATOR_H
 #include <signal.h>
 #include <stdint.h>
 
 #include "store.h"
+#include "tally.h"
 
 typedef struct {
     const char *bind;          /* e.g. tcp://127.0.0.1:5555 or tcp://127.0.0.1:* */
@@ -43,7 +55,14 @@ typedef struct {
     uint32_t commit_max;       /* results per commit, at most */
     int heartbeat_ms;
     int liveness;              /* missed heartbeats before a worker is dropped */
-    int progress;              /* 1: progress line on stderr */
+    int progress;              /* 1: progress line on stderr (a terminal) */
+    int log_every_ms;          /* 0, or without a progress line: a progress
+                                * log line this often (default 5000); also
+                                * how often a pause is explained */
+    uint32_t drain_after;      /* leases expired in a row before a worker is
+                                * drained (default 3) */
+    uint32_t max_lost;         /* lost leases (expired, worker gone) before a
+                                * match is ABANDONED (default 10) */
     int drain_ms;              /* after completion, tell late workers for this long */
     volatile sig_atomic_t *stop;
     /* CURVE (proto/curve.h): both set, or neither. With them the socket
@@ -57,9 +76,16 @@ typedef struct {
 } joust_coord_config;
 
 typedef struct {
+    /* This session: */
     uint64_t planned, ok, failed, retried, expired, duplicates, rejected;
+    uint64_t infra_retries; /* INFRA_ERROR / JUDGE_ERROR results re-queued */
+    uint64_t forged;        /* results from a peer that never held the lease */
+    uint64_t drained;       /* times a worker was drained */
     double seconds;
-    int complete;
+    int complete;           /* every planned match has an outcome */
+    char stopped[1024];     /* why it stopped early (CONFIG_ERROR), or "" */
+    /* The whole run, read from the store at the end (also after resumes): */
+    joust_coord_tally run;
 } joust_coord_summary;
 
 void joust_coord_config_defaults(joust_coord_config *cfg);

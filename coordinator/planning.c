@@ -88,10 +88,13 @@ static uint32_t alloc_match(coord *c)
     return (uint32_t)c->pool_len++;
 }
 
-static void add_match(coord *c, uint64_t id, prompt_slot *p, uint32_t a, uint32_t b)
+static void add_match(coord *c, uint64_t id, prompt_slot *p, uint32_t a, uint32_t b, int recovered)
 {
     uint32_t idx = alloc_match(c);
-    c->pool[idx] = (match){.id = id, .p = p, .a = a, .b = b, .attempt = 1, .state = M_PENDING};
+    c->pool[idx] = (match){.id = id, .p = p, .a = a, .b = b, .attempt = 1, .state = M_PENDING,
+                           .recovered = (uint8_t)recovered};
+    for (int i = 0; i < HOLDERS; i++)
+        c->pool[idx].holders[i] = NO_IDENT;
     p->refs++;
     joust_u64map_put(&c->active, id, idx);
     ring_push(&c->pending, handle_of(c, &c->pool[idx]), 0);
@@ -146,7 +149,7 @@ void coord_planner_pull(coord *c, prompt_slot *p)
             mr.first = p->imgs[pairs[i].first].id;
             mr.second = p->imgs[pairs[i].second].id;
             joust_rec_match_put(c->batch, c->run->run_id, id, &mr);
-            add_match(c, id, p, pairs[i].first, pairs[i].second);
+            add_match(c, id, p, pairs[i].first, pairs[i].second, 0);
         }
         c->sum->planned += k;
     }
@@ -278,7 +281,7 @@ int coord_recover(coord *c)
             if (waits && (p->planner || planner_attach(c, p) == 0))
                 replay(p, a, b, oi, ov);
             if (!ov) {
-                add_match(c, id, p, a, b);
+                add_match(c, id, p, a, b, 1);
                 recovered++;
             }
         }

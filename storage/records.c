@@ -447,6 +447,19 @@ void joust_rec_outcome_put(joust_batch_t *b, Joust__RunRecord *run, uint64_t mat
     joust_run_counts_set(run, &c);
 }
 
+void joust_rec_outcome_delete(joust_batch_t *b, Joust__RunRecord *run, uint64_t match_id,
+                              const Joust__OutcomeRecord *old)
+{
+    joust_run_counts c;
+    counts_of(run, &c);
+    joust_run_counts_add(&c, old, -1);
+    joust_run_counts_set(run, &c);
+    unsigned char key[RUN_KEY_LEN];
+    run_key(key, run->run_id, match_id);
+    joust_batch_delete(b, JOUST_CF_OUTCOMES, key, sizeof key);
+    joust_batch_delete(b, JOUST_CF_RATIONALES, key, sizeof key);
+}
+
 int joust_rec_rationale_get(joust_store_t *st, uint32_t run_id, uint64_t match_id, char **text,
                             size_t *len)
 {

@@ -118,6 +118,11 @@ int joust_rec_outcome_get(joust_store_t *st, uint32_t run_id, uint64_t match_id,
 void joust_rec_outcome_put(joust_batch_t *b, Joust__RunRecord *run, uint64_t match_id,
                            const Joust__OutcomeRecord *o, const char *reason,
                            const Joust__OutcomeRecord *replaced);
+/* Deletes match_id's outcome `old` and its rationale, and takes old off
+ * run's counts (in memory; put run into the same batch): a failed match
+ * to be judged again. */
+void joust_rec_outcome_delete(joust_batch_t *b, Joust__RunRecord *run, uint64_t match_id,
+                              const Joust__OutcomeRecord *old);
 /* The rationale text (malloc'd, NUL-terminated, *len bytes before the NUL). */
 int joust_rec_rationale_get(joust_store_t *st, uint32_t run_id, uint64_t match_id, char **text,
                             size_t *len);

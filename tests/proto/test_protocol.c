@@ -8,13 +8,28 @@
  *       attempt + 1; the last attempt's failure is final; a duplicate is
  *       ACKed again; DISCONNECT(run_complete) at the end; what the store
  *       holds afterwards.
- *   A2  coordinator: lease expiry re-dispatches with attempt + 1, and after
- *       max_attempts the match is ABANDONED.
+ *   A2  coordinator: a hung worker (heartbeats, never answers) beside a
+ *       healthy one: its expired leases go to the other worker, it is
+ *       drained, its late answer counts once, nothing is ABANDONED; alone,
+ *       a match that loses max_lost leases is ABANDONED.
  *   A3  coordinator: a silent worker is dropped after heartbeat_ms *
  *       liveness and its matches go to another worker.
  *   A4  BUG: a RESULT for an unknown match, or a duplicate, returns a credit.
  *   A5  BUG: the last ACK and DISCONNECT(run_complete) are lost when the
  *       coordinator closes before the worker has read them.
+ *   A6  a store write that fails mid-run stops the coordinator without an
+ *       ACK; a restart completes exactly once.
+ *   A7  leases are enforced: results from a registered worker that never
+ *       held the lease, and from an unregistered peer, are dropped and
+ *       counted; the lessee settles the match.
+ *   A8  INFRA_ERROR goes back to the queue without spending an attempt,
+ *       to another worker when one can take it; an unavailable worker
+ *       gets no JOB; with every worker unavailable nothing is dispatched
+ *       until one is available again.
+ *   A9  CONFIG_ERROR stops the run at once with the worker's words; the
+ *       match gets no outcome.
+ *   A10 under CURVE, a second allow-listed key that never held the lease
+ *       (and claims the lessee's name in READY) cannot settle the match.
  *   B1  the worker registers (READY) once connected, and again when told
  *       to (DISCONNECT "send READY").
  *   B2  the worker resends unacknowledged results after re-READY; ACK
@@ -39,6 +54,7 @@
 #include "testfs.h"
 #include "clock.h"
 #include "coordinator.h"
+#include "curve.h"
 #include "err.h"
 #include "ingest.h"
 #include "log.h"
@@ -114,6 +130,10 @@ static void *coord_main(void *arg)
     return NULL;
 }
 
+/* Overrides for the next coord_start (0: the default). */
+static uint32_t next_max_lost, next_drain_after;
+static const char *next_curve_secret, *next_curve_allow;
+
 static void coord_start(coord_thread *c, joust_store_t *st, const char *run, uint32_t lease_ms,
                         uint32_t max_attempts)
 {
@@ -130,6 +150,15 @@ static void coord_start(coord_thread *c, joust_store_t *st, const char *run, uin
     c->cfg.heartbeat_ms = 200;
     c->cfg.liveness = 5;
     c->cfg.commit_ms = 5;
+    c->cfg.log_every_ms = 500;
+    if (next_max_lost)
+        c->cfg.max_lost = next_max_lost;
+    if (next_drain_after)
+        c->cfg.drain_after = next_drain_after;
+    c->cfg.curve_secret = next_curve_secret;
+    c->cfg.curve_allow = next_curve_allow;
+    next_max_lost = next_drain_after = 0;
+    next_curve_secret = next_curve_allow = NULL;
     c->cfg.stop = &c->stop;
     c->cfg.on_bound = on_bound;
     c->cfg.on_bound_arg = c;
@@ -167,6 +196,7 @@ typedef struct {
     int n;
     int heartbeats; /* HEARTBEATs received from the coordinator */
     int64_t last_sent;
+    int unavailable; /* its heartbeats say so */
 } fake;
 
 /* A DEALER set up like the worker's (joust_wire_socket_setup), except
@@ -189,6 +219,20 @@ static void fake_open_opts(fake *w, const char *endpoint, int as_worker)
 }
 
 static void fake_open(fake *w, const char *endpoint) { fake_open_opts(w, endpoint, 0); }
+
+/* A fake that speaks CURVE with its own keypair. */
+static void fake_open_curve(fake *w, const char *endpoint, const joust_curve_keypair *kp,
+                            const char *server_public)
+{
+    memset(w, 0, sizeof *w);
+    w->ctx = zmq_ctx_new();
+    w->sock = zmq_socket(w->ctx, ZMQ_DEALER);
+    joust_wire_socket_setup(w->sock, 0);
+    int zero = 0;
+    zmq_setsockopt(w->sock, ZMQ_IMMEDIATE, &zero, sizeof zero);
+    CHECK_RC(joust_curve_client_setup(w->sock, kp, server_public));
+    CHECK(zmq_connect(w->sock, endpoint) == 0);
+}
 
 static void fake_close(fake *w)
 {
@@ -216,6 +260,11 @@ static int fake_send(fake *w, int cmd, const ProtobufCMessage *body)
 static void fake_heartbeat(fake *w, int once)
 {
     Joust__Heartbeat hb = JOUST__HEARTBEAT__INIT;
+    if (w->unavailable) {
+        hb.has_unavailable = 1;
+        hb.unavailable = 1;
+        hb.unavailable_reason = "http://127.0.0.1:9/v1: connection refused";
+    }
     if (!once)
         CHECK_RC(fake_send(w, JOUST_CMD_HEARTBEAT, &hb.base));
     else if (joust_wire_send(w->sock, NULL, 0, JOUST_CMD_HEARTBEAT, &hb.base) == 0)
@@ -302,8 +351,8 @@ static int fake_take_ack(fake *w, uint64_t match_id, int ms)
     return 0;
 }
 
-static void fake_result(fake *w, uint32_t run_id, uint64_t match_id, uint32_t attempt, int status,
-                        double p, const char *error)
+static void fake_result_kind(fake *w, uint32_t run_id, uint64_t match_id, uint32_t attempt,
+                             int status, double p, const char *error, int kind)
 {
     Joust__MatchResult x = JOUST__MATCH_RESULT__INIT;
     x.match_id = match_id;
@@ -323,6 +372,10 @@ static void fake_result(fake *w, uint32_t run_id, uint64_t match_id, uint32_t at
     }
     x.has_latency_us = 1;
     x.latency_us = 1234;
+    if (kind) {
+        x.has_kind = 1;
+        x.kind = (Joust__OutcomeKind)kind;
+    }
     Joust__MatchResult *xs[] = {&x};
     Joust__Result r = JOUST__RESULT__INIT;
     r.run_id = run_id;
@@ -330,6 +383,12 @@ static void fake_result(fake *w, uint32_t run_id, uint64_t match_id, uint32_t at
     r.results = xs;
     r.judge = "sim";
     CHECK_RC(fake_send(w, JOUST_CMD_RESULT, &r.base));
+}
+
+static void fake_result(fake *w, uint32_t run_id, uint64_t match_id, uint32_t attempt, int status,
+                        double p, const char *error)
+{
+    fake_result_kind(w, run_id, match_id, attempt, status, p, error, 0);
 }
 
 static int job_has(const Joust__Job *j, uint64_t match_id, uint32_t attempt)
@@ -390,22 +449,30 @@ static void test_coordinator_basics(void)
     CHECK(w.heartbeats >= 1);
 
     /* a result returns one credit: ACK for it, the third match follows */
-    fake_result(&w, 1, 1, 1, JOUST__OUTCOME_STATUS__OK, 0.7, NULL);
+    fake_result_kind(&w, 1, 1, 1, JOUST__OUTCOME_STATUS__OK, 0.7, NULL, JOUST__OUTCOME_KIND__HARD);
     CHECK(fake_take_ack(&w, 1, 3000));
     CHECK(fake_take(&w, JOUST_CMD_JOB, 3000, &m, 1));
     j = (const Joust__Job *)m.body;
     CHECK(j && j->n_matches == 1 && job_has(j, 3, 1));
     joust_wire_msg_clear(&m);
 
-    /* a retryable failure: ACKed, re-dispatched with attempt 2 */
+    /* an infrastructure failure (legacy JUDGE_ERROR reads as INFRA_ERROR):
+     * ACKed, re-dispatched with attempt 2, no attempt spent */
     fake_result(&w, 1, 2, 1, JOUST__OUTCOME_STATUS__JUDGE_ERROR, 0, "timeout");
     CHECK(fake_take_ack(&w, 2, 3000));
     CHECK(fake_take(&w, JOUST_CMD_JOB, 3000, &m, 1));
     j = (const Joust__Job *)m.body;
     CHECK(j && j->n_matches == 1 && job_has(j, 2, 2));
     joust_wire_msg_clear(&m);
+    /* unparseable spends one of the 2 attempts: dispatched again */
+    fake_result(&w, 1, 2, 2, JOUST__OUTCOME_STATUS__UNPARSEABLE, 0, "no answer yet");
+    CHECK(fake_take_ack(&w, 2, 3000));
+    CHECK(fake_take(&w, JOUST_CMD_JOB, 3000, &m, 1));
+    j = (const Joust__Job *)m.body;
+    CHECK(j && j->n_matches == 1 && job_has(j, 2, 3));
+    joust_wire_msg_clear(&m);
     /* the last attempt's failure is final */
-    fake_result(&w, 1, 2, 2, JOUST__OUTCOME_STATUS__UNPARSEABLE, 0, "no answer");
+    fake_result(&w, 1, 2, 3, JOUST__OUTCOME_STATUS__UNPARSEABLE, 0, "no answer");
     CHECK(fake_take_ack(&w, 2, 3000));
 
     /* a duplicate of a committed result is ACKed again */
@@ -427,7 +494,13 @@ static void test_coordinator_basics(void)
     CHECK(c.rc == 0);
     CHECK(c.sum.complete == 1);
     CHECK(c.sum.planned == 3 && c.sum.ok == 1 && c.sum.failed == 2);
-    CHECK(c.sum.retried == 1 && c.sum.duplicates == 1);
+    CHECK(c.sum.retried == 2 && c.sum.duplicates == 1 && c.sum.infra_retries == 1);
+    CHECK(c.sum.run.planned == 3 && c.sum.run.counts.ok + c.sum.run.counts.failed == 3);
+    CHECK(c.sum.run.counts.ok == 1);
+    CHECK(c.sum.run.counts.unparseable == 1);
+    CHECK(c.sum.run.counts.image_error == 1);
+    CHECK(joust_coord_tally_failed(&c.sum.run) == 2);
+    CHECK(streq(c.sum.run.example[JOUST_FAIL_UNPARSEABLE], "no answer"));
     fake_close(&w);
 
     /* the store */
@@ -438,6 +511,7 @@ static void test_coordinator_basics(void)
         CHECK(o->attempt == 1 && streq(o->worker, "fw") && streq(o->judge, "sim"));
         CHECK(o->has_answer && o->answer == 1 && o->latency_us == 1234);
         CHECK(o->has_committed_ms && o->committed_ms > 0);
+        CHECK(o->has_kind && o->kind == JOUST__OUTCOME_KIND__HARD);
     }
     joust_rec_free(o);
     char *val = NULL;
@@ -446,7 +520,7 @@ static void test_coordinator_basics(void)
     CHECK(val && vlen == 13 && !memcmp(val, "looks sharper", 13));
     free(val);
     o = outcome(st, 1, 2);
-    CHECK(o && o->status == JOUST__OUTCOME_STATUS__UNPARSEABLE && o->attempt == 2 &&
+    CHECK(o && o->status == JOUST__OUTCOME_STATUS__UNPARSEABLE && o->attempt == 3 &&
           streq(o->error, "no answer") && !o->has_p_first);
     joust_rec_free(o);
     o = outcome(st, 1, 3);
@@ -464,34 +538,78 @@ static void test_coordinator_basics(void)
 
 static void test_lease_expiry(void)
 {
-    joust_store_t *st = make_store("a2", 2); /* one match */
+    /* A hung worker (heartbeats, never answers) beside a healthy one: its
+     * expired leases go to the other worker, it is drained, no match is
+     * abandoned; its late answer still counts, once. */
+    joust_store_t *st = make_store("a2", 3); /* 3 matches */
     coord_thread c;
     coord_start(&c, st, "a2", 300, 2);
-    fake w;
-    fake_open(&w, c.endpoint);
-    fake_ready(&w, "fw", 1);
+    fake hung, good;
+    fake_open(&hung, c.endpoint);
+    fake_ready(&hung, "hung", 3);
     joust_wire_msg m;
-    CHECK(fake_take(&w, JOUST_CMD_JOB, 3000, &m, 1));
+    CHECK(fake_take(&hung, JOUST_CMD_JOB, 3000, &m, 1));
+    CHECK(m.body && ((const Joust__Job *)m.body)->n_matches == 3);
+    joust_wire_msg_clear(&m);
+    fake_open(&good, c.endpoint);
+    fake_ready(&good, "good", 3);
+    int64_t t0 = joust_now_ms();
+    CHECK(fake_take(&good, JOUST_CMD_JOB, 3000, &m, 1)); /* after the leases expired */
+    CHECK(joust_now_ms() - t0 >= 200);
+    const Joust__Job *j = (const Joust__Job *)m.body;
+    CHECK(j && j->n_matches == 3 && job_has(j, 1, 2) && job_has(j, 2, 2) && job_has(j, 3, 2));
+    joust_wire_msg_clear(&m);
+    /* the hung worker's late answer for match 1 is recorded (it held the
+     * lease); the healthy one's twin is then a duplicate */
+    fake_result(&hung, 1, 1, 1, JOUST__OUTCOME_STATUS__OK, 0.9, NULL);
+    CHECK(fake_take_ack(&hung, 1, 3000));
+    for (uint64_t id = 1; id <= 3; id++)
+        fake_result(&good, 1, id, 2, JOUST__OUTCOME_STATUS__OK, 0.25, NULL);
+    CHECK(fake_take_ack(&good, 3, 3000));
+    CHECK(fake_take(&good, JOUST_CMD_DISCONNECT, 3000, &m, 1));
+    CHECK(m.body && ((const Joust__Disconnect *)m.body)->run_complete);
+    joust_wire_msg_clear(&m);
+    /* the drained worker was never sent the matches again */
+    CHECK(fake_take(&hung, JOUST_CMD_JOB, 0, &m, 1) == 0);
+    coord_join(&c);
+    CHECK(c.rc == 0 && c.sum.complete && c.sum.expired == 3 && c.sum.drained == 1);
+    CHECK(c.sum.failed == 0 && c.sum.ok == 3 && c.sum.duplicates == 1);
+    CHECK(joust_coord_tally_failed(&c.sum.run) == 0 && c.sum.run.counts.ok + c.sum.run.counts.failed == 3);
+    Joust__OutcomeRecord *o = outcome(st, 1, 1);
+    CHECK(o && o->status == JOUST__OUTCOME_STATUS__OK && streq(o->worker, "hung") && o->p_first == 0.9);
+    joust_rec_free(o);
+    o = outcome(st, 1, 2);
+    CHECK(o && o->status == JOUST__OUTCOME_STATUS__OK && streq(o->worker, "good") && o->attempt == 2);
+    joust_rec_free(o);
+    fake_close(&hung);
+    fake_close(&good);
+    joust_store_destroy(&st);
+
+    /* Alone, a match whose lease is lost max_lost times is ABANDONED: a
+     * failure of the run, not a silent success. */
+    st = make_store("a2b", 2); /* one match */
+    next_max_lost = 2;
+    next_drain_after = 100;
+    coord_start(&c, st, "a2b", 300, 3);
+    fake_open(&hung, c.endpoint);
+    fake_ready(&hung, "hung", 1);
+    CHECK(fake_take(&hung, JOUST_CMD_JOB, 3000, &m, 1));
     CHECK(m.body && job_has((const Joust__Job *)m.body, 1, 1));
     joust_wire_msg_clear(&m);
-    int64_t t0 = joust_now_ms();
-    /* not answered: after the lease, again with attempt 2 */
-    CHECK(fake_take(&w, JOUST_CMD_JOB, 3000, &m, 1));
+    CHECK(fake_take(&hung, JOUST_CMD_JOB, 3000, &m, 1)); /* the same, no other worker */
     CHECK(m.body && job_has((const Joust__Job *)m.body, 1, 2));
-    CHECK(joust_now_ms() - t0 >= 250);
     joust_wire_msg_clear(&m);
-    /* not answered again: max_attempts reached, ABANDONED, run complete */
-    CHECK(fake_take(&w, JOUST_CMD_DISCONNECT, 3000, &m, 1));
+    CHECK(fake_take(&hung, JOUST_CMD_DISCONNECT, 3000, &m, 1));
     CHECK(m.body && ((const Joust__Disconnect *)m.body)->run_complete);
     joust_wire_msg_clear(&m);
     coord_join(&c);
-    CHECK(c.rc == 0 && c.sum.complete && c.sum.expired == 2 && c.sum.retried == 1);
-    CHECK(c.sum.failed == 1 && c.sum.ok == 0);
-    Joust__OutcomeRecord *o = outcome(st, 1, 1);
+    CHECK(c.rc == 0 && c.sum.complete && c.sum.expired == 2 && c.sum.failed == 1);
+    CHECK(c.sum.run.counts.abandoned == 1 && streq(c.sum.run.example[JOUST_FAIL_ABANDONED], "gave up after 2 lost leases: lease expired"));
+    o = outcome(st, 1, 1);
     CHECK(o && o->status == JOUST__OUTCOME_STATUS__ABANDONED && o->attempt == 2);
-    CHECK(o && o->error && strstr(o->error, "gave up after 2 attempts: lease expired"));
+    CHECK(o && o->error && strstr(o->error, "gave up after 2 lost leases: lease expired"));
     joust_rec_free(o);
-    fake_close(&w);
+    fake_close(&hung);
     joust_store_destroy(&st);
 }
 
@@ -655,6 +773,188 @@ static void test_goodbye_survives_close(void)
     CHECK(got_ack); /* BUG: lost with ZMQ_IMMEDIATE */
     CHECK(got_bye); /* BUG: lost with ZMQ_IMMEDIATE */
     fake_close(&w);
+    joust_store_destroy(&st);
+}
+
+/* ------------------------------------------------------------ A7 ------- */
+
+static void test_forged_results(void)
+{
+    joust_store_t *st = make_store("a7", 2); /* one match */
+    coord_thread c;
+    coord_start(&c, st, "a7", 60000, 3);
+    fake w, evil, stranger;
+    fake_open(&w, c.endpoint);
+    fake_ready(&w, "fw", 1);
+    joust_wire_msg m;
+    CHECK(fake_take(&w, JOUST_CMD_JOB, 3000, &m, 1));
+    CHECK(m.body && job_has((const Joust__Job *)m.body, 1, 1));
+    joust_wire_msg_clear(&m);
+    /* a registered worker that never held the lease */
+    fake_open(&evil, c.endpoint);
+    fake_ready(&evil, "evil", 4);
+    fake_result(&evil, 1, 1, 1, JOUST__OUTCOME_STATUS__OK, 1.0, NULL);
+    CHECK(!fake_take_ack(&evil, 1, 600));
+    /* a peer that never registered */
+    fake_open(&stranger, c.endpoint);
+    fake_result(&stranger, 1, 1, 1, JOUST__OUTCOME_STATUS__CONFIG_ERROR, 0, "forged stop");
+    CHECK(fake_take(&stranger, JOUST_CMD_DISCONNECT, 3000, &m, 0)); /* "send READY" */
+    joust_wire_msg_clear(&m);
+    CHECK(!fake_take_ack(&stranger, 1, 300));
+    CHECK(!c.done); /* the forged CONFIG_ERROR stopped nothing */
+    /* the lessee settles it */
+    fake_result(&w, 1, 1, 1, JOUST__OUTCOME_STATUS__OK, 0.3, NULL);
+    CHECK(fake_take_ack(&w, 1, 3000));
+    CHECK(fake_take(&w, JOUST_CMD_DISCONNECT, 3000, &m, 1));
+    joust_wire_msg_clear(&m);
+    coord_join(&c);
+    CHECK(c.rc == 0 && c.sum.complete && c.sum.ok == 1 && c.sum.forged == 2);
+    Joust__OutcomeRecord *o = outcome(st, 1, 1);
+    CHECK(o && o->p_first == 0.3 && streq(o->worker, "fw"));
+    joust_rec_free(o);
+    fake_close(&w);
+    fake_close(&evil);
+    fake_close(&stranger);
+    joust_store_destroy(&st);
+}
+
+/* ------------------------------------------------------------ A8 ------- */
+
+static void test_infra_and_unavailable(void)
+{
+    joust_store_t *st = make_store("a8", 2); /* one match */
+    coord_thread c;
+    coord_start(&c, st, "a8", 60000, 1); /* one attempt: an infra error must not spend it */
+    fake w1, w2;
+    fake_open(&w1, c.endpoint);
+    fake_ready(&w1, "w1", 1);
+    joust_wire_msg m;
+    CHECK(fake_take(&w1, JOUST_CMD_JOB, 3000, &m, 1));
+    CHECK(m.body && job_has((const Joust__Job *)m.body, 1, 1));
+    joust_wire_msg_clear(&m);
+    fake_open(&w2, c.endpoint);
+    fake_ready(&w2, "w2", 1);
+    fake_pump(&w2, 100, 1);
+    /* w1's endpoint fails: the match goes to w2, not back to w1 */
+    fake_result(&w1, 1, 1, 1, JOUST__OUTCOME_STATUS__INFRA_ERROR, 0, "connection refused");
+    CHECK(fake_take_ack(&w1, 1, 3000));
+    CHECK(fake_take(&w2, JOUST_CMD_JOB, 3000, &m, 1));
+    CHECK(m.body && job_has((const Joust__Job *)m.body, 1, 2));
+    joust_wire_msg_clear(&m);
+    CHECK(fake_take(&w1, JOUST_CMD_JOB, 300, &m, 1) == 0);
+    /* both become unavailable; w2 gives the match back: nobody gets it */
+    w1.unavailable = w2.unavailable = 1;
+    fake_heartbeat(&w1, 0);
+    fake_heartbeat(&w2, 0);
+    fake_pump(&w1, 100, 1);
+    fake_result(&w2, 1, 1, 2, JOUST__OUTCOME_STATUS__INFRA_ERROR, 0, "503 Service Unavailable");
+    CHECK(fake_take_ack(&w2, 1, 3000));
+    for (int i = 0; i < 10; i++) { /* a second, both heartbeating */
+        CHECK(fake_take(&w1, JOUST_CMD_JOB, 50, &m, 1) == 0);
+        CHECK(fake_take(&w2, JOUST_CMD_JOB, 50, &m, 1) == 0);
+    }
+    CHECK(!c.done);
+    /* w1 is available again: it gets the match */
+    w1.unavailable = 0;
+    fake_heartbeat(&w1, 0);
+    CHECK(fake_take(&w1, JOUST_CMD_JOB, 3000, &m, 1));
+    CHECK(m.body && job_has((const Joust__Job *)m.body, 1, 3));
+    joust_wire_msg_clear(&m);
+    fake_result(&w1, 1, 1, 3, JOUST__OUTCOME_STATUS__OK, 0.6, NULL);
+    CHECK(fake_take_ack(&w1, 1, 3000));
+    CHECK(fake_take(&w1, JOUST_CMD_DISCONNECT, 3000, &m, 1));
+    joust_wire_msg_clear(&m);
+    coord_join(&c);
+    CHECK(c.rc == 0 && c.sum.complete && c.sum.ok == 1 && c.sum.failed == 0);
+    CHECK(c.sum.infra_retries == 2);
+    Joust__OutcomeRecord *o = outcome(st, 1, 1);
+    CHECK(o && o->status == JOUST__OUTCOME_STATUS__OK && o->attempt == 3 && streq(o->worker, "w1"));
+    joust_rec_free(o);
+    fake_close(&w1);
+    fake_close(&w2);
+    joust_store_destroy(&st);
+}
+
+/* ------------------------------------------------------------ A9 ------- */
+
+static void test_config_error_stops(void)
+{
+    joust_store_t *st = make_store("a9", 3);
+    coord_thread c;
+    coord_start(&c, st, "a9", 60000, 3);
+    fake w;
+    fake_open(&w, c.endpoint);
+    fake_ready(&w, "fw", 1);
+    joust_wire_msg m;
+    CHECK(fake_take(&w, JOUST_CMD_JOB, 3000, &m, 1));
+    joust_wire_msg_clear(&m);
+    fake_result(&w, 1, 1, 1, JOUST__OUTCOME_STATUS__CONFIG_ERROR, 0,
+                "http://127.0.0.1:8000/v1: HTTP 401: {\"error\": \"invalid api key\"}");
+    CHECK(fake_take_ack(&w, 1, 3000));
+    CHECK(fake_take(&w, JOUST_CMD_DISCONNECT, 3000, &m, 1));
+    const Joust__Disconnect *d = (const Joust__Disconnect *)m.body;
+    CHECK(d && !d->run_complete && d->reason && strstr(d->reason, "invalid api key"));
+    joust_wire_msg_clear(&m);
+    coord_join(&c);
+    CHECK(c.rc == JOUST_EJUDGE && !c.sum.complete);
+    CHECK(strstr(c.sum.stopped, "worker fw") && strstr(c.sum.stopped, "http://127.0.0.1:8000/v1") &&
+          strstr(c.sum.stopped, "invalid api key"));
+    CHECK(outcome(st, 1, 1) == NULL);
+    fake_close(&w);
+    joust_store_destroy(&st);
+}
+
+/* ------------------------------------------------------------ A10 ------ */
+
+static void test_forged_under_curve(void)
+{
+    joust_curve_keypair ck, gk, ek;
+    if (joust_curve_keygen(&ck) == JOUST_EUNSUPPORTED) {
+        fprintf(stderr, "  (A9 skipped: libzmq without CURVE)\n");
+        return;
+    }
+    CHECK_RC(joust_curve_keygen(&gk));
+    CHECK_RC(joust_curve_keygen(&ek));
+    joust_store_t *st = make_store("a10", 2); /* one match */
+    char base[PATH_MAX], secret[PATH_MAX + 8], allow[PATH_MAX + 16], err[256];
+    snprintf(base, sizeof base, "%s/a10/coord", tmpdir);
+    CHECK_RC(joust_curve_write_keys(base, "coord", &ck, err, sizeof err));
+    snprintf(secret, sizeof secret, "%s.key", base);
+    snprintf(allow, sizeof allow, "%s/a10/allow.txt", tmpdir);
+    FILE *f = fopen(allow, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fprintf(f, "gpu-1 %s\ngpu-2 %s\n", gk.public_z85, ek.public_z85);
+    fclose(f);
+    next_curve_secret = secret;
+    next_curve_allow = allow;
+    coord_thread c;
+    coord_start(&c, st, "a10", 60000, 3);
+    fake good, evil;
+    fake_open_curve(&good, c.endpoint, &gk, ck.public_z85);
+    fake_ready(&good, "whatever", 1);
+    joust_wire_msg m;
+    CHECK(fake_take(&good, JOUST_CMD_JOB, 3000, &m, 1));
+    CHECK(m.body && job_has((const Joust__Job *)m.body, 1, 1));
+    joust_wire_msg_clear(&m);
+    /* gpu-2 registers claiming gpu-1's name, and forges the result */
+    fake_open_curve(&evil, c.endpoint, &ek, ck.public_z85);
+    fake_ready(&evil, "gpu-1", 1);
+    fake_result(&evil, 1, 1, 1, JOUST__OUTCOME_STATUS__OK, 1.0, NULL);
+    CHECK(!fake_take_ack(&evil, 1, 600));
+    fake_result(&good, 1, 1, 1, JOUST__OUTCOME_STATUS__OK, 0.4, NULL);
+    CHECK(fake_take_ack(&good, 1, 3000));
+    CHECK(fake_take(&good, JOUST_CMD_DISCONNECT, 3000, &m, 1));
+    joust_wire_msg_clear(&m);
+    coord_join(&c);
+    CHECK(c.rc == 0 && c.sum.complete && c.sum.forged == 1 && c.sum.ok == 1);
+    Joust__OutcomeRecord *o = outcome(st, 1, 1);
+    CHECK(o && o->p_first == 0.4 && streq(o->worker, "gpu-1"));
+    joust_rec_free(o);
+    fake_close(&good);
+    fake_close(&evil);
+    joust_curve_wipe(&ck, sizeof ck);
     joust_store_destroy(&st);
 }
 
@@ -975,6 +1275,14 @@ int main(int argc, char **argv)
         test_goodbye_survives_close();
     if (!only || !strcmp(only, "a6"))
         test_store_write_fails();
+    if (!only || !strcmp(only, "a7"))
+        test_forged_results();
+    if (!only || !strcmp(only, "a8"))
+        test_infra_and_unavailable();
+    if (!only || !strcmp(only, "a9"))
+        test_config_error_stops();
+    if (!only || !strcmp(only, "a10"))
+        test_forged_under_curve();
     if (!only || !strcmp(only, "b1"))
         test_worker_registers();
     if (!only || !strcmp(only, "b2"))
