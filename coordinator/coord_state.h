@@ -131,6 +131,7 @@ typedef struct {
     joust_coord_summary *sum;
     uint64_t prompts_total, prompts_planned;
     uint64_t session_done;                  /* outcomes staged this session */
+    uint64_t done_before;                   /* outcomes committed before it */
     int64_t start_ms, last_progress_ms, last_log_ms, paused_since_ms, last_pause_ms;
     int paused;
 } coord;

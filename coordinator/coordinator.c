@@ -648,7 +648,7 @@ static void progress(coord *c, int64_t now, int final)
              : !c->cfg->log_every_ms || (!final && now - c->last_log_ms < c->cfg->log_every_ms))
         return;
     c->last_progress_ms = c->last_log_ms = now;
-    uint64_t done = c->sum->ok + c->sum->failed;
+    uint64_t done = c->done_before + c->session_done;
     double secs = (double)(now - c->start_ms) / 1000.0;
     double rate = secs > 0 ? (double)c->session_done / secs : 0;
     /* Planning is lazy: estimate the total from the prompts planned so far. */

@@ -76,7 +76,7 @@ typedef struct {
 } joust_coord_config;
 
 typedef struct {
-    /* This session: */
+    /* This session (planned: every match of the run known to it): */
     uint64_t planned, ok, failed, retried, expired, duplicates, rejected;
     uint64_t infra_retries; /* INFRA_ERROR / JUDGE_ERROR results re-queued */
     uint64_t forged;        /* results from a peer that never held the lease */

@@ -291,7 +291,7 @@ int coord_recover(coord *c)
     joust_rec_cursor_destroy(&mi);
     joust_rec_cursor_destroy(&oi);
     c->sum->planned = recovered + done;
-    c->sum->ok = done; /* refined by the final summary from the store */
+    c->done_before = done;
     if (waits)
         pull_all(c);
     if (recovered || done)

@@ -49,7 +49,7 @@ enum {
     O_ENDPOINT, O_MODEL, O_MODE, O_TEMPLATE, O_TEMPERATURE, O_MAX_TOKENS, O_TOP_LOGPROBS,
     O_INFLIGHT, O_REQ_TIMEOUT, O_API_KEY_ENV, O_MAX_RETRIES, O_UNPARSEABLE_RETRIES,
     O_NO_HARD_FALLBACK, O_JUDGE_STATS, O_WAIT_READY, O_BUDGET, O_BUDGET_CALLS, O_CONFIDENCE, O_K, O_DUP_IDS,
-    O_HELP
+    O_MAX_FAILED, O_RETRY_FAILED, O_HELP
 };
 
 static const struct option long_opts[] = {
@@ -105,6 +105,8 @@ static const struct option long_opts[] = {
     {"confidence", required_argument, 0, O_CONFIDENCE},
     {"k", required_argument, 0, O_K},
     {"duplicate-ids", required_argument, 0, O_DUP_IDS},
+    {"max-failed", required_argument, 0, O_MAX_FAILED},
+    {"retry-failed", no_argument, 0, O_RETRY_FAILED},
     {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
@@ -201,6 +203,11 @@ int cli_parse(int argc, char **argv, cli_opts *o)
         case O_BUDGET_CALLS: rc = parse_u64(name, optarg, UINT64_MAX, &o->budget_calls); break;
         case O_CONFIDENCE: rc = parse_double(name, optarg, &o->confidence); break;
         case O_K: rc = parse_u64(name, optarg, 4096, &v); o->k = (uint32_t)v; break;
+        case O_MAX_FAILED:
+            if ((rc = joust_max_failed_parse(optarg, &o->max_failed)) < 0)
+                fprintf(stderr, "joust: --max-failed: '%s' is not a count N or a percentage P%%\n", optarg);
+            break;
+        case O_RETRY_FAILED: o->retry_failed = 1; break;
         case O_PROMPTS: rc = parse_u64(name, optarg, 1000000, &v); o->prompts = (int)v; break;
         case O_PER_PROMPT: rc = parse_u64(name, optarg, 4096, &v); o->per_prompt = (int)v; break;
         case O_SIM_LATENCY: rc = parse_u64(name, optarg, 600000, &v); o->jcfg.sim_latency_ms = (int)v; break;
@@ -515,6 +522,13 @@ int cli_coordinate(const cli_opts *o, joust_store_t *st, joust_coord_summary *cs
         return rc;
     local_workers lw = {.o = o, .seed = run->seed};
     joust_rec_free(run);
+    uint64_t again = 0;
+    if (o->retry_failed && (rc = joust_coord_retry_failed(st, o->run, &again)) < 0) {
+        log_error("run '%s': cannot re-plan its failed matches: %s", o->run, joust_strerror(rc));
+        return rc;
+    }
+    if (o->retry_failed)
+        printf("run '%s': %" PRIu64 " failed matches to judge again\n", o->run, again);
     joust_coord_config cc;
     joust_coord_config_defaults(&cc);
     cc.bind = o->workers ? "tcp://127.0.0.1:*" : o->bind;
@@ -544,13 +558,34 @@ int cli_coordinate(const cli_opts *o, joust_store_t *st, joust_coord_summary *cs
                cs->failed, cs->retried, cs->expired);
     if (lw.stats_dir[0]) /* the workers' judge statistics, after their exit */
         cli_openai_report(o, lw.stats_dir, lw.n, done);
+    if (rc == JOUST_EJUDGE && cs->stopped[0])
+        fprintf(stderr, "joust: run '%s' stopped: %s\n  fix the judge's configuration, then run the "
+                        "same command again to resume\n", o->run, cs->stopped);
     if (rc < 0)
         return rc;
     if (!cs->complete) {
-        log_warn("run '%s' stopped before completion; run the same command again to resume", o->run);
+        log_warn("run '%s' stopped before completion: %" PRIu64 " of %" PRIu64
+                 " planned matches have no outcome yet; run the same command again to resume",
+                 o->run, cs->run.planned - cs->run.counts.ok - cs->run.counts.failed, cs->run.planned);
         return cli_stop ? 130 : JOUST_EAGAIN;
     }
     return 0;
+}
+
+/* A finished run with failed matches: says which classes on stderr, and
+ * fails the command when there are more than --max-failed allows. */
+static int failure_verdict(const cli_opts *o, const joust_coord_tally *t)
+{
+    uint64_t failed = joust_coord_tally_failed(t);
+    if (!failed)
+        return 0;
+    int over = joust_max_failed_exceeded(&o->max_failed, t);
+    fprintf(stderr, "joust: run '%s': %" PRIu64 " of %" PRIu64 " matches failed:\n", o->run, failed,
+            t->planned);
+    joust_coord_tally_print(t, stderr);
+    fprintf(stderr, "  %s; the same command with --retry-failed judges exactly these again\n",
+            over ? "more than --max-failed allows: exit status 1" : "within --max-failed");
+    return over ? JOUST_EJUDGE : 0;
 }
 
 int cli_pipeline(const cli_opts *o, const char *manifest, joust_store_t *st)
@@ -560,5 +595,7 @@ int cli_pipeline(const cli_opts *o, const char *manifest, joust_store_t *st)
     if (rc == 0)
         rc = cli_coordinate(o, st, &cs);
     joust_score_summary ss;
-    return rc ? rc : cli_write_scores(st, o->run, o->out, &ss, 0);
+    if (rc == 0)
+        rc = cli_write_scores(st, o->run, o->out, &ss, 0);
+    return rc ? rc : failure_verdict(o, &cs.run);
 }

@@ -25,6 +25,8 @@ typedef struct {
     double budget_per_image, confidence;
     uint64_t budget_calls;
     uint32_t k;
+    joust_max_failed max_failed; /* --max-failed: failures that still exit 0 */
+    int retry_failed;            /* --retry-failed: judge the failed matches again */
     joust_judge_config jcfg;
     /* CURVE over tcp (coordinator: curve_secret + curve_allow; worker:
      * curve_secret + server_key) and image path confinement. */

@@ -35,7 +35,10 @@
     "  --job-matches N      matches per JOB message (default 64)\n"                         \
     "  --duplicate-ids P    a manifest line whose id an earlier image has: error (default;\n"\
     "                       the line is skipped and listed in bad_lines.jsonl under --out)\n"\
-    "                       | warn (kept under a generated id #N)\n"
+    "                       | warn (kept under a generated id #N)\n"                      \
+    "  --max-failed N|P%    failed matches that still exit 0 (default 0: any failure\n"    \
+    "                       exits 1, after the scores are written)\n"                     \
+    "  --retry-failed       judge a finished run's failed matches again, once\n"
 
 #define OPENAI_OPTIONS                                                                       \
     "openai judge (a VLM behind an OpenAI-compatible server; see docs/judges.md):\n"         \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bad input fails only what needs it: corrupt, truncated, zero-byte, non-image
 # and missing images fail the matches that use them (reason stored and shown
-# in the summary and in scores.jsonl), malformed manifest lines are reported
+# in the summary and in scores.jsonl; the run exits 1 and names them), malformed manifest lines are reported
 # with their line numbers and listed, all of them, in bad_lines.jsonl beside
 # the scores (a NUL in a string, non-JSON whitespace, a duplicate or
 # reserved id among them), ids in scores.jsonl are unique (a line without an
@@ -32,8 +32,13 @@ echo "not an image" > "$WORK/text.webp"
     printf '{"image":"%s","prompt":"alone"}\n' "$img2"                          # 16: no id
     printf '{"image":"%s","prompt":"alone","id":"#16"}\n' "$img2"               # 17: reserved id
 } > "$WORK/m.jsonl"
-"$JOUST" run "$WORK/m.jsonl" --db "$WORK/db" --out "$WORK/out" --workers 2 --no-progress \
-    > "$WORK/run.out" 2> "$WORK/run.err" || { cat "$WORK/run.err"; fail "run failed"; }
+# The matches with a bad image fail: the scores are written, the failures
+# are named on stderr, and the exit status says so (honest exit).
+st=0; "$JOUST" run "$WORK/m.jsonl" --db "$WORK/db" --out "$WORK/out" --workers 2 --no-progress \
+    > "$WORK/run.out" 2> "$WORK/run.err" || st=$?
+[ $st = 1 ] || { cat "$WORK/run.err"; fail "a run with failed matches exited $st, not 1"; }
+grep -q "60 of 72 matches failed" "$WORK/run.err" || fail "the failed matches are not counted on stderr"
+grep -q "  image_error: 60 (e.g. " "$WORK/run.err" || fail "the failure class is not named on stderr"
 grep -q "m.jsonl:10: invalid JSON" "$WORK/run.err" || fail "line 10 not reported"
 grep -q "m.jsonl:11: field \"image\"" "$WORK/run.err" || fail "line 11 not reported"
 grep -q "images that could not be judged" "$WORK/run.out" || fail "summary lacks the failed images"
