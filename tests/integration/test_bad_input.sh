@@ -37,7 +37,7 @@ echo "not an image" > "$WORK/text.webp"
 st=0; "$JOUST" run "$WORK/m.jsonl" --db "$WORK/db" --out "$WORK/out" --workers 2 --no-progress \
     > "$WORK/run.out" 2> "$WORK/run.err" || st=$?
 [ $st = 1 ] || { cat "$WORK/run.err"; fail "a run with failed matches exited $st, not 1"; }
-grep -q "60 of 72 matches failed" "$WORK/run.err" || fail "the failed matches are not counted on stderr"
+grep -q "60 of 74 matches failed" "$WORK/run.err" || fail "the failed matches are not counted on stderr"
 grep -q "  image_error: 60 (e.g. " "$WORK/run.err" || fail "the failure class is not named on stderr"
 grep -q "m.jsonl:10: invalid JSON" "$WORK/run.err" || fail "line 10 not reported"
 grep -q "m.jsonl:11: field \"image\"" "$WORK/run.err" || fail "line 11 not reported"

@@ -46,7 +46,7 @@ st=0; timeout --preserve-status -s INT 8 "$JOUST" run "$WORK/set/manifest.jsonl"
     --out "$WORK/out-always500" --judge openai --endpoint "$SRV_URL_f" --max-pixels 200704 \
     --workers 1 --no-progress --max-retries 1 --max-attempts 2 > /dev/null 2> "$WORK/always500.err" || st=$?
 [ $st = 130 ] || { tail "$WORK/always500.err"; fail "always500: exit $st, not 130 (interrupted)"; }
-"$JOUST" status --db "$WORK/db" | grep -E "^always500 .* 12 +0  judging" > /dev/null \
+"$JOUST" status --db "$WORK/db" | grep -E "^always500 .* 12 +0 +0  judging" > /dev/null \
     || { "$JOUST" status --db "$WORK/db"; fail "always500: an infrastructure failure was recorded"; }
 standin_fault "$SRV_PORT_f" none 0
 run always500 --max-retries 1 --max-attempts 2 || { cat "$WORK/always500.err"; fail "always500 resumed"; }
