@@ -23,13 +23,17 @@ static void test_bytes(void)
 
 static void test_rng(void)
 {
-    joust_rng_t r1, r2;
+    /* Pinned: xoshiro256** seeded by splitmix64 (values from an independent
+     * implementation of both). Stored runs depend on them: a seed must give
+     * the same tournaments on every machine and in every version. */
+    joust_rng_t r1;
+    joust_rng_seed(&r1, 0);
+    CHECK(joust_rng_u64(&r1) == 0x99ec5f36cb75f2b4ull);
+    CHECK(joust_rng_u64(&r1) == 0xbf6e1f784956452aull);
     joust_rng_seed(&r1, 42);
-    joust_rng_seed(&r2, 42);
-    int same = 1;
-    for (int i = 0; i < 100; i++)
-        same &= joust_rng_u64(&r1) == joust_rng_u64(&r2);
-    CHECK(same);
+    CHECK(joust_rng_u64(&r1) == 0x15780b2e0c2ec716ull);
+    CHECK(joust_rng_u64(&r1) == 0x6104d9866d113a7eull);
+    CHECK(joust_rng_u64(&r1) == 0xae17533239e499a1ull);
     double sum = 0, sq = 0;
     int n = 100000;
     for (int i = 0; i < n; i++) {
@@ -64,7 +68,11 @@ static void test_buf(void)
 
 static void test_hash(void)
 {
-    CHECK(joust_hash64("abc", 3) == joust_hash64("abc", 3));
+    /* Pinned XXH3-64 (seed 0) values, as `xxhsum -H3` prints them: content
+     * hashes and manifest keys in existing stores depend on them. */
+    CHECK(joust_hash64("", 0) == 0x2d06800538d394c2ull);
+    CHECK(joust_hash64("abc", 3) == 0x78af5f94892f3950ull);
+    CHECK(joust_hash64("hello world", 11) == 0xd447b1ea40e6988bull);
     CHECK(joust_hash64("abc", 3) != joust_hash64("abd", 3));
     uint64_t h;
     char err[256];
