@@ -836,6 +836,18 @@ static void teardown(coord *c)
     for (size_t i = 0; i < c->pool_len; i++)
         if (c->pool[i].state && find_match(c, c->pool[i].id) == &c->pool[i])
             coord_prompt_release(c, c->pool[i].p);
+    /* A run stopped midway: what is left is held by planners with more
+     * to plan (collected first: releasing edits the map). */
+    prompt_slot **left = xmalloc((c->prompts.len + 1) * sizeof *left);
+    size_t nleft = 0;
+    for (size_t i = 0; i < c->prompts.cap; i++)
+        if (c->prompts.keys[i])
+            left[nleft++] = (prompt_slot *)(uintptr_t)c->prompts.vals[i];
+    for (size_t i = 0; i < nleft; i++) {
+        left[i]->refs = 1;
+        coord_prompt_release(c, left[i]);
+    }
+    free(left);
     for (size_t i = 0; i < c->npeers; i++) {
         free(c->peers[i].acks);
     }
