@@ -1,51 +1,238 @@
+/* Scoring: one pass over a run's outcomes, one bulk fit, one write
+ * (scoring.h). */
 #include "scoring.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
 
-#include "bt.h"
-#include "buf.h"
+#include "bt_bulk.h"
 #include "bytes.h"
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
 #include "records.h"
 #include "u64map.h"
 #include "xalloc.h"
+#ifdef JOUST_HAVE_CUDA
+#include "bt_cuda.h"
+#endif
 
-typedef struct {
-    uint64_t prompt_id, first, second, seq;
-    double p_first;
-    int ok;
-} flat_outcome;
+/* The marker, kept in the run record (scores_from). */
+#define MARKER_MAGIC "JSM1"
+#define MARKER_LEN (4 + 8 * 3 + 8 * 3)
 
-/* A run's outcomes in prompt order. Planned match ids follow prompt order,
- * so the outcomes are read straight from the store (memory per prompt);
- * when they turn out not to be in that order, they are loaded whole and
- * sorted instead. */
+/* ------------------------------------------------------------- options --- */
+
+int joust_device_parse(const char *s, joust_device *out)
+{
+    static const char *const names[] = {"auto", "cpu", "cuda"};
+    for (int i = 0; i < 3; i++)
+        if (s && !strcmp(s, names[i])) {
+            *out = (joust_device)i;
+            return 0;
+        }
+    return JOUST_EINVAL;
+}
+
+const char *joust_device_name(joust_device d)
+{
+    return d == JOUST_DEVICE_CUDA ? "cuda" : d == JOUST_DEVICE_CPU ? "cpu" : "auto";
+}
+
+int joust_kind_parse(const char *s, int *kind)
+{
+    for (int k = JOUST__OUTCOME_KIND__SOFT; k <= JOUST__OUTCOME_KIND__HARD; k++)
+        if (s && !strcmp(s, joust_kind_name(k))) {
+            *kind = k;
+            return 0;
+        }
+    return JOUST_EINVAL;
+}
+
+const char *joust_kind_name(int kind)
+{
+    switch (kind) {
+    case JOUST__OUTCOME_KIND__SOFT: return "soft";
+    case JOUST__OUTCOME_KIND__BOUNDED: return "bounded";
+    case JOUST__OUTCOME_KIND__HARD: return "hard";
+    default: return "unknown";
+    }
+}
+
+void joust_score_opts_defaults(joust_score_opts *o)
+{
+    *o = (joust_score_opts){JOUST_DEVICE_AUTO, 1.0, JOUST__OUTCOME_KIND__HARD, 0};
+}
+
+static int opts_check(const joust_score_opts *o)
+{
+    if (!(isfinite(o->hard_weight) && o->hard_weight >= 0) || o->threads < 0 ||
+        o->min_kind < JOUST__OUTCOME_KIND__SOFT || o->min_kind > JOUST__OUTCOME_KIND__HARD ||
+        (unsigned)o->device > JOUST_DEVICE_CUDA) {
+        log_error("scoring: bad options (hard weight %g must be >= 0, min kind %d, threads %d)",
+                  o->hard_weight, o->min_kind, o->threads);
+        return JOUST_EINVAL;
+    }
+    return 0;
+}
+
+/* The kind an OK outcome counts as: absent or unspecified = SOFT (older
+ * records); a value this joust does not know counts as the weakest. */
+static int kind_of(const Joust__OutcomeRecord *o)
+{
+    if (!o->has_kind || o->kind == JOUST__OUTCOME_KIND__OUTCOME_KIND_UNSPECIFIED)
+        return JOUST__OUTCOME_KIND__SOFT;
+    if ((int)o->kind > JOUST__OUTCOME_KIND__HARD)
+        return JOUST__OUTCOME_KIND__HARD;
+    return (int)o->kind;
+}
+
+/* The weight o gives an OK outcome of a kind; 0 leaves it out. */
+static double kind_weight(const joust_score_opts *o, int kind)
+{
+    if (kind > o->min_kind)
+        return 0;
+    return kind == JOUST__OUTCOME_KIND__HARD ? o->hard_weight : 1.0;
+}
+
+/* ------------------------------------------------------------- marker --- */
+
+/* What a fit was made from: the outcomes' digest, the planned prompts, the
+ * images, and per kind the weight its outcomes had (-1 when the run had
+ * none of that kind, so options that differ only for absent kinds agree). */
 typedef struct {
-    joust_rec_cursor_t *it; /* streaming; NULL when sorted in memory */
-    flat_outcome *v;     /* in memory: sorted by prompt */
-    size_t len, cap, pos;
-    flat_outcome peeked;
-    int has_peek;
-    uint32_t run_id;
+    uint64_t digest, plan_cursor, next_image;
+    double weight[3];
+} marker;
+
+static void marker_pack(const marker *m, unsigned char out[MARKER_LEN])
+{
+    memcpy(out, MARKER_MAGIC, 4);
+    joust_put_be64(out + 4, m->digest);
+    joust_put_be64(out + 12, m->plan_cursor);
+    joust_put_be64(out + 20, m->next_image);
+    for (int k = 0; k < 3; k++) {
+        uint64_t bits;
+        memcpy(&bits, &m->weight[k], sizeof bits);
+        joust_put_be64(out + 28 + 8 * k, bits);
+    }
+}
+
+static void marker_weights(marker *m, const joust_score_opts *o, const uint64_t kinds[4])
+{
+    for (int k = 0; k < 3; k++)
+        m->weight[k] = kinds[k + 1] ? kind_weight(o, k + 1) : -1;
+}
+
+/* ------------------------------------------------------- decode arena --- */
+
+/* protobuf-c allocations of one record come from a buffer that is reset
+ * for the next record: no malloc per string. */
+typedef struct {
+    unsigned char *buf;
+    size_t cap, used;
+    void **big;
+    size_t nbig, big_cap;
+} arena;
+
+static void *arena_alloc(void *data, size_t size)
+{
+    arena *a = data;
+    size = (size + 15) & ~(size_t)15;
+    if (a->used + size <= a->cap) {
+        void *p = a->buf + a->used;
+        a->used += size;
+        return p;
+    }
+    xgrow((void **)&a->big, &a->big_cap, a->nbig + 1, sizeof *a->big);
+    return a->big[a->nbig++] = xmalloc(size);
+}
+
+static void arena_free(void *data, void *p)
+{
+    (void)data;
+    (void)p; /* everything goes at arena_reset */
+}
+
+static void arena_reset(arena *a)
+{
+    for (size_t i = 0; i < a->nbig; i++)
+        free(a->big[i]);
+    a->nbig = 0;
+    a->used = 0;
+}
+
+static void arena_free_all(arena *a)
+{
+    arena_reset(a);
+    free(a->big);
+    free(a->buf);
+}
+
+/* ------------------------------------------------------------ prompts --- */
+
+/* The planned prompts: prompt p owns the items [item_off[p], item_off[p+1])
+ * whose image ids ids[] are in id order. */
+typedef struct {
+    uint64_t *pid, *item_off, *ids;
+    size_t np, pid_cap, off_cap, ni, ni_cap;
+} prompt_set;
+
+static int collect_prompt(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
+{
+    prompt_set *ps = arg;
+    xgrow((void **)&ps->pid, &ps->pid_cap, ps->np + 1, sizeof *ps->pid);
+    xgrow((void **)&ps->item_off, &ps->off_cap, ps->np + 2, sizeof *ps->item_off);
+    xgrow((void **)&ps->ids, &ps->ni_cap, ps->ni + n, sizeof *ps->ids);
+    ps->pid[ps->np] = pid;
+    ps->item_off[ps->np] = ps->ni;
+    memcpy(ps->ids + ps->ni, ids, n * sizeof *ids);
+    ps->ni += n;
+    ps->np++;
+    ps->item_off[ps->np] = ps->ni;
+    return 0;
+}
+
+/* Index of id in the sorted v[0..n); UINT32_MAX when absent. */
+static uint32_t index_of(const uint64_t *v, size_t n, uint64_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (v[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && v[lo] == id ? (uint32_t)lo : UINT32_MAX;
+}
+
+static void prompt_set_free(prompt_set *ps)
+{
+    free(ps->pid);
+    free(ps->item_off);
+    free(ps->ids);
+}
+
+/* ----------------------------------------------------------- outcomes --- */
+
+/* The OK outcomes that enter the fit, in columns: prompt index, the
+ * outcome with prompt-local image indices, its weight. */
+typedef struct {
+    uint32_t *prompt;
+    joust_outcome *o;
+    float *w;
+    size_t n, cap;
+    int weighted; /* some weight != 1 */
     joust_u64map_t error_of; /* image id -> index in errors + 1 */
     char **errors;
     size_t nerrors, errors_cap;
-    joust_score_summary *sum;
 } outcome_set;
-
-static int by_prompt(const void *x, const void *y)
-{
-    const flat_outcome *a = x, *b = y;
-    if (a->prompt_id != b->prompt_id)
-        return a->prompt_id < b->prompt_id ? -1 : 1;
-    return a->seq < b->seq ? -1 : a->seq > b->seq;
-}
 
 static void note_image_error(outcome_set *os, uint64_t image_id, const char *error)
 {
@@ -62,83 +249,272 @@ static const char *image_error(const outcome_set *os, uint64_t image_id)
     return joust_u64map_get(&os->error_of, image_id, &i) ? os->errors[i - 1] : NULL;
 }
 
-/* Decodes the iterator's current outcome, counting it. 0 when corrupt. */
-static int decode_outcome(outcome_set *os, joust_rec_cursor_t *it, uint64_t seq, flat_outcome *out)
+static void outcome_set_free(outcome_set *os)
 {
-    Joust__OutcomeRecord *o = joust_rec_cursor_outcome(it);
-    if (!o) {
-        log_warn("run %u: an outcome record does not unpack; skipped", os->run_id);
-        return 0;
-    }
-    int ok = o->status == JOUST__OUTCOME_STATUS__OK && o->has_p_first;
-    if (ok) {
-        os->sum->outcomes_ok++;
-    } else {
-        os->sum->outcomes_failed++;
-        if (o->status == JOUST__OUTCOME_STATUS__IMAGE_ERROR)
-            note_image_error(os, o->failed_image_id, o->error);
-    }
-    *out = (flat_outcome){o->prompt_id, o->first, o->second, seq, o->p_first, ok};
-    joust_rec_free(o);
-    return 1;
-}
-
-static int outcomes_open(joust_store_t *st, outcome_set *os, int in_memory)
-{
-    int rc = joust_rec_cursor_new(st, JOUST_REC_OUTCOMES, os->run_id, &os->it);
-    if (rc < 0 || !in_memory)
-        return rc;
-    for (; joust_rec_cursor_valid(os->it); joust_rec_cursor_next(os->it)) {
-        xgrow((void **)&os->v, &os->cap, os->len + 1, sizeof *os->v);
-        os->len += (size_t)decode_outcome(os, os->it, os->len, &os->v[os->len]);
-    }
-    rc = joust_rec_cursor_error(os->it);
-    joust_rec_cursor_destroy(&os->it);
-    qsort(os->v, os->len, sizeof *os->v, by_prompt);
-    return rc;
-}
-
-/* The next outcome without consuming it; NULL at the end. */
-static const flat_outcome *outcomes_peek(outcome_set *os)
-{
-    if (os->has_peek)
-        return &os->peeked;
-    if (!os->it) {
-        if (os->pos == os->len)
-            return NULL;
-        os->peeked = os->v[os->pos++];
-        os->has_peek = 1;
-        return &os->peeked;
-    }
-    /* The iterator stays on the peeked record; consuming it moves on. */
-    while (!os->has_peek && joust_rec_cursor_valid(os->it))
-        if (!(os->has_peek = decode_outcome(os, os->it, 0, &os->peeked)))
-            joust_rec_cursor_next(os->it);
-    return os->has_peek ? &os->peeked : NULL;
-}
-
-static void outcomes_close(outcome_set *os)
-{
-    joust_rec_cursor_destroy(&os->it);
     for (size_t i = 0; i < os->nerrors; i++)
         free(os->errors[i]);
     free(os->errors);
-    free(os->v);
+    free(os->prompt);
+    free(os->o);
+    free(os->w);
     joust_u64map_free(&os->error_of);
 }
 
-static uint32_t index_of(const uint64_t *ids, size_t n, uint64_t id)
+typedef struct {
+    const joust_score_opts *opts;
+    const prompt_set *ps;
+    outcome_set *os;
+    joust_score_summary *sum;
+    uint32_t run_id;
+    uint64_t last_pid;
+    uint32_t last_p;
+    uint64_t corrupt, stray, bad_p;
+} reader;
+
+/* Takes one decoded outcome into the set (or only into the counts). */
+static void take_outcome(reader *r, const Joust__OutcomeRecord *o)
 {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (ids[mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid;
+    outcome_set *os = r->os;
+    if (o->status != JOUST__OUTCOME_STATUS__OK || !o->has_p_first) {
+        r->sum->outcomes_failed++;
+        if (o->status == JOUST__OUTCOME_STATUS__IMAGE_ERROR)
+            note_image_error(os, o->failed_image_id, o->error);
+        return;
     }
-    return lo < n && ids[lo] == id ? (uint32_t)lo : UINT32_MAX;
+    r->sum->outcomes_ok++;
+    int kind = kind_of(o);
+    r->sum->kinds[kind]++;
+    double w = kind_weight(r->opts, kind);
+    if (w == 0) {
+        r->sum->outcomes_left_out++;
+        return;
+    }
+    if (!(isfinite(o->p_first) && o->p_first >= 0 && o->p_first <= 1)) {
+        r->bad_p++;
+        return;
+    }
+    const prompt_set *ps = r->ps;
+    if (o->prompt_id != r->last_pid) { /* outcomes come grouped by prompt: look up on change */
+        r->last_p = index_of(ps->pid, ps->np, o->prompt_id);
+        r->last_pid = o->prompt_id;
+    }
+    uint32_t p = r->last_p, a = UINT32_MAX, b = UINT32_MAX;
+    if (p != UINT32_MAX) {
+        const uint64_t *ids = ps->ids + ps->item_off[p];
+        size_t n = ps->item_off[p + 1] - ps->item_off[p];
+        a = index_of(ids, n, o->first);
+        b = index_of(ids, n, o->second);
+    }
+    if (a == UINT32_MAX || b == UINT32_MAX || a == b) {
+        r->stray++;
+        return;
+    }
+    if (os->n == os->cap) {
+        size_t c = os->cap;
+        xgrow((void **)&os->prompt, &c, os->n + 1, sizeof *os->prompt);
+        c = os->cap;
+        xgrow((void **)&os->w, &c, os->n + 1, sizeof *os->w);
+        xgrow((void **)&os->o, &os->cap, os->n + 1, sizeof *os->o);
+    }
+    os->prompt[os->n] = p;
+    os->o[os->n] = (joust_outcome){a, b, o->p_first};
+    os->w[os->n] = (float)w;
+    os->weighted |= w != 1.0;
+    os->n++;
 }
+
+/* One pass over the run's outcomes in key (match id) order: hashes every
+ * key and value into *digest and hands each decoded record to fn (borrowed
+ * for the call); *corrupt counts the records that do not unpack. */
+static int scan_outcomes(joust_store_t *st, uint32_t run_id,
+                         void (*fn)(void *arg, const Joust__OutcomeRecord *o), void *arg,
+                         uint64_t *digest, uint64_t *corrupt)
+{
+    joust_rec_cursor_t *c;
+    int rc = joust_rec_cursor_new(st, JOUST_REC_OUTCOMES, run_id, &c);
+    if (rc < 0)
+        return rc;
+    XXH3_state_t *h = XXH3_createState();
+    if (!h)
+        abort(); /* out of memory, like xmalloc */
+    XXH3_64bits_reset(h);
+    arena a = {.buf = xmalloc(16384), .cap = 16384};
+    ProtobufCAllocator alloc = {arena_alloc, arena_free, &a};
+    for (; joust_rec_cursor_valid(c); joust_rec_cursor_next(c)) {
+        unsigned char id[8];
+        size_t vlen;
+        joust_put_be64(id, joust_rec_cursor_id(c));
+        const void *v = joust_rec_cursor_bytes(c, &vlen);
+        XXH3_64bits_update(h, id, sizeof id);
+        XXH3_64bits_update(h, v, vlen);
+        Joust__OutcomeRecord *o = (Joust__OutcomeRecord *)protobuf_c_message_unpack(
+            &joust__outcome_record__descriptor, &alloc, vlen, v);
+        if (o)
+            fn(arg, o);
+        else
+            (*corrupt)++;
+        arena_reset(&a);
+    }
+    rc = joust_rec_cursor_error(c);
+    joust_rec_cursor_destroy(&c);
+    *digest = XXH3_64bits_digest(h);
+    XXH3_freeState(h);
+    arena_free_all(&a);
+    return rc;
+}
+
+static void take_one(void *arg, const Joust__OutcomeRecord *o)
+{
+    take_outcome(arg, o);
+}
+
+/* Reads the run's outcomes once into the reader's set. */
+static int read_outcomes(joust_store_t *st, reader *r, uint64_t *digest)
+{
+    int rc = scan_outcomes(st, r->run_id, take_one, r, digest, &r->corrupt);
+    if (r->corrupt)
+        log_warn("run %u: %" PRIu64 " outcome records do not unpack; skipped", r->run_id, r->corrupt);
+    if (r->stray)
+        log_warn("run %u: %" PRIu64 " OK outcomes name an image outside their planned prompt; "
+                 "skipped", r->run_id, r->stray);
+    if (r->bad_p)
+        log_warn("run %u: %" PRIu64 " OK outcomes have p_first outside [0,1]; skipped", r->run_id,
+                 r->bad_p);
+    return rc;
+}
+
+/* Puts the outcomes in the order (prompt, match id): they were read in
+ * match id order, so a stable counting sort by prompt does it, and nothing
+ * moves when they already are (static strategies). off[np + 1]: out, the
+ * CSR offsets. */
+static void order_by_prompt(outcome_set *os, size_t np, uint64_t *off)
+{
+    memset(off, 0, (np + 1) * sizeof *off);
+    int sorted = 1;
+    for (size_t i = 0; i < os->n; i++) {
+        off[os->prompt[i] + 1]++;
+        sorted &= i == 0 || os->prompt[i] >= os->prompt[i - 1];
+    }
+    for (size_t p = 0; p < np; p++)
+        off[p + 1] += off[p];
+    if (sorted)
+        return;
+    uint64_t *next = xmalloc((np ? np : 1) * sizeof *next);
+    memcpy(next, off, np * sizeof *next);
+    joust_outcome *o = xmalloc((os->n ? os->n : 1) * sizeof *o);
+    float *w = xmalloc((os->n ? os->n : 1) * sizeof *w);
+    for (size_t i = 0; i < os->n; i++) {
+        uint64_t j = next[os->prompt[i]]++;
+        o[j] = os->o[i];
+        w[j] = os->w[i];
+    }
+    for (size_t p = 0; p < np; p++)
+        for (uint64_t j = off[p]; j < off[p + 1]; j++)
+            os->prompt[j] = (uint32_t)p;
+    free(os->o);
+    free(os->w);
+    os->o = o;
+    os->w = w;
+    free(next);
+}
+
+/* -------------------------------------------------------------- models --- */
+
+int joust_cursor_find(joust_rec_cursor_t *c, uint64_t id)
+{
+    if (joust_rec_cursor_id(c) != id)
+        joust_rec_cursor_seek(c, id);
+    return joust_rec_cursor_valid(c) && joust_rec_cursor_id(c) == id;
+}
+
+/* The model index of every item (UINT32_MAX: none), read from the image
+ * records along one iterator (image ids of a prompt are usually adjacent,
+ * so this is mostly a sequential scan). */
+static int item_models(joust_store_t *st, const prompt_set *ps, models_t *models, uint32_t *model)
+{
+    joust_rec_cursor_t *c;
+    int rc = joust_rec_cursor_new(st, JOUST_REC_IMAGES, 0, &c);
+    if (rc < 0)
+        return rc;
+    arena a = {.buf = xmalloc(16384), .cap = 16384};
+    ProtobufCAllocator alloc = {arena_alloc, arena_free, &a};
+    for (size_t i = 0; i < ps->ni; i++) {
+        model[i] = UINT32_MAX;
+        if (!joust_cursor_find(c, ps->ids[i]))
+            continue; /* no record: no model */
+        size_t vlen;
+        const void *v = joust_rec_cursor_bytes(c, &vlen);
+        Joust__ImageRecord *img = (Joust__ImageRecord *)protobuf_c_message_unpack(
+            &joust__image_record__descriptor, &alloc, vlen, v);
+        if (img && img->model)
+            model[i] = models_intern(models, img->model);
+        arena_reset(&a);
+        joust_rec_cursor_next(c);
+    }
+    rc = joust_rec_cursor_error(c);
+    joust_rec_cursor_destroy(&c);
+    arena_free_all(&a);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- fit --- */
+
+static int online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* Picks the device for o->device; JOUST_EUNSUPPORTED with the reason
+ * logged when CUDA is asked for and cannot be used. */
+static int pick_device(joust_device want, joust_device *got)
+{
+#ifdef JOUST_HAVE_CUDA
+    int usable = joust_bt_cuda_available();
+#else
+    int usable = 0;
+#endif
+    if (want == JOUST_DEVICE_CUDA && !usable) {
+#ifdef JOUST_HAVE_CUDA
+        log_error("--device cuda: no usable CUDA device (driver missing or no GPU); "
+                  "use --device cpu or auto");
+#else
+        log_error("--device cuda: this joust was built without CUDA (rank/cuda needs nvcc at "
+                  "build time); use --device cpu or auto");
+#endif
+        return JOUST_EUNSUPPORTED;
+    }
+    *got = want == JOUST_DEVICE_CPU || !usable ? JOUST_DEVICE_CPU : JOUST_DEVICE_CUDA;
+    return 0;
+}
+
+static int fit_images(const joust_bt_problem *pb, joust_device dev, int threads, double *theta,
+                      double *se)
+{
+    joust_bt_bulk_stats bs;
+    int rc;
+#ifdef JOUST_HAVE_CUDA
+    if (dev == JOUST_DEVICE_CUDA)
+        rc = joust_bt_fit_bulk_cuda(pb, NULL, 0, theta, se, &bs);
+    else
+#endif
+        rc = joust_bt_fit_bulk(pb, NULL, threads, 0, theta, se, &bs);
+    (void)dev;
+    if (rc == JOUST_EINVAL && bs.prompts_bad)
+        log_warn("%" PRIu64 " prompts could not be fitted (first: prompt index %u); their "
+                 "scores are 0", bs.prompts_bad, bs.first_bad);
+    else if (rc < 0)
+        return rc;
+    if (bs.prompts_capped)
+        log_warn("%" PRIu64 " prompts stopped at the iteration cap", bs.prompts_capped);
+    return 0;
+}
+
+/* Everything a fit produces, per item (global index). */
+typedef struct {
+    double *theta, *se, *wins;
+    uint32_t *cmp;
+} fit_out;
 
 static void merge_bias(joust_position_bias *all, const joust_position_bias *b)
 {
@@ -158,148 +534,95 @@ static void merge_bias(joust_position_bias *all, const joust_position_bias *b)
                            ? (double)all->consistent_pairs / (double)all->both_order_pairs : 0;
 }
 
-/* Fits one prompt from its OK outcomes [o, o+m) and stages its scores. */
-/* The OK outcomes of a prompt with image ids turned into indices of ids.
- * Returns how many were written to loc (capacity m). */
-static size_t localize(const uint64_t *ids, size_t n, const flat_outcome *o, size_t m,
-                       joust_outcome *loc)
+/* Tallies, position bias and the model cells per prompt, from the ordered
+ * outcomes. */
+static void tally(const prompt_set *ps, const outcome_set *os, const uint64_t *off,
+                  const uint32_t *model, models_t *models, fit_out *f, joust_score_summary *sum)
 {
-    size_t k = 0;
-    for (size_t i = 0; i < m; i++) {
-        uint32_t a = index_of(ids, n, o[i].first), c = index_of(ids, n, o[i].second);
-        if (o[i].ok && a != UINT32_MAX && c != UINT32_MAX)
-            loc[k++] = (joust_outcome){a, c, o[i].p_first};
+    for (size_t p = 0; p < ps->np; p++) {
+        uint64_t i0 = ps->item_off[p];
+        uint32_t n = (uint32_t)(ps->item_off[p + 1] - i0);
+        const joust_outcome *o = os->o + off[p];
+        size_t k = off[p + 1] - off[p];
+        joust_outcome_tally(n, o, k, f->wins + i0, f->cmp + i0);
+        joust_position_bias b;
+        if (k && joust_position_bias_summary(n, o, k, &b) == 0)
+            merge_bias(&sum->bias, &b);
+        if (k)
+            models_add_prompt(models, ps->pid[p], n, model + i0, o, k);
     }
-    return k;
 }
 
-/* Fits one prompt from its OK outcomes loc[0..k) and stages its scores. */
-static void score_prompt(uint32_t run_id, uint64_t pid, const uint64_t *ids, size_t n,
-                         const joust_outcome *loc, size_t k, const outcome_set *os,
-                         joust_batch_t *b, joust_score_summary *sum)
+/* Writes every item's score and, last and synced, the marker in the run
+ * record. The old marker goes first (the store keeps the order of writes
+ * across a crash), so a scoring that stops half-way leaves none. */
+static int write_scores(joust_store_t *st, const Joust__RunRecord *run, const prompt_set *ps,
+                        const outcome_set *os, const fit_out *f, const marker *mk,
+                        joust_score_summary *sum)
 {
-    double *theta = xcalloc(n, sizeof *theta), *se = xcalloc(n, sizeof *se);
-    double *wins = xcalloc(n, sizeof *wins), *ranked = xmalloc(n * sizeof *ranked);
-    uint32_t *cmp = xcalloc(n, sizeof *cmp), *rank = xmalloc(n * sizeof *rank);
-    if (joust_prompt_fit((uint32_t)n, loc, k, NULL, theta, se, NULL) < 0)
-        log_warn("prompt %" PRIu64 ": fit failed; scores left at 0", pid);
-    joust_outcome_tally((uint32_t)n, loc, k, wins, cmp);
-    joust_position_bias bias;
-    if (joust_position_bias_summary((uint32_t)n, loc, k, &bias) == 0)
-        merge_bias(&sum->bias, &bias);
-    /* Images with errors take no rank: rank the others among themselves. */
-    for (size_t i = 0; i < n; i++)
-        ranked[i] = image_error(os, ids[i]) ? -INFINITY : theta[i];
-    joust_rank_desc(n, ranked, rank);
-    for (size_t i = 0; i < n; i++) {
-        const char *err = image_error(os, ids[i]);
-        Joust__ScoreRecord s = JOUST__SCORE_RECORD__INIT;
-        s.prompt_id = pid;
-        s.has_score = s.has_stderr = s.has_rank = !err;
-        s.score = theta[i];
-        s.stderr = se[i];
-        s.rank = rank[i];
-        s.wins = wins[i];
-        s.comparisons = cmp[i];
-        s.error = (char *)err;
-        joust_rec_score_put(b, run_id, ids[i], &s);
-        sum->images++;
-        if (err)
-            sum->image_errors++;
-        else
-            sum->scored++;
+    uint32_t run_id = run->run_id;
+    Joust__RunRecord *rec = NULL;
+    joust_batch_t *b = joust_batch_new();
+    int rc = joust_rec_run_get(st, run->name, &rec);
+    if (rc == 0 && rec->has_scores_from) {
+        rec->has_scores_from = 0;
+        joust_rec_run_put(b, rec);
+        rc = joust_store_write(st, b, 0);
+        joust_batch_clear(b);
     }
-    free(theta); free(se); free(wins); free(ranked); free(cmp); free(rank);
-}
-
-/* Calls fn for each prompt the run has planned, with its member ids. */
-static int each_planned_prompt(joust_store_t *st, const Joust__RunRecord *run, joust_rec_prompt_fn fn, void *arg)
-{
-    int rc = joust_rec_prompt_walk(st, 1, run->plan_cursor, fn, arg, NULL);
-    return rc > 0 ? 0 : rc;
-}
-
-typedef struct {
-    joust_store_t *st;
-    outcome_set *os;
-    flat_outcome *group;
-    size_t cap;
-    joust_outcome *loc;
-    size_t loc_cap;
-    joust_batch_t *batch;
-    joust_score_summary *sum;
-    models_t *models;
-} compute_ctx;
-
-/* Feeds a prompt's outcomes to the model-level tally, by its images' models. */
-static void tally_models(compute_ctx *c, uint64_t pid, const uint64_t *ids, size_t n, size_t k)
-{
-    Joust__ImageRecord **img = xcalloc(n ? n : 1, sizeof *img);
-    const char **model = xcalloc(n ? n : 1, sizeof *model);
-    for (size_t i = 0; i < n; i++)
-        if (joust_rec_image_get(c->st, ids[i], &img[i]) == 0)
-            model[i] = img[i]->model;
-    models_add_prompt(c->models, pid, (uint32_t)n, model, c->loc, k);
-    for (size_t i = 0; i < n; i++)
-        joust_rec_free(img[i]);
-    free(img);
-    free(model);
-}
-
-static int compute_one(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
-{
-    compute_ctx *c = arg;
-    outcome_set *os = c->os;
-    const flat_outcome *o = outcomes_peek(os);
-    if (o && o->prompt_id < pid)
-        return JOUST_EAGAIN; /* not in prompt order: sort them in memory */
-    size_t m = 0;
-    for (; o && o->prompt_id == pid; o = outcomes_peek(os)) {
-        xgrow((void **)&c->group, &c->cap, m + 1, sizeof *c->group);
-        c->group[m++] = *o;
-        os->has_peek = 0;
-        if (os->it)
-            joust_rec_cursor_next(os->it);
+    if (rc == 0)
+        rc = joust_rec_scores_delete(st, run_id);
+    size_t cap = 0;
+    double *ranked = NULL;
+    uint32_t *rank = NULL;
+    for (size_t p = 0; rc == 0 && p < ps->np; p++) {
+        uint64_t i0 = ps->item_off[p];
+        size_t n = ps->item_off[p + 1] - i0;
+        size_t c = cap;
+        xgrow((void **)&ranked, &c, n, sizeof *ranked);
+        xgrow((void **)&rank, &cap, n, sizeof *rank);
+        /* Images with errors take no rank: rank the others among themselves. */
+        for (size_t i = 0; i < n; i++)
+            ranked[i] = image_error(os, ps->ids[i0 + i]) ? -INFINITY : f->theta[i0 + i];
+        joust_rank_desc(n, ranked, rank);
+        for (size_t i = 0; i < n; i++) {
+            const char *err = image_error(os, ps->ids[i0 + i]);
+            Joust__ScoreRecord s = JOUST__SCORE_RECORD__INIT;
+            s.prompt_id = ps->pid[p];
+            s.has_score = s.has_stderr = s.has_rank = !err;
+            s.score = f->theta[i0 + i];
+            s.stderr = f->se[i0 + i];
+            s.rank = rank[i];
+            s.wins = f->wins[i0 + i];
+            s.comparisons = f->cmp[i0 + i];
+            s.error = (char *)err;
+            joust_rec_score_put(b, run_id, ps->ids[i0 + i], &s);
+            sum->images++;
+            if (err)
+                sum->image_errors++;
+            else
+                sum->scored++;
+        }
+        sum->prompts++;
+        if (joust_batch_count(b) >= 10000) {
+            rc = joust_store_write(st, b, 0);
+            joust_batch_clear(b);
+        }
     }
-    xgrow((void **)&c->loc, &c->loc_cap, m + 1, sizeof *c->loc);
-    size_t k = localize(ids, n, c->group, m, c->loc);
-    score_prompt(os->run_id, pid, ids, n, c->loc, k, os, c->batch, c->sum);
-    if (k)
-        tally_models(c, pid, ids, n, k);
-    c->sum->prompts++;
-    if (joust_batch_count(c->batch) >= 10000) {
-        int rc = joust_store_write(c->st, c->batch, 0);
-        joust_batch_clear(c->batch);
-        return rc;
+    if (rc == 0) {
+        unsigned char val[MARKER_LEN];
+        marker_pack(mk, val);
+        ProtobufCBinaryData old = rec->scores_from;
+        rec->has_scores_from = 1;
+        rec->scores_from = (ProtobufCBinaryData){sizeof val, val};
+        joust_rec_run_put(b, rec); /* packs a copy */
+        rec->scores_from = old;    /* the record frees its own bytes */
+        rc = joust_store_write(st, b, 1);
     }
-    return 0;
-}
-
-static int compute(joust_store_t *st, const Joust__RunRecord *run, joust_score_summary *sum,
-                   int in_memory)
-{
-    memset(sum, 0, sizeof *sum);
-    sum->bias.mean_p_first = 0.5;
-    outcome_set os = {.run_id = run->run_id, .sum = sum};
-    joust_u64map_init(&os.error_of);
-    compute_ctx c = {.st = st, .os = &os, .batch = joust_batch_new(), .sum = sum,
-                     .models = models_new()};
-    int rc = outcomes_open(st, &os, in_memory);
-    if (rc == 0)
-        rc = joust_rec_scores_delete(st, run->run_id);
-    if (rc == 0)
-        rc = each_planned_prompt(st, run, compute_one, &c);
-    if (rc == 0 && os.it && outcomes_peek(&os))
-        rc = JOUST_EAGAIN; /* outcomes left over: they were not in prompt order */
-    if (rc == 0)
-        rc = joust_store_write(st, c.batch, 1);
-    if (rc == 0)
-        rc = models_fit(c.models, &sum->models);
-    models_destroy(&c.models);
-    joust_batch_destroy(&c.batch);
-    free(c.group);
-    free(c.loc);
-    outcomes_close(&os);
+    joust_rec_free(rec);
+    joust_batch_destroy(&b);
+    free(ranked);
+    free(rank);
     return rc;
 }
 
@@ -308,339 +631,130 @@ void joust_score_summary_clear(joust_score_summary *sum)
     joust_model_report_clear(&sum->models);
 }
 
-int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run, joust_score_summary *sum)
+int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
+                         const joust_score_opts *opts, joust_score_summary *sum)
 {
-    int rc = compute(st, run, sum, 0);
-    if (rc == JOUST_EAGAIN) {
-        log_info("run '%s': outcomes are not in prompt order; sorting them in memory", run->name);
-        rc = compute(st, run, sum, 1);
+    joust_score_opts dflt;
+    if (!opts) {
+        joust_score_opts_defaults(&dflt);
+        opts = &dflt;
     }
-    return rc;
-}
-
-/* ------------------------------------------------------------ reading --- */
-
-typedef joust_scored_image scored_image;
-typedef joust_scored_prompt scored_prompt;
-
-static int by_rank(const void *x, const void *y)
-{
-    const scored_image *a = x, *b = y;
-    uint32_t ra = a->score && a->score->has_rank ? a->score->rank : UINT32_MAX;
-    uint32_t rb = b->score && b->score->has_rank ? b->score->rank : UINT32_MAX;
-    if (ra != rb)
-        return ra < rb ? -1 : 1;
-    return a->img->image_id < b->img->image_id ? -1 : 1;
-}
-
-static void scored_prompt_clear(scored_prompt *sp)
-{
-    for (size_t i = 0; i < sp->n; i++) {
-        joust_rec_free(sp->items[i].img);
-        joust_rec_free(sp->items[i].score);
-    }
-    free(sp->items);
-    joust_rec_free(sp->prompt);
-    memset(sp, 0, sizeof *sp);
-}
-
-/* Loads a prompt's images with their scores, best rank first. */
-static int scored_prompt_load(joust_store_t *st, uint32_t run_id, uint64_t pid, const uint64_t *ids,
-                              size_t n, scored_prompt *sp)
-{
-    memset(sp, 0, sizeof *sp);
-    int rc = joust_rec_prompt_get(st, pid, &sp->prompt);
-    if (rc < 0)
-        return rc;
-    sp->items = xcalloc(n ? n : 1, sizeof *sp->items);
-    for (size_t i = 0; i < n; i++) {
-        if ((rc = joust_rec_image_get(st, ids[i], &sp->items[i].img)) < 0)
-            break;
-        sp->n++;
-        rc = joust_rec_score_get(st, run_id, ids[i], &sp->items[i].score);
-        if (rc == JOUST_ENOTFOUND)
-            rc = 0; /* not scored yet */
-        if (rc < 0)
-            break;
-    }
-    if (rc < 0)
-        scored_prompt_clear(sp);
-    else
-        qsort(sp->items, sp->n, sizeof *sp->items, by_rank);
-    return rc;
-}
-
-typedef int (*scored_fn)(const scored_prompt *sp, void *arg);
-
-typedef struct {
-    joust_store_t *st;
-    uint32_t run_id;
-    scored_fn fn;
-    void *arg;
-} scored_walk;
-
-static int walk_one(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
-{
-    scored_walk *w = arg;
-    scored_prompt sp;
-    int rc = scored_prompt_load(w->st, w->run_id, pid, ids, n, &sp);
-    if (rc < 0)
-        return rc;
-    rc = w->fn(&sp, w->arg);
-    scored_prompt_clear(&sp);
-    return rc;
-}
-
-int joust_scores_walk(joust_store_t *st, const Joust__RunRecord *run, scored_fn fn, void *arg)
-{
-    scored_walk w = {st, run->run_id, fn, arg};
-    return each_planned_prompt(st, run, walk_one, &w);
-}
-
-static const char *image_label(const Joust__ImageRecord *img, char *buf, size_t len)
-{
-    if (img->caller_id)
-        return img->caller_id;
-    snprintf(buf, len, "%" PRIu64, img->image_id);
-    return buf;
-}
-
-/* ------------------------------------------------------------ exports --- */
-
-typedef struct {
-    FILE *jsonl, *csv;
-    joust_buf_t line;
-} export_ctx;
-
-static void json_prompt_id(joust_buf_t *b, const Joust__PromptRecord *p)
-{
-    if (p->caller_id)
-        joust_buf_json_str(b, p->caller_id);
-    else
-        joust_buf_printf(b, "%" PRIu64, p->prompt_id);
-}
-
-static void write_jsonl(export_ctx *e, const scored_prompt *sp, const scored_image *it)
-{
-    joust_buf_t *b = &e->line;
-    const Joust__ScoreRecord *s = it->score;
-    char idbuf[32];
-    joust_buf_reset(b);
-    joust_buf_puts(b, "{\"id\":");
-    joust_buf_json_str(b, image_label(it->img, idbuf, sizeof idbuf));
-    joust_buf_puts(b, ",\"image\":");
-    joust_buf_json_str(b, it->img->uri);
-    joust_buf_puts(b, ",\"prompt_id\":");
-    json_prompt_id(b, sp->prompt);
-    joust_buf_puts(b, ",\"prompt\":");
-    joust_buf_json_str(b, sp->prompt->text);
-    joust_buf_puts(b, ",\"model\":");
-    if (it->img->model)
-        joust_buf_json_str(b, it->img->model);
-    else
-        joust_buf_puts(b, "null");
-    if (s && s->has_score)
-        joust_buf_printf(b, ",\"score\":%.9g,\"stderr\":%.9g,\"rank\":%u", s->score, s->stderr, s->rank);
-    else
-        joust_buf_puts(b, ",\"score\":null,\"stderr\":null,\"rank\":null");
-    joust_buf_printf(b, ",\"wins\":%.9g,\"comparisons\":%u", s ? s->wins : 0.0, s ? s->comparisons : 0);
-    if (s && s->error) {
-        joust_buf_puts(b, ",\"error\":");
-        joust_buf_json_str(b, s->error);
-    }
-    joust_buf_puts(b, "}\n");
-    fwrite(b->data, 1, b->len, e->jsonl);
-}
-
-static void write_csv(export_ctx *e, const scored_prompt *sp, const scored_image *it)
-{
-    joust_buf_t *b = &e->line;
-    const Joust__ScoreRecord *s = it->score;
-    char idbuf[32];
-    joust_buf_reset(b);
-    joust_buf_csv_str(b, image_label(it->img, idbuf, sizeof idbuf));
-    joust_buf_puts(b, ",");
-    joust_buf_csv_str(b, it->img->uri);
-    joust_buf_puts(b, ",");
-    if (sp->prompt->caller_id)
-        joust_buf_csv_str(b, sp->prompt->caller_id);
-    else
-        joust_buf_printf(b, "%" PRIu64, sp->prompt->prompt_id);
-    joust_buf_puts(b, ",");
-    joust_buf_csv_str(b, sp->prompt->text);
-    joust_buf_puts(b, ",");
-    joust_buf_csv_str(b, it->img->model ? it->img->model : "");
-    if (s && s->has_score)
-        joust_buf_printf(b, ",%.9g,%.9g,%u", s->score, s->stderr, s->rank);
-    else
-        joust_buf_puts(b, ",,,");
-    joust_buf_printf(b, ",%.9g,%u,", s ? s->wins : 0.0, s ? s->comparisons : 0);
-    joust_buf_csv_str(b, s && s->error ? s->error : "");
-    joust_buf_puts(b, "\n");
-    fwrite(b->data, 1, b->len, e->csv);
-}
-
-static int export_one(const scored_prompt *sp, void *arg)
-{
-    export_ctx *e = arg;
-    for (size_t i = 0; i < sp->n; i++) {
-        if (e->jsonl)
-            write_jsonl(e, sp, &sp->items[i]);
-        if (e->csv)
-            write_csv(e, sp, &sp->items[i]);
-    }
-    return 0;
-}
-
-static FILE *open_out(const char *path)
-{
-    FILE *f = path ? fopen(path, "w") : NULL;
-    if (path && !f)
-        log_error("cannot write %s: %s", path, strerror(errno));
-    return f;
-}
-
-static int close_out(FILE *f, const char *path)
-{
-    if (!f)
-        return 0;
-    int bad = ferror(f) | fclose(f);
-    if (bad)
-        log_error("writing %s failed", path);
-    return bad ? JOUST_EIO : 0;
-}
-
-int joust_scores_export(joust_store_t *st, const Joust__RunRecord *run, const char *jsonl_path,
-                        const char *csv_path)
-{
-    export_ctx e = {.jsonl = open_out(jsonl_path), .csv = open_out(csv_path)};
-    int rc = (jsonl_path && !e.jsonl) || (csv_path && !e.csv) ? JOUST_EIO : 0;
-    if (e.csv)
-        fputs("id,image,prompt_id,prompt,model,score,stderr,rank,wins,comparisons,error\n", e.csv);
+    memset(sum, 0, sizeof *sum);
+    sum->bias.mean_p_first = 0.5;
+    int rc = opts_check(opts);
     if (rc == 0)
-        rc = joust_scores_walk(st, run, export_one, &e);
-    int rc2 = close_out(e.jsonl, jsonl_path), rc3 = close_out(e.csv, csv_path);
-    joust_buf_free(&e.line);
-    return rc ? rc : rc2 ? rc2 : rc3;
-}
-
-typedef struct {
-    FILE *out;
-    int max_prompts, top, shown;
-} top_ctx;
-
-static int top_one(const scored_prompt *sp, void *arg)
-{
-    top_ctx *t = arg;
-    if (t->shown >= t->max_prompts)
-        return 1; /* stop walking */
-    t->shown++;
-    fprintf(t->out, "prompt %.70s%s (%zu images)\n", sp->prompt->text,
-            strlen(sp->prompt->text) > 70 ? "..." : "", sp->n);
-    for (size_t i = 0; i < sp->n && (int)i < t->top; i++) {
-        const scored_image *it = &sp->items[i];
-        char idbuf[32];
-        if (it->score && it->score->has_score)
-            fprintf(t->out, "  %u. %-24s score %+.3f ± %.3f  wins %.1f/%u\n", it->score->rank,
-                    image_label(it->img, idbuf, sizeof idbuf), it->score->score, it->score->stderr,
-                    it->score->wins, it->score->comparisons);
+        rc = pick_device(opts->device, &sum->device);
+    if (rc < 0)
+        return rc;
+    int64_t t0 = joust_now_us();
+    prompt_set ps = {0};
+    outcome_set os = {0};
+    joust_u64map_init(&os.error_of);
+    models_t *models = models_new();
+    marker mk = {.plan_cursor = run->plan_cursor};
+    rc = joust_rec_prompt_walk(st, 1, run->plan_cursor, collect_prompt, &ps, NULL);
+    if (rc > 0)
+        rc = 0;
+    if (!ps.item_off)
+        ps.item_off = xcalloc(1, sizeof *ps.item_off); /* no prompts planned yet */
+    if (rc == 0)
+        rc = joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &mk.next_image);
+    reader r = {.opts = opts, .ps = &ps, .os = &os, .sum = sum, .run_id = run->run_id,
+                .last_pid = 0, .last_p = UINT32_MAX};
+    if (rc == 0)
+        rc = read_outcomes(st, &r, &mk.digest);
+    marker_weights(&mk, opts, sum->kinds);
+    size_t ni = ps.ni;
+    uint64_t *off = xmalloc((ps.np + 1) * sizeof *off);
+    uint32_t *model = xmalloc((ni ? ni : 1) * sizeof *model);
+    fit_out f = {xcalloc(ni ? ni : 1, sizeof *f.theta), xcalloc(ni ? ni : 1, sizeof *f.se),
+                 xcalloc(ni ? ni : 1, sizeof *f.wins), xcalloc(ni ? ni : 1, sizeof *f.cmp)};
+    if (rc == 0)
+        rc = item_models(st, &ps, models, model);
+    int64_t t1 = joust_now_us();
+    if (rc == 0) {
+        order_by_prompt(&os, ps.np, off);
+        tally(&ps, &os, off, model, models, &f, sum);
+        joust_bt_edge32 *e = xmalloc((os.n ? os.n : 1) * sizeof *e);
+        for (size_t i = 0; i < os.n; i++)
+            e[i] = (joust_bt_edge32){os.o[i].first, os.o[i].second, (float)os.o[i].p_first};
+        joust_bt_problem pb = {(uint32_t)ps.np, ps.item_off, off, e, os.weighted ? os.w : NULL};
+        int threads = opts->threads ? opts->threads : online_cpus();
+        rc = fit_images(&pb, sum->device, threads, f.theta, f.se);
+        free(e);
     }
-    return 0;
-}
-
-int joust_scores_print_top(joust_store_t *st, const Joust__RunRecord *run, FILE *out,
-                           int max_prompts, int top)
-{
-    top_ctx t = {out, max_prompts, top, 0};
-    int rc = joust_scores_walk(st, run, top_one, &t);
-    return rc > 0 ? 0 : rc;
-}
-
-typedef struct {
-    FILE *out;
-    int max, shown;
-    uint64_t total;
-} err_ctx;
-
-static int errors_one(const scored_prompt *sp, void *arg)
-{
-    err_ctx *e = arg;
-    for (size_t i = 0; i < sp->n; i++) {
-        const scored_image *it = &sp->items[i];
-        if (!it->score || !it->score->error)
-            continue;
-        if (e->shown++ < e->max)
-            fprintf(e->out, "  %s\n", it->score->error);
-        e->total++;
-    }
-    return 0;
-}
-
-int joust_scores_print_errors(joust_store_t *st, const Joust__RunRecord *run, FILE *out, int max)
-{
-    err_ctx e = {out, max, 0, 0};
-    int rc = joust_scores_walk(st, run, errors_one, &e);
-    if (e.total > (uint64_t)max)
-        fprintf(out, "  ... and %" PRIu64 " more\n", e.total - (uint64_t)max);
+    if (rc == 0)
+        rc = models_fit(models, &sum->models);
+    int64_t t2 = joust_now_us();
+    if (rc == 0)
+        rc = write_scores(st, run, &ps, &os, &f, &mk, sum);
+    int64_t t3 = joust_now_us();
+    sum->read_s = (double)(t1 - t0) / 1e6;
+    sum->fit_s = (double)(t2 - t1) / 1e6;
+    sum->write_s = (double)(t3 - t2) / 1e6;
+    if (rc < 0)
+        joust_model_report_clear(&sum->models);
+    free(f.theta); free(f.se); free(f.wins); free(f.cmp);
+    free(off);
+    free(model);
+    models_destroy(&models);
+    outcome_set_free(&os);
+    prompt_set_free(&ps);
     return rc;
 }
 
-typedef struct {
-    FILE *out;
-    double min_margin;
-    uint64_t pairs;
-    joust_buf_t line;
-} dpo_ctx;
+/* ------------------------------------------------------------ currency --- */
 
-static int dpo_one(const scored_prompt *sp, void *arg)
+static void count_kind(void *arg, const Joust__OutcomeRecord *o)
 {
-    dpo_ctx *d = arg;
-    const scored_image *best = NULL, *worst = NULL;
-    for (size_t i = 0; i < sp->n; i++) {
-        const scored_image *it = &sp->items[i];
-        if (!it->score || !it->score->has_score || it->score->comparisons == 0)
-            continue;
-        if (!best)
-            best = it;
-        worst = it; /* items are in rank order */
-    }
-    if (!best || best == worst)
-        return 0;
-    double margin = best->score->score - worst->score->score;
-    if (margin < d->min_margin)
-        return 0;
-    joust_buf_t *b = &d->line;
-    char id1[32], id2[32];
-    joust_buf_reset(b);
-    joust_buf_puts(b, "{\"prompt_id\":");
-    json_prompt_id(b, sp->prompt);
-    joust_buf_puts(b, ",\"prompt\":");
-    joust_buf_json_str(b, sp->prompt->text);
-    joust_buf_puts(b, ",\"chosen\":");
-    joust_buf_json_str(b, best->img->uri);
-    joust_buf_puts(b, ",\"rejected\":");
-    joust_buf_json_str(b, worst->img->uri);
-    joust_buf_puts(b, ",\"chosen_id\":");
-    joust_buf_json_str(b, image_label(best->img, id1, sizeof id1));
-    joust_buf_puts(b, ",\"rejected_id\":");
-    joust_buf_json_str(b, image_label(worst->img, id2, sizeof id2));
-    joust_buf_printf(b, ",\"chosen_score\":%.9g,\"rejected_score\":%.9g,\"margin\":%.9g,"
-                     "\"p_chosen\":%.9g}\n",
-                     best->score->score, worst->score->score, margin, joust_bt_prob(best->score->score, worst->score->score));
-    fwrite(b->data, 1, b->len, d->out);
-    d->pairs++;
-    return 0;
+    uint64_t *kinds = arg;
+    if (o->status == JOUST__OUTCOME_STATUS__OK && o->has_p_first)
+        kinds[kind_of(o)]++;
 }
 
-int joust_export_dpo(joust_store_t *st, const Joust__RunRecord *run, const char *path,
-                     double min_margin, uint64_t *pairs)
+int joust_scores_current(joust_store_t *st, const Joust__RunRecord *run,
+                         const joust_score_opts *opts, int *current)
 {
-    dpo_ctx d = {.out = open_out(path), .min_margin = min_margin};
-    if (!d.out)
-        return JOUST_EIO;
-    int rc = joust_scores_walk(st, run, dpo_one, &d);
-    int rc2 = close_out(d.out, path);
-    joust_buf_free(&d.line);
-    *pairs = d.pairs;
-    return rc ? rc : rc2;
+    joust_score_opts dflt;
+    if (!opts) {
+        joust_score_opts_defaults(&dflt);
+        opts = &dflt;
+    }
+    *current = 0;
+    int rc = opts_check(opts);
+    if (rc < 0)
+        return rc;
+    Joust__RunRecord *rec = NULL; /* the stored record: the caller's copy may be older */
+    if ((rc = joust_rec_run_get(st, run->name, &rec)) < 0)
+        return rc;
+    marker mk = {.plan_cursor = rec->plan_cursor};
+    uint64_t kinds[4] = {0}, corrupt = 0;
+    if (rec->has_scores_from && /* else never scored, or a scoring that did not finish */
+        (rc = joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &mk.next_image)) == 0 &&
+        (rc = scan_outcomes(st, rec->run_id, count_kind, kinds, &mk.digest, &corrupt)) == 0) {
+        marker_weights(&mk, opts, kinds);
+        unsigned char want[MARKER_LEN];
+        marker_pack(&mk, want);
+        *current = rec->scores_from.len == sizeof want &&
+                   !memcmp(rec->scores_from.data, want, sizeof want);
+    }
+    joust_rec_free(rec);
+    return rc;
+}
+
+int joust_scores_ensure(joust_store_t *st, const Joust__RunRecord *run,
+                        const joust_score_opts *o, joust_score_summary *sum, int *refitted)
+{
+    int current = 0;
+    int rc = joust_scores_current(st, run, o, &current);
+    if (refitted)
+        *refitted = !current;
+    if (rc < 0)
+        return rc;
+    if (current) {
+        memset(sum, 0, sizeof *sum);
+        sum->bias.mean_p_first = 0.5;
+        return 0;
+    }
+    return joust_scores_compute(st, run, o, sum);
 }

@@ -1,60 +1,107 @@
-/* Scoring: fits soft Bradley–Terry per prompt from a run's committed
- * outcomes (the store alone), writes the scores column family, and exports
- * scores.jsonl / scores.csv, the top images per prompt and DPO pairs.
- * Deterministic: the same store gives byte-identical files.
- * Images whose matches failed because of the image itself carry an error and
- * no score; the other images of their prompt are fitted without them. */
+/* Scoring: fits soft Bradley–Terry to a run's committed outcomes (the store
+ * alone) and writes the `scores` column family; the files and the terminal
+ * report are coordinator/output.h.
+ *
+ * How: one pass over the run's outcomes (decoded once, hashed as they are
+ * read), put in the order (prompt id, match id) — decided once, whatever
+ * order they were committed in (docs/storage.md) — then every planned
+ * prompt fitted in one call of the bulk fitter (rank/bt_bulk.h, or the CUDA
+ * fitter rank/cuda/bt_cuda.h when built and chosen), then the model-level
+ * fit with its bootstrap (coordinator/models.h).
+ * Results: the scores of a prompt equal joust_prompt_fit on its outcomes to
+ * within the Newton tolerance, except that the bulk fitter reads p_first as
+ * a float (24 bits), which moves a score by at most a few 1e-8 (exact when
+ * the p values are floats, e.g. 0, 0.5, 1 or k/2^m; tests/coordinator/
+ * test_scoring.c). The CPU path is deterministic: the same store and
+ * options give byte-identical scores. Images whose matches failed because
+ * of the image itself carry an error and no score; the others of their
+ * prompt are fitted without them.
+ * Currency: the scores are written with a marker (RunRecord.scores_from,
+ * docs/storage.md) naming what they were fitted from — a digest of the run's outcome records, the
+ * planned prompts, the images, and the weights the options gave each kind
+ * of outcome — so joust_scores_ensure can reuse them instead of fitting and
+ * writing again.
+ * Ownership: nothing is retained between calls; a summary owns its model
+ * report (joust_score_summary_clear).
+ * Threads: a call uses the calling thread plus the bulk fitter's own
+ * threads, joined before it returns; the store must not be written by
+ * anyone else during a call (the CLI holds the store's lock).
+ * Errors: 0; JOUST_EINVAL for bad options; JOUST_EUNSUPPORTED when CUDA is
+ * asked for and not built or no device is usable (the message says which);
+ * JOUST_ESTORE from the store. Corrupt outcome records are logged and
+ * skipped. Out of memory aborts (xmalloc). */
 #ifndef JOUST_SCORING_H
 #define JOUST_SCORING_H
 #include <stdint.h>
-#include <stdio.h>
 
 #include "joust.pb-c.h"
 #include "models.h"
 #include "prompt_fit.h"
+#include "records.h"
 #include "store.h"
+
+/* Where the image-level fit runs. AUTO: CUDA when built and a device is
+ * usable, else the CPU. */
+typedef enum { JOUST_DEVICE_AUTO = 0, JOUST_DEVICE_CPU, JOUST_DEVICE_CUDA } joust_device;
+
+/* "auto" | "cpu" | "cuda"; JOUST_EINVAL otherwise. */
+int joust_device_parse(const char *s, joust_device *out);
+const char *joust_device_name(joust_device d);
+
+/* Outcome kinds (proto OutcomeKind, absent = SOFT) by strength of
+ * evidence: SOFT (p from logprobs) > BOUNDED (logprobs of one side only) >
+ * HARD (the text alone). "soft" | "bounded" | "hard" -> the enum value;
+ * JOUST_EINVAL otherwise. */
+int joust_kind_parse(const char *s, int *kind);
+/* "soft", "bounded", "hard", or "unknown". */
+const char *joust_kind_name(int kind);
+
+typedef struct {
+    joust_device device; /* default AUTO */
+    double hard_weight;  /* weight of a HARD outcome in the fits, >= 0; 0 leaves them
+                            out like min_kind; default 1 (every outcome weighs 1) */
+    int min_kind;        /* weakest kind used (JOUST__OUTCOME_KIND__*); weaker OK
+                            outcomes are left out; default HARD (all) */
+    int threads;         /* fitter threads; 0 (default): one per online CPU */
+} joust_score_opts;
+
+void joust_score_opts_defaults(joust_score_opts *o);
 
 typedef struct {
     uint64_t prompts, images, scored, image_errors;
     uint64_t outcomes_ok, outcomes_failed;
-    joust_position_bias bias; /* pooled over all prompts of the run */
-    joust_model_report models; /* generator models, when images name two or more */
+    uint64_t kinds[4];          /* OK outcomes by kind (index: the enum value; 0 unused) */
+    uint64_t outcomes_left_out; /* OK outcomes below min_kind, or HARD with weight 0 */
+    joust_position_bias bias;   /* pooled over all prompts of the run */
+    joust_model_report models;  /* generator models, when images name two or more */
+    joust_device device;        /* where the fit ran: CPU or CUDA */
+    double read_s, fit_s, write_s; /* wall time: reading, fitting (images and models), writing */
 } joust_score_summary;
 
 /* Frees what a summary owns (the model report). */
 void joust_score_summary_clear(joust_score_summary *sum);
 
-/* One prompt's images with their scores (score NULL when not scored yet),
- * best rank first, images with errors last. Borrowed for the callback. */
-typedef struct {
-    Joust__ImageRecord *img;
-    Joust__ScoreRecord *score;
-} joust_scored_image;
+/* Fits every planned prompt of the run and rewrites its scores and the
+ * marker (o NULL: defaults). *sum is overwritten. */
+int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
+                         const joust_score_opts *o, joust_score_summary *sum);
 
-typedef struct {
-    Joust__PromptRecord *prompt;
-    joust_scored_image *items;
-    size_t n;
-} joust_scored_prompt;
+/* *current = 1 when the stored scores were fitted from the run's present
+ * outcomes, prompts and images with options that weigh them the same way
+ * as o (the device and threads do not count). Reads the outcomes' raw
+ * bytes once; decodes nothing. */
+int joust_scores_current(joust_store_t *st, const Joust__RunRecord *run,
+                         const joust_score_opts *o, int *current);
 
-/* Calls fn for every planned prompt of the run in prompt order; a non-zero
- * return from fn stops the walk (a positive one is not an error). */
-int joust_scores_walk(joust_store_t *st, const Joust__RunRecord *run,
-                      int (*fn)(const joust_scored_prompt *sp, void *arg), void *arg);
+/* Positions c on the record with this id: stays when it is already there,
+ * else seeks, so records read in ascending id order cost a step each.
+ * 1 when that record exists, else 0. */
+int joust_cursor_find(joust_rec_cursor_t *c, uint64_t id);
 
-/* Fits every planned prompt of the run and rewrites its scores. */
-int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run, joust_score_summary *sum);
-/* Writes the run's scores as JSONL and/or CSV (either path may be NULL). */
-int joust_scores_export(joust_store_t *st, const Joust__RunRecord *run, const char *jsonl_path,
-                        const char *csv_path);
-/* Prints the best `top` images of the first `max_prompts` prompts. */
-int joust_scores_print_top(joust_store_t *st, const Joust__RunRecord *run, FILE *out,
-                           int max_prompts, int top);
-/* Prints up to `max` failed images with their reasons. */
-int joust_scores_print_errors(joust_store_t *st, const Joust__RunRecord *run, FILE *out, int max);
-/* Writes best-vs-worst per prompt as chosen/rejected JSONL; skips prompts
- * whose score margin is below min_margin. *pairs: lines written. */
-int joust_export_dpo(joust_store_t *st, const Joust__RunRecord *run, const char *path,
-                     double min_margin, uint64_t *pairs);
+/* joust_scores_compute unless the stored scores are current for o.
+ * *refitted (nullable) says which; when they were current *sum holds only
+ * zeros (and an empty model report). */
+int joust_scores_ensure(joust_store_t *st, const Joust__RunRecord *run,
+                        const joust_score_opts *o, joust_score_summary *sum, int *refitted);
 
 #endif

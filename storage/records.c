@@ -501,7 +501,11 @@ struct joust_rec_cursor {
     joust_rec_family family;
 };
 
-static const joust_cf family_cf[] = {JOUST_CF_MATCHES, JOUST_CF_OUTCOMES, JOUST_CF_SCORES};
+static const joust_cf family_cf[] = {JOUST_CF_MATCHES, JOUST_CF_OUTCOMES, JOUST_CF_SCORES,
+                                     JOUST_CF_IMAGES};
+
+/* Key length of a family: images are be64 image_id, the others run ‖ id. */
+static size_t family_klen(joust_rec_family f) { return f == JOUST_REC_IMAGES ? 8 : RUN_KEY_LEN; }
 
 int joust_rec_cursor_new(joust_store_t *st, joust_rec_family family, uint32_t run_id,
                          joust_rec_cursor_t **out)
@@ -511,7 +515,8 @@ int joust_rec_cursor_new(joust_store_t *st, joust_rec_family family, uint32_t ru
     unsigned char prefix[4];
     joust_put_be32(prefix, run_id);
     joust_iter_t *it;
-    int rc = joust_iter_new(st, family_cf[family], prefix, sizeof prefix, &it);
+    int rc = joust_iter_new(st, family_cf[family], prefix,
+                            family == JOUST_REC_IMAGES ? 0 : sizeof prefix, &it);
     if (rc < 0) {
         joust_iter_destroy(&it);
         return rc;
@@ -540,7 +545,7 @@ int joust_rec_cursor_valid(joust_rec_cursor_t *c)
     while (joust_iter_valid(c->it)) {
         size_t klen;
         joust_iter_key(c->it, &klen);
-        if (klen == RUN_KEY_LEN)
+        if (klen == family_klen(c->family))
             return 1;
         joust_iter_next(c->it);
     }
@@ -562,7 +567,7 @@ uint64_t joust_rec_cursor_id(joust_rec_cursor_t *c)
         return 0;
     size_t klen;
     const unsigned char *k = joust_iter_key(c->it, &klen);
-    return joust_get_be64(k + 4);
+    return joust_get_be64(k + klen - 8);
 }
 
 static void *cursor_unpack(joust_rec_cursor_t *c, joust_rec_family family,
@@ -589,6 +594,17 @@ Joust__OutcomeRecord *joust_rec_cursor_outcome(joust_rec_cursor_t *c)
 Joust__ScoreRecord *joust_rec_cursor_score(joust_rec_cursor_t *c)
 {
     return cursor_unpack(c, JOUST_REC_SCORES, &joust__score_record__descriptor);
+}
+
+Joust__ImageRecord *joust_rec_cursor_image(joust_rec_cursor_t *c)
+{
+    return cursor_unpack(c, JOUST_REC_IMAGES, &joust__image_record__descriptor);
+}
+
+const void *joust_rec_cursor_bytes(joust_rec_cursor_t *c, size_t *len)
+{
+    *len = 0;
+    return joust_rec_cursor_valid(c) ? joust_iter_value(c->it, len) : NULL;
 }
 
 int joust_rec_cursor_error(joust_rec_cursor_t *c) { return joust_iter_error(c->it); }

@@ -134,8 +134,15 @@ void joust_rec_score_put(joust_batch_t *b, uint32_t run_id, uint64_t image_id,
 int joust_rec_scores_delete(joust_store_t *st, uint32_t run_id);
 
 /* A cursor over one run's matches, outcomes or scores in id order (match id;
- * image id for scores). It reads a snapshot taken at _new; keep it short. */
-typedef enum { JOUST_REC_MATCHES, JOUST_REC_OUTCOMES, JOUST_REC_SCORES } joust_rec_family;
+ * image id for scores), or over all images (JOUST_REC_IMAGES: image id
+ * order; run_id is ignored). It reads a snapshot taken at _new; keep it
+ * short. */
+typedef enum {
+    JOUST_REC_MATCHES,
+    JOUST_REC_OUTCOMES,
+    JOUST_REC_SCORES,
+    JOUST_REC_IMAGES
+} joust_rec_family;
 typedef struct joust_rec_cursor joust_rec_cursor_t;
 int joust_rec_cursor_new(joust_store_t *st, joust_rec_family family, uint32_t run_id,
                          joust_rec_cursor_t **out);
@@ -152,6 +159,11 @@ uint64_t joust_rec_cursor_id(joust_rec_cursor_t *c);
 Joust__MatchRecord *joust_rec_cursor_match(joust_rec_cursor_t *c);
 Joust__OutcomeRecord *joust_rec_cursor_outcome(joust_rec_cursor_t *c);
 Joust__ScoreRecord *joust_rec_cursor_score(joust_rec_cursor_t *c);
+Joust__ImageRecord *joust_rec_cursor_image(joust_rec_cursor_t *c);
+/* The current record's packed bytes (borrowed until the cursor moves), for
+ * a caller that hashes them or unpacks them with its own allocator; NULL
+ * (*len 0) when the cursor is not valid. */
+const void *joust_rec_cursor_bytes(joust_rec_cursor_t *c, size_t *len);
 /* 0, or JOUST_ESTORE if the cursor stopped because of an error. */
 int joust_rec_cursor_error(joust_rec_cursor_t *c);
 

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -49,7 +50,7 @@ enum {
     O_ENDPOINT, O_MODEL, O_MODE, O_TEMPLATE, O_TEMPERATURE, O_MAX_TOKENS, O_TOP_LOGPROBS,
     O_INFLIGHT, O_REQ_TIMEOUT, O_API_KEY_ENV, O_MAX_RETRIES, O_UNPARSEABLE_RETRIES,
     O_NO_HARD_FALLBACK, O_JUDGE_STATS, O_WAIT_READY, O_BUDGET, O_BUDGET_CALLS, O_CONFIDENCE, O_K, O_DUP_IDS,
-    O_MAX_FAILED, O_RETRY_FAILED, O_HELP
+    O_MAX_FAILED, O_RETRY_FAILED, O_DEVICE, O_HARD_WEIGHT, O_MIN_KIND, O_HELP
 };
 
 static const struct option long_opts[] = {
@@ -107,6 +108,9 @@ static const struct option long_opts[] = {
     {"duplicate-ids", required_argument, 0, O_DUP_IDS},
     {"max-failed", required_argument, 0, O_MAX_FAILED},
     {"retry-failed", no_argument, 0, O_RETRY_FAILED},
+    {"device", required_argument, 0, O_DEVICE},
+    {"hard-weight", required_argument, 0, O_HARD_WEIGHT},
+    {"min-kind", required_argument, 0, O_MIN_KIND},
     {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
@@ -168,6 +172,7 @@ int cli_parse(int argc, char **argv, cli_opts *o)
     o->window = cc.window;
     o->job_matches = cc.job_matches;
     joust_judge_config_defaults(&o->jcfg);
+    joust_score_opts_defaults(&o->score);
     optind = 1;
     opterr = 1;
     int c, rc = 0, slots_given = 0;
@@ -257,6 +262,21 @@ int cli_parse(int argc, char **argv, cli_opts *o)
                 fprintf(stderr, "joust: --duplicate-ids: '%s' is not error or warn\n", optarg);
                 rc = JOUST_EINVAL;
             }
+            break;
+        case O_DEVICE:
+            if ((rc = joust_device_parse(optarg, &o->score.device)) < 0)
+                fprintf(stderr, "joust: --device: '%s' is not auto, cpu or cuda\n", optarg);
+            break;
+        case O_HARD_WEIGHT:
+            if ((rc = parse_double(name, optarg, &o->score.hard_weight)) == 0 &&
+                !(o->score.hard_weight >= 0 && isfinite(o->score.hard_weight))) {
+                fprintf(stderr, "joust: --hard-weight must be a number >= 0\n");
+                rc = JOUST_EINVAL;
+            }
+            break;
+        case O_MIN_KIND:
+            if ((rc = joust_kind_parse(optarg, &o->min_kind)) < 0)
+                fprintf(stderr, "joust: --min-kind: '%s' is not soft, bounded or hard\n", optarg);
             break;
         case 'h':
         case O_HELP: o->help = 1; break;
@@ -431,7 +451,7 @@ static void reap_workers(local_workers *lw)
 /* ------------------------------------------------------------ pipeline --- */
 
 int cli_write_scores(joust_store_t *st, const char *run_name, const char *out_dir,
-                     joust_score_summary *sum, int quiet)
+                     const joust_score_opts *so, joust_score_summary *sum, int quiet)
 {
     Joust__RunRecord *run;
     int rc = joust_run_open(st, run_name, NULL, &run);
@@ -439,39 +459,11 @@ int cli_write_scores(joust_store_t *st, const char *run_name, const char *out_di
         log_error("run '%s': %s", run_name, joust_strerror(rc));
         return rc;
     }
-    char jsonl[PATH_MAX], csv[PATH_MAX], models[PATH_MAX];
-    snprintf(jsonl, sizeof jsonl, "%s/scores.jsonl", out_dir);
-    snprintf(csv, sizeof csv, "%s/scores.csv", out_dir);
-    snprintf(models, sizeof models, "%s/models.jsonl", out_dir);
-    mkdir(out_dir, 0755);
-    if ((rc = joust_scores_compute(st, run, sum)) == 0)
-        rc = joust_scores_export(st, run, jsonl, csv);
-    if (rc == 0 && sum->models.n)
-        rc = joust_model_report_write(&sum->models, models);
-    if (rc == 0 && !quiet) {
-        printf("\nrun '%s': %" PRIu64 " prompts, %" PRIu64 " images scored, %" PRIu64
-               " with errors; %" PRIu64 " outcomes ok, %" PRIu64 " failed\n",
-               run->name, sum->prompts, sum->scored, sum->image_errors, sum->outcomes_ok,
-               sum->outcomes_failed);
-        printf("position bias (judge %s): mean p_first - 0.5 = %+.4f", run->judge,
-               sum->bias.position_bias);
-        if (sum->bias.both_order_pairs)
-            printf("; order consistency %.3f over %zu pairs judged in both orders",
-                   sum->bias.consistency, sum->bias.both_order_pairs);
-        printf("\n");
-        if (sum->image_errors) {
-            printf("images that could not be judged:\n");
-            joust_scores_print_errors(st, run, stdout, 20);
-        }
-        printf("\ntop images:\n");
-        joust_scores_print_top(st, run, stdout, 5, 3);
-        joust_model_report_print(&sum->models, stdout);
-        printf("\nwrote %s and %s%s%s\n", jsonl, csv, sum->models.n ? " and " : "",
-               sum->models.n ? models : "");
-    }
+    if ((rc = joust_scores_compute(st, run, so, sum)) == 0)
+        rc = joust_output_scores(st, run, sum, out_dir, quiet ? NULL : stdout);
     joust_score_summary_clear(sum); /* callers use the counts only */
     if (rc < 0)
-        log_error("writing scores failed: %s", joust_strerror(rc));
+        log_error("run '%s': scoring failed: %s", run->name, joust_strerror(rc));
     joust_rec_free(run);
     return rc;
 }
@@ -596,6 +588,6 @@ int cli_pipeline(const cli_opts *o, const char *manifest, joust_store_t *st)
         rc = cli_coordinate(o, st, &cs);
     joust_score_summary ss;
     if (rc == 0)
-        rc = cli_write_scores(st, o->run, o->out, &ss, 0);
+        rc = cli_write_scores(st, o->run, o->out, &o->score, &ss, 0);
     return rc ? rc : failure_verdict(o, &cs.run);
 }

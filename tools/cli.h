@@ -8,6 +8,7 @@
 
 #include "coordinator.h"
 #include "judge.h"
+#include "output.h"
 #include "scoring.h"
 #include "store.h"
 
@@ -28,6 +29,8 @@ typedef struct {
     joust_max_failed max_failed; /* --max-failed: failures that still exit 0 */
     int retry_failed;            /* --retry-failed: judge the failed matches again */
     joust_judge_config jcfg;
+    joust_score_opts score; /* --device, --hard-weight */
+    int min_kind;           /* --min-kind (JOUST__OUTCOME_KIND__*); 0 when not given */
     /* CURVE over tcp (coordinator: curve_secret + curve_allow; worker:
      * curve_secret + server_key) and image path confinement. */
     const char *curve_secret, *curve_allow, *server_key;
@@ -71,9 +74,10 @@ int cli_coordinate(const cli_opts *o, joust_store_t *st, joust_coord_summary *cs
  * coordinator with o->workers local worker processes, fit and write
  * scores.jsonl / scores.csv under o->out, print the summary. */
 int cli_pipeline(const cli_opts *o, const char *manifest, joust_store_t *st);
-/* Fits scores from the store alone and writes the files. */
+/* Fits scores from the store alone (so NULL: defaults) and writes the
+ * files (coordinator/output.h), printing the summary unless quiet. */
 int cli_write_scores(joust_store_t *st, const char *run_name, const char *out_dir,
-                     joust_score_summary *sum, int quiet);
+                     const joust_score_opts *so, joust_score_summary *sum, int quiet);
 
 /* The openai judge in the command (cli_openai.c). Formatted numbers for a
  * spawned worker's argv live in a cli_openai_args until posix_spawn. */

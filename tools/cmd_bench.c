@@ -74,7 +74,7 @@ static int scale_once(cli_opts *o, const char *dir, uint64_t images, scale_resul
     r->rss_after_run_kb = peak_rss_kb(RUSAGE_SELF);
     joust_score_summary ss;
     if (rc == 0)
-        rc = cli_write_scores(st, o->run, dir, &ss, 1);
+        rc = cli_write_scores(st, o->run, dir, &o->score, &ss, 1);
     r->rss_after_score_kb = peak_rss_kb(RUSAGE_SELF);
     r->matches = cs.ok + cs.failed;
     r->ingest_s = (double)(t1 - t0) / 1000;

@@ -1,6 +1,6 @@
 /* `joust show MATCH...`: one match of a run as stored — its prompt and
- * images in presentation order, the outcome (status, p_first, answer,
- * attempt, worker, latency, tokens, error) and the judge's reasoning from
+ * images in presentation order, the outcome (status, p_first, kind,
+ * answer, attempt, worker, latency, tokens, error) and the judge's reasoning from
  * the rationales column family. */
 #include <errno.h>
 #include <inttypes.h>
@@ -13,6 +13,7 @@
 #include "log.h"
 #include "records.h"
 #include "run.h"
+#include "scoring.h"
 
 static const char *status_name(int s)
 {
@@ -22,6 +23,8 @@ static const char *status_name(int s)
     case JOUST__OUTCOME_STATUS__JUDGE_ERROR: return "JUDGE_ERROR";
     case JOUST__OUTCOME_STATUS__UNPARSEABLE: return "UNPARSEABLE";
     case JOUST__OUTCOME_STATUS__ABANDONED: return "ABANDONED";
+    case JOUST__OUTCOME_STATUS__INFRA_ERROR: return "INFRA_ERROR";
+    case JOUST__OUTCOME_STATUS__CONFIG_ERROR: return "CONFIG_ERROR";
     default: return "UNSPECIFIED";
     }
 }
@@ -68,6 +71,10 @@ static int show_match(joust_store_t *st, const Joust__RunRecord *run, uint64_t m
         printf("  status: %s\n", status_name(o->status));
         if (o->has_p_first)
             printf("  p_first: %.6f\n", o->p_first);
+        if (o->status == JOUST__OUTCOME_STATUS__OK)
+            printf("  kind: %s%s\n", joust_kind_name(o->has_kind && o->kind ? (int)o->kind
+                                                                     : JOUST__OUTCOME_KIND__SOFT),
+                   o->has_kind && o->kind ? "" : " (not recorded: soft)");
         if (o->has_answer && o->answer)
             printf("  answer: %u\n", o->answer);
         if (o->has_attempt)
@@ -104,8 +111,9 @@ int cmd_show(int argc, char **argv)
         return 2;
     const char *usage = "usage: joust show MATCH... [--db PATH] [--run NAME]\n"
                         "Prints a match of a run as stored: its prompt, its images in\n"
-                        "presentation order, the outcome (status, p_first, answer, attempt,\n"
-                        "worker, latency, tokens, error) and the judge's reasoning.\n";
+                        "presentation order, the outcome (status, p_first, kind of outcome: soft,\n"
+                        "bounded or hard, answer, attempt, worker, latency, tokens, error) and the\n"
+                        "judge's reasoning.\n";
     if (o.help) {
         fputs(usage, stdout);
         return 0;

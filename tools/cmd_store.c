@@ -32,9 +32,15 @@ int cmd_ingest(int argc, char **argv)
 int cmd_scores(int argc, char **argv)
 {
     cli_opts o;
-    const char *usage = "usage: joust scores [--db PATH] [--run NAME] [--out DIR]\n"
-                        "Fits the scores of a run again from the store alone and writes\n"
-                        "DIR/scores.jsonl and DIR/scores.csv (the same files `joust run` writes).\n";
+    const char *usage =
+        "usage: joust scores [--db PATH] [--run NAME] [--out DIR] [--device auto|cpu|cuda]\n"
+        "                    [--hard-weight W]\n"
+        "Fits the scores of a run again from the store alone and writes\n"
+        "DIR/scores.jsonl and DIR/scores.csv (the same files `joust run` writes).\n"
+        "  --device D       where the image-level fit runs: cuda (needs a CUDA build and a\n"
+        "                   GPU), cpu, or auto (default: cuda when usable, else cpu)\n"
+        "  --hard-weight W  weight of hard outcomes (answer text only, no logprobs) in the\n"
+        "                   fit; 0 leaves them out; default 1\n";
     int code;
     if (!cli_begin(argc, argv, usage, 0, 0, &o, &code))
         return code;
@@ -42,7 +48,9 @@ int cmd_scores(int argc, char **argv)
     if (cli_open_store(o.db, 0, &st) < 0)
         return 1;
     joust_score_summary sum;
-    int rc = cli_write_scores(st, o.run, o.out, &sum, 0);
+    if (o.min_kind)
+        o.score.min_kind = o.min_kind;
+    int rc = cli_write_scores(st, o.run, o.out, &o.score, &sum, 0);
     joust_store_destroy(&st);
     return rc == 0 ? 0 : 1;
 }
@@ -50,11 +58,16 @@ int cmd_scores(int argc, char **argv)
 int cmd_export(int argc, char **argv)
 {
     cli_opts o;
-    const char *usage = "usage: joust export dpo [--db PATH] [--run NAME] [--out FILE] [--min-margin X]\n"
-                        "Writes the best and the worst image of each prompt as a chosen/rejected pair\n"
-                        "(JSONL: prompt, chosen, rejected, their ids and scores, margin, p_chosen),\n"
-                        "skipping prompts whose score margin is below X (default 0).\n"
-                        "FILE defaults to dpo.jsonl.\n";
+    const char *usage =
+        "usage: joust export dpo [--db PATH] [--run NAME] [--out FILE] [--min-margin X]\n"
+        "                        [--min-kind soft|bounded|hard] [--hard-weight W]\n"
+        "Writes the best and the worst image of each prompt as a chosen/rejected pair\n"
+        "(JSONL: prompt, chosen, rejected, their ids and scores, margin, p_chosen),\n"
+        "skipping prompts whose score margin is below X (default 0).\n"
+        "FILE defaults to dpo.jsonl. The pairs come from a fit over the OK outcomes of\n"
+        "kind K or stronger (soft > bounded > hard; default soft: p from logprobs only);\n"
+        "stored scores are reused when they are current for these options, else the\n"
+        "run is fitted again and its scores rewritten.\n";
     int code;
     if (!cli_begin(argc, argv, usage, 1, 1, &o, &code))
         return code;
@@ -62,6 +75,7 @@ int cmd_export(int argc, char **argv)
         fprintf(stderr, "joust export: unknown format '%s' (known: dpo)\n", o.argv[0]);
         return 2;
     }
+    o.score.min_kind = o.min_kind ? o.min_kind : JOUST__OUTCOME_KIND__SOFT;
     const char *path = strcmp(o.out, ".") ? o.out : "dpo.jsonl";
     joust_store_t *st;
     if (cli_open_store(o.db, 0, &st) < 0)
@@ -73,10 +87,17 @@ int cmd_export(int argc, char **argv)
     } else {
         uint64_t pairs;
         joust_score_summary sum;
-        /* Fit first, so the export never reads scores older than the outcomes. */
-        if ((rc = joust_scores_compute(st, run, &sum)) == 0 &&
-            (rc = joust_export_dpo(st, run, path, o.min_margin, &pairs)) == 0)
-            printf("wrote %" PRIu64 " chosen/rejected pairs to %s\n", pairs, path);
+        int refitted = 0;
+        /* The export never reads scores older than the outcomes, and never
+         * rewrites scores that are current. */
+        if ((rc = joust_scores_ensure(st, run, &o.score, &sum, &refitted)) == 0 &&
+            (rc = joust_export_dpo(st, run, path, o.min_margin, &pairs)) == 0) {
+            printf("wrote %" PRIu64 " chosen/rejected pairs to %s (scores %s)\n", pairs, path,
+                   refitted ? "fitted again" : "current, reused");
+            if (refitted && sum.outcomes_left_out)
+                printf("%" PRIu64 " ok outcomes weaker than --min-kind %s were left out\n",
+                       sum.outcomes_left_out, joust_kind_name(o.score.min_kind));
+        }
         joust_score_summary_clear(&sum);
         joust_rec_free(run);
     }

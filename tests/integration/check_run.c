@@ -10,7 +10,7 @@
 #include "metrics.h"
 #include "records.h"
 #include "run.h"
-#include "scoring.h"
+#include "output.h"
 #include "store.h"
 #include "xalloc.h"
 

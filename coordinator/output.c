@@ -1,0 +1,593 @@
+/* Output: files and the terminal report of a scored run (output.h). */
+#include "output.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bt.h"
+#include "buf.h"
+#include "err.h"
+#include "log.h"
+#include "records.h"
+#include "xalloc.h"
+
+/* ----------------------------------------------------- atomic files --- */
+
+struct joust_outfile {
+    FILE *f;
+    char *path, *tmp;
+    int err; /* errno of the first failure; 0 while all is well */
+};
+
+int joust_outfile_open(const char *path, joust_outfile_t **out)
+{
+    *out = NULL;
+    size_t n = strlen(path) + 32;
+    char *tmp = xmalloc(n);
+    snprintf(tmp, n, "%s.tmp-%ld", path, (long)getpid());
+    /* A leftover of a crashed process with the same pid is overwritten;
+     * O_NOFOLLOW: a symlink planted under the temporary name is refused. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        log_error("cannot write %s: %s", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        free(tmp);
+        return JOUST_EIO;
+    }
+    joust_outfile_t *o = xcalloc(1, sizeof *o);
+    o->f = f;
+    o->path = xstrdup(path);
+    o->tmp = tmp;
+    *out = o;
+    return 0;
+}
+
+void joust_outfile_write(joust_outfile_t *f, const void *data, size_t len)
+{
+    if (!f->err && len && fwrite(data, 1, len, f->f) != len)
+        f->err = errno ? errno : EIO;
+}
+
+static void outfile_free(joust_outfile_t *f)
+{
+    free(f->path);
+    free(f->tmp);
+    free(f);
+}
+
+/* fsync of the folder that holds path, so the rename itself is durable. */
+static int sync_dir_of(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int rc = fsync(fd) == 0 ? 0 : errno;
+    close(fd);
+    return rc == EINVAL ? 0 : rc; /* some file systems cannot sync folders */
+}
+
+int joust_outfile_commit(joust_outfile_t **f_p)
+{
+    joust_outfile_t *f = *f_p;
+    if (!f)
+        return 0;
+    *f_p = NULL;
+    int err = f->err;
+    if (!err && fflush(f->f) != 0)
+        err = errno ? errno : EIO;
+    if (!err && fsync(fileno(f->f)) != 0)
+        err = errno;
+    if (fclose(f->f) != 0 && !err)
+        err = errno ? errno : EIO;
+    if (!err && rename(f->tmp, f->path) != 0)
+        err = errno;
+    if (err) {
+        unlink(f->tmp);
+        log_error("writing %s failed: %s", f->path, strerror(err));
+        outfile_free(f);
+        return JOUST_EIO;
+    }
+    if ((err = sync_dir_of(f->path)) != 0)
+        log_warn("%s: syncing its folder failed: %s", f->path, strerror(err));
+    outfile_free(f);
+    return 0;
+}
+
+void joust_outfile_abort(joust_outfile_t **f_p)
+{
+    joust_outfile_t *f = *f_p;
+    if (!f)
+        return;
+    *f_p = NULL;
+    fclose(f->f);
+    unlink(f->tmp);
+    outfile_free(f);
+}
+
+/* ------------------------------------------------------ scored walk --- */
+
+typedef joust_scored_image scored_image;
+typedef joust_scored_prompt scored_prompt;
+
+static int by_rank(const void *x, const void *y)
+{
+    const scored_image *a = x, *b = y;
+    uint32_t ra = a->score && a->score->has_rank ? a->score->rank : UINT32_MAX;
+    uint32_t rb = b->score && b->score->has_rank ? b->score->rank : UINT32_MAX;
+    if (ra != rb)
+        return ra < rb ? -1 : 1;
+    return a->img->image_id < b->img->image_id ? -1 : 1;
+}
+
+static void scored_prompt_clear(scored_prompt *sp)
+{
+    for (size_t i = 0; i < sp->n; i++) {
+        joust_rec_free(sp->items[i].img);
+        joust_rec_free(sp->items[i].score);
+    }
+    free(sp->items);
+    joust_rec_free(sp->prompt);
+    memset(sp, 0, sizeof *sp);
+}
+
+typedef int (*scored_fn)(const scored_prompt *sp, void *arg);
+
+typedef struct {
+    joust_store_t *st;
+    uint32_t run_id;
+    scored_fn fn;
+    void *arg;
+    joust_rec_cursor_t *images, *scores; /* members come in ascending id order */
+} scored_walk;
+
+/* Loads a prompt's images with their scores, best rank first. */
+static int scored_prompt_load(scored_walk *w, uint64_t pid, const uint64_t *ids, size_t n,
+                              scored_prompt *sp)
+{
+    memset(sp, 0, sizeof *sp);
+    int rc = joust_rec_prompt_get(w->st, pid, &sp->prompt);
+    if (rc < 0)
+        return rc;
+    sp->items = xcalloc(n ? n : 1, sizeof *sp->items);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        int found = joust_cursor_find(w->images, ids[i]);
+        sp->items[i].img = found ? joust_rec_cursor_image(w->images) : NULL;
+        if (!sp->items[i].img) {
+            log_error("image %" PRIu64 " of prompt %" PRIu64 ": %s", ids[i], pid,
+                      found ? "record does not unpack" : "no record");
+            rc = found ? JOUST_ECORRUPT : JOUST_ENOTFOUND;
+            break;
+        }
+        sp->n++;
+        if (!joust_cursor_find(w->scores, ids[i]))
+            continue; /* not scored yet */
+        sp->items[i].score = joust_rec_cursor_score(w->scores);
+        if (!sp->items[i].score) {
+            log_error("score of image %" PRIu64 ": record does not unpack", ids[i]);
+            rc = JOUST_ECORRUPT;
+        }
+    }
+    if (rc < 0)
+        scored_prompt_clear(sp);
+    else
+        qsort(sp->items, sp->n, sizeof *sp->items, by_rank);
+    return rc;
+}
+
+static int walk_one(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
+{
+    scored_walk *w = arg;
+    scored_prompt sp;
+    int rc = scored_prompt_load(w, pid, ids, n, &sp);
+    if (rc < 0)
+        return rc;
+    rc = w->fn(&sp, w->arg);
+    scored_prompt_clear(&sp);
+    return rc;
+}
+
+int joust_scores_walk(joust_store_t *st, const Joust__RunRecord *run, scored_fn fn, void *arg)
+{
+    scored_walk w = {st, run->run_id, fn, arg, NULL, NULL};
+    int rc = joust_rec_cursor_new(st, JOUST_REC_IMAGES, 0, &w.images);
+    if (rc == 0)
+        rc = joust_rec_cursor_new(st, JOUST_REC_SCORES, run->run_id, &w.scores);
+    if (rc == 0)
+        rc = joust_rec_prompt_walk(st, 1, run->plan_cursor, walk_one, &w, NULL);
+    if (rc > 0)
+        rc = 0;
+    if (rc == 0)
+        rc = joust_rec_cursor_error(w.images);
+    if (rc == 0)
+        rc = joust_rec_cursor_error(w.scores);
+    joust_rec_cursor_destroy(&w.images);
+    joust_rec_cursor_destroy(&w.scores);
+    return rc;
+}
+
+static const char *image_label(const Joust__ImageRecord *img, char *buf, size_t len)
+{
+    if (img->caller_id)
+        return img->caller_id;
+    snprintf(buf, len, "%" PRIu64, img->image_id);
+    return buf;
+}
+
+/* ------------------------------------------------------------ exports --- */
+
+typedef struct {
+    joust_outfile_t *jsonl, *csv;
+    joust_buf_t line;
+} export_ctx;
+
+static void json_prompt_id(joust_buf_t *b, const Joust__PromptRecord *p)
+{
+    if (p->caller_id)
+        joust_buf_json_str(b, p->caller_id);
+    else
+        joust_buf_printf(b, "%" PRIu64, p->prompt_id);
+}
+
+static void write_jsonl(export_ctx *e, const scored_prompt *sp, const scored_image *it)
+{
+    joust_buf_t *b = &e->line;
+    const Joust__ScoreRecord *s = it->score;
+    char idbuf[32];
+    joust_buf_reset(b);
+    joust_buf_puts(b, "{\"id\":");
+    joust_buf_json_str(b, image_label(it->img, idbuf, sizeof idbuf));
+    joust_buf_puts(b, ",\"image\":");
+    joust_buf_json_str(b, it->img->uri);
+    joust_buf_puts(b, ",\"prompt_id\":");
+    json_prompt_id(b, sp->prompt);
+    joust_buf_puts(b, ",\"prompt\":");
+    joust_buf_json_str(b, sp->prompt->text);
+    joust_buf_puts(b, ",\"model\":");
+    if (it->img->model)
+        joust_buf_json_str(b, it->img->model);
+    else
+        joust_buf_puts(b, "null");
+    if (s && s->has_score)
+        joust_buf_printf(b, ",\"score\":%.9g,\"stderr\":%.9g,\"rank\":%u", s->score, s->stderr, s->rank);
+    else
+        joust_buf_puts(b, ",\"score\":null,\"stderr\":null,\"rank\":null");
+    joust_buf_printf(b, ",\"wins\":%.9g,\"comparisons\":%u", s ? s->wins : 0.0, s ? s->comparisons : 0);
+    if (s && s->error) {
+        joust_buf_puts(b, ",\"error\":");
+        joust_buf_json_str(b, s->error);
+    }
+    joust_buf_puts(b, "}\n");
+    joust_outfile_write(e->jsonl, b->data, b->len);
+}
+
+static void write_csv(export_ctx *e, const scored_prompt *sp, const scored_image *it)
+{
+    joust_buf_t *b = &e->line;
+    const Joust__ScoreRecord *s = it->score;
+    char idbuf[32];
+    joust_buf_reset(b);
+    joust_buf_csv_str(b, image_label(it->img, idbuf, sizeof idbuf));
+    joust_buf_puts(b, ",");
+    joust_buf_csv_str(b, it->img->uri);
+    joust_buf_puts(b, ",");
+    if (sp->prompt->caller_id)
+        joust_buf_csv_str(b, sp->prompt->caller_id);
+    else
+        joust_buf_printf(b, "%" PRIu64, sp->prompt->prompt_id);
+    joust_buf_puts(b, ",");
+    joust_buf_csv_str(b, sp->prompt->text);
+    joust_buf_puts(b, ",");
+    joust_buf_csv_str(b, it->img->model ? it->img->model : "");
+    if (s && s->has_score)
+        joust_buf_printf(b, ",%.9g,%.9g,%u", s->score, s->stderr, s->rank);
+    else
+        joust_buf_puts(b, ",,,");
+    joust_buf_printf(b, ",%.9g,%u,", s ? s->wins : 0.0, s ? s->comparisons : 0);
+    joust_buf_csv_str(b, s && s->error ? s->error : "");
+    joust_buf_puts(b, "\n");
+    joust_outfile_write(e->csv, b->data, b->len);
+}
+
+static int export_one(const scored_prompt *sp, void *arg)
+{
+    export_ctx *e = arg;
+    for (size_t i = 0; i < sp->n; i++) {
+        if (e->jsonl)
+            write_jsonl(e, sp, &sp->items[i]);
+        if (e->csv)
+            write_csv(e, sp, &sp->items[i]);
+    }
+    return 0;
+}
+
+int joust_scores_export(joust_store_t *st, const Joust__RunRecord *run, const char *jsonl_path,
+                        const char *csv_path)
+{
+    static const char header[] =
+        "id,image,prompt_id,prompt,model,score,stderr,rank,wins,comparisons,error\n";
+    export_ctx e = {0};
+    int rc = jsonl_path ? joust_outfile_open(jsonl_path, &e.jsonl) : 0;
+    if (rc == 0 && csv_path && (rc = joust_outfile_open(csv_path, &e.csv)) == 0)
+        joust_outfile_write(e.csv, header, sizeof header - 1);
+    if (rc == 0)
+        rc = joust_scores_walk(st, run, export_one, &e);
+    if (rc == 0)
+        rc = joust_outfile_commit(&e.jsonl);
+    if (rc == 0)
+        rc = joust_outfile_commit(&e.csv);
+    joust_outfile_abort(&e.jsonl);
+    joust_outfile_abort(&e.csv);
+    joust_buf_free(&e.line);
+    return rc;
+}
+
+typedef struct {
+    FILE *out;
+    int max_prompts, top, shown;
+} top_ctx;
+
+static int top_one(const scored_prompt *sp, void *arg)
+{
+    top_ctx *t = arg;
+    if (t->shown >= t->max_prompts)
+        return 1; /* stop walking */
+    t->shown++;
+    fprintf(t->out, "prompt %.70s%s (%zu images)\n", sp->prompt->text,
+            strlen(sp->prompt->text) > 70 ? "..." : "", sp->n);
+    for (size_t i = 0; i < sp->n && (int)i < t->top; i++) {
+        const scored_image *it = &sp->items[i];
+        char idbuf[32];
+        if (it->score && it->score->has_score)
+            fprintf(t->out, "  %u. %-24s score %+.3f ± %.3f  wins %.1f/%u\n", it->score->rank,
+                    image_label(it->img, idbuf, sizeof idbuf), it->score->score, it->score->stderr,
+                    it->score->wins, it->score->comparisons);
+    }
+    return 0;
+}
+
+int joust_scores_print_top(joust_store_t *st, const Joust__RunRecord *run, FILE *out,
+                           int max_prompts, int top)
+{
+    top_ctx t = {out, max_prompts, top, 0};
+    int rc = joust_scores_walk(st, run, top_one, &t);
+    return rc > 0 ? 0 : rc;
+}
+
+typedef struct {
+    FILE *out;
+    int max, shown;
+    uint64_t total;
+} err_ctx;
+
+static int errors_one(const scored_prompt *sp, void *arg)
+{
+    err_ctx *e = arg;
+    for (size_t i = 0; i < sp->n; i++) {
+        const scored_image *it = &sp->items[i];
+        if (!it->score || !it->score->error)
+            continue;
+        if (e->shown++ < e->max)
+            fprintf(e->out, "  %s\n", it->score->error);
+        e->total++;
+    }
+    return 0;
+}
+
+int joust_scores_print_errors(joust_store_t *st, const Joust__RunRecord *run, FILE *out, int max)
+{
+    err_ctx e = {out, max, 0, 0};
+    int rc = joust_scores_walk(st, run, errors_one, &e);
+    if (e.total > (uint64_t)max)
+        fprintf(out, "  ... and %" PRIu64 " more\n", e.total - (uint64_t)max);
+    return rc;
+}
+
+typedef struct {
+    joust_outfile_t *out;
+    double min_margin;
+    uint64_t pairs;
+    joust_buf_t line;
+} dpo_ctx;
+
+static int dpo_one(const scored_prompt *sp, void *arg)
+{
+    dpo_ctx *d = arg;
+    const scored_image *best = NULL, *worst = NULL;
+    for (size_t i = 0; i < sp->n; i++) {
+        const scored_image *it = &sp->items[i];
+        if (!it->score || !it->score->has_score || it->score->comparisons == 0)
+            continue;
+        if (!best)
+            best = it;
+        worst = it; /* items are in rank order */
+    }
+    if (!best || best == worst)
+        return 0;
+    double margin = best->score->score - worst->score->score;
+    if (margin < d->min_margin)
+        return 0;
+    joust_buf_t *b = &d->line;
+    char id1[32], id2[32];
+    joust_buf_reset(b);
+    joust_buf_puts(b, "{\"prompt_id\":");
+    json_prompt_id(b, sp->prompt);
+    joust_buf_puts(b, ",\"prompt\":");
+    joust_buf_json_str(b, sp->prompt->text);
+    joust_buf_puts(b, ",\"chosen\":");
+    joust_buf_json_str(b, best->img->uri);
+    joust_buf_puts(b, ",\"rejected\":");
+    joust_buf_json_str(b, worst->img->uri);
+    joust_buf_puts(b, ",\"chosen_id\":");
+    joust_buf_json_str(b, image_label(best->img, id1, sizeof id1));
+    joust_buf_puts(b, ",\"rejected_id\":");
+    joust_buf_json_str(b, image_label(worst->img, id2, sizeof id2));
+    joust_buf_printf(b, ",\"chosen_score\":%.9g,\"rejected_score\":%.9g,\"margin\":%.9g,"
+                     "\"p_chosen\":%.9g}\n",
+                     best->score->score, worst->score->score, margin, joust_bt_prob(best->score->score, worst->score->score));
+    joust_outfile_write(d->out, b->data, b->len);
+    d->pairs++;
+    return 0;
+}
+
+int joust_export_dpo(joust_store_t *st, const Joust__RunRecord *run, const char *path,
+                     double min_margin, uint64_t *pairs)
+{
+    dpo_ctx d = {.min_margin = min_margin};
+    *pairs = 0;
+    int rc = joust_outfile_open(path, &d.out);
+    if (rc == 0)
+        rc = joust_scores_walk(st, run, dpo_one, &d);
+    if (rc == 0)
+        rc = joust_outfile_commit(&d.out);
+    joust_outfile_abort(&d.out);
+    joust_buf_free(&d.line);
+    if (rc == 0)
+        *pairs = d.pairs;
+    return rc;
+}
+
+/* ------------------------------------------------------------ models --- */
+
+/* Models in descending score, within each component. */
+static uint32_t *order_of(const joust_model_report *r)
+{
+    uint32_t *ord = xmalloc((r->n ? r->n : 1) * sizeof *ord);
+    for (uint32_t i = 0; i < r->n; i++)
+        ord[i] = i;
+    for (uint32_t i = 1; i < r->n; i++) /* insertion sort: a handful of models */
+        for (uint32_t j = i; j > 0; j--) {
+            const joust_model_score *a = &r->score[ord[j - 1]], *b = &r->score[ord[j]];
+            if (a->component < b->component || (a->component == b->component && a->theta >= b->theta))
+                break;
+            uint32_t t = ord[j];
+            ord[j] = ord[j - 1];
+            ord[j - 1] = t;
+        }
+    return ord;
+}
+
+static void json_num(joust_buf_t *b, const char *key, double v)
+{
+    if (isfinite(v))
+        joust_buf_printf(b, ",\"%s\":%.6g", key, v);
+    else
+        joust_buf_printf(b, ",\"%s\":null", key);
+}
+
+int joust_model_report_write(const joust_model_report *r, const char *path)
+{
+    joust_outfile_t *f;
+    int rc = joust_outfile_open(path, &f);
+    if (rc < 0)
+        return rc;
+    uint32_t *ord = order_of(r);
+    joust_buf_t b = {0};
+    for (uint32_t k = 0; k < r->n; k++) {
+        const joust_model_score *s = &r->score[ord[k]];
+        joust_buf_reset(&b);
+        joust_buf_puts(&b, "{\"model\":");
+        joust_buf_json_str(&b, r->names[ord[k]]);
+        json_num(&b, "score", s->theta);
+        json_num(&b, "lo", s->lo);
+        json_num(&b, "hi", s->hi);
+        json_num(&b, "comparisons", s->comparisons);
+        joust_buf_printf(&b, ",\"component\":%u}\n", s->component);
+        joust_outfile_write(f, b.data, b.len);
+    }
+    joust_buf_free(&b);
+    free(ord);
+    return joust_outfile_commit(&f);
+}
+
+void joust_model_report_print(const joust_model_report *r, FILE *out)
+{
+    if (!r->n)
+        return;
+    uint32_t *ord = order_of(r);
+    fprintf(out, "\nmodels (Bradley-Terry over cross-model comparisons, 95%% bootstrap CI over prompts%s):\n",
+            r->components > 1 ? "; scores compare only within a component" : "");
+    for (uint32_t k = 0; k < r->n; k++) {
+        const joust_model_score *s = &r->score[ord[k]];
+        fprintf(out, "  %-24s %+.3f  [%+.3f, %+.3f]  %.0f comparisons", r->names[ord[k]], s->theta,
+                s->lo, s->hi, s->comparisons);
+        if (r->components > 1)
+            fprintf(out, "  component %u", s->component);
+        fputc('\n', out);
+    }
+    free(ord);
+}
+
+/* ---------------------------------------------------------- the lot --- */
+
+static void print_summary(joust_store_t *st, const Joust__RunRecord *run,
+                          const joust_score_summary *sum, FILE *out)
+{
+    fprintf(out, "\nrun '%s': %" PRIu64 " prompts, %" PRIu64 " images scored, %" PRIu64
+            " with errors; %" PRIu64 " outcomes ok, %" PRIu64 " failed\n",
+            run->name, sum->prompts, sum->scored, sum->image_errors, sum->outcomes_ok,
+            sum->outcomes_failed);
+    if (sum->kinds[JOUST__OUTCOME_KIND__BOUNDED] || sum->kinds[JOUST__OUTCOME_KIND__HARD])
+        fprintf(out, "outcome kinds: %" PRIu64 " soft, %" PRIu64 " bounded, %" PRIu64 " hard\n",
+                sum->kinds[JOUST__OUTCOME_KIND__SOFT], sum->kinds[JOUST__OUTCOME_KIND__BOUNDED],
+                sum->kinds[JOUST__OUTCOME_KIND__HARD]);
+    if (sum->outcomes_left_out)
+        fprintf(out, "%" PRIu64 " ok outcomes left out of the fit by --min-kind/--hard-weight\n",
+                sum->outcomes_left_out);
+    fprintf(out, "position bias (judge %s): mean p_first - 0.5 = %+.4f", run->judge,
+            sum->bias.position_bias);
+    if (sum->bias.both_order_pairs)
+        fprintf(out, "; order consistency %.3f over %zu pairs judged in both orders",
+                sum->bias.consistency, sum->bias.both_order_pairs);
+    fprintf(out, "\n");
+    if (sum->image_errors) {
+        fprintf(out, "images that could not be judged:\n");
+        joust_scores_print_errors(st, run, out, 20);
+    }
+    fprintf(out, "\ntop images:\n");
+    joust_scores_print_top(st, run, out, 5, 3);
+    joust_model_report_print(&sum->models, out);
+}
+
+int joust_output_scores(joust_store_t *st, const Joust__RunRecord *run,
+                        const joust_score_summary *sum, const char *out_dir, FILE *report)
+{
+    char jsonl[PATH_MAX], csv[PATH_MAX], models[PATH_MAX];
+    if (snprintf(models, sizeof models, "%s/models.jsonl", out_dir) >= (int)sizeof models) {
+        log_error("output folder name too long: %s", out_dir);
+        return JOUST_EINVAL;
+    }
+    snprintf(jsonl, sizeof jsonl, "%s/scores.jsonl", out_dir);
+    snprintf(csv, sizeof csv, "%s/scores.csv", out_dir);
+    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
+        log_error("cannot create %s: %s", out_dir, strerror(errno));
+        return JOUST_EIO;
+    }
+    int rc = joust_scores_export(st, run, jsonl, csv);
+    if (rc == 0 && sum->models.n)
+        rc = joust_model_report_write(&sum->models, models);
+    if (rc == 0 && report) {
+        print_summary(st, run, sum, report);
+        fprintf(report, "\nwrote %s and %s%s%s\n", jsonl, csv, sum->models.n ? " and " : "",
+                sum->models.n ? models : "");
+    }
+    return rc;
+}
