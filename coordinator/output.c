@@ -14,6 +14,7 @@
 #include "bt.h"
 #include "buf.h"
 #include "err.h"
+#include "clock.h"
 #include "log.h"
 #include "records.h"
 #include "xalloc.h"
@@ -581,7 +582,10 @@ int joust_output_scores(joust_store_t *st, const Joust__RunRecord *run,
         log_error("cannot create %s: %s", out_dir, strerror(errno));
         return JOUST_EIO;
     }
+    int64_t t0 = joust_now_us();
     int rc = joust_scores_export(st, run, jsonl, csv);
+    log_info("run '%s': wrote %s and %s in %.2f s", run->name, jsonl, csv,
+             (double)(joust_now_us() - t0) / 1e6);
     if (rc == 0 && sum->models.n)
         rc = joust_model_report_write(&sum->models, models);
     if (rc == 0 && report) {

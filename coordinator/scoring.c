@@ -422,7 +422,12 @@ static void order_by_prompt(outcome_set *os, size_t np, uint64_t *off)
 
 int joust_cursor_find(joust_rec_cursor_t *c, uint64_t id)
 {
-    if (joust_rec_cursor_id(c) != id)
+    uint64_t at = joust_rec_cursor_id(c);
+    if (at && at < id) { /* the next one is most often the one wanted: a step, not a seek */
+        joust_rec_cursor_next(c);
+        at = joust_rec_cursor_id(c);
+    }
+    if (at != id)
         joust_rec_cursor_seek(c, id);
     return joust_rec_cursor_valid(c) && joust_rec_cursor_id(c) == id;
 }
@@ -449,7 +454,6 @@ static int item_models(joust_store_t *st, const prompt_set *ps, models_t *models
         if (img && img->model)
             model[i] = models_intern(models, img->model);
         arena_reset(&a);
-        joust_rec_cursor_next(c);
     }
     rc = joust_rec_cursor_error(c);
     joust_rec_cursor_destroy(&c);
@@ -692,6 +696,10 @@ int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
     sum->read_s = (double)(t1 - t0) / 1e6;
     sum->fit_s = (double)(t2 - t1) / 1e6;
     sum->write_s = (double)(t3 - t2) / 1e6;
+    log_info("run '%s': scored %" PRIu64 " images from %" PRIu64 " outcomes on the %s in %.2f s "
+             "(read %.2f, fit %.2f, write %.2f)", run->name, sum->images,
+             sum->outcomes_ok + sum->outcomes_failed, joust_device_name(sum->device),
+             (double)(t3 - t0) / 1e6, sum->read_s, sum->fit_s, sum->write_s);
     if (rc < 0)
         joust_model_report_clear(&sum->models);
     free(f.theta); free(f.se); free(f.wins); free(f.cmp);

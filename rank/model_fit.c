@@ -120,6 +120,67 @@ static double quantile(const double *sorted, int n, double q)
     return sorted[lo] + (h - lo) * (sorted[lo + 1] - sorted[lo]);
 }
 
+typedef struct {
+    uint32_t a, b, k;
+} pair_key;
+
+static int cmp_pair_key(const void *x, const void *y)
+{
+    const pair_key *p = x, *q = y;
+    if (p->a != q->a)
+        return p->a < q->a ? -1 : 1;
+    if (p->b != q->b)
+        return p->b < q->b ? -1 : 1;
+    return p->k < q->k ? -1 : p->k > q->k;
+}
+
+/* pair_of[k] = the index of edge k's model pair (edges have a < b);
+ * returns the number of pairs. */
+static size_t group_pairs(const joust_bt_edge *e, size_t ne, uint32_t *pair_of)
+{
+    pair_key *ord = xmalloc((ne ? ne : 1) * sizeof *ord);
+    for (size_t k = 0; k < ne; k++)
+        ord[k] = (pair_key){e[k].a, e[k].b, (uint32_t)k};
+    qsort(ord, ne, sizeof *ord, cmp_pair_key);
+    size_t np = 0;
+    for (size_t k = 0; k < ne; k++) {
+        if (k && (ord[k].a != ord[k - 1].a || ord[k].b != ord[k - 1].b))
+            np++;
+        pair_of[ord[k].k] = (uint32_t)np;
+    }
+    free(ord);
+    return ne ? np + 1 : 0;
+}
+
+/* One edge per model pair: the cells' clipped soft wins summed with weight
+ * cnt[k] (times draws[cell_prompt[k]] when draws is not NULL). Returns the
+ * number of edges written to out (pairs with weight). */
+static size_t pair_edges(const joust_bt_edge *e, const double *cnt, const uint32_t *draws,
+                         const uint32_t *cell_prompt, size_t ne, const uint32_t *pair_of,
+                         size_t npairs, double clip, double *wi, double *wj, joust_bt_edge *out)
+{
+    memset(wi, 0, npairs * sizeof *wi);
+    memset(wj, 0, npairs * sizeof *wj);
+    for (size_t k = 0; k < ne; k++) {
+        double w = cnt[k] * (draws ? draws[cell_prompt[k]] : 1);
+        if (w == 0)
+            continue;
+        double s = fmin(fmax(e[k].s, clip), 1 - clip);
+        wi[pair_of[k]] += w * s;
+        wj[pair_of[k]] += w * (1 - s);
+    }
+    size_t m = 0;
+    for (size_t k = 0; k < ne; k++) { /* the first cell of each pair names it */
+        uint32_t p = pair_of[k];
+        double w = wi[p] + wj[p];
+        if (w <= 0)
+            continue;
+        out[m++] = (joust_bt_edge){e[k].a, e[k].b, wi[p] / w, w};
+        wi[p] = wj[p] = 0; /* once per pair */
+    }
+    return m;
+}
+
 int joust_model_fit(uint32_t n_models, const joust_model_cell *cells, size_t nc,
                     const joust_model_fit_opts *o, joust_model_score *out,
                     uint32_t *n_components)
@@ -193,30 +254,32 @@ int joust_model_fit(uint32_t n_models, const joust_model_cell *cells, size_t nc,
     bo.tol = 1e-9;
     double *theta = xmalloc(n * sizeof *theta), *gsum = xmalloc(ncomp * sizeof *gsum);
     uint32_t *gsize = xmalloc(ncomp * sizeof *gsize);
-    int rc = joust_bt_fit(n, e, ne, &bo, 0, theta, NULL, NULL);
+    /* Every fit below sums the cells of a model pair first (what joust_bt_fit
+     * would do after sorting them; with the clip applied per cell, as it
+     * does), so a bootstrap round costs O(cells) instead of a sort. */
+    uint32_t *pair_of = xmalloc((ne ? ne : 1) * sizeof *pair_of);
+    size_t npairs = group_pairs(e, ne, pair_of);
+    double *wi = xmalloc((npairs ? npairs : 1) * sizeof *wi);
+    double *wj = xmalloc((npairs ? npairs : 1) * sizeof *wj);
+    joust_bt_edge *pe = xmalloc((npairs ? npairs : 1) * sizeof *pe);
+    size_t mp = pair_edges(e, cnt, NULL, NULL, ne, pair_of, npairs, bo.clip, wi, wj, pe);
+    int rc = joust_bt_fit(n, pe, mp, &bo, 0, theta, NULL, NULL);
     if (rc == 0) {
         apply_gauge(n, comp, ncomp, o->anchor, gsum, gsize, theta);
         int R = ne ? o->rounds : 0;
         double *boot = xmalloc(((size_t)R * n + 1) * sizeof *boot);
         uint32_t *draws = xmalloc((np ? np : 1) * sizeof *draws);
-        joust_bt_edge *be = xmalloc((ne ? ne : 1) * sizeof *be);
         joust_rng_t rng;
         joust_rng_seed(&rng, o->seed);
         for (int r = 0; r < R; r++) {
             memset(draws, 0, np * sizeof *draws);
             for (size_t t = 0; t < np; t++)
                 draws[joust_rng_below(&rng, np)]++;
-            size_t m = 0;
-            for (size_t k = 0; k < ne; k++) {
-                if (!draws[cell_prompt[k]])
-                    continue;
-                be[m] = e[k];
-                be[m].w = cnt[k] * draws[cell_prompt[k]];
-                m++;
-            }
+            size_t m = pair_edges(e, cnt, draws, cell_prompt, ne, pair_of, npairs, bo.clip, wi,
+                                  wj, pe);
             double *tb = boot + (size_t)r * n;
             memcpy(tb, theta, n * sizeof *tb); /* warm start */
-            if (joust_bt_fit(n, be, m, &bo, 1, tb, NULL, NULL) != 0)
+            if (joust_bt_fit(n, pe, m, &bo, 1, tb, NULL, NULL) != 0)
                 memset(tb, 0, n * sizeof *tb); /* unreachable: edges were checked */
             apply_gauge(n, comp, ncomp, o->anchor, gsum, gsize, tb);
         }
@@ -243,10 +306,13 @@ int joust_model_fit(uint32_t n_models, const joust_model_cell *cells, size_t nc,
         if (n_components)
             *n_components = ncomp;
         free(col);
-        free(be);
         free(draws);
         free(boot);
     }
+    free(pair_of);
+    free(wi);
+    free(wj);
+    free(pe);
     free(theta);
     free(gsum);
     free(gsize);
