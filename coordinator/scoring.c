@@ -69,6 +69,15 @@ void joust_score_opts_defaults(joust_score_opts *o)
     *o = (joust_score_opts){JOUST_DEVICE_AUTO, 1.0, JOUST__OUTCOME_KIND__HARD, 0};
 }
 
+/* o, or the defaults written into *buf when o is NULL. */
+static const joust_score_opts *opts_or_defaults(const joust_score_opts *o, joust_score_opts *buf)
+{
+    if (o)
+        return o;
+    joust_score_opts_defaults(buf);
+    return buf;
+}
+
 static int opts_check(const joust_score_opts *o)
 {
     if (!(isfinite(o->hard_weight) && o->hard_weight >= 0) || o->threads < 0 ||
@@ -639,10 +648,7 @@ int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
                          const joust_score_opts *opts, joust_score_summary *sum)
 {
     joust_score_opts dflt;
-    if (!opts) {
-        joust_score_opts_defaults(&dflt);
-        opts = &dflt;
-    }
+    opts = opts_or_defaults(opts, &dflt);
     memset(sum, 0, sizeof *sum);
     sum->bias.mean_p_first = 0.5;
     int rc = opts_check(opts);
@@ -724,10 +730,7 @@ int joust_scores_current(joust_store_t *st, const Joust__RunRecord *run,
                          const joust_score_opts *opts, int *current)
 {
     joust_score_opts dflt;
-    if (!opts) {
-        joust_score_opts_defaults(&dflt);
-        opts = &dflt;
-    }
+    opts = opts_or_defaults(opts, &dflt);
     *current = 0;
     int rc = opts_check(opts);
     if (rc < 0)
