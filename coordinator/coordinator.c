@@ -675,6 +675,17 @@ static void progress(coord *c, int64_t now, int final)
              c->sum->infra_retries, c->sum->expired);
 }
 
+/* Records why the run is paused (NULL: it is not) in the run record, for
+ * `joust status`; it is written with the next commit. */
+static void set_paused_note(coord *c, const char *note)
+{
+    if (!note && !c->run->paused)
+        return;
+    free(c->run->paused); /* the record's strings are malloc'd (protobuf-c) */
+    c->run->paused = note ? xstrdup(note) : NULL;
+    joust_rec_run_put(c->batch, c->run);
+}
+
 /* When matches wait and no worker can take them (none connected, all
  * unavailable or drained), the run is paused: say why every log_every_ms
  * (at most every 5 s without a log interval). */
@@ -693,6 +704,7 @@ static void explain_pause(coord *c, int64_t now)
         if (c->paused)
             log_info("resumed: a worker takes work again");
         c->paused = 0;
+        set_paused_note(c, NULL);
         return;
     }
     int64_t every = c->cfg->log_every_ms > 0 ? c->cfg->log_every_ms : 5000;
@@ -718,8 +730,11 @@ static void explain_pause(coord *c, int64_t now)
                                     "%s%s drained (%u leases expired without an answer)",
                                     off ? "; " : "", p->name, p->expired_streak);
     }
-    log_warn("paused for %.0f s with matches waiting: %s", (double)(now - c->paused_since_ms) / 1000.0,
-             off ? why : "no worker is connected");
+    char note[1100];
+    snprintf(note, sizeof note, "paused since %.0f s with matches waiting: %s",
+             (double)(now - c->paused_since_ms) / 1000.0, off ? why : "no worker is connected");
+    log_warn("%s", note);
+    set_paused_note(c, note);
 }
 
 /* --------------------------------------------------------------- run --- */
@@ -880,6 +895,8 @@ static int loop(coord *c)
         if ((rc = coord_plan_more(c)) < 0)
             break;
         if (c->run->planning_done && c->active.len == 0) {
+            free(c->run->paused);
+            c->run->paused = NULL;
             c->run->has_complete = 1;
             c->run->complete = 1;
             joust_rec_run_put(c->batch, c->run);
@@ -993,8 +1010,14 @@ int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_c
     joust_rec_counter_get(st, JOUST_NEXT_PROMPT, &next_prompt);
     c.prompts_total = next_prompt - 1;
     c.start_ms = c.last_log_ms = joust_now_ms();
+    free(c.run->paused); /* left by a coordinator that was killed while paused */
+    c.run->paused = NULL;
     if ((rc = coord_recover(&c)) == 0 && (rc = setup(&c)) == 0) {
         rc = loop(&c);
+        if (rc == 0 && c.run->paused) { /* stopped while paused: not paused any more */
+            set_paused_note(&c, NULL);
+            rc = commit_sync(&c);
+        }
         sum->seconds = (double)(joust_now_ms() - c.start_ms) / 1000.0;
         if (sum->complete)
             finish(&c);

@@ -128,6 +128,8 @@ static void print_run(const Joust__RunRecord *r, void *arg)
         joust_run_counts_format(&n, classes, sizeof classes);
         printf("%-16s failed: %s\n", "", classes);
     }
+    if (r->paused && !r->complete)
+        printf("%-16s %s\n", "", r->paused);
 }
 
 int cmd_status(int argc, char **argv)

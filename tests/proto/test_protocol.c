@@ -30,6 +30,9 @@
  *       match gets no outcome.
  *   A10 under CURVE, a second allow-listed key that never held the lease
  *       (and claims the lessee's name in READY) cannot settle the match.
+ *   A11 after a coordinator restart, a resent result is recorded under the
+ *       name of the worker that registered and sent it; an unregistered
+ *       peer settles nothing.
  *   B1  the worker registers (READY) once connected, and again when told
  *       to (DISCONNECT "send READY").
  *   B2  the worker resends unacknowledged results after re-READY; ACK
@@ -854,6 +857,12 @@ static void test_infra_and_unavailable(void)
         CHECK(fake_take(&w2, JOUST_CMD_JOB, 50, &m, 1) == 0);
     }
     CHECK(!c.done);
+    /* paused, and `joust status` can say why (the run record) */
+    Joust__RunRecord *rr = NULL;
+    CHECK_RC(joust_run_open(st, "a8", NULL, &rr));
+    CHECK(rr && rr->paused && strstr(rr->paused, "w1 unavailable (http://127.0.0.1:9/v1: connection refused)") &&
+          strstr(rr->paused, "w2 unavailable"));
+    joust_rec_free(rr);
     /* w1 is available again: it gets the match */
     w1.unavailable = 0;
     fake_heartbeat(&w1, 0);
@@ -867,6 +876,9 @@ static void test_infra_and_unavailable(void)
     coord_join(&c);
     CHECK(c.rc == 0 && c.sum.complete && c.sum.ok == 1 && c.sum.failed == 0);
     CHECK(c.sum.infra_retries == 2);
+    CHECK_RC(joust_run_open(st, "a8", NULL, &rr));
+    CHECK(rr && !rr->paused && rr->complete);
+    joust_rec_free(rr);
     Joust__OutcomeRecord *o = outcome(st, 1, 1);
     CHECK(o && o->status == JOUST__OUTCOME_STATUS__OK && o->attempt == 3 && streq(o->worker, "w1"));
     joust_rec_free(o);
@@ -955,6 +967,49 @@ static void test_forged_under_curve(void)
     fake_close(&good);
     fake_close(&evil);
     joust_curve_wipe(&ck, sizeof ck);
+    joust_store_destroy(&st);
+}
+
+/* ------------------------------------------------------------ A11 ------ */
+
+static void test_restart_resend(void)
+{
+    joust_store_t *st = make_store("a11", 2); /* one match */
+    coord_thread c;
+    coord_start(&c, st, "a11", 60000, 3);
+    fake w, stranger;
+    fake_open(&w, c.endpoint);
+    fake_ready(&w, "fw", 1);
+    joust_wire_msg m;
+    CHECK(fake_take(&w, JOUST_CMD_JOB, 3000, &m, 1));
+    joust_wire_msg_clear(&m);
+    /* the coordinator goes away with the match leased */
+    c.stop = 1;
+    pthread_join(c.th, NULL);
+    CHECK(c.rc == 0 && !c.sum.complete);
+    pthread_mutex_destroy(&c.mu);
+    pthread_cond_destroy(&c.cv);
+    fake_close(&w);
+    coord_start(&c, st, "a11", 60000, 3);
+    /* a peer that did not register cannot settle the recovered match */
+    fake_open(&stranger, c.endpoint);
+    fake_result(&stranger, 1, 1, 1, JOUST__OUTCOME_STATUS__OK, 0.9, NULL);
+    CHECK(!fake_take_ack(&stranger, 1, 400));
+    /* the worker that judged it registers again and resends its result of
+     * an attempt from before the restart: recorded under its name */
+    fake_open(&w, c.endpoint);
+    fake_ready(&w, "fw", 1);
+    fake_result(&w, 1, 1, 2, JOUST__OUTCOME_STATUS__OK, 0.35, NULL);
+    CHECK(fake_take_ack(&w, 1, 3000));
+    CHECK(fake_take(&w, JOUST_CMD_DISCONNECT, 3000, &m, 1));
+    joust_wire_msg_clear(&m);
+    coord_join(&c);
+    CHECK(c.rc == 0 && c.sum.complete && c.sum.forged == 1 && c.sum.ok == 1);
+    Joust__OutcomeRecord *o = outcome(st, 1, 1);
+    CHECK(o && streq(o->worker, "fw") && o->attempt == 2 && o->p_first == 0.35);
+    joust_rec_free(o);
+    fake_close(&w);
+    fake_close(&stranger);
     joust_store_destroy(&st);
 }
 
@@ -1283,6 +1338,8 @@ int main(int argc, char **argv)
         test_config_error_stops();
     if (!only || !strcmp(only, "a10"))
         test_forged_under_curve();
+    if (!only || !strcmp(only, "a11"))
+        test_restart_resend();
     if (!only || !strcmp(only, "b1"))
         test_worker_registers();
     if (!only || !strcmp(only, "b2"))
