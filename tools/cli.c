@@ -548,6 +548,11 @@ int cli_coordinate(const cli_opts *o, joust_store_t *st, joust_coord_summary *cs
                cs->ok + cs->failed, cs->seconds,
                cs->seconds > 0 ? (double)(cs->ok + cs->failed) / cs->seconds : 0, cs->ok,
                cs->failed, cs->retried, cs->expired);
+    if (done && (cs->drained || cs->forged || cs->infra_retries))
+        printf("  %" PRIu64 " infrastructure errors sent back to the queue, %" PRIu64
+               " workers drained (leases kept expiring), %" PRIu64
+               " results dropped from peers that never held the lease\n",
+               cs->infra_retries, cs->drained, cs->forged);
     if (lw.stats_dir[0]) /* the workers' judge statistics, after their exit */
         cli_openai_report(o, lw.stats_dir, lw.n, done);
     if (rc == JOUST_EJUDGE && cs->stopped[0])
