@@ -30,8 +30,11 @@ static int valid_name(const char *s)
 static int make_key_dir(const char *dir)
 {
     char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+    int n = snprintf(path, sizeof path, "%s", dir);
+    if (n >= (int)sizeof path)
         return -ENAMETOOLONG;
+    while (n > 1 && path[n - 1] == '/') /* "keys/" is the key directory, not a parent */
+        path[--n] = '\0';
     for (char *p = path + 1; *p; p++) {
         if (*p != '/')
             continue;

@@ -18,6 +18,9 @@ pub="$K/coordinator.pub"
 [ ${#pub} -eq 40 ] || fail "the test path must be 40 characters"
 "$JOUST" keygen nested --out "deep/er/keys" > /dev/null 2>&1 || fail "keygen with missing parents"
 [ "$(stat -c %a deep/er/keys)" = 700 ] || fail "nested key dir is not 0700"
+# the docs' spelling, with a trailing slash: the same directory, the same mode
+"$JOUST" keygen slash --out "slashed/keys/" > /dev/null 2>&1 || fail "keygen --out DIR/"
+[ "$(stat -c %a slashed/keys)" = 700 ] || fail "keygen --out DIR/ made DIR $(stat -c %a slashed/keys), not 0700"
 
 sim_manifest m.jsonl 4 4
 run_with_key() { # $1: tag, $2: --server-key value
