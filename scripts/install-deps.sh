@@ -6,10 +6,12 @@ pkgs=(build-essential cmake pkg-config git python3
       libzmq3-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev
       libturbojpeg0-dev libspng-dev libwebp-dev libcjson-dev libxxhash-dev
       libcurl4-openssl-dev
-      iproute2 clang libclang-rt-14-dev)
+      iproute2 clang libclang-rt-14-dev
+      python3-yaml curl systemd)
 # iproute2: tests/integration/test_netns.sh. clang + libclang-rt-14-dev (libFuzzer
 # and the sanitizer runtimes, only "recommended" by clang on Debian 12, so not
-# pulled in with --no-install-recommends): tests/fuzz.
+# pulled in with --no-install-recommends): tests/fuzz. python3-yaml, curl,
+# systemd (systemd-analyze): the deployment checks in tests/cluster/.
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
