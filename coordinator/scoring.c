@@ -4,6 +4,8 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -240,6 +242,7 @@ typedef struct {
     int weighted; /* some weight != 1 */
     joust_u64map_t error_of; /* image id -> index in errors + 1 */
     char **errors;
+    uint64_t *error_ids;     /* errors[i] is image error_ids[i]'s */
     size_t nerrors, errors_cap;
 } outcome_set;
 
@@ -247,7 +250,10 @@ static void note_image_error(outcome_set *os, uint64_t image_id, const char *err
 {
     if (!image_id || joust_u64map_get(&os->error_of, image_id, NULL))
         return;
+    size_t cap = os->errors_cap;
+    xgrow((void **)&os->error_ids, &cap, os->nerrors + 1, sizeof *os->error_ids);
     xgrow((void **)&os->errors, &os->errors_cap, os->nerrors + 1, sizeof *os->errors);
+    os->error_ids[os->nerrors] = image_id;
     os->errors[os->nerrors++] = xstrdup(error && error[0] ? error : "image could not be judged");
     joust_u64map_put(&os->error_of, image_id, os->nerrors);
 }
@@ -263,43 +269,49 @@ static void outcome_set_free(outcome_set *os)
     for (size_t i = 0; i < os->nerrors; i++)
         free(os->errors[i]);
     free(os->errors);
+    free(os->error_ids);
     free(os->prompt);
     free(os->o);
     free(os->w);
     joust_u64map_free(&os->error_of);
 }
 
+/* Counts of a scan (or of one part of it). */
+typedef struct {
+    uint64_t ok, failed, kinds[4], left_out, corrupt, stray, bad_p;
+} scan_counts;
+
+/* Reads one part of the outcomes into its own set and counts. */
 typedef struct {
     const joust_score_opts *opts;
     const prompt_set *ps;
-    outcome_set *os;
-    joust_score_summary *sum;
-    uint32_t run_id;
+    outcome_set os;
+    scan_counts n;
     uint64_t last_pid;
     uint32_t last_p;
-    uint64_t corrupt, stray, bad_p;
 } reader;
 
 /* Takes one decoded outcome into the set (or only into the counts). */
-static void take_outcome(reader *r, const Joust__OutcomeRecord *o)
+static void take_outcome(void *arg, const Joust__OutcomeRecord *o)
 {
-    outcome_set *os = r->os;
+    reader *r = arg;
+    outcome_set *os = &r->os;
     if (o->status != JOUST__OUTCOME_STATUS__OK || !o->has_p_first) {
-        r->sum->outcomes_failed++;
+        r->n.failed++;
         if (o->status == JOUST__OUTCOME_STATUS__IMAGE_ERROR)
             note_image_error(os, o->failed_image_id, o->error);
         return;
     }
-    r->sum->outcomes_ok++;
+    r->n.ok++;
     int kind = kind_of(o);
-    r->sum->kinds[kind]++;
+    r->n.kinds[kind]++;
     double w = kind_weight(r->opts, kind);
     if (w == 0) {
-        r->sum->outcomes_left_out++;
+        r->n.left_out++;
         return;
     }
     if (!(isfinite(o->p_first) && o->p_first >= 0 && o->p_first <= 1)) {
-        r->bad_p++;
+        r->n.bad_p++;
         return;
     }
     const prompt_set *ps = r->ps;
@@ -315,7 +327,7 @@ static void take_outcome(reader *r, const Joust__OutcomeRecord *o)
         b = index_of(ids, n, o->second);
     }
     if (a == UINT32_MAX || b == UINT32_MAX || a == b) {
-        r->stray++;
+        r->n.stray++;
         return;
     }
     if (os->n == os->cap) {
@@ -332,63 +344,156 @@ static void take_outcome(reader *r, const Joust__OutcomeRecord *o)
     os->n++;
 }
 
-/* One pass over the run's outcomes in key (match id) order: hashes every
- * key and value into *digest and hands each decoded record to fn (borrowed
- * for the call); *corrupt counts the records that do not unpack. */
-static int scan_outcomes(joust_store_t *st, uint32_t run_id,
-                         void (*fn)(void *arg, const Joust__OutcomeRecord *o), void *arg,
-                         uint64_t *digest, uint64_t *corrupt)
+/* The scan: the run's match ids are cut into SCAN_PARTS ranges, read by
+ * up to `threads` threads, each range in key (match id) order along its
+ * own cursor; fn gets each decoded record (borrowed for the call) with its
+ * range's arg. The digest is the sum of XXH3-64(record bytes, seed = match
+ * id) over the records: it does not depend on the cut or the threads. */
+enum { SCAN_PARTS = 16 };
+
+typedef struct {
+    joust_store_t *st;
+    uint32_t run_id;
+    uint64_t lo[SCAN_PARTS], hi[SCAN_PARTS];
+    void (*fn)(void *arg, const Joust__OutcomeRecord *o);
+    void **args;
+    uint64_t digest[SCAN_PARTS], corrupt[SCAN_PARTS];
+    int rc[SCAN_PARTS];
+    atomic_int next;
+} scan_job;
+
+static void scan_part(scan_job *j, int part)
 {
     joust_rec_cursor_t *c;
-    int rc = joust_rec_cursor_new(st, JOUST_REC_OUTCOMES, run_id, &c);
-    if (rc < 0)
-        return rc;
-    XXH3_state_t *h = XXH3_createState();
-    if (!h)
-        abort(); /* out of memory, like xmalloc */
-    XXH3_64bits_reset(h);
+    int rc = joust_rec_cursor_new(j->st, JOUST_REC_OUTCOMES, j->run_id, &c);
+    if (rc < 0) {
+        j->rc[part] = rc;
+        return;
+    }
     arena a = {.buf = xmalloc(16384), .cap = 16384};
     ProtobufCAllocator alloc = {arena_alloc, arena_free, &a};
+    uint64_t digest = 0, corrupt = 0;
+    joust_rec_cursor_seek(c, j->lo[part]);
     for (; joust_rec_cursor_valid(c); joust_rec_cursor_next(c)) {
-        unsigned char id[8];
+        uint64_t id = joust_rec_cursor_id(c);
+        if (id >= j->hi[part])
+            break;
         size_t vlen;
-        joust_put_be64(id, joust_rec_cursor_id(c));
         const void *v = joust_rec_cursor_bytes(c, &vlen);
-        XXH3_64bits_update(h, id, sizeof id);
-        XXH3_64bits_update(h, v, vlen);
+        digest += XXH3_64bits_withSeed(v, vlen, id);
         Joust__OutcomeRecord *o = (Joust__OutcomeRecord *)protobuf_c_message_unpack(
             &joust__outcome_record__descriptor, &alloc, vlen, v);
         if (o)
-            fn(arg, o);
+            j->fn(j->args[part], o);
         else
-            (*corrupt)++;
+            corrupt++;
         arena_reset(&a);
     }
-    rc = joust_rec_cursor_error(c);
+    j->rc[part] = joust_rec_cursor_error(c);
+    j->digest[part] = digest;
+    j->corrupt[part] = corrupt;
     joust_rec_cursor_destroy(&c);
-    *digest = XXH3_64bits_digest(h);
-    XXH3_freeState(h);
     arena_free_all(&a);
+}
+
+static void *scan_thread(void *arg)
+{
+    scan_job *j = arg;
+    for (int part; (part = atomic_fetch_add(&j->next, 1)) < SCAN_PARTS;)
+        scan_part(j, part);
+    return NULL;
+}
+
+static int scan_outcomes(joust_store_t *st, const Joust__RunRecord *run, int threads,
+                         void (*fn)(void *arg, const Joust__OutcomeRecord *o), void **args,
+                         uint64_t *digest, uint64_t *corrupt)
+{
+    scan_job j = {.st = st, .run_id = run->run_id, .fn = fn, .args = args};
+    atomic_init(&j.next, 0);
+    uint64_t span = run->next_match_id > 1 ? run->next_match_id - 1 : 1;
+    for (int i = 0; i < SCAN_PARTS; i++) {
+        j.lo[i] = 1 + span * (uint64_t)i / SCAN_PARTS;
+        j.hi[i] = i + 1 < SCAN_PARTS ? 1 + span * (uint64_t)(i + 1) / SCAN_PARTS : UINT64_MAX;
+    }
+    j.lo[0] = 0;
+    if (threads > SCAN_PARTS)
+        threads = SCAN_PARTS;
+    pthread_t tid[SCAN_PARTS];
+    int started = 0;
+    for (int t = 1; t < threads; t++)
+        if (pthread_create(&tid[started], NULL, scan_thread, &j) == 0)
+            started++;
+    scan_thread(&j); /* this thread works too; fewer threads started is only slower */
+    for (int t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    int rc = 0;
+    *digest = 0;
+    for (int i = 0; i < SCAN_PARTS; i++) {
+        *digest += j.digest[i];
+        *corrupt += j.corrupt[i];
+        if (j.rc[i] < 0 && rc == 0)
+            rc = j.rc[i];
+    }
     return rc;
 }
 
-static void take_one(void *arg, const Joust__OutcomeRecord *o)
+/* Appends a part's outcomes and errors to the whole (parts come in match
+ * id order; the first error noted for an image wins, as in one pass). */
+static void merge_part(outcome_set *all, scan_counts *n, reader *r)
 {
-    take_outcome(arg, o);
+    outcome_set *p = &r->os;
+    size_t need = all->n + p->n, cap = all->cap;
+    xgrow((void **)&all->prompt, &cap, need, sizeof *all->prompt);
+    cap = all->cap;
+    xgrow((void **)&all->w, &cap, need, sizeof *all->w);
+    xgrow((void **)&all->o, &all->cap, need, sizeof *all->o);
+    memcpy(all->prompt + all->n, p->prompt, p->n * sizeof *p->prompt);
+    memcpy(all->w + all->n, p->w, p->n * sizeof *p->w);
+    memcpy(all->o + all->n, p->o, p->n * sizeof *p->o);
+    all->n = need;
+    all->weighted |= p->weighted;
+    for (size_t i = 0; i < p->nerrors; i++)
+        note_image_error(all, p->error_ids[i], p->errors[i]);
+    n->ok += r->n.ok;
+    n->failed += r->n.failed;
+    for (int k = 0; k < 4; k++)
+        n->kinds[k] += r->n.kinds[k];
+    n->left_out += r->n.left_out;
+    n->stray += r->n.stray;
+    n->bad_p += r->n.bad_p;
+    outcome_set_free(p);
 }
 
-/* Reads the run's outcomes once into the reader's set. */
-static int read_outcomes(joust_store_t *st, reader *r, uint64_t *digest)
+/* Reads the run's outcomes once into os, counting them into sum. */
+static int read_outcomes(joust_store_t *st, const Joust__RunRecord *run, const joust_score_opts *opts,
+                         const prompt_set *ps, int threads, outcome_set *os,
+                         joust_score_summary *sum, uint64_t *digest)
 {
-    int rc = scan_outcomes(st, r->run_id, take_one, r, digest, &r->corrupt);
-    if (r->corrupt)
-        log_warn("run %u: %" PRIu64 " outcome records do not unpack; skipped", r->run_id, r->corrupt);
-    if (r->stray)
+    reader *r = xcalloc(SCAN_PARTS, sizeof *r);
+    void *args[SCAN_PARTS];
+    for (int i = 0; i < SCAN_PARTS; i++) {
+        r[i] = (reader){.opts = opts, .ps = ps, .last_p = UINT32_MAX};
+        joust_u64map_init(&r[i].os.error_of);
+        args[i] = &r[i];
+    }
+    scan_counts n = {0};
+    int rc = scan_outcomes(st, run, threads, take_outcome, args, digest, &n.corrupt);
+    for (int i = 0; i < SCAN_PARTS; i++)
+        merge_part(os, &n, &r[i]);
+    free(r);
+    sum->outcomes_ok = n.ok;
+    sum->outcomes_failed = n.failed;
+    memcpy(sum->kinds, n.kinds, sizeof sum->kinds);
+    sum->outcomes_left_out = n.left_out;
+    if (n.corrupt)
+        log_warn("run %u: %" PRIu64 " outcome records do not unpack; skipped", run->run_id,
+                 n.corrupt);
+    if (n.stray)
         log_warn("run %u: %" PRIu64 " OK outcomes name an image outside their planned prompt; "
-                 "skipped", r->run_id, r->stray);
-    if (r->bad_p)
-        log_warn("run %u: %" PRIu64 " OK outcomes have p_first outside [0,1]; skipped", r->run_id,
-                 r->bad_p);
+                 "skipped", run->run_id, n.stray);
+    if (n.bad_p)
+        log_warn("run %u: %" PRIu64 " OK outcomes have p_first outside [0,1]; skipped",
+                 run->run_id, n.bad_p);
     return rc;
 }
 
@@ -669,10 +774,9 @@ int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
         ps.item_off = xcalloc(1, sizeof *ps.item_off); /* no prompts planned yet */
     if (rc == 0)
         rc = joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &mk.next_image);
-    reader r = {.opts = opts, .ps = &ps, .os = &os, .sum = sum, .run_id = run->run_id,
-                .last_pid = 0, .last_p = UINT32_MAX};
+    int threads = opts->threads ? opts->threads : online_cpus();
     if (rc == 0)
-        rc = read_outcomes(st, &r, &mk.digest);
+        rc = read_outcomes(st, run, opts, &ps, threads, &os, sum, &mk.digest);
     marker_weights(&mk, opts, sum->kinds);
     size_t ni = ps.ni;
     uint64_t *off = xmalloc((ps.np + 1) * sizeof *off);
@@ -689,7 +793,6 @@ int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
         for (size_t i = 0; i < os.n; i++)
             e[i] = (joust_bt_edge32){os.o[i].first, os.o[i].second, (float)os.o[i].p_first};
         joust_bt_problem pb = {(uint32_t)ps.np, ps.item_off, off, e, os.weighted ? os.w : NULL};
-        int threads = opts->threads ? opts->threads : online_cpus();
         rc = fit_images(&pb, sum->device, threads, f.theta, f.se);
         free(e);
     }
@@ -721,7 +824,7 @@ int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
 
 static void count_kind(void *arg, const Joust__OutcomeRecord *o)
 {
-    uint64_t *kinds = arg;
+    uint64_t *kinds = arg; /* this part's row of 4 */
     if (o->status == JOUST__OUTCOME_STATUS__OK && o->has_p_first)
         kinds[kind_of(o)]++;
 }
@@ -739,10 +842,17 @@ int joust_scores_current(joust_store_t *st, const Joust__RunRecord *run,
     if ((rc = joust_rec_run_get(st, run->name, &rec)) < 0)
         return rc;
     marker mk = {.plan_cursor = rec->plan_cursor};
-    uint64_t kinds[4] = {0}, corrupt = 0;
+    uint64_t part_kinds[SCAN_PARTS][4] = {{0}}, kinds[4] = {0}, corrupt = 0;
+    void *args[SCAN_PARTS];
+    for (int i = 0; i < SCAN_PARTS; i++)
+        args[i] = part_kinds[i];
+    int threads = opts->threads ? opts->threads : online_cpus();
     if (rec->has_scores_from && /* else never scored, or a scoring that did not finish */
         (rc = joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &mk.next_image)) == 0 &&
-        (rc = scan_outcomes(st, rec->run_id, count_kind, kinds, &mk.digest, &corrupt)) == 0) {
+        (rc = scan_outcomes(st, rec, threads, count_kind, args, &mk.digest, &corrupt)) == 0) {
+        for (int i = 0; i < SCAN_PARTS; i++)
+            for (int k = 0; k < 4; k++)
+                kinds[k] += part_kinds[i][k];
         marker_weights(&mk, opts, kinds);
         unsigned char want[MARKER_LEN];
         marker_pack(&mk, want);

@@ -3,7 +3,7 @@
  * report are coordinator/output.h.
  *
  * How: one pass over the run's outcomes (decoded once, hashed as they are
- * read), put in the order (prompt id, match id) — decided once, whatever
+ * read, in parallel over match id ranges), put in the order (prompt id, match id) — decided once, whatever
  * order they were committed in (docs/storage.md) — then every planned
  * prompt fitted in one call of the bulk fitter (rank/bt_bulk.h, or the CUDA
  * fitter rank/cuda/bt_cuda.h when built and chosen), then the model-level
@@ -23,8 +23,9 @@
  * writing again.
  * Ownership: nothing is retained between calls; a summary owns its model
  * report (joust_score_summary_clear).
- * Threads: a call uses the calling thread plus the bulk fitter's own
- * threads, joined before it returns; the store must not be written by
+ * Threads: a call reads the outcomes on up to `threads` threads (16 match
+ * id ranges, each along its own cursor) and fits on the bulk fitter's own
+ * threads, all joined before it returns; the store must not be written by
  * anyone else during a call (the CLI holds the store's lock).
  * Errors: 0; JOUST_EINVAL for bad options; JOUST_EUNSUPPORTED when CUDA is
  * asked for and not built or no device is usable (the message says which);
