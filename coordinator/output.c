@@ -237,7 +237,7 @@ static const char *image_label(const Joust__ImageRecord *img, char *buf, size_t 
 
 typedef struct {
     joust_outfile_t *jsonl, *csv;
-    joust_buf_t line;
+    joust_buf_t line, pjson, pcsv;
 } export_ctx;
 
 static void json_prompt_id(joust_buf_t *b, const Joust__PromptRecord *p)
@@ -248,7 +248,23 @@ static void json_prompt_id(joust_buf_t *b, const Joust__PromptRecord *p)
         joust_buf_printf(b, "%" PRIu64, p->prompt_id);
 }
 
-static void write_jsonl(export_ctx *e, const scored_prompt *sp, const scored_image *it)
+/* The numbers of a row, formatted once for both files. */
+typedef struct {
+    char score[32], stderr[32], wins[32];
+} row_nums;
+
+static void format_nums(const Joust__ScoreRecord *s, row_nums *n)
+{
+    n->score[0] = n->stderr[0] = 0;
+    if (s && s->has_score) {
+        snprintf(n->score, sizeof n->score, "%.9g", s->score);
+        snprintf(n->stderr, sizeof n->stderr, "%.9g", s->stderr);
+    }
+    snprintf(n->wins, sizeof n->wins, "%.9g", s ? s->wins : 0.0);
+}
+
+static void write_jsonl(export_ctx *e, const char *prompt_json, const scored_image *it,
+                        const row_nums *n)
 {
     joust_buf_t *b = &e->line;
     const Joust__ScoreRecord *s = it->score;
@@ -258,20 +274,17 @@ static void write_jsonl(export_ctx *e, const scored_prompt *sp, const scored_ima
     joust_buf_json_str(b, image_label(it->img, idbuf, sizeof idbuf));
     joust_buf_puts(b, ",\"image\":");
     joust_buf_json_str(b, it->img->uri);
-    joust_buf_puts(b, ",\"prompt_id\":");
-    json_prompt_id(b, sp->prompt);
-    joust_buf_puts(b, ",\"prompt\":");
-    joust_buf_json_str(b, sp->prompt->text);
+    joust_buf_puts(b, prompt_json);
     joust_buf_puts(b, ",\"model\":");
     if (it->img->model)
         joust_buf_json_str(b, it->img->model);
     else
         joust_buf_puts(b, "null");
     if (s && s->has_score)
-        joust_buf_printf(b, ",\"score\":%.9g,\"stderr\":%.9g,\"rank\":%u", s->score, s->stderr, s->rank);
+        joust_buf_printf(b, ",\"score\":%s,\"stderr\":%s,\"rank\":%u", n->score, n->stderr, s->rank);
     else
         joust_buf_puts(b, ",\"score\":null,\"stderr\":null,\"rank\":null");
-    joust_buf_printf(b, ",\"wins\":%.9g,\"comparisons\":%u", s ? s->wins : 0.0, s ? s->comparisons : 0);
+    joust_buf_printf(b, ",\"wins\":%s,\"comparisons\":%u", n->wins, s ? s->comparisons : 0);
     if (s && s->error) {
         joust_buf_puts(b, ",\"error\":");
         joust_buf_json_str(b, s->error);
@@ -280,7 +293,8 @@ static void write_jsonl(export_ctx *e, const scored_prompt *sp, const scored_ima
     joust_outfile_write(e->jsonl, b->data, b->len);
 }
 
-static void write_csv(export_ctx *e, const scored_prompt *sp, const scored_image *it)
+static void write_csv(export_ctx *e, const char *prompt_csv, const scored_image *it,
+                      const row_nums *n)
 {
     joust_buf_t *b = &e->line;
     const Joust__ScoreRecord *s = it->score;
@@ -289,20 +303,13 @@ static void write_csv(export_ctx *e, const scored_prompt *sp, const scored_image
     joust_buf_csv_str(b, image_label(it->img, idbuf, sizeof idbuf));
     joust_buf_puts(b, ",");
     joust_buf_csv_str(b, it->img->uri);
-    joust_buf_puts(b, ",");
-    if (sp->prompt->caller_id)
-        joust_buf_csv_str(b, sp->prompt->caller_id);
-    else
-        joust_buf_printf(b, "%" PRIu64, sp->prompt->prompt_id);
-    joust_buf_puts(b, ",");
-    joust_buf_csv_str(b, sp->prompt->text);
-    joust_buf_puts(b, ",");
+    joust_buf_puts(b, prompt_csv);
     joust_buf_csv_str(b, it->img->model ? it->img->model : "");
     if (s && s->has_score)
-        joust_buf_printf(b, ",%.9g,%.9g,%u", s->score, s->stderr, s->rank);
+        joust_buf_printf(b, ",%s,%s,%u", n->score, n->stderr, s->rank);
     else
         joust_buf_puts(b, ",,,");
-    joust_buf_printf(b, ",%.9g,%u,", s ? s->wins : 0.0, s ? s->comparisons : 0);
+    joust_buf_printf(b, ",%s,%u,", n->wins, s ? s->comparisons : 0);
     joust_buf_csv_str(b, s && s->error ? s->error : "");
     joust_buf_puts(b, "\n");
     joust_outfile_write(e->csv, b->data, b->len);
@@ -311,11 +318,28 @@ static void write_csv(export_ctx *e, const scored_prompt *sp, const scored_image
 static int export_one(const scored_prompt *sp, void *arg)
 {
     export_ctx *e = arg;
+    /* The prompt's columns, escaped once for all its images. */
+    joust_buf_reset(&e->pjson);
+    joust_buf_puts(&e->pjson, ",\"prompt_id\":");
+    json_prompt_id(&e->pjson, sp->prompt);
+    joust_buf_puts(&e->pjson, ",\"prompt\":");
+    joust_buf_json_str(&e->pjson, sp->prompt->text);
+    joust_buf_reset(&e->pcsv);
+    joust_buf_puts(&e->pcsv, ",");
+    if (sp->prompt->caller_id)
+        joust_buf_csv_str(&e->pcsv, sp->prompt->caller_id);
+    else
+        joust_buf_printf(&e->pcsv, "%" PRIu64, sp->prompt->prompt_id);
+    joust_buf_puts(&e->pcsv, ",");
+    joust_buf_csv_str(&e->pcsv, sp->prompt->text);
+    joust_buf_puts(&e->pcsv, ",");
     for (size_t i = 0; i < sp->n; i++) {
+        row_nums n;
+        format_nums(sp->items[i].score, &n);
         if (e->jsonl)
-            write_jsonl(e, sp, &sp->items[i]);
+            write_jsonl(e, e->pjson.data, &sp->items[i], &n);
         if (e->csv)
-            write_csv(e, sp, &sp->items[i]);
+            write_csv(e, e->pcsv.data, &sp->items[i], &n);
     }
     return 0;
 }
@@ -338,6 +362,8 @@ int joust_scores_export(joust_store_t *st, const Joust__RunRecord *run, const ch
     joust_outfile_abort(&e.jsonl);
     joust_outfile_abort(&e.csv);
     joust_buf_free(&e.line);
+    joust_buf_free(&e.pjson);
+    joust_buf_free(&e.pcsv);
     return rc;
 }
 
