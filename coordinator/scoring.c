@@ -478,6 +478,15 @@ static int read_outcomes(joust_store_t *st, const Joust__RunRecord *run, const j
     }
     scan_counts n = {0};
     int rc = scan_outcomes(st, run, threads, take_outcome, args, digest, &n.corrupt);
+    size_t total = 0;
+    for (int i = 0; i < SCAN_PARTS; i++)
+        total += r[i].os.n;
+    if (total > os->cap) { /* the whole, allocated once; parts are freed as they are merged */
+        os->prompt = xrealloc(os->prompt, total * sizeof *os->prompt);
+        os->w = xrealloc(os->w, total * sizeof *os->w);
+        os->o = xrealloc(os->o, total * sizeof *os->o);
+        os->cap = total;
+    }
     for (int i = 0; i < SCAN_PARTS; i++)
         merge_part(os, &n, &r[i]);
     free(r);
