@@ -59,8 +59,11 @@ const char *joust_kind_name(int kind);
 
 typedef struct {
     joust_device device; /* default AUTO */
-    double hard_weight;  /* weight of a HARD outcome in the fits, >= 0; 0 leaves them
-                            out like min_kind; default 1 (every outcome weighs 1) */
+    double hard_weight;  /* weight of a HARD outcome in the image fit, >= 0 (used as a
+                            float); 0 leaves them out everywhere, like min_kind;
+                            default 1 (every outcome weighs 1). Wins, comparisons,
+                            the position bias and the model fit count a kept
+                            outcome once whatever its weight */
     int min_kind;        /* weakest kind used (JOUST__OUTCOME_KIND__*); weaker OK
                             outcomes are left out; default HARD (all) */
     int threads;         /* fitter threads; 0 (default): one per online CPU */
