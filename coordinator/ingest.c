@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "confine.h"
 #include "err.h"
 #include "hash.h"
 #include "log.h"
@@ -33,6 +34,7 @@ typedef struct {
     joust_ingest_stats *stats;
     joust_ingest_opts opts;
     FILE *bad;                 /* the bad-lines temp file, or NULL */
+    joust_path_roots roots;    /* images must lie inside; none: --allow-any-path */
     joust_buf_t bad_line;
 } ingest;
 
@@ -154,7 +156,18 @@ static int check_image(ingest *in, uint64_t line, const manifest_item *it, char 
         image_error(in, line, it, why);
         return rc;
     }
-    rc = joust_hash_file(ref.path, in->opts.max_image_bytes, h, why, sizeof why);
+    /* Confined before anything is opened: a file outside is never hashed
+     * (its content could otherwise be probed by the duplicate warning). */
+    char *real = NULL;
+    rc = joust_path_confine(&in->roots, ref.path, &real, why, sizeof why);
+    if (rc && rc != JOUST_ENOTFOUND) {
+        image_error(in, line, it, why);
+        joust_uri_clear(&ref);
+        return rc;
+    }
+    if (rc == 0)
+        rc = joust_hash_file(real, in->opts.max_image_bytes, h, why, sizeof why);
+    free(real);
     if (rc == JOUST_ENOTFOUND || rc == JOUST_EDENIED) {
         if (++in->stats->missing <= MAX_REPORTED)
             log_warn("%s:%llu: image %s (judges that read it will fail its matches)", in->path,
@@ -313,6 +326,16 @@ int joust_ingest_with(joust_store_t *st, const char *path, const joust_ingest_op
     for (int i = 0; i < 3; i++)
         joust_u64map_init(&in.pending[i]);
     in.dir = folder_of(path);
+    if (!in.opts.allow_any_path) {
+        const char *own[1] = {in.dir};
+        int given = in.opts.n_allow_roots > 0;
+        rc = joust_path_roots_init(&in.roots, given ? in.opts.allow_roots : own,
+                                   given ? in.opts.n_allow_roots : 1, why, sizeof why);
+        if (rc < 0) {
+            log_error("%s", why);
+            goto out;
+        }
+    }
     if ((rc = joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &in.next_image)) < 0 ||
         (rc = joust_rec_counter_get(st, JOUST_NEXT_PROMPT, &in.next_prompt)) < 0)
         goto out;
@@ -363,5 +386,6 @@ out:
         joust_u64map_free(&in.pending[i]);
     joust_batch_destroy(&in.batch);
     free(in.dir);
+    joust_path_roots_free(&in.roots);
     return rc;
 }

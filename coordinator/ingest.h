@@ -13,6 +13,12 @@
  * two never collide. A line whose id an earlier image already has is a bad
  * line (JOUST_DUP_IDS_ERROR, the default) or is kept under its generated id
  * with a warning (JOUST_DUP_IDS_WARN); either way no two images share an id.
+ * Confinement: by default every image must lie inside the manifest's
+ * folder (or the allowed roots given): a ".." escape, an absolute path
+ * outside, or a symlink that leaves the root is a bad line ("outside the
+ * allowed roots"), checked on the canonical path before anything is
+ * opened, so ingest never opens, hashes or reports on a file outside
+ * (the duplicate-content warning cannot reveal one).
  * Files: the manifest and every image are opened through common/safe_open.h:
  * a manifest that is not a regular file is an error at once; an image that
  * is a FIFO, a device, a directory, a socket or larger than max_image_bytes
@@ -33,6 +39,12 @@ typedef struct {
                                    the manifest has no bad line; NULL: none */
     unsigned max_logged;        /* bad lines logged when the file is written */
     size_t max_image_bytes;     /* larger image files are bad lines (0: no limit) */
+    /* Confinement (common/confine.h): images must lie inside one of these
+     * folders; none given: the manifest's folder. allow_any_path: no
+     * confinement (absolute paths anywhere). */
+    const char *const *allow_roots;
+    size_t n_allow_roots;
+    int allow_any_path;
 } joust_ingest_opts;
 
 /* The worker's default limit (worker/image.h): a larger file could never be judged. */
@@ -54,6 +66,8 @@ typedef struct {
 } joust_ingest_stats;
 
 /* Returns 0, JOUST_ENOTFOUND / JOUST_EIO for an unreadable manifest,
+ * JOUST_ENOTFOUND / JOUST_EINVAL for an allowed root that is missing or not
+ * a folder,
  * JOUST_EIO when the bad-lines file cannot be written, or a store error.
  * Per-line problems are counted in stats, not returned. opts NULL: the
  * defaults. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -46,7 +47,7 @@ enum {
     O_DB = 256, O_OUT, O_RUN, O_JUDGE, O_ORDER, O_STRATEGY, O_SEED, O_WORKERS, O_SLOTS, O_BIND,
     O_CONNECT, O_NAME, O_MAX_ATTEMPTS, O_LEASE, O_WINDOW, O_JOB_MATCHES, O_SIM_NOISE, O_SIM_BIAS,
     O_SIM_T, O_MAX_PIXELS, O_IMAGE_ROOT, O_TOP, O_MIN_MARGIN, O_NO_PROGRESS, O_PROMPTS,
-    O_PER_PROMPT, O_IMAGES, O_SIM_LATENCY, O_CURVE_SECRET, O_ALLOW, O_SERVER_KEY, O_ALLOW_ROOT,
+    O_PER_PROMPT, O_IMAGES, O_SIM_LATENCY, O_CURVE_SECRET, O_ALLOW, O_SERVER_KEY, O_ALLOW_ROOT, O_ALLOW_ANY_PATH,
     O_ENDPOINT, O_MODEL, O_MODE, O_TEMPLATE, O_TEMPERATURE, O_MAX_TOKENS, O_TOP_LOGPROBS,
     O_INFLIGHT, O_REQ_TIMEOUT, O_API_KEY_ENV, O_MAX_RETRIES, O_UNPARSEABLE_RETRIES,
     O_NO_HARD_FALLBACK, O_JUDGE_STATS, O_WAIT_READY, O_BUDGET, O_BUDGET_CALLS, O_CONFIDENCE, O_K, O_DUP_IDS,
@@ -86,6 +87,7 @@ static const struct option long_opts[] = {
     {"allow", required_argument, 0, O_ALLOW},
     {"server-key", required_argument, 0, O_SERVER_KEY},
     {"allow-root", required_argument, 0, O_ALLOW_ROOT},
+    {"allow-any-path", no_argument, 0, O_ALLOW_ANY_PATH},
     {"endpoint", required_argument, 0, O_ENDPOINT},
     {"model", required_argument, 0, O_MODEL},
     {"mode", required_argument, 0, O_MODE},
@@ -228,6 +230,7 @@ int cli_parse(int argc, char **argv, cli_opts *o)
                 o->allow_roots[o->n_allow_roots++] = optarg;
             }
             break;
+        case O_ALLOW_ANY_PATH: o->allow_any_path = 1; break;
         case O_ENDPOINT:
             if (o->jcfg.n_endpoints >= JOUST_JUDGE_MAX_ENDPOINTS) {
                 fprintf(stderr, "joust: at most %d --endpoint options\n", JOUST_JUDGE_MAX_ENDPOINTS);
@@ -402,6 +405,8 @@ static void spawn_workers(const char *endpoint, void *arg)
             args[k++] = "--allow-root";
             args[k++] = (char *)o->allow_roots[r];
         }
+        if (o->allow_any_path)
+            args[k++] = "--allow-any-path";
         if (o->local_curve_secret && k + 4 < (int)(sizeof args / sizeof *args)) {
             args[k++] = "--curve-secret";
             args[k++] = (char *)o->local_curve_secret;
@@ -468,11 +473,40 @@ int cli_write_scores(joust_store_t *st, const char *run_name, const char *out_di
     return rc;
 }
 
+int cli_image_roots(cli_opts *o, const char *manifest)
+{
+    if (o->allow_any_path && o->n_allow_roots) {
+        fprintf(stderr, "joust: --allow-root and --allow-any-path exclude each other\n");
+        return JOUST_EINVAL;
+    }
+    if (o->allow_any_path || o->n_allow_roots)
+        return 0;
+    if (!manifest) {
+        if (strcmp(o->judge, "sim") == 0)
+            return 0; /* reads no image */
+        fprintf(stderr, "joust: the %s judge reads images: give --allow-root DIR (the folder they "
+                        "are in; repeatable) or --allow-any-path\n", o->judge);
+        return JOUST_EINVAL;
+    }
+    char copy[sizeof o->manifest_root];
+    snprintf(copy, sizeof copy, "%s", manifest);
+    if (!realpath(dirname(copy), o->manifest_root)) {
+        fprintf(stderr, "joust: %s: %s\n", manifest, strerror(errno));
+        return JOUST_EINVAL;
+    }
+    o->allow_roots[o->n_allow_roots++] = o->manifest_root;
+    o->jcfg.n_allow_roots = (size_t)o->n_allow_roots;
+    return 0;
+}
+
 int cli_ingest(const cli_opts *o, joust_store_t *st, const char *manifest)
 {
     joust_ingest_opts io;
     joust_ingest_opts_defaults(&io);
     io.duplicate_ids = (joust_dup_ids)o->duplicate_ids;
+    io.allow_roots = o->allow_roots;
+    io.n_allow_roots = (size_t)o->n_allow_roots;
+    io.allow_any_path = o->allow_any_path;
     char bad[PATH_MAX];
     snprintf(bad, sizeof bad, "%s/bad_lines.jsonl", o->out);
     io.bad_lines_path = bad;

@@ -38,6 +38,8 @@ typedef struct {
     const char *local_curve_secret;
     const char *allow_roots[CLI_MAX_ALLOW_ROOTS]; /* jcfg.allow_roots points here */
     int n_allow_roots;
+    int allow_any_path;          /* --allow-any-path: no image confinement */
+    char manifest_root[4096];    /* the default root cli_image_roots adds */
     int duplicate_ids; /* joust_dup_ids: --duplicate-ids error|warn */
     int argc;      /* positional arguments left after the options */
     char **argv;
@@ -59,6 +61,12 @@ void cli_install_signals(void);
  * --allow) once, so that a bad one is an error naming the option before
  * anything starts. Returns 0, or the first failure after printing it. */
 int cli_check_keys(const cli_opts *o);
+/* Image confinement by default: without --allow-root or --allow-any-path,
+ * a command with a manifest confines images (at ingest and in its local
+ * workers) to the manifest's folder; a worker without a manifest and with a
+ * judge that reads images needs one of the two options. Returns 0, or
+ * JOUST_EINVAL after printing the reason. */
+int cli_image_roots(cli_opts *o, const char *manifest);
 /* Opens the store (creating it when create != 0), logging why on failure. */
 int cli_open_store(const char *path, int create, joust_store_t **st);
 

@@ -72,8 +72,10 @@
     "  --sim-latency-ms N   sim judge: answer each match N ms after it arrives (default 0)\n"\
     "  --max-pixels N       image budget for image-reading judges (default 401408)\n"       \
     "  --image-root DIR     resolve relative image paths under DIR\n"                      \
-    "  --allow-root DIR     read only images whose real path is inside DIR (repeatable);\n" \
-    "                       others fail with \"outside the allowed roots\"\n" OPENAI_OPTIONS
+    "  --allow-root DIR     read only images whose real path is inside DIR (repeatable;\n" \
+    "                       default with a manifest: its folder); others fail with\n"     \
+    "                       \"outside the allowed roots\"\n"                              \
+    "  --allow-any-path     no confinement: read images wherever they are\n" OPENAI_OPTIONS
 
 /* run and coordinator: the pipeline on the store, as an exit status
  * (130 when interrupted). */
@@ -111,6 +113,8 @@ int cmd_run(int argc, char **argv)
                         "`joust coordinator` and `joust worker`\n");
         return 2;
     }
+    if (cli_image_roots(&o, o.argv[0]) < 0)
+        return 2;
     return run_on_store(&o, o.argv[0]);
 }
 
@@ -131,7 +135,7 @@ int cmd_coordinator(int argc, char **argv)
                    0, 1, &o, &code))
         return code;
     o.workers = 0;
-    if (cli_check_keys(&o) < 0)
+    if (cli_check_keys(&o) < 0 || (o.argc && cli_image_roots(&o, o.argv[0]) < 0))
         return 2;
     return run_on_store(&o, o.argc ? o.argv[0] : NULL);
 }
@@ -156,7 +160,7 @@ int cmd_worker(int argc, char **argv)
         fprintf(stderr, "joust worker: --connect ENDPOINT is required (see --help)\n");
         return 2;
     }
-    if (cli_check_keys(&o) < 0)
+    if (cli_check_keys(&o) < 0 || cli_image_roots(&o, NULL) < 0)
         return 2;
     cli_install_signals();
     joust_worker_config wc;
@@ -245,7 +249,7 @@ int cmd_demo(int argc, char **argv)
     o.db = db;
     o.out = dir;
     joust_store_t *st;
-    if (cli_open_store(o.db, 1, &st) < 0)
+    if (cli_image_roots(&o, manifest) < 0 || cli_open_store(o.db, 1, &st) < 0)
         return 1;
     rc = cli_pipeline(&o, manifest, st);
     Joust__RunRecord *run = NULL;

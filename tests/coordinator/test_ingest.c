@@ -98,7 +98,7 @@ static void make_manifest1(void)
 {
     mkdir(path_in("m1"), 0755);
     mkdir(path_in("m1/img"), 0755);
-    mkdir(path_in("abs"), 0755);
+    mkdir(path_in("m1/abs"), 0755);
     write_str(path_in("m1/img/a.bin"), "image A bytes");
     write_str(path_in("m1/img/b.bin"), "image B bytes");
     write_str(path_in("m1/img/c.bin"), "image C bytes");
@@ -108,7 +108,7 @@ static void make_manifest1(void)
     mkdir(path_in("m1/img dir"), 0755);
     write_str(path_in("m1/img dir/x.bin"), "image X bytes");
     write_str(path_in("m1/img/h.bin"), "image H bytes");
-    write_str(path_in("abs/f.bin"), "image F bytes");
+    write_str(path_in("m1/abs/f.bin"), "image F bytes");
 
     char buf[8192];
     int n = snprintf(buf, sizeof buf,
@@ -126,7 +126,7 @@ static void make_manifest1(void)
         /* 12 */ "{\"image\":\"file://localhost%s/m1/img/h.bin\",\"prompt\":\"cat\"}\n"
         /* 13 */ "  \t \n"
         /* 14 */ "{\"image\":\"img/e.bin\",\"prompt\":\"cat\"}",
-        path_in("abs/f.bin"), root, root);
+        path_in("m1/abs/f.bin"), root, root);
     /* line 14 gets a NUL byte in the middle, then a newline */
     memcpy(buf + n, "\0x\n", 3);
     write_file(path_in("m1/manifest.jsonl"), buf, (size_t)n + 3);
@@ -205,7 +205,7 @@ static void test_ingest_manifest1(joust_store_t *st)
     }
     /* image 6: absolute path kept as is (line 8 was the duplicate id) */
     if ((r = img(st, 6))) {
-        CHECK(streq(r->uri, path_in("abs/f.bin")));
+        CHECK(streq(r->uri, path_in("m1/abs/f.bin")));
         CHECK(r->line == 9);
         joust_rec_free(r);
     } else {
@@ -740,6 +740,76 @@ static void test_ingest_uris(void)
     joust_store_destroy(&st);
 }
 
+/* Confinement: by default images must lie inside the manifest's folder.
+ * Every escape is a bad line, and a file outside is never hashed: it
+ * cannot show up as "the same content as" an image inside. */
+static void test_ingest_confine(void)
+{
+    joust_store_t *st = NULL;
+    CHECK_RC(joust_store_open(path_in("dbc"), 1, &st));
+    if (!st)
+        return;
+    mkdir(path_in("mc"), 0755);
+    mkdir(path_in("mc/sub"), 0755);
+    mkdir(path_in("oc"), 0755);
+    write_str(path_in("mc/in.bin"), "same bytes");
+    write_str(path_in("oc/secret.bin"), "same bytes"); /* outside, same content */
+    CHECK(symlink(path_in("oc/secret.bin"), path_in("mc/link.bin")) == 0);
+    CHECK(symlink(path_in("oc"), path_in("mc/linkdir")) == 0);
+    char buf[4096];
+    snprintf(buf, sizeof buf,
+             /* 1 */ "{\"image\":\"in.bin\",\"prompt\":\"c\"}\n"
+             /* 2 */ "{\"image\":\"../oc/secret.bin\",\"prompt\":\"c\"}\n"
+             /* 3 */ "{\"image\":\"%s\",\"prompt\":\"c\"}\n"
+             /* 4 */ "{\"image\":\"link.bin\",\"prompt\":\"c\"}\n"
+             /* 5 */ "{\"image\":\"file://%s/mc/%%2e%%2e/oc/secret.bin\",\"prompt\":\"c\"}\n"
+             /* 6 */ "{\"image\":\"sub/../in.bin\",\"prompt\":\"c\"}\n"
+             /* 7 */ "{\"image\":\"nodir/../../oc/x.bin\",\"prompt\":\"c\"}\n"
+             /* 8 */ "{\"image\":\"missing.bin\",\"prompt\":\"c\"}\n"
+             /* 9 */ "{\"image\":\"linkdir/secret.bin\",\"prompt\":\"c\"}\n"
+             /* 10 */ "{\"image\":\"/etc/passwd\",\"prompt\":\"c\"}\n",
+             path_in("oc/secret.bin"), root);
+    write_str(path_in("mc/one.jsonl"), buf);
+    joust_ingest_stats s;
+    joust_ingest_opts o;
+    joust_ingest_opts_defaults(&o);
+    o.bad_lines_path = path_in("mc/bad.jsonl");
+    CHECK_RC(joust_ingest_with(st, path_in("mc/one.jsonl"), &o, &s));
+    CHECK(s.lines == 10 && s.errors == 7 && s.images == 3);
+    CHECK(s.duplicates == 1 && s.missing == 1); /* line 6 is line 1's file */
+    FILE *f = fopen(path_in("mc/bad.jsonl"), "r");
+    char row[1024];
+    int outside = 0;
+    while (f && fgets(row, sizeof row, f))
+        outside += strstr(row, "outside the allowed roots") != NULL;
+    if (f)
+        fclose(f);
+    CHECK(outside == 7);
+    /* wider roots: the outside folder is allowed, and its file is now seen */
+    const char *roots[] = {path_in("mc"), path_in("oc")};
+    o.allow_roots = roots;
+    o.n_allow_roots = 2;
+    write_str(path_in("mc/two.jsonl"), "{\"image\":\"../oc/secret.bin\",\"prompt\":\"c\"}\n");
+    CHECK_RC(joust_ingest_with(st, path_in("mc/two.jsonl"), &o, &s));
+    CHECK(s.errors == 0 && s.images == 1 && s.duplicates == 1);
+    /* any path */
+    o.n_allow_roots = 0;
+    o.allow_any_path = 1;
+    snprintf(buf, sizeof buf, "{\"image\":\"%s\",\"prompt\":\"c\"}\n", path_in("oc/secret.bin"));
+    write_str(path_in("mc/three.jsonl"), buf);
+    CHECK_RC(joust_ingest_with(st, path_in("mc/three.jsonl"), &o, &s));
+    CHECK(s.errors == 0 && s.images == 1);
+    /* a root that does not exist is an error before anything lands */
+    const char *missing[] = {path_in("no-such-root")};
+    o.allow_any_path = 0;
+    o.allow_roots = missing;
+    o.n_allow_roots = 1;
+    write_str(path_in("mc/four.jsonl"), "{\"image\":\"in.bin\",\"prompt\":\"c\"}\n");
+    CHECK(joust_ingest_with(st, path_in("mc/four.jsonl"), &o, &s) == JOUST_ENOTFOUND);
+    CHECK(s.images == 0);
+    joust_store_destroy(&st);
+}
+
 int main(void)
 {
     joust_log_set_level(JOUST_LOG_ERROR);
@@ -766,6 +836,7 @@ int main(void)
     test_runs(&st);
     test_ingest_strict();
     test_ingest_uris();
+    test_ingest_confine();
 
     joust_store_destroy(&st);
     rm_rf(tmpdir);

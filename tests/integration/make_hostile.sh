@@ -3,7 +3,10 @@
 #   DIR/root/               the manifest's folder (the default allowed root)
 #   DIR/root/good/*.jpg     real images (copied from SRC, a folder of JPEGs)
 #   DIR/root/special/       a FIFO, a directory, a socket, links to each and to
-#                           /dev/zero, a sparse file over the size limit
+#                           /dev/zero, a sparse file over the size limit, a
+#                           link to a file outside and one to the outside folder
+#   DIR/outside/secret.jpg  a copy of a good image outside the root: escapes
+#                           (.., absolute, links, %2e%2e) point at it
 #   DIR/root/hostile.jsonl  one line per good image, then one per hostile entry
 #   DIR/root/expect.tsv     id <TAB> words the reason for that line must hold
 # A socket needs a live listener only to be created; the file stays a socket.
@@ -19,6 +22,9 @@ ln -s /dev/zero "$sp/to-zero.jpg"
 ln -s "$sp/dir" "$sp/to-dir.jpg"
 ln -s "$sp/sock.jpg" "$sp/to-sock.jpg"
 truncate -s 300M "$sp/huge.jpg"           # sparse: over the 256 MiB limit, costs no disk
+cp "$(ls "$DIR"/root/good/*.jpg | head -1)" "$DIR/outside/secret.jpg"
+ln -s "$DIR/outside/secret.jpg" "$sp/out-link.jpg"
+ln -s "$DIR/outside" "$sp/out-dir"
 m=$DIR/root/hostile.jsonl e=$DIR/root/expect.tsv
 : > "$m"; : > "$e"
 for f in "$DIR"/root/good/*.jpg; do
@@ -33,7 +39,17 @@ bad fifo special/fifo.jpg "is a FIFO (named pipe), not a regular file"
 bad dir special/dir "is a directory"
 bad sock special/sock.jpg "is a socket"
 bad to-fifo special/to-fifo.jpg "is a FIFO"
-bad to-zero special/to-zero.jpg "is a character device"
+bad to-zero special/to-zero.jpg "outside the allowed roots"   # /dev/zero: checked first
 bad to-dir special/to-dir.jpg "is a directory"
 bad to-sock special/to-sock.jpg "is a socket"
 bad huge special/huge.jpg "over the limit of 268435456"
+out="outside the allowed roots"
+bad dotdot ../outside/secret.jpg "$out"
+bad deep-dotdot good/../../outside/secret.jpg "$out"
+bad absolute "$DIR/outside/secret.jpg" "$out"
+bad etc /etc/passwd "$out"
+bad out-link special/out-link.jpg "$out"
+bad out-dir special/out-dir/secret.jpg "$out"
+bad pct-dotdot "file://$DIR/root/%2e%2e/outside/secret.jpg" "$out"
+bad pct-slash "file://$DIR/root/..%2Foutside/secret.jpg" "encoded '/'"
+bad gone-dotdot nodir/../../outside/secret.jpg "$out"

@@ -1,11 +1,13 @@
-/* Tests of worker/image_path.h (image path confinement) and of its use by
+/* Tests of common/confine.h (image path confinement) and of its use by
  * the quality judge:
  * - inside a root: plain, through "..", through a symlink that stays
  *   inside, the root given through a symlink; the canonical path comes back;
  * - outside: "..", a symlink that leaves the root (file and directory
  *   links), an absolute path elsewhere, a sibling that shares the root's
  *   name as a prefix -> JOUST_EDENIED "outside the allowed roots";
- * - missing files -> JOUST_ENOTFOUND; no roots -> every path accepted as is;
+ * - missing files -> JOUST_ENOTFOUND inside a root, JOUST_EDENIED outside
+ *   (placed by their nearest existing folder; ".." under a missing folder
+ *   is refused); no roots -> every path accepted as is;
  *   a missing or non-directory root is an error at init;
  * - the quality judge with allow_roots fails an outside image with
  *   IMAGE_ERROR naming the reason, and judges inside images. */
@@ -110,6 +112,12 @@ static void test_confine(void)
            NULL, __LINE__);
     expect(&r, "root/missing.png", JOUST_ENOTFOUND, NULL, __LINE__);
     expect(&r, "root/a.png/x", JOUST_ENOTFOUND, NULL, __LINE__);
+    /* a missing file is placed by its nearest existing folder */
+    expect(&r, "root/nodir/deeper/x.png", JOUST_ENOTFOUND, NULL, __LINE__);
+    expect(&r, "outside/missing.png", JOUST_EDENIED, NULL, __LINE__);
+    expect(&r, "root/outdir/missing.png", JOUST_EDENIED, NULL, __LINE__);
+    expect(&r, "root/nodir/../../outside/secret.png", JOUST_EDENIED, NULL, __LINE__);
+    expect(&r, "root/nodir/..", JOUST_EDENIED, NULL, __LINE__);
     joust_path_roots_free(&r);
 
     /* two roots: either will do */
