@@ -28,11 +28,21 @@ grep -q "image_error" "$WORK/status.out" || { cat "$WORK/status.out"; fail "stat
 run --max-failed 40% > /dev/null 2> "$WORK/run2.err" || { cat "$WORK/run2.err"; fail "--max-failed 40% should pass"; }
 st=0; run --max-failed 7 > /dev/null 2>&1 || st=$?
 [ $st = 1 ] || fail "--max-failed 7 with 8 failures exited $st"
+# a batch strategy (swiss plans rounds from the results so far)
+st=0; run --run swiss --strategy swiss > /dev/null 2> "$WORK/swiss1.err" || st=$?
+[ $st = 1 ] || { cat "$WORK/swiss1.err"; fail "swiss: a run with failed matches exited $st"; }
+planned=$("$CHECK" "$WORK/db" swiss 0 | sed -n 's/^planned \([0-9]*\) matches.*/\1/p')
+failed=$(sed -n "s/^joust: run 'swiss': \([0-9]*\) of .*/\1/p" "$WORK/swiss1.err")
+[ -n "$failed" ] && [ "$failed" -gt 0 ] || { cat "$WORK/swiss1.err"; fail "swiss: no failures counted"; }
 cp "$(ls "$WORK"/demo/p0_v*.jpg | head -1)" "$WORK/late.jpg"
 run --retry-failed > "$WORK/run3.out" 2> "$WORK/run3.err" || { cat "$WORK/run3.err"; fail "--retry-failed"; }
 grep -q "8 failed matches to judge again" "$WORK/run3.out" || { cat "$WORK/run3.out"; fail "retry count"; }
 grep -q "judged 8 matches" "$WORK/run3.out" || { cat "$WORK/run3.out"; fail "not exactly the failed matches were judged"; }
 "$CHECK" "$WORK/db" default 0 20 || fail "store check"
+run --run swiss --strategy swiss --retry-failed > "$WORK/swiss2.out" 2> "$WORK/swiss2.err" \
+    || { cat "$WORK/swiss2.err"; fail "swiss --retry-failed"; }
+grep -q "judged $failed matches" "$WORK/swiss2.out" || { cat "$WORK/swiss2.out"; fail "swiss: not exactly the failed matches"; }
+"$CHECK" "$WORK/db" swiss 0 "$planned" || fail "swiss: store check (nothing new planned, exactly once)"
 run --retry-failed > "$WORK/run4.out" 2>&1 || fail "a second --retry-failed"
 grep -q "0 failed matches to judge again" "$WORK/run4.out" || fail "the second --retry-failed found work"
 echo "1 passed, 0 failed"
