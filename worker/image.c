@@ -77,8 +77,30 @@ static unsigned char *composite_rgba(unsigned char *buf, size_t npix)
 
 /* ---- JPEG (TurboJPEG) ---- */
 
+/* The smallest of TurboJPEG's reducing scales (n/8, n < 8) whose result is
+ * still at least want's size in both sides; w x h itself when none is. */
+static void jpeg_scaled_size(int w, int h, const joust_image_want *want, int *dw, int *dh)
+{
+    *dw = w;
+    *dh = h;
+    if (!want || !want->fn)
+        return;
+    int mw = w, mh = h, n = 0;
+    want->fn(want->ctx, w, h, &mw, &mh);
+    tjscalingfactor *sf = tjGetScalingFactors(&n);
+    for (int i = 0; sf && i < n; i++) {
+        if (sf[i].num >= sf[i].denom)
+            continue;
+        int sw = TJSCALED(w, sf[i]), sh = TJSCALED(h, sf[i]);
+        if (sw >= mw && sh >= mh && (long long)sw * sh < (long long)*dw * *dh) {
+            *dw = sw;
+            *dh = sh;
+        }
+    }
+}
+
 static int decode_jpeg(const unsigned char *p, size_t len, const joust_image_limits *lim,
-                       joust_image *out, char *err, size_t errlen)
+                       const joust_image_want *want, joust_image *out, char *err, size_t errlen)
 {
     tjhandle tj = tjInitDecompress();
     if (!tj)
@@ -95,12 +117,18 @@ static int decode_jpeg(const unsigned char *p, size_t len, const joust_image_lim
     /* TurboJPEG decodes CMYK/YCCK only to CMYK; converted below. */
     int cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
     int pf = cmyk ? TJPF_CMYK : TJPF_RGB;
-    size_t npix = (size_t)w * (size_t)h;
+    /* DCT scaling: an image far above what the caller needs is decoded at
+     * 1/2, 1/4 or 1/8 (or n/8) of its size, skipping most of the IDCT and
+     * colour conversion, instead of at full size and thrown away by the
+     * resize. */
+    int dw, dh;
+    jpeg_scaled_size(w, h, want, &dw, &dh);
+    size_t npix = (size_t)dw * (size_t)dh;
     buf = xmalloc(npix * (size_t)tjPixelSize[pf]);
     /* Any non-zero return is a rejection, warnings included: a warning means
      * corrupt or truncated data and a partly grey image (LIMITSCANS stops
      * progressive scan bombs). */
-    if (tjDecompress2(tj, p, (unsigned long)len, buf, w, 0, h, pf, TJFLAG_LIMITSCANS) != 0) {
+    if (tjDecompress2(tj, p, (unsigned long)len, buf, dw, 0, dh, pf, TJFLAG_LIMITSCANS) != 0) {
         int warning = tjGetErrorCode(tj) == TJERR_WARNING;
         rc = joust_errf(err, errlen, JOUST_ECORRUPT, "%s JPEG: %s",
                         warning ? "corrupt or truncated" : "undecodable", tjGetErrorStr2(tj));
@@ -120,8 +148,8 @@ static int decode_jpeg(const unsigned char *p, size_t len, const joust_image_lim
         }
         buf = xrealloc(buf, npix * 3);
     }
-    out->w = w;
-    out->h = h;
+    out->w = dw;
+    out->h = dh;
     out->rgb = buf;
     buf = NULL;
     rc = 0;
@@ -134,8 +162,9 @@ done:
 /* ---- PNG (libspng) ---- */
 
 static int decode_png(const unsigned char *p, size_t len, const joust_image_limits *lim,
-                      joust_image *out, char *err, size_t errlen)
+                      const joust_image_want *want, joust_image *out, char *err, size_t errlen)
 {
+    (void)want; /* libspng has no scaled decoding */
     spng_ctx *ctx = spng_ctx_new(0);
     if (!ctx)
         return joust_errf(err, errlen, JOUST_EFORMAT, "libspng: cannot create a decoder");
@@ -188,8 +217,9 @@ done:
 /* ---- WebP (libwebp) ---- */
 
 static int decode_webp(const unsigned char *p, size_t len, const joust_image_limits *lim,
-                       joust_image *out, char *err, size_t errlen)
+                       const joust_image_want *want, joust_image *out, char *err, size_t errlen)
 {
+    (void)want; /* decoded at full size */
     WebPBitstreamFeatures f;
     VP8StatusCode s = WebPGetFeatures(p, len, &f);
     if (s == VP8_STATUS_NOT_ENOUGH_DATA)
@@ -222,8 +252,8 @@ static int decode_webp(const unsigned char *p, size_t len, const joust_image_lim
 
 /* ---- format detection ---- */
 
-typedef int (*decode_fn)(const unsigned char *, size_t, const joust_image_limits *, joust_image *,
-                         char *, size_t);
+typedef int (*decode_fn)(const unsigned char *, size_t, const joust_image_limits *,
+                         const joust_image_want *, joust_image *, char *, size_t);
 
 static const unsigned char png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 static const unsigned char jpeg_magic[3] = {0xff, 0xd8, 0xff};
@@ -237,6 +267,13 @@ static int prefix_of(const unsigned char *p, size_t len, const unsigned char *ma
 
 int joust_image_decode(const void *data, size_t len, const joust_image_limits *lim,
                        joust_image *out, char *err, size_t errlen)
+{
+    return joust_image_decode_for(data, len, lim, NULL, out, err, errlen);
+}
+
+int joust_image_decode_for(const void *data, size_t len, const joust_image_limits *lim,
+                           const joust_image_want *want, joust_image *out, char *err,
+                           size_t errlen)
 {
     if (err && errlen)
         err[0] = '\0';
@@ -274,7 +311,7 @@ int joust_image_decode(const void *data, size_t len, const joust_image_limits *l
     }
     if (len < need)
         return joust_errf(err, errlen, JOUST_ECORRUPT, "truncated %s (%zu bytes)", name, len);
-    int rc = fn(p, len, lim, out, err, errlen);
+    int rc = fn(p, len, lim, want, out, err, errlen);
     if (rc)
         memset(out, 0, sizeof *out);
     return rc;
@@ -451,7 +488,7 @@ int joust_image_resize(const joust_image *src, int w, int h, joust_image *out)
 /* ---- the Qwen2.5-VL budget ---- */
 
 void joust_image_fit_budget(int w, int h, long long min_pixels, long long max_pixels, int factor,
-                            int *ow, int *oh)
+                            double max_aspect, int *ow, int *oh)
 {
     if (w <= 0 || h <= 0 || factor <= 0) {
         *ow = *oh = 0;
@@ -468,6 +505,22 @@ void joust_image_fit_budget(int w, int h, long long min_pixels, long long max_pi
         double beta = sqrt((double)min_pixels / ((double)h * w));
         hb = ceil(h * beta / f) * f;
         wb = ceil(w * beta / f) * f;
+    }
+    /* Beyond the model's aspect limit: squeeze the long side (smart_resize
+     * would raise an error and the server would refuse the image). */
+    if (max_aspect >= 1) {
+        double cap_w = fmax(f, floor(hb * max_aspect / f) * f);
+        double cap_h = fmax(f, floor(wb * max_aspect / f) * f);
+        wb = fmin(wb, cap_w);
+        hb = fmin(hb, cap_h);
+    }
+    /* A side held up at factor (16384 x 16) can leave the area over the
+     * budget: the long side gives way. */
+    if (max_pixels > 0 && hb * wb > (double)max_pixels) {
+        if (wb >= hb)
+            wb = fmax(f, floor((double)max_pixels / hb / f) * f);
+        else
+            hb = fmax(f, floor((double)max_pixels / wb / f) * f);
     }
     *ow = (int)wb;
     *oh = (int)hb;

@@ -42,11 +42,30 @@ void joust_image_limits_defaults(joust_image_limits *lim);
 int joust_image_decode(const void *data, size_t len, const joust_image_limits *lim,
                        joust_image *out, char *err, size_t errlen);
 
+/* What a caller will use of an image whose full size is w x h: at least
+ * *min_w x *min_h pixels (e.g. its pixel budget). */
+typedef struct {
+    void (*fn)(void *ctx, int w, int h, int *min_w, int *min_h);
+    void *ctx;
+} joust_image_want;
+
+/* As joust_image_decode, but a JPEG far above what want asks for is decoded
+ * at a reduced scale with TurboJPEG's DCT scaling: the smallest of its
+ * n/8 scales (1/8 .. 7/8) whose result is still at least want's size in
+ * both sides (a 4000x3000 photo for a 512-token budget: 1/4, 1000x750).
+ * out->w and out->h are the decoded size; the limits still apply to the
+ * full size in the header. PNG and WebP are decoded at full size. want NULL
+ * (or want->fn NULL): full size. */
+int joust_image_decode_for(const void *data, size_t len, const joust_image_limits *lim,
+                           const joust_image_want *want, joust_image *out, char *err,
+                           size_t errlen);
+
 /* Reads (common/safe_open.h: regular files only, never blocks) and decodes
  * a file; the message in err names the path. Judges read images through
  * the image stage (imgsrc.h), which also resolves and confines them.
  * @return as joust_image_decode, plus JOUST_ENOTFOUND (no such file),
- *         JOUST_EDENIED, JOUST_EIO (not a regular file, unreadable) and JOUST_ETOOBIG (file larger than lim->max_bytes). */
+ *         JOUST_EDENIED, JOUST_EIO (not a regular file, unreadable) and
+ *         JOUST_ETOOBIG (file larger than lim->max_bytes). */
 int joust_image_load(const char *path, const joust_image_limits *lim, joust_image *out,
                      char *err, size_t errlen);
 
@@ -63,9 +82,20 @@ int joust_image_resize(const joust_image *src, int w, int h, joust_image *out);
  * even, as Python's round), then if the area exceeds max_pixels both sides are
  * scaled down and floored to multiples of factor, or if it is under min_pixels
  * scaled up and ceiled, keeping the aspect ratio. Sides are at least factor.
- * Invalid input (w, h or factor <= 0) gives 0 x 0. */
+ * Unlike smart_resize, which raises an error for them, extreme shapes are
+ * fitted too:
+ * - a long side is capped at max_aspect times the short side (floored to a
+ *   multiple of factor), so the result's aspect ratio is at most max_aspect
+ *   (Qwen2.5-VL refuses more than 200); such an image is squeezed along its
+ *   long side instead of being refused by the server;
+ * - when a side is held at factor (16384 x 16), the other is floored so
+ *   that the area stays within max_pixels.
+ * Guarantees for valid input with max_pixels >= factor^2 (0: no limit):
+ * sides are multiples of factor, w*h <= max_pixels, aspect <= max_aspect
+ * (max_aspect <= 0: no limit; at least 1). Invalid input (w, h or factor
+ * <= 0) gives 0 x 0. */
 void joust_image_fit_budget(int w, int h, long long min_pixels, long long max_pixels, int factor,
-                            int *ow, int *oh);
+                            double max_aspect, int *ow, int *oh);
 
 /* Encodes to JPEG (quality 1..100; 4:4:4 when subsamp444, else 4:2:0).
  * *out is malloc'd and owned by the caller.

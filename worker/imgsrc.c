@@ -34,7 +34,7 @@ struct joust_imgsrc {
     joust_u64map_t index; /* image id -> slot */
     uint32_t head, tail;
     size_t count, bytes;
-    uint64_t hits, misses;
+    uint64_t hits, misses, scaled;
 };
 
 joust_imgsrc_t *joust_imgsrc_new(const joust_imgsrc_config *cfg)
@@ -180,22 +180,52 @@ static int fetch(const joust_imgsrc_t *s, const char *uri, unsigned char **data,
     return joust_read_regular(path, flags, s->cfg.lim.max_bytes, data, len, err, errlen);
 }
 
-int joust_imgsrc_load(const joust_imgsrc_t *s, const char *uri, joust_image *out, char *err,
-                      size_t errlen)
+/* The judge's want, noting the full size the decoder saw. */
+typedef struct {
+    const joust_imgsrc_t *s;
+    int w, h;
+} want_ctx;
+
+static void want_full_size(void *ctx, int w, int h, int *min_w, int *min_h)
+{
+    want_ctx *c = ctx;
+    c->w = w;
+    c->h = h;
+    c->s->cfg.use.want(c->s->cfg.use.ctx, w, h, min_w, min_h);
+}
+
+/* Fetches and decodes uri; with want (may be NULL), *src_w x *src_h get
+ * the full size, which out is smaller than when it was decoded scaled. */
+static int load(const joust_imgsrc_t *s, const char *uri, int scaled_ok, joust_image *out,
+                int *src_w, int *src_h, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     unsigned char *data = NULL;
     size_t len = 0;
     char *where = NULL;
+    want_ctx wc = {s, 0, 0};
+    joust_image_want want = {want_full_size, &wc};
+    int use_want = scaled_ok && s->cfg.use.want && !s->cfg.full_decode;
     int rc = fetch(s, uri ? uri : "", &data, &len, &where, err, errlen);
     if (!rc) {
         char why[384];
-        if ((rc = joust_image_decode(data, len, &s->cfg.lim, out, why, sizeof why)) != 0)
+        rc = joust_image_decode_for(data, len, &s->cfg.lim, use_want ? &want : NULL, out, why,
+                                    sizeof why);
+        if (rc)
             snprintf(err, errlen, "%s: %s", where, why);
     }
+    *src_w = wc.w ? wc.w : out->w;
+    *src_h = wc.h ? wc.h : out->h;
     free(data);
     free(where);
     return rc;
+}
+
+int joust_imgsrc_load(const joust_imgsrc_t *s, const char *uri, joust_image *out, char *err,
+                      size_t errlen)
+{
+    int w, h;
+    return load(s, uri, 0, out, &w, &h, err, errlen);
 }
 
 /* Loads and prepares one image into e. */
@@ -203,10 +233,14 @@ static void fill(joust_imgsrc_t *s, entry_t *e, const char *uri)
 {
     char reason[512] = "";
     joust_image img = {0};
-    int rc = joust_imgsrc_load(s, uri, &img, reason, sizeof reason);
+    int src_w = 0, src_h = 0;
+    int rc = load(s, uri, 1, &img, &src_w, &src_h, reason, sizeof reason);
+    if (!rc && (img.w != src_w || img.h != src_h))
+        s->scaled++;
     if (!rc) {
         char why[384] = "";
-        rc = s->cfg.use.prepare(s->cfg.use.ctx, &img, &e->value, &e->bytes, why, sizeof why);
+        rc = s->cfg.use.prepare(s->cfg.use.ctx, &img, src_w, src_h, &e->value, &e->bytes, why,
+                                sizeof why);
         if (rc) {
             snprintf(reason, sizeof reason, "%s: %s", uri, why[0] ? why : joust_strerror(rc));
             e->value = NULL;
@@ -259,6 +293,7 @@ void joust_imgsrc_stats_get(const joust_imgsrc_t *s, joust_imgsrc_stats *out)
 {
     out->hits = s->hits;
     out->misses = s->misses;
+    out->scaled = s->scaled;
     out->entries = s->count;
     out->bytes = s->bytes;
 }

@@ -7,7 +7,8 @@
  *   fetch     the encoded bytes (local files through common/safe_open.h:
  *             regular files only, bounded by lim.max_bytes; remote
  *             references through the fetch_remote seam),
- *   decode    them (worker/image.h, limits checked on the header),
+ *   decode    them (worker/image.h, limits checked on the header; a JPEG
+ *             far above what the judge will use at a reduced scale),
  *   prepare   what the judge keeps (its `use.prepare`: statistics for the
  *             quality judge, a base64 JPEG for the openai judge),
  * and keeps the result in an LRU keyed by image id, failures included (a
@@ -45,12 +46,18 @@
 /* What a judge keeps per image. prepare turns the decoded image into
  * *value (owned by the stage from then on) and says how many bytes it holds
  * (*bytes, counted against max_bytes); it returns 0 or a negative JOUST_E*
- * code with the reason in err (cached like any other failure). release
- * frees a value (NULL: free()). */
+ * code with the reason in err (cached like any other failure). src_w x
+ * src_h is the image's full size, which img is smaller than when it was
+ * decoded at a reduced scale. release frees a value (NULL: free()).
+ * want (optional) says how much of a w x h image the judge will use (at
+ * least *min_w x *min_h, e.g. its pixel budget): a JPEG far larger is
+ * decoded at a reduced scale (image.h, joust_image_decode_for), several
+ * times faster. Without want, images are decoded at full size. */
 typedef struct {
-    int (*prepare)(void *ctx, const joust_image *img, void **value, size_t *bytes, char *err,
-                   size_t errlen);
+    int (*prepare)(void *ctx, const joust_image *img, int src_w, int src_h, void **value,
+                   size_t *bytes, char *err, size_t errlen);
     void (*release)(void *ctx, void *value);
+    void (*want)(void *ctx, int w, int h, int *min_w, int *min_h);
     void *ctx;
 } joust_imgsrc_use;
 
@@ -70,10 +77,12 @@ typedef struct {
     joust_imgsrc_fetch_fn fetch_remote; /* NULL: remote references are refused */
     void *fetch_ctx;
     const char *log_name;           /* prefix of the warning logged per failed image */
+    int full_decode;                /* 1: never a reduced scale (comparisons, benchmarks) */
 } joust_imgsrc_config;
 
 typedef struct {
     uint64_t hits, misses;  /* get calls answered from the cache / by loading */
+    uint64_t scaled;        /* images decoded at a reduced scale */
     size_t entries, bytes;  /* held now */
 } joust_imgsrc_stats;
 
@@ -88,8 +97,8 @@ void joust_imgsrc_destroy(joust_imgsrc_t **self_p);
 int joust_imgsrc_get(joust_imgsrc_t *s, uint64_t id, const char *uri, const void **value,
                      char *err, size_t errlen);
 
-/* Resolves, confines, fetches and decodes uri without caching or
- * preparing; *out is owned by the caller (joust_image_free). */
+/* Resolves, confines, fetches and decodes uri (at full size) without
+ * caching or preparing; *out is owned by the caller (joust_image_free). */
 int joust_imgsrc_load(const joust_imgsrc_t *s, const char *uri, joust_image *out, char *err,
                       size_t errlen);
 

@@ -39,10 +39,12 @@ typedef struct {
 } qjudge_t;
 
 /* The stage's prepare: what this judge keeps per image is its statistics. */
-static int measure(void *ctx, const joust_image *img, void **value, size_t *bytes, char *err,
-                   size_t errlen)
+static int measure(void *ctx, const joust_image *img, int src_w, int src_h, void **value,
+                   size_t *bytes, char *err, size_t errlen)
 {
     (void)ctx;
+    (void)src_w; /* no want: decoded at full size */
+    (void)src_h;
     joust_quality_stats s;
     if (joust_quality_measure(img, &s) != 0) {
         snprintf(err, errlen, "image too small to judge (%dx%d)", img->w, img->h);

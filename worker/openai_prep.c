@@ -45,16 +45,26 @@ size_t joust_base64_encode(const unsigned char *in, size_t n, char *out)
     return (size_t)(o - out);
 }
 
-/* Fits, encodes and base64s one decoded image (the stage's prepare). */
-static int prepare(void *ctx, const joust_image *src, void **value, size_t *bytes, char *err,
-                   size_t errlen)
+/* The size the budget asks for: what scaled decoding must still cover. */
+static void want(void *ctx, int w, int h, int *min_w, int *min_h)
+{
+    const joust_oa_prep_config *cfg = ctx;
+    joust_image_fit_budget(w, h, cfg->min_pixels, cfg->max_pixels, cfg->factor, cfg->max_aspect,
+                           min_w, min_h);
+}
+
+/* Fits, encodes and base64s one decoded image (the stage's prepare). The
+ * budget is computed on the full size, so a scaled decode sends exactly
+ * the size a full one would. */
+static int prepare(void *ctx, const joust_image *src, int src_w, int src_h, void **value,
+                   size_t *bytes, char *err, size_t errlen)
 {
     const joust_oa_prep_config *cfg = ctx;
     int w = 0, h = 0, rc = 0;
     joust_image fit = {0};
     unsigned char *jpg = NULL;
     size_t jlen = 0;
-    joust_image_fit_budget(src->w, src->h, cfg->min_pixels, cfg->max_pixels, cfg->factor, &w, &h);
+    want(ctx, src_w, src_h, &w, &h);
     const joust_image *use = src;
     if (w != src->w || h != src->h) {
         if ((rc = joust_image_resize(src, w, h, &fit)) != 0)
@@ -69,7 +79,7 @@ static int prepare(void *ctx, const joust_image *src, void **value, size_t *byte
         memcpy(p->url, URL_PREFIX, pre);
         size_t len = pre + joust_base64_encode(jpg, jlen, p->url + pre);
         p->url[len] = '\0';
-        p->img = (joust_oa_image){p->url, len, w, h, src->w, src->h};
+        p->img = (joust_oa_image){p->url, len, w, h, src_w, src_h};
         *value = p;
         *bytes = len;
     }
@@ -86,11 +96,13 @@ joust_oa_prep_t *joust_oa_prep_new(const joust_oa_prep_config *cfg)
         p->cfg.factor = 28;
     if (p->cfg.jpeg_quality < 1 || p->cfg.jpeg_quality > 100)
         p->cfg.jpeg_quality = 90;
+    if (p->cfg.max_aspect <= 0)
+        p->cfg.max_aspect = JOUST_OA_MAX_ASPECT;
     joust_imgsrc_config sc = {.image_root = cfg->image_root, .roots = cfg->roots,
                               .max_entries = cfg->max_entries ? cfg->max_entries : 2,
                               .max_bytes = cfg->max_bytes,
-                              .use = {.prepare = prepare, .ctx = &p->cfg},
-                              .log_name = "openai judge"};
+                              .use = {.prepare = prepare, .want = want, .ctx = &p->cfg},
+                              .log_name = "openai judge", .full_decode = cfg->full_decode};
     p->cfg.image_root = NULL; /* copied by the stage */
     p->src = joust_imgsrc_new(&sc);
     return p;
@@ -117,6 +129,13 @@ int joust_oa_prep_get(joust_oa_prep_t *p, uint64_t id, const char *uri, joust_oa
     }
     *out = ((const prepared_t *)v)->img;
     return 0;
+}
+
+uint64_t joust_oa_prep_scaled_decodes(const joust_oa_prep_t *p)
+{
+    joust_imgsrc_stats st;
+    joust_imgsrc_stats_get(p->src, &st);
+    return st.scaled;
 }
 
 void joust_oa_prep_stats(const joust_oa_prep_t *p, uint64_t *hits, uint64_t *misses, size_t *bytes)

@@ -1,7 +1,9 @@
 /* Image preparation for the openai judge, on the image stage
  * (worker/imgsrc.h: resolve, confine, read, decode, LRU by image id): fit
  * the Qwen2.5-VL pixel budget (sides multiples of 28, aspect kept, min/max
- * pixels as smart_resize), re-encode as JPEG and keep the base64 data URL,
+ * pixels as smart_resize; aspect at most JOUST_OA_MAX_ASPECT; a large JPEG
+ * decoded at a reduced scale that still covers the budget), re-encode as
+ * JPEG and keep the base64 data URL,
  * so an image used in many matches is prepared once per worker. Failures
  * are cached too: a broken image is read once.
  *
@@ -28,7 +30,13 @@ typedef struct {
     size_t max_bytes;                 /* data URLs held at most */
     const char *image_root;           /* relative paths resolve under it */
     const joust_path_roots *roots;    /* --allow-root confinement; borrowed, may be NULL */
+    double max_aspect;                /* longest side / shortest at most; 0: JOUST_OA_MAX_ASPECT */
+    int full_decode;                  /* 1: no scaled JPEG decoding (benchmarks) */
 } joust_oa_prep_config;
+
+/* Qwen2.5-VL refuses images whose sides differ by more than 200 times
+ * (smart_resize's MAX_RATIO); wider ones are squeezed to it (image.h). */
+#define JOUST_OA_MAX_ASPECT 200.0
 
 typedef struct {
     const char *url;   /* "data:image/jpeg;base64,..." */
@@ -45,6 +53,8 @@ int joust_oa_prep_get(joust_oa_prep_t *p, uint64_t id, const char *uri, joust_oa
                       char *err, size_t errlen);
 void joust_oa_prep_stats(const joust_oa_prep_t *p, uint64_t *hits, uint64_t *misses,
                          size_t *bytes);
+/* Images decoded at a reduced scale (large JPEGs; see imgsrc.h). */
+uint64_t joust_oa_prep_scaled_decodes(const joust_oa_prep_t *p);
 
 /* Standard base64 with padding into out (room for 4*ceil(n/3) bytes);
  * returns the length written (no NUL added). */

@@ -418,32 +418,136 @@ static void test_load_errors(void)
 static void test_fit_budget(void)
 {
     int w, h;
-    joust_image_fit_budget(512, 512, 3136, 401408, 28, &w, &h);
+    joust_image_fit_budget(512, 512, 3136, 401408, 28, 0, &w, &h);
     CHECK(w == 504 && h == 504);
-    joust_image_fit_budget(1024, 1024, 3136, 401408, 28, &w, &h);
+    joust_image_fit_budget(1024, 1024, 3136, 401408, 28, 0, &w, &h);
     CHECK(w == 616 && h == 616);
     /* Qwen2.5-VL's own defaults: 1024 rounds up to 37 patches */
-    joust_image_fit_budget(1024, 1024, 3136, 12845056, 28, &w, &h);
+    joust_image_fit_budget(1024, 1024, 3136, 12845056, 28, 0, &w, &h);
     CHECK(w == 1036 && h == 1036);
     /* tiny images are scaled up to min_pixels */
-    joust_image_fit_budget(10, 10, 3136, 401408, 28, &w, &h);
+    joust_image_fit_budget(10, 10, 3136, 401408, 28, 0, &w, &h);
     CHECK(w == 56 && h == 56);
-    joust_image_fit_budget(30, 20, 3136, 401408, 28, &w, &h);
+    joust_image_fit_budget(30, 20, 3136, 401408, 28, 0, &w, &h);
     CHECK(w % 28 == 0 && h % 28 == 0 && (long long)w * h >= 3136);
     /* aspect ratio kept within one factor step; always multiples of 28 */
     static const int sizes[][2] = {{1000, 500}, {333, 1999}, {4000, 3000}, {1920, 1080},
                                    {640, 480}, {100, 2000}, {2048, 1536}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         int sw = sizes[i][0], sh = sizes[i][1];
-        joust_image_fit_budget(sw, sh, 3136, 401408, 28, &w, &h);
+        joust_image_fit_budget(sw, sh, 3136, 401408, 28, 0, &w, &h);
         CHECK(w > 0 && h > 0 && w % 28 == 0 && h % 28 == 0);
         CHECK((long long)w * h <= 401408 && (long long)w * h >= 3136);
         /* relative aspect error at most one step on each side */
         double aspect = (double)w / h, want = (double)sw / sh;
         CHECK(fabs(aspect / want - 1) <= 28.0 / w + 28.0 / h);
     }
-    joust_image_fit_budget(0, 10, 3136, 401408, 28, &w, &h);
+    joust_image_fit_budget(0, 10, 3136, 401408, 28, 0, &w, &h);
     CHECK(w == 0 && h == 0);
+    /* 16384 x 16 used to come out as 20272 x 28 = 567,616 px, over the
+     * budget: the side held at 28 now makes the other give way (14336 =
+     * 512 patches), and the aspect limit squeezes it to 200:1; within the
+     * limit (5600 x 28 is exactly 200) the aspect is left alone */
+    static const struct {
+        int w, h;
+        double aspect;
+        int ow, oh;
+    } extreme[] = {{16384, 16, 0, 14336, 28}, {16384, 16, 200, 5600, 28},
+                   {16, 16384, 200, 28, 5600}, {5600, 28, 200, 5600, 28}};
+    for (size_t i = 0; i < sizeof extreme / sizeof *extreme; i++) {
+        joust_image_fit_budget(extreme[i].w, extreme[i].h, 3136, 401408, 28, extreme[i].aspect,
+                               &w, &h);
+        CHECK(w == extreme[i].ow && h == extreme[i].oh);
+    }
+}
+
+/* The budget over a sweep of shapes, from 1 px to the 16384 px limit per
+ * side and every aspect between: each result is within the pixel budget,
+ * has sides that are positive multiples of 28 and an aspect ratio within
+ * the limit. */
+static void test_fit_budget_sweep(void)
+{
+    static const int sides[] = {1,    2,    3,    7,    13,   16,   27,   28,    29,    55,
+                                56,   57,   100,  224,  333,  480,  512,  1000,  1080,  1920,
+                                2048, 3000, 4000, 5599, 5600, 5601, 8192, 10000, 16383, 16384};
+    static const long long budgets[] = {3136 * 4, 200704, 401408, 1003520, 12845056};
+    static const double aspects[] = {200, 50, 1};
+    size_t n = sizeof sides / sizeof *sides, bad = 0, total = 0;
+    for (size_t b = 0; b < sizeof budgets / sizeof *budgets; b++)
+        for (size_t a = 0; a < sizeof aspects / sizeof *aspects; a++)
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < n; j++) {
+                    int w = 0, h = 0;
+                    joust_image_fit_budget(sides[i], sides[j], 3136, budgets[b], 28, aspects[a],
+                                           &w, &h);
+                    double r = w > h ? (double)w / h : (double)h / w;
+                    int ok = w >= 28 && h >= 28 && w % 28 == 0 && h % 28 == 0 &&
+                             (long long)w * h <= budgets[b] && r <= aspects[a] + 1e-9;
+                    if (!ok && bad++ < 5)
+                        fprintf(stderr, "%dx%d budget %lld aspect %g -> %dx%d\n", sides[i],
+                                sides[j], budgets[b], aspects[a], w, h);
+                    total++;
+                }
+    CHECK(bad == 0 && total == 5 * 3 * 30 * 30);
+}
+
+/* Large JPEGs are decoded at a reduced scale that still covers what the
+ * caller wants; the decoded size says which scale was used. */
+static void want_fixed(void *ctx, int w, int h, int *min_w, int *min_h)
+{
+    const int *m = ctx;
+    CHECK(w == 2000 && h == 1500); /* want sees the full size */
+    *min_w = m[0];
+    *min_h = m[1];
+}
+
+static void test_scaled_decode(void)
+{
+    joust_image big = {2000, 1500, malloc((size_t)2000 * 1500 * 3)};
+    for (size_t i = 0; i < (size_t)2000 * 1500 * 3; i++)
+        big.rgb[i] = (unsigned char)(i * 7 / 3);
+    unsigned char *jpg, *png;
+    size_t jlen, plen;
+    CHECK_RC(joust_image_encode_jpeg(&big, 90, 0, &jpg, &jlen));
+    CHECK_RC(joust_image_encode_png(&big, &png, &plen));
+    static const struct {
+        int min_w, min_h, w, h;
+    } cases[] = {
+        {500, 375, 500, 375},    /* 1/4 */
+        {250, 100, 250, 188},    /* 1/8: the smallest scale */
+        {501, 375, 750, 563},    /* 3/8: 1/4 would be one pixel short */
+        {728, 532, 750, 563},    /* a 512-token budget of a 4:3 image */
+        {1999, 10, 2000, 1500},  /* nothing smaller covers it */
+        {4000, 3000, 2000, 1500}, /* more than there is: full size */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int m[2] = {cases[i].min_w, cases[i].min_h};
+        joust_image_want want = {want_fixed, m};
+        joust_image out;
+        CHECK_RC(joust_image_decode_for(jpg, jlen, NULL, &want, &out, NULL, 0));
+        if (out.w != cases[i].w || out.h != cases[i].h)
+            fprintf(stderr, "want %dx%d: decoded %dx%d\n", m[0], m[1], out.w, out.h);
+        CHECK(out.w == cases[i].w && out.h == cases[i].h && out.rgb);
+        joust_image_free(&out);
+    }
+    /* without want, and for PNG, the full size */
+    int m[2] = {100, 100};
+    joust_image_want want = {want_fixed, m};
+    joust_image out;
+    CHECK_RC(joust_image_decode_for(jpg, jlen, NULL, NULL, &out, NULL, 0));
+    CHECK(out.w == 2000 && out.h == 1500);
+    joust_image_free(&out);
+    CHECK_RC(joust_image_decode_for(png, plen, NULL, &want, &out, NULL, 0));
+    CHECK(out.w == 2000 && out.h == 1500);
+    joust_image_free(&out);
+    /* the limits apply to the full size even when the decode would be small */
+    joust_image_limits lim;
+    joust_image_limits_defaults(&lim);
+    lim.max_side = 1999;
+    CHECK(joust_image_decode_for(jpg, jlen, &lim, &want, &out, NULL, 0) == JOUST_ETOOBIG);
+    free(jpg);
+    free(png);
+    joust_image_free(&big);
 }
 
 static void test_resize(void)
@@ -545,6 +649,8 @@ int main(void)
     test_hostile_inputs();
     test_load_errors();
     test_fit_budget();
+    test_fit_budget_sweep();
+    test_scaled_decode();
     test_resize();
     test_mutations();
     static const char *files[] = {"card.jpg", "card.png", "empty.jpg", "notes.png", "big.jpg",

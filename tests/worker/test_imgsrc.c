@@ -13,6 +13,7 @@
 #include "err.h"
 #include "image.h"
 #include "imgsrc.h"
+#include "openai_prep.h"
 #include "testfs.h"
 
 static char tmpdir[] = "/tmp/joust-imgsrc-XXXXXX";
@@ -35,10 +36,11 @@ static void write_png(const char *path, int w, int h, unsigned char v)
 }
 
 /* The value kept per image: its size as "WxH". */
-static int prepare(void *ctx, const joust_image *img, void **value, size_t *bytes, char *err,
-                   size_t errlen)
+static int prepare(void *ctx, const joust_image *img, int src_w, int src_h, void **value,
+                   size_t *bytes, char *err, size_t errlen)
 {
     (void)ctx;
+    CHECK(src_w == img->w && src_h == img->h); /* no want here: full size */
     prepared++;
     if (img->w == 3) {
         snprintf(err, errlen, "three pixels wide is refused");
@@ -181,12 +183,45 @@ static void test_special_files(void)
     close(sk);
 }
 
+/* The openai judge's preparation on the stage: a large JPEG is decoded at
+ * a reduced scale (counted) and sent at exactly the size a full decode
+ * gives; an extreme shape stays within the budget and the aspect limit. */
+static void test_openai_prep(void)
+{
+    joust_image img = solid(2000, 1500, 90);
+    for (size_t i = 0; i < (size_t)2000 * 1500 * 3; i += 7)
+        img.rgb[i] = (unsigned char)i;
+    CHECK_RC(joust_image_save_jpeg(path_in("photo.jpg"), &img, 90));
+    joust_image_free(&img);
+    write_png(path_in("strip.png"), 16384, 16, 128);
+    joust_oa_image im[2];
+    char err[512];
+    for (int full = 0; full < 2; full++) {
+        joust_oa_prep_config pc = {.min_pixels = 3136, .max_pixels = 401408, .factor = 28,
+                                   .jpeg_quality = 90, .max_entries = 8, .image_root = tmpdir,
+                                   .full_decode = full};
+        joust_oa_prep_t *p = joust_oa_prep_new(&pc);
+        CHECK_RC(joust_oa_prep_get(p, 1, "photo.jpg", &im[full], err, sizeof err));
+        CHECK(joust_oa_prep_scaled_decodes(p) == (full ? 0u : 1u));
+        joust_oa_image strip;
+        CHECK_RC(joust_oa_prep_get(p, 2, "strip.png", &strip, err, sizeof err));
+        CHECK(strip.src_w == 16384 && strip.src_h == 16);
+        CHECK(strip.w == 5600 && strip.h == 28 && (long long)strip.w * strip.h <= 401408);
+        CHECK(joust_oa_prep_scaled_decodes(p) == (full ? 0u : 1u)); /* PNG: full size */
+        joust_oa_prep_destroy(&p);
+    }
+    /* 2000x1500 -> 728x532 either way (1/2 = 1000x750 covers it) */
+    CHECK(im[0].w == im[1].w && im[0].h == im[1].h && im[0].w == 728 && im[0].h == 532);
+    CHECK(im[0].src_w == 2000 && im[0].src_h == 1500);
+}
+
 int main(void)
 {
     CHECK(mkdtemp(tmpdir) != NULL);
     test_cache();
     test_fetch_seam();
     test_special_files();
+    test_openai_prep();
     rm_rf(tmpdir);
     return test_report();
 }
