@@ -308,6 +308,27 @@ static void test_run_records(joust_store_t *st)
     CHECK(!memcmp(&c, &scanned, sizeof c));
     joust_rec_free(got);
 
+    /* A deleted outcome (a failed match planned again) leaves the counts. */
+    CHECK_RC(joust_rec_run_get(st, "beta", &got));
+    Joust__OutcomeRecord *old = NULL;
+    CHECK_RC(joust_rec_outcome_get(st, 3, 5, &old));
+    b = joust_batch_new();
+    if (got && old) {
+        joust_rec_outcome_delete(b, got, 5, old);
+        joust_rec_run_put(b, got);
+    }
+    CHECK_RC(joust_store_write(st, b, 1));
+    joust_batch_destroy(&b);
+    joust_rec_free(old);
+    joust_rec_free(got);
+    CHECK(joust_rec_outcome_get(st, 3, 5, &old) == JOUST_ENOTFOUND);
+    CHECK_RC(joust_rec_run_get(st, "beta", &got));
+    CHECK_RC(joust_rec_run_counts(st, got, &c));
+    CHECK(c.ok == 1 && c.failed == 1 && c.unparseable == 0 && c.infra_error == 1);
+    CHECK_RC(joust_rec_run_counts_scan(st, 3, &scanned));
+    CHECK(!memcmp(&c, &scanned, sizeof c));
+    joust_rec_free(got);
+
     /* A run written before the counts existed is counted by a scan. */
     Joust__RunRecord legacy = new_run("legacy");
     legacy.run_id = 3; /* shares run 3's outcomes */
