@@ -8,6 +8,7 @@
 #include "log.h"
 #include "records.h"
 #include "run.h"
+#include "tally.h"
 
 int cmd_ingest(int argc, char **argv)
 {
@@ -113,21 +114,18 @@ typedef struct {
 static void print_run(const Joust__RunRecord *r, void *arg)
 {
     status_ctx *s = arg;
-    joust_run_counts n;
-    int rc = joust_rec_run_counts(s->st, r, &n);
+    joust_coord_tally t;
+    int rc = joust_coord_tally_read(s->st, r, &t);
     if (rc < 0) {
         s->rc = rc;
         log_error("run '%s': cannot count its outcomes: %s", r->name, joust_strerror(rc));
         return;
     }
+    const joust_run_counts n = t.counts;
     printf("%-16s %4u  %-12s %-8s %-6s %10" PRIu64 " %10" PRIu64 " %8" PRIu64 "  %s\n", r->name,
            r->run_id, r->strategy, r->judge, r->order, r->next_match_id - 1, n.ok, n.failed,
            r->complete ? "complete" : r->planning_done ? "judging" : "planning");
-    if (n.failed) {
-        char classes[256];
-        joust_run_counts_format(&n, classes, sizeof classes);
-        printf("%-16s failed: %s\n", "", classes);
-    }
+    joust_coord_tally_print(&t, stdout); /* failure classes, one example each */
     if (r->paused && !r->complete)
         printf("%-16s %s\n", "", r->paused);
 }
