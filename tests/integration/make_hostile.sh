@@ -53,3 +53,22 @@ bad out-dir special/out-dir/secret.jpg "$out"
 bad pct-dotdot "file://$DIR/root/%2e%2e/outside/secret.jpg" "$out"
 bad pct-slash "file://$DIR/root/..%2Foutside/secret.jpg" "encoded '/'"
 bad gone-dotdot nodir/../../outside/secret.jpg "$out"
+# NUL (\u0000) in every string field, and whitespace JSON does not allow: a
+# bad line each, never a value cut at the NUL (which here would name a good
+# image). An id holding NUL is written "\u0000" in expect.tsv.
+raw() { # id line reason-words
+    printf '%s\n' "$2" >> "$m"
+    printf '%s\t%s\n' "$1" "$3" >> "$e"
+}
+g=good/$(basename "$(ls "$DIR"/root/good/*.jpg | head -1)")
+p='"prompt":"hostile"'
+raw nul-image "{\"image\":\"$g\\u0000../../outside/secret.jpg\",$p,\"id\":\"nul-image\"}" 'field "image": contains NUL'
+raw nul-prompt "{\"image\":\"$g\",\"prompt\":\"hostile\\u0000 and more\",\"id\":\"nul-prompt\"}" 'field "prompt": contains NUL'
+raw nul-prompt-id "{\"image\":\"$g\",\"prompt_id\":\"g\\u0000\",\"id\":\"nul-prompt-id\"}" 'field "prompt_id": contains NUL'
+raw nul-model "{\"image\":\"$g\",$p,\"model\":\"m\\u0000\",\"id\":\"nul-model\"}" 'field "model": contains NUL'
+raw 'nul-id\u0000' "{\"image\":\"$g\",$p,\"id\":\"nul-id\\u0000\"}" 'field "id": contains NUL'
+raw nul-meta "{\"image\":\"$g\",$p,\"seed\":{\"a\":[\"\\u0000\"]},\"id\":\"nul-meta\"}" 'field "seed": contains NUL'
+raw nul-key "{\"image\":\"$g\",$p,\"k\\u0000\":1,\"id\":\"nul-key\"}" 'a field name contains NUL'
+raw form-feed "$(printf '\f'){\"image\":\"$g\",$p,\"id\":\"form-feed\"}" 'form feed (0x0c)'
+raw vtab "{\"image\":\"$g\",$(printf '\v')$p,\"id\":\"vtab\"}" 'vertical tab (0x0b)'
+raw nbsp "{\"image\":\"$g\",$p,\"id\":\"nbsp\"}$(printf '\302\240')" 'non-ASCII character'
