@@ -189,6 +189,8 @@ int joust_judge_quality_new(const joust_judge_config *cfg, joust_judge_t **out)
         q_destroy(j);
         return JOUST_EINVAL;
     }
+    /* No `want`: images are decoded at full size, because blockiness is
+     * measured on the original pixels, where the JPEG grid still is. */
     joust_imgsrc_config sc = {.image_root = cfg ? cfg->image_root : NULL, .roots = &j->roots,
                               .max_entries = cfg ? cfg->cache_entries : 0,
                               .use = {.prepare = measure}, .log_name = "quality judge"};
