@@ -74,7 +74,7 @@ typedef struct {
     const char *image_root;    /* when set, relative paths resolve under it */
     /* When n_allow_roots > 0, local image paths must resolve (realpath)
      * inside one of these directories, else the image fails with
-     * IMAGE_ERROR "outside the allowed roots" (worker/image_path.h). */
+     * IMAGE_ERROR "outside the allowed roots" (common/confine.h). */
     const char *const *allow_roots;
     size_t n_allow_roots;
     /* openai: a VLM behind the OpenAI-compatible chat API (judge_openai.c).
