@@ -421,8 +421,7 @@ static int write_batch(joust_store_t *self, rocksdb_writebatch_t *wb, int sync, 
     if (rc == JOUST_ENOSPC)
         log_error("store: the disk holding %s is full; this process writes nothing more to it. "
                   "Free space, then run the same command again: what was not written is "
-                  "judged again or resent by the workers, nothing is counted twice",
-                  self->path);
+                  "done again, nothing is counted twice", self->path);
     __atomic_store_n(&self->failed, rc, __ATOMIC_RELEASE);
     return rc;
 }
