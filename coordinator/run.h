@@ -1,6 +1,10 @@
 /* Runs: a named tournament over the store's prompts with a configuration
  * frozen at creation (strategy, judge, order policy, seed, attempts).
- * One database holds many runs; run ids prefix the run's records. */
+ * One database holds many runs; run ids prefix the run's records. This part
+ * compares a requested configuration with the frozen one; the record itself
+ * is read and written through storage/records.h (joust_rec_run_*).
+ * Threads: one caller per store at a time when creating (the name check
+ * and the create are two steps). Errors: 0 or a negative JOUST_E* code. */
 #ifndef JOUST_RUN_H
 #define JOUST_RUN_H
 #include <stdint.h>
