@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #include <rocksdb/c.h>
 
@@ -289,11 +290,22 @@ int joust_store_open(const char *path, int mode, joust_store_t **out)
 
     char *err = NULL;
     s->readonly = mode == JOUST_STORE_READONLY;
-    if (s->readonly) /* no LOCK, no new files: beside a running writer */
-        s->db = rocksdb_open_for_read_only_column_families(
-            o, path, JOUST_CF_COUNT, cf_names, (const rocksdb_options_t *const *)s->cf_opts, s->cf,
-            0, &err);
-    else
+    if (s->readonly) {
+        /* No LOCK, no new files: beside a running writer. That writer may
+         * delete a WAL or MANIFEST file between the listing and the open
+         * (after a flush); then the open fails with a missing file and is
+         * tried again. */
+        for (int attempt = 0;; attempt++) {
+            s->db = rocksdb_open_for_read_only_column_families(
+                o, path, JOUST_CF_COUNT, cf_names, (const rocksdb_options_t *const *)s->cf_opts,
+                s->cf, 0, &err);
+            if (s->db || !err || attempt == 4 || !strstr(err, "No such file"))
+                break;
+            rocksdb_free(err);
+            err = NULL;
+            nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+        }
+    } else
         s->db = rocksdb_open_column_families(o, path, JOUST_CF_COUNT, cf_names,
                                              (const rocksdb_options_t *const *)s->cf_opts, s->cf,
                                              &err);
