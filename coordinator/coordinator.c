@@ -731,7 +731,7 @@ static void explain_pause(coord *c, int64_t now)
                                     off ? "; " : "", p->name, p->expired_streak);
     }
     char note[1100];
-    snprintf(note, sizeof note, "paused since %.0f s with matches waiting: %s",
+    snprintf(note, sizeof note, "paused for %.0f s with matches waiting: %s",
              (double)(now - c->paused_since_ms) / 1000.0, off ? why : "no worker is connected");
     log_warn("%s", note);
     set_paused_note(c, note);
