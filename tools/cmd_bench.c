@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "bench_bt.h"
+#include "bench_dedup.h"
 #include "bench_ranking.h"
 #include "cli.h"
 #include "clock.h"
@@ -240,6 +241,8 @@ int cmd_bench(int argc, char **argv)
         return bench_scale(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "bt"))
         return joust_bench_bt_main(argc - 1, argv + 1);
+    if (argc >= 2 && joust_bench_dedup_handles(argv[1]))
+        return joust_bench_dedup_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "ranking"))
         return joust_bench_ranking_main(argc - 1, argv + 1);
     fprintf(argc >= 2 && strcmp(argv[1], "--help") ? stderr : stdout,

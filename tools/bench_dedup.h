@@ -1,0 +1,25 @@
+/* Benchmarks of the corpus-hygiene parts (issue 12), on data generated in
+ * memory from a seed; figures and commands in docs/benchmarks.md.
+ *
+ *   joust bench signature [--count N] [--distinct D] [--side S] [--quality Q]
+ *                         [--noise SIGMA]
+ *       image signatures (worker/signature.h) of D distinct S x S JPEGs
+ *       (demo scenes plus Gaussian pixel noise of SIGMA levels, default 6,
+ *       which sets the file size as a photograph's texture does; default
+ *       1024 = 1 Mpix, q90 4:2:0), hashed N times in all on one core, by
+ *       the scaled decode and, for reference, by a full decode; prints
+ *       images per CPU second (and wall time: the machine may be shared).
+ *
+ * Errors: the main returns a process exit status (0 ok, 1 failed run,
+ * 2 usage); messages go to stderr. Threads: single-threaded unless said.
+ * Memory: xmalloc aborts on out-of-memory. */
+#ifndef JOUST_BENCH_DEDUP_H
+#define JOUST_BENCH_DEDUP_H
+
+/* 1 when name (argv[1] of `joust bench`) is one of the benchmarks above. */
+int joust_bench_dedup_handles(const char *name);
+
+/* argv[0] is the benchmark's name, options follow. */
+int joust_bench_dedup_main(int argc, char **argv);
+
+#endif
