@@ -1,0 +1,96 @@
+/* Near-duplicate search over 64-bit image signatures (issue 12.2): every
+ * pair of items within Hamming distance `radius` that share a scope key,
+ * exactly, and the clusters they form (union-find: near-duplicate is taken
+ * as transitive).
+ *
+ *   joust_neardup_opts o;
+ *   joust_neardup_opts_defaults(&o);            // radius 8, auto blocks
+ *   joust_neardup_result r;
+ *   joust_neardup_search(sig, scope, n, score, area, &o, &r);
+ *   for (size_t c = 0; c < r.n_clusters; c++)   // clusters of >= 2 items
+ *       for (size_t k = r.start[c]; k < r.start[c + 1]; k++)
+ *           ... r.member[k], r.dist[k]         // member[start[c]] is the representative
+ *   joust_neardup_result_free(&r);
+ *
+ * Method (exact, generalised pigeonhole / multi-index hashing): the 64 bits
+ * are cut into m contiguous blocks (m > radius); two hashes within distance
+ * r differ in at most r blocks, so they agree exactly on at least t = m - r
+ * of them. For each of the C(m, t) choices of t blocks the items of a scope
+ * are radix-sorted on those blocks' bits and every pair inside a run of
+ * equal keys is verified with a popcount. A pair is reported once: under
+ * the first t-subset (in enumeration order) of the blocks it agrees on.
+ * m = r + 1 (t = 1) is the classic substring scheme; a larger m makes the
+ * keys longer and the runs shorter at the price of more subsets, and m is
+ * chosen per scope by a cost model (sorting cost versus expected run
+ * pairs, assuming spread-out hashes) unless opts.blocks fixes it. A scope
+ * small enough that all its pairs cost less than one sort is compared pair
+ * by pair. Scope: items are compared only with items of equal scope key
+ * (scope NULL: one global scope); use e.g. a prompt id, a model id, or 0.
+ *
+ * Cost: about C(m, t) * (a radix sort of the scope + the pairs in runs);
+ * 10 M spread-out hashes at radius 8 take about 86 CPU seconds
+ * (docs/benchmarks.md), and the cost grows steeply with the radius.
+ * Hashes that are not spread out (many near-equal images) make runs, and
+ * the time, larger: a run of k equal hashes costs k^2/2 popcounts per
+ * subset. Memory: 12 bytes per item (scope order and signatures; 16 more
+ * while sorting scope keys), 16 per item of the largest scope per thread
+ * (two sort buffers), 12 per item for the result and 12 per pair found.
+ *
+ * Representative of a cluster: the member with a score (score[i] not NaN)
+ * over one without, then the higher score, then the larger area (area[i],
+ * e.g. width x height), then the lower index. score and area may be NULL.
+ * dist[k] is the distance of member k to the representative; it can exceed
+ * the radius (clusters are transitive closures: a~b~c with a, c 2r apart).
+ *
+ * Threads: opts.threads workers split the (scope, subset) work; results do
+ * not depend on the thread count (pairs are sorted before they are merged
+ * and reported). opts.on_pair, when set, is called on the calling thread
+ * once per pair (i < j, ascending), after the search.
+ * Errors: 0 or JOUST_EINVAL (n over JOUST_NEARDUP_MAX_N, radius > 63, blocks
+ * not in (radius, 64], sig NULL with n > 0, out NULL); nothing is written
+ * to out on error. Memory comes from xmalloc (aborts on out-of-memory). */
+#ifndef JOUST_NEARDUP_H
+#define JOUST_NEARDUP_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* The default radius: every edit measured in tests/worker/test_signature.c
+ * (re-encodes, resizes, 2 % crops, brightness) stays within 8, and distinct
+ * scenes are >= 18 apart (docs/ranking.md §8). */
+#define JOUST_NEARDUP_DEFAULT_RADIUS 8u
+#define JOUST_NEARDUP_MAX_N 0xfffffff0u
+
+typedef struct {
+    uint32_t radius;  /* largest Hamming distance of a near-duplicate pair */
+    uint32_t blocks;  /* m; 0: chosen per scope by the cost model */
+    uint32_t threads; /* worker threads, >= 1; default 1 */
+    /* Called once per pair found (i < j in scope order of ascending i, then
+     * j), with their distance; nullable. */
+    void (*on_pair)(void *ctx, uint32_t i, uint32_t j, uint32_t d);
+    void *pair_ctx;
+} joust_neardup_opts;
+
+typedef struct {
+    size_t n;          /* items searched */
+    uint32_t *rep;     /* n: representative of each item's cluster (itself when alone) */
+    size_t n_clusters; /* clusters of >= 2 items, by ascending representative index */
+    size_t *start;     /* n_clusters + 1 offsets into member and dist */
+    uint32_t *member;  /* per cluster: the representative, then the others ascending */
+    uint8_t *dist;     /* distance of member[k] to its cluster's representative */
+    uint64_t pairs;    /* pairs within the radius */
+    uint32_t blocks;   /* m used for the largest scope (0: compared pair by pair) */
+} joust_neardup_result;
+
+void joust_neardup_opts_defaults(joust_neardup_opts *o);
+
+/* Searches n signatures (sig[n]; scope[n], score[n], area[n] nullable, see
+ * above); o NULL means the defaults. Fills *out (caller frees it with
+ * joust_neardup_result_free). */
+int joust_neardup_search(const uint64_t *sig, const uint64_t *scope, size_t n,
+                         const double *score, const uint64_t *area,
+                         const joust_neardup_opts *o, joust_neardup_result *out);
+
+/* Frees what search allocated and zeroes *r; accepts NULL and a zeroed r. */
+void joust_neardup_result_free(joust_neardup_result *r);
+
+#endif
