@@ -10,7 +10,10 @@
 #include <time.h>
 
 #include "clock.h"
+#include "bt_sparse.h"
 #include "demo_data.h"
+#include "metrics.h"
+#include "neardup.h"
 #include "rng.h"
 #include "signature.h"
 #include "xalloc.h"
@@ -52,6 +55,16 @@ static double thread_cpu_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* User + system CPU seconds of the whole process (all threads). */
+static double process_cpu_s(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
 static double peak_rss_mib(void)
@@ -155,6 +168,154 @@ static int bench_signature(int argc, char **argv)
     return 0;
 }
 
+/* ---- neardup ---- */
+
+static int bench_neardup(int argc, char **argv)
+{
+    uint64_t n = 10000000, radius = JOUST_NEARDUP_DEFAULT_RADIUS, threads = 2, dup_pct = 10,
+             scopes = 1, blocks = 0, seed = 1;
+    const opt_t opts[] = {{"--n", &n},           {"--radius", &radius}, {"--threads", &threads},
+                          {"--dup-pct", &dup_pct}, {"--scopes", &scopes}, {"--blocks", &blocks},
+                          {"--seed", &seed}};
+    if (parse_opts(argc, argv, opts, sizeof opts / sizeof opts[0]) != 0)
+        return 2;
+    if (n < 2 || n > JOUST_NEARDUP_MAX_N || radius > 63 || !threads || threads > 256 ||
+        dup_pct > 100 || !scopes || (blocks && (blocks <= radius || blocks > 64))) {
+        fprintf(stderr, "joust bench neardup: bad option value\n");
+        return 2;
+    }
+    uint64_t *sig = xmalloc(n * sizeof *sig), *scope = scopes > 1 ? xmalloc(n * sizeof *scope) : NULL;
+    uint32_t *src = xmalloc(n * sizeof *src); /* planted: the item copied; else itself */
+    joust_rng_t g;
+    joust_rng_seed(&g, seed);
+    uint64_t planted = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        src[i] = (uint32_t)i;
+        if (scope)
+            scope[i] = joust_rng_below(&g, scopes);
+        if (i == 0 || joust_rng_below(&g, 100) >= dup_pct) {
+            sig[i] = joust_rng_u64(&g);
+            continue;
+        }
+        uint64_t s = joust_rng_below(&g, i), flips = 0;
+        uint64_t k = joust_rng_below(&g, radius + 1); /* a near-duplicate at distance k */
+        while ((uint64_t)__builtin_popcountll(flips) < k)
+            flips |= 1ull << joust_rng_below(&g, 64);
+        sig[i] = sig[s] ^ flips;
+        src[i] = (uint32_t)s;
+        if (scope)
+            scope[i] = scope[s];
+        planted++;
+    }
+    joust_neardup_opts o;
+    joust_neardup_opts_defaults(&o);
+    o.radius = (uint32_t)radius, o.threads = (uint32_t)threads, o.blocks = (uint32_t)blocks;
+    joust_neardup_result r;
+    int64_t t0 = joust_now_us();
+    double c0 = process_cpu_s();
+    int rc = joust_neardup_search(sig, scope, n, NULL, NULL, &o, &r);
+    double secs = (double)(joust_now_us() - t0) / 1e6, cpu = process_cpu_s() - c0;
+    if (rc != 0) {
+        fprintf(stderr, "joust bench neardup: search failed (%d)\n", rc);
+        return 1;
+    }
+    uint64_t missed = 0;
+    for (uint64_t i = 0; i < n; i++)
+        missed += r.rep[i] != r.rep[src[i]];
+    printf("neardup: %" PRIu64 " signatures (%" PRIu64 " planted near-duplicates at distance "
+           "0..%" PRIu64 "), %" PRIu64 " scope(s), radius %" PRIu64 ", %" PRIu64 " threads\n",
+           n, planted, radius, scopes, radius, threads);
+    printf("blocks m = %u, %" PRIu64 " pairs, %zu clusters, planted pairs not clustered: %" PRIu64
+           "\n", r.blocks, r.pairs, r.n_clusters, missed);
+    printf("search %.2f s wall, %.2f s CPU (all threads), peak RSS %.0f MiB\n", secs, cpu,
+           peak_rss_mib());
+    printf("| neardup | %" PRIu64 " | r %" PRIu64 " | m %u | %" PRIu64
+           " threads | %.1f s | %.1f s CPU | %.0f MiB |\n",
+           n, radius, r.blocks, threads, secs, cpu, peak_rss_mib());
+    joust_neardup_result_free(&r);
+    free(sig);
+    free(scope);
+    free(src);
+    return missed ? 1 : 0;
+}
+
+/* ---- bt-global ---- */
+
+static int bench_bt_global(int argc, char **argv)
+{
+    uint64_t images = 1000000, comparisons = 10000000, seed = 1, tau_sample = 20000;
+    const opt_t opts[] = {{"--images", &images},
+                          {"--comparisons", &comparisons},
+                          {"--seed", &seed},
+                          {"--tau-sample", &tau_sample}};
+    if (parse_opts(argc, argv, opts, sizeof opts / sizeof opts[0]) != 0)
+        return 2;
+    if (images < 2 || images > UINT32_MAX || comparisons < 1 || tau_sample < 2) {
+        fprintf(stderr, "joust bench bt-global: bad option value\n");
+        return 2;
+    }
+    uint32_t n = (uint32_t)images;
+    joust_rng_t g;
+    joust_rng_seed(&g, seed);
+    double *truth = xmalloc(n * sizeof *truth), *th = xmalloc(n * sizeof *th);
+    double *se = xmalloc(n * sizeof *se);
+    for (uint32_t i = 0; i < n; i++)
+        truth[i] = joust_rng_normal(&g);
+    /* Random perfect matchings over the whole set, one after the other, cut
+     * at the comparison count: about 2 m / n opponents per image, one
+     * connected component. Soft outcomes from a judge with 1 logit noise. */
+    joust_bt_edge *e = xmalloc(comparisons * sizeof *e);
+    uint32_t *perm = xmalloc(n * sizeof *perm);
+    size_t m = 0;
+    while (m < comparisons) {
+        for (uint32_t i = 0; i < n; i++)
+            perm[i] = i;
+        for (uint32_t i = n - 1; i > 0; i--) {
+            uint32_t j = (uint32_t)joust_rng_below(&g, (uint64_t)i + 1), t = perm[i];
+            perm[i] = perm[j], perm[j] = t;
+        }
+        for (uint32_t i = 0; i + 1 < n && m < comparisons; i += 2) {
+            uint32_t a = perm[i], b = perm[i + 1];
+            double x = truth[a] - truth[b] + joust_rng_normal(&g);
+            e[m++] = (joust_bt_edge){a, b, 1 / (1 + exp(-x)), 1.0};
+        }
+    }
+    free(perm);
+    double rss0 = peak_rss_mib();
+    joust_bt_sparse_stats st;
+    int64_t t0 = joust_now_us();
+    double c0 = thread_cpu_s();
+    int rc = joust_bt_sparse_fit(n, e, m, NULL, 0, th, se, &st);
+    double secs = (double)(joust_now_us() - t0) / 1e6, cpu = thread_cpu_s() - c0;
+    if (rc != 0) {
+        fprintf(stderr, "joust bench bt-global: fit failed (%d)\n", rc);
+        return 1;
+    }
+    /* Kendall tau is O(n^2): on a random sample of the images. */
+    uint32_t ns = tau_sample < n ? (uint32_t)tau_sample : n;
+    double *xs = xmalloc(ns * sizeof *xs), *ys = xmalloc(ns * sizeof *ys);
+    for (uint32_t k = 0; k < ns; k++) {
+        uint32_t i = ns == n ? k : (uint32_t)joust_rng_below(&g, n);
+        xs[k] = th[i], ys[k] = truth[i];
+    }
+    double tau = joust_kendall_tau(ns, xs, ys);
+    printf("bt-global: %u images, %zu soft comparisons (k-regular rounds over the whole set, one "
+           "component), 1 thread\n", n, m);
+    printf("fit %.2f s wall, %.2f s CPU; %d Newton steps, %ld CG iterations, max |gradient| "
+           "%.2g\n", secs, cpu, st.newton, st.cg, st.grad_norm);
+    printf("Kendall tau vs truth %.4f (%u-image sample); peak RSS %.0f MiB (%.0f before the fit)\n",
+           tau, ns, peak_rss_mib(), rss0);
+    printf("| bt-global | %u | %zu | %.1f s | %.1f s CPU | %d / %ld | %.2g | %.4f | %.0f MiB |\n", n,
+           m, secs, cpu, st.newton, st.cg, st.grad_norm, tau, peak_rss_mib());
+    free(xs);
+    free(ys);
+    free(e);
+    free(truth);
+    free(th);
+    free(se);
+    return st.grad_norm <= 1e-9 ? 0 : 1;
+}
+
 /* ---- dispatch ---- */
 
 typedef struct {
@@ -164,6 +325,8 @@ typedef struct {
 
 static const bench_t benches[] = {
     {"signature", bench_signature},
+    {"neardup", bench_neardup},
+    {"bt-global", bench_bt_global},
 };
 
 int joust_bench_dedup_handles(const char *name)

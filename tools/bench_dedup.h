@@ -10,6 +10,25 @@
  *       the scaled decode and, for reference, by a full decode; prints
  *       images per CPU second (and wall time: the machine may be shared).
  *
+ *   joust bench neardup [--n N] [--radius R] [--threads T] [--dup-pct P]
+ *                       [--scopes S] [--blocks M] [--seed S]
+ *       near-duplicate search (rank/neardup.h) over N random signatures of
+ *       which P % (default 10) are planted copies of an earlier one at a
+ *       distance drawn from 0..R, in S scopes (default 1: global); default
+ *       10M, radius JOUST_NEARDUP_DEFAULT_RADIUS, 2 threads, blocks chosen
+ *       by the cost model. Fails unless every planted copy ends up in its
+ *       original's cluster.
+ *
+ *   joust bench bt-global [--images N] [--comparisons M] [--seed S]
+ *                         [--tau-sample K]
+ *       the global sparse Bradley-Terry fit (rank/bt_sparse.h) of N images
+ *       (default 1M) from M soft comparisons (default 10M) drawn as random
+ *       perfect matchings over the whole set (one component, 2M/N
+ *       opponents per image), true theta ~ N(0,1), judge noise 1 logit;
+ *       prints time, CPU, peak RSS, Newton/CG iterations, the final
+ *       gradient and Kendall tau against the truth on a K-image sample
+ *       (default 20000). Fails unless the gradient reaches 1e-9.
+ *
  * Errors: the main returns a process exit status (0 ok, 1 failed run,
  * 2 usage); messages go to stderr. Threads: single-threaded unless said.
  * Memory: xmalloc aborts on out-of-memory. */
