@@ -6,7 +6,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <turbojpeg.h>
 
 #include "err.h"
 #include "xalloc.h"
@@ -133,58 +132,15 @@ int joust_signature_of_image(const joust_image *img, joust_signature *out)
     return 0;
 }
 
-/* The smallest TurboJPEG scaling factor that keeps the short side >= G
- * (1/1 when the image is smaller than that already). */
-static tjscalingfactor pick_scale(int w, int h)
+/* joust_image_decode_for's want: records the full size and asks for the
+ * grid's side on both axes (or the whole image when it is smaller). */
+static void want_grid(void *ctx, int w, int h, int *min_w, int *min_h)
 {
-    int n = 0, s = w < h ? w : h;
-    tjscalingfactor best = {1, 1};
-    tjscalingfactor *sf = tjGetScalingFactors(&n);
-    for (int i = 0; sf && i < n; i++)
-        if (TJSCALED(s, sf[i]) >= G && (long)sf[i].num * best.denom < (long)best.num * sf[i].denom)
-            best = sf[i];
-    return best;
-}
-
-/* 1 when the JPEG was hashed here (rc in *rc), 0 when the caller should
- * take the full decode path instead (header unreadable: the full decoder
- * words the error; CMYK, which TurboJPEG cannot decode to luma). */
-static int scaled_jpeg(const unsigned char *p, size_t len, const joust_image_limits *lim,
-                       joust_signature *out, char *err, size_t errlen, int *rc)
-{
-    tjhandle tj = tjInitDecompress();
-    if (!tj)
-        return 0;
-    int w = 0, h = 0, subsamp = 0, cs = 0, handled = 0;
-    unsigned char *buf = NULL;
-    if (tjDecompressHeader3(tj, p, (unsigned long)len, &w, &h, &subsamp, &cs) != 0 || w <= 0 ||
-        h <= 0 || cs == TJCS_CMYK || cs == TJCS_YCCK)
-        goto done;
-    handled = 1;
-    if (w > lim->max_side || h > lim->max_side || (long long)w * h > lim->max_pixels) {
-        *rc = joust_errf(err, errlen, JOUST_ETOOBIG,
-                         "JPEG is %dx%d, over the limit (%d per side, %lld pixels)", w, h,
-                         lim->max_side, lim->max_pixels);
-        goto done;
-    }
-    tjscalingfactor sf = pick_scale(w, h);
-    int sw = TJSCALED(w, sf), sh = TJSCALED(h, sf);
-    buf = xmalloc((size_t)sw * (size_t)sh);
-    /* As in image.c: any non-zero return, warnings included, is corruption. */
-    if (tjDecompress2(tj, p, (unsigned long)len, buf, sw, sw, sh, TJPF_GRAY, TJFLAG_LIMITSCANS) !=
-        0) {
-        int warning = tjGetErrorCode(tj) == TJERR_WARNING;
-        *rc = joust_errf(err, errlen, JOUST_ECORRUPT, "%s JPEG: %s",
-                         warning ? "corrupt or truncated" : "undecodable", tjGetErrorStr2(tj));
-        goto done;
-    }
-    *rc = joust_signature_phash_gray(buf, sw, sh, (size_t)sw, &out->phash);
-    out->w = (uint32_t)w;
-    out->h = (uint32_t)h;
-done:
-    free(buf);
-    tjDestroy(tj);
-    return handled;
+    joust_signature *s = ctx;
+    s->w = (uint32_t)w;
+    s->h = (uint32_t)h;
+    *min_w = w < G ? w : G;
+    *min_h = h < G ? h : G;
 }
 
 int joust_signature_of_bytes(const void *data, size_t len, const joust_image_limits *lim,
@@ -195,23 +151,17 @@ int joust_signature_of_bytes(const void *data, size_t len, const joust_image_lim
     if (!data || !out)
         return joust_errf(err, errlen, JOUST_EINVAL, "no input data or output");
     memset(out, 0, sizeof *out);
-    joust_image_limits def;
-    if (!lim) {
-        joust_image_limits_defaults(&def);
-        lim = &def;
-    }
-    const unsigned char *p = data;
-    int rc = 0;
-    if (len >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff &&
-        scaled_jpeg(p, len, lim, out, err, errlen, &rc)) {
-        if (rc)
-            memset(out, 0, sizeof *out);
-        return rc;
-    }
+    joust_signature full = {0, 0, 0};
+    joust_image_want want = {want_grid, &full};
     joust_image img;
-    if ((rc = joust_image_decode(data, len, lim, &img, err, errlen)) != 0)
+    int rc = joust_image_decode_for(data, len, lim, &want, &img, err, errlen);
+    if (rc != 0)
         return rc;
     rc = joust_signature_of_image(&img, out);
+    if (rc == 0 && full.w) { /* scaled JPEG: the size from its header */
+        out->w = full.w;
+        out->h = full.h;
+    }
     joust_image_free(&img);
     return rc;
 }

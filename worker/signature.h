@@ -13,10 +13,10 @@
  * above the AC median); it is kept for that compatibility and costs no
  * distance between near-duplicates.
  *
- * Scaled decoding: a JPEG is decoded by TurboJPEG straight to luma at the
- * smallest of its scaling factors (1/8, 1/4, ... 1) that keeps the short
- * side >= 32 pixels, which skips most of the inverse DCT and all colour
- * conversion; PNG and WebP are decoded at full size (worker/image.h).
+ * Scaled decoding: a JPEG is decoded at the smallest of TurboJPEG's n/8
+ * scales that keeps both sides >= 32 pixels (joust_image_decode_for, 1/8 for
+ * a 1-Mpix image), which skips most of the inverse DCT; PNG and WebP are
+ * decoded at full size (worker/image.h).
  * The width and height reported are the image's own, from its header.
  * Robustness (measured in tests/worker/test_signature.c, docs/dedup.md):
  * JPEG re-encodes at quality 50-95, resizes by 2 px and 50 %, 2 % crops and
