@@ -406,6 +406,20 @@ static void test_images_and_modes(void)
 
 static void hold_retries(joust_judge_config *c) { c->max_retries = 2; }
 
+/* n matches on a judge against a fresh server started with extra options;
+ * url gets the server's base URL. */
+static void judge_on_new_server(const char *const *extra, int n, outcome *o, char url[64])
+{
+    server s;
+    CHECK_RC(server_start(&s, extra));
+    snprintf(url, 64, "%s", s.url);
+    const char *u[] = {s.url};
+    joust_judge_t *j = make_judge(u, 1, NULL);
+    judge_matches(j, n, NULL, o);
+    joust_judge_destroy(&j);
+    server_stop(&s);
+}
+
 /* Endpoint health (issue 9.2) and failure classes (9.1): a server that
  * starts late, one that goes down for a while, one of two endpoints that
  * answers 401, a request the server refuses (CONFIG_ERROR), and images
@@ -478,41 +492,24 @@ static void test_health(void)
     server_stop(&bad);
     /* The model is not served: the endpoint is broken; matches end
      * CONFIG_ERROR naming it. */
+    char url[64];
     const char *other_model[] = {"--model", "someone-else", NULL};
-    server om;
-    CHECK_RC(server_start(&om, other_model));
-    const char *u2[] = {om.url};
-    j = make_judge(u2, 1, NULL);
-    judge_matches(j, 2, NULL, &o);
+    judge_on_new_server(other_model, 2, &o, url);
     printf("model not served: %s\n", o.last_error);
     CHECK(o.config == 2 && strstr(o.last_error, "standin-model") && strstr(o.last_error, "someone-else"));
-    joust_judge_destroy(&j);
-    server_stop(&om);
     /* A request the server refuses (its template check): CONFIG_ERROR
      * with the endpoint and the server's words. */
     const char *strict_srv[] = {"--expect", "NOT-IN-THE-TEMPLATE", NULL};
-    server st;
-    CHECK_RC(server_start(&st, strict_srv));
-    const char *u3[] = {st.url};
-    j = make_judge(u3, 1, NULL);
-    judge_matches(j, 2, NULL, &o);
+    judge_on_new_server(strict_srv, 2, &o, url);
     printf("refused request: %s\n", o.last_error);
     CHECK(o.config == 2 && strstr(o.last_error, "HTTP 400") && strstr(o.last_error, "template not applied") &&
-          strstr(o.last_error, st.url));
-    joust_judge_destroy(&j);
-    server_stop(&st);
+          strstr(o.last_error, url));
     /* Images over the server's pixel budget: IMAGE_ERROR naming the image. */
     const char *small_budget[] = {"--max-pixels", "50000", NULL};
-    server sb;
-    CHECK_RC(server_start(&sb, small_budget));
-    const char *u4[] = {sb.url};
-    j = make_judge(u4, 1, NULL);
-    judge_matches(j, 8, NULL, &o);
+    judge_on_new_server(small_budget, 8, &o, url);
     printf("too large: %d image errors, %d ok: %s\n", o.image_errors, o.ok, o.last_error);
     CHECK(o.image_errors > 0 && o.image_errors + o.ok == 8 && o.judge_errors == 0);
     CHECK(o.failed_image != 0 && strstr(o.last_error, "too large"));
-    joust_judge_destroy(&j);
-    server_stop(&sb);
     server_stop(&s);
 }
 
