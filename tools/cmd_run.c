@@ -51,7 +51,7 @@
     "                       {image1}, {image2}); default: the mode's built-in one\n"       \
     "  --temperature X      sampling temperature (default 0)\n"                            \
     "  --max-tokens N       reply length cap (default reason 1024, direct 1)\n"            \
-    "  --top-logprobs N     alternatives per token for the soft reward (default 20)\n"     \
+    "  --top-logprobs N     alternatives per token for the soft reward (default 10)\n"     \
     "  --inflight N         HTTP requests in flight per worker (default 64; --slots\n"     \
     "                       defaults to twice this)\n"                                     \
     "  --request-timeout-ms N  per request (default 120000)\n"                             \

@@ -16,7 +16,7 @@ void joust_judge_config_defaults(joust_judge_config *cfg)
     cfg->api_key_env = "OPENAI_API_KEY";
     cfg->mode = "reason";
     cfg->model = "alexgambashidze/qwen2.5vl_image_preference_reasoner";
-    cfg->top_logprobs = 20;
+    cfg->top_logprobs = 10; /* docs/benchmarks.md: 400-token reason replies */
     cfg->inflight = 64;
     cfg->timeout_ms = 120000;
     cfg->max_retries = 5;

@@ -88,7 +88,7 @@ typedef struct {
     const char *model;         /* model name sent with each request */
     double temperature;        /* default 0 */
     int max_tokens;            /* 0: the mode's default (reason 1024, direct 1) */
-    int top_logprobs;          /* default 20; 0 asks for none (hard answers only) */
+    int top_logprobs;          /* default 10; 0 asks for none (hard answers only) */
     int inflight;              /* HTTP requests in flight per worker (default 64) */
     int timeout_ms;            /* per HTTP request (default 120000) */
     int max_retries;           /* retries of 429/5xx/timeouts/bad bodies per match (default 5) */

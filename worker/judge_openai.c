@@ -105,6 +105,7 @@ typedef struct {
     joust_oa_ep_state *state; /* per endpoint: as last logged */
     char *probe_tag;          /* per endpoint: the user pointer of its probes */
     int64_t unavail_since_ms; /* no endpoint up since then; 0 when one is */
+    int was_up;               /* an endpoint has been up */
 } oa_judge;
 
 /* ---- match lists ---- */
@@ -605,10 +606,11 @@ static void settle(oa_judge *j, int64_t now)
             joust_oa_route_probe_done(j->route, e, JOUST_OA_DOWN, now);
     char why[1024];
     if (joust_oa_route_count(j->route, JOUST_OA_UP) > 0) {
-        if (j->unavail_since_ms)
+        if (j->unavail_since_ms && j->was_up)
             log_info("openai judge: an endpoint is up again after %.1f s",
                      (double)(now - j->unavail_since_ms) / 1000.0);
         j->unavail_since_ms = 0;
+        j->was_up = 1;
         return;
     }
     if (joust_oa_route_count(j->route, JOUST_OA_BROKEN) == j->nurls) {

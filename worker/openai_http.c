@@ -122,6 +122,8 @@ static int setup_slot(joust_oa_http_t *h, slot_t *s, const joust_oa_http_config 
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    /* A reason reply with logprobs is ~0.5 MB: fewer, larger reads. */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
     /* Servers compress nothing we send; accept compressed answers. */

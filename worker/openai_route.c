@@ -161,7 +161,7 @@ void joust_oa_route_set_down(joust_oa_route_t *r, int e, int64_t now_ms)
     if (e < 0 || e >= r->n)
         return;
     ep_t *p = &r->ep[e];
-    if (p->state == JOUST_OA_UP)
+    if (p->state == JOUST_OA_UP && p->st.sent) /* not the first probe of an unused one */
         p->st.set_aside++;
     p->state = JOUST_OA_DOWN;
     p->probe_at_ms = now_ms;

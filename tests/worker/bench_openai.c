@@ -7,7 +7,7 @@
  *
  * usage: bench_openai URL[,URL...] [--requests N] [--inflight K]
  *        [--images M] [--side PX] [--mode reason|direct] [--block]
- *        [--reason-tokens T]
+ *        [--reason-tokens T] [--top-logprobs K] [--idle S]
  * Images are prepared before the clock starts (the cache is warm), so the
  * figures are the HTTP/JSON path: request body, libcurl, reply parsing.
  *
@@ -15,7 +15,13 @@
  * reason reply of T tokens with top_logprobs 20 on every token, side by
  * side: a whole cJSON tree of the body (what the parser built before) and
  * joust_oa_parse_reply (which scans the logprobs in place). Start the
- * stand-in with the same --reason-tokens for the end-to-end figure. */
+ * stand-in with the same --reason-tokens for the end-to-end figure.
+ *
+ * --idle S measures the CPU a worker spends per second while it waits for
+ * replies: `inflight` matches against a server that does not answer for
+ * long (start it with --always-delay-ms 600000), S seconds each with the
+ * old worker loop (poll 0, then a 1 ms sleep: worker.c's zmq_poll before)
+ * and with the judge sleeping in its own poll (worker.c now). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +113,39 @@ static int bench_parse(int tokens)
     return 0;
 }
 
+/* CPU per second while `inflight` requests wait for replies that do not
+ * come: the old worker loop vs a judge that sleeps in its poll. */
+static int bench_idle(joust_judge_t *j, char (*paths)[128], int nimg, int inflight, int secs)
+{
+    for (int m = 0; m < inflight; m++) {
+        int a = m % nimg, b = (a + 1) % nimg;
+        joust_judge_req req = {.match_id = (uint64_t)m + 1, .attempt = 1, .prompt = "idle",
+                               .first = {(uint64_t)a + 1, paths[a], 0, 0},
+                               .second = {(uint64_t)b + 1, paths[b], 0, 0}};
+        joust_judge_submit(j, &req);
+    }
+    joust_judge_res res[64];
+    for (int64_t end = joust_now_ms() + 2000; joust_now_ms() < end;) /* send them */
+        joust_judge_poll(j, res, 64, 10);
+    double per_s[2];
+    for (int mode = 0; mode < 2; mode++) {
+        double c0 = cpu_s();
+        int64_t t0 = joust_now_us();
+        while (joust_now_us() - t0 < (int64_t)secs * 1000000) {
+            int n = joust_judge_poll(j, res, 64, mode ? 250 : 0);
+            for (int i = 0; i < n; i++)
+                joust_judge_res_clear(&res[i]);
+            if (!mode && n == 0)
+                usleep(1000);
+        }
+        per_s[mode] = (cpu_s() - c0) / ((double)(joust_now_us() - t0) / 1e6);
+    }
+    printf("waiting for %d replies: %.1f ms CPU per second with the 1 ms loop (before), "
+           "%.2f ms CPU per second sleeping in the judge's poll (after)\n",
+           inflight, per_s[0] * 1e3, per_s[1] * 1e3);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -115,6 +154,7 @@ int main(int argc, char **argv)
         return 2;
     }
     int requests = 20000, inflight = 64, nimg = 64, side = 112, block = 0, reason_tokens = 0;
+    int idle = 0, top = 20;
     const char *mode = "reason";
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--block"))
@@ -131,6 +171,10 @@ int main(int argc, char **argv)
             mode = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--reason-tokens"))
             reason_tokens = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--top-logprobs"))
+            top = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--idle"))
+            idle = atoi(argv[++i]);
     }
     if (reason_tokens > 0 && bench_parse(reason_tokens) != 0)
         return 1;
@@ -154,11 +198,16 @@ int main(int argc, char **argv)
     cfg.model = "bench";
     cfg.mode = mode;
     cfg.timeout_ms = 30000;
+    cfg.top_logprobs = top;
     joust_judge_t *j;
     if (joust_judge_new("openai", &cfg, &j) != 0)
         return 1;
     joust_judge_res res[256];
     uint64_t next = 1, done = 0, ok = 0;
+    if (idle > 0) {
+        bench_idle(j, paths, nimg, inflight, idle);
+        goto out;
+    }
     int slots = 2 * inflight;
     int warm = nimg; /* the first matches prepare every image */
     double c0 = 0;
@@ -175,7 +224,7 @@ int main(int argc, char **argv)
             joust_judge_submit(j, &req);
             next++;
         }
-        int n = joust_judge_poll(j, res, 256, block ? 1 : 0);
+        int n = joust_judge_poll(j, res, 256, block ? 100 : 0);
         for (int i = 0; i < n; i++) {
             ok += res[i].status == JOUST_STATUS_OK;
             joust_judge_res_clear(&res[i]);
@@ -197,10 +246,11 @@ int main(int argc, char **argv)
            side, (double)requests / wall, 1e6 * cpu / requests, requests / cpu,
            (unsigned long long)ok, (unsigned long long)st.retries,
            (unsigned long long)st.max_inflight);
+out:
     joust_judge_destroy(&j);
     for (int i = 0; i < nimg; i++)
         unlink(paths[i]);
     rmdir(dir);
     free(paths);
-    return ok == (uint64_t)(requests + warm) ? 0 : 1;
+    return idle > 0 || ok == (uint64_t)(requests + warm) ? 0 : 1;
 }

@@ -17,6 +17,7 @@
 #include "openai_prep.h"
 #include "openai_request.h"
 #include "openai_route.h"
+#include "openai_scan.h"
 
 static void test_base64(void)
 {
@@ -189,6 +190,67 @@ static void test_parse(void)
     CHECK(!strcmp(msg, "old style"));
     joust_oa_error_message("Bad\nGateway", 11, msg, sizeof msg);
     CHECK(!strcmp(msg, "Bad Gateway"));
+}
+
+/* A random JSON value: nested arrays and objects, strings full of quotes,
+ * backslashes and brackets, numbers. */
+static cJSON *random_json(unsigned *seed, int depth)
+{
+    int kind = depth > 3 ? rand_r(seed) % 3 : rand_r(seed) % 5;
+    if (kind == 0)
+        return cJSON_CreateNumber((double)(rand_r(seed) % 100000) / 7.0 - 5000);
+    if (kind == 1 || kind == 2) {
+        char str[40];
+        const char alphabet[] = "ab\"\\[]{},: \n1>*";
+        int n = rand_r(seed) % 30;
+        for (int i = 0; i < n; i++)
+            str[i] = alphabet[rand_r(seed) % (sizeof alphabet - 1)];
+        str[n] = '\0';
+        return cJSON_CreateString(str);
+    }
+    cJSON *c = kind == 3 ? cJSON_CreateArray() : cJSON_CreateObject();
+    int n = rand_r(seed) % 6;
+    for (int i = 0; i < n; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k\"%d]", i);
+        if (kind == 3)
+            cJSON_AddItemToArray(c, random_json(seed, depth + 1));
+        else
+            cJSON_AddItemToObject(c, key, random_json(seed, depth + 1));
+    }
+    return c;
+}
+
+/* The scanner skips exactly what cJSON prints (16-byte blocks and the
+ * bytes after them, escapes across block edges), and nothing cut off. */
+static void test_scan(void)
+{
+    unsigned seed = 12345;
+    int checked = 0;
+    for (int t = 0; t < 400; t++) {
+        cJSON *v = cJSON_CreateArray();
+        cJSON_AddItemToArray(v, random_json(&seed, 0));
+        cJSON_AddItemToArray(v, random_json(&seed, 0));
+        char *text = cJSON_PrintUnformatted(v);
+        size_t len = strlen(text);
+        char *padded = malloc(len + 8);
+        memcpy(padded, text, len);
+        memcpy(padded + len, " ,1]", 5);
+        const char *e = joust_js_skip(padded, padded + len + 4);
+        CHECK(e == padded + len);
+        for (size_t cut = 0; cut < len; cut += 1 + len / 40)
+            if (joust_js_skip(text, text + cut) != NULL) {
+                CHECK(joust_js_skip(text, text + cut) == NULL);
+                break;
+            }
+        checked++;
+        free(padded);
+        free(text);
+        cJSON_Delete(v);
+    }
+    CHECK(checked == 400);
+    const char *tricky = "[\"aaaaaaaaaaaaaa\\\\\",\"bbbbbbbbbbbbbbbbbbbbbbb\\\"]]]]]]]]]]]]]]]\"]";
+    CHECK(joust_js_skip(tricky, tricky + strlen(tricky)) == tricky + strlen(tricky));
 }
 
 /* logprobs.content for the given tokens; the alternatives (token, p) go to
@@ -575,6 +637,7 @@ int main(void)
     test_choice();
     test_parse();
     test_answer_token();
+    test_scan();
     test_template();
     test_route();
     test_prep();
