@@ -133,8 +133,8 @@ static void image_error(ingest *in, uint64_t line, const manifest_item *it, cons
 
 /* The image reference as the worker will read it (common/uri.h, the
  * parser the worker's image stage uses): a local path, relative ones joined
- * to the manifest's folder. Remote references are refused until remote
- * fetching lands: no worker could read them. The file is hashed through
+ * to the manifest's folder. A remote reference is kept as given (checked
+ * with opts.check_remote when set, never downloaded). The file is hashed through
  * common/safe_open.h, so a FIFO, a device, a directory or a socket is a bad
  * line at once (never opened for reading, never read); a file that does not
  * exist (yet) or that the coordinator may not read is kept with a warning,
@@ -147,10 +147,19 @@ static int check_image(ingest *in, uint64_t line, const manifest_item *it, char 
     *hashed = 0;
     int rc = joust_uri_parse(it->image, in->dir, &ref, why, sizeof why);
     if (rc == 0 && ref.scheme != JOUST_URI_LOCAL) {
-        snprintf(why, sizeof why, "%s:// images are not supported yet (only local paths and "
-                 "file:// URIs are read)", joust_uri_scheme_name(ref.scheme));
-        joust_uri_clear(&ref);
-        rc = JOUST_EUNSUPPORTED;
+        if (in->opts.check_remote &&
+            (rc = in->opts.check_remote(in->opts.check_remote_ctx, ref.path, why, sizeof why))) {
+            if (rc != JOUST_EAGAIN) {
+                image_error(in, line, it, why);
+                joust_uri_clear(&ref);
+                return rc;
+            }
+            if (++in->stats->unchecked <= MAX_REPORTED)
+                log_warn("%s:%llu: image %s (not checked; workers will try)", in->path,
+                         (unsigned long long)line, why);
+        }
+        *path = ref.path;
+        return 0;
     }
     if (rc) {
         image_error(in, line, it, why);

@@ -45,6 +45,14 @@ typedef struct {
     const char *const *allow_roots;
     size_t n_allow_roots;
     int allow_any_path;
+    /* Remote images (http(s)://, s3://bucket/key) are kept as given: they
+     * are not paths, confinement does not apply, and ingest never downloads
+     * them. check_remote (NULL: no check) is asked about each one (a HEAD
+     * request, `--check-remote`): an error other than JOUST_EAGAIN makes
+     * the line bad with its reason (a 404, a 403); JOUST_EAGAIN (the store
+     * is unreachable) keeps the image with a warning. */
+    int (*check_remote)(void *ctx, const char *uri, char *err, size_t errlen);
+    void *check_remote_ctx;
 } joust_ingest_opts;
 
 /* The worker's default limit (worker/image.h): a larger file could never be judged. */
@@ -61,6 +69,7 @@ typedef struct {
     uint64_t renamed_ids;  /* duplicate ids kept under their generated id (WARN) */
     uint64_t duplicates;   /* images whose content equals an earlier image */
     uint64_t missing;      /* local files that do not exist (yet) */
+    uint64_t unchecked;    /* remote images check_remote could not reach */
     uint64_t prompts;      /* new prompt groups */
     int already_ingested;  /* the same manifest content was ingested before */
 } joust_ingest_stats;

@@ -1,5 +1,6 @@
 /* Option parsing, signals and the run pipeline shared by the subcommands. */
 #include "cli.h"
+#include "fetch.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -51,7 +52,7 @@ enum {
     O_ENDPOINT, O_MODEL, O_MODE, O_TEMPLATE, O_TEMPERATURE, O_MAX_TOKENS, O_TOP_LOGPROBS,
     O_INFLIGHT, O_REQ_TIMEOUT, O_API_KEY_ENV, O_MAX_RETRIES, O_UNPARSEABLE_RETRIES,
     O_NO_HARD_FALLBACK, O_JUDGE_STATS, O_WAIT_READY, O_BUDGET, O_BUDGET_CALLS, O_CONFIDENCE, O_K, O_DUP_IDS,
-    O_MAX_FAILED, O_RETRY_FAILED, O_DEVICE, O_HARD_WEIGHT, O_MIN_KIND, O_HELP
+    O_MAX_FAILED, O_RETRY_FAILED, O_S3_ENDPOINT, O_FETCH_CACHE, O_FETCH_CACHE_MB, O_CHECK_REMOTE, O_DEVICE, O_HARD_WEIGHT, O_MIN_KIND, O_HELP
 };
 
 static const struct option long_opts[] = {
@@ -76,6 +77,10 @@ static const struct option long_opts[] = {
     {"sim-temperature", required_argument, 0, O_SIM_T},
     {"max-pixels", required_argument, 0, O_MAX_PIXELS},
     {"image-root", required_argument, 0, O_IMAGE_ROOT},
+    {"s3-endpoint", required_argument, 0, O_S3_ENDPOINT},
+    {"fetch-cache", required_argument, 0, O_FETCH_CACHE},
+    {"fetch-cache-mb", required_argument, 0, O_FETCH_CACHE_MB},
+    {"check-remote", no_argument, 0, O_CHECK_REMOTE},
     {"top", required_argument, 0, O_TOP},
     {"min-margin", required_argument, 0, O_MIN_MARGIN},
     {"no-progress", no_argument, 0, O_NO_PROGRESS},
@@ -192,6 +197,10 @@ int cli_parse(int argc, char **argv, cli_opts *o)
         case O_CONNECT: o->connect = optarg; break;
         case O_NAME: o->name = optarg; break;
         case O_IMAGE_ROOT: o->jcfg.image_root = optarg; break;
+        case O_S3_ENDPOINT: o->jcfg.s3_endpoint = optarg; break;
+        case O_FETCH_CACHE: o->jcfg.fetch_cache_dir = optarg; break;
+        case O_FETCH_CACHE_MB: rc = parse_u64(name, optarg, 1u << 24, &v); o->jcfg.fetch_cache_mb = (size_t)v; break;
+        case O_CHECK_REMOTE: o->check_remote = 1; break;
         case O_SEED: rc = parse_u64(name, optarg, UINT64_MAX, &o->seed); break;
         case O_WORKERS: rc = parse_u64(name, optarg, 256, &v); o->workers = (int)v; break;
         case O_SLOTS: rc = parse_u64(name, optarg, 65536, &v); o->slots = (int)v; slots_given = 1; break;
@@ -407,6 +416,16 @@ static void spawn_workers(const char *endpoint, void *arg)
         }
         if (o->allow_any_path)
             args[k++] = "--allow-any-path";
+        char cache_mb[24];
+        snprintf(cache_mb, sizeof cache_mb, "%zu", o->jcfg.fetch_cache_mb);
+        const char *fetch_args[3][2] = {{"--s3-endpoint", o->jcfg.s3_endpoint},
+                                        {"--fetch-cache", o->jcfg.fetch_cache_dir},
+                                        {"--fetch-cache-mb", o->jcfg.fetch_cache_mb ? cache_mb : NULL}};
+        for (int f = 0; f < 3 && k + 2 < (int)(sizeof args / sizeof *args); f++)
+            if (fetch_args[f][1]) {
+                args[k++] = (char *)fetch_args[f][0];
+                args[k++] = (char *)fetch_args[f][1];
+            }
         if (o->local_curve_secret && k + 4 < (int)(sizeof args / sizeof *args)) {
             args[k++] = "--curve-secret";
             args[k++] = (char *)o->local_curve_secret;
@@ -499,10 +518,21 @@ int cli_image_roots(cli_opts *o, const char *manifest)
     return 0;
 }
 
+/* --check-remote: a HEAD request per remote image, never a download. */
+static int head_remote(void *ctx, const char *uri, char *err, size_t errlen)
+{
+    size_t len;
+    return joust_fetch_head(ctx, uri, &len, err, errlen);
+}
+
 int cli_ingest(const cli_opts *o, joust_store_t *st, const char *manifest)
 {
     joust_ingest_opts io;
     joust_ingest_opts_defaults(&io);
+    joust_fetch_config fc = {.s3_endpoint = o->jcfg.s3_endpoint, .cache_dir = "none"};
+    joust_fetch_t *fetch = o->check_remote ? joust_fetch_new(&fc) : NULL;
+    io.check_remote = fetch ? head_remote : NULL;
+    io.check_remote_ctx = fetch;
     io.duplicate_ids = (joust_dup_ids)o->duplicate_ids;
     io.allow_roots = o->allow_roots;
     io.n_allow_roots = (size_t)o->n_allow_roots;
@@ -513,6 +543,7 @@ int cli_ingest(const cli_opts *o, joust_store_t *st, const char *manifest)
     mkdir(o->out, 0755);
     joust_ingest_stats is;
     int rc = joust_ingest_with(st, manifest, &io, &is);
+    joust_fetch_destroy(&fetch);
     if (rc < 0) {
         log_error("cannot ingest %s: %s", manifest, joust_strerror(rc));
         return rc;

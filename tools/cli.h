@@ -39,6 +39,7 @@ typedef struct {
     const char *allow_roots[CLI_MAX_ALLOW_ROOTS]; /* jcfg.allow_roots points here */
     int n_allow_roots;
     int allow_any_path;          /* --allow-any-path: no image confinement */
+    int check_remote;            /* --check-remote: HEAD every remote image at ingest */
     char manifest_root[4096];    /* the default root cli_image_roots adds */
     int duplicate_ids; /* joust_dup_ids: --duplicate-ids error|warn */
     int argc;      /* positional arguments left after the options */

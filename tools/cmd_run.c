@@ -75,7 +75,13 @@
     "  --allow-root DIR     read only images whose real path is inside DIR (repeatable;\n" \
     "                       default with a manifest: its folder); others fail with\n"     \
     "                       \"outside the allowed roots\"\n"                              \
-    "  --allow-any-path     no confinement: read images wherever they are\n" OPENAI_OPTIONS
+    "  --allow-any-path     no confinement: read images wherever they are\n"               \
+    "  --s3-endpoint URL    S3-compatible store for s3:// images, path-style (default:\n"  \
+    "                       AWS_ENDPOINT_URL, else AWS); credentials: AWS_* variables\n" \
+    "                       or ~/.aws/credentials\n"                                     \
+    "  --fetch-cache DIR    on-disk cache of remote images (default\n"                   \
+    "                       ~/.cache/joust/fetch; none: off)\n"                          \
+    "  --fetch-cache-mb N   its size cap (default 2048)\n" OPENAI_OPTIONS
 
 /* run and coordinator: the pipeline on the store, as an exit status
  * (130 when interrupted). */

@@ -275,6 +275,16 @@ int joust_imgsrc_get(joust_imgsrc_t *s, uint64_t id, const char *uri, const void
         memset(e, 0, sizeof *e);
         e->id = id;
         fill(s, e, uri ? uri : "");
+        if (e->rc == JOUST_EAGAIN) { /* an outage: not the image's fault, not cached */
+            int rc = e->rc;
+            if (err && errlen)
+                snprintf(err, errlen, "%s", e->error);
+            entry_free(s, e);
+            xgrow((void **)&s->free_ids, &s->free_cap, s->nfree + 1, sizeof *s->free_ids);
+            s->free_ids[s->nfree++] = i;
+            *value = NULL;
+            return rc;
+        }
         s->count++;
         s->bytes += e->bytes;
         push_front(s, i);

@@ -33,13 +33,18 @@
  * JOUST_EDENIED (outside the allowed roots, permission), JOUST_EIO (not a
  * regular file, unreadable),
  * JOUST_ECORRUPT, JOUST_EFORMAT, JOUST_ETOOBIG, or what prepare returned.
- * The same error comes back for the same id while it stays cached. */
+ * The same error comes back for the same id while it stays cached.
+ * JOUST_EAGAIN (joust_imgsrc_outage) is the one error that is not cached
+ * and not the image's: the remote store was unreachable (refused, timeout,
+ * 5xx after the fetcher's retries); the judge reports INFRA_ERROR and the
+ * next get tries again. The remote fetcher is worker/fetch.h. */
 #ifndef JOUST_IMGSRC_H
 #define JOUST_IMGSRC_H
 #include <stddef.h>
 #include <stdint.h>
 
 #include "confine.h"
+#include "err.h"
 #include "image.h"
 #include "uri.h"
 
@@ -87,6 +92,12 @@ typedef struct {
 } joust_imgsrc_stats;
 
 typedef struct joust_imgsrc joust_imgsrc_t;
+
+/* 1 when get's error is an outage (INFRA_ERROR), 0 when it is the image's. */
+static inline int joust_imgsrc_outage(int rc)
+{
+    return rc == JOUST_EAGAIN;
+}
 
 joust_imgsrc_t *joust_imgsrc_new(const joust_imgsrc_config *cfg);
 /* Frees every value and the stage; sets *self_p to NULL; accepts NULL. */

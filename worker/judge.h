@@ -77,6 +77,12 @@ typedef struct {
      * IMAGE_ERROR "outside the allowed roots" (common/confine.h). */
     const char *const *allow_roots;
     size_t n_allow_roots;
+    /* Remote images (worker/fetch.h): --s3-endpoint (NULL: AWS_ENDPOINT_URL
+     * or AWS), --fetch-cache DIR (NULL: the default folder; "none": off),
+     * --fetch-cache-mb (0: the default). Borrowed. */
+    const char *s3_endpoint;
+    const char *fetch_cache_dir;
+    size_t fetch_cache_mb;
     /* openai: a VLM behind the OpenAI-compatible chat API (judge_openai.c).
      * Strings are borrowed; the judge copies what it keeps. */
     const char *endpoints[JOUST_JUDGE_MAX_ENDPOINTS]; /* base URLs, e.g. http://h:8000/v1;

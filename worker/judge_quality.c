@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "fetch.h"
 #include "confine.h"
 #include "image.h"
 #include "imgsrc.h"
@@ -36,6 +37,7 @@ typedef struct {
     size_t qhead, qlen, qcap;
     joust_path_roots roots;  /* --allow-root confinement; n == 0: none */
     joust_imgsrc_t *src;     /* the image stage: read, decode, measure once per image */
+    joust_fetch_t *fetch;    /* its remote images (http(s)://, s3://) */
 } qjudge_t;
 
 /* The stage's prepare: what this judge keeps per image is its statistics. */
@@ -109,10 +111,12 @@ static void judge_one(qjudge_t *j, const pending_t *p, joust_judge_res *res)
     joust_quality_stats st[2];
     for (int k = 0; k < 2; k++) {
         char reason[512];
-        if (image_stats(j, p->id[k], p->uri[k], &st[k], reason, sizeof reason) != 0) {
+        int rc = image_stats(j, p->id[k], p->uri[k], &st[k], reason, sizeof reason);
+        if (rc != 0) {
             size_t n = strlen(p->uri[k]) + strlen(reason) + 48;
-            res->status = JOUST_STATUS_IMAGE_ERROR;
-            res->failed_image_id = p->id[k];
+            res->status = joust_imgsrc_outage(rc) ? JOUST_STATUS_INFRA_ERROR
+                                                  : JOUST_STATUS_IMAGE_ERROR;
+            res->failed_image_id = joust_imgsrc_outage(rc) ? 0 : p->id[k];
             res->p_first = 0.5;
             res->error = xmalloc(n);
             snprintf(res->error, n, "image %" PRIu64 " (%s): %s", p->id[k], p->uri[k], reason);
@@ -165,6 +169,7 @@ static void q_destroy(void *impl)
     }
     free(j->q);
     joust_imgsrc_destroy(&j->src);
+    joust_fetch_destroy(&j->fetch);
     joust_path_roots_free(&j->roots);
     free(j);
 }
@@ -194,6 +199,12 @@ int joust_judge_quality_new(const joust_judge_config *cfg, joust_judge_t **out)
     joust_imgsrc_config sc = {.image_root = cfg ? cfg->image_root : NULL, .roots = &j->roots,
                               .max_entries = cfg ? cfg->cache_entries : 0,
                               .use = {.prepare = measure}, .log_name = "quality judge"};
+    joust_fetch_config fc = {.s3_endpoint = cfg ? cfg->s3_endpoint : NULL,
+                             .cache_dir = cfg ? cfg->fetch_cache_dir : NULL,
+                             .cache_mb = cfg ? cfg->fetch_cache_mb : 0};
+    j->fetch = joust_fetch_new(&fc);
+    sc.fetch_remote = joust_fetch_remote;
+    sc.fetch_ctx = j->fetch;
     j->src = joust_imgsrc_new(&sc);
     joust_judge_t *jd = xmalloc(sizeof *jd);
     jd->ops = &quality_ops;
