@@ -722,8 +722,16 @@ static void test_ingest_uris(void)
     write_str(path_in("mu/list.jsonl"), buf);
     joust_ingest_stats s;
     CHECK_RC(joust_ingest(st, path_in("mu/list.jsonl"), &s));
-    CHECK(s.lines == 13 && s.errors == 11 && s.images == 2 && s.missing == 0);
-    Joust__ImageRecord *r = img(st, 1);
+    /* remote references are kept as given (lines 7-9), never hashed */
+    CHECK(s.lines == 13 && s.errors == 8 && s.images == 5 && s.missing == 0);
+    Joust__ImageRecord *r = img(st, 3);
+    if (r) {
+        CHECK(streq(r->uri, "s3://bucket/x.png") && r->line == 9 && !r->has_content_hash);
+        joust_rec_free(r);
+    } else {
+        CHECK(0);
+    }
+    r = img(st, 4);
     if (r) {
         CHECK(streq(r->uri, path_in("mu/a.bin")) && r->line == 12);
         joust_rec_free(r);
@@ -731,12 +739,50 @@ static void test_ingest_uris(void)
         CHECK(0);
     }
     /* a plain path is literal: "%20" is three characters of the name */
-    if ((r = img(st, 2))) {
+    if ((r = img(st, 5))) {
         CHECK(streq(r->uri, path_in("mu/a%20b.bin")) && r->has_content_hash);
         joust_rec_free(r);
     } else {
         CHECK(0);
     }
+    joust_store_destroy(&st);
+}
+
+/* --check-remote's hook: a 404 is a bad line with its reason, an outage
+ * keeps the image (counted as unchecked), a good one is kept. */
+static int fake_head(void *ctx, const char *uri, char *err, size_t errlen)
+{
+    ++*(int *)ctx;
+    if (strstr(uri, "gone"))
+        return joust_errf(err, errlen, JOUST_ENOTFOUND, "%s: HTTP 404", uri);
+    if (strstr(uri, "down"))
+        return joust_errf(err, errlen, JOUST_EAGAIN, "%s: HTTP 503 (after 3 tries)", uri);
+    return 0;
+}
+
+static void test_ingest_check_remote(void)
+{
+    joust_store_t *st = NULL;
+    CHECK_RC(joust_store_open(path_in("dbr"), 1, &st));
+    if (!st)
+        return;
+    mkdir(path_in("mr"), 0755);
+    write_str(path_in("mr/list.jsonl"),
+              "{\"image\":\"https://h/ok.png\",\"prompt\":\"u\"}\n"
+              "{\"image\":\"s3://b/gone.png\",\"prompt\":\"u\"}\n"
+              "{\"image\":\"http://h/down.png\",\"prompt\":\"u\"}\n");
+    joust_ingest_opts o;
+    joust_ingest_opts_defaults(&o);
+    int calls = 0;
+    o.check_remote = fake_head;
+    o.check_remote_ctx = &calls;
+    char bad[PATH_MAX];
+    snprintf(bad, sizeof bad, "%s", path_in("mr/bad.jsonl"));
+    o.bad_lines_path = bad;
+    joust_ingest_stats s;
+    CHECK_RC(joust_ingest_with(st, path_in("mr/list.jsonl"), &o, &s));
+    CHECK(calls == 3 && s.images == 2 && s.errors == 1 && s.unchecked == 1);
+    CHECK(count_lines(bad, "HTTP 404") == 1 && count_lines(bad, "\"line\":2") == 1);
     joust_store_destroy(&st);
 }
 
@@ -836,6 +882,7 @@ int main(void)
     test_runs(&st);
     test_ingest_strict();
     test_ingest_uris();
+    test_ingest_check_remote();
     test_ingest_confine();
 
     joust_store_destroy(&st);

@@ -60,6 +60,10 @@ static int fetch(void *ctx, const joust_uri *ref, size_t max_bytes, unsigned cha
 {
     (void)max_bytes;
     fetches++;
+    if (strstr(ref->path, "outage") && fetches % 2) { /* every other try: the store is down */
+        snprintf(err, errlen, "%s: HTTP 503 (after 3 tries)", ref->path);
+        return JOUST_EAGAIN;
+    }
     if (ref->scheme != JOUST_URI_HTTPS) {
         snprintf(err, errlen, "%s: only https here", ref->path);
         return JOUST_EUNSUPPORTED;
@@ -127,6 +131,13 @@ static void test_fetch_seam(void)
     CHECK(fetches == 1);
     CHECK(joust_imgsrc_get(s, 2, "s3://b/k.png", &v, err, sizeof err) == JOUST_EUNSUPPORTED);
     CHECK(strstr(err, "only https") != NULL && fetches == 2);
+    /* an outage is not the image's fault: not cached, the next get fetches again */
+    fetches = 0;
+    CHECK(joust_imgsrc_get(s, 3, "https://outage/z.png", &v, err, sizeof err) == JOUST_EAGAIN);
+    CHECK(v == NULL && strstr(err, "503") && joust_imgsrc_outage(JOUST_EAGAIN));
+    CHECK(!joust_imgsrc_outage(JOUST_ENOTFOUND));
+    CHECK_RC(joust_imgsrc_get(s, 3, "https://outage/z.png", &v, err, sizeof err));
+    CHECK(v && !strcmp(v, "7x5") && fetches == 2);
     /* uncached load: the decoded image itself */
     joust_image img;
     CHECK_RC(joust_imgsrc_load(s, "https://images.example/y.png", &img, err, sizeof err));
