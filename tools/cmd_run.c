@@ -81,7 +81,9 @@
     "                       or ~/.aws/credentials\n"                                     \
     "  --fetch-cache DIR    on-disk cache of remote images (default\n"                   \
     "                       ~/.cache/joust/fetch; none: off)\n"                          \
-    "  --fetch-cache-mb N   its size cap (default 2048)\n" OPENAI_OPTIONS
+    "  --fetch-cache-mb N   its size cap (default 2048)\n"                              \
+    "  --check-remote       ingest: a HEAD request per remote image; a 404/403 is a\n"   \
+    "                       bad line (nothing is downloaded)\n" OPENAI_OPTIONS
 
 /* run and coordinator: the pipeline on the store, as an exit status
  * (130 when interrupted). */

@@ -18,7 +18,8 @@ int cmd_ingest(int argc, char **argv)
                         "with their line numbers and reasons in DIR/bad_lines.jsonl (default .).\n"
                         "A line whose id an earlier image has: P error (default) skips it,\n"
                         "warn keeps it under a generated id #N. A manifest already ingested is\n"
-                        "skipped.\n";
+                        "skipped. --check-remote: a HEAD request per http(s)/s3 image (with\n"
+                        "--s3-endpoint URL); a 404 or 403 is a bad line; nothing is downloaded.\n";
     int code;
     if (!cli_begin(argc, argv, usage, 1, 1, &o, &code))
         return code;

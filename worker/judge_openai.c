@@ -47,6 +47,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "err.h"
+#include "fetch.h"
 #include "judge.h"
 #include "judge_openai.h"
 #include "log.h"
@@ -91,6 +92,7 @@ typedef struct {
     joust_oa_http_t *http;
     joust_oa_route_t *route;
     joust_oa_prep_t *prep;
+    joust_fetch_t *fetch;    /* remote images for prep */
     joust_oa_template_t *tmpl;
     joust_oa_params params;
     mlist pending, flying;
@@ -487,9 +489,13 @@ static void send_match(oa_judge *j, oa_match *m, int e)
     joust_oa_image im[2];
     for (int k = 0; k < 2; k++) {
         char why[600];
-        if (joust_oa_prep_get(j->prep, m->id[k], m->uri[k], &im[k], why, sizeof why) != 0) {
+        int rc = joust_oa_prep_get(j->prep, m->id[k], m->uri[k], &im[k], why, sizeof why);
+        if (rc != 0) {
             char *err = fmt_dup("image %" PRIu64 " (%.300s): %s", m->id[k], m->uri[k], why);
-            push_result(j, m, JOUST_STATUS_IMAGE_ERROR, 0.5, 0, NULL, err, m->id[k], 0, 0);
+            if (joust_imgsrc_outage(rc)) /* the image store is down: back to the queue */
+                push_result(j, m, JOUST_STATUS_INFRA_ERROR, 0.5, 0, NULL, err, 0, 0, 0);
+            else
+                push_result(j, m, JOUST_STATUS_IMAGE_ERROR, 0.5, 0, NULL, err, m->id[k], 0, 0);
             return;
         }
     }
@@ -760,6 +766,7 @@ static void oa_destroy(void *impl)
     joust_u64map_free(&j->group);
     joust_oa_route_destroy(&j->route);
     joust_oa_prep_destroy(&j->prep);
+    joust_fetch_destroy(&j->fetch);
     joust_oa_template_destroy(&j->tmpl);
     joust_path_roots_free(&j->roots);
     for (int i = 0; i < j->nurls; i++)
@@ -904,6 +911,11 @@ int joust_judge_openai_new(const joust_judge_config *cfg, joust_judge_t **out)
                                .max_entries = cfg->cache_entries ? cfg->cache_entries : 4096,
                                .max_bytes = CACHE_BYTES, .image_root = cfg->image_root,
                                .roots = &j->roots};
+    joust_fetch_config fc = {.s3_endpoint = cfg->s3_endpoint, .cache_dir = cfg->fetch_cache_dir,
+                             .cache_mb = cfg->fetch_cache_mb};
+    j->fetch = joust_fetch_new(&fc);
+    pc.fetch_remote = joust_fetch_remote;
+    pc.fetch_ctx = j->fetch;
     j->prep = joust_oa_prep_new(&pc);
     joust_u64map_init(&j->group);
     joust_rng_seed(&j->rng, cfg->seed ^ (uint64_t)getpid());

@@ -102,7 +102,8 @@ joust_oa_prep_t *joust_oa_prep_new(const joust_oa_prep_config *cfg)
                               .max_entries = cfg->max_entries ? cfg->max_entries : 2,
                               .max_bytes = cfg->max_bytes,
                               .use = {.prepare = prepare, .want = want, .ctx = &p->cfg},
-                              .log_name = "openai judge", .full_decode = cfg->full_decode};
+                              .log_name = "openai judge", .full_decode = cfg->full_decode,
+                              .fetch_remote = cfg->fetch_remote, .fetch_ctx = cfg->fetch_ctx};
     p->cfg.image_root = NULL; /* copied by the stage */
     p->src = joust_imgsrc_new(&sc);
     return p;

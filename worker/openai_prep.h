@@ -14,13 +14,15 @@
  * Errors: get returns 0 or the image's error (JOUST_ENOTFOUND, JOUST_EIO,
  * JOUST_ECORRUPT, JOUST_EFORMAT, JOUST_ETOOBIG, JOUST_EUNSUPPORTED,
  * JOUST_EDENIED: outside the allowed roots) with a
- * reason naming the file in err. */
+ * reason naming the file in err, or JOUST_EAGAIN when a remote store was
+ * unreachable (joust_imgsrc_outage: not cached, not the image's fault). */
 #ifndef JOUST_OPENAI_PREP_H
 #define JOUST_OPENAI_PREP_H
 #include <stddef.h>
 #include <stdint.h>
 
 #include "confine.h"
+#include "imgsrc.h"
 
 typedef struct {
     long long min_pixels, max_pixels; /* Qwen2.5-VL defaults 3136 and the judge's budget */
@@ -32,6 +34,8 @@ typedef struct {
     const joust_path_roots *roots;    /* --allow-root confinement; borrowed, may be NULL */
     double max_aspect;                /* longest side / shortest at most; 0: JOUST_OA_MAX_ASPECT */
     int full_decode;                  /* 1: no scaled JPEG decoding (benchmarks) */
+    joust_imgsrc_fetch_fn fetch_remote; /* remote images (worker/fetch.h); NULL: refused */
+    void *fetch_ctx;
 } joust_oa_prep_config;
 
 /* Qwen2.5-VL refuses images whose sides differ by more than 200 times
