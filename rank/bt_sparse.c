@@ -169,7 +169,7 @@ int joust_bt_sparse_fit(uint32_t n, const joust_bt_edge *e, size_t m,
     double *r = xmalloc(nn * sizeof *r), *z = xmalloc(nn * sizeof *z);
     double *q = xmalloc(nn * sizeof *q), *hq = xmalloc(nn * sizeof *hq);
     double *prior = xmalloc(nn * sizeof *prior), *trial = xmalloc(nn * sizeof *trial);
-    if (!warm)
+    if (!warm && n)
         memset(theta, 0, n * sizeof *theta);
     joust_bt_sparse_stats s = {0, 0, 0, 0};
     double f = evaluate(&p, theta, g, &s.grad_norm);

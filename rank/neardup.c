@@ -262,7 +262,9 @@ POPCNT_CLONES static void run_subset(worker_t *w, const unit_t *u, scratch_t *sc
         uint64_t key = 0;
         for (int k = 0; k < p->t; k++) {
             int j = s[k];
-            key = (key << p->width[j]) | ((sig[i] >> p->lo[j]) & (block_mask(p, j) >> p->lo[j]));
+            /* a 64-bit block (m = 1) is the whole key: no shift by 64 */
+            uint64_t hi = p->width[j] < 64 ? key << p->width[j] : 0;
+            key = hi | ((sig[i] >> p->lo[j]) & (block_mask(p, j) >> p->lo[j]));
         }
         /* Keys longer than 32 bits are cut to their low 32: a run may then
          * hold pairs that differ on the subset, which the check below drops. */
