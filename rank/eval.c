@@ -137,29 +137,41 @@ static int samples(const joust_eval_pair *x, double p[2], double y[2])
     return k;
 }
 
+/* The samples of the accepted pairs into new arrays *p, *y (xmalloc). */
+static size_t collect(const joust_eval_pair *pairs, size_t n,
+                      int (*include)(const joust_eval_pair *x, void *arg), void *arg, double **p,
+                      double **y)
+{
+    *p = xmalloc((2 * n + 1) * sizeof **p);
+    *y = xmalloc((2 * n + 1) * sizeof **y);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!include || include(&pairs[i], arg))
+            m += (size_t)samples(&pairs[i], *p + m, *y + m);
+    return m;
+}
+
 void joust_eval_calibrate(const joust_eval_pair *pairs, size_t n, const joust_calibration *cal,
                           int (*include)(const joust_eval_pair *x, void *arg), void *arg,
                           joust_eval_calibration *out)
 {
     memset(out, 0, sizeof *out);
     double sp[JOUST_EVAL_BINS] = {0}, sy[JOUST_EVAL_BINS] = {0}, brier = 0, ll = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (include && !include(&pairs[i], arg))
-            continue;
-        double p[2], y[2];
-        int k = samples(&pairs[i], p, y);
-        for (int j = 0; j < k; j++) {
-            double q = cal ? joust_calibration_apply(cal, p[j]) : p[j];
-            int bin = (int)(q * JOUST_EVAL_BINS);
-            bin = bin < 0 ? 0 : bin >= JOUST_EVAL_BINS ? JOUST_EVAL_BINS - 1 : bin;
-            out->bin_n[bin]++;
-            sp[bin] += q;
-            sy[bin] += y[j];
-            brier += (q - y[j]) * (q - y[j]);
-            ll -= log(y[j] > 0.5 ? clip(q) : 1.0 - clip(q));
-            out->n++;
-        }
+    double *p, *y;
+    size_t m = collect(pairs, n, include, arg, &p, &y);
+    for (size_t j = 0; j < m; j++) {
+        double q = cal ? joust_calibration_apply(cal, p[j]) : p[j];
+        int bin = (int)(q * JOUST_EVAL_BINS);
+        bin = bin < 0 ? 0 : bin >= JOUST_EVAL_BINS ? JOUST_EVAL_BINS - 1 : bin;
+        out->bin_n[bin]++;
+        sp[bin] += q;
+        sy[bin] += y[j];
+        brier += (q - y[j]) * (q - y[j]);
+        ll -= log(y[j] > 0.5 ? clip(q) : 1.0 - clip(q));
     }
+    free(p);
+    free(y);
+    out->n = m;
     for (int b = 0; b < JOUST_EVAL_BINS; b++) {
         out->bin_p[b] = out->bin_n[b] ? sp[b] / (double)out->bin_n[b] : NAN;
         out->bin_y[b] = out->bin_n[b] ? sy[b] / (double)out->bin_n[b] : NAN;
@@ -176,46 +188,36 @@ int joust_eval_fit_temperature(const joust_eval_pair *pairs, size_t n, int fit_b
                                int (*include)(const joust_eval_pair *x, void *arg), void *arg,
                                joust_calibration *out)
 {
-    /* Model y ~ sigmoid(a z - c), z = logit p. Newton on the concave log-likelihood,
-     * steps bounded to 1 in each coordinate. */
+    /* Model y ~ sigmoid(a z - c), z = logit p. Newton on the concave
+     * log-likelihood, steps bounded to 1 in each coordinate. */
+    double *z, *y;
+    size_t m = collect(pairs, n, include, arg, &z, &y);
+    for (size_t j = 0; j < m; j++) {
+        double q = clip(z[j]);
+        z[j] = log(q / (1.0 - q));
+    }
     double a = 1.0, c = 0.0;
-    uint64_t count = 0;
-    for (int it = 0; it < 200; it++) {
+    int rc = m < 2 ? JOUST_EINVAL : 0;
+    for (int it = 0; it < 200 && rc == 0; it++) {
         double g0 = 0, g1 = 0, h00 = 0, h01 = 0, h11 = 0;
-        count = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (include && !include(&pairs[i], arg))
-                continue;
-            double p[2], y[2];
-            int k = samples(&pairs[i], p, y);
-            for (int j = 0; j < k; j++) {
-                double q = clip(p[j]), z = log(q / (1.0 - q));
-                double s = 1.0 / (1.0 + exp(-(a * z - c)));
-                double r = y[j] - s, v = s * (1.0 - s);
-                g0 += r * z;
-                g1 -= r;
-                h00 += v * z * z;
-                h01 -= v * z;
-                h11 += v;
-                count++;
-            }
+        for (size_t j = 0; j < m; j++) {
+            double s = 1.0 / (1.0 + exp(-(a * z[j] - c)));
+            double r = y[j] - s, v = s * (1.0 - s);
+            g0 += r * z[j];
+            g1 -= r;
+            h00 += v * z[j] * z[j];
+            h01 -= v * z[j];
+            h11 += v;
         }
-        if (count < 2)
-            return JOUST_EINVAL;
-        double da, dc = 0;
-        if (fit_bias) {
-            double det = h00 * h11 - h01 * h01;
-            if (!(det > 1e-12))
-                return JOUST_EINVAL;
-            da = (h11 * g0 - h01 * g1) / det;
-            dc = (h00 * g1 - h01 * g0) / det;
-        } else {
-            if (!(h00 > 1e-12))
-                return JOUST_EINVAL;
-            da = g0 / h00;
+        double da, dc = 0, det = h00 * h11 - h01 * h01;
+        if (fit_bias ? !(det > 1e-12) : !(h00 > 1e-12)) {
+            rc = JOUST_EINVAL;
+            break;
         }
-        /* Keep a step bounded so that a separable set diverges slowly and is
-         * caught by the bound below instead of overflowing. */
+        da = fit_bias ? (h11 * g0 - h01 * g1) / det : g0 / h00;
+        dc = fit_bias ? (h00 * g1 - h01 * g0) / det : 0;
+        /* Bounded steps: a separable set diverges slowly and is caught by
+         * the bound below instead of overflowing. */
         double big = fabs(da) > fabs(dc) ? fabs(da) : fabs(dc);
         if (big > 1.0) {
             da /= big;
@@ -224,15 +226,19 @@ int joust_eval_fit_temperature(const joust_eval_pair *pairs, size_t n, int fit_b
         a += da;
         c += dc;
         if (!(fabs(a) < 1e4 && fabs(c) < 1e5))
-            return JOUST_EINVAL;
+            rc = JOUST_EINVAL;
         if (fabs(da) < 1e-10 && fabs(dc) < 1e-10)
             break;
     }
-    if (!(a > 0))
-        return JOUST_EINVAL;
-    out->temperature = 1.0 / a;
-    out->first_bias = c / a;
-    return 0;
+    free(z);
+    free(y);
+    if (rc == 0 && !(a > 0))
+        rc = JOUST_EINVAL;
+    if (rc == 0) {
+        out->temperature = 1.0 / a;
+        out->first_bias = c / a;
+    }
+    return rc;
 }
 
 typedef struct {
