@@ -494,6 +494,26 @@ int joust_rec_scores_delete(joust_store_t *st, uint32_t run_id)
     return joust_store_delete_prefix(st, JOUST_CF_SCORES, prefix, sizeof prefix);
 }
 
+int joust_rec_run_delete(joust_store_t *st, const Joust__RunRecord *run)
+{
+    /* The run's records first, its name last: a crash in between leaves
+     * the run listed, and deleting it again finishes the job. */
+    static const joust_cf cfs[] = {JOUST_CF_SCORES, JOUST_CF_OUTCOMES, JOUST_CF_RATIONALES,
+                                   JOUST_CF_MATCHES};
+    unsigned char prefix[4];
+    joust_put_be32(prefix, run->run_id);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof cfs / sizeof *cfs; i++)
+        rc = joust_store_delete_prefix(st, cfs[i], prefix, sizeof prefix);
+    if (rc < 0)
+        return rc;
+    joust_batch_t *b = joust_batch_new();
+    joust_batch_delete(b, JOUST_CF_RUNS, run->name, strlen(run->name));
+    rc = joust_store_write(st, b, 1);
+    joust_batch_destroy(&b);
+    return rc;
+}
+
 /* ---- cursors ---- */
 
 struct joust_rec_cursor {

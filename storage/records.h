@@ -80,6 +80,11 @@ size_t joust_run_counts_format(const joust_run_counts *c, char *buf, size_t size
 /* Stores c in run's record (in memory; put the record to write it). */
 void joust_run_counts_set(Joust__RunRecord *run, const joust_run_counts *c);
 
+/* Deletes the run: its matches, outcomes, rationales and scores, then its
+ * record (synced). Its id is never given again. The store's prompts and
+ * images stay. Not atomic across families: after a crash, delete again. */
+int joust_rec_run_delete(joust_store_t *st, const Joust__RunRecord *run);
+
 /* ---- prompts and their members ---- */
 int joust_rec_prompt_get(joust_store_t *st, uint64_t prompt_id, Joust__PromptRecord **out);
 void joust_rec_prompt_put(joust_batch_t *b, const Joust__PromptRecord *p);

@@ -1,37 +1,33 @@
-/* Option parsing, signals and the run pipeline shared by the subcommands. */
+/* The command's options (one table, plus the judges' tables from the
+ * registry), signals, and the glue to the run pipeline. */
 #include "cli.h"
-#include "fetch.h"
 
-#include <errno.h>
 #include <getopt.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "clock.h"
 #include "curve.h"
 #include "err.h"
-#include "ingest.h"
+#include "fetch.h"
 #include "log.h"
 #include "records.h"
 #include "run.h"
+#include "xalloc.h"
 
-extern char **environ;
 volatile sig_atomic_t cli_stop;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    cli_stop = 1;
+    cli_stop = sig;
 }
 
 void cli_install_signals(void)
@@ -44,269 +40,213 @@ void cli_install_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-enum {
-    O_DB = 256, O_OUT, O_RUN, O_JUDGE, O_ORDER, O_STRATEGY, O_SEED, O_WORKERS, O_SLOTS, O_BIND,
-    O_CONNECT, O_NAME, O_MAX_ATTEMPTS, O_LEASE, O_WINDOW, O_JOB_MATCHES, O_SIM_NOISE, O_SIM_BIAS,
-    O_SIM_T, O_MAX_PIXELS, O_IMAGE_ROOT, O_TOP, O_MIN_MARGIN, O_NO_PROGRESS, O_PROMPTS,
-    O_PER_PROMPT, O_IMAGES, O_SIM_LATENCY, O_CURVE_SECRET, O_ALLOW, O_SERVER_KEY, O_ALLOW_ROOT, O_ALLOW_ANY_PATH,
-    O_ENDPOINT, O_MODEL, O_MODE, O_TEMPLATE, O_TEMPERATURE, O_MAX_TOKENS, O_TOP_LOGPROBS,
-    O_INFLIGHT, O_REQ_TIMEOUT, O_API_KEY_ENV, O_MAX_RETRIES, O_UNPARSEABLE_RETRIES,
-    O_NO_HARD_FALLBACK, O_JUDGE_STATS, O_WAIT_READY, O_BUDGET, O_BUDGET_CALLS, O_CONFIDENCE, O_K, O_DUP_IDS,
-    O_MAX_FAILED, O_RETRY_FAILED, O_S3_ENDPOINT, O_FETCH_CACHE, O_FETCH_CACHE_MB, O_CHECK_REMOTE, O_DEVICE, O_HARD_WEIGHT, O_MIN_KIND, O_HELP
-};
-
-static const struct option long_opts[] = {
-    {"db", required_argument, 0, O_DB},
-    {"out", required_argument, 0, O_OUT},
-    {"run", required_argument, 0, O_RUN},
-    {"judge", required_argument, 0, O_JUDGE},
-    {"order", required_argument, 0, O_ORDER},
-    {"strategy", required_argument, 0, O_STRATEGY},
-    {"seed", required_argument, 0, O_SEED},
-    {"workers", required_argument, 0, O_WORKERS},
-    {"slots", required_argument, 0, O_SLOTS},
-    {"bind", required_argument, 0, O_BIND},
-    {"connect", required_argument, 0, O_CONNECT},
-    {"name", required_argument, 0, O_NAME},
-    {"max-attempts", required_argument, 0, O_MAX_ATTEMPTS},
-    {"lease-ms", required_argument, 0, O_LEASE},
-    {"window", required_argument, 0, O_WINDOW},
-    {"job-matches", required_argument, 0, O_JOB_MATCHES},
-    {"sim-noise", required_argument, 0, O_SIM_NOISE},
-    {"sim-bias", required_argument, 0, O_SIM_BIAS},
-    {"sim-temperature", required_argument, 0, O_SIM_T},
-    {"max-pixels", required_argument, 0, O_MAX_PIXELS},
-    {"image-root", required_argument, 0, O_IMAGE_ROOT},
-    {"s3-endpoint", required_argument, 0, O_S3_ENDPOINT},
-    {"fetch-cache", required_argument, 0, O_FETCH_CACHE},
-    {"fetch-cache-mb", required_argument, 0, O_FETCH_CACHE_MB},
-    {"check-remote", no_argument, 0, O_CHECK_REMOTE},
-    {"top", required_argument, 0, O_TOP},
-    {"min-margin", required_argument, 0, O_MIN_MARGIN},
-    {"no-progress", no_argument, 0, O_NO_PROGRESS},
-    {"prompts", required_argument, 0, O_PROMPTS},
-    {"per-prompt", required_argument, 0, O_PER_PROMPT},
-    {"images", required_argument, 0, O_IMAGES},
-    {"sim-latency-ms", required_argument, 0, O_SIM_LATENCY},
-    {"curve-secret", required_argument, 0, O_CURVE_SECRET},
-    {"allow", required_argument, 0, O_ALLOW},
-    {"server-key", required_argument, 0, O_SERVER_KEY},
-    {"allow-root", required_argument, 0, O_ALLOW_ROOT},
-    {"allow-any-path", no_argument, 0, O_ALLOW_ANY_PATH},
-    {"endpoint", required_argument, 0, O_ENDPOINT},
-    {"model", required_argument, 0, O_MODEL},
-    {"mode", required_argument, 0, O_MODE},
-    {"template", required_argument, 0, O_TEMPLATE},
-    {"temperature", required_argument, 0, O_TEMPERATURE},
-    {"max-tokens", required_argument, 0, O_MAX_TOKENS},
-    {"top-logprobs", required_argument, 0, O_TOP_LOGPROBS},
-    {"inflight", required_argument, 0, O_INFLIGHT},
-    {"request-timeout-ms", required_argument, 0, O_REQ_TIMEOUT},
-    {"api-key-env", required_argument, 0, O_API_KEY_ENV},
-    {"max-retries", required_argument, 0, O_MAX_RETRIES},
-    {"unparseable-retries", required_argument, 0, O_UNPARSEABLE_RETRIES},
-    {"no-hard-fallback", no_argument, 0, O_NO_HARD_FALLBACK},
-    {"wait-ready", required_argument, 0, O_WAIT_READY},
-    {"judge-stats", required_argument, 0, O_JUDGE_STATS},
-    {"budget", required_argument, 0, O_BUDGET},
-    {"budget-calls", required_argument, 0, O_BUDGET_CALLS},
-    {"confidence", required_argument, 0, O_CONFIDENCE},
-    {"k", required_argument, 0, O_K},
-    {"duplicate-ids", required_argument, 0, O_DUP_IDS},
-    {"max-failed", required_argument, 0, O_MAX_FAILED},
-    {"retry-failed", no_argument, 0, O_RETRY_FAILED},
-    {"device", required_argument, 0, O_DEVICE},
-    {"hard-weight", required_argument, 0, O_HARD_WEIGHT},
-    {"min-kind", required_argument, 0, O_MIN_KIND},
-    {"help", no_argument, 0, O_HELP},
-    {0, 0, 0, 0},
-};
-
-static const char *opt_name(int val)
+int cli_exit_status(int rc)
 {
-    for (const struct option *o = long_opts; o->name; o++)
-        if (o->val == val)
-            return o->name;
-    return "";
+    if (cli_stop == SIGINT || cli_stop == SIGTERM)
+        return 128 + cli_stop;
+    return rc == 0 ? 0 : 1;
 }
 
-static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out)
+/* ------------------------------------------------------------ options --- */
+
+#define F(f) offsetof(cli_opts, f)
+#define RUN_OPT (CLI_RUN | CLI_COORD)
+
+/* Every option of the command but the judges' (worker/judge.c), once. The
+ * mask says which commands' --help lists a row, and CLI_SPAWN which rows
+ * `joust run` hands on to its local workers. */
+static const joust_opt cli_table[] = {
+    {"db", JOUST_OPT_STR, F(db), .dflt = "joust.db", .arg = "PATH", .help = "the store",
+     .mask = RUN_OPT | CLI_STORE},
+    {"run", JOUST_OPT_STR, F(run), .dflt = "default", .arg = "NAME",
+     .help = "run name (default \"default\"); an existing run resumes", .mask = RUN_OPT | CLI_STORE},
+    {"out", JOUST_OPT_STR, F(out), .dflt = ".", .arg = "DIR", .help = "where to write the scores",
+     .mask = RUN_OPT},
+    {"workers", JOUST_OPT_INT, F(workers), .max = 256, .dflt = "2", .arg = "N",
+     .help = "local worker processes", .mask = CLI_RUN},
+    {"no-progress", JOUST_OPT_UNFLAG, F(progress), .help = "no progress line", .mask = RUN_OPT},
+    {"bind", JOUST_OPT_STR, F(bind), .dflt = "tcp://127.0.0.1:5555", .arg = "ENDPOINT",
+     .help = "where workers connect", .mask = CLI_COORD},
+    {"connect", JOUST_OPT_STR, F(connect), .arg = "ENDPOINT",
+     .help = "the coordinator, e.g. tcp://10.0.0.5:5555", .mask = CLI_WORKER},
+    {"name", JOUST_OPT_STR, F(name), .arg = "NAME", .help = "worker name in logs (default w-HOST-PID)",
+     .mask = CLI_WORKER},
+    {"curve-secret", JOUST_OPT_STR, F(curve_secret), .arg = "FILE",
+     .help = "CURVE: this process's secret key (joust keygen)", .mask = CLI_COORD | CLI_WORKER},
+    {"allow", JOUST_OPT_STR, F(curve_allow), .arg = "FILE",
+     .help = "CURVE: allow-list, lines \"name public-key\"; only\n"
+             "these workers get in, named by their key",
+     .mask = CLI_COORD},
+    {"server-key", JOUST_OPT_STR, F(server_key), .arg = "KEY",
+     .help = "CURVE: the coordinator's public key: a .pub file, or the\n"
+             "Z85 key itself when no file has that name",
+     .mask = CLI_WORKER},
+    {"judge", JOUST_OPT_STR, F(judge), .dflt = "quality", .arg = "NAME",
+     .help = "the judge (see \"judges\" below)", .mask = RUN_OPT | CLI_WORKER},
+    {"order", JOUST_OPT_CHOICE, F(order), .dflt = "both", .choices = "both|random|fixed",
+     .arg = "POLICY", .help = "both (default) | random | fixed: presentation order of pairs",
+     .mask = RUN_OPT},
+    {"strategy", JOUST_OPT_STR, F(strategy), .dflt = "round-robin", .arg = "NAME",
+     .help = "round-robin (default) | k-regular | swiss | adaptive | top-k |\n"
+             "cross-model: which pairs are judged (docs/ranking.md)",
+     .mask = RUN_OPT},
+    {"budget", JOUST_OPT_DOUBLE, F(budget_per_image), .min = 0, .max = HUGE_VAL, .arg = "X",
+     .help = "at most X judge calls per image of a prompt (0: no cap)", .mask = RUN_OPT},
+    {"budget-calls", JOUST_OPT_U64, F(budget_calls), .arg = "N",
+     .help = "at most N judge calls per prompt (0: no cap)", .mask = RUN_OPT},
+    {"confidence", JOUST_OPT_DOUBLE, F(confidence), .min = 0, .max = HUGE_VAL, .arg = "X",
+     .help = "adaptive, top-k: stop a prompt once settled at X (default 0.95)", .mask = RUN_OPT},
+    {"k", JOUST_OPT_U32, F(k), .max = 4096, .arg = "N",
+     .help = "k-regular: opponents per image; top-k: how many best/worst", .mask = RUN_OPT},
+    {"seed", JOUST_OPT_U64, F(seed), .dflt = "1", .arg = "N",
+     .help = "seed for orders and simulated noise (a worker: use the run's)",
+     .mask = RUN_OPT | CLI_WORKER},
+    {"max-attempts", JOUST_OPT_U32, F(max_attempts), .min = 1, .max = 1000, .dflt = "3", .arg = "N",
+     .help = "attempts per match for retryable failures", .mask = RUN_OPT},
+    {"lease-ms", JOUST_OPT_U32, F(lease_ms), .min = 100, .max = 86400000, .dflt = "60000", .arg = "N",
+     .help = "re-dispatch a match not answered within N ms", .mask = RUN_OPT},
+    {"window", JOUST_OPT_U32, F(window), .min = 1, .max = 1u << 30, .dflt = "65536", .arg = "N",
+     .help = "planned matches held in memory", .mask = RUN_OPT},
+    {"job-matches", JOUST_OPT_U32, F(job_matches), .min = 1, .max = 1024, .dflt = "64", .arg = "N",
+     .help = "matches per JOB message", .mask = RUN_OPT},
+    {"slots", JOUST_OPT_INT, F(slots), .min = 1, .max = 65536, .dflt = "32", .arg = "N",
+     .help = "matches a worker holds at once (openai: twice --inflight)",
+     .mask = CLI_RUN | CLI_WORKER | CLI_SPAWN},
+    {"allow-root", JOUST_OPT_LIST, F(allow_roots), F(n_allow_roots), CLI_MAX_ALLOW_ROOTS,
+     .arg = "DIR",
+     .help = "read only images whose real path is inside DIR (repeatable;\n"
+             "default with a manifest: its folder); others fail with\n"
+             "\"outside the allowed roots\"",
+     .mask = RUN_OPT | CLI_WORKER | CLI_SPAWN},
+    {"allow-any-path", JOUST_OPT_FLAG, F(allow_any_path),
+     .help = "no confinement: read images wherever they are",
+     .mask = RUN_OPT | CLI_WORKER | CLI_SPAWN},
+    {"device", JOUST_OPT_CHOICE, F(device), .dflt = "auto", .choices = "auto|cpu|cuda", .arg = "D",
+     .help = "where the image-level fit runs: cuda (a CUDA build and a\n"
+             "GPU), cpu, or auto (cuda when usable, else cpu)",
+     .mask = RUN_OPT | CLI_STORE},
+    {"hard-weight", JOUST_OPT_DOUBLE, F(score.hard_weight), .min = 0, .max = HUGE_VAL, .dflt = "1",
+     .arg = "W",
+     .help = "weight of hard outcomes (answer text only, no logprobs) in the\n"
+             "fit; 0 leaves them out",
+     .mask = RUN_OPT | CLI_STORE},
+    {"min-kind", JOUST_OPT_CHOICE, F(min_kind_arg), .choices = "soft|bounded|hard", .arg = "KIND",
+     .help = "weakest outcome kind used (export dpo: default soft)", .mask = CLI_STORE},
+    {"max-failed", JOUST_OPT_STR, F(max_failed_arg), .dflt = "0", .arg = "N|P%",
+     .help = "failed matches that still exit 0 (default 0: any failure\n"
+             "exits 1, after the scores are written)",
+     .mask = RUN_OPT},
+    {"retry-failed", JOUST_OPT_FLAG, F(retry_failed),
+     .help = "judge a finished run's failed matches again, once", .mask = RUN_OPT},
+    {"wait-ready", JOUST_OPT_INT, F(wait_ready_s), .max = 86400, .dflt = "600", .arg = "SECONDS",
+     .help = "a worker waits this long for its judge to be ready (openai:\n"
+             "an endpoint answering GET /models with the model) before\n"
+             "asking for work (0: do not wait)",
+     .mask = CLI_RUN | CLI_WORKER | CLI_SPAWN},
+    {"check-remote", JOUST_OPT_FLAG, F(check_remote),
+     .help = "ingest: a HEAD request per remote image; a 404/403 is a\n"
+             "bad line (nothing is downloaded)",
+     .mask = RUN_OPT | CLI_STORE},
+    {"duplicate-ids", JOUST_OPT_CHOICE, F(duplicate_ids), .dflt = "error", .choices = "error|warn",
+     .arg = "P",
+     .help = "a manifest line whose id an earlier image has: error (default;\n"
+             "the line is skipped and listed in bad_lines.jsonl under --out)\n"
+             "| warn (kept under a generated id #N)",
+     .mask = RUN_OPT | CLI_STORE},
+    {"min-margin", JOUST_OPT_DOUBLE, F(min_margin), .arg = "X",
+     .help = "export dpo: skip prompts whose score margin is below X"},
+    {"prompts", JOUST_OPT_INT, F(prompts), .max = 1000000, .arg = "N", .help = "demo, bench: prompts"},
+    {"per-prompt", JOUST_OPT_INT, F(per_prompt), .max = 4096, .arg = "K",
+     .help = "demo, bench: images per prompt"},
+    {"images", JOUST_OPT_U64, F(images), .max = 1ull << 40, .arg = "N", .help = "bench: images"},
+    {"help", JOUST_OPT_FLAG, F(help), .help = "this help"},
+};
+#define N_CLI (sizeof cli_table / sizeof *cli_table)
+
+/* Every option the command knows: its own and each judge's. */
+typedef struct {
+    const joust_opt *opt;
+    int judge; /* 1: a field of cli_opts.jcfg */
+} opt_ref;
+
+#define MAX_OPTS 128
+
+static size_t all_opts(opt_ref *refs)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v > max) {
-        fprintf(stderr, "joust: --%s: '%s' is not an integer in 0..%" PRIu64 "\n", opt, s, max);
-        return JOUST_EINVAL;
-    }
-    *out = v;
-    return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < N_CLI; i++)
+        refs[n++] = (opt_ref){&cli_table[i], 0};
+    for (size_t i = 0; i < joust_judge_n_image_opts; i++)
+        refs[n++] = (opt_ref){&joust_judge_image_opts[i], 1};
+    const joust_judge_info *j;
+    for (size_t k = 0; (j = joust_judge_info_at(k)) != NULL; k++)
+        for (size_t i = 0; i < j->n_opts && n < MAX_OPTS; i++)
+            refs[n++] = (opt_ref){&j->opts[i], 1};
+    return n;
 }
 
-static int parse_double(const char *opt, const char *s, double *out)
+static void judge_list(char *out, size_t outlen)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end) {
-        fprintf(stderr, "joust: --%s: '%s' is not a number\n", opt, s);
-        return JOUST_EINVAL;
-    }
-    *out = v;
-    return 0;
+    const joust_judge_info *j;
+    size_t k = 0;
+    out[0] = '\0';
+    for (size_t i = 0; (j = joust_judge_info_at(i)) != NULL && k < outlen; i++)
+        k += (size_t)snprintf(out + k, outlen - k, "%s%s", i ? " | " : "", j->name);
 }
 
 int cli_parse(int argc, char **argv, cli_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->db = "joust.db";
-    o->out = ".";
-    o->run = "default";
-    o->judge = "quality";
-    o->order = "both";
-    o->strategy = "round-robin";
-    o->bind = "tcp://127.0.0.1:5555";
-    o->seed = 1;
-    o->workers = 2;
-    o->slots = 32;
-    o->top = 3;
-    o->progress = isatty(2);
-    o->max_attempts = 3;
-    o->lease_ms = 60000;
-    o->wait_ready_s = -1;
-    joust_coord_config cc;
-    joust_coord_config_defaults(&cc);
-    o->window = cc.window;
-    o->job_matches = cc.job_matches;
-    joust_judge_config_defaults(&o->jcfg);
     joust_score_opts_defaults(&o->score);
+    joust_opt_defaults(cli_table, N_CLI, o);
+    joust_judge_config_defaults(&o->jcfg);
+    o->progress = isatty(2);
+    opt_ref refs[MAX_OPTS];
+    size_t n = all_opts(refs);
+    struct option long_opts[MAX_OPTS + 1];
+    for (size_t i = 0; i < n; i++) {
+        const joust_opt *d = refs[i].opt;
+        int flag = d->type == JOUST_OPT_FLAG || d->type == JOUST_OPT_UNFLAG;
+        long_opts[i] = (struct option){d->name, flag ? no_argument : required_argument, 0, 256 + (int)i};
+    }
+    long_opts[n] = (struct option){0, 0, 0, 0};
     optind = 1;
     opterr = 1;
-    int c, rc = 0, slots_given = 0;
-    uint64_t v = 0;
+    int c, rc = 0;
+    char err[512];
     while (rc == 0 && (c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
-        const char *name = opt_name(c);
-        switch (c) {
-        case O_DB: o->db = optarg; break;
-        case O_OUT: o->out = optarg; break;
-        case O_RUN: o->run = optarg; break;
-        case O_JUDGE: o->judge = optarg; break;
-        case O_ORDER: o->order = optarg; break;
-        case O_STRATEGY: o->strategy = optarg; break;
-        case O_BIND: o->bind = optarg; break;
-        case O_CONNECT: o->connect = optarg; break;
-        case O_NAME: o->name = optarg; break;
-        case O_IMAGE_ROOT: o->jcfg.image_root = optarg; break;
-        case O_S3_ENDPOINT: o->jcfg.s3_endpoint = optarg; break;
-        case O_FETCH_CACHE: o->jcfg.fetch_cache_dir = optarg; break;
-        case O_FETCH_CACHE_MB: rc = parse_u64(name, optarg, 1u << 24, &v); o->jcfg.fetch_cache_mb = (size_t)v; break;
-        case O_CHECK_REMOTE: o->check_remote = 1; break;
-        case O_SEED: rc = parse_u64(name, optarg, UINT64_MAX, &o->seed); break;
-        case O_WORKERS: rc = parse_u64(name, optarg, 256, &v); o->workers = (int)v; break;
-        case O_SLOTS: rc = parse_u64(name, optarg, 65536, &v); o->slots = (int)v; slots_given = 1; break;
-        case O_MAX_ATTEMPTS: rc = parse_u64(name, optarg, 1000, &v); o->max_attempts = (uint32_t)v; break;
-        case O_LEASE: rc = parse_u64(name, optarg, 86400000, &v); o->lease_ms = (uint32_t)v; break;
-        case O_WINDOW: rc = parse_u64(name, optarg, 1u << 30, &v); o->window = (uint32_t)v; break;
-        case O_JOB_MATCHES: rc = parse_u64(name, optarg, 1024, &v); o->job_matches = (uint32_t)v; break;
-        case O_TOP: rc = parse_u64(name, optarg, 1000, &v); o->top = (int)v; break;
-        case O_MAX_PIXELS: rc = parse_u64(name, optarg, 1ull << 32, &v); o->jcfg.max_pixels = (long long)v; break;
-        case O_SIM_NOISE: rc = parse_double(name, optarg, &o->jcfg.sim_noise); break;
-        case O_SIM_BIAS: rc = parse_double(name, optarg, &o->jcfg.sim_bias); break;
-        case O_SIM_T: rc = parse_double(name, optarg, &o->jcfg.sim_temperature); break;
-        case O_MIN_MARGIN: rc = parse_double(name, optarg, &o->min_margin); break;
-        case O_NO_PROGRESS: o->progress = 0; break;
-        case O_BUDGET: rc = parse_double(name, optarg, &o->budget_per_image); break;
-        case O_BUDGET_CALLS: rc = parse_u64(name, optarg, UINT64_MAX, &o->budget_calls); break;
-        case O_CONFIDENCE: rc = parse_double(name, optarg, &o->confidence); break;
-        case O_K: rc = parse_u64(name, optarg, 4096, &v); o->k = (uint32_t)v; break;
-        case O_MAX_FAILED:
-            if ((rc = joust_max_failed_parse(optarg, &o->max_failed)) < 0)
-                fprintf(stderr, "joust: --max-failed: '%s' is not a count N or a percentage P%%\n", optarg);
-            break;
-        case O_RETRY_FAILED: o->retry_failed = 1; break;
-        case O_PROMPTS: rc = parse_u64(name, optarg, 1000000, &v); o->prompts = (int)v; break;
-        case O_PER_PROMPT: rc = parse_u64(name, optarg, 4096, &v); o->per_prompt = (int)v; break;
-        case O_SIM_LATENCY: rc = parse_u64(name, optarg, 600000, &v); o->jcfg.sim_latency_ms = (int)v; break;
-        case O_IMAGES: rc = parse_u64(name, optarg, 1ull << 40, &o->images); break;
-        case O_CURVE_SECRET: o->curve_secret = optarg; break;
-        case O_ALLOW: o->curve_allow = optarg; break;
-        case O_SERVER_KEY: o->server_key = optarg; break;
-        case O_ALLOW_ROOT:
-            if (o->n_allow_roots >= CLI_MAX_ALLOW_ROOTS) {
-                fprintf(stderr, "joust: at most %d --allow-root options\n", CLI_MAX_ALLOW_ROOTS);
-                rc = JOUST_EINVAL;
-            } else {
-                o->allow_roots[o->n_allow_roots++] = optarg;
-            }
-            break;
-        case O_ALLOW_ANY_PATH: o->allow_any_path = 1; break;
-        case O_ENDPOINT:
-            if (o->jcfg.n_endpoints >= JOUST_JUDGE_MAX_ENDPOINTS) {
-                fprintf(stderr, "joust: at most %d --endpoint options\n", JOUST_JUDGE_MAX_ENDPOINTS);
-                rc = JOUST_EINVAL;
-            } else {
-                o->jcfg.endpoints[o->jcfg.n_endpoints++] = optarg;
-            }
-            break;
-        case O_MODEL: o->jcfg.model = optarg; break;
-        case O_MODE:
-            o->jcfg.mode = optarg;
-            if (strcmp(optarg, "reason") && strcmp(optarg, "direct")) {
-                fprintf(stderr, "joust: --mode: '%s' is not reason or direct\n", optarg);
-                rc = JOUST_EINVAL;
-            }
-            break;
-        case O_TEMPLATE: o->jcfg.template_path = optarg; break;
-        case O_TEMPERATURE: rc = parse_double(name, optarg, &o->jcfg.temperature); break;
-        case O_MAX_TOKENS: rc = parse_u64(name, optarg, 1 << 20, &v); o->jcfg.max_tokens = (int)v; break;
-        case O_TOP_LOGPROBS: rc = parse_u64(name, optarg, 1000, &v); o->jcfg.top_logprobs = (int)v; break;
-        case O_INFLIGHT: rc = parse_u64(name, optarg, 4096, &v); o->jcfg.inflight = (int)v; break;
-        case O_REQ_TIMEOUT: rc = parse_u64(name, optarg, 86400000, &v); o->jcfg.timeout_ms = (int)v; break;
-        case O_API_KEY_ENV: o->jcfg.api_key_env = optarg; break;
-        case O_MAX_RETRIES: rc = parse_u64(name, optarg, 1000, &v); o->jcfg.max_retries = (int)v; break;
-        case O_UNPARSEABLE_RETRIES: rc = parse_u64(name, optarg, 1000, &v); o->jcfg.max_unparseable = (int)v; break;
-        case O_NO_HARD_FALLBACK: o->jcfg.hard_fallback = 0; break;
-        case O_WAIT_READY: rc = parse_u64(name, optarg, 86400, &v); o->wait_ready_s = (int)v; break;
-        case O_JUDGE_STATS: o->jcfg.stats_path = optarg; break;
-        case O_DUP_IDS:
-            o->duplicate_ids = !strcmp(optarg, "warn") ? JOUST_DUP_IDS_WARN : JOUST_DUP_IDS_ERROR;
-            if (strcmp(optarg, "warn") && strcmp(optarg, "error")) {
-                fprintf(stderr, "joust: --duplicate-ids: '%s' is not error or warn\n", optarg);
-                rc = JOUST_EINVAL;
-            }
-            break;
-        case O_DEVICE:
-            if ((rc = joust_device_parse(optarg, &o->score.device)) < 0)
-                fprintf(stderr, "joust: --device: '%s' is not auto, cpu or cuda\n", optarg);
-            break;
-        case O_HARD_WEIGHT:
-            if ((rc = parse_double(name, optarg, &o->score.hard_weight)) == 0 &&
-                !(o->score.hard_weight >= 0 && isfinite(o->score.hard_weight))) {
-                fprintf(stderr, "joust: --hard-weight must be a number >= 0\n");
-                rc = JOUST_EINVAL;
-            }
-            break;
-        case O_MIN_KIND:
-            if ((rc = joust_kind_parse(optarg, &o->min_kind)) < 0)
-                fprintf(stderr, "joust: --min-kind: '%s' is not soft, bounded or hard\n", optarg);
-            break;
-        case 'h':
-        case O_HELP: o->help = 1; break;
-        default: rc = JOUST_EINVAL; break; /* getopt printed why */
+        if (c == 'h') {
+            o->help = 1;
+        } else if (c >= 256 && (size_t)(c - 256) < n) {
+            const opt_ref *r = &refs[c - 256];
+            if ((rc = joust_opt_set(r->opt, r->judge ? (void *)&o->jcfg : (void *)o, optarg, err,
+                                    sizeof err)) < 0)
+                fprintf(stderr, "joust: %s\n", err);
+            o->slots_given |= !strcmp(r->opt->name, "slots");
+        } else {
+            rc = JOUST_EINVAL; /* getopt printed why */
         }
     }
-    if (rc == 0 && (o->jcfg.inflight < 1 || o->jcfg.timeout_ms < 1)) {
-        fprintf(stderr, "joust: --inflight and --request-timeout-ms must be >= 1\n");
+    /* Choices the table has checked, into the scoring's types. */
+    if (rc == 0)
+        joust_device_parse(o->device, &o->score.device);
+    if (rc == 0 && o->min_kind_arg)
+        joust_kind_parse(o->min_kind_arg, &o->min_kind);
+    if (rc == 0 && joust_max_failed_parse(o->max_failed_arg, &o->max_failed) < 0) {
+        fprintf(stderr, "joust: --max-failed: '%s' is not a count N or a percentage P%%\n",
+                o->max_failed_arg);
+        rc = JOUST_EINVAL;
+    }
+    if (rc == 0 && !joust_judge_find(o->judge)) {
+        char names[128];
+        judge_list(names, sizeof names);
+        fprintf(stderr, "joust: --judge: '%s' is not a judge (%s)\n", o->judge, names);
         rc = JOUST_EINVAL;
     }
     /* The openai judge keeps --inflight requests at the server and as many
      * matches queued behind them, so that the server never waits for us. */
-    if (!slots_given && !strcmp(o->judge, "openai"))
+    if (!o->slots_given && !strcmp(o->judge, "openai"))
         o->slots = 2 * o->jcfg.inflight;
-    if (rc == 0 && (o->slots < 1 || o->max_attempts < 1 || o->lease_ms < 100 || o->window < 1)) {
-        fprintf(stderr, "joust: --slots, --max-attempts and --window must be >= 1, --lease-ms >= 100\n");
-        rc = JOUST_EINVAL;
-    }
     o->jcfg.seed = o->seed;
     o->jcfg.allow_roots = o->allow_roots;
     o->jcfg.n_allow_roots = (size_t)o->n_allow_roots;
@@ -315,14 +255,36 @@ int cli_parse(int argc, char **argv, cli_opts *o)
     return rc;
 }
 
-int cli_begin(int argc, char **argv, const char *usage, int min_args, int max_args, cli_opts *o,
-              int *exit_code)
+static void print_help(const char *usage, unsigned mask)
+{
+    fputs(usage, stdout);
+    if (!mask)
+        return;
+    printf("\n");
+    joust_opt_help(cli_table, N_CLI, mask, stdout);
+    if (!(mask & CLI_JUDGES))
+        return;
+    printf("\njudges (--judge):\n");
+    const joust_judge_info *j;
+    for (size_t k = 0; (j = joust_judge_info_at(k)) != NULL; k++)
+        printf("  %-20s %s\n", j->name, j->what);
+    printf("\nimage-reading judges:\n");
+    joust_opt_help(joust_judge_image_opts, joust_judge_n_image_opts, 0, stdout);
+    for (size_t k = 0; (j = joust_judge_info_at(k)) != NULL; k++)
+        if (j->n_opts) {
+            printf("\n%s judge:\n", j->name);
+            joust_opt_help(j->opts, j->n_opts, 0, stdout);
+        }
+}
+
+int cli_begin_opts(int argc, char **argv, const char *usage, unsigned mask, int min_args,
+                   int max_args, cli_opts *o, int *exit_code)
 {
     *exit_code = 2;
     if (cli_parse(argc, argv, o) < 0)
         return 0;
     if (o->help) {
-        fputs(usage, stdout);
+        print_help(usage, mask);
         *exit_code = 0;
         return 0;
     }
@@ -332,6 +294,12 @@ int cli_begin(int argc, char **argv, const char *usage, int min_args, int max_ar
         return 0;
     }
     return 1;
+}
+
+int cli_begin(int argc, char **argv, const char *usage, int min_args, int max_args, cli_opts *o,
+              int *exit_code)
+{
+    return cli_begin_opts(argc, argv, usage, 0, min_args, max_args, o, exit_code);
 }
 
 int cli_check_keys(const cli_opts *o)
@@ -355,140 +323,6 @@ int cli_check_keys(const cli_opts *o)
             fprintf(stderr, "joust: --allow: %s\n", err);
         joust_curve_allow_destroy(&allow);
     }
-    return rc;
-}
-
-int cli_open_store(const char *path, int create, joust_store_t **st)
-{
-    int rc = joust_store_open(path, create, st);
-    if (rc == JOUST_ENOTFOUND)
-        log_error("no joust store at %s (run `joust run MANIFEST --db %s` first)", path, path);
-    else if (rc < 0)
-        log_error("cannot open the store at %s: %s", path, joust_strerror(rc));
-    return rc;
-}
-
-/* ------------------------------------------------------- local workers --- */
-
-typedef struct {
-    const cli_opts *o;
-    pid_t pids[256];
-    int n;
-    uint64_t seed;
-    char stats_dir[64];  /* openai: where local workers leave their statistics */
-} local_workers;
-
-static void spawn_workers(const char *endpoint, void *arg)
-{
-    local_workers *lw = arg;
-    const cli_opts *o = lw->o;
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len <= 0) {
-        log_error("cannot find my own executable to start workers");
-        return;
-    }
-    exe[len] = '\0';
-    char slots[16], seed[24], noise[32], bias[32], temp[32], pixels[24], name[32], lat[16];
-    snprintf(slots, sizeof slots, "%d", o->slots);
-    snprintf(seed, sizeof seed, "%" PRIu64, lw->seed);
-    snprintf(noise, sizeof noise, "%.17g", o->jcfg.sim_noise);
-    snprintf(bias, sizeof bias, "%.17g", o->jcfg.sim_bias);
-    snprintf(temp, sizeof temp, "%.17g", o->jcfg.sim_temperature);
-    snprintf(pixels, sizeof pixels, "%lld", o->jcfg.max_pixels);
-    snprintf(lat, sizeof lat, "%d", o->jcfg.sim_latency_ms);
-    if (!getenv("JOUST_LOG"))
-        setenv("JOUST_LOG", "warn", 1); /* keep the progress line readable */
-    for (int i = 0; i < o->workers; i++) {
-        snprintf(name, sizeof name, "local-%d", i + 1);
-        char *args[112] = {exe, "worker", "--connect", (char *)endpoint, "--judge", (char *)o->judge,
-                          "--slots", slots, "--seed", seed, "--sim-noise", noise, "--sim-bias", bias,
-                          "--sim-temperature", temp, "--max-pixels", pixels, "--name", name,
-                          "--sim-latency-ms", lat};
-        int k = 22;
-        if (o->jcfg.image_root) {
-            args[k++] = "--image-root";
-            args[k++] = (char *)o->jcfg.image_root;
-        }
-        for (int r = 0; r < o->n_allow_roots && k + 2 < (int)(sizeof args / sizeof *args); r++) {
-            args[k++] = "--allow-root";
-            args[k++] = (char *)o->allow_roots[r];
-        }
-        if (o->allow_any_path)
-            args[k++] = "--allow-any-path";
-        char cache_mb[24];
-        snprintf(cache_mb, sizeof cache_mb, "%zu", o->jcfg.fetch_cache_mb);
-        const char *fetch_args[3][2] = {{"--s3-endpoint", o->jcfg.s3_endpoint},
-                                        {"--fetch-cache", o->jcfg.fetch_cache_dir},
-                                        {"--fetch-cache-mb", o->jcfg.fetch_cache_mb ? cache_mb : NULL}};
-        for (int f = 0; f < 3 && k + 2 < (int)(sizeof args / sizeof *args); f++)
-            if (fetch_args[f][1]) {
-                args[k++] = (char *)fetch_args[f][0];
-                args[k++] = (char *)fetch_args[f][1];
-            }
-        if (o->local_curve_secret && k + 4 < (int)(sizeof args / sizeof *args)) {
-            args[k++] = "--curve-secret";
-            args[k++] = (char *)o->local_curve_secret;
-            args[k++] = "--server-key";
-            args[k++] = (char *)o->server_key;
-        }
-        cli_openai_args oa;
-        if (!strcmp(o->judge, "openai"))
-            k = cli_openai_worker_args(o, lw->stats_dir, i, &oa, args, k,
-                                       (int)(sizeof args / sizeof *args));
-        args[k] = NULL;
-        /* posix_spawn execs at once: the child never touches our ZeroMQ
-         * context, which must not be used across fork. */
-        int err = posix_spawn(&lw->pids[lw->n], exe, NULL, NULL, args, environ);
-        if (err)
-            log_error("cannot start worker %d: %s", i + 1, strerror(err));
-        else
-            lw->n++;
-    }
-}
-
-static void reap_workers(local_workers *lw)
-{
-    int64_t deadline = joust_now_ms() + 3000;
-    int left = lw->n;
-    while (left > 0) {
-        for (int i = 0; i < lw->n; i++)
-            if (lw->pids[i] > 0 && waitpid(lw->pids[i], NULL, WNOHANG) == lw->pids[i]) {
-                lw->pids[i] = 0;
-                left--;
-            }
-        if (left == 0)
-            break;
-        if (joust_now_ms() > deadline || cli_stop) {
-            for (int i = 0; i < lw->n; i++)
-                if (lw->pids[i] > 0) {
-                    kill(lw->pids[i], SIGTERM);
-                    waitpid(lw->pids[i], NULL, 0);
-                    lw->pids[i] = 0;
-                }
-            break;
-        }
-        usleep(20000);
-    }
-}
-
-/* ------------------------------------------------------------ pipeline --- */
-
-int cli_write_scores(joust_store_t *st, const char *run_name, const char *out_dir,
-                     const joust_score_opts *so, joust_score_summary *sum, int quiet)
-{
-    Joust__RunRecord *run;
-    int rc = joust_run_open(st, run_name, NULL, &run);
-    if (rc < 0) {
-        log_error("run '%s': %s", run_name, joust_strerror(rc));
-        return rc;
-    }
-    if ((rc = joust_scores_compute(st, run, so, sum)) == 0)
-        rc = joust_output_scores(st, run, sum, out_dir, quiet ? NULL : stdout);
-    joust_score_summary_clear(sum); /* callers use the counts only */
-    if (rc < 0)
-        log_error("run '%s': scoring failed: %s", run->name, joust_strerror(rc));
-    joust_rec_free(run);
     return rc;
 }
 
@@ -518,6 +352,19 @@ int cli_image_roots(cli_opts *o, const char *manifest)
     return 0;
 }
 
+int cli_open_store(const char *path, int create, joust_store_t **st)
+{
+    int rc = joust_store_open(path, create, st);
+    if (rc == JOUST_ENOTFOUND)
+        log_error("no joust store at %s (run `joust run MANIFEST --db %s` first)", path, path);
+    else if (rc < 0)
+        log_error("cannot open the store at %s: %s", path, joust_strerror(rc));
+    return rc;
+}
+
+/* ------------------------------------------------------------ pipeline --- */
+
+/* bad_lines: where ingest lists the bad lines (NULL: none). */
 /* --check-remote: a HEAD request per remote image, never a download. */
 static int head_remote(void *ctx, const char *uri, char *err, size_t errlen)
 {
@@ -525,113 +372,206 @@ static int head_remote(void *ctx, const char *uri, char *err, size_t errlen)
     return joust_fetch_head(ctx, uri, &len, err, errlen);
 }
 
-int cli_ingest(const cli_opts *o, joust_store_t *st, const char *manifest)
+/* The client --check-remote asks (NULL without the option). */
+static joust_fetch_t *remote_checker(const cli_opts *o)
 {
-    joust_ingest_opts io;
-    joust_ingest_opts_defaults(&io);
     joust_fetch_config fc = {.s3_endpoint = o->jcfg.s3_endpoint, .cache_dir = "none"};
-    joust_fetch_t *fetch = o->check_remote ? joust_fetch_new(&fc) : NULL;
-    io.check_remote = fetch ? head_remote : NULL;
-    io.check_remote_ctx = fetch;
-    io.duplicate_ids = (joust_dup_ids)o->duplicate_ids;
-    io.allow_roots = o->allow_roots;
-    io.n_allow_roots = (size_t)o->n_allow_roots;
-    io.allow_any_path = o->allow_any_path;
-    char bad[PATH_MAX];
-    snprintf(bad, sizeof bad, "%s/bad_lines.jsonl", o->out);
-    io.bad_lines_path = bad;
-    mkdir(o->out, 0755);
-    joust_ingest_stats is;
-    int rc = joust_ingest_with(st, manifest, &io, &is);
-    joust_fetch_destroy(&fetch);
-    if (rc < 0) {
-        log_error("cannot ingest %s: %s", manifest, joust_strerror(rc));
-        return rc;
+    return o->check_remote ? joust_fetch_new(&fc) : NULL;
+}
+
+static void fill_pipeline(const cli_opts *o, const char *manifest, const char *bad_lines,
+                          joust_fetch_t *fetch, joust_pipeline_config *pc)
+{
+    joust_pipeline_config_defaults(pc);
+    pc->manifest = manifest;
+    pc->ingest.duplicate_ids = !strcmp(o->duplicate_ids, "warn") ? JOUST_DUP_IDS_WARN
+                                                                  : JOUST_DUP_IDS_ERROR;
+    pc->ingest.bad_lines_path = bad_lines;
+    pc->ingest.allow_roots = o->allow_roots;
+    pc->ingest.n_allow_roots = (size_t)o->n_allow_roots;
+    pc->ingest.allow_any_path = o->allow_any_path;
+    pc->ingest.check_remote = fetch ? head_remote : NULL;
+    pc->ingest.check_remote_ctx = fetch;
+    pc->score = o->score;
+    pc->summary = stdout;
+    pc->run_name = o->run;
+    pc->spec = (joust_run_spec){o->strategy, o->judge, o->order, o->seed, o->max_attempts,
+                                o->lease_ms, NULL, o->budget_per_image, o->budget_calls,
+                                o->confidence, o->k};
+    joust_coord_config *cc = &pc->coord;
+    cc->bind = o->workers ? "tcp://127.0.0.1:*" : o->bind;
+    cc->window = o->window;
+    cc->job_matches = o->job_matches;
+    cc->progress = o->progress;
+    cc->stop = &cli_stop;
+    if (!o->workers || o->local_curve_secret) { /* local workers: loopback, no CURVE unless asked */
+        cc->curve_secret = o->curve_secret;
+        cc->curve_allow = o->curve_allow;
     }
-    if (!is.already_ingested)
-        printf("ingested %s: %" PRIu64 " images in %" PRIu64 " new prompts; %" PRIu64
-               " bad lines%s%s%s, %" PRIu64 " duplicate ids renamed, %" PRIu64
-               " duplicates, %" PRIu64 " missing files\n",
-               manifest, is.images, is.prompts, is.errors, is.errors ? " (all in " : "",
-               is.errors ? bad : "", is.errors ? ")" : "", is.renamed_ids, is.duplicates,
-               is.missing);
-    uint64_t next_image;
-    joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &next_image);
-    if (next_image == 1) {
-        log_error("%s has no valid images: nothing to rank", manifest);
+    pc->local_workers = o->workers;
+    pc->retry_failed = o->retry_failed;
+    pc->supervisor.exe = "joust"; /* cli_pipeline_setup puts the real path */
+    pc->out_dir = o->out;
+}
+
+int cli_check_run(const cli_opts *o)
+{
+    char err[512];
+    int rc = 0;
+    if (o->workers > 0)
+        rc = joust_judge_check(o->judge, &o->jcfg, err, sizeof err);
+    if (rc == 0) {
+        joust_pipeline_config pc;
+        fill_pipeline(o, NULL, NULL, NULL, &pc);
+        rc = joust_pipeline_check(&pc, err, sizeof err);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "joust: %s\n", err);
         return JOUST_EINVAL;
     }
     return 0;
 }
 
-int cli_coordinate(const cli_opts *o, joust_store_t *st, joust_coord_summary *cs)
+/* Worker i of `joust run`: its name, the run's seed, its statistics file,
+ * the benchmark's CURVE keys. */
+static void worker_args(int i, joust_argv *a, void *arg)
 {
-    char opts[640];
-    int on = snprintf(opts, sizeof opts, "sim_noise=%g sim_bias=%g sim_temperature=%g max_pixels=%lld",
-                      o->jcfg.sim_noise, o->jcfg.sim_bias, o->jcfg.sim_temperature, o->jcfg.max_pixels);
-    if (!strcmp(o->judge, "openai") && on > 0 && (size_t)on < sizeof opts)
-        cli_openai_describe(o, opts + on, sizeof opts - (size_t)on);
-    joust_run_spec spec = {o->strategy, o->judge, o->order, o->seed, o->max_attempts, o->lease_ms,
-                           opts, o->budget_per_image, o->budget_calls, o->confidence, o->k};
-    Joust__RunRecord *run;
-    int rc = joust_run_open(st, o->run, &spec, &run);
-    if (rc < 0)
-        return rc;
-    local_workers lw = {.o = o, .seed = run->seed};
-    joust_rec_free(run);
-    uint64_t again = 0;
-    if (o->retry_failed && (rc = joust_coord_retry_failed(st, o->run, &again)) < 0) {
-        log_error("run '%s': cannot re-plan its failed matches: %s", o->run, joust_strerror(rc));
-        return rc;
+    cli_run *r = arg;
+    char buf[PATH_MAX];
+    joust_argv_add(a, "--name");
+    snprintf(buf, sizeof buf, "local-%d", i + 1);
+    joust_argv_add(a, buf);
+    joust_argv_add(a, "--seed");
+    snprintf(buf, sizeof buf, "%" PRIu64, r->seed);
+    joust_argv_add(a, buf);
+    if (r->stats_dir[0]) {
+        joust_argv_add(a, "--judge-stats");
+        snprintf(buf, sizeof buf, "%s/worker-%d.json", r->stats_dir, i + 1);
+        joust_argv_add(a, buf);
     }
-    if (o->retry_failed)
-        printf("run '%s': %" PRIu64 " failed matches to judge again\n", o->run, again);
-    joust_coord_config cc;
-    joust_coord_config_defaults(&cc);
-    cc.bind = o->workers ? "tcp://127.0.0.1:*" : o->bind;
-    cc.window = o->window;
-    cc.job_matches = o->job_matches;
-    cc.progress = o->progress;
-    cc.stop = &cli_stop;
-    cc.drain_ms = o->workers ? 0 : cc.drain_ms; /* local workers are reaped instead */
-    if (!o->workers || o->local_curve_secret) { /* local workers: loopback, no CURVE unless asked */
-        cc.curve_secret = o->curve_secret;
-        cc.curve_allow = o->curve_allow;
+    if (r->o->local_curve_secret) {
+        joust_argv_add(a, "--curve-secret");
+        joust_argv_add(a, r->o->local_curve_secret);
+        joust_argv_add(a, "--server-key");
+        joust_argv_add(a, r->o->server_key);
     }
-    if (o->workers) {
-        cc.on_bound = spawn_workers;
-        cc.on_bound_arg = &lw;
-        if (!strcmp(o->judge, "openai"))
-            cli_openai_stats_dir(lw.stats_dir, sizeof lw.stats_dir);
+}
+
+/* The judge settings recorded with a run: "name=value" per option the
+ * judge reads, from the same table that makes the workers' argv. */
+static char *judge_options(const cli_opts *o)
+{
+    joust_argv a = {0};
+    joust_judge_to_argv(o->judge, &o->jcfg, &a);
+    size_t len = 1;
+    for (size_t i = 0; i < a.n; i++)
+        len += strlen(a.v[i]) + 1;
+    char *s = xmalloc(len), *p = s;
+    *p = '\0';
+    for (size_t i = 0; i < a.n; i++) {
+        int opt = !strncmp(a.v[i], "--", 2);
+        int has_val = opt && i + 1 < a.n && strncmp(a.v[i + 1], "--", 2);
+        p += sprintf(p, "%s%s%s", p == s ? "" : " ", opt ? a.v[i] + 2 : a.v[i],
+                     has_val ? "=" : "");
+        if (has_val)
+            p += sprintf(p, "%s", a.v[++i]);
     }
-    rc = joust_coordinator_run(st, o->run, &cc, cs);
-    reap_workers(&lw);
-    int done = rc >= 0 && cs->complete;
-    if (done)
-        printf("judged %" PRIu64 " matches in %.1f s (%.0f/s): %" PRIu64 " ok, %" PRIu64
-               " failed, %" PRIu64 " retried, %" PRIu64 " leases expired\n",
-               cs->ok + cs->failed, cs->seconds,
-               cs->seconds > 0 ? (double)(cs->ok + cs->failed) / cs->seconds : 0, cs->ok,
-               cs->failed, cs->retried, cs->expired);
-    if (done && (cs->drained || cs->forged || cs->infra_retries))
-        printf("  %" PRIu64 " infrastructure errors sent back to the queue, %" PRIu64
-               " workers drained (leases kept expiring), %" PRIu64
-               " results dropped from peers that never held the lease\n",
-               cs->infra_retries, cs->drained, cs->forged);
-    if (lw.stats_dir[0]) /* the workers' judge statistics, after their exit */
-        cli_openai_report(o, lw.stats_dir, lw.n, done);
-    if (rc == JOUST_EJUDGE && cs->stopped[0])
-        fprintf(stderr, "joust: run '%s' stopped: %s\n  fix the judge's configuration, then run the "
-                        "same command again to resume\n", o->run, cs->stopped);
-    if (rc < 0)
-        return rc;
-    if (!cs->complete) {
-        log_warn("run '%s' stopped before completion: %" PRIu64 " of %" PRIu64
-                 " planned matches have no outcome yet; run the same command again to resume",
-                 o->run, cs->run.planned - cs->run.counts.ok - cs->run.counts.failed, cs->run.planned);
-        return cli_stop ? 130 : JOUST_EAGAIN;
+    joust_argv_free(&a);
+    return s;
+}
+
+int cli_pipeline_setup(const cli_opts *o, const char *manifest, cli_run *r,
+                       joust_pipeline_config *pc)
+{
+    memset(r, 0, sizeof *r);
+    r->o = o;
+    snprintf(r->bad_lines, sizeof r->bad_lines, "%s/bad_lines.jsonl", o->out);
+    if (manifest)
+        mkdir(o->out, 0755);
+    if (manifest)
+        r->fetch = remote_checker(o);
+    fill_pipeline(o, manifest, r->bad_lines, r->fetch, pc);
+    pc->spec.judge_options = judge_options(o);
+    pc->report = cli_report;
+    pc->report_arg = r;
+    if (!o->workers)
+        return 0;
+    ssize_t len = readlink("/proc/self/exe", r->exe, sizeof r->exe - 1);
+    if (len <= 0) {
+        log_error("cannot find my own executable to start workers");
+        return JOUST_EIO;
     }
+    r->exe[len] = '\0';
+    joust_argv_add(&r->worker_argv, "worker");
+    joust_argv_add(&r->worker_argv, "--judge");
+    joust_argv_add(&r->worker_argv, o->judge);
+    for (size_t i = 0; i < N_CLI; i++)
+        if (cli_table[i].mask & CLI_SPAWN)
+            joust_opt_to_argv(&cli_table[i], o, &r->worker_argv);
+    joust_judge_to_argv(o->judge, &o->jcfg, &r->worker_argv);
+    pc->supervisor.exe = r->exe;
+    pc->supervisor.argv = (const char *const *)r->worker_argv.v;
+    pc->supervisor.worker_args = worker_args;
+    pc->supervisor.worker_args_arg = r;
+    if (!getenv("JOUST_LOG"))
+        setenv("JOUST_LOG", "warn", 1); /* keep the progress line readable */
     return 0;
+}
+
+void cli_run_clear(cli_run *r)
+{
+    joust_argv_free(&r->worker_argv);
+    joust_fetch_destroy(&r->fetch);
+}
+
+void cli_report(const joust_pipe_event *ev, void *arg)
+{
+    cli_run *r = arg;
+    switch (ev->step) {
+    case JOUST_PIPE_INGESTED: {
+        const joust_ingest_stats *is = ev->ingest;
+        if (!is->already_ingested)
+            printf("ingested %s: %" PRIu64 " images in %" PRIu64 " new prompts; %" PRIu64
+                   " bad lines%s%s%s, %" PRIu64 " duplicate ids renamed, %" PRIu64
+                   " duplicates, %" PRIu64 " missing files\n",
+                   ev->manifest, is->images, is->prompts, is->errors, is->errors ? " (all in " : "",
+                   is->errors ? r->bad_lines : "", is->errors ? ")" : "", is->renamed_ids,
+                   is->duplicates, is->missing);
+        break;
+    }
+    case JOUST_PIPE_RUN_OPENED:
+        r->seed = ev->run->seed;
+        if (r->o && r->o->retry_failed)
+            printf("run '%s': %" PRIu64 " failed matches to judge again\n", ev->run->name,
+                   ev->retry_again);
+        if (r->o && r->o->workers && !strcmp(r->o->judge, "openai"))
+            cli_openai_stats_dir(r->stats_dir, sizeof r->stats_dir);
+        break;
+    case JOUST_PIPE_JUDGED: {
+        const joust_coord_summary *cs = ev->judged;
+        if (cs->complete)
+            printf("judged %" PRIu64 " matches in %.1f s (%.0f/s): %" PRIu64 " ok, %" PRIu64
+                   " failed, %" PRIu64 " retried, %" PRIu64 " leases expired\n",
+                   cs->ok + cs->failed, cs->seconds,
+                   cs->seconds > 0 ? (double)(cs->ok + cs->failed) / cs->seconds : 0, cs->ok,
+                   cs->failed, cs->retried, cs->expired);
+        if (cs->complete && (cs->drained || cs->forged || cs->infra_retries))
+            printf("  %" PRIu64 " infrastructure errors sent back to the queue, %" PRIu64
+                   " workers drained (leases kept expiring), %" PRIu64
+                   " results dropped from peers that never held the lease\n",
+                   cs->infra_retries, cs->drained, cs->forged);
+        if (r->stats_dir[0]) /* the workers' judge statistics, after their exit */
+            cli_openai_report(r->o, r->stats_dir, r->o->workers, cs->complete);
+        if (cs->stopped[0])
+            fprintf(stderr, "joust: run '%s' stopped: %s\n  fix the judge's configuration, then run "
+                            "the same command again to resume\n", ev->run->name, cs->stopped);
+        break;
+    }
+    case JOUST_PIPE_SCORED: /* output.c printed the summary */
+        break;
+    }
+    if (r->tap)
+        r->tap(ev, r->tap_arg);
 }
 
 /* A finished run with failed matches: says which classes on stderr, and
@@ -652,12 +592,58 @@ static int failure_verdict(const cli_opts *o, const joust_coord_tally *t)
 
 int cli_pipeline(const cli_opts *o, const char *manifest, joust_store_t *st)
 {
-    int rc = manifest ? cli_ingest(o, st, manifest) : 0;
-    joust_coord_summary cs;
-    if (rc == 0)
-        rc = cli_coordinate(o, st, &cs);
-    joust_score_summary ss;
-    if (rc == 0)
-        rc = cli_write_scores(st, o->run, o->out, &o->score, &ss, 0);
-    return rc ? rc : failure_verdict(o, &cs.run);
+    cli_run r;
+    joust_pipeline_config pc;
+    int rc = cli_pipeline_setup(o, manifest, &r, &pc);
+    joust_pipeline_result res;
+    if (rc == 0 && (rc = joust_pipeline_run(st, &pc, &res)) == 0)
+        rc = failure_verdict(o, &res.judged.run);
+    if (rc == JOUST_EEXIST)
+        log_error("run '%s' exists with another configuration: choose another --run NAME, or "
+                  "remove it with its matches and outcomes: joust runs rm %s --db %s",
+                  o->run, o->run, o->db);
+    free((char *)pc.spec.judge_options);
+    cli_run_clear(&r);
+    return cli_exit_status(rc);
+}
+
+int cli_ingest(const cli_opts *o, joust_store_t *st, const char *manifest)
+{
+    cli_run r = {.o = o};
+    snprintf(r.bad_lines, sizeof r.bad_lines, "%s/bad_lines.jsonl", o->out);
+    mkdir(o->out, 0755);
+    r.fetch = remote_checker(o);
+    joust_pipeline_config pc;
+    fill_pipeline(o, manifest, r.bad_lines, r.fetch, &pc);
+    pc.report = cli_report;
+    pc.report_arg = &r;
+    int rc = joust_pipeline_ingest(st, &pc);
+    cli_run_clear(&r);
+    return rc;
+}
+
+static void keep_counts(const joust_pipe_event *ev, void *arg)
+{
+    if (ev->step != JOUST_PIPE_SCORED)
+        return;
+    joust_score_summary *sum = arg;
+    *sum = *ev->scores;
+    memset(&sum->models, 0, sizeof sum->models); /* freed by the pipeline */
+}
+
+int cli_write_scores(joust_store_t *st, const char *run_name, const char *out_dir,
+                     const joust_score_opts *so, joust_score_summary *sum, int quiet)
+{
+    cli_run r = {.tap = keep_counts, .tap_arg = sum};
+    memset(sum, 0, sizeof *sum);
+    joust_pipeline_config pc;
+    joust_pipeline_config_defaults(&pc);
+    pc.run_name = run_name;
+    pc.out_dir = out_dir;
+    if (so)
+        pc.score = *so;
+    pc.summary = quiet ? NULL : stdout;
+    pc.report = cli_report;
+    pc.report_arg = &r;
+    return joust_pipeline_score(st, &pc);
 }

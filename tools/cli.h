@@ -1,14 +1,19 @@
-/* Shared pieces of the `joust` command: options common to the subcommands
- * and the pipeline that `run` and `demo` share. */
+/* Shared pieces of the `joust` command: its options (one table in cli.c,
+ * plus each judge's table from the registry in worker/judge.c), signals,
+ * and the glue between the options and the run pipeline
+ * (coordinator/pipeline.h), which does the work. */
 #ifndef JOUST_CLI_H
 #define JOUST_CLI_H
+#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "coordinator.h"
 #include "judge.h"
+#include "opt.h"
 #include "output.h"
+#include "pipeline.h"
 #include "scoring.h"
 #include "store.h"
 
@@ -17,8 +22,8 @@
 typedef struct {
     const char *db, *out, *run, *judge, *order, *strategy, *bind, *connect, *name;
     uint64_t seed;
-    int workers, slots, top, progress, help;
-    int wait_ready_s;          /* worker: wait for the judge before READY (-1: default) */
+    int workers, slots, progress, help;
+    int wait_ready_s;        /* worker: wait this long for the judge before READY */
     int prompts, per_prompt; /* demo and bench sizes */
     uint64_t images;
     uint32_t max_attempts, lease_ms, window, job_matches;
@@ -26,11 +31,14 @@ typedef struct {
     double budget_per_image, confidence;
     uint64_t budget_calls;
     uint32_t k;
-    joust_max_failed max_failed; /* --max-failed: failures that still exit 0 */
+    const char *max_failed_arg;  /* --max-failed N|P% as given */
+    joust_max_failed max_failed; /* parsed: failures that still exit 0 */
     int retry_failed;            /* --retry-failed: judge the failed matches again */
-    joust_judge_config jcfg;
-    joust_score_opts score; /* --device, --hard-weight */
-    int min_kind;           /* --min-kind (JOUST__OUTCOME_KIND__*); 0 when not given */
+    joust_judge_config jcfg; /* the judge options (worker/judge.c's tables) */
+    joust_score_opts score;  /* --device, --hard-weight */
+    const char *device;      /* --device as given */
+    const char *min_kind_arg;
+    int min_kind;            /* --min-kind (JOUST__OUTCOME_KIND__*); 0 when not given */
     /* CURVE over tcp (coordinator: curve_secret + curve_allow; worker:
      * curve_secret + server_key) and image path confinement. */
     const char *curve_secret, *curve_allow, *server_key;
@@ -41,27 +49,50 @@ typedef struct {
     int allow_any_path;          /* --allow-any-path: no image confinement */
     int check_remote;            /* --check-remote: HEAD every remote image at ingest */
     char manifest_root[4096];    /* the default root cli_image_roots adds */
-    int duplicate_ids; /* joust_dup_ids: --duplicate-ids error|warn */
+    int slots_given;
+    const char *duplicate_ids; /* --duplicate-ids error|warn */
     int argc;      /* positional arguments left after the options */
     char **argv;
 } cli_opts;
 
+/* Which options a command's --help lists (the mask of a table row). */
+enum {
+    CLI_RUN = 1u << 0,     /* joust run, demo: the run and its local workers */
+    CLI_COORD = 1u << 1,   /* joust coordinator */
+    CLI_WORKER = 1u << 2,  /* joust worker */
+    CLI_STORE = 1u << 3,   /* commands that read a store */
+    CLI_JUDGES = 1u << 4,  /* + the judges and their options */
+    CLI_SPAWN = 1u << 5    /* handed on to the local workers of joust run */
+};
+
+/* 0 while running; SIGINT or SIGTERM once one arrived; 1 when the run was
+ * stopped from inside (the local workers failed). */
 extern volatile sig_atomic_t cli_stop;
 
 /* Parses options from argv[1..] (argv[0] is the subcommand). Returns 0, or
- * JOUST_EINVAL after printing the reason. */
+ * JOUST_EINVAL after printing the reason (naming the option). */
 int cli_parse(int argc, char **argv, cli_opts *o);
 /* Every subcommand's start: parses the options, prints usage for --help
  * (*exit_code 0) or for a count of positional arguments outside
  * [min_args, max_args] (to stderr, *exit_code 2). Returns 1 when the
- * command goes on, 0 when it should return *exit_code. */
+ * command goes on, 0 when it should return *exit_code. cli_begin_opts
+ * prints after usage the options whose rows have a bit of mask. */
 int cli_begin(int argc, char **argv, const char *usage, int min_args, int max_args, cli_opts *o,
               int *exit_code);
+int cli_begin_opts(int argc, char **argv, const char *usage, unsigned mask, int min_args,
+                   int max_args, cli_opts *o, int *exit_code);
 void cli_install_signals(void);
+/* The exit status for a command that ended with rc: 128 + the signal when
+ * SIGINT/SIGTERM stopped it (after the same clean shutdown), else 0 for
+ * rc == 0 and 1 otherwise. */
+int cli_exit_status(int rc);
 /* Reads every key option that is set (--curve-secret, --server-key,
  * --allow) once, so that a bad one is an error naming the option before
  * anything starts. Returns 0, or the first failure after printing it. */
 int cli_check_keys(const cli_opts *o);
+/* Checks the judge and the run options (strategy, order, budgets, ...)
+ * before any store is opened, printing what is wrong. 0 or JOUST_EINVAL. */
+int cli_check_run(const cli_opts *o);
 /* Image confinement by default: without --allow-root or --allow-any-path,
  * a command with a manifest confines images (at ingest and in its local
  * workers) to the manifest's folder; a worker without a manifest and with a
@@ -71,47 +102,54 @@ int cli_image_roots(cli_opts *o, const char *manifest);
 /* Opens the store (creating it when create != 0), logging why on failure. */
 int cli_open_store(const char *path, int create, joust_store_t **st);
 
+/* What a pipeline call from the command needs to outlive it. */
+typedef struct {
+    const cli_opts *o;
+    char bad_lines[PATH_MAX]; /* o->out/bad_lines.jsonl */
+    uint64_t seed;          /* the run's frozen seed, handed to the workers */
+    char stats_dir[64];     /* openai: where local workers leave their statistics */
+    char exe[PATH_MAX];
+    joust_argv worker_argv; /* "worker --judge J ..." from the option tables */
+    struct joust_fetch *fetch; /* --check-remote's client */
+    /* Called after cli_report for every event (benchmarks take times). */
+    void (*tap)(const joust_pipe_event *ev, void *arg);
+    void *tap_arg;
+} cli_run;
+
+/* Fills pc from o: the run spec, the coordinator, the local workers (o->
+ * workers; their argv from the option tables), the output directory and
+ * cli_report as the printer, with r as its context. manifest may be NULL.
+ * Release r with cli_run_clear. Returns 0 or JOUST_EIO (no executable). */
+int cli_pipeline_setup(const cli_opts *o, const char *manifest, cli_run *r,
+                       joust_pipeline_config *pc);
+void cli_run_clear(cli_run *r);
+/* Prints a pipeline event: what was ingested, judged, scored. */
+void cli_report(const joust_pipe_event *ev, void *arg);
+/* Ingest (when manifest != NULL), run, score and write under o->out, with
+ * o->workers local workers (0: remote ones at o->bind). Returns the exit
+ * status (cli_exit_status). */
+int cli_pipeline(const cli_opts *o, const char *manifest, joust_store_t *st);
 /* Ingests a manifest, printing what was added; every bad line goes to
  * o->out/bad_lines.jsonl. JOUST_EINVAL when the store then holds no images
  * at all. */
 int cli_ingest(const cli_opts *o, joust_store_t *st, const char *manifest);
-/* Creates or resumes the run, runs the coordinator with o->workers local
- * worker processes (none: remote workers connect to o->bind) and prints
- * what was judged. 130 when interrupted. */
-int cli_coordinate(const cli_opts *o, joust_store_t *st, joust_coord_summary *cs);
-/* Ingest (when manifest != NULL), create or resume the run, run the
- * coordinator with o->workers local worker processes, fit and write
- * scores.jsonl / scores.csv under o->out, print the summary. */
-int cli_pipeline(const cli_opts *o, const char *manifest, joust_store_t *st);
 /* Fits scores from the store alone (so NULL: defaults) and writes the
- * files (coordinator/output.h), printing the summary unless quiet. */
+ * files (coordinator/output.h), printing the summary unless quiet; sum
+ * gets the counts (its model report is freed). */
 int cli_write_scores(joust_store_t *st, const char *run_name, const char *out_dir,
                      const joust_score_opts *so, joust_score_summary *sum, int quiet);
 
-/* The openai judge in the command (cli_openai.c). Formatted numbers for a
- * spawned worker's argv live in a cli_openai_args until posix_spawn. */
-typedef struct {
-    char temp[32], max_tokens[16], top[16], inflight[16], timeout[16], retries[16], unparse[16];
-    char wait_ready[16];
-    char stats[128];
-} cli_openai_args;
-/* Appends the openai options (endpoints, model, mode, ...) for local
- * worker number i to args[k..max-1), with its statistics file under
- * stats_dir when that is not empty; returns the next free index. */
-int cli_openai_worker_args(const cli_opts *o, const char *stats_dir, int i, cli_openai_args *b,
-                           char **args, int k, int max);
-/* The judge settings recorded with a run ("model=... mode=..."). */
-void cli_openai_describe(const cli_opts *o, char *out, size_t outlen);
-/* Makes a private directory for the local workers' statistics; out is
- * left empty when that fails (the summary then lacks them). */
+/* The openai judge's statistics (cli_openai.c): a private directory where
+ * the local workers leave them (out is left empty when that fails), and
+ * their sum, printed (when print), written to --judge-stats when given, and
+ * the directory removed. */
 void cli_openai_stats_dir(char *out, size_t outlen);
-/* Sums the workers' statistics from dir, prints them (when print), writes
- * the sum to --judge-stats when given, and removes dir. */
 void cli_openai_report(const cli_opts *o, const char *dir, int nworkers, int print);
 
 int cmd_run(int argc, char **argv);
 int cmd_coordinator(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_scores(int argc, char **argv);
 int cmd_export(int argc, char **argv);

@@ -46,43 +46,68 @@ static int write_manifest(const char *path, uint64_t images, int per_prompt, uin
 
 typedef struct {
     uint64_t images, matches;
-    double ingest_s, run_s, score_s;
+    double ingest_s, run_s, score_s, judge_rate;
     long rss_after_run_kb, rss_after_score_kb;
+    int64_t t0, t_ingested, t_judged;
 } scale_result;
+
+/* Takes the time of each step of the pipeline (and the memory after it). */
+static void bench_tap(const joust_pipe_event *ev, void *arg)
+{
+    scale_result *r = arg;
+    int64_t now = joust_now_ms();
+    if (ev->step == JOUST_PIPE_INGESTED) {
+        joust_log_set_level(JOUST_LOG_INFO);
+        r->t_ingested = now;
+        r->ingest_s = (double)(now - r->t0) / 1000;
+    } else if (ev->step == JOUST_PIPE_JUDGED) {
+        r->t_judged = now;
+        r->run_s = (double)(now - r->t_ingested) / 1000;
+        r->matches = ev->judged->ok + ev->judged->failed;
+        r->judge_rate = ev->judged->seconds > 0 ? (double)r->matches / ev->judged->seconds : 0;
+        r->rss_after_run_kb = peak_rss_kb(RUSAGE_SELF);
+    } else if (ev->step == JOUST_PIPE_SCORED) {
+        r->score_s = (double)(now - r->t_judged) / 1000;
+        r->rss_after_score_kb = peak_rss_kb(RUSAGE_SELF);
+    }
+}
+
+/* The pipeline on a fresh store at db: ingest, judge, and fit + write the
+ * scores under out_dir (NULL: judge only), timed into r. */
+static int bench_pipeline(const cli_opts *o, const char *db, const char *manifest,
+                          const char *out_dir, scale_result *r)
+{
+    joust_store_t *st;
+    int rc;
+    if ((rc = cli_open_store(db, 1, &st)) < 0)
+        return rc;
+    cli_run run;
+    joust_pipeline_config pc;
+    if ((rc = cli_pipeline_setup(o, manifest, &run, &pc)) == 0) {
+        pc.summary = NULL;
+        run.tap = bench_tap;
+        run.tap_arg = r;
+        pc.out_dir = out_dir;
+        r->t0 = joust_now_ms();
+        joust_log_set_level(JOUST_LOG_ERROR); /* the missing image files are expected */
+        rc = joust_pipeline_run(st, &pc, NULL);
+        joust_log_set_level(JOUST_LOG_INFO);
+    }
+    free((char *)pc.spec.judge_options);
+    cli_run_clear(&run);
+    joust_store_destroy(&st);
+    return rc;
+}
 
 static int scale_once(cli_opts *o, const char *dir, uint64_t images, scale_result *r)
 {
     char manifest[PATH_MAX], db[PATH_MAX];
     snprintf(manifest, sizeof manifest, "%s/manifest-%" PRIu64 ".jsonl", dir, images);
     snprintf(db, sizeof db, "%s/store-%" PRIu64, dir, images);
-    int rc = write_manifest(manifest, images, o->per_prompt, o->seed);
-    if (rc < 0)
-        return rc;
-    joust_store_t *st;
-    if ((rc = cli_open_store(db, 1, &st)) < 0)
-        return rc;
     memset(r, 0, sizeof *r);
     r->images = images;
-    int64_t t0 = joust_now_ms();
-    joust_log_set_level(JOUST_LOG_ERROR); /* the missing image files are expected */
-    rc = cli_ingest(o, st, manifest);
-    joust_log_set_level(JOUST_LOG_INFO);
-    int64_t t1 = joust_now_ms();
-    joust_coord_summary cs;
-    if (rc == 0)
-        rc = cli_coordinate(o, st, &cs);
-    int64_t t2 = joust_now_ms();
-    r->rss_after_run_kb = peak_rss_kb(RUSAGE_SELF);
-    joust_score_summary ss;
-    if (rc == 0)
-        rc = cli_write_scores(st, o->run, dir, &o->score, &ss, 1);
-    r->rss_after_score_kb = peak_rss_kb(RUSAGE_SELF);
-    r->matches = cs.ok + cs.failed;
-    r->ingest_s = (double)(t1 - t0) / 1000;
-    r->run_s = (double)(t2 - t1) / 1000;
-    r->score_s = (double)(joust_now_ms() - t2) / 1000;
-    joust_store_destroy(&st);
-    return rc;
+    int rc = write_manifest(manifest, images, o->per_prompt, o->seed);
+    return rc < 0 ? rc : bench_pipeline(o, db, manifest, dir, r);
 }
 
 static int bench_scale(int argc, char **argv)
@@ -211,18 +236,11 @@ static int bench_coordinator(int argc, char **argv)
         snprintf(kdir, sizeof kdir, "%s/keys", dir);
         if (curve && (mkdir(kdir, 0700), rc = bench_keys(&o, kdir)) < 0)
             break;
-        joust_store_t *st;
-        if ((rc = cli_open_store(db, 1, &st)) < 0)
-            break;
-        joust_log_set_level(JOUST_LOG_ERROR); /* the image files do not exist: expected */
-        rc = cli_ingest(&o, st, manifest);
-        joust_log_set_level(JOUST_LOG_INFO);
-        joust_coord_summary cs;
-        if (rc == 0 && (rc = cli_coordinate(&o, st, &cs)) == 0) {
-            matches[curve] = cs.ok + cs.failed;
-            rate[curve] = cs.seconds > 0 ? (double)matches[curve] / cs.seconds : 0;
+        scale_result r = {0};
+        if ((rc = bench_pipeline(&o, db, manifest, NULL, &r)) == 0) {
+            matches[curve] = r.matches;
+            rate[curve] = r.judge_rate;
         }
-        joust_store_destroy(&st);
     }
     if (rc < 0)
         return 1;

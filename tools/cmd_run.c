@@ -1,11 +1,14 @@
-/* Subcommands that judge: run, coordinator, worker, demo. */
+/* Subcommands that judge: run, coordinator, worker, demo; and runs (ls, rm). */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "demo_data.h"
@@ -17,100 +20,35 @@
 #include "worker.h"
 #include "xalloc.h"
 
-#define RUN_OPTIONS                                                                          \
-    "  --db PATH            the store (default joust.db)\n"                                  \
-    "  --run NAME           run name (default \"default\"); an existing run resumes\n"      \
-    "  --judge NAME         quality (CPU, default) | openai (VLM server) | sim (tests)\n"    \
-    "  --order POLICY       both (default) | random | fixed: presentation order of pairs\n" \
-    "  --strategy NAME      round-robin (default) | k-regular | swiss | adaptive | top-k |\n"  \
-    "                       cross-model: which pairs are judged (docs/ranking.md)\n"       \
-    "  --budget X           at most X judge calls per image of a prompt (0: no cap)\n"       \
-    "  --budget-calls N     at most N judge calls per prompt (0: no cap)\n"                  \
-    "  --confidence X       adaptive, top-k: stop a prompt once settled at X (default 0.95)\n"\
-    "  --k N                k-regular: opponents per image; top-k: how many best/worst\n"    \
-    "  --seed N             seed for orders and simulated noise (default 1)\n"              \
-    "  --max-attempts N     attempts per match for retryable failures (default 3)\n"        \
-    "  --lease-ms N         re-dispatch a match not answered within N ms (default 60000)\n" \
-    "  --window N           planned matches held in memory (default 65536)\n"               \
-    "  --job-matches N      matches per JOB message (default 64)\n"                         \
-    "  --duplicate-ids P    a manifest line whose id an earlier image has: error (default;\n"\
-    "                       the line is skipped and listed in bad_lines.jsonl under --out)\n"\
-    "                       | warn (kept under a generated id #N)\n"                      \
-    "  --max-failed N|P%    failed matches that still exit 0 (default 0: any failure\n"    \
-    "                       exits 1, after the scores are written)\n"                     \
-    "  --retry-failed       judge a finished run's failed matches again, once\n"
-
-#define OPENAI_OPTIONS                                                                       \
-    "openai judge (a VLM behind an OpenAI-compatible server; see docs/judges.md):\n"         \
-    "  --endpoint URL       base URL, e.g. http://127.0.0.1:8000/v1 (repeatable; load is\n"  \
-    "                       spread, a failing endpoint is set aside and retried later)\n"   \
-    "  --model NAME         model name in requests\n"                                      \
-    "                       (default alexgambashidze/qwen2.5vl_image_preference_reasoner)\n" \
-    "  --mode MODE          reason (think, then answer; default) | direct (one token)\n"    \
-    "  --template FILE      prompt template ([system]/[user]/[assistant], {prompt},\n"     \
-    "                       {image1}, {image2}); default: the mode's built-in one\n"       \
-    "  --temperature X      sampling temperature (default 0)\n"                            \
-    "  --max-tokens N       reply length cap (default reason 1024, direct 1)\n"            \
-    "  --top-logprobs N     alternatives per token for the soft reward (default 10)\n"     \
-    "  --inflight N         HTTP requests in flight per worker (default 64; --slots\n"     \
-    "                       defaults to twice this)\n"                                     \
-    "  --request-timeout-ms N  per request (default 120000)\n"                             \
-    "  --max-retries N      retries of 429, 5xx, timeouts per match (default 5)\n"         \
-    "  --unparseable-retries N  re-asks after a reply without an answer (default 2)\n"     \
-    "  --no-hard-fallback   a reply without logprobs is unparseable, not a hard 0/1\n"     \
-    "  --wait-ready SECONDS  a worker waits this long for an endpoint to answer\n"       \
-    "                       (GET /models listing the model) before asking for work\n"   \
-    "                       (default 600; 0: do not wait)\n"                            \
-    "  --api-key-env NAME   environment variable with the API key (default OPENAI_API_KEY)\n" \
-    "  --judge-stats FILE   write the judge's statistics (JSON) there at the end\n"
-
-#define JUDGE_OPTIONS                                                                        \
-    "  --slots N            matches a worker holds at once (default 32)\n"                  \
-    "  --sim-noise X        sim judge: logit noise sd (default 0)\n"                        \
-    "  --sim-bias X         sim judge: first-position bias in logits (default 0)\n"         \
-    "  --sim-temperature X  sim judge: p = sigmoid((u1-u2)/X) (default 1)\n"                \
-    "  --sim-latency-ms N   sim judge: answer each match N ms after it arrives (default 0)\n"\
-    "  --max-pixels N       image budget for image-reading judges (default 401408)\n"       \
-    "  --image-root DIR     resolve relative image paths under DIR\n"                      \
-    "  --allow-root DIR     read only images whose real path is inside DIR (repeatable;\n" \
-    "                       default with a manifest: its folder); others fail with\n"     \
-    "                       \"outside the allowed roots\"\n"                              \
-    "  --allow-any-path     no confinement: read images wherever they are\n"               \
-    "  --s3-endpoint URL    S3-compatible store for s3:// images, path-style (default:\n"  \
-    "                       AWS_ENDPOINT_URL, else AWS); credentials: AWS_* variables\n" \
-    "                       or ~/.aws/credentials\n"                                     \
-    "  --fetch-cache DIR    on-disk cache of remote images (default\n"                   \
-    "                       ~/.cache/joust/fetch; none: off)\n"                          \
-    "  --fetch-cache-mb N   its size cap (default 2048)\n"                              \
-    "  --check-remote       ingest: a HEAD request per remote image; a 404/403 is a\n"   \
-    "                       bad line (nothing is downloaded)\n" OPENAI_OPTIONS
-
 /* run and coordinator: the pipeline on the store, as an exit status
- * (130 when interrupted). */
+ * (128 + the signal when SIGINT/SIGTERM stopped it). Everything the options
+ * say is checked before the store is opened or created. */
 static int run_on_store(const cli_opts *o, const char *manifest)
 {
+    if (cli_check_run(o) < 0)
+        return 2;
     cli_install_signals();
     joust_store_t *st;
     if (cli_open_store(o->db, 1, &st) < 0)
         return 1;
     int rc = cli_pipeline(o, manifest, st);
     joust_store_destroy(&st);
-    return rc == 0 ? 0 : rc == 130 ? 130 : 1;
+    return rc;
 }
 
 int cmd_run(int argc, char **argv)
 {
     cli_opts o;
     int code;
-    if (!cli_begin(argc, argv,
-                   "usage: joust run MANIFEST [options]\n"
-                      "Ingests MANIFEST (JSONL: image, prompt, prompt_id, model, id, ...), starts a\n"
-                      "coordinator and local workers, judges every planned pair, fits soft\n"
-                      "Bradley-Terry scores per prompt and writes scores.jsonl and scores.csv.\n\n"
-                      "  --out DIR            where to write the scores (default .)\n"
-                      "  --workers N          local worker processes (default 2)\n"
-                      "  --no-progress        no progress line\n" RUN_OPTIONS JUDGE_OPTIONS,
-                   1, 1, &o, &code))
+    if (!cli_begin_opts(argc, argv,
+                        "usage: joust run MANIFEST [options]\n"
+                        "Ingests MANIFEST (JSONL: image, prompt, prompt_id, model, id, ...), starts a\n"
+                        "coordinator and local workers, judges every planned pair, fits soft\n"
+                        "Bradley-Terry scores per prompt and writes scores.jsonl and scores.csv.\n"
+                        "A local worker that exits is started again; workers that keep failing at\n"
+                        "start stop the run with their error. SIGINT/SIGTERM stop it cleanly (exit\n"
+                        "130/143); the same command resumes it.\n",
+                        CLI_RUN | CLI_JUDGES, 1, 1, &o, &code))
         return code;
     if (o.workers < 1) {
         fprintf(stderr, "joust run: --workers must be >= 1\n");
@@ -130,17 +68,12 @@ int cmd_coordinator(int argc, char **argv)
 {
     cli_opts o;
     int code;
-    if (!cli_begin(argc, argv,
-                   "usage: joust coordinator [MANIFEST] [options]\n"
-                      "Serves a run to workers started elsewhere (`joust worker --connect`),\n"
-                      "ingesting MANIFEST first when given. When every match has an outcome it\n"
-                      "fits the scores and writes scores.jsonl/.csv under --out.\n\n"
-                      "  --bind ENDPOINT      where workers connect (default tcp://127.0.0.1:5555)\n"
-                      "  --out DIR            where to write the scores (default .)\n"
-                      "  --curve-secret FILE  CURVE: this coordinator's secret key (joust keygen)\n"
-                      "  --allow FILE         CURVE: allow-list, lines \"name public-key\"; only\n"
-                      "                       these workers get in, named by their key\n" RUN_OPTIONS,
-                   0, 1, &o, &code))
+    if (!cli_begin_opts(argc, argv,
+                        "usage: joust coordinator [MANIFEST] [options]\n"
+                        "Serves a run to workers started elsewhere (`joust worker --connect`),\n"
+                        "ingesting MANIFEST first when given. When every match has an outcome it\n"
+                        "fits the scores and writes scores.jsonl/.csv under --out.\n",
+                        CLI_COORD, 0, 1, &o, &code))
         return code;
     o.workers = 0;
     if (cli_check_keys(&o) < 0 || (o.argc && cli_image_roots(&o, o.argv[0]) < 0))
@@ -148,29 +81,51 @@ int cmd_coordinator(int argc, char **argv)
     return run_on_store(&o, o.argc ? o.argv[0] : NULL);
 }
 
+/* A local worker of `joust run` (JOUST_PARENT_PID in its environment) dies
+ * with it: SIGTERM when the parent thread goes, and an exit right away when
+ * the parent was gone before prctl (we were adopted by then). */
+static int die_with_parent(void)
+{
+    const char *pp = getenv("JOUST_PARENT_PID");
+    if (!pp || !*pp)
+        return 0;
+    long want = strtol(pp, NULL, 10);
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
+        log_warn("cannot arm PR_SET_PDEATHSIG: %s", strerror(errno));
+    if ((long)getppid() != want) {
+        log_error("the joust process that started this worker (pid %ld) is gone; exiting", want);
+        return -1;
+    }
+    return 0;
+}
+
 int cmd_worker(int argc, char **argv)
 {
     cli_opts o;
     int code;
-    if (!cli_begin(argc, argv,
-                   "usage: joust worker --connect ENDPOINT [options]\n"
-                      "Judges matches for a coordinator; exits when the run is complete.\n\n"
-                      "  --connect ENDPOINT   the coordinator, e.g. tcp://10.0.0.5:5555\n"
-                      "  --judge NAME         quality (default) | openai | sim\n"
-                      "  --name NAME          worker name in logs (default w-HOST-PID)\n"
-                      "  --seed N             sim judge noise seed (use the run's seed)\n"
-                      "  --curve-secret FILE  CURVE: this worker's secret key (joust keygen)\n"
-                      "  --server-key KEY     CURVE: the coordinator's public key: a .pub file, or the\n"
-                      "                       Z85 key itself when no file has that name\n" JUDGE_OPTIONS,
-                   0, 0, &o, &code))
+    if (!cli_begin_opts(argc, argv,
+                        "usage: joust worker --connect ENDPOINT [options]\n"
+                        "Judges matches for a coordinator; exits when the run is complete.\n"
+                        "SIGINT/SIGTERM: finishes cleanly and exits 130/143.\n",
+                        CLI_WORKER | CLI_JUDGES, 0, 0, &o, &code))
         return code;
     if (!o.connect) {
         fprintf(stderr, "joust worker: --connect ENDPOINT is required (see --help)\n");
         return 2;
     }
+    char err[512];
+    if (joust_judge_check(o.judge, &o.jcfg, err, sizeof err) < 0) {
+        fprintf(stderr, "joust worker: %s\n", err);
+        return 2;
+    }
     if (cli_check_keys(&o) < 0 || cli_image_roots(&o, NULL) < 0)
         return 2;
     cli_install_signals();
+    char tag[64];
+    snprintf(tag, sizeof tag, "%s", o.name ? o.name : "worker");
+    joust_log_set_tag(tag);
+    if (die_with_parent() < 0)
+        return 1;
     joust_worker_config wc;
     joust_worker_config_defaults(&wc);
     wc.endpoint = o.connect;
@@ -181,12 +136,47 @@ int cmd_worker(int argc, char **argv)
     wc.stop = &cli_stop;
     wc.curve_secret = o.curve_secret;
     wc.server_key = o.server_key;
-    if (o.wait_ready_s >= 0)
-        wc.wait_ready_ms = o.wait_ready_s * 1000;
-    char tag[64];
-    snprintf(tag, sizeof tag, "%s", o.name ? o.name : "worker");
-    joust_log_set_tag(tag);
-    int rc = joust_worker_run(&wc);
+    wc.wait_ready_ms = o.wait_ready_s * 1000;
+    return cli_exit_status(joust_worker_run(&wc));
+}
+
+/* `joust runs [ls]`, `joust runs rm NAME`. */
+int cmd_runs(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "ls"))
+        return cmd_status(argc > 1 ? argc - 1 : argc, argc > 1 ? argv + 1 : argv);
+    cli_opts o;
+    int code;
+    const char *usage = "usage: joust runs [ls] | joust runs rm NAME [--db PATH]\n"
+                        "ls: the runs in the store (as joust status). rm: removes run NAME with its\n"
+                        "matches, outcomes and scores (the store's images stay), e.g. a run created\n"
+                        "with a mistake; its name can then be used again.\n";
+    if (strcmp(argv[1], "rm")) {
+        if (strcmp(argv[1], "--help") && strcmp(argv[1], "-h")) {
+            fprintf(stderr, "joust runs: unknown action '%s'\n%s", argv[1], usage);
+            return 2;
+        }
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!cli_begin_opts(argc - 1, argv + 1, usage, CLI_STORE, 1, 1, &o, &code))
+        return code;
+    joust_store_t *st;
+    if (cli_open_store(o.db, 0, &st) < 0)
+        return 1;
+    const char *name = o.argv[0];
+    Joust__RunRecord *run = NULL;
+    int rc = joust_run_open(st, name, NULL, &run);
+    if (rc == JOUST_ENOTFOUND)
+        log_error("no run '%s' in %s (joust runs ls lists them)", name, o.db);
+    else if (rc < 0)
+        log_error("run '%s': %s", name, joust_strerror(rc));
+    else if ((rc = joust_rec_run_delete(st, run)) < 0)
+        log_error("cannot remove run '%s': %s", name, joust_strerror(rc));
+    else
+        printf("removed run '%s' (id %u) with its matches, outcomes and scores\n", name, run->run_id);
+    joust_rec_free(run);
+    joust_store_destroy(&st);
     return rc == 0 ? 0 : 1;
 }
 
@@ -228,15 +218,16 @@ int cmd_demo(int argc, char **argv)
 {
     cli_opts o;
     int code;
-    if (!cli_begin(argc, argv,
-                   "usage: joust demo [--out DIR] [--prompts N] [--per-prompt K] [options]\n"
-                      "Generates N base images (default 24) with K graded degradations each\n"
-                      "(default 8: blur, noise, JPEG artefacts, exposure), so the true quality\n"
-                      "order per prompt is known; ranks them with the quality judge and prints\n"
-                      "Kendall tau against that truth. Writes into DIR (default joust-demo).\n\n"
-                      "  --workers N          local worker processes (default 2)\n" JUDGE_OPTIONS,
-                   0, 0, &o, &code))
+    if (!cli_begin_opts(argc, argv,
+                        "usage: joust demo [--out DIR] [--prompts N] [--per-prompt K] [options]\n"
+                        "Generates N base images (default 24) with K graded degradations each\n"
+                        "(default 8: blur, noise, JPEG artefacts, exposure), so the true quality\n"
+                        "order per prompt is known; ranks them with the quality judge and prints\n"
+                        "Kendall tau against that truth. Writes into DIR (default joust-demo).\n",
+                        CLI_RUN | CLI_JUDGES, 0, 0, &o, &code))
         return code;
+    if (o.workers < 1 || cli_check_run(&o) < 0)
+        return 2;
     int prompts = o.prompts ? o.prompts : 24, per_prompt = o.per_prompt ? o.per_prompt : 8;
     if (prompts < 1 || per_prompt < 2 || prompts > 10000 || per_prompt > 64) {
         fprintf(stderr, "joust demo: prompts must be 1..10000 and per-prompt 2..64\n");
@@ -259,7 +250,8 @@ int cmd_demo(int argc, char **argv)
     joust_store_t *st;
     if (cli_image_roots(&o, manifest) < 0 || cli_open_store(o.db, 1, &st) < 0)
         return 1;
-    rc = cli_pipeline(&o, manifest, st);
+    int status = cli_pipeline(&o, manifest, st);
+    rc = status == 0 ? 0 : JOUST_EAGAIN;
     Joust__RunRecord *run = NULL;
     demo_eval e = {0};
     if (rc == 0 && (rc = joust_run_open(st, o.run, NULL, &run)) == 0)
@@ -272,5 +264,5 @@ int cmd_demo(int argc, char **argv)
     }
     joust_rec_free(run);
     joust_store_destroy(&st);
-    return rc == 0 ? 0 : 1;
+    return status ? status : cli_exit_status(rc);
 }

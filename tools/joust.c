@@ -17,6 +17,7 @@ static const struct {
     {"scores", cmd_scores, "fit scores from the store alone and write scores.jsonl/.csv"},
     {"export", cmd_export, "export dpo: best-vs-worst pairs per prompt as JSONL"},
     {"status", cmd_status, "list the runs in a store with their progress"},
+    {"runs", cmd_runs, "runs [ls] | runs rm NAME: list the runs, or remove one with its outcomes"},
     {"show", cmd_show, "show MATCH: a match's outcome and the judge's reasoning"},
     {"keygen", cmd_keygen, "keygen NAME: CURVE keypair NAME.key (0600) + NAME.pub; prints the allow-list line"},
     {"bench", cmd_bench, "benchmarks: bench scale (memory per image), bench bt (fit speed)"},

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "opt.h"
+
 /* Values match joust.proto's OutcomeStatus. */
 typedef enum {
     JOUST_STATUS_OK = 1,
@@ -104,6 +106,8 @@ typedef struct {
     const char *stats_path;    /* when set, the judge writes its statistics there (JSON) at exit */
 } joust_judge_config;
 
+/* Every field at its default: the registry's option defaults, plus
+ * seed 1 and cache_entries 4096. */
 void joust_judge_config_defaults(joust_judge_config *cfg);
 
 typedef struct joust_judge joust_judge_t;
@@ -130,9 +134,41 @@ struct joust_judge {
     void *impl;
 };
 
-/* Creates the judge called name ("sim", "quality", "openai"). JOUST_ENOTFOUND
- * for an unknown name, JOUST_EINVAL for a configuration it cannot use (the
- * reason is logged). */
+/* ---- the registry (worker/judge.c; docs/extending.md adds a judge) ----
+ * Every judge is one row: its name, a line for --help, its constructor and
+ * the options only it reads, declared once (joust_opt: name, type, field of
+ * joust_judge_config, range, default, help). That table drives the
+ * command's parsing, its --help, the defaults of joust_judge_config and the
+ * argv `joust run` hands to its local workers. */
+typedef struct {
+    const char *name;
+    const char *what;          /* one line for --help */
+    int (*create)(const joust_judge_config *cfg, joust_judge_t **out);
+    const joust_opt *opts;     /* options of this judge alone */
+    size_t n_opts;
+    int reads_images;          /* also reads joust_judge_image_opts */
+} joust_judge_info;
+
+/* The i-th judge in --help order (the first is the default); NULL past the
+ * end. */
+const joust_judge_info *joust_judge_info_at(size_t i);
+/* The judge called name, or NULL. */
+const joust_judge_info *joust_judge_find(const char *name);
+/* Options of every image-reading judge (the pixel budget, the image root). */
+extern const joust_opt joust_judge_image_opts[];
+extern const size_t joust_judge_n_image_opts;
+/* Checks, without creating anything, that name is a judge and that cfg
+ * holds its required options. @return 0, JOUST_ENOTFOUND (unknown judge) or
+ * JOUST_EINVAL, with the reason (naming the option, listing the judges) in
+ * err. */
+int joust_judge_check(const char *name, const joust_judge_config *cfg, char *err, size_t errlen);
+/* Appends the options judge name reads (image options first) to a, as
+ * joust_opt_to_argv writes them. */
+void joust_judge_to_argv(const char *name, const joust_judge_config *cfg, joust_argv *a);
+
+/* Creates the judge called name (a registry row). JOUST_ENOTFOUND for an
+ * unknown name, JOUST_EINVAL for a configuration it cannot use (the reason
+ * is logged). */
 int joust_judge_new(const char *name, const joust_judge_config *cfg, joust_judge_t **out);
 void joust_judge_destroy(joust_judge_t **self_p);
 int joust_judge_submit(joust_judge_t *j, const joust_judge_req *req);

@@ -1,0 +1,221 @@
+/* ingest -> run -> coordinate (local workers supervised) -> score -> files.
+ * See pipeline.h for what this promises. */
+#include "pipeline.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "pairing.h"
+#include "output.h"
+#include "records.h"
+#include "tally.h"
+
+void joust_pipeline_config_defaults(joust_pipeline_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    joust_ingest_opts_defaults(&cfg->ingest);
+    joust_score_opts_defaults(&cfg->score);
+    cfg->run_name = "default";
+    cfg->spec.strategy = "round-robin";
+    cfg->spec.judge = "quality";
+    cfg->spec.order = "both";
+    cfg->spec.seed = 1;
+    cfg->spec.max_attempts = 3;
+    cfg->spec.lease_ms = 60000;
+    joust_coord_config_defaults(&cfg->coord);
+    joust_supervisor_config_defaults(&cfg->supervisor);
+}
+
+int joust_pipeline_check(const joust_pipeline_config *cfg, char *err, size_t errlen)
+{
+    const joust_run_spec *s = &cfg->spec;
+    joust_strategy strategy;
+    joust_order_policy order;
+    const char *why = NULL, *opt = NULL;
+    char buf[64] = "";
+    if (!cfg->run_name || !cfg->run_name[0])
+        opt = "run", why = "a run needs a name";
+    else if (!s->strategy || joust_strategy_parse(s->strategy, &strategy) < 0)
+        opt = "strategy", why = "is not a strategy (round-robin | k-regular | swiss | adaptive | "
+                                "top-k | cross-model)";
+    else if (!s->order || joust_order_policy_parse(s->order, &order) < 0)
+        opt = "order", why = "is not an order (both | random | fixed)";
+    else if (!s->judge || !s->judge[0])
+        opt = "judge", why = "a run needs a judge";
+    else if (!isfinite(s->budget_per_image) || s->budget_per_image < 0)
+        opt = "budget", why = "must be a number >= 0 (0: no cap)";
+    else if (!isfinite(s->confidence) || s->confidence < 0)
+        opt = "confidence", why = "must be a number > 0 (0: the default 0.95)";
+    else if (s->max_attempts < 1)
+        opt = "max-attempts", why = "must be >= 1";
+    else if (s->lease_ms < 100)
+        opt = "lease-ms", why = "must be >= 100";
+    else if (cfg->coord.window < 1)
+        opt = "window", why = "must be >= 1";
+    else if (cfg->coord.job_matches < 1)
+        opt = "job-matches", why = "must be >= 1";
+    else if (cfg->local_workers < 0 || cfg->local_workers > 256)
+        opt = "workers", why = "must be in 0..256";
+    else if (cfg->local_workers && !cfg->supervisor.exe)
+        opt = "workers", why = "local workers need the program to start";
+    if (!why)
+        return 0;
+    if (!strcmp(opt, "strategy"))
+        snprintf(buf, sizeof buf, "%.40s", s->strategy ? s->strategy : "");
+    else if (!strcmp(opt, "order"))
+        snprintf(buf, sizeof buf, "%.40s", s->order ? s->order : "");
+    if (buf[0])
+        snprintf(err, errlen, "--%s: '%s' %s", opt, buf, why);
+    else
+        snprintf(err, errlen, "--%s: %s", opt, why);
+    return JOUST_EINVAL;
+}
+
+static void emit(const joust_pipeline_config *cfg, joust_pipe_event *ev)
+{
+    if (cfg->report)
+        cfg->report(ev, cfg->report_arg);
+}
+
+int joust_pipeline_ingest(joust_store_t *st, const joust_pipeline_config *cfg)
+{
+    if (!cfg->manifest)
+        return 0;
+    joust_ingest_stats is;
+    int rc = joust_ingest_with(st, cfg->manifest, &cfg->ingest, &is);
+    if (rc < 0) {
+        log_error("cannot ingest %s: %s", cfg->manifest, joust_strerror(rc));
+        return rc;
+    }
+    joust_pipe_event ev = {.step = JOUST_PIPE_INGESTED, .st = st, .manifest = cfg->manifest,
+                           .ingest = &is};
+    emit(cfg, &ev);
+    uint64_t next_image;
+    if ((rc = joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &next_image)) < 0)
+        return rc;
+    if (next_image == 1) {
+        log_error("%s has no valid images: nothing to rank", cfg->manifest);
+        return JOUST_EINVAL;
+    }
+    return 0;
+}
+
+int joust_pipeline_score(joust_store_t *st, const joust_pipeline_config *cfg)
+{
+    Joust__RunRecord *run;
+    int rc = joust_run_open(st, cfg->run_name, NULL, &run);
+    if (rc < 0) {
+        log_error("run '%s': %s", cfg->run_name, joust_strerror(rc));
+        return rc;
+    }
+    joust_score_summary sum;
+    if ((rc = joust_scores_compute(st, run, &cfg->score, &sum)) == 0)
+        rc = joust_output_scores(st, run, &sum, cfg->out_dir, cfg->summary);
+    if (rc == 0) {
+        joust_pipe_event ev = {.step = JOUST_PIPE_SCORED, .st = st, .run = run, .scores = &sum};
+        emit(cfg, &ev);
+    }
+    joust_score_summary_clear(&sum);
+    if (rc < 0)
+        log_error("run '%s': scoring failed: %s", run->name, joust_strerror(rc));
+    joust_rec_free(run);
+    return rc;
+}
+
+typedef struct {
+    const joust_pipeline_config *cfg;
+    joust_supervisor_t *sup;
+    char endpoint[256];
+} local_ctx;
+
+/* Worker i: --connect <the bound endpoint>, then the caller's own. */
+static void local_args(int i, joust_argv *a, void *arg)
+{
+    local_ctx *lc = arg;
+    joust_argv_add(a, "--connect");
+    joust_argv_add(a, lc->endpoint);
+    if (lc->cfg->supervisor.worker_args)
+        lc->cfg->supervisor.worker_args(i, a, lc->cfg->supervisor.worker_args_arg);
+}
+
+static void on_bound(const char *endpoint, void *arg)
+{
+    local_ctx *lc = arg;
+    snprintf(lc->endpoint, sizeof lc->endpoint, "%s", endpoint);
+    joust_supervisor_config sc = lc->cfg->supervisor;
+    sc.workers = lc->cfg->local_workers;
+    sc.stop = lc->cfg->coord.stop;
+    sc.worker_args = local_args;
+    sc.worker_args_arg = lc;
+    if (joust_supervisor_start(&sc, &lc->sup) < 0 && sc.stop)
+        *sc.stop = 1; /* logged; without workers the run cannot go on */
+}
+
+int joust_pipeline_run(joust_store_t *st, const joust_pipeline_config *cfg,
+                       joust_pipeline_result *res)
+{
+    joust_pipeline_result local;
+    if (!res)
+        res = &local;
+    memset(res, 0, sizeof *res);
+    char err[512];
+    int rc = joust_pipeline_check(cfg, err, sizeof err);
+    if (rc < 0) {
+        log_error("%s", err);
+        return rc;
+    }
+    if ((rc = joust_pipeline_ingest(st, cfg)) < 0)
+        return rc;
+    Joust__RunRecord *run;
+    if ((rc = joust_run_open(st, cfg->run_name, &cfg->spec, &run)) < 0)
+        return rc;
+    joust_pipe_event ev = {.step = JOUST_PIPE_RUN_OPENED, .st = st, .run = run};
+    if (cfg->retry_failed &&
+        (rc = joust_coord_retry_failed(st, cfg->run_name, &ev.retry_again)) < 0) {
+        log_error("run '%s': cannot re-plan its failed matches: %s", cfg->run_name,
+                  joust_strerror(rc));
+        joust_rec_free(run);
+        return rc;
+    }
+    emit(cfg, &ev);
+    local_ctx lc = {.cfg = cfg};
+    joust_coord_config cc = cfg->coord;
+    if (cfg->local_workers) {
+        cc.on_bound = on_bound;
+        cc.on_bound_arg = &lc;
+        cc.drain_ms = 0; /* the supervisor reaps them instead */
+    }
+    rc = joust_coordinator_run(st, cfg->run_name, &cc, &res->judged);
+    joust_supervisor_t *sup = lc.sup;
+    if (sup) {
+        res->workers_failed = joust_supervisor_failed(sup, res->why, sizeof res->why);
+        joust_supervisor_destroy(&sup);
+    } else if (cfg->local_workers && rc >= 0 && !res->judged.complete) {
+        res->workers_failed = 1;
+        snprintf(res->why, sizeof res->why, "the local workers could not be started");
+    }
+    res->complete = rc >= 0 && res->judged.complete;
+    res->stopped = !res->complete && !res->workers_failed && cc.stop && *cc.stop;
+    ev = (joust_pipe_event){.step = JOUST_PIPE_JUDGED, .st = st, .run = run, .judged = &res->judged};
+    emit(cfg, &ev);
+    if (rc >= 0 && !res->complete) {
+        if (res->workers_failed)
+            log_error("run '%s' stopped: %s", cfg->run_name, res->why);
+        else
+            log_warn("run '%s' stopped before completion: %" PRIu64 " of %" PRIu64
+                     " planned matches have no outcome yet; run the same command again to resume",
+                     cfg->run_name,
+                     res->judged.run.planned - res->judged.run.counts.ok - res->judged.run.counts.failed,
+                     res->judged.run.planned);
+        rc = JOUST_EAGAIN;
+    }
+    if (rc == 0 && cfg->out_dir)
+        rc = joust_pipeline_score(st, cfg);
+    joust_rec_free(run);
+    return rc;
+}
