@@ -110,26 +110,35 @@ static int scale_once(cli_opts *o, const char *dir, uint64_t images, scale_resul
     return rc < 0 ? rc : bench_pipeline(o, db, manifest, dir, r);
 }
 
+/* The benchmarks' options: the sim judge, prompts of 16, big slots and
+ * JOBs unless given. 0 to go on, else the exit status + 1. */
+static int bench_begin(int argc, char **argv, const char *usage, cli_opts *o)
+{
+    int code;
+    if (!cli_begin(argc, argv, usage, 0, 0, o, &code))
+        return code + 1;
+    if (!o->per_prompt)
+        o->per_prompt = 16;
+    o->judge = "sim";
+    if (!o->slots_given)
+        o->slots = 1024;
+    if (o->job_matches == 64)
+        o->job_matches = 256;
+    return 0;
+}
+
 static int bench_scale(int argc, char **argv)
 {
     cli_opts o;
-    if (cli_parse(argc, argv, &o) < 0)
-        return 2;
-    if (o.help) {
-        printf("usage: joust bench scale [--images N] [--per-prompt K] [--order fixed] [--out DIR]\n"
-               "Runs a synthetic manifest of N images (default 1000000) in prompts of K (default\n"
-               "16) with the sim judge and 2 local workers, first at N/10 then at N, and reports\n"
-               "peak memory of the coordinator process per image (total and marginal).\n");
-        return 0;
-    }
+    int code = bench_begin(argc, argv,
+                           "usage: joust bench scale [--images N] [--per-prompt K] [--order fixed] [--out DIR]\n"
+                           "Runs a synthetic manifest of N images (default 1000000) in prompts of K (default\n"
+                           "16) with the sim judge and 2 local workers, first at N/10 then at N, and reports\n"
+                           "peak memory of the coordinator process per image (total and marginal).\n",
+                           &o);
+    if (code)
+        return code - 1;
     uint64_t n = o.images ? o.images : 1000000;
-    if (!o.per_prompt)
-        o.per_prompt = 16;
-    o.judge = "sim";
-    if (o.slots == 32)
-        o.slots = 1024;
-    if (o.job_matches == 64)
-        o.job_matches = 256;
     const char *dir = strcmp(o.out, ".") ? o.out : "joust-bench-scale";
     mkdir(dir, 0755);
     scale_result small, big;
@@ -202,26 +211,18 @@ static int bench_keys(cli_opts *o, const char *dir)
 static int bench_coordinator(int argc, char **argv)
 {
     cli_opts o;
-    if (cli_parse(argc, argv, &o) < 0)
-        return 2;
-    if (o.help) {
-        printf("usage: joust bench coordinator [--images N] [--per-prompt K] [--workers W] [--out DIR]\n"
-               "Judges N images (default 200000) in prompts of K (default 16, fixed order) with\n"
-               "the sim judge in W local workers (default 4) over tcp on 127.0.0.1, once in\n"
-               "plain tcp and once with CURVE, and reports matches recorded per second.\n");
-        return 0;
-    }
+    int code = bench_begin(argc, argv,
+                           "usage: joust bench coordinator [--images N] [--per-prompt K] [--workers W] [--out DIR]\n"
+                           "Judges N images (default 200000) in prompts of K (default 16, fixed order) with\n"
+                           "the sim judge in W local workers (default 4) over tcp on 127.0.0.1, once in\n"
+                           "plain tcp and once with CURVE, and reports matches recorded per second.\n",
+                           &o);
+    if (code)
+        return code - 1;
     uint64_t n = o.images ? o.images : 200000;
-    if (!o.per_prompt)
-        o.per_prompt = 16;
     if (o.workers == 2)
         o.workers = 4;
-    o.judge = "sim";
     o.order = "fixed";
-    if (o.slots == 32)
-        o.slots = 1024;
-    if (o.job_matches == 64)
-        o.job_matches = 256;
     char dir[PATH_MAX - 64];
     snprintf(dir, sizeof dir, "%s", strcmp(o.out, ".") ? o.out : "joust-bench-coordinator");
     mkdir(dir, 0755);
