@@ -41,8 +41,7 @@ int joust_pipeline_check(const joust_pipeline_config *cfg, char *err, size_t err
     if (!cfg->run_name || !cfg->run_name[0])
         opt = "run", why = "a run needs a name";
     else if (!s->strategy || joust_strategy_parse(s->strategy, &strategy) < 0)
-        opt = "strategy", why = "is not a strategy (round-robin | k-regular | swiss | adaptive | "
-                                "top-k | cross-model)";
+        opt = "strategy", why = "is not a strategy (rank/pairing.h; joust run --help lists them)";
     else if (!s->order || joust_order_policy_parse(s->order, &order) < 0)
         opt = "order", why = "is not an order (both | random | fixed)";
     else if (!s->judge || !s->judge[0])
