@@ -91,8 +91,19 @@ int joust_opt_set(const joust_opt *o, void *obj, const char *val, char *err, siz
     case JOUST_OPT_STR: *FIELD(obj, o->offset, const char *) = val; return 0;
     case JOUST_OPT_CHOICE: {
         if (!choice_ok(o->choices, val)) {
-            char why[256];
-            snprintf(why, sizeof why, "is not one of %s", o->choices);
+            /* "a|b|c" -> "is not a, b or c" */
+            char why[256] = "is not ";
+            size_t k = strlen(why);
+            for (const char *c = o->choices; *c && k + 4 < sizeof why; c++) {
+                if (*c != '|') {
+                    why[k++] = *c;
+                    continue;
+                }
+                const char *sep = strchr(c + 1, '|') ? ", " : " or ";
+                for (; *sep && k + 1 < sizeof why; sep++)
+                    why[k++] = *sep;
+            }
+            why[k] = '\0';
             return bad(err, errlen, o, val, why);
         }
         *FIELD(obj, o->offset, const char *) = val;
