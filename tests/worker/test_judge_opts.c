@@ -55,7 +55,7 @@ int main(void)
 
     /* defaults from the tables */
     CHECK(c.max_pixels == 401408 && c.sim_temperature == 1.0 && c.sim_noise == 0);
-    CHECK(c.top_logprobs == 20 && c.inflight == 64 && c.timeout_ms == 120000);
+    CHECK(c.top_logprobs == 10 && c.inflight == 64 && c.timeout_ms == 120000);
     CHECK(c.max_retries == 5 && c.max_unparseable == 2 && c.hard_fallback == 1);
     CHECK(!strcmp(c.mode, "reason") && !strcmp(c.api_key_env, "OPENAI_API_KEY"));
     CHECK(c.model && strstr(c.model, "qwen2.5vl"));
