@@ -108,7 +108,9 @@ int main(void)
     CHECK(back.max_pixels == 401408); /* sim reads no images */
     joust_argv_free(&a);
     joust_judge_to_argv("quality", &c, &a);
-    CHECK(a.n == 4); /* --max-pixels 1000 --image-root /data */
+    CHECK_RC(parse_back("quality", &a, &back)); /* the image options only */
+    CHECK(back.max_pixels == 1000 && !strcmp(back.image_root, "/data") && back.sim_noise == 0 &&
+          back.n_endpoints == 0);
     joust_argv_free(&a);
     /* an exact double survives */
     CHECK_RC(joust_opt_set(find("sim", "sim-bias"), &c, "0.1234567890123456789", err, sizeof err));
