@@ -24,6 +24,8 @@ typedef struct {
     double latent;
     int has_latent;
     uint32_t model; /* index of its generator model within the prompt */
+    uint8_t old;    /* planned with its prompt in an earlier pass: a pair of
+                       two old images is not planned again (planning.c) */
 } img_ref;
 
 /* A planned prompt group, kept while any of its matches is unfinished or

@@ -303,9 +303,14 @@ int joust_ingest_with(joust_store_t *st, const char *path, const joust_ingest_op
             close(fd);
         return rc;
     }
-    uint64_t added;
+    uint64_t added, first;
+    stats->manifest_hash = file_hash;
     if (joust_rec_index_get(st, JOUST_INDEX_MANIFEST, file_hash, &added) == 0) {
         stats->already_ingested = 1;
+        if (joust_rec_index_get(st, JOUST_INDEX_MANIFEST_FIRST, file_hash, &first) == 0) {
+            stats->first_image = first;
+            stats->end_image = first + added;
+        }
         log_info("manifest %s is already in the store; not ingesting it again", path);
         close(fd);
         return 0;
@@ -348,6 +353,7 @@ int joust_ingest_with(joust_store_t *st, const char *path, const joust_ingest_op
     if ((rc = joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &in.next_image)) < 0 ||
         (rc = joust_rec_counter_get(st, JOUST_NEXT_PROMPT, &in.next_prompt)) < 0)
         goto out;
+    stats->first_image = in.next_image;
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
@@ -379,7 +385,12 @@ int joust_ingest_with(joust_store_t *st, const char *path, const joust_ingest_op
     if (rc == 0 && ferror(f))
         rc = JOUST_EIO;
     if (rc == 0) {
-        joust_rec_index_put(in.batch, JOUST_INDEX_MANIFEST, file_hash, stats->images);
+        /* Ids given (renamed duplicates included) are consecutive from
+         * first_image: the range is what a run naming this manifest covers. */
+        stats->end_image = in.next_image;
+        joust_rec_index_put(in.batch, JOUST_INDEX_MANIFEST, file_hash,
+                            stats->end_image - stats->first_image);
+        joust_rec_index_put(in.batch, JOUST_INDEX_MANIFEST_FIRST, file_hash, stats->first_image);
         rc = commit(&in);
     }
 out:

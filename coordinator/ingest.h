@@ -72,6 +72,11 @@ typedef struct {
     uint64_t unchecked;    /* remote images check_remote could not reach */
     uint64_t prompts;      /* new prompt groups */
     int already_ingested;  /* the same manifest content was ingested before */
+    /* The manifest's images, also when it was ingested before: ids
+     * first_image <= id < end_image (0, 0 for a manifest ingested by a
+     * joust from before these ranges were kept). manifest_hash: XXH3 of the
+     * file, how runs name it (run.h joust_run_add_manifest). */
+    uint64_t manifest_hash, first_image, end_image;
 } joust_ingest_stats;
 
 /* Returns 0, JOUST_ENOTFOUND / JOUST_EIO for an unreadable manifest,

@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "log.h"
 #include "records.h"
+#include "run.h"
 #include "xalloc.h"
 
 /* ----------------------------------------------------- atomic files --- */
@@ -158,6 +159,7 @@ typedef struct {
     scored_fn fn;
     void *arg;
     joust_rec_cursor_t *images, *scores; /* members come in ascending id order */
+    const Joust__RunRecord *run;
 } scored_walk;
 
 /* Loads a prompt's images with their scores, best rank first. */
@@ -197,8 +199,16 @@ static int scored_prompt_load(scored_walk *w, uint64_t pid, const uint64_t *ids,
 static int walk_one(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
 {
     scored_walk *w = arg;
+    uint64_t *mine = xmalloc((n ? n : 1) * sizeof *mine);
+    size_t kept = 0; /* the run's images: another run's may share the prompt */
+    for (size_t i = 0; i < n; i++)
+        if (joust_run_covers(w->run, ids[i]))
+            mine[kept++] = ids[i];
     scored_prompt sp;
-    int rc = scored_prompt_load(w, pid, ids, n, &sp);
+    int rc = kept ? scored_prompt_load(w, pid, mine, kept, &sp) : 0;
+    free(mine);
+    if (!kept)
+        return rc;
     if (rc < 0)
         return rc;
     rc = w->fn(&sp, w->arg);
@@ -208,12 +218,12 @@ static int walk_one(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
 
 int joust_scores_walk(joust_store_t *st, const Joust__RunRecord *run, scored_fn fn, void *arg)
 {
-    scored_walk w = {st, run->run_id, fn, arg, NULL, NULL};
+    scored_walk w = {st, run->run_id, fn, arg, NULL, NULL, run};
     int rc = joust_rec_cursor_new(st, JOUST_REC_IMAGES, 0, &w.images);
     if (rc == 0)
         rc = joust_rec_cursor_new(st, JOUST_REC_SCORES, run->run_id, &w.scores);
     if (rc == 0)
-        rc = joust_rec_prompt_walk(st, 1, run->plan_cursor, walk_one, &w, NULL);
+        rc = joust_rec_prompt_walk(st, 1, joust_run_prompt_bound(run), walk_one, &w, NULL);
     if (rc > 0)
         rc = 0;
     if (rc == 0)
@@ -263,6 +273,13 @@ static void format_nums(const Joust__ScoreRecord *s, row_nums *n)
     snprintf(n->wins, sizeof n->wins, "%.9g", s ? s->wins : 0.0);
 }
 
+/* A row's status: ranked (a score and a rank), error (an image error:
+ * no rank), unjudged (no comparison yet, or not scored yet: no rank). */
+static const char *row_status(const Joust__ScoreRecord *s)
+{
+    return s && s->error ? "error" : s && s->has_rank ? "ranked" : "unjudged";
+}
+
 static void write_jsonl(export_ctx *e, const char *prompt_json, const scored_image *it,
                         const row_nums *n)
 {
@@ -284,7 +301,8 @@ static void write_jsonl(export_ctx *e, const char *prompt_json, const scored_ima
         joust_buf_printf(b, ",\"score\":%s,\"stderr\":%s,\"rank\":%u", n->score, n->stderr, s->rank);
     else
         joust_buf_puts(b, ",\"score\":null,\"stderr\":null,\"rank\":null");
-    joust_buf_printf(b, ",\"wins\":%s,\"comparisons\":%u", n->wins, s ? s->comparisons : 0);
+    joust_buf_printf(b, ",\"wins\":%s,\"comparisons\":%u,\"status\":\"%s\"", n->wins,
+                     s ? s->comparisons : 0, row_status(s));
     if (s && s->error) {
         joust_buf_puts(b, ",\"error\":");
         joust_buf_json_str(b, s->error);
@@ -309,7 +327,7 @@ static void write_csv(export_ctx *e, const char *prompt_csv, const scored_image 
         joust_buf_printf(b, ",%s,%s,%u", n->score, n->stderr, s->rank);
     else
         joust_buf_puts(b, ",,,");
-    joust_buf_printf(b, ",%s,%u,", n->wins, s ? s->comparisons : 0);
+    joust_buf_printf(b, ",%s,%u,%s,", n->wins, s ? s->comparisons : 0, row_status(s));
     joust_buf_csv_str(b, s && s->error ? s->error : "");
     joust_buf_puts(b, "\n");
     joust_outfile_write(e->csv, b->data, b->len);
@@ -348,7 +366,7 @@ int joust_scores_export(joust_store_t *st, const Joust__RunRecord *run, const ch
                         const char *csv_path)
 {
     static const char header[] =
-        "id,image,prompt_id,prompt,model,score,stderr,rank,wins,comparisons,error\n";
+        "id,image,prompt_id,prompt,model,score,stderr,rank,wins,comparisons,status,error\n";
     export_ctx e = {0};
     int rc = jsonl_path ? joust_outfile_open(jsonl_path, &e.jsonl) : 0;
     if (rc == 0 && csv_path && (rc = joust_outfile_open(csv_path, &e.csv)) == 0)
@@ -569,9 +587,10 @@ static void print_summary(joust_store_t *st, const Joust__RunRecord *run,
                           const joust_score_summary *sum, FILE *out)
 {
     fprintf(out, "\nrun '%s': %" PRIu64 " prompts, %" PRIu64 " images scored, %" PRIu64
-            " with errors; %" PRIu64 " outcomes ok, %" PRIu64 " failed\n",
-            run->name, sum->prompts, sum->scored, sum->image_errors, sum->outcomes_ok,
-            sum->outcomes_failed);
+            " with errors, %" PRIu64 " unjudged (no comparison: no rank); %" PRIu64
+            " outcomes ok, %" PRIu64 " failed\n",
+            run->name, sum->prompts, sum->scored, sum->image_errors, sum->unjudged,
+            sum->outcomes_ok, sum->outcomes_failed);
     if (sum->kinds[JOUST__OUTCOME_KIND__BOUNDED] || sum->kinds[JOUST__OUTCOME_KIND__HARD])
         fprintf(out, "outcome kinds: %" PRIu64 " soft, %" PRIu64 " bounded, %" PRIu64 " hard\n",
                 sum->kinds[JOUST__OUTCOME_KIND__SOFT], sum->kinds[JOUST__OUTCOME_KIND__BOUNDED],

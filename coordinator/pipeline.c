@@ -81,12 +81,14 @@ static void emit(const joust_pipeline_config *cfg, joust_pipe_event *ev)
         cfg->report(ev, cfg->report_arg);
 }
 
-int joust_pipeline_ingest(joust_store_t *st, const joust_pipeline_config *cfg)
+int joust_pipeline_ingest(joust_store_t *st, const joust_pipeline_config *cfg,
+                          joust_ingest_stats *out)
 {
     if (!cfg->manifest)
         return 0;
-    joust_ingest_stats is;
-    int rc = joust_ingest_with(st, cfg->manifest, &cfg->ingest, &is);
+    joust_ingest_stats own, *isp = out ? out : &own, is;
+    int rc = joust_ingest_with(st, cfg->manifest, &cfg->ingest, isp);
+    is = *isp;
     if (rc < 0) {
         log_error("cannot ingest %s: %s", cfg->manifest, joust_strerror(rc));
         return rc;
@@ -168,12 +170,24 @@ int joust_pipeline_run(joust_store_t *st, const joust_pipeline_config *cfg,
         log_error("%s", err);
         return rc;
     }
-    if ((rc = joust_pipeline_ingest(st, cfg)) < 0)
+    joust_ingest_stats is;
+    if ((rc = joust_pipeline_ingest(st, cfg, &is)) < 0)
         return rc;
     Joust__RunRecord *run;
     if ((rc = joust_run_open(st, cfg->run_name, &cfg->spec, &run)) < 0)
         return rc;
-    joust_pipe_event ev = {.step = JOUST_PIPE_RUN_OPENED, .st = st, .run = run};
+    joust_pipe_event ev = {.step = JOUST_PIPE_RUN_OPENED, .st = st, .run = run,
+                           .manifest = cfg->manifest, .ingest = cfg->manifest ? &is : NULL};
+    if (cfg->manifest &&
+        (rc = joust_run_add_manifest(st, run, is.manifest_hash, is.first_image, is.end_image,
+                                     !is.already_ingested, cfg->manifest, &ev.added)) < 0) {
+        log_error("run '%s': cannot add manifest %s: %s", cfg->run_name, cfg->manifest,
+                  joust_strerror(rc));
+        joust_rec_free(run);
+        return rc;
+    }
+    if (!cfg->manifest && run->n_manifests == 0)
+        log_info("run '%s' has no manifest: it covers every image in the store", run->name);
     if (cfg->retry_failed &&
         (rc = joust_coord_retry_failed(st, cfg->run_name, &ev.retry_again)) < 0) {
         log_error("run '%s': cannot re-plan its failed matches: %s", cfg->run_name,

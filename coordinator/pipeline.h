@@ -18,6 +18,10 @@
  * - The run is created from cfg->spec when absent. One that exists with
  *   another strategy, judge or order is JOUST_EEXIST and stays as it is
  *   (images ingested just before stay too: they belong to the store).
+ * - The manifest is added to the run (run.h joust_run_add_manifest): the
+ *   run covers only its manifests' images; a further manifest extends it
+ *   (only the pairs its images bring are planned); one the run has already
+ *   changes nothing. A run without any covers the whole store.
  * - Progress is reported through cfg->report at each step (the caller
  *   prints); the pipeline itself writes only log lines and the files.
  * - Local workers (cfg->local_workers > 0) are started once the coordinator
@@ -60,6 +64,9 @@ typedef struct {
     const joust_ingest_stats *ingest;
     const joust_coord_summary *judged;
     uint64_t retry_again;       /* RUN_OPENED with cfg->retry_failed: failed matches re-planned */
+    /* RUN_OPENED with a manifest: what adding it to the run did (run.h;
+     * 0 without a manifest); ingest has its image ids. */
+    joust_run_manifest_added added;
     const joust_score_summary *scores;
 } joust_pipe_event;
 
@@ -93,8 +100,9 @@ void joust_pipeline_config_defaults(joust_pipeline_config *cfg);
 /* @return 0 or JOUST_EINVAL with the reason (naming the option) in err. */
 int joust_pipeline_check(const joust_pipeline_config *cfg, char *err, size_t errlen);
 /* Ingests cfg->manifest (when set); JOUST_EINVAL when the store then holds
- * no image at all. */
-int joust_pipeline_ingest(joust_store_t *st, const joust_pipeline_config *cfg);
+ * no image at all. *is (may be NULL): the ingest's stats. */
+int joust_pipeline_ingest(joust_store_t *st, const joust_pipeline_config *cfg,
+                          joust_ingest_stats *is);
 /* Fits cfg->run_name's scores from the store (cfg->score) and writes the
  * files under cfg->out_dir (coordinator/output.h; created when missing),
  * printing their summary to cfg->summary; reports JOUST_PIPE_SCORED. */

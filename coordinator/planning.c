@@ -28,7 +28,8 @@ void coord_prompt_release(coord *c, prompt_slot *p)
     }
 }
 
-/* Loads a prompt group (text and image references) from the store. */
+/* Loads a prompt group (text and the references of the images the run
+ * covers) from the store. */
 static int prompt_load(coord *c, uint64_t pid, const uint64_t *ids, size_t n, prompt_slot **out)
 {
     uint64_t ptr;
@@ -45,6 +46,16 @@ static int prompt_load(coord *c, uint64_t pid, const uint64_t *ids, size_t n, pr
         joust_rec_free(pr);
         return rc;
     }
+    if (!owned) {
+        owned = xmalloc((n ? n : 1) * sizeof *owned);
+        memcpy(owned, ids, n * sizeof *owned);
+    }
+    ids = NULL;
+    size_t kept = 0; /* the run's images only: other runs' share the prompt */
+    for (size_t i = 0; i < n; i++)
+        if (joust_run_covers(c->run, owned[i]))
+            owned[kept++] = owned[i];
+    n = kept;
     prompt_slot *p = xcalloc(1, sizeof *p);
     p->prompt_id = pid;
     p->text = xstrdup(pr->text);
@@ -53,7 +64,7 @@ static int prompt_load(coord *c, uint64_t pid, const uint64_t *ids, size_t n, pr
     char **models = xcalloc(n ? n : 1, sizeof *models);
     for (size_t i = 0; i < n && rc == 0; i++) {
         Joust__ImageRecord *ir;
-        if ((rc = joust_rec_image_get(c->st, ids ? ids[i] : owned[i], &ir)) < 0)
+        if ((rc = joust_rec_image_get(c->st, owned[i], &ir)) < 0)
             break;
         uint32_t model = (uint32_t)i; /* the first image with the same model name */
         for (size_t k = 0; k < i && ir->model; k++)
@@ -62,7 +73,7 @@ static int prompt_load(coord *c, uint64_t pid, const uint64_t *ids, size_t n, pr
                 break;
             }
         models[i] = ir->model ? xstrdup(ir->model) : NULL;
-        p->imgs[i] = (img_ref){ir->image_id, xstrdup(ir->uri), ir->latent, ir->has_latent, model};
+        p->imgs[i] = (img_ref){ir->image_id, xstrdup(ir->uri), ir->latent, ir->has_latent, model, 0};
         p->n++;
         joust_rec_free(ir);
     }
@@ -143,6 +154,8 @@ void coord_planner_pull(coord *c, prompt_slot *p)
     size_t k;
     while (p->planner && (k = joust_planner_next(p->planner, pairs, 256)) > 0) {
         for (size_t i = 0; i < k; i++) {
+            if (p->imgs[pairs[i].first].old && p->imgs[pairs[i].second].old)
+                continue; /* planned (or passed over) in an earlier pass */
             uint64_t id = c->run->next_match_id++;
             Joust__MatchRecord mr = JOUST__MATCH_RECORD__INIT;
             mr.prompt_id = p->prompt_id;
@@ -150,8 +163,8 @@ void coord_planner_pull(coord *c, prompt_slot *p)
             mr.second = p->imgs[pairs[i].second].id;
             joust_rec_match_put(c->batch, c->run->run_id, id, &mr);
             add_match(c, id, p, pairs[i].first, pairs[i].second, 0);
+            c->sum->planned++;
         }
-        c->sum->planned += k;
     }
     if (p->planner && joust_planner_done(p->planner)) {
         joust_planner_destroy(&p->planner);
@@ -159,17 +172,60 @@ void coord_planner_pull(coord *c, prompt_slot *p)
     }
 }
 
+/* In a pass after the first (a manifest added to the run), what the
+ * prompt needs: 0 nothing (no new image, or a batch planner that recovery
+ * re-opened with them), 1 planning, its old images flagged in mark. Static
+ * strategies plan the whole prompt again and keep only the pairs with a new
+ * image; batch strategies re-open the planner (coord_recover) unless the
+ * prompt had fewer than two images before, when it is planned afresh. */
+static int pass_needs(coord *c, uint64_t pid, const uint64_t *ids, size_t n, uint8_t *mark)
+{
+    int q = joust_run_prompt_pass(c->run, pid);
+    size_t mine = 0, old = 0;
+    for (size_t i = 0; i < n; i++) {
+        int pass = joust_run_image_pass(c->run, ids[i]);
+        if (pass < 0)
+            continue;
+        mark[mine++] = pass <= q;
+        old += pass <= q;
+    }
+    if (mine == old || mine < 2)
+        return 0;
+    if (strategy_waits(c->strategy) && old >= 2)
+        return 0;
+    if (strategy_waits(c->strategy))
+        memset(mark, 0, mine);
+    return 1;
+}
+
 static void plan_prompt(coord *c, uint64_t pid, const uint64_t *ids, size_t n)
 {
     c->prompts_planned++;
-    if (n < 2)
+    size_t mine = 0;
+    for (size_t i = 0; i < n; i++)
+        mine += joust_run_covers(c->run, ids[i]);
+    if (mine < 2)
         return; /* a single image has nothing to be compared with */
+    uint8_t *mark = NULL;
+    if (c->run->plan_pass > 0) {
+        mark = xcalloc(n ? n : 1, 1);
+        if (!pass_needs(c, pid, ids, n, mark)) {
+            free(mark);
+            return;
+        }
+    }
     prompt_slot *p;
-    if (prompt_load(c, pid, ids, n, &p) < 0)
+    if (prompt_load(c, pid, ids, n, &p) < 0) {
+        free(mark);
         return;
+    }
     p->refs++; /* held while planning so it cannot be freed midway */
-    if (!p->planner && planner_attach(c, p) == 0)
+    if (!p->planner && planner_attach(c, p) == 0) {
+        for (uint32_t i = 0; mark && i < p->n; i++)
+            p->imgs[i].old = mark[i];
         coord_planner_pull(c, p);
+    }
+    free(mark);
     coord_prompt_release(c, p);
 }
 

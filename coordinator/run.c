@@ -6,6 +6,7 @@
 #include "err.h"
 #include "log.h"
 #include "records.h"
+#include "xalloc.h"
 
 static int differs(const char *what, const char *have, const char *want)
 {
@@ -73,4 +74,102 @@ int joust_run_open(joust_store_t *st, const char *name, const joust_run_spec *sp
              "image / %llu per prompt (0: none)", name, r.run_id, r.strategy, r.judge, r.order,
              (unsigned long long)r.seed, r.budget_per_image, (unsigned long long)r.budget_calls);
     return joust_run_open(st, name, NULL, out);
+}
+
+int joust_run_image_pass(const Joust__RunRecord *run, uint64_t image_id)
+{
+    if (run->n_manifests == 0)
+        return 0;
+    for (size_t i = 0; i < run->n_manifests; i++) {
+        const Joust__RunManifest *m = run->manifests[i];
+        if (image_id >= m->first_image && image_id < m->end_image)
+            return (int)m->pass;
+    }
+    return -1;
+}
+
+int joust_run_prompt_pass(const Joust__RunRecord *run, uint64_t prompt_id)
+{
+    for (size_t q = run->n_pass_reach; q-- > 0;)
+        if (prompt_id < run->pass_reach[q])
+            return (int)q;
+    return -1;
+}
+
+uint64_t joust_run_prompt_bound(const Joust__RunRecord *run)
+{
+    uint64_t bound = run->plan_cursor;
+    for (size_t q = 0; q < run->n_pass_reach; q++)
+        if (run->pass_reach[q] > bound)
+            bound = run->pass_reach[q];
+    return bound;
+}
+
+static void manifest_append(Joust__RunRecord *run, uint64_t hash, uint64_t first, uint64_t end,
+                            uint32_t pass, const char *path)
+{
+    Joust__RunManifest *m = xmalloc(sizeof *m);
+    joust__run_manifest__init(m);
+    m->hash = hash;
+    m->first_image = first;
+    m->end_image = end;
+    m->has_pass = 1;
+    m->pass = pass;
+    m->path = path ? xstrdup(path) : NULL;
+    run->manifests = xrealloc(run->manifests, (run->n_manifests + 1) * sizeof *run->manifests);
+    run->manifests[run->n_manifests++] = m;
+}
+
+/* Ends the current planning pass where it stands and starts the next. */
+static void pass_begin(Joust__RunRecord *run)
+{
+    run->pass_reach = xrealloc(run->pass_reach, (run->n_pass_reach + 1) * sizeof *run->pass_reach);
+    run->pass_reach[run->n_pass_reach++] = run->plan_cursor;
+    run->has_plan_pass = 1;
+    run->plan_pass = (uint32_t)run->n_pass_reach;
+    run->plan_cursor = 1;
+    run->planning_done = 0;
+    run->complete = 0;
+}
+
+int joust_run_add_manifest(joust_store_t *st, Joust__RunRecord *run, uint64_t hash, uint64_t first,
+                           uint64_t end, int just_ingested, const char *path,
+                           joust_run_manifest_added *how)
+{
+    for (size_t i = 0; i < run->n_manifests; i++)
+        if (run->manifests[i]->hash == hash) {
+            *how = JOUST_RUN_MANIFEST_KNOWN;
+            return 0;
+        }
+    if (first == 0 && end == 0) {
+        log_error("manifest %s was ingested by an older joust that did not record which images it "
+                  "added; it cannot be added to run '%s' (ingest it into a new store)", path,
+                  run->name);
+        return JOUST_EINVAL;
+    }
+    int started = run->next_match_id > 1 || run->plan_cursor > 1 || run->planning_done;
+    if (run->n_manifests == 0 && !started) {
+        manifest_append(run, hash, first, end, 0, path);
+        *how = JOUST_RUN_MANIFEST_FIRST;
+    } else if (run->n_manifests == 0 && !just_ingested) {
+        /* A started run without manifests covered the whole store: this
+         * manifest's images too. From now on it covers what it had. */
+        uint64_t next;
+        int rc = joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &next);
+        if (rc < 0)
+            return rc;
+        manifest_append(run, 0, 1, next, 0, "(the store when the run had no manifest)");
+        *how = JOUST_RUN_MANIFEST_KNOWN;
+    } else {
+        if (run->n_manifests == 0) /* it covered the whole store until now */
+            manifest_append(run, 0, 1, first, 0, "(the store when the run had no manifest)");
+        pass_begin(run);
+        manifest_append(run, hash, first, end, run->plan_pass, path);
+        *how = JOUST_RUN_MANIFEST_EXTENDS;
+    }
+    joust_batch_t *b = joust_batch_new();
+    joust_rec_run_put(b, run);
+    int rc = joust_store_write(st, b, 1);
+    joust_batch_destroy(&b);
+    return rc;
 }

@@ -34,4 +34,39 @@ typedef struct {
 int joust_run_open(joust_store_t *st, const char *name, const joust_run_spec *spec,
                    Joust__RunRecord **out);
 
+/* ---- what a run covers (docs/storage.md "Runs and manifests") ----
+ * A run covers the images of the manifests added to it; a run with none
+ * (created without a manifest) covers every image in the store. Adding a
+ * manifest to a run that already has one starts a planning pass that plans
+ * the pairs the new images bring (planning.c). */
+typedef enum {
+    JOUST_RUN_MANIFEST_FIRST = 1, /* the run's first manifest */
+    JOUST_RUN_MANIFEST_EXTENDS,   /* a further manifest: a new planning pass */
+    JOUST_RUN_MANIFEST_KNOWN,     /* already one of the run's manifests: no change */
+} joust_run_manifest_added;
+/* Adds the manifest (hash, its images first <= id < end, path for
+ * messages; just_ingested: this command ingested it) to run and writes the
+ * record (synced) when it changed. A started run without manifests covered
+ * the whole store: it first gets an entry for what it covered (the images
+ * below `first`, or all of them when the manifest was in the store before).
+ * *how says what happened. JOUST_EINVAL when the range is unknown (first == end == 0:
+ * a manifest ingested by an older joust, message logged). */
+int joust_run_add_manifest(joust_store_t *st, Joust__RunRecord *run, uint64_t hash, uint64_t first,
+                           uint64_t end, int just_ingested, const char *path,
+                           joust_run_manifest_added *how);
+/* The planning pass that brought image_id into run, or -1 when run does
+ * not cover it. */
+int joust_run_image_pass(const Joust__RunRecord *run, uint64_t image_id);
+/* 1 when run covers image_id. */
+static inline int joust_run_covers(const Joust__RunRecord *run, uint64_t image_id)
+{
+    return joust_run_image_pass(run, image_id) >= 0;
+}
+/* The last pass before the current one that planned prompt_id, or -1 when
+ * none did (its images are all new to planning). */
+int joust_run_prompt_pass(const Joust__RunRecord *run, uint64_t prompt_id);
+/* The prompt id below which every prompt planned in any pass lies (the
+ * bound for walking a run's prompts). */
+uint64_t joust_run_prompt_bound(const Joust__RunRecord *run);
+
 #endif

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "records.h"
+#include "run.h"
 #include "u64map.h"
 #include "xalloc.h"
 #ifdef JOUST_HAVE_CUDA
@@ -188,10 +189,12 @@ static void arena_free_all(arena *a)
 /* ------------------------------------------------------------ prompts --- */
 
 /* The planned prompts: prompt p owns the items [item_off[p], item_off[p+1])
- * whose image ids ids[] are in id order. */
+ * whose image ids ids[] are in id order: the images the run covers
+ * (run.h). */
 typedef struct {
     uint64_t *pid, *item_off, *ids;
     size_t np, pid_cap, off_cap, ni, ni_cap;
+    const Joust__RunRecord *run;
 } prompt_set;
 
 static int collect_prompt(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
@@ -202,8 +205,13 @@ static int collect_prompt(uint64_t pid, const uint64_t *ids, size_t n, void *arg
     xgrow((void **)&ps->ids, &ps->ni_cap, ps->ni + n, sizeof *ps->ids);
     ps->pid[ps->np] = pid;
     ps->item_off[ps->np] = ps->ni;
-    memcpy(ps->ids + ps->ni, ids, n * sizeof *ids);
-    ps->ni += n;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (joust_run_covers(ps->run, ids[i]))
+            ps->ids[ps->ni + kept++] = ids[i];
+    if (!kept)
+        return 0; /* another run's prompt */
+    ps->ni += kept;
     ps->np++;
     ps->item_off[ps->np] = ps->ni;
     return 0;
@@ -708,15 +716,17 @@ static int write_scores(joust_store_t *st, const Joust__RunRecord *run, const pr
         size_t c = cap;
         xgrow((void **)&ranked, &c, n, sizeof *ranked);
         xgrow((void **)&rank, &cap, n, sizeof *rank);
-        /* Images with errors take no rank: rank the others among themselves. */
+        /* Images with errors and images without a comparison (unjudged)
+         * take no rank and no score: rank the others among themselves. */
         for (size_t i = 0; i < n; i++)
-            ranked[i] = image_error(os, ps->ids[i0 + i]) ? -INFINITY : f->theta[i0 + i];
+            ranked[i] = image_error(os, ps->ids[i0 + i]) || f->cmp[i0 + i] == 0 ? -INFINITY
+                                                                              : f->theta[i0 + i];
         joust_rank_desc(n, ranked, rank);
         for (size_t i = 0; i < n; i++) {
             const char *err = image_error(os, ps->ids[i0 + i]);
             Joust__ScoreRecord s = JOUST__SCORE_RECORD__INIT;
             s.prompt_id = ps->pid[p];
-            s.has_score = s.has_stderr = s.has_rank = !err;
+            s.has_score = s.has_stderr = s.has_rank = !err && f->cmp[i0 + i] > 0;
             s.score = f->theta[i0 + i];
             s.stderr = f->se[i0 + i];
             s.rank = rank[i];
@@ -727,8 +737,10 @@ static int write_scores(joust_store_t *st, const Joust__RunRecord *run, const pr
             sum->images++;
             if (err)
                 sum->image_errors++;
-            else
+            else if (s.has_rank)
                 sum->scored++;
+            else
+                sum->unjudged++;
         }
         sum->prompts++;
         if (joust_batch_count(b) >= 10000) {
@@ -771,12 +783,12 @@ int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
     if (rc < 0)
         return rc;
     int64_t t0 = joust_now_us();
-    prompt_set ps = {0};
+    prompt_set ps = {.run = run};
     outcome_set os = {0};
     joust_u64map_init(&os.error_of);
     models_t *models = models_new();
     marker mk = {.plan_cursor = run->plan_cursor};
-    rc = joust_rec_prompt_walk(st, 1, run->plan_cursor, collect_prompt, &ps, NULL);
+    rc = joust_rec_prompt_walk(st, 1, joust_run_prompt_bound(run), collect_prompt, &ps, NULL);
     if (rc > 0)
         rc = 0;
     if (!ps.item_off)

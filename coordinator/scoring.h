@@ -73,6 +73,7 @@ void joust_score_opts_defaults(joust_score_opts *o);
 
 typedef struct {
     uint64_t prompts, images, scored, image_errors;
+    uint64_t unjudged;          /* images without a comparison: no score, no rank */
     uint64_t outcomes_ok, outcomes_failed;
     uint64_t kinds[4];          /* OK outcomes by kind (index: the enum value; 0 unused) */
     uint64_t outcomes_left_out; /* OK outcomes below min_kind, or HARD with weight 0 */

@@ -107,7 +107,7 @@ void joust_rec_counter_put(joust_batch_t *b, joust_rec_counter which, uint64_t v
     joust_batch_put(b, JOUST_CF_META, name, strlen(name), buf, 8);
 }
 
-static const char index_tags[] = {'k', 'h', 'i', 'm'};
+static const char index_tags[] = {'k', 'h', 'i', 'm', 'f'};
 
 static void index_key(unsigned char key[9], joust_rec_index index, uint64_t hash)
 {

@@ -37,6 +37,8 @@ typedef enum {
     JOUST_INDEX_CONTENT,   /* content hash -> first image_id with it */
     JOUST_INDEX_CALLER_ID, /* XXH3(manifest id) -> image_id */
     JOUST_INDEX_MANIFEST,  /* XXH3(manifest file) -> images it added */
+    JOUST_INDEX_MANIFEST_FIRST, /* XXH3(manifest file) -> its first image id (its
+                                   images have consecutive ids from there) */
 } joust_rec_index;
 /* JOUST_ENOTFOUND when absent, JOUST_ECORRUPT when not 8 bytes. */
 int joust_rec_index_get(joust_store_t *st, joust_rec_index index, uint64_t hash, uint64_t *out);

@@ -541,6 +541,18 @@ void cli_report(const joust_pipe_event *ev, void *arg)
     }
     case JOUST_PIPE_RUN_OPENED:
         r->seed = ev->run->seed;
+        if (ev->added == JOUST_RUN_MANIFEST_FIRST)
+            printf("run '%s' covers %s: %" PRIu64 " images\n", ev->run->name, ev->manifest,
+                   ev->ingest->end_image - ev->ingest->first_image);
+        else if (ev->added == JOUST_RUN_MANIFEST_EXTENDS)
+            printf("run '%s' extended with %s: %" PRIu64 " images added to its %zu earlier "
+                   "manifest(s); the pairs they bring are planned and judged, nothing judged "
+                   "before is judged again\n", ev->run->name, ev->manifest,
+                   ev->ingest->end_image - ev->ingest->first_image, ev->run->n_manifests - 1);
+        else if (ev->added == JOUST_RUN_MANIFEST_KNOWN)
+            printf("%s is already part of run '%s': nothing added\n", ev->manifest,
+                   ev->run->name);
+        fflush(stdout); /* before a coordinator that may run for hours */
         if (r->o && r->o->retry_failed)
             printf("run '%s': %" PRIu64 " failed matches to judge again\n", ev->run->name,
                    ev->retry_again);
@@ -617,7 +629,7 @@ int cli_ingest(const cli_opts *o, joust_store_t *st, const char *manifest)
     fill_pipeline(o, manifest, r.bad_lines, r.fetch, &pc);
     pc.report = cli_report;
     pc.report_arg = &r;
-    int rc = joust_pipeline_ingest(st, &pc);
+    int rc = joust_pipeline_ingest(st, &pc, NULL);
     cli_run_clear(&r);
     return rc;
 }

@@ -247,8 +247,8 @@ static void check_prompt(joust_store_t *st, uint32_t run_id, const fixture *fx, 
     uint32_t *cmp = xcalloc(n, sizeof *cmp), *rank = xcalloc(n, sizeof *rank);
     CHECK_RC(joust_bt_fit((uint32_t)n, e, m, NULL, 0, theta, se, NULL));
     CHECK_RC(joust_outcome_tally((uint32_t)n, lo, m, wins, cmp));
-    for (size_t i = 0; i < n; i++)
-        ranked[i] = (int)i == err_img ? -INFINITY : theta[i];
+    for (size_t i = 0; i < n; i++) /* images with an error or no comparison take no rank */
+        ranked[i] = (int)i == err_img || cmp[i] == 0 ? -INFINITY : theta[i];
     joust_rank_desc(n, ranked, rank);
     for (size_t i = 0; i < n; i++) {
         Joust__ScoreRecord *s = NULL;
@@ -260,6 +260,8 @@ static void check_prompt(joust_store_t *st, uint32_t run_id, const fixture *fx, 
         CHECK(s->comparisons == cmp[i]);
         if ((int)i == err_img) {
             CHECK(!s->has_score && !s->has_rank && s->error && strstr(s->error, "p1_3"));
+        } else if (cmp[i] == 0) {
+            CHECK(!s->has_score && !s->has_rank && !s->error); /* unjudged */
         } else {
             CHECK(s->has_score && s->has_stderr && s->has_rank && !s->error);
             CHECK_NEAR(s->score, theta[i], 1e-9);
@@ -314,7 +316,7 @@ static void test_fit(joust_store_t *st, const fixture *fx)
     CHECK(sum.device == JOUST_DEVICE_CPU);
     CHECK(sum.prompts == NPROMPTS);
     CHECK(sum.images == 5 + 4 + 3 + 2 + 70);
-    CHECK(sum.image_errors == 1 && sum.scored == sum.images - 1);
+    CHECK(sum.image_errors == 1 && sum.scored + sum.unjudged == sum.images - 1);
     CHECK(sum.outcomes_ok + sum.outcomes_failed == fx->no);
     CHECK(sum.kinds[JOUST__OUTCOME_KIND__HARD] > 0 && sum.kinds[JOUST__OUTCOME_KIND__BOUNDED] > 0);
     CHECK(sum.outcomes_left_out == 0);

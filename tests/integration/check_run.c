@@ -38,6 +38,12 @@ static int tau_prompt(const joust_scored_prompt *sp, void *arg)
     return 0;
 }
 
+static int pair_cmp(const void *x, const void *y)
+{
+    const uint64_t *a = x, *b = y;
+    return a[0] != b[0] ? (a[0] > b[0]) - (a[0] < b[0]) : (a[1] > b[1]) - (a[1] < b[1]);
+}
+
 /* Walks matches and outcomes side by side (both keyed run ‖ match id). */
 static int check_exactly_once(joust_store_t *st, uint32_t run_id, uint64_t *planned)
 {
@@ -46,10 +52,19 @@ static int check_exactly_once(joust_store_t *st, uint32_t run_id, uint64_t *plan
     if (joust_rec_cursor_new(st, JOUST_REC_MATCHES, run_id, &mi) ||
         joust_rec_cursor_new(st, JOUST_REC_OUTCOMES, run_id, &oi))
         return 1;
-    uint64_t missing = 0, orphan = 0;
+    uint64_t missing = 0, orphan = 0, npairs = 0, cap = 0, twice = 0;
+    uint64_t(*pairs)[2] = NULL; /* (first, second) of every match */
     while (joust_rec_cursor_valid(mi) || joust_rec_cursor_valid(oi)) {
         uint64_t m = joust_rec_cursor_valid(mi) ? joust_rec_cursor_id(mi) : UINT64_MAX;
         uint64_t o = joust_rec_cursor_valid(oi) ? joust_rec_cursor_id(oi) : UINT64_MAX;
+        Joust__MatchRecord *mr = m <= o ? joust_rec_cursor_match(mi) : NULL;
+        if (mr) {
+            if (npairs == cap)
+                pairs = xrealloc(pairs, (cap = cap ? 2 * cap : 1024) * sizeof *pairs);
+            pairs[npairs][0] = mr->first;
+            pairs[npairs++][1] = mr->second;
+            joust_rec_free(mr);
+        }
         if (m == o) {
             (*planned)++;
             joust_rec_cursor_next(mi);
@@ -65,9 +80,14 @@ static int check_exactly_once(joust_store_t *st, uint32_t run_id, uint64_t *plan
     }
     joust_rec_cursor_destroy(&mi);
     joust_rec_cursor_destroy(&oi);
-    printf("planned %" PRIu64 " matches; without outcome %" PRIu64 "; outcomes without a match %" PRIu64 "\n",
-           *planned, missing, orphan);
-    return missing || orphan || *planned == 0;
+    /* no ordered pair planned (and so judged) twice */
+    qsort(pairs, npairs, sizeof *pairs, pair_cmp);
+    for (uint64_t i = 1; i < npairs; i++)
+        twice += pairs[i][0] == pairs[i - 1][0] && pairs[i][1] == pairs[i - 1][1];
+    free(pairs);
+    printf("planned %" PRIu64 " matches; without outcome %" PRIu64 "; outcomes without a match %" PRIu64
+           "; ordered pairs planned twice %" PRIu64 "\n", *planned, missing, orphan, twice);
+    return missing || orphan || twice || *planned == 0;
 }
 
 int main(int argc, char **argv)
