@@ -138,6 +138,7 @@ static void test_ingest_manifest1(joust_store_t *st)
     joust_ingest_stats s;
     CHECK_RC(joust_ingest(st, path_in("m1/manifest.jsonl"), &s));
     CHECK(s.already_ingested == 0);
+    CHECK(s.first_image == 1 && s.end_image == 10); /* its 9 images: what a run covers */
     CHECK(s.lines == 12);
     CHECK(s.images == 9);
     CHECK(s.errors == 3);      /* bad JSON, duplicate id "a", NUL byte */
@@ -272,6 +273,7 @@ static void test_ingest_manifest1(joust_store_t *st)
     CHECK_RC(joust_ingest(st, path_in("m1/manifest.jsonl"), &s));
     CHECK(s.already_ingested == 1);
     CHECK(s.images == 0 && s.lines == 0 && s.prompts == 0 && s.errors == 0);
+    CHECK(s.first_image == 1 && s.end_image == 10); /* the same range, read back */
     CHECK(meta(st, JOUST_NEXT_IMAGE) == 10);
     CHECK(meta(st, JOUST_NEXT_PROMPT) == 4);
 
@@ -305,6 +307,7 @@ static void test_ingest_second(joust_store_t *st)
     CHECK_RC(joust_ingest(st, path_in("m2/list.jsonl"), &s));
     CHECK(s.already_ingested == 0);
     CHECK(s.lines == 4 && s.images == 3 && s.errors == 1);
+    CHECK(s.first_image == 10 && s.end_image == 13);
     CHECK(s.duplicates == 1); /* n2.bin equals an image of the first manifest */
     CHECK(s.missing == 0);
     CHECK(s.prompts == 1);

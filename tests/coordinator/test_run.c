@@ -1,4 +1,5 @@
-/* Tests of runs (coordinator/run.h) and their outcome counts: a new run
+/* Tests of runs (coordinator/run.h): what a run covers (its manifests and
+ * planning passes), and their outcome counts: a new run
  * starts with counts of 0 stored in its record, and a run written before
  * the counts existed is counted once when opened, so the counts the
  * coordinator carries on from are exact. */
@@ -21,6 +22,54 @@ static void put_outcome(joust_batch_t *b, Joust__RunRecord *run, uint64_t id,
     o.has_p_first = status == JOUST__OUTCOME_STATUS__OK;
     o.p_first = 0.6;
     joust_rec_outcome_put(b, run, id, &o, NULL, NULL);
+}
+
+/* What a run covers: its first manifest, a further one (a new planning
+ * pass, with the reach of the one it ends), one it has already; a started
+ * run without manifests keeps what it covered. Re-read from the store. */
+static void test_manifests(joust_store_t *st)
+{
+    joust_run_spec spec = {.strategy = "round-robin", .judge = "sim", .order = "both", .seed = 1};
+    Joust__RunRecord *run = NULL;
+    joust_run_manifest_added how = 0;
+    CHECK_RC(joust_run_open(st, "cover", &spec, &run));
+    if (!run)
+        return;
+    CHECK(joust_run_covers(run, 99)); /* no manifest: the whole store */
+    CHECK(joust_run_add_manifest(st, run, 7, 0, 0, 1, "old.jsonl", &how) == JOUST_EINVAL);
+    CHECK_RC(joust_run_add_manifest(st, run, 11, 5, 9, 1, "a.jsonl", &how));
+    CHECK(how == JOUST_RUN_MANIFEST_FIRST && run->plan_pass == 0);
+    CHECK(!joust_run_covers(run, 4) && joust_run_image_pass(run, 5) == 0 && !joust_run_covers(run, 9));
+    run->plan_cursor = 3; /* pass 0 planned prompts 1 and 2, then stopped */
+    run->next_match_id = 10;
+    CHECK_RC(joust_run_add_manifest(st, run, 11, 5, 9, 0, "a.jsonl", &how));
+    CHECK(how == JOUST_RUN_MANIFEST_KNOWN && run->plan_pass == 0);
+    CHECK_RC(joust_run_add_manifest(st, run, 12, 20, 22, 1, "b.jsonl", &how));
+    CHECK(how == JOUST_RUN_MANIFEST_EXTENDS && run->plan_pass == 1 && run->plan_cursor == 1);
+    CHECK(!run->planning_done && !run->complete);
+    joust_rec_free(run);
+    run = NULL;
+    CHECK_RC(joust_rec_run_get(st, "cover", &run));
+    if (!run)
+        return;
+    CHECK(run->n_manifests == 2 && run->plan_pass == 1 && run->n_pass_reach == 1);
+    CHECK(joust_run_image_pass(run, 8) == 0 && joust_run_image_pass(run, 21) == 1);
+    CHECK(joust_run_image_pass(run, 15) == -1);
+    CHECK(joust_run_prompt_pass(run, 2) == 0 && joust_run_prompt_pass(run, 3) == -1);
+    CHECK(joust_run_prompt_bound(run) == 3);
+    joust_rec_free(run);
+
+    /* a started run without manifests covered the store: it keeps that */
+    run = NULL;
+    CHECK_RC(joust_run_open(st, "legacy", &spec, &run));
+    if (!run)
+        return;
+    run->next_match_id = 5;
+    CHECK_RC(joust_run_add_manifest(st, run, 13, 30, 40, 1, "c.jsonl", &how));
+    CHECK(how == JOUST_RUN_MANIFEST_EXTENDS && run->n_manifests == 2);
+    CHECK(joust_run_image_pass(run, 1) == 0 && joust_run_image_pass(run, 29) == 0);
+    CHECK(joust_run_image_pass(run, 30) == 1 && !joust_run_covers(run, 40));
+    joust_rec_free(run);
 }
 
 int main(void)
@@ -79,6 +128,7 @@ int main(void)
         CHECK(!memcmp(&n, &scanned, sizeof n));
     }
     joust_rec_free(run);
+    test_manifests(st);
     joust_store_destroy(&st);
     storetest_end();
     return test_report();

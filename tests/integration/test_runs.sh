@@ -103,6 +103,28 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 assert len(rows) == 10 and all(r["comparisons"] > 0 for r in rows), rows
 PY
+# cross-model: the cross-model pairs with a new image. Per prompt models
+# are a: 0 1 0, b: 0 1; 6 cross pairs of 5 images, 2 of them old: 4 new,
+# both orders: 8 per prompt
+run "$WORK/a.jsonl" --run cm --strategy cross-model --out "$WORK/cm" > "$WORK/10a.out" 2> "$WORK/10.err" || { cat "$WORK/10.err"; fail "cross-model"; }
+[ "$(judged "$WORK/10a.out")" = 8 ] || { cat "$WORK/10a.out"; fail "cross-model: 2 prompts x 2 pairs x 2 orders"; }
+run "$WORK/b.jsonl" --run cm --strategy cross-model --out "$WORK/cm" > "$WORK/10.out" 2> "$WORK/10.err" || { cat "$WORK/10.err"; fail "cross-model extension"; }
+[ "$(judged "$WORK/10.out")" = 16 ] || { cat "$WORK/10.out"; fail "cross-model extension: not exactly 16"; }
+check cm 24 "cross-model extension"
+# adaptive re-opens its planner too; order random: no unordered pair twice
+# either (check_run counts ordered pairs; random issues one order per pair)
+run "$WORK/a.jsonl" --run ad --strategy adaptive --budget 4 --confidence 1 --out "$WORK/ad" > /dev/null 2> "$WORK/11.err" || { cat "$WORK/11.err"; fail "adaptive"; }
+run "$WORK/b.jsonl" --run ad --strategy adaptive --budget 4 --confidence 1 --out "$WORK/ad" > "$WORK/11.out" 2> "$WORK/11.err" || { cat "$WORK/11.err"; fail "adaptive extension"; }
+"$CHECK" "$WORK/db" ad 0 > "$WORK/check.out" || { cat "$WORK/check.out"; fail "adaptive: exactly once"; }
+python3 - "$WORK/ad/scores.jsonl" <<'PY' || fail "adaptive extension"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 10 and all(r["comparisons"] > 0 for r in rows if r["id"].startswith("b")), rows
+PY
+run "$WORK/a.jsonl" --run rnd --order random --out "$WORK/rnd" > /dev/null 2> "$WORK/12.err" || { cat "$WORK/12.err"; fail "random"; }
+run "$WORK/b.jsonl" --run rnd --order random --out "$WORK/rnd" > "$WORK/12.out" 2> "$WORK/12.err" || { cat "$WORK/12.err"; fail "random extension"; }
+[ "$(judged "$WORK/12.out")" = 14 ] || { cat "$WORK/12.out"; fail "order random: (10 - 3) pairs per prompt, once each"; }
+check rnd 20 "order random extension"
 # planned, not finished, extended, killed -9 twice, resumed: exactly once
 coord() { # MANIFEST: a coordinator with no worker, killed once it planned
     local ep="tcp://127.0.0.1:$(free_port)"
