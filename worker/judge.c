@@ -108,6 +108,7 @@ void joust_judge_config_defaults(joust_judge_config *cfg)
         joust_opt_defaults(registry[i].opts, registry[i].n_opts, cfg);
     cfg->seed = 1;
     cfg->cache_entries = 4096;
+    cfg->unavailable_hold_ms = 30000;
 }
 
 int joust_judge_check(const char *name, const joust_judge_config *cfg, char *err, size_t errlen)

@@ -101,6 +101,8 @@ typedef struct {
     int timeout_ms;            /* per HTTP request (default 120000) */
     int max_retries;           /* retries of 429/5xx/timeouts/bad bodies per match (default 5) */
     int max_unparseable;       /* re-asks after an unparseable answer (default 2) */
+    int unavailable_hold_ms;   /* with no endpoint up, matches wait this long, then
+                                  INFRA_ERROR (default 30000; 0: at once) */
     int hard_fallback;         /* 1 (default): without logprobs p = the hard answer;
                                   0: such a reply counts as unparseable */
     const char *stats_path;    /* when set, the judge writes its statistics there (JSON) at exit */

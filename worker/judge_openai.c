@@ -22,7 +22,7 @@
  *     while its endpoint is up (it answers others), so an outage never
  *     uses them up. Counted out: INFRA_ERROR. An outage is handled by
  *     endpoint health: with no endpoint up the judge is unavailable
- *     (health op), holds its matches for HOLD_MS (a short outage costs
+ *     (health op), holds its matches for unavailable_hold_ms (a short outage costs
  *     nothing), then returns them as INFRA_ERROR;
  *   configuration, stops the run: 401/403, 404 (model or path not found)
  *     and /models without the model make an endpoint broken; when every
@@ -62,7 +62,6 @@
 
 #define QUEUE_MAX (1u << 20)        /* submit answers JOUST_EAGAIN beyond this */
 #define PREP_BUDGET_US 50000        /* image preparation per poll call */
-#define HOLD_MS 30000               /* matches held while no endpoint is up */
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_MAX_MS 10000
 #define FAIL_THRESHOLD 3            /* consecutive failures that set an endpoint aside */
@@ -106,6 +105,7 @@ typedef struct {
     char (*why)[400];         /* per endpoint: why it is down or broken */
     joust_oa_ep_state *state; /* per endpoint: as last logged */
     char *probe_tag;          /* per endpoint: the user pointer of its probes */
+    int64_t *logged_ms;       /* per endpoint: when its state was last logged */
     int64_t unavail_since_ms; /* no endpoint up since then; 0 when one is */
     int was_up;               /* an endpoint has been up */
 } oa_judge;
@@ -265,8 +265,13 @@ static void requeue(oa_judge *j, oa_match *m)
 /* Logs an endpoint's change of state (and of reason), once. */
 static void note_state(oa_judge *j, int e, joust_oa_ep_state s, const char *why)
 {
-    if (s == j->state[e] && (s == JOUST_OA_UP || !strcmp(why, j->why[e])))
+    int64_t now = joust_now_ms();
+    /* A new state is logged at once; a new reason for the same state (an
+     * outage alternates refused probes and failed requests) every 30 s. */
+    if (s == j->state[e] &&
+        (s == JOUST_OA_UP || !strcmp(why, j->why[e]) || now - j->logged_ms[e] < 30000))
         return;
+    j->logged_ms[e] = now;
     const char *base = joust_oa_http_base(j->http, e);
     if (s == JOUST_OA_UP)
         log_info("openai judge: endpoint %s is up", base);
@@ -601,7 +606,7 @@ static void summary(const oa_judge *j, char *out, size_t outlen)
 }
 
 /* Health: starts due probes; with no endpoint up, holds the matches for
- * HOLD_MS and then returns them; with every endpoint broken, ends them
+ * unavailable_hold_ms and then returns them; with every endpoint broken, ends them
  * CONFIG_ERROR. */
 static void settle(oa_judge *j, int64_t now)
 {
@@ -629,10 +634,10 @@ static void settle(oa_judge *j, int64_t now)
     }
     if (!j->unavail_since_ms)
         j->unavail_since_ms = now;
-    if (j->pending.len && now - j->unavail_since_ms >= HOLD_MS) {
+    if (j->pending.len && now - j->unavail_since_ms >= j->cfg.unavailable_hold_ms) {
         summary(j, why, sizeof why);
-        fail_pending(j, JOUST_STATUS_INFRA_ERROR, "no endpoint answered for %lld s: %s",
-                     (long long)(now - j->unavail_since_ms) / 1000, why);
+        fail_pending(j, JOUST_STATUS_INFRA_ERROR, "no endpoint answered for %.1f s: %s",
+                     (double)(now - j->unavail_since_ms) / 1000.0, why);
     }
 }
 
@@ -654,8 +659,8 @@ static int64_t next_timer_ms(const oa_judge *j, int64_t now)
         for (const oa_match *m = j->pending.head; m; m = m->next)
             if (m->not_before_ms < t)
                 t = m->not_before_ms;
-    if (j->unavail_since_ms && j->pending.len && j->unavail_since_ms + HOLD_MS < t)
-        t = j->unavail_since_ms + HOLD_MS;
+    if (j->unavail_since_ms && j->pending.len && j->unavail_since_ms + j->cfg.unavailable_hold_ms < t)
+        t = j->unavail_since_ms + j->cfg.unavailable_hold_ms;
     return t;
 }
 
@@ -777,6 +782,7 @@ static void oa_destroy(void *impl)
     free(j->why);
     free(j->state);
     free(j->probe_tag);
+    free(j->logged_ms);
     free(j);
 }
 
@@ -855,6 +861,8 @@ int joust_judge_openai_new(const joust_judge_config *cfg, joust_judge_t **out)
         j->cfg.max_retries = 0;
     if (j->cfg.max_unparseable < 0)
         j->cfg.max_unparseable = 0;
+    if (j->cfg.unavailable_hold_ms < 0)
+        j->cfg.unavailable_hold_ms = 0;
     if (j->nurls == 0) {
         snprintf(why, sizeof why, "no endpoint (--endpoint http://HOST:PORT/v1)");
         rc = JOUST_EINVAL;
@@ -900,6 +908,7 @@ int joust_judge_openai_new(const joust_judge_config *cfg, joust_judge_t **out)
     j->why = xcalloc((size_t)j->nurls, sizeof *j->why);
     j->state = xcalloc((size_t)j->nurls, sizeof *j->state);
     j->probe_tag = xcalloc((size_t)j->nurls, 1);
+    j->logged_ms = xcalloc((size_t)j->nurls, sizeof *j->logged_ms);
     int64_t now = joust_now_ms();
     for (int e = 0; e < j->nurls; e++) { /* nothing is sent before a probe says up */
         joust_oa_route_set_down(j->route, e, now);

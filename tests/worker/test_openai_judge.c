@@ -405,6 +405,7 @@ static void test_images_and_modes(void)
 }
 
 static void hold_retries(joust_judge_config *c) { c->max_retries = 2; }
+static void short_hold(joust_judge_config *c) { c->unavailable_hold_ms = 500; }
 
 /* n matches on a judge against a fresh server started with extra options;
  * url gets the server's base URL. */
@@ -476,6 +477,21 @@ static void test_health(void)
     printf("down for 1.5 s: %d/32 ok, %.0f requests dropped\n", ok, stat_num(&s, "dropped"));
     CHECK(got == 32 && ok == 32 && saw_unavailable == 1 && stat_num(&s, "dropped") > 0);
     joust_judge_destroy(&k);
+    /* Down for longer than the hold (here 500 ms): the held matches come
+     * back INFRA_ERROR, never a final class, saying why. */
+    k = make_judge(u, 1, short_hold);
+    outcome held;
+    memset(&held, 0, sizeof held);
+    joust_judge_poll(k, NULL, 0, 200); /* the probe finds it up */
+    cJSON_Delete(admin(&s, "{\"down_for\": 3}"));
+    int64_t t1 = joust_now_ms();
+    judge_matches(k, 8, NULL, &held);
+    printf("down past the hold: %d infra errors after %lld ms: %s\n", held.infra,
+           (long long)(joust_now_ms() - t1), held.last_error);
+    CHECK(held.infra == 8 && strstr(held.last_error, "no endpoint answered for"));
+    CHECK(joust_now_ms() - t1 < 2500); /* returned after the hold, not after the outage */
+    joust_judge_destroy(&k);
+    usleep(3000 * 1000); /* let the outage end */
     joust_judge_destroy(&j);
     control(&s, "none", 1, 0);
     /* One of two endpoints answers 401: it is left out, the other judges. */
