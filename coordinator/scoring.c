@@ -796,8 +796,10 @@ int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
     if (rc == 0)
         rc = joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &mk.next_image);
     int threads = opts->threads ? opts->threads : online_cpus();
+    int64_t tp = joust_now_us();
     if (rc == 0)
         rc = read_outcomes(st, run, opts, &ps, threads, &os, sum, &mk.digest);
+    int64_t to = joust_now_us();
     marker_weights(&mk, opts, sum->kinds);
     size_t ni = ps.ni;
     uint64_t *off = xmalloc((ps.np + 1) * sizeof *off);
@@ -807,6 +809,8 @@ int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
     if (rc == 0)
         rc = item_models(st, &ps, models, model);
     int64_t t1 = joust_now_us();
+    log_debug("read: prompts %.2f s, outcomes %.2f s, image models %.2f s", (double)(tp - t0) / 1e6,
+              (double)(to - tp) / 1e6, (double)(t1 - to) / 1e6);
     if (rc == 0) {
         order_by_prompt(&os, ps.np, off);
         tally(&ps, &os, off, model, models, &f, sum);
