@@ -645,6 +645,72 @@ static int fit_images(const joust_bt_problem *pb, joust_device dev, int threads,
     return 0;
 }
 
+/* The bulk fitter reads p as a float (rank/bt_bulk.h, 12-byte edges). So
+ * that the scores equal the per-prompt fit in double, an outcome whose p
+ * is not a float becomes two edges of the same pair: p rounded to a float,
+ * weight 1 - 2^-10, and a second edge, weight 2^-10, whose p carries the
+ * rounding error scaled by 2^10. The fitter clips each edge's p to
+ * [clip, 1 - clip] and sums weight x p per pair in double, so the pair's
+ * soft wins become p_clipped exactly up to 2^-10 x the float rounding of
+ * the second edge (below 1e-10), and its weight stays 1 exactly. A p that
+ * is a float (0, 0.5, 1, k/2^m) stays one edge and is clipped in double as
+ * in joust_bt_fit. Edges with another weight (hard outcomes under
+ * --hard-weight) stay single. */
+#define SPLIT_W 0x1p-10
+
+typedef struct {
+    joust_bt_edge32 *e;
+    float *w;      /* NULL when every edge weighs 1 */
+    uint64_t *off; /* per prompt, into e */
+} fit_edges;
+
+/* 1 and the second edge's p when o needs two edges, else 0. */
+static int split_of(const joust_outcome *o, float w, double clip, float *s1, float *s2)
+{
+    *s1 = (float)o->p_first;
+    if ((double)*s1 == o->p_first || w != 1.0f)
+        return 0;
+    double sc = fmin(fmax(o->p_first, clip), 1 - clip);
+    *s1 = (float)sc;
+    double d1 = fmin(fmax((double)*s1, clip), 1 - clip); /* what the fitter will use */
+    double r = sc - d1;
+    if (r == 0)
+        return 0;
+    *s2 = (float)(d1 + r / SPLIT_W);
+    return (double)*s2 >= clip && (double)*s2 <= 1 - clip; /* else one edge: off by < 1e-7 */
+}
+
+static void build_edges(const outcome_set *os, size_t np, const uint64_t *off, fit_edges *fe)
+{
+    joust_bt_opts bo;
+    joust_bt_opts_defaults(&bo);
+    size_t extra = 0;
+    float s1, s2;
+    for (size_t i = 0; i < os->n; i++)
+        extra += (size_t)split_of(&os->o[i], os->w[i], bo.clip, &s1, &s2);
+    size_t m = os->n + extra;
+    fe->e = xmalloc((m ? m : 1) * sizeof *fe->e);
+    fe->w = os->weighted || extra ? xmalloc((m ? m : 1) * sizeof *fe->w) : NULL;
+    fe->off = xmalloc((np + 1) * sizeof *fe->off);
+    size_t k = 0;
+    for (size_t p = 0; p < np; p++) {
+        fe->off[p] = k;
+        for (uint64_t i = off[p]; i < off[p + 1]; i++) {
+            const joust_outcome *o = &os->o[i];
+            int two = split_of(o, os->w[i], bo.clip, &s1, &s2);
+            fe->e[k] = (joust_bt_edge32){o->first, o->second, s1};
+            if (fe->w)
+                fe->w[k] = two ? (float)(1 - SPLIT_W) : os->w[i];
+            k++;
+            if (two) {
+                fe->e[k] = (joust_bt_edge32){o->first, o->second, s2};
+                fe->w[k++] = (float)SPLIT_W;
+            }
+        }
+    }
+    fe->off[np] = k;
+}
+
 /* Everything a fit produces, per item (global index). */
 typedef struct {
     double *theta, *se, *wins;
@@ -814,12 +880,13 @@ int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
     if (rc == 0) {
         order_by_prompt(&os, ps.np, off);
         tally(&ps, &os, off, model, models, &f, sum);
-        joust_bt_edge32 *e = xmalloc((os.n ? os.n : 1) * sizeof *e);
-        for (size_t i = 0; i < os.n; i++)
-            e[i] = (joust_bt_edge32){os.o[i].first, os.o[i].second, (float)os.o[i].p_first};
-        joust_bt_problem pb = {(uint32_t)ps.np, ps.item_off, off, e, os.weighted ? os.w : NULL};
+        fit_edges fe;
+        build_edges(&os, ps.np, off, &fe);
+        joust_bt_problem pb = {(uint32_t)ps.np, ps.item_off, fe.off, fe.e, fe.w};
         rc = fit_images(&pb, sum->device, threads, f.theta, f.se);
-        free(e);
+        free(fe.e);
+        free(fe.w);
+        free(fe.off);
     }
     if (rc == 0)
         rc = models_fit(models, &sum->models);

@@ -1,5 +1,6 @@
 /* Scoring from a hand-made store (coordinator/scoring.h, output.h): the
- * bulk fit equals the per-prompt fit to 1e-9, error images, ties, prompts
+ * bulk fit equals the per-prompt fit to 1e-9 (p values that are floats and
+ * p values that are not), error images, ties, prompts
  * without outcomes or over JOUST_BT_BULK_SMALL images, outcomes committed
  * out of prompt order, outcome kinds (--min-kind, --hard-weight), the
  * currency marker (an export does not rewrite current scores), the device
@@ -75,7 +76,7 @@ static void write_manifest(const char *path)
     fclose(f);
 }
 
-/* p values that are floats (k/64), so the bulk fit sees them exactly. */
+/* p values that are floats (k/64): one edge each in the bulk fit. */
 static double dyadic(uint64_t *s)
 {
     return (double)(lcg(s) % 65) / 64.0;
@@ -99,7 +100,8 @@ static void make_outcomes(fixture *fx)
                 if (p == 2) {
                     o.p = 0.5; /* ties everywhere */
                 } else {
-                    o.p = dyadic(&s);
+                    /* Prompt 1: p values that are floats; the others: any double. */
+                    o.p = p == 1 ? dyadic(&s) : (double)(lcg(&s) % 1000003) / 1000003.0;
                     unsigned r = (unsigned)(lcg(&s) % 6);
                     o.kind = r == 0 ? JOUST__OUTCOME_KIND__HARD
                              : r == 1 ? JOUST__OUTCOME_KIND__BOUNDED
