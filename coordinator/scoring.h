@@ -9,10 +9,11 @@
  * fitter rank/cuda/bt_cuda.h when built and chosen), then the model-level
  * fit with its bootstrap (coordinator/models.h).
  * Results: the scores of a prompt equal joust_prompt_fit on its outcomes to
- * within the Newton tolerance, except that the bulk fitter reads p_first as
- * a float (24 bits), which moves a score by at most a few 1e-8 (exact when
- * the p values are floats, e.g. 0, 0.5, 1 or k/2^m; tests/coordinator/
- * test_scoring.c). The CPU path is deterministic: the same store and
+ * within the Newton tolerance (1e-9 in tests/coordinator/test_scoring.c):
+ * the bulk fitter reads p as a float, so a p that is not one is passed as
+ * two edges that carry its rounding error (scoring.c, build_edges). Images
+ * whose scores tie exactly in one fit may come out in either order in the
+ * other (the last bits differ). The CPU path is deterministic: the same store and
  * options give byte-identical scores. Images whose matches failed because
  * of the image itself carry an error and no score; the others of their
  * prompt are fitted without them.
