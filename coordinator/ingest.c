@@ -14,6 +14,7 @@
 #include "hash.h"
 #include "log.h"
 #include "manifest.h"
+#include "manifest_src.h"
 #include "records.h"
 #include "safe_open.h"
 #include "u64map.h"
@@ -287,12 +288,14 @@ int joust_ingest_with(joust_store_t *st, const char *path, const joust_ingest_op
 {
     memset(stats, 0, sizeof *stats);
     /* One descriptor for the hash and the lines: a regular file only (a
-     * FIFO or /dev/zero is refused at once), read up to its size at open. */
+     * FIFO or /dev/zero is refused at once), read up to its size at open;
+     * gzip, zstd and stdin ("-") arrive decoded in a temporary file
+     * (manifest_src.h), so line numbers are those of the plain text. */
     uint64_t file_hash;
     int fd;
     size_t size;
     char why[512];
-    int rc = joust_open_regular(path, 0, 0, &fd, &size, why, sizeof why);
+    int rc = joust_manifest_open(path, 0, &fd, &size, NULL, why, sizeof why);
     if (rc == 0 && (rc = joust_hash_fd(fd, size, &file_hash)) != 0)
         snprintf(why, sizeof why, "%s: read error", path);
     if (rc == 0 && lseek(fd, 0, SEEK_SET) != 0)

@@ -23,6 +23,9 @@
  * a manifest that is not a regular file is an error at once; an image that
  * is a FIFO, a device, a directory, a socket or larger than max_image_bytes
  * is a bad line naming the kind; none of them is read or waited for.
+ * A manifest may be gzip or zstd compressed (told by its first bytes) or
+ * "-" for standard input (coordinator/manifest_src.h); relative image paths
+ * of a stdin manifest resolve against the current folder.
  * Not thread-safe: one ingest per store at a time. */
 #ifndef JOUST_INGEST_H
 #define JOUST_INGEST_H

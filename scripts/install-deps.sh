@@ -8,12 +8,12 @@ pkgs=(build-essential cmake pkg-config git python3
       libcurl4-openssl-dev
       iproute2 clang libclang-rt-14-dev
       python3-yaml curl systemd
-      zlib1g-dev libzstd-dev python3-venv python3-pip)
+      zlib1g-dev libzstd-dev zstd python3-venv python3-pip)
 # iproute2: tests/integration/test_netns.sh. clang + libclang-rt-14-dev (libFuzzer
 # and the sanitizer runtimes, only "recommended" by clang on Debian 12, so not
 # pulled in with --no-install-recommends): tests/fuzz. python3-yaml, curl,
 # systemd (systemd-analyze): the deployment checks in tests/cluster/.
-# zlib1g-dev, libzstd-dev: gzip and zstd manifests. python3-venv: the test
+# zlib1g-dev, libzstd-dev: gzip and zstd manifests (zstd, the tool: their test). python3-venv: the test
 # virtualenv below.
 missing=()
 for p in "${pkgs[@]}"; do

@@ -18,7 +18,11 @@
  * Remote fetching plugs in at fetch_remote: it gets the parsed reference
  * (scheme http, https or s3) and returns the encoded bytes; everything after
  * (decode, prepare, cache) is shared. Without it a remote reference fails
- * with JOUST_EUNSUPPORTED and a reason.
+ * with JOUST_EUNSUPPORTED and a reason. The judges plug in worker/fetch.h,
+ * which fetches synchronously inside get, bounded by its timeouts and
+ * retries (at most 3 x 30 s plus backoff by default): the stage runs
+ * inline in the single-threaded worker loop and curl multi would make every
+ * judge asynchronous about its images; fetch.h says more.
  *
  * Ownership: the stage owns the values that prepare returns and frees them
  * with use.release when they are evicted or at destroy. get hands out a
