@@ -190,6 +190,10 @@ static inline match *find_match(coord *c, uint64_t id)
     return joust_u64map_get(&c->active, id, &idx) ? &c->pool[idx] : NULL;
 }
 
+/* coord_metrics.c: publishes the loop's counters and gauges to
+ * cfg->metrics (when set); called once per turn of the loop. */
+void coord_metrics_tick(coord *c);
+
 /* planning.c */
 
 /* Drops a reference to a prompt group; frees it with the last one. */

@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "coord_metrics.h"
 #include "coord_state.h"
 #include "curve.h"
 #include "err.h"
@@ -210,6 +211,8 @@ static void stage_outcome(coord *c, match *m, const Joust__MatchResult *x, const
     o.has_committed_ms = 1;
     o.committed_ms = joust_wall_ms();
     joust_rec_outcome_put(c->batch, c->run, m->id, &o, x->reason, NULL);
+    if (c->cfg->metrics)
+        joust_prom_judge_record(&c->cfg->metrics->judge, x->status, x->latency_us, x->tokens);
     if (x->status == JOUST__OUTCOME_STATUS__OK)
         c->sum->ok++;
     else
@@ -387,6 +390,8 @@ static void commit_begin(coord *c)
      * long after planning_done. */
     joust_rec_run_put(c->batch, c->run);
     joust_committer_submit(c->committer, &c->batch);
+    if (c->cfg->metrics)
+        c->cfg->metrics->commit_started_us = joust_now_us();
 }
 
 /* After the write: the matches are done and their ACKs may go out — a
@@ -409,6 +414,11 @@ static int commit_end(coord *c, int rc)
         c->free_slots[c->nfree++] = (uint32_t)idx;
     }
     c->nflight = 0;
+    if (c->cfg->metrics) {
+        joust_prom_observe(c->cfg->metrics->commit_latency,
+                           (double)(joust_now_us() - c->cfg->metrics->commit_started_us) / 1e6);
+        joust_prom_add(c->cfg->metrics->commit_results, 1);
+    }
     for (size_t i = 0; i < c->nflight_acks; i++)
         ack_later(&c->peers[c->flight_acks[i].worker], c->flight_acks[i].match_id);
     c->nflight_acks = 0;
@@ -953,7 +963,9 @@ static int loop(coord *c)
         check_peers(c, now);
         explain_pause(c, now);
         progress(c, now, 0);
+        coord_metrics_tick(c);
     }
+    coord_metrics_tick(c);
     progress(c, joust_now_ms(), 1);
     return rc;
 }

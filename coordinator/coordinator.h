@@ -70,6 +70,8 @@ typedef struct {
      * worker's name is the one its key has there. */
     const char *curve_secret;  /* the coordinator's secret key file (0600) */
     const char *curve_allow;   /* allow-list file: "name public-key-z85" lines */
+    /* Prometheus metrics (coord_metrics.h), or NULL: off. */
+    struct joust_coord_metrics *metrics;
     /* Called once the socket is bound, with the actual endpoint. */
     void (*on_bound)(const char *endpoint, void *arg);
     void *on_bound_arg;

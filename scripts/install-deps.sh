@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git python3
       libzmq3-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev
       libturbojpeg0-dev libspng-dev libwebp-dev libcjson-dev libxxhash-dev
-      libcurl4-openssl-dev
+      libcurl4-openssl-dev libmicrohttpd-dev libarchive-dev
       iproute2 clang libclang-rt-14-dev
       python3-yaml curl systemd
       zlib1g-dev libzstd-dev zstd python3-venv python3-pip)
@@ -14,7 +14,8 @@ pkgs=(build-essential cmake pkg-config git python3
 # pulled in with --no-install-recommends): tests/fuzz. python3-yaml, curl,
 # systemd (systemd-analyze): the deployment checks in tests/cluster/.
 # zlib1g-dev, libzstd-dev: gzip and zstd manifests (zstd, the tool: their test). python3-venv: the test
-# virtualenv below.
+# virtualenv below. libmicrohttpd-dev: --metrics (/metrics over HTTP).
+# libarchive-dev: WebDataset tar input and `joust export dpo --format wds`.
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -71,6 +71,10 @@ static const joust_opt cli_table[] = {
      .help = "the coordinator, e.g. tcp://10.0.0.5:5555", .mask = CLI_WORKER},
     {"name", JOUST_OPT_STR, F(name), .arg = "NAME", .help = "worker name in logs (default w-HOST-PID)",
      .mask = CLI_WORKER},
+    {"metrics", JOUST_OPT_STR, F(metrics), .arg = "[HOST:]PORT",
+     .help = "serve Prometheus metrics at http://HOST:PORT/metrics\n"
+             "(HOST defaults to 127.0.0.1; off without this)",
+     .mask = CLI_RUN | CLI_COORD | CLI_WORKER},
     {"curve-secret", JOUST_OPT_STR, F(curve_secret), .arg = "FILE",
      .help = "CURVE: this process's secret key (joust keygen)", .mask = CLI_COORD | CLI_WORKER},
     {"allow", JOUST_OPT_STR, F(curve_allow), .arg = "FILE",
@@ -403,6 +407,7 @@ static void fill_pipeline(const cli_opts *o, const char *manifest, const char *b
     cc->window = o->window;
     cc->job_matches = o->job_matches;
     cc->progress = o->progress;
+    cc->metrics = o->coord_metrics;
     cc->stop = &cli_stop;
     if (!o->workers || o->local_curve_secret) { /* local workers: loopback, no CURVE unless asked */
         cc->curve_secret = o->curve_secret;

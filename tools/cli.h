@@ -51,6 +51,8 @@ typedef struct {
     char manifest_root[4096];    /* the default root cli_image_roots adds */
     int slots_given;
     const char *duplicate_ids; /* --duplicate-ids error|warn */
+    const char *metrics;       /* --metrics [HOST:]PORT, or NULL */
+    struct joust_coord_metrics *coord_metrics; /* served when --metrics is set */
     int argc;      /* positional arguments left after the options */
     char **argv;
 } cli_opts;
@@ -99,6 +101,16 @@ int cli_check_run(const cli_opts *o);
  * judge that reads images needs one of the two options. Returns 0, or
  * JOUST_EINVAL after printing the reason. */
 int cli_image_roots(cli_opts *o, const char *manifest);
+/* --metrics: a registry served over HTTP (tools/cli_metrics.c). Fill it
+ * between cli_metrics_open and cli_metrics_serve; close stops the server. */
+typedef struct {
+    struct joust_prom *reg;
+    struct joust_prom_http *srv;
+} cli_metrics;
+void cli_metrics_open(cli_metrics *m);
+/* Returns 0, or JOUST_E* after printing the reason (naming --metrics). */
+int cli_metrics_serve(cli_metrics *m, const char *addr);
+void cli_metrics_close(cli_metrics *m);
 /* Opens the store (creating it when create != 0), logging why on failure. */
 int cli_open_store(const char *path, int create, joust_store_t **st);
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "coord_metrics.h"
 #include "demo_data.h"
 #include "err.h"
 #include "log.h"
@@ -18,21 +19,36 @@
 #include "records.h"
 #include "run.h"
 #include "worker.h"
+#include "worker_metrics.h"
 #include "xalloc.h"
 
 /* run and coordinator: the pipeline on the store, as an exit status
  * (128 + the signal when SIGINT/SIGTERM stopped it). Everything the options
  * say is checked before the store is opened or created. */
-static int run_on_store(const cli_opts *o, const char *manifest)
+static int run_on_store(cli_opts *o, const char *manifest)
 {
     if (cli_check_run(o) < 0)
         return 2;
     cli_install_signals();
+    cli_metrics cm = {0};
+    joust_coord_metrics coord_metrics;
+    if (o->metrics) {
+        cli_metrics_open(&cm);
+        joust_coord_metrics_init(&coord_metrics, cm.reg);
+        if (cli_metrics_serve(&cm, o->metrics) < 0) {
+            cli_metrics_close(&cm);
+            return 2;
+        }
+        o->coord_metrics = &coord_metrics;
+    }
     joust_store_t *st;
-    if (cli_open_store(o->db, 1, &st) < 0)
-        return 1;
-    int rc = cli_pipeline(o, manifest, st);
-    joust_store_destroy(&st);
+    int rc = 1;
+    if (cli_open_store(o->db, 1, &st) == 0) {
+        rc = cli_pipeline(o, manifest, st);
+        joust_store_destroy(&st);
+    }
+    o->coord_metrics = NULL;
+    cli_metrics_close(&cm);
     return rc;
 }
 
@@ -137,7 +153,20 @@ int cmd_worker(int argc, char **argv)
     wc.curve_secret = o.curve_secret;
     wc.server_key = o.server_key;
     wc.wait_ready_ms = o.wait_ready_s * 1000;
-    return cli_exit_status(joust_worker_run(&wc));
+    cli_metrics cm = {0};
+    joust_worker_metrics metrics;
+    if (o.metrics) {
+        cli_metrics_open(&cm);
+        joust_worker_metrics_init(&metrics, cm.reg);
+        if (cli_metrics_serve(&cm, o.metrics) < 0) {
+            cli_metrics_close(&cm);
+            return 2;
+        }
+        wc.metrics = &metrics;
+    }
+    int rc = joust_worker_run(&wc);
+    cli_metrics_close(&cm);
+    return cli_exit_status(rc);
 }
 
 /* `joust runs [ls]`, `joust runs rm NAME`. */

@@ -14,6 +14,7 @@
 #include "u64map.h"
 #include "wire.h"
 #include "worker_conn.h"
+#include "worker_metrics.h"
 #include "xalloc.h"
 
 #define POLL_BATCH 256
@@ -334,6 +335,10 @@ static void collect_results(worker *w, int timeout_ms)
      * in place, wherever that sits in the outbox. */
     size_t k = 0;
     for (int i = 0; i < n; i++) {
+        if (w->cfg->metrics)
+            joust_prom_judge_record(&w->cfg->metrics->judge, (int)res[i].status,
+                                    res[i].latency_us > 0 ? (uint64_t)res[i].latency_us : 0,
+                                    res[i].tokens);
         Joust__MatchResult *r = outbox_add(&w->out, &res[i]); /* takes the strings */
         size_t j = 0;
         while (j < k && fresh_ids[j] != r->match_id)
@@ -409,6 +414,8 @@ int joust_worker_run(const joust_worker_config *cfg)
         if (!w.wakes && busy)
             collect_results(&w, 0);
         check_health(&w);
+        joust_worker_metrics_tick(cfg->metrics, joust_judge_inflight(w.judge), w.out.len,
+                                  !w.unavailable, w.acked);
         now = joust_now_ms();
         if (now - w.last_send_ms >= cfg->heartbeat_ms)
             send_heartbeat(&w);

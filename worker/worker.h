@@ -37,6 +37,7 @@ typedef struct {
      * (re)connect, so a rotated key file takes effect without a restart. */
     const char *curve_secret;  /* this worker's secret key file (0600) */
     const char *server_key;    /* the coordinator's public key: Z85, or a file */
+    struct joust_worker_metrics *metrics; /* worker_metrics.h, or NULL: off */
 } joust_worker_config;
 
 void joust_worker_config_defaults(joust_worker_config *cfg);
