@@ -159,6 +159,7 @@ void cli_openai_stats_dir(char *out, size_t outlen);
 void cli_openai_report(const cli_opts *o, const char *dir, int nworkers, int print);
 
 int cmd_run(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_coordinator(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
 int cmd_runs(int argc, char **argv);

@@ -10,6 +10,7 @@ static const struct {
     const char *what;
 } commands[] = {
     {"run", cmd_run, "run MANIFEST: ingest, judge with local workers, fit, write scores"},
+    {"eval", cmd_eval, "eval LABELS: judge human-labelled pairs, report agreement and calibration"},
     {"demo", cmd_demo, "generate a sample set with known quality order, run it, print Kendall tau"},
     {"coordinator", cmd_coordinator, "serve a run to remote workers over tcp"},
     {"worker", cmd_worker, "judge matches for a coordinator"},
