@@ -22,6 +22,7 @@
 #include "hash.h"
 #include "labels.h"
 #include "log.h"
+#include "pipeline.h"
 #include "records.h"
 #include "run.h"
 #include "tally.h"
@@ -395,26 +396,42 @@ static cJSON *report_config(const eval_args *ea, const joust_labels *l, joust_pr
 
 /* ------------------------------------------------------------ command --- */
 
-static int run_config(eval_config *ec, joust_store_t *st, const joust_u64map_t *map, const joust_labels *l, joust_protocol proto)
+/* Judges the configuration's run through the pipeline (judge only: no
+ * fit, no files), then reads its outcomes. */
+static int run_config(eval_config *ec, joust_store_t *st, const char *manifest,
+                      const joust_u64map_t *map, const joust_labels *l, joust_protocol proto)
 {
-    joust_coord_summary cs;
-    int rc = cli_coordinate(&ec->o, st, &cs);
+    cli_run r;
+    joust_pipeline_config pc;
+    joust_pipeline_result res;
+    int rc = cli_pipeline_setup(&ec->o, manifest, &r, &pc);
+    if (rc == 0) {
+        pc.out_dir = NULL;
+        rc = joust_pipeline_run(st, &pc, &res);
+    }
+    if (rc == JOUST_EEXIST)
+        log_error("run '%s' exists with another configuration: choose another --run NAME, or "
+                  "remove it: joust runs rm %s --db %s", ec->run, ec->run, ec->o.db);
+    free((char *)pc.spec.judge_options);
+    cli_run_clear(&r);
     ec->pairs = xcalloc(l->n_pairs ? l->n_pairs : 1, sizeof *ec->pairs);
     for (size_t k = 0; k < l->n_pairs; k++)
         ec->pairs[k] = (joust_eval_pair){l->pairs[k].prompt, l->pairs[k].category,
                                          l->pairs[k].human, NAN, NAN};
+    /* Whatever the store holds, also after a run that stopped early. */
+    int rrc = read_outcomes(st, map, ec);
     if (rc == 0)
-        rc = read_outcomes(st, map, ec);
+        rc = rrc;
     for (size_t k = 0; k < l->n_pairs; k++)
         if (l->pairs[k].human != 0.5 && isnan(joust_eval_pair_p(&ec->pairs[k])))
             ec->unjudged++;
     ec->sums = xcalloc(l->n_prompts ? l->n_prompts : 1, sizeof *ec->sums);
     joust_eval_sums_compute(proto, ec->pairs, l->n_pairs, JOUST_EVAL_NO_CATEGORY, ec->sums,
                             l->n_prompts);
-    if (rc == 0 && joust_max_failed_exceeded(&ec->o.max_failed, &cs.run)) {
+    if (rc == 0 && joust_max_failed_exceeded(&ec->o.max_failed, &res.judged.run)) {
         fprintf(stderr, "joust eval: run '%s': %" PRIu64 " failed matches, more than --max-failed "
                         "allows (they are counted in the report)\n",
-                ec->run, joust_coord_tally_failed(&cs.run));
+                ec->run, joust_coord_tally_failed(&res.judged.run));
         rc = JOUST_EJUDGE;
     }
     return rc;
@@ -430,18 +447,14 @@ static int run_config(eval_config *ec, joust_store_t *st, const joust_u64map_t *
     "                       URL' (repeatable: each is its own run over the same pairs,\n"     \
     "                       compared with the first)\n"                                       \
     "  --out DIR            eval.json, the pairs' manifest, bad lines (default .)\n"            \
-    "  --db PATH            the store (default DIR/eval.db): a store of its own, since a\n"     \
-    "                       run covers every prompt in its store\n"                           \
+    "  --db PATH            the store (default DIR/eval.db)\n"                                \
     "  --run NAME           run name (default eval-<labels>-<config> hashes); a second\n"      \
     "                       command with the same runs re-uses their outcomes\n"              \
     "  --bootstrap N        bootstrap rounds over prompts (default 1000)\n"                    \
     "  --calibration-out FILE  the fitted temperature (JSON) for `joust run --calibration`\n"   \
     "                       (FILE.N for configuration N when there are several)\n"            \
     "  --fit-bias           fit a first-position bias along with the temperature\n"           \
-    "  --workers N          local worker processes (default 2)\n"                              \
-    "  --order POLICY       both (default) | random | fixed (image a first)\n"                 \
-    "  --max-failed N|P%    failed matches that still exit 0 (default 0)\n"                    \
-    "  judge options as for `joust run` (--judge, --endpoint, --mode, ...)\n"
+    "  --order fixed shows image a first, one call a pair; the options of `joust run`:\n"
 
 int cmd_eval(int argc, char **argv)
 {
@@ -483,7 +496,7 @@ int cmd_eval(int argc, char **argv)
         char **copy = xcalloc((size_t)n + 1, sizeof *copy); /* getopt permutes; o keeps pointers */
         memcpy(copy, av, (size_t)n * sizeof *copy);
         ec->argv = copy;
-        if (!cli_begin(n, copy, EVAL_USAGE, 1, 1, &ec->o, &code)) {
+        if (!cli_begin_opts(n, copy, EVAL_USAGE, CLI_RUN | CLI_JUDGES, 1, 1, &ec->o, &code)) {
             free(av);
             goto out;
         }
@@ -577,7 +590,7 @@ int cmd_eval(int argc, char **argv)
         eval_config *ec = &cfg[i];
         printf("\n== judge configuration %d of %d: %s (run %s)\n", i + 1, n_cfg,
                ea.n_configs ? ea.configs[i] : ec->o.judge, ec->run);
-        ec->rc = run_config(ec, st, &map, l, proto);
+        ec->rc = run_config(ec, st, manifest, &map, l, proto);
         if (ec->rc < 0)
             failed = 1;
     }
