@@ -235,7 +235,7 @@ int joust_scores_walk(joust_store_t *st, const Joust__RunRecord *run, scored_fn 
     return rc;
 }
 
-static const char *image_label(const Joust__ImageRecord *img, char *buf, size_t len)
+const char *joust_image_label(const Joust__ImageRecord *img, char *buf, size_t len)
 {
     if (img->caller_id)
         return img->caller_id;
@@ -250,7 +250,7 @@ typedef struct {
     joust_buf_t line, pjson, pcsv;
 } export_ctx;
 
-static void json_prompt_id(joust_buf_t *b, const Joust__PromptRecord *p)
+void joust_json_prompt_id(joust_buf_t *b, const Joust__PromptRecord *p)
 {
     if (p->caller_id)
         joust_buf_json_str(b, p->caller_id);
@@ -288,7 +288,7 @@ static void write_jsonl(export_ctx *e, const char *prompt_json, const scored_ima
     char idbuf[32];
     joust_buf_reset(b);
     joust_buf_puts(b, "{\"id\":");
-    joust_buf_json_str(b, image_label(it->img, idbuf, sizeof idbuf));
+    joust_buf_json_str(b, joust_image_label(it->img, idbuf, sizeof idbuf));
     joust_buf_puts(b, ",\"image\":");
     joust_buf_json_str(b, it->img->uri);
     joust_buf_puts(b, prompt_json);
@@ -318,7 +318,7 @@ static void write_csv(export_ctx *e, const char *prompt_csv, const scored_image 
     const Joust__ScoreRecord *s = it->score;
     char idbuf[32];
     joust_buf_reset(b);
-    joust_buf_csv_str(b, image_label(it->img, idbuf, sizeof idbuf));
+    joust_buf_csv_str(b, joust_image_label(it->img, idbuf, sizeof idbuf));
     joust_buf_puts(b, ",");
     joust_buf_csv_str(b, it->img->uri);
     joust_buf_puts(b, prompt_csv);
@@ -339,7 +339,7 @@ static int export_one(const scored_prompt *sp, void *arg)
     /* The prompt's columns, escaped once for all its images. */
     joust_buf_reset(&e->pjson);
     joust_buf_puts(&e->pjson, ",\"prompt_id\":");
-    json_prompt_id(&e->pjson, sp->prompt);
+    joust_json_prompt_id(&e->pjson, sp->prompt);
     joust_buf_puts(&e->pjson, ",\"prompt\":");
     joust_buf_json_str(&e->pjson, sp->prompt->text);
     joust_buf_reset(&e->pcsv);
@@ -403,7 +403,7 @@ static int top_one(const scored_prompt *sp, void *arg)
         char idbuf[32];
         if (it->score && it->score->has_score)
             fprintf(t->out, "  %u. %-24s score %+.3f ± %.3f  wins %.1f/%u\n", it->score->rank,
-                    image_label(it->img, idbuf, sizeof idbuf), it->score->score, it->score->stderr,
+                    joust_image_label(it->img, idbuf, sizeof idbuf), it->score->score, it->score->stderr,
                     it->score->wins, it->score->comparisons);
     }
     return 0;
@@ -443,70 +443,6 @@ int joust_scores_print_errors(joust_store_t *st, const Joust__RunRecord *run, FI
     int rc = joust_scores_walk(st, run, errors_one, &e);
     if (e.total > (uint64_t)max)
         fprintf(out, "  ... and %" PRIu64 " more\n", e.total - (uint64_t)max);
-    return rc;
-}
-
-typedef struct {
-    joust_outfile_t *out;
-    double min_margin;
-    uint64_t pairs;
-    joust_buf_t line;
-} dpo_ctx;
-
-static int dpo_one(const scored_prompt *sp, void *arg)
-{
-    dpo_ctx *d = arg;
-    const scored_image *best = NULL, *worst = NULL;
-    for (size_t i = 0; i < sp->n; i++) {
-        const scored_image *it = &sp->items[i];
-        if (!it->score || !it->score->has_score || it->score->comparisons == 0)
-            continue;
-        if (!best)
-            best = it;
-        worst = it; /* items are in rank order */
-    }
-    if (!best || best == worst)
-        return 0;
-    double margin = best->score->score - worst->score->score;
-    if (margin < d->min_margin)
-        return 0;
-    joust_buf_t *b = &d->line;
-    char id1[32], id2[32];
-    joust_buf_reset(b);
-    joust_buf_puts(b, "{\"prompt_id\":");
-    json_prompt_id(b, sp->prompt);
-    joust_buf_puts(b, ",\"prompt\":");
-    joust_buf_json_str(b, sp->prompt->text);
-    joust_buf_puts(b, ",\"chosen\":");
-    joust_buf_json_str(b, best->img->uri);
-    joust_buf_puts(b, ",\"rejected\":");
-    joust_buf_json_str(b, worst->img->uri);
-    joust_buf_puts(b, ",\"chosen_id\":");
-    joust_buf_json_str(b, image_label(best->img, id1, sizeof id1));
-    joust_buf_puts(b, ",\"rejected_id\":");
-    joust_buf_json_str(b, image_label(worst->img, id2, sizeof id2));
-    joust_buf_printf(b, ",\"chosen_score\":%.9g,\"rejected_score\":%.9g,\"margin\":%.9g,"
-                     "\"p_chosen\":%.9g}\n",
-                     best->score->score, worst->score->score, margin, joust_bt_prob(best->score->score, worst->score->score));
-    joust_outfile_write(d->out, b->data, b->len);
-    d->pairs++;
-    return 0;
-}
-
-int joust_export_dpo(joust_store_t *st, const Joust__RunRecord *run, const char *path,
-                     double min_margin, uint64_t *pairs)
-{
-    dpo_ctx d = {.min_margin = min_margin};
-    *pairs = 0;
-    int rc = joust_outfile_open(path, &d.out);
-    if (rc == 0)
-        rc = joust_scores_walk(st, run, dpo_one, &d);
-    if (rc == 0)
-        rc = joust_outfile_commit(&d.out);
-    joust_outfile_abort(&d.out);
-    joust_buf_free(&d.line);
-    if (rc == 0)
-        *pairs = d.pairs;
     return rc;
 }
 

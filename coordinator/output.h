@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "buf.h"
 #include "joust.pb-c.h"
 #include "models.h"
 #include "scoring.h"
@@ -67,10 +68,11 @@ int joust_scores_walk(joust_store_t *st, const Joust__RunRecord *run,
 /* Writes the run's scores as JSONL and/or CSV (either path may be NULL). */
 int joust_scores_export(joust_store_t *st, const Joust__RunRecord *run, const char *jsonl_path,
                         const char *csv_path);
-/* Writes best-vs-worst per prompt as chosen/rejected JSONL; skips prompts
- * whose score margin is below min_margin. *pairs: lines written. */
-int joust_export_dpo(joust_store_t *st, const Joust__RunRecord *run, const char *path,
-                     double min_margin, uint64_t *pairs);
+/* The DPO export is coordinator/export_dpo.h. */
+/* An image's caller id, else its numeric id written into buf. */
+const char *joust_image_label(const Joust__ImageRecord *img, char *buf, size_t len);
+/* Appends a prompt's caller id as a JSON string, else its numeric id. */
+void joust_json_prompt_id(joust_buf_t *b, const Joust__PromptRecord *p);
 /* Writes the model report as JSONL (model, score, lo, hi, comparisons,
  * component), best first within each component. */
 int joust_model_report_write(const joust_model_report *r, const char *path);

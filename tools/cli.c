@@ -157,8 +157,20 @@ static const joust_opt cli_table[] = {
              "the line is skipped and listed in bad_lines.jsonl under --out)\n"
              "| warn (kept under a generated id #N)",
      .mask = RUN_OPT | CLI_STORE},
-    {"min-margin", JOUST_OPT_DOUBLE, F(min_margin), .arg = "X",
-     .help = "export dpo: skip prompts whose score margin is below X"},
+    {"min-margin", JOUST_OPT_DOUBLE, F(min_margin), .min = 0, .max = HUGE_VAL, .dflt = "0.1",
+     .arg = "X",
+     .help = "export dpo: only pairs whose score margin is at least X\n"
+             "(default 0.1; a margin of 0 is never a pair)"},
+    {"pairs", JOUST_OPT_CHOICE, F(dpo_pairs), .dflt = "best-worst",
+     .choices = "best-worst|best-each|all|top-k", .arg = "P",
+     .help = "export dpo: best-worst, best-each (best vs every other),\n"
+             "all (every pair above the margin), top-k (--k best vs k worst)"},
+    {"layout", JOUST_OPT_CHOICE, F(dpo_layout), .dflt = "trl", .choices = "trl|pickapic",
+     .arg = "L", .help = "export dpo: trl (prompt, chosen, rejected) or pickapic\n"
+                          "(caption, jpg_0, jpg_1, label_0)"},
+    {"format", JOUST_OPT_CHOICE, F(dpo_format), .dflt = "jsonl", .choices = "jsonl|wds",
+     .arg = "F", .help = "export dpo: jsonl (image paths) or wds (a WebDataset tar\n"
+                         "with the image bytes)"},
     {"prompts", JOUST_OPT_INT, F(prompts), .max = 1000000, .arg = "N", .help = "demo, bench: prompts"},
     {"per-prompt", JOUST_OPT_INT, F(per_prompt), .max = 4096, .arg = "K",
      .help = "demo, bench: images per prompt"},

@@ -28,6 +28,7 @@ typedef struct {
     uint64_t images;
     uint32_t max_attempts, lease_ms, window, job_matches;
     double min_margin;
+    const char *dpo_pairs, *dpo_layout, *dpo_format; /* export dpo */
     double budget_per_image, confidence;
     uint64_t budget_calls;
     uint32_t k;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "export_dpo.h"
 #include "err.h"
 #include "log.h"
 #include "records.h"
@@ -62,14 +63,19 @@ int cmd_export(int argc, char **argv)
     cli_opts o;
     const char *usage =
         "usage: joust export dpo [--db PATH] [--run NAME] [--out FILE] [--min-margin X]\n"
+        "                        [--pairs best-worst|best-each|all|top-k] [--k N]\n"
+        "                        [--layout trl|pickapic] [--format jsonl|wds]\n"
         "                        [--min-kind soft|bounded|hard] [--hard-weight W]\n"
-        "Writes the best and the worst image of each prompt as a chosen/rejected pair\n"
-        "(JSONL: prompt, chosen, rejected, their ids and scores, margin, p_chosen),\n"
-        "skipping prompts whose score margin is below X (default 0).\n"
-        "FILE defaults to dpo.jsonl. The pairs come from a fit over the OK outcomes of\n"
-        "kind K or stronger (soft > bounded > hard; default soft: p from logprobs only);\n"
-        "stored scores are reused when they are current for these options, else the\n"
-        "run is fitted again and its scores rewritten.\n";
+        "Writes preference pairs per prompt from the run's scores (docs/export.md):\n"
+        "--pairs picks them (default best-worst; top-k: the --k best (default 2) vs\n"
+        "the k worst), only those with a score margin of at least X (default 0.1;\n"
+        "never 0). --layout trl: JSONL prompt, chosen, rejected (+ ids, scores,\n"
+        "margin, p_chosen); pickapic: caption, jpg_0, jpg_1, label_0, label_1.\n"
+        "--format wds: a WebDataset tar, per pair KEY.json and the two images.\n"
+        "FILE defaults to dpo.jsonl (dpo.tar for wds). The scores come from a fit\n"
+        "over the OK outcomes of kind K or stronger (soft > bounded > hard; default\n"
+        "soft: p from logprobs only); stored scores are reused when they are current\n"
+        "for these options, else the run is fitted again and its scores rewritten.\n";
     int code;
     if (!cli_begin(argc, argv, usage, 1, 1, &o, &code))
         return code;
@@ -78,7 +84,16 @@ int cmd_export(int argc, char **argv)
         return 2;
     }
     o.score.min_kind = o.min_kind ? o.min_kind : JOUST__OUTCOME_KIND__SOFT;
-    const char *path = strcmp(o.out, ".") ? o.out : "dpo.jsonl";
+    joust_dpo_opts dpo;
+    joust_dpo_opts_defaults(&dpo);
+    dpo.min_margin = o.min_margin;
+    dpo.wds = !strcmp(o.dpo_format, "wds");
+    if (o.k)
+        dpo.k = o.k;
+    if (joust_dpo_layout_parse(o.dpo_layout, &dpo.layout) < 0 ||
+        joust_dpo_policy_parse(o.dpo_pairs, &dpo.policy) < 0)
+        return 2; /* the option table already refused anything else */
+    const char *path = strcmp(o.out, ".") ? o.out : dpo.wds ? "dpo.tar" : "dpo.jsonl";
     joust_store_t *st;
     if (cli_open_store(o.db, 0, &st) < 0)
         return 1;
@@ -87,15 +102,20 @@ int cmd_export(int argc, char **argv)
     if (rc < 0) {
         log_error("run '%s': %s", o.run, joust_strerror(rc));
     } else {
-        uint64_t pairs;
+        joust_dpo_stats ds;
         joust_score_summary sum;
         int refitted = 0;
         /* The export never reads scores older than the outcomes, and never
          * rewrites scores that are current. */
         if ((rc = joust_scores_ensure(st, run, &o.score, &sum, &refitted)) == 0 &&
-            (rc = joust_export_dpo(st, run, path, o.min_margin, &pairs)) == 0) {
-            printf("wrote %" PRIu64 " chosen/rejected pairs to %s (scores %s)\n", pairs, path,
-                   refitted ? "fitted again" : "current, reused");
+            (rc = joust_export_dpo(st, run, path, &dpo, &ds)) == 0) {
+            printf("wrote %" PRIu64 " pairs from %" PRIu64 " prompts to %s (scores %s)\n",
+                   ds.pairs, ds.prompts, path, refitted ? "fitted again" : "current, reused");
+            if (ds.skipped) {
+                printf("%" PRIu64 " pairs left out: an image could not be read (logged)\n",
+                       ds.skipped);
+                rc = JOUST_EIO;
+            }
             if (refitted && sum.outcomes_left_out)
                 printf("%" PRIu64 " ok outcomes weaker than --min-kind %s were left out\n",
                        sum.outcomes_left_out, joust_kind_name(o.score.min_kind));

@@ -23,6 +23,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "metrics.h"
+#include "export_dpo.h"
 #include "output.h"
 #include "prompt_fit.h"
 #include "records.h"
@@ -515,8 +516,10 @@ static void test_failed_write(joust_store_t *st, const char *dir)
     snprintf(blocked, sizeof blocked, "%s/blocked", dir);
     mkdir(blocked, 0755);
     joust_log_set_level(QUIET);
-    uint64_t pairs = 9;
-    CHECK(joust_export_dpo(st, r1, blocked, 0, &pairs) == JOUST_EIO && pairs == 0);
+    joust_dpo_opts dopts;
+    joust_dpo_opts_defaults(&dopts);
+    joust_dpo_stats dstats = {.pairs = 7};
+    CHECK(joust_export_dpo(st, r1, blocked, &dopts, &dstats) == JOUST_EIO && dstats.pairs == 0);
     joust_log_set_level(JOUST_LOG_WARN);
     free(before);
     free(after);
