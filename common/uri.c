@@ -91,6 +91,95 @@ static int parse_file_uri(const char *ref, const char *rest, joust_uri *out, cha
     return decode_path(path, &out->path, err, errlen);
 }
 
+/* Decimal digits at *s up to the next '&' or the end, into *v. */
+static int parse_num(const char **s, unsigned long long *v)
+{
+    const char *p = *s;
+    unsigned long long x = 0;
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (x > (~0ULL - 9) / 10)
+            return -1;
+        x = x * 10 + (unsigned long long)(*p - '0');
+    }
+    *s = p;
+    *v = x;
+    return 0;
+}
+
+/* Percent-decodes n bytes of s into a new string (NULs refused). */
+static int decode_member(const char *s, size_t n, char **out)
+{
+    char *p = xmalloc(n + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            p[k++] = s[i];
+            continue;
+        }
+        int hi = i + 2 < n + 1 ? hexval((unsigned char)s[i + 1]) : -1;
+        int lo = hi < 0 ? -1 : hexval((unsigned char)s[i + 2]);
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            free(p);
+            return -1;
+        }
+        p[k++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    p[k] = '\0';
+    *out = p;
+    return 0;
+}
+
+static int parse_tar(const char *ref, const char *base_dir, joust_uri *out, char *err,
+                     size_t errlen)
+{
+    const char *body = ref + 4, *hash = strchr(body, '#');
+    if (!hash || hash == body)
+        return joust_errf(err, errlen, JOUST_EINVAL,
+                          "tar member reference \"%.200s\" needs tar:SHARD#offset=N&size=M&"
+                          "member=NAME", ref);
+    const char *p = hash + 1;
+    unsigned long long off, size;
+    if (strncmp(p, "offset=", 7) != 0 || (p += 7, parse_num(&p, &off)) ||
+        strncmp(p, "&size=", 6) != 0 || (p += 6, parse_num(&p, &size)) || size == 0 ||
+        strncmp(p, "&member=", 8) != 0 || !p[8] ||
+        decode_member(p + 8, strlen(p + 8), &out->member))
+        return joust_errf(err, errlen, JOUST_EINVAL,
+                          "tar member reference \"%.200s\": expected #offset=N&size=M&member=NAME "
+                          "(decimal N, M >= 1, a percent-encoded NAME)", ref);
+    size_t plen = (size_t)(hash - body);
+    if (body[0] != '/' && base_dir && *base_dir) {
+        size_t n = strlen(base_dir) + plen + 2;
+        out->path = xmalloc(n);
+        snprintf(out->path, n, "%s/%.*s", base_dir, (int)plen, body);
+    } else {
+        out->path = xmalloc(plen + 1);
+        memcpy(out->path, body, plen);
+        out->path[plen] = '\0';
+    }
+    out->scheme = JOUST_URI_TAR;
+    out->offset = off;
+    out->size = size;
+    return 0;
+}
+
+char *joust_uri_format_tar(const char *shard, unsigned long long offset, unsigned long long size,
+                           const char *member)
+{
+    size_t n = strlen(shard) + 3 * strlen(member) + 80, k;
+    char *s = xmalloc(n);
+    k = (size_t)snprintf(s, n, "tar:%s#offset=%llu&size=%llu&member=", shard, offset, size);
+    for (const unsigned char *m = (const unsigned char *)member; *m; m++)
+        if (*m < 0x21 || *m == '%' || *m == '&' || *m == '#' || *m >= 0x7f)
+            k += (size_t)snprintf(s + k, n - k, "%%%02X", *m);
+        else
+            s[k++] = (char)*m;
+    s[k] = '\0';
+    return s;
+}
+
 int joust_uri_parse(const char *ref, const char *base_dir, joust_uri *out, char *err,
                     size_t errlen)
 {
@@ -100,6 +189,12 @@ int joust_uri_parse(const char *ref, const char *base_dir, joust_uri *out, char 
     if (!ref || !*ref)
         return joust_errf(err, errlen, JOUST_EINVAL, "empty image reference");
     size_t sl = scheme_len(ref);
+    if (sl == 3 && strncmp(ref, "tar:", 4) == 0) {
+        int rc = parse_tar(ref, base_dir, out, err, errlen);
+        if (rc)
+            joust_uri_clear(out);
+        return rc;
+    }
     int is_file = sl == 4 && strncasecmp(ref, "file", 4) == 0;
     if (sl && (is_file || strncmp(ref + sl, "://", 3) == 0)) {
         if (is_file)
@@ -134,7 +229,10 @@ void joust_uri_clear(joust_uri *u)
     if (!u)
         return;
     free(u->path);
+    free(u->member);
     u->path = NULL;
+    u->member = NULL;
+    u->offset = u->size = 0;
     u->scheme = JOUST_URI_LOCAL;
 }
 
@@ -144,6 +242,7 @@ const char *joust_uri_scheme_name(joust_uri_scheme s)
     case JOUST_URI_HTTP: return "http";
     case JOUST_URI_HTTPS: return "https";
     case JOUST_URI_S3: return "s3";
+    case JOUST_URI_TAR: return "tar";
     default: return "file";
     }
 }

@@ -16,6 +16,16 @@
  * parser does not fetch; callers decide what to do with them). Other
  * schemes are refused.
  *
+ * Tar members (WebDataset shards, coordinator/webdataset.h):
+ *   tar:SHARD#offset=N&size=M&member=NAME
+ * names the M bytes at byte N of the uncompressed tar file SHARD (a plain
+ * path, relative ones joined to base_dir like any path; it is confined like
+ * any image path). NAME (the member's name, percent-encoded: '%', '&', '#'
+ * and bytes below 0x21) is for messages only; offset and size are what is
+ * read. All three keys are required, in this order; offset and size are
+ * decimal, size at least 1. joust_uri_format_tar writes the form back.
+ * A shard path with a '#' in it cannot be named (refused at ingest).
+ *
  * Ownership: a parsed joust_uri owns its path; joust_uri_clear frees it and
  * is safe on a zeroed or already cleared value.
  * Threads: reentrant.
@@ -30,6 +40,7 @@ typedef enum {
     JOUST_URI_HTTP,
     JOUST_URI_HTTPS,
     JOUST_URI_S3,
+    JOUST_URI_TAR, /* a member of a local uncompressed tar shard */
 } joust_uri_scheme;
 
 typedef struct {
@@ -37,6 +48,10 @@ typedef struct {
     /* LOCAL: the decoded path; a relative plain path is joined to base_dir
      * when one is given. Remote: a copy of the reference as given. */
     char *path;
+    /* TAR only: the member's data offset and size in the shard at path,
+     * and its decoded name (owned, freed by joust_uri_clear). */
+    unsigned long long offset, size;
+    char *member;
 } joust_uri;
 
 /* Parses ref. base_dir (may be NULL or "") is the folder relative plain
@@ -46,7 +61,12 @@ int joust_uri_parse(const char *ref, const char *base_dir, joust_uri *out, char 
                     size_t errlen);
 void joust_uri_clear(joust_uri *u);
 
-/* "file", "http", "https", "s3". */
+/* The reference "tar:<shard>#offset=N&size=M&member=<encoded name>",
+ * malloc'd. */
+char *joust_uri_format_tar(const char *shard, unsigned long long offset, unsigned long long size,
+                           const char *member);
+
+/* "file", "http", "https", "s3", "tar". */
 const char *joust_uri_scheme_name(joust_uri_scheme s);
 
 #endif

@@ -18,6 +18,7 @@
 #include "records.h"
 #include "safe_open.h"
 #include "u64map.h"
+#include "tar_member.h"
 #include "uri.h"
 #include "xalloc.h"
 
@@ -147,7 +148,7 @@ static int check_image(ingest *in, uint64_t line, const manifest_item *it, char 
     char why[512];
     *hashed = 0;
     int rc = joust_uri_parse(it->image, in->dir, &ref, why, sizeof why);
-    if (rc == 0 && ref.scheme != JOUST_URI_LOCAL) {
+    if (rc == 0 && ref.scheme != JOUST_URI_LOCAL && ref.scheme != JOUST_URI_TAR) {
         if (in->opts.check_remote &&
             (rc = in->opts.check_remote(in->opts.check_remote_ctx, ref.path, why, sizeof why))) {
             if (rc != JOUST_EAGAIN) {
@@ -175,8 +176,17 @@ static int check_image(ingest *in, uint64_t line, const manifest_item *it, char 
         joust_uri_clear(&ref);
         return rc;
     }
-    if (rc == 0)
+    if (rc == 0 && ref.scheme == JOUST_URI_TAR) { /* a shard member: hash just its bytes */
+        unsigned char *data;
+        size_t len;
+        rc = joust_tar_member_read(&ref, real, 0, in->opts.max_image_bytes, &data, &len, why,
+                                   sizeof why);
+        if (rc == 0)
+            *h = joust_hash64(data, len);
+        free(data);
+    } else if (rc == 0) {
         rc = joust_hash_file(real, in->opts.max_image_bytes, h, why, sizeof why);
+    }
     free(real);
     if (rc == JOUST_ENOTFOUND || rc == JOUST_EDENIED) {
         if (++in->stats->missing <= MAX_REPORTED)
@@ -188,6 +198,11 @@ static int check_image(ingest *in, uint64_t line, const manifest_item *it, char 
         return rc;
     } else {
         *hashed = 1;
+    }
+    if (ref.scheme == JOUST_URI_TAR) { /* stored as the full reference, shard path resolved */
+        *path = joust_uri_format_tar(ref.path, ref.offset, ref.size, ref.member);
+        joust_uri_clear(&ref);
+        return 0;
     }
     *path = ref.path;
     return 0;

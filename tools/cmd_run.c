@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "records.h"
+#include "webdataset.h"
 #include "run.h"
 #include "worker.h"
 #include "worker_metrics.h"
@@ -52,6 +53,69 @@ static int run_on_store(cli_opts *o, const char *manifest)
     return rc;
 }
 
+/* WebDataset shards (coordinator/webdataset.h): their samples are written
+ * to a temporary JSONL manifest that the pipeline ingests like any other
+ * (its content names the samples, so the same shards are ingested once);
+ * the images are confined to the first shard's folder unless --allow-root
+ * says otherwise. */
+static int run_shards(cli_opts *o)
+{
+    char **shards = NULL, err[512];
+    size_t n = 0;
+    for (int i = 0; i < o->argc; i++) {
+        char **more;
+        size_t k;
+        if (!joust_wds_is_shards(o->argv[i])) {
+            fprintf(stderr, "joust run: %s: give one manifest, or WebDataset shards (.tar; "
+                            "compressed shards are refused) only\n", o->argv[i]);
+            joust_wds_free_list(shards, n);
+            return 2;
+        }
+        if (joust_wds_expand(o->argv[i], &more, &k, err, sizeof err)) {
+            fprintf(stderr, "joust run: %s: %s\n", o->argv[i], err);
+            joust_wds_free_list(shards, n);
+            return 2;
+        }
+        shards = xrealloc(shards, (n + k) * sizeof *shards);
+        memcpy(shards + n, more, k * sizeof *more);
+        n += k;
+        free(more);
+    }
+    const char *tmp = getenv("TMPDIR");
+    char manifest[PATH_MAX];
+    snprintf(manifest, sizeof manifest, "%s/joust-shards-XXXXXX.jsonl",
+             tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemps(manifest, 6);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+    if (!f) {
+        fprintf(stderr, "joust run: cannot create a temporary manifest %s: %s\n", manifest,
+                strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        joust_wds_free_list(shards, n);
+        return 1;
+    }
+    joust_wds_stats ws;
+    int rc = joust_wds_write_manifest(shards, n, f, &ws, err, sizeof err);
+    if (fclose(f) != 0 && !rc)
+        rc = JOUST_EIO;
+    printf("shards: %" PRIu64 " read, %" PRIu64 " refused or damaged; %" PRIu64
+           " samples, %" PRIu64 " bad samples or members (reported above)\n",
+           ws.shards, ws.bad_shards, ws.samples, ws.bad_samples);
+    int status = 1;
+    if (rc)
+        fprintf(stderr, "joust run: %s\n", err);
+    else if (!ws.samples)
+        fprintf(stderr, "joust run: the shards hold no usable sample\n");
+    else if (cli_image_roots(o, shards[0]) < 0)
+        status = 2;
+    else
+        status = run_on_store(o, manifest);
+    unlink(manifest);
+    joust_wds_free_list(shards, n);
+    return status;
+}
+
 int cmd_run(int argc, char **argv)
 {
     cli_opts o;
@@ -63,8 +127,11 @@ int cmd_run(int argc, char **argv)
                         "Bradley-Terry scores per prompt and writes scores.jsonl and scores.csv.\n"
                         "A local worker that exits is started again; workers that keep failing at\n"
                         "start stop the run with their error. SIGINT/SIGTERM stop it cleanly (exit\n"
-                        "130/143); the same command resumes it.\n",
-                        CLI_RUN | CLI_JUDGES, 1, 1, &o, &code))
+                        "130/143); the same command resumes it.\n"
+                        "       joust run 'SHARDS/{00000..00127}.tar' [more.tar ...] [options]\n"
+                        "WebDataset shards instead of a manifest: each sample's image with its\n"
+                        ".txt caption or .json fields (docs/storage.md).\n",
+                        CLI_RUN | CLI_JUDGES, 1, 1 << 20, &o, &code))
         return code;
     if (o.workers < 1) {
         fprintf(stderr, "joust run: --workers must be >= 1\n");
@@ -75,6 +142,8 @@ int cmd_run(int argc, char **argv)
                         "`joust coordinator` and `joust worker`\n");
         return 2;
     }
+    if (o.argc > 1 || joust_wds_is_shards(o.argv[0]))
+        return run_shards(&o);
     if (cli_image_roots(&o, o.argv[0]) < 0)
         return 2;
     return run_on_store(&o, o.argv[0]);

@@ -9,6 +9,7 @@
 #include "err.h"
 #include "log.h"
 #include "safe_open.h"
+#include "tar_member.h"
 #include "u64map.h"
 #include "xalloc.h"
 
@@ -149,7 +150,7 @@ static int fetch(const joust_imgsrc_t *s, const char *uri, unsigned char **data,
         snprintf(err, errlen, "%s: %s", uri, why);
         return rc;
     }
-    if (ref.scheme != JOUST_URI_LOCAL) {
+    if (ref.scheme != JOUST_URI_LOCAL && ref.scheme != JOUST_URI_TAR) {
         *where = xstrdup(ref.path);
         if (s->cfg.fetch_remote)
             rc = s->cfg.fetch_remote(s->cfg.fetch_ctx, &ref, s->cfg.lim.max_bytes, data, len, err,
@@ -175,6 +176,16 @@ static int fetch(const joust_imgsrc_t *s, const char *uri, unsigned char **data,
         free(path);
         path = real;
         flags = JOUST_OPEN_NOFOLLOW;
+    }
+    if (ref.scheme == JOUST_URI_TAR) { /* one ranged read of the member (tar_member.h) */
+        rc = joust_tar_member_read(&ref, path, flags, s->cfg.lim.max_bytes, data, len, err,
+                                   errlen);
+        size_t n = strlen(path) + strlen(ref.member) + 2;
+        *where = xmalloc(n);
+        snprintf(*where, n, "%s#%s", path, ref.member);
+        free(path);
+        joust_uri_clear(&ref);
+        return rc;
     }
     *where = path;
     return joust_read_regular(path, flags, s->cfg.lim.max_bytes, data, len, err, errlen);
