@@ -26,6 +26,8 @@ typedef struct {
     uint32_t model; /* index of its generator model within the prompt */
     uint8_t old;    /* planned with its prompt in an earlier pass: a pair of
                        two old images is not planned again (planning.c) */
+    uint8_t has_content;
+    uint64_t content; /* content hash, for outcome reuse (reuse.h) */
 } img_ref;
 
 /* A planned prompt group, kept while any of its matches is unfinished or
@@ -134,6 +136,8 @@ typedef struct {
     uint64_t prompts_total, prompts_planned;
     uint64_t session_done;                  /* outcomes staged this session */
     uint64_t done_before;                   /* outcomes committed before it */
+    uint64_t reuse_salt;                    /* reuse.h: this run's judge settings */
+    uint64_t reused_staged;                 /* reused outcomes in the open batch */
     int64_t start_ms, last_progress_ms, last_log_ms, paused_since_ms, last_pause_ms;
     int paused;
 } coord;

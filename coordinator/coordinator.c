@@ -16,6 +16,7 @@
 #include "hash.h"
 #include "log.h"
 #include "records.h"
+#include "reuse.h"
 #include "run.h"
 #include "wire.h"
 #include "xalloc.h"
@@ -213,6 +214,11 @@ static void stage_outcome(coord *c, match *m, const Joust__MatchResult *x, const
     joust_rec_outcome_put(c->batch, c->run, m->id, &o, x->reason, NULL);
     if (c->cfg->metrics)
         joust_prom_judge_record(&c->cfg->metrics->judge, x->status, x->latency_us, x->tokens);
+    const img_ref *fa = &m->p->imgs[m->a], *fb = &m->p->imgs[m->b];
+    if (o.has_p_first && fa->has_content && fb->has_content) /* a later run may reuse it */
+        joust_rec_reuse_put(c->batch,
+                            joust_reuse_key(c->reuse_salt, m->p->text, fa->content, fb->content),
+                            c->run->run_id, m->id);
     if (x->status == JOUST__OUTCOME_STATUS__OK)
         c->sum->ok++;
     else
@@ -386,6 +392,7 @@ static void commit_begin(coord *c)
     c->nflight_acks = c->ncacks;
     c->ncacks = 0;
     c->batch_results = 0;
+    c->reused_staged = 0;
     /* The run record rides along: batch planners advance next_match_id
      * long after planning_done. */
     joust_rec_run_put(c->batch, c->run);
@@ -1021,6 +1028,7 @@ int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_c
     uint64_t next_prompt;
     joust_rec_counter_get(st, JOUST_NEXT_PROMPT, &next_prompt);
     c.prompts_total = next_prompt - 1;
+    c.reuse_salt = joust_reuse_salt(c.run);
     c.start_ms = c.last_log_ms = joust_now_ms();
     free(c.run->paused); /* left by a coordinator that was killed while paused */
     c.run->paused = NULL;

@@ -64,6 +64,9 @@ typedef struct {
     uint32_t max_lost;         /* lost leases (expired, worker gone) before a
                                 * match is ABANDONED (default 10) */
     int drain_ms;              /* after completion, tell late workers for this long */
+    int no_reuse;              /* judge every match, even when an earlier outcome of
+                                * the same judge settings, prompt and image
+                                * contents exists (reuse.h; default: reuse it) */
     volatile sig_atomic_t *stop;
     /* CURVE (proto/curve.h): both set, or neither. With them the socket
      * accepts only workers whose public key is in the allow-list, and a
@@ -80,6 +83,7 @@ typedef struct {
 typedef struct {
     /* This session (planned: every match of the run known to it): */
     uint64_t planned, ok, failed, retried, expired, duplicates, rejected;
+    uint64_t reused;        /* matches answered by an earlier outcome (reuse.h), not judged */
     uint64_t infra_retries; /* INFRA_ERROR / JUDGE_ERROR results re-queued */
     uint64_t forged;        /* results from a peer that never held the lease */
     uint64_t drained;       /* times a worker was drained */

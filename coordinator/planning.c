@@ -4,10 +4,12 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "clock.h"
 #include "coord_state.h"
 #include "err.h"
 #include "log.h"
 #include "records.h"
+#include "reuse.h"
 #include "run.h"
 
 static void prompt_slot_free(prompt_slot *p)
@@ -73,7 +75,8 @@ static int prompt_load(coord *c, uint64_t pid, const uint64_t *ids, size_t n, pr
                 break;
             }
         models[i] = ir->model ? xstrdup(ir->model) : NULL;
-        p->imgs[i] = (img_ref){ir->image_id, xstrdup(ir->uri), ir->latent, ir->has_latent, model, 0};
+        p->imgs[i] = (img_ref){ir->image_id, xstrdup(ir->uri), ir->latent, ir->has_latent, model, 0,
+                               (uint8_t)ir->has_content_hash, ir->content_hash};
         p->n++;
         joust_rec_free(ir);
     }
@@ -146,8 +149,50 @@ static int planner_attach(coord *c, prompt_slot *p)
     return 0;
 }
 
-/* Takes every match the planner has ready into the queue; drops the planner
- * once it is done. */
+/* Answers match id (a, b) with an earlier OK outcome of the same judge
+ * settings, prompt and image contents (reuse.h), copied into the open batch
+ * with the match record. Returns 1 when it did. */
+static int reuse(coord *c, prompt_slot *p, uint64_t id, uint32_t a, uint32_t b)
+{
+    const img_ref *fa = &p->imgs[a], *fb = &p->imgs[b];
+    uint32_t from_run;
+    uint64_t from_match;
+    if (c->cfg->no_reuse || !fa->has_content || !fb->has_content ||
+        joust_rec_reuse_get(c->st, joust_reuse_key(c->reuse_salt, p->text, fa->content, fb->content),
+                            &from_run, &from_match) < 0)
+        return 0;
+    Joust__OutcomeRecord *o;
+    if (joust_rec_outcome_get(c->st, from_run, from_match, &o) < 0)
+        return 0; /* its run was removed: judge it */
+    int ok = o->status == JOUST__OUTCOME_STATUS__OK && o->has_p_first;
+    char *reason = NULL;
+    size_t len;
+    if (ok && joust_rec_rationale_get(c->st, from_run, from_match, &reason, &len) < 0)
+        reason = NULL;
+    if (ok) {
+        o->prompt_id = p->prompt_id;
+        o->first = fa->id;
+        o->second = fb->id;
+        o->has_reused_run = o->has_reused_match = 1;
+        o->reused_run = from_run;
+        o->reused_match = from_match;
+        o->has_committed_ms = 1;
+        o->committed_ms = joust_wall_ms();
+        joust_rec_outcome_put(c->batch, c->run, id, o, reason, NULL);
+        c->run->has_outcomes_reused = 1;
+        c->run->outcomes_reused++;
+        c->sum->reused++;
+        c->reused_staged++;
+        if (p->planner && strategy_waits(c->strategy))
+            joust_planner_observe(p->planner, a, b, o->p_first);
+    }
+    free(reason);
+    joust_rec_free(o);
+    return ok;
+}
+
+/* Takes every match the planner has ready into the queue (or answers it
+ * with an earlier outcome); drops the planner once it is done. */
 void coord_planner_pull(coord *c, prompt_slot *p)
 {
     joust_pair pairs[256];
@@ -162,7 +207,8 @@ void coord_planner_pull(coord *c, prompt_slot *p)
             mr.first = p->imgs[pairs[i].first].id;
             mr.second = p->imgs[pairs[i].second].id;
             joust_rec_match_put(c->batch, c->run->run_id, id, &mr);
-            add_match(c, id, p, pairs[i].first, pairs[i].second, 0);
+            if (!reuse(c, p, id, pairs[i].first, pairs[i].second))
+                add_match(c, id, p, pairs[i].first, pairs[i].second, 0);
             c->sum->planned++;
         }
     }
@@ -233,7 +279,7 @@ static int plan_one(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
 {
     coord *c = arg;
     plan_prompt(c, pid, ids, n);
-    return c->active.len >= c->cfg->window;
+    return c->active.len + c->reused_staged >= c->cfg->window;
 }
 
 /* Plans prompt groups from the run's cursor until the window is full. The
@@ -241,7 +287,7 @@ static int plan_one(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
  * become durable with (or before) the first outcome that refers to them. */
 int coord_plan_more(coord *c)
 {
-    if (c->run->planning_done || c->active.len >= c->cfg->window)
+    if (c->run->planning_done || c->active.len + c->reused_staged >= c->cfg->window)
         return 0;
     int rc = joust_rec_prompt_walk(c->st, c->run->plan_cursor, 0, plan_one, c, &c->run->plan_cursor);
     if (rc < 0)

@@ -108,6 +108,37 @@ void joust_rec_counter_put(joust_batch_t *b, joust_rec_counter which, uint64_t v
 }
 
 static const char index_tags[] = {'k', 'h', 'i', 'm', 'f'};
+#define REUSE_TAG 'o'
+
+int joust_rec_reuse_get(joust_store_t *st, uint64_t key, uint32_t *run_id, uint64_t *match_id)
+{
+    unsigned char k[9];
+    k[0] = REUSE_TAG;
+    joust_put_be64(k + 1, key);
+    void *val;
+    size_t len;
+    int rc = joust_store_get(st, JOUST_CF_META, k, sizeof k, &val, &len);
+    if (rc < 0)
+        return rc;
+    if (len != 12) {
+        free(val);
+        return JOUST_ECORRUPT;
+    }
+    *run_id = joust_get_be32(val);
+    *match_id = joust_get_be64((unsigned char *)val + 4);
+    free(val);
+    return 0;
+}
+
+void joust_rec_reuse_put(joust_batch_t *b, uint64_t key, uint32_t run_id, uint64_t match_id)
+{
+    unsigned char k[9], v[12];
+    k[0] = REUSE_TAG;
+    joust_put_be64(k + 1, key);
+    joust_put_be32(v, run_id);
+    joust_put_be64(v + 4, match_id);
+    joust_batch_put(b, JOUST_CF_META, k, sizeof k, v, sizeof v);
+}
 
 static void index_key(unsigned char key[9], joust_rec_index index, uint64_t hash)
 {

@@ -44,6 +44,12 @@ typedef enum {
 int joust_rec_index_get(joust_store_t *st, joust_rec_index index, uint64_t hash, uint64_t *out);
 void joust_rec_index_put(joust_batch_t *b, joust_rec_index index, uint64_t hash, uint64_t value);
 
+/* ---- the outcome reuse index: a 64-bit key (coordinator/reuse.h) -> the
+ * run and match of an OK outcome with it ---- */
+/* JOUST_ENOTFOUND when absent, JOUST_ECORRUPT when not 12 bytes. */
+int joust_rec_reuse_get(joust_store_t *st, uint64_t key, uint32_t *run_id, uint64_t *match_id);
+void joust_rec_reuse_put(joust_batch_t *b, uint64_t key, uint32_t run_id, uint64_t match_id);
+
 /* ---- runs (keyed by name) ---- */
 int joust_rec_run_get(joust_store_t *st, const char *name, Joust__RunRecord **out);
 void joust_rec_run_put(joust_batch_t *b, const Joust__RunRecord *run);

@@ -142,6 +142,10 @@ static const joust_opt cli_table[] = {
      .mask = RUN_OPT},
     {"retry-failed", JOUST_OPT_FLAG, F(retry_failed),
      .help = "judge a finished run's failed matches again, once", .mask = RUN_OPT},
+    {"no-reuse", JOUST_OPT_FLAG, F(no_reuse),
+     .help = "judge every match, even one whose judge settings, prompt and\n"
+             "image contents an earlier outcome in the store has (default:\n"
+             "copy that outcome)", .mask = RUN_OPT},
     {"wait-ready", JOUST_OPT_INT, F(wait_ready_s), .max = 86400, .dflt = "600", .arg = "SECONDS",
      .help = "a worker waits this long for its judge to be ready (openai:\n"
              "an endpoint answering GET /models with the model) before\n"
@@ -427,6 +431,7 @@ static void fill_pipeline(const cli_opts *o, const char *manifest, const char *b
     }
     pc->local_workers = o->workers;
     pc->retry_failed = o->retry_failed;
+    pc->coord.no_reuse = o->no_reuse;
     pc->supervisor.exe = "joust"; /* cli_pipeline_setup puts the real path */
     pc->out_dir = o->out;
 }
@@ -584,6 +589,9 @@ void cli_report(const joust_pipe_event *ev, void *arg)
                    cs->ok + cs->failed, cs->seconds,
                    cs->seconds > 0 ? (double)(cs->ok + cs->failed) / cs->seconds : 0, cs->ok,
                    cs->failed, cs->retried, cs->expired);
+        if (cs->complete && cs->reused)
+            printf("  %" PRIu64 " more answered by earlier outcomes (same judge settings, prompt and "
+                   "image contents): reused, not judged\n", cs->reused);
         if (cs->complete && (cs->drained || cs->forged || cs->infra_retries))
             printf("  %" PRIu64 " infrastructure errors sent back to the queue, %" PRIu64
                    " workers drained (leases kept expiring), %" PRIu64

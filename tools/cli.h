@@ -35,6 +35,7 @@ typedef struct {
     const char *max_failed_arg;  /* --max-failed N|P% as given */
     joust_max_failed max_failed; /* parsed: failures that still exit 0 */
     int retry_failed;            /* --retry-failed: judge the failed matches again */
+    int no_reuse;                /* --no-reuse: judge every match (reuse.h) */
     joust_judge_config jcfg; /* the judge options (worker/judge.c's tables) */
     joust_score_opts score;  /* --device, --hard-weight */
     const char *device;      /* --device as given */

@@ -8,6 +8,7 @@
 #include "check.h"
 #include "err.h"
 #include "records.h"
+#include "reuse.h"
 #include "run.h"
 #include "storage/storetest.h"
 
@@ -72,6 +73,36 @@ static void test_manifests(joust_store_t *st)
     joust_rec_free(run);
 }
 
+/* Reuse keys (reuse.h): operational judge options do not change the salt,
+ * the others do; the key depends on the prompt and on the image order. The
+ * index round-trips through the store. */
+static void test_reuse(joust_store_t *st)
+{
+    Joust__RunRecord a = JOUST__RUN_RECORD__INIT, b = a;
+    a.judge = b.judge = "openai";
+    a.judge_options = "max-pixels=401408 endpoint=http://h1:8000/v1 model=q mode=direct inflight=8";
+    b.judge_options = "max-pixels=401408 endpoint=http://h2:9000/v1 model=q mode=direct inflight=64";
+    uint64_t s = joust_reuse_salt(&a);
+    CHECK(s == joust_reuse_salt(&b));
+    b.judge_options = "max-pixels=401408 endpoint=http://h1:8000/v1 model=q mode=reason inflight=8";
+    CHECK(s != joust_reuse_salt(&b));
+    b.judge_options = a.judge_options;
+    b.judge = "quality";
+    CHECK(s != joust_reuse_salt(&b));
+    uint64_t k = joust_reuse_key(s, "a cat", 1, 2);
+    CHECK(k == joust_reuse_key(s, "a cat", 1, 2) && k != joust_reuse_key(s, "a cat", 2, 1));
+    CHECK(k != joust_reuse_key(s, "a dog", 1, 2));
+    joust_batch_t *bt = joust_batch_new();
+    joust_rec_reuse_put(bt, k, 3, 1ull << 40);
+    CHECK_RC(joust_store_write(st, bt, 1));
+    joust_batch_destroy(&bt);
+    uint32_t run = 0;
+    uint64_t match = 0;
+    CHECK_RC(joust_rec_reuse_get(st, k, &run, &match));
+    CHECK(run == 3 && match == 1ull << 40);
+    CHECK(joust_rec_reuse_get(st, k + 1, &run, &match) == JOUST_ENOTFOUND);
+}
+
 int main(void)
 {
     if (storetest_begin() < 0)
@@ -129,6 +160,7 @@ int main(void)
     }
     joust_rec_free(run);
     test_manifests(st);
+    test_reuse(st);
     joust_store_destroy(&st);
     storetest_end();
     return test_report();

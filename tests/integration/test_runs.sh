@@ -125,6 +125,35 @@ run "$WORK/a.jsonl" --run rnd --order random --out "$WORK/rnd" > /dev/null 2> "$
 run "$WORK/b.jsonl" --run rnd --order random --out "$WORK/rnd" > "$WORK/12.out" 2> "$WORK/12.err" || { cat "$WORK/12.err"; fail "random extension"; }
 [ "$(judged "$WORK/12.out")" = 14 ] || { cat "$WORK/12.out"; fail "order random: (10 - 3) pairs per prompt, once each"; }
 check rnd 20 "order random extension"
+# outcome reuse: night 2 repeats two of night 1's images (same contents,
+# other files and ids) in the same prompt: their 2 ordered pairs are copied,
+# not judged; --no-reuse judges them
+python3 - "$WORK" <<'PY'
+import json, os, sys
+w = sys.argv[1]
+os.makedirs(f"{w}/r", exist_ok=True)
+def img(name, content):
+    with open(f"{w}/r/{name}", "w") as f:
+        f.write(content)
+    return f"r/{name}"
+with open(f"{w}/n1.jsonl", "w") as f:
+    for k in range(4):
+        f.write(json.dumps({"image": img(f"n1_{k}.png", f"content {k}"), "prompt": "night",
+                            "id": f"n1_{k}", "latent": k}) + "\n")
+with open(f"{w}/n2.jsonl", "w") as f:
+    for k in range(4):  # contents 0 and 1 again, 7 and 8 new
+        c = k if k < 2 else k + 5
+        f.write(json.dumps({"image": img(f"n2_{k}.png", f"content {c}"), "prompt": "night",
+                            "id": f"n2_{k}", "latent": c}) + "\n")
+PY
+run "$WORK/n1.jsonl" --run night1 --out "$WORK/n1" > "$WORK/13.out" 2> "$WORK/13.err" || { cat "$WORK/13.err"; fail "night1"; }
+[ "$(judged "$WORK/13.out")" = 12 ] || { cat "$WORK/13.out"; fail "night1: 12"; }
+run "$WORK/n2.jsonl" --run night2 --out "$WORK/n2" > "$WORK/14.out" 2> "$WORK/14.err" || { cat "$WORK/14.err"; fail "night2"; }
+[ "$(judged "$WORK/14.out")" = 10 ] || { cat "$WORK/14.out"; fail "night2: 12 pairs, 2 of them reused: 10 judged"; }
+grep -q "2 more answered by earlier outcomes" "$WORK/14.out" || { cat "$WORK/14.out"; fail "night2: reuse not reported"; }
+check night2 12 "night2: every match exactly one outcome, reused ones included"
+run "$WORK/n2.jsonl" --run night2b --no-reuse --out "$WORK/n2b" > "$WORK/15.out" 2> "$WORK/15.err" || { cat "$WORK/15.err"; fail "night2b"; }
+[ "$(judged "$WORK/15.out")" = 12 ] || { cat "$WORK/15.out"; fail "--no-reuse judged fewer than 12"; }
 # planned, not finished, extended, killed -9 twice, resumed: exactly once
 coord() { # MANIFEST: a coordinator with no worker, killed once it planned
     local ep="tcp://127.0.0.1:$(free_port)"
