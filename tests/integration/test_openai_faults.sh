@@ -17,7 +17,7 @@ standin_start f --max-pixels 200704 --expect "Text prompt:"
 run() { # run NAME [options]: a tournament of 12 matches (4 images, both orders)
     local name=$1 st=0
     shift
-    "$JOUST" run "$WORK/set/manifest.jsonl" --db "$WORK/db" --run "$name" --out "$WORK/out-$name" \
+    "$JOUST" run "$WORK/set/manifest.jsonl" --no-reuse --db "$WORK/db" --run "$name" --out "$WORK/out-$name" \
         --judge openai --endpoint "$SRV_URL_f" --max-pixels 200704 --workers 1 --no-progress "$@" \
         > "$WORK/$name.out" 2> "$WORK/$name.err" || st=$?
     "$CHECK" "$WORK/db" "$name" -1 12 > "$WORK/$name.check" || { cat "$WORK/$name.check"; fail "$name: a match was lost"; }
@@ -42,7 +42,7 @@ grep -q "12 ok (12 hard answers without logprobs" "$WORK/nologprobs.out" || fail
 # wait in the queue. Interrupted, then resumed once the server is back, the
 # run completes with every match ok.
 standin_fault "$SRV_PORT_f" http500 -1
-st=0; timeout --preserve-status -s INT 8 "$JOUST" run "$WORK/set/manifest.jsonl" --db "$WORK/db" --run always500 \
+st=0; timeout --preserve-status -s INT 8 "$JOUST" run "$WORK/set/manifest.jsonl" --no-reuse --db "$WORK/db" --run always500 \
     --out "$WORK/out-always500" --judge openai --endpoint "$SRV_URL_f" --max-pixels 200704 \
     --workers 1 --no-progress --max-retries 1 --max-attempts 2 > /dev/null 2> "$WORK/always500.err" || st=$?
 [ $st = 130 ] || { tail "$WORK/always500.err"; fail "always500: exit $st, not 130 (interrupted)"; }

@@ -15,7 +15,7 @@ standin_start bad --max-pixels 200704 --api-key not-the-workers-key
 standin_start late --max-pixels 200704 --start-after 20 --always-delay-ms 250
 export OPENAI_API_KEY=the-workers-key
 t0=$(date +%s)
-JOUST_LOG=info "$JOUST" run "$WORK/set/manifest.jsonl" --db "$WORK/db" --run health --out "$WORK/out" \
+JOUST_LOG=info "$JOUST" run "$WORK/set/manifest.jsonl" --no-reuse --db "$WORK/db" --run health --out "$WORK/out" \
     --judge openai --endpoint "$SRV_URL_bad" --endpoint "$SRV_URL_late" --max-pixels 200704 \
     --workers 1 --inflight 4 --no-progress > "$WORK/run.out" 2> "$WORK/run.err" &
 RUN=$!
@@ -54,7 +54,7 @@ grep -q "the judge is available again" "$WORK/run.err" || fail "the recovery was
 # CONFIG_ERROR with the endpoint and the server's words, and the run stops.
 t0=$(date +%s)
 status=0
-timeout 60 "$JOUST" run "$WORK/set/manifest.jsonl" --db "$WORK/db" --run keyless --out "$WORK/out2" \
+timeout 60 "$JOUST" run "$WORK/set/manifest.jsonl" --no-reuse --db "$WORK/db" --run keyless --out "$WORK/out2" \
     --judge openai --endpoint "$SRV_URL_bad" --max-pixels 200704 --workers 1 --no-progress \
     > "$WORK/run2.out" 2> "$WORK/run2.err" || status=$?
 t1=$(date +%s)
