@@ -7,7 +7,7 @@ pkgs=(build-essential cmake pkg-config git python3
       libturbojpeg0-dev libspng-dev libwebp-dev libcjson-dev libxxhash-dev
       libcurl4-openssl-dev libmicrohttpd-dev libarchive-dev
       iproute2 clang libclang-rt-14-dev
-      python3-yaml curl systemd
+      python3-yaml curl systemd strace
       zlib1g-dev libzstd-dev zstd python3-venv python3-pip)
 # iproute2: tests/integration/test_netns.sh. clang + libclang-rt-14-dev (libFuzzer
 # and the sanitizer runtimes, only "recommended" by clang on Debian 12, so not
@@ -15,7 +15,8 @@ pkgs=(build-essential cmake pkg-config git python3
 # systemd (systemd-analyze): the deployment checks in tests/cluster/.
 # zlib1g-dev, libzstd-dev: gzip and zstd manifests (zstd, the tool: their test). python3-venv: the test
 # virtualenv below. libmicrohttpd-dev: --metrics (/metrics over HTTP).
-# libarchive-dev: WebDataset tar input and `joust export dpo --format wds`.
+# libarchive-dev: WebDataset tar input and `joust export dpo --format wds`. strace: test_webdataset
+# checks that a worker reads shard members, never whole shards.
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -66,4 +66,39 @@ for r in rows:
     assert member.endswith(".jpg"), member
 PY
 [ $? = 0 ] || fail "references"
+
+# The worker reads members with one pread each and never read()s a shard:
+# traced (strace -f) over a fresh store; the worker is the process that
+# exec'd "joust worker".
+command -v strace > /dev/null || fail "strace is needed (scripts/install-deps.sh)"
+strace -f -qq -e trace=execve,openat,read,pread64 -o "$WORK/trace" \
+    "$JOUST" run "$WORK/shards/{00000..00001}.tar" --db "$WORK/db2" --out "$WORK/out2" \
+    --workers 1 --no-progress --judge quality > /dev/null 2>&1 || fail "traced run"
+python3 - "$WORK/trace" "$WORK/shards" <<'PY'
+import os, re, sys
+trace, shards = sys.argv[1], sys.argv[2]
+sizes = {os.path.realpath(os.path.join(shards, f)): os.path.getsize(os.path.join(shards, f))
+         for f in ("00000.tar", "00001.tar")}
+workers, fds, preads, reads = set(), {}, [], 0
+for line in open(trace):
+    m = re.match(r"(\d+)\s+(\w+)\((.*)", line)
+    if not m: continue
+    pid, call, rest = int(m.group(1)), m.group(2), m.group(3)
+    if call == "execve" and '"worker"' in rest: workers.add(pid)
+    if pid not in workers: continue
+    if call == "openat":
+        o = re.match(r'[^,]+, "([^"]+)".*= (\d+)$', rest.strip())
+        if o and os.path.realpath(o.group(1)) in sizes: fds[(pid, int(o.group(2)))] = o.group(1)
+    elif call in ("read", "pread64"):
+        fd = int(rest.split(",")[0])
+        if (pid, fd) in fds:
+            if call == "read": reads += 1
+            else: preads.append(int(rest.rsplit("=", 1)[1]))
+assert workers, "no worker process traced"
+assert preads, "the worker did not pread any member"
+assert reads == 0, f"the worker read() a shard {reads} times"
+assert max(preads) < min(sizes.values()), (preads, sizes)
+print(f"worker: {len(preads)} member preads, {sum(preads)} bytes; shards {sorted(sizes.values())} bytes")
+PY
+[ $? = 0 ] || fail "the worker read more than members"
 echo "test_webdataset: ok"
