@@ -69,7 +69,7 @@ const char *joust_kind_name(int kind)
 
 void joust_score_opts_defaults(joust_score_opts *o)
 {
-    *o = (joust_score_opts){JOUST_DEVICE_AUTO, 1.0, JOUST__OUTCOME_KIND__HARD, 0};
+    *o = (joust_score_opts){JOUST_DEVICE_AUTO, 1.0, JOUST__OUTCOME_KIND__HARD, 0, NULL};
 }
 
 /* o, or the defaults written into *buf when o is NULL. */
@@ -346,7 +346,9 @@ static void take_outcome(void *arg, const Joust__OutcomeRecord *o)
         xgrow((void **)&os->o, &os->cap, os->n + 1, sizeof *os->o);
     }
     os->prompt[os->n] = p;
-    os->o[os->n] = (joust_outcome){a, b, o->p_first};
+    double pf = r->opts->calibration ? joust_calibration_apply(r->opts->calibration, o->p_first)
+                                     : o->p_first;
+    os->o[os->n] = (joust_outcome){a, b, pf};
     os->w[os->n] = (float)w;
     os->weighted |= w != 1.0;
     os->n++;

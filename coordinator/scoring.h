@@ -36,6 +36,7 @@
 #define JOUST_SCORING_H
 #include <stdint.h>
 
+#include "eval.h"
 #include "joust.pb-c.h"
 #include "models.h"
 #include "prompt_fit.h"
@@ -68,6 +69,9 @@ typedef struct {
     int min_kind;        /* weakest kind used (JOUST__OUTCOME_KIND__*); weaker OK
                             outcomes are left out; default HARD (all) */
     int threads;         /* fitter threads; 0 (default): one per online CPU */
+    const joust_calibration *calibration; /* NULL (default): p as judged; else every OK
+                            outcome's p_first is replaced by joust_calibration_apply's
+                            p' (rank/eval.h) before the fit (`joust run --calibration`) */
 } joust_score_opts;
 
 void joust_score_opts_defaults(joust_score_opts *o);

@@ -134,6 +134,10 @@ static const joust_opt cli_table[] = {
      .help = "weight of hard outcomes (answer text only, no logprobs) in the\n"
              "fit; 0 leaves them out",
      .mask = RUN_OPT | CLI_STORE},
+    {"calibration", JOUST_OPT_STR, F(calibration_path), .arg = "FILE",
+     .help = "apply a temperature fitted by `joust eval --calibration-out` to\n"
+             "every p before the fit (docs/judges.md)",
+     .mask = RUN_OPT | CLI_STORE},
     {"min-kind", JOUST_OPT_CHOICE, F(min_kind_arg), .choices = "soft|bounded|hard", .arg = "KIND",
      .help = "weakest outcome kind used (export dpo: default soft)", .mask = CLI_STORE},
     {"max-failed", JOUST_OPT_STR, F(max_failed_arg), .dflt = "0", .arg = "N|P%",
@@ -252,6 +256,9 @@ int cli_parse(int argc, char **argv, cli_opts *o)
         joust_device_parse(o->device, &o->score.device);
     if (rc == 0 && o->min_kind_arg)
         joust_kind_parse(o->min_kind_arg, &o->min_kind);
+    if (rc == 0 && o->calibration_path &&
+        (rc = cli_calibration_read(o->calibration_path, &o->calibration)) == 0)
+        o->score.calibration = &o->calibration;
     if (rc == 0 && joust_max_failed_parse(o->max_failed_arg, &o->max_failed) < 0) {
         fprintf(stderr, "joust: --max-failed: '%s' is not a count N or a percentage P%%\n",
                 o->max_failed_arg);

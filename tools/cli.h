@@ -40,6 +40,8 @@ typedef struct {
     joust_score_opts score;  /* --device, --hard-weight */
     const char *device;      /* --device as given */
     const char *min_kind_arg;
+    const char *calibration_path;  /* --calibration FILE (joust eval --calibration-out) */
+    joust_calibration calibration; /* read from it; score.calibration points here */
     int min_kind;            /* --min-kind (JOUST__OUTCOME_KIND__*); 0 when not given */
     /* CURVE over tcp (coordinator: curve_secret + curve_allow; worker:
      * curve_secret + server_key) and image path confinement. */
@@ -162,6 +164,9 @@ void cli_openai_report(const cli_opts *o, const char *dir, int nworkers, int pri
 
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+/* Reads a calibration file written by `joust eval --calibration-out`
+ * (cmd_eval.c). 0, or JOUST_EINVAL/JOUST_EIO after printing why. */
+int cli_calibration_read(const char *path, joust_calibration *out);
 int cmd_coordinator(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
 int cmd_runs(int argc, char **argv);

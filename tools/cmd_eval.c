@@ -273,6 +273,31 @@ static int write_calibration_file(const char *path, const joust_calibration *c, 
     return ok ? 0 : JOUST_EIO;
 }
 
+int cli_calibration_read(const char *path, joust_calibration *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "joust: --calibration %s: %s\n", path, strerror(errno));
+        return JOUST_EIO;
+    }
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    cJSON *o = cJSON_Parse(buf);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "temperature");
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "first_bias");
+    int ok = cJSON_IsNumber(t) && t->valuedouble > 0 && isfinite(t->valuedouble) &&
+             (!b || (cJSON_IsNumber(b) && isfinite(b->valuedouble)));
+    if (ok)
+        *out = (joust_calibration){t->valuedouble, b ? b->valuedouble : 0};
+    else
+        fprintf(stderr, "joust: --calibration %s: not a calibration file (a JSON object with "
+                        "\"temperature\" > 0 and an optional \"first_bias\")\n", path);
+    cJSON_Delete(o);
+    return ok ? 0 : JOUST_EINVAL;
+}
+
 /* Every number of one configuration into eval.json's entry and a short
  * summary on stdout. */
 static cJSON *report_config(const eval_args *ea, const joust_labels *l, joust_protocol proto,

@@ -65,6 +65,26 @@ grep -q "accuracy $(python3 -c "print('%.1f' % (100 * $EXPECT))")%" "$WORK/e1.ou
 REQ=$(standin_get "$SRV_PORT_a" requests)
 [ "$REQ" = $((2 * PAIRS)) ] || fail "server saw $REQ requests for $((2 * PAIRS)) calls"
 
+# joust scores --calibration: the fitted temperature (> 1 for this
+# over-confident stand-in) shrinks the score spread of the same run; a
+# file that is not a calibration is refused with exit 2.
+RUN1=$(jq_py "$E" "d['judges'][0]['run']")
+"$JOUST" scores --db "$WORK/e1/eval.db" --run "$RUN1" --out "$WORK/s0" > /dev/null 2>&1 || fail "scores"
+"$JOUST" scores --db "$WORK/e1/eval.db" --run "$RUN1" --out "$WORK/s1" \
+    --calibration "$WORK/e1/cal.json" > /dev/null 2>&1 || fail "scores --calibration"
+spread() { python3 -c "import json,sys
+v=[json.loads(l).get('score') for l in open(sys.argv[1])]
+v=[x for x in v if x is not None]; print(sum(abs(x) for x in v) / len(v))" "$1/scores.jsonl"; }
+python3 -c "import sys; sys.exit(0 if 0 < float(sys.argv[2]) < 0.9 * float(sys.argv[1]) else 1)" \
+    "$(spread "$WORK/s0")" "$(spread "$WORK/s1")" \
+    || fail "calibration did not shrink the scores: $(spread "$WORK/s0") -> $(spread "$WORK/s1")"
+echo '{"temperature": -1}' > "$WORK/badcal.json"
+set +e
+"$JOUST" scores --db "$WORK/e1/eval.db" --run "$RUN1" --out "$WORK/s2" \
+    --calibration "$WORK/badcal.json" > /dev/null 2> "$WORK/badcal.err"
+[ $? = 2 ] && grep -q "not a calibration file" "$WORK/badcal.err" || fail "bad calibration file accepted"
+set -e
+
 # The same command again: the run resumes, its outcomes are re-used.
 "$JOUST" eval "$WORK/set/labels.jsonl" --judge openai --endpoint "$SRV_URL_a" --max-pixels 200704 \
     --workers 1 --no-progress --out "$WORK/e1" > "$WORK/e1b.out" 2> "$WORK/e1b.err" \
