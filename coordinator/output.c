@@ -239,7 +239,9 @@ const char *joust_image_label(const Joust__ImageRecord *img, char *buf, size_t l
 {
     if (img->caller_id)
         return img->caller_id;
-    snprintf(buf, len, "%" PRIu64, img->image_id);
+    /* Stores ingested before ids were always set: the id ingest gives an
+     * image without one today (manifest.h, "#N"), which no caller id takes. */
+    snprintf(buf, len, "#%" PRIu64, img->image_id);
     return buf;
 }
 
