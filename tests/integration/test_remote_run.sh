@@ -9,12 +9,16 @@
 #  3. an outage (503 more times than a worker retries) goes back to the
 #     queue as an infrastructure error and is judged later: exit 0;
 #  4. `joust ingest --check-remote` makes a missing object a bad line with a
-#     HEAD request, downloading nothing.
+#     HEAD request, downloading nothing;
+#  5. the openai judge reads s3:// images through the same fetcher (against
+#     the stand-in OpenAI-compatible server): every match ok.
 . "$(dirname "$0")/lib.sh"
 export HTTP_FLAKY=4   # > the fetcher's 3 tries: the first match of it fails as infra
 . "$(dirname "$0")/../fixtures/remote_servers.sh"
 mkdir -p "$WORK/img"
 python3 "$(dirname "$0")/../fixtures/make_pngs.py" "$WORK/img" 8 96
+python3 "$(dirname "$0")/../fixtures/openai_images.py" "$WORK/oa" 1 4 7 200704
+cp "$WORK"/oa/img/*.png "$WORK/img/"
 start_remote_servers "$WORK/img" "$WORK"
 export AWS_ACCESS_KEY_ID=$S3_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET HOME=$WORK
 unset AWS_PROFILE AWS_SHARED_CREDENTIALS_FILE AWS_ENDPOINT_URL
@@ -79,4 +83,14 @@ c = json.load(open(sys.argv[1]))
 assert c.get("HEAD /img/a0.png") == 1 and c.get("HEAD /missing/a9.png") == 1, c
 assert "GET /missing/a9.png" not in c, c
 PY
+# 5: the openai judge on s3:// images
+. "$(dirname "$0")/openai_lib.sh"
+standin_start a --max-pixels 200704 --expect "<answer>"
+sed "s#\"img/#\"s3://$S3_BUCKET/img/#" "$WORK/oa/manifest.jsonl" > "$WORK/oa.jsonl"
+run "$WORK/oa.jsonl" --db "$WORK/db5" --out "$WORK/out5" --fetch-cache "$WORK/cache5" \
+    --judge openai --endpoint "$SRV_URL_a" --max-pixels 200704 > "$WORK/run5.out" 2> "$WORK/run5.err" \
+    || { cat "$WORK/run5.err"; fail "openai judge on s3:// images"; }
+grep -q "judged 12 matches .*: 12 ok, 0 failed" "$WORK/run5.out" || { cat "$WORK/run5.out"; fail "openai: not all 12 matches ok"; }
+[ "$(standin_get "$SRV_PORT_a" invalid)" = 0 ] || fail "openai: the server saw invalid requests"
+[ "$(find "$WORK/cache5" -type f | wc -l)" = 4 ] || fail "openai: the disk cache does not hold the 4 images"
 echo "1 passed, 0 failed"
