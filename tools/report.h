@@ -1,0 +1,87 @@
+/* `joust report`: everything one report shows, gathered from one or two
+ * stores (report_data.h for the numbers), and its three writers: a
+ * self-contained report.html (inline SVG plots, base64 JPEG thumbnails, a
+ * Content-Security-Policy that forbids any network request), report.json
+ * (every number) and report.md (a short summary). docs/report.md.
+ *
+ * Ownership: a rep_report owns its gallery, trend and strings
+ * (rep_report_clear) but borrows its nights and comparison.
+ * Threads: none; one caller.
+ * Errors: writers return 0 or JOUST_EIO (logged, the file left as it was:
+ * coordinator/output.h's atomic files); the gallery returns the store's
+ * errors. An image that cannot be read gets no thumbnail, with its reason. */
+#ifndef JOUST_REPORT_H
+#define JOUST_REPORT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "report_data.h"
+
+typedef struct {
+    uint64_t match_id;
+    uint32_t first, second; /* dense image indices of the night */
+    double p_first;
+    char *reason;           /* excerpt, NULL when none */
+} rep_match;
+
+typedef struct {
+    uint32_t a, b;          /* model indices */
+    rep_match *closest, *decisive;
+    size_t n_closest, n_decisive;
+} rep_pair_gallery;
+
+typedef struct {
+    uint32_t prompt;        /* dense prompt index */
+    char *text;
+    uint32_t *images;       /* dense image indices, best score first */
+    size_t n;
+} rep_prompt_gallery;
+
+typedef struct {
+    char *run;
+    int complete;
+    double *theta, *lo, *hi; /* per model of today's night (NaN: absent) */
+} rep_trend_point;
+
+typedef struct {
+    const rep_night *today;
+    const rep_night *before;   /* NULL without --compare */
+    const rep_compare *cmp;    /* NULL without --compare */
+    char *before_label;        /* "RUN" or "STORE:RUN" */
+    const char *baseline;      /* NULL: models' mean is 0 */
+    const char *by;            /* --by FIELD, NULL: none */
+    rep_pair_gallery *pairs;
+    size_t n_pairs;
+    rep_prompt_gallery *prompts;
+    size_t n_prompts;
+    char **thumbs;             /* per image of today: "data:image/jpeg;base64,..." or NULL */
+    char **thumb_err;          /* why an image has no thumbnail, or NULL */
+    rep_trend_point *trend;
+    size_t n_trend;
+    const char *series;
+    double margin;             /* --fail-on-regression margin */
+    int gate;                  /* --fail-on-regression given */
+    int *watched;              /* per model: 1 when the gate watches it */
+    int *regressed;            /* per model: significantly worse by more than margin */
+    int n_regressed;
+} rep_report;
+
+typedef struct {
+    size_t per_pair;           /* closest and decisive matches per model pair */
+    size_t prompts;            /* prompts shown with all their images */
+    int thumb_side;            /* longest side of a thumbnail, px */
+    int thumb_quality;         /* JPEG quality */
+    const char *image_root;    /* relative image paths resolve under it; NULL: cwd */
+} rep_gallery_opts;
+
+/* Picks the gallery's matches and prompts, reads their rationales and
+ * makes the thumbnails of the images they show. */
+int rep_gallery_build(joust_store_t *st, uint32_t run_id, const rep_gallery_opts *o,
+                      rep_report *r);
+void rep_report_clear(rep_report *r);
+
+int rep_write_html(const rep_report *r, const char *path);
+int rep_write_json(const rep_report *r, const char *path);
+int rep_write_md(const rep_report *r, const char *path);
+
+#endif

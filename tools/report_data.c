@@ -1,0 +1,654 @@
+/* The numbers of one run for `joust report` (report_data.h). */
+#include "report_data.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "hash.h"
+#include "log.h"
+#include "rng.h"
+#include "u64map.h"
+#include "xalloc.h"
+
+void rep_opts_defaults(rep_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->rounds = 200;
+    o->seed = 1;
+}
+
+void rep_wilson(double w, double n, double *lo, double *hi)
+{
+    if (!(n > 0)) {
+        *lo = *hi = NAN;
+        return;
+    }
+    const double z = 1.959964, z2 = z * z;
+    double p = w / n, den = 1 + z2 / n, mid = p + z2 / (2 * n);
+    double half = z * sqrt(p * (1 - p) / n + z2 / (4 * n * n));
+    *lo = (mid - half) / den;
+    *hi = (mid + half) / den;
+}
+
+typedef struct {
+    uint64_t match_id, prompt_id, first, second;
+    double p;
+    uint8_t kind;
+    int64_t latency_us;
+    uint32_t tokens;
+} raw_outcome;
+
+typedef struct {
+    uint64_t id;
+    double score;
+} raw_score;
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static size_t find_u64(const uint64_t *v, size_t n, uint64_t x)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && v[lo] == x ? lo : SIZE_MAX;
+}
+
+size_t rep_night_image(const rep_night *n, uint64_t image_id)
+{
+    return find_u64(n->img_id, n->n_images, image_id);
+}
+
+/* Index of a name in a growing table (names hashed into map; hash 0 is
+ * remapped since the map reserves it). */
+static uint32_t intern(joust_u64map_t *map, char ***names, uint32_t *n, const char *s)
+{
+    uint64_t h = joust_hash64(s, strlen(s));
+    h = h ? h : 1;
+    for (uint64_t v; joust_u64map_get(map, h, &v); h = h * 0x9E3779B97F4A7C15ull + 1)
+        if (!strcmp((*names)[v], s))
+            return (uint32_t)v;
+    *names = xrealloc(*names, sizeof **names * (*n + 1));
+    (*names)[*n] = xstrdup(s);
+    joust_u64map_put(map, h ? h : 1, *n);
+    return (*n)++;
+}
+
+/* The value of field in a manifest's metadata JSON as text (strings as
+ * they are, numbers and booleans printed), or NULL. */
+static char *meta_field(const char *json, const char *field)
+{
+    if (!json || !*json)
+        return NULL;
+    cJSON *root = cJSON_Parse(json);
+    if (!root)
+        return NULL;
+    char *out = NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, field);
+    if (cJSON_IsString(v) && v->valuestring)
+        out = xstrdup(v->valuestring);
+    else if (v && (cJSON_IsNumber(v) || cJSON_IsBool(v)))
+        out = cJSON_PrintUnformatted(v);
+    cJSON_Delete(root);
+    return out;
+}
+
+static int fit(uint32_t n_models, const joust_model_cell *cells, size_t nc, int32_t anchor,
+               int rounds, uint64_t seed, joust_model_score *out, uint32_t *components)
+{
+    joust_model_fit_opts fo;
+    joust_model_fit_opts_defaults(&fo);
+    fo.rounds = rounds;
+    fo.seed = seed;
+    fo.anchor = anchor;
+    return joust_model_fit(n_models, cells, nc, &fo, out, components);
+}
+
+static int load_outcomes(joust_store_t *st, uint32_t run_id, rep_night *n, raw_outcome **raw,
+                         size_t *nraw)
+{
+    joust_rec_cursor_t *c;
+    int rc = joust_rec_cursor_new(st, JOUST_REC_OUTCOMES, run_id, &c);
+    if (rc < 0)
+        return rc;
+    size_t cap = 0, len = 0;
+    raw_outcome *v = NULL;
+    for (; joust_rec_cursor_valid(c); joust_rec_cursor_next(c)) {
+        Joust__OutcomeRecord *o = joust_rec_cursor_outcome(c);
+        if (!o)
+            continue;
+        if (o->status == JOUST__OUTCOME_STATUS__OK && o->has_p_first && isfinite(o->p_first) &&
+            o->p_first >= 0 && o->p_first <= 1) {
+            if (len == cap) {
+                cap = cap ? 2 * cap : 4096;
+                v = xrealloc(v, sizeof *v * cap);
+            }
+            raw_outcome *r = &v[len++];
+            r->match_id = joust_rec_cursor_id(c);
+            r->prompt_id = o->prompt_id;
+            r->first = o->first;
+            r->second = o->second;
+            r->p = o->p_first;
+            r->kind = o->has_kind && o->kind >= 1 && o->kind <= 3 ? (uint8_t)o->kind : 1;
+            r->latency_us = o->has_latency_us ? o->latency_us : -1;
+            r->tokens = o->has_tokens ? o->tokens : 0;
+            n->tokens_total += r->tokens;
+            n->tokens_n += o->has_tokens;
+        }
+        joust_rec_free(o);
+    }
+    rc = joust_rec_cursor_error(c);
+    joust_rec_cursor_destroy(&c);
+    *raw = v;
+    *nraw = len;
+    return rc;
+}
+
+static int load_scores(joust_store_t *st, uint32_t run_id, raw_score **out, size_t *nout)
+{
+    joust_rec_cursor_t *c;
+    int rc = joust_rec_cursor_new(st, JOUST_REC_SCORES, run_id, &c);
+    if (rc < 0)
+        return rc;
+    size_t cap = 0, len = 0;
+    raw_score *v = NULL;
+    for (; joust_rec_cursor_valid(c); joust_rec_cursor_next(c)) {
+        Joust__ScoreRecord *s = joust_rec_cursor_score(c);
+        if (!s)
+            continue;
+        if (len == cap) {
+            cap = cap ? 2 * cap : 4096;
+            v = xrealloc(v, sizeof *v * cap);
+        }
+        v[len].id = joust_rec_cursor_id(c);
+        v[len++].score = s->has_score ? s->score : NAN;
+        joust_rec_free(s);
+    }
+    rc = joust_rec_cursor_error(c);
+    joust_rec_cursor_destroy(&c);
+    *out = v;
+    *nout = len;
+    return rc;
+}
+
+/* Image records of the ids in n->img_id (a merge with the image cursor). */
+static int load_images(joust_store_t *st, const rep_opts *o, rep_night *n, uint64_t **img_pid,
+                       char ***img_cat)
+{
+    joust_rec_cursor_t *c;
+    int rc = joust_rec_cursor_new(st, JOUST_REC_IMAGES, 0, &c);
+    if (rc < 0)
+        return rc;
+    joust_u64map_t names;
+    joust_u64map_init(&names);
+    n->img_model = xmalloc(sizeof *n->img_model * (n->n_images + 1));
+    *img_pid = xcalloc(n->n_images + 1, sizeof **img_pid);
+    *img_cat = o->by ? xcalloc(n->n_images + 1, sizeof **img_cat) : NULL;
+    for (size_t i = 0; i < n->n_images; i++) {
+        n->img_model[i] = UINT32_MAX;
+        uint64_t want = n->img_id[i];
+        if (!joust_rec_cursor_valid(c) || joust_rec_cursor_id(c) + 32 < want ||
+            joust_rec_cursor_id(c) > want)
+            joust_rec_cursor_seek(c, want);
+        while (joust_rec_cursor_valid(c) && joust_rec_cursor_id(c) < want)
+            joust_rec_cursor_next(c);
+        if (!joust_rec_cursor_valid(c) || joust_rec_cursor_id(c) != want) {
+            log_warn("report: image %llu of run %s has no image record",
+                     (unsigned long long)want, n->run_name);
+            continue;
+        }
+        Joust__ImageRecord *img = joust_rec_cursor_image(c);
+        if (!img)
+            continue;
+        (*img_pid)[i] = img->prompt_id;
+        if (img->model && *img->model)
+            n->img_model[i] = intern(&names, &n->models, &n->n_models, img->model);
+        if (o->by)
+            (*img_cat)[i] = meta_field(img->meta_json, o->by);
+        joust_rec_free(img);
+    }
+    rc = joust_rec_cursor_error(c);
+    joust_rec_cursor_destroy(&c);
+    joust_u64map_free(&names);
+    return rc;
+}
+
+typedef struct {
+    uint32_t lo, hi;
+    uint8_t first_is_lo;
+    double p;
+} pk;
+
+static int cmp_pk(const void *a, const void *b)
+{
+    const pk *x = a, *y = b;
+    if (x->lo != y->lo)
+        return x->lo < y->lo ? -1 : 1;
+    return x->hi < y->hi ? -1 : x->hi > y->hi;
+}
+
+static void health(rep_night *n)
+{
+    double psum = 0;
+    size_t nl = 0;
+    double *lat = xmalloc(sizeof *lat * (n->n_out + 1));
+    /* pairs in both orders: sorted by (lo, hi) */
+    pk *k = xmalloc(sizeof *k * (n->n_out + 1));
+    for (size_t i = 0; i < n->n_out; i++) {
+        const rep_outcome *r = &n->out[i];
+        psum += r->p_first;
+        n->kinds[r->kind]++;
+        if (r->latency_us >= 0)
+            lat[nl++] = (double)r->latency_us / 1000.0;
+        k[i].lo = r->first < r->second ? r->first : r->second;
+        k[i].hi = r->first < r->second ? r->second : r->first;
+        k[i].first_is_lo = r->first < r->second;
+        k[i].p = r->p_first;
+    }
+    n->p_first_mean = n->n_out ? psum / (double)n->n_out : 0.5;
+    qsort(lat, nl, sizeof *lat, cmp_double);
+    static const double q[3] = {0.5, 0.9, 0.99};
+    for (int j = 0; j < 3; j++)
+        n->lat_ms[j] = nl ? lat[(size_t)(q[j] * (double)(nl - 1) + 0.5)] : NAN;
+    free(lat);
+    qsort(k, n->n_out, sizeof *k, cmp_pk);
+    for (size_t i = 0; i < n->n_out;) {
+        size_t j = i;
+        int seen[2] = {0, 0};
+        double p_lo[2] = {0, 0}; /* P(lo preferred) for each order */
+        while (j < n->n_out && k[j].lo == k[i].lo && k[j].hi == k[i].hi) {
+            int ord = k[j].first_is_lo;
+            seen[ord] = 1;
+            p_lo[ord] = ord ? k[j].p : 1.0 - k[j].p;
+            j++;
+        }
+        if (seen[0] && seen[1]) {
+            n->both_orders++;
+            n->agree += (p_lo[0] > 0.5) == (p_lo[1] > 0.5);
+        }
+        i = j;
+    }
+    free(k);
+}
+
+static void win_matrix(rep_night *n)
+{
+    size_t m = n->n_models;
+    n->win = xcalloc(m * m + 1, sizeof *n->win);
+    n->games = xcalloc(m * m + 1, sizeof *n->games);
+    for (size_t i = 0; i < n->n_cells; i++) {
+        const joust_model_cell *c = &n->cells[i];
+        n->win[c->a * m + c->b] += c->wins_a;
+        n->win[c->b * m + c->a] += c->count - c->wins_a;
+        n->games[c->a * m + c->b] += c->count;
+        n->games[c->b * m + c->a] += c->count;
+    }
+}
+
+static int categories(rep_night *n, char **img_cat, const rep_opts *o)
+{
+    joust_u64map_t map;
+    joust_u64map_init(&map);
+    char **names = NULL;
+    n->prompt_cat = xmalloc(sizeof *n->prompt_cat * (n->n_prompts + 1));
+    for (size_t p = 0; p < n->n_prompts; p++)
+        n->prompt_cat[p] = UINT32_MAX;
+    for (size_t i = 0; i < n->n_images; i++)
+        if (img_cat && img_cat[i] && n->prompt_cat[n->img_prompt[i]] == UINT32_MAX)
+            n->prompt_cat[n->img_prompt[i]] = intern(&map, &names, &n->n_cats, img_cat[i]);
+    joust_u64map_free(&map);
+    n->cats = xcalloc(n->n_cats + 1, sizeof *n->cats);
+    joust_model_cell *sub = xmalloc(sizeof *sub * (n->n_cells + 1));
+    int rc = 0;
+    for (uint32_t c = 0; c < n->n_cats && !rc; c++) {
+        rep_category *cat = &n->cats[c];
+        cat->name = names[c];
+        cat->n_models = n->n_models;
+        cat->score = xcalloc(n->n_models + 1, sizeof *cat->score);
+        cat->prompts = xcalloc(n->n_models + 1, sizeof *cat->prompts);
+        size_t ns = 0;
+        for (size_t i = 0; i < n->n_cells; i++)
+            if (n->prompt_cat[n->cells[i].prompt] == c)
+                sub[ns++] = n->cells[i];
+        /* prompts per model: cells are sorted by prompt */
+        for (size_t i = 0; i < ns;) {
+            size_t j = i;
+            char *seen = xcalloc(n->n_models + 1, 1);
+            while (j < ns && sub[j].prompt == sub[i].prompt) {
+                seen[sub[j].a] = seen[sub[j].b] = 1;
+                j++;
+            }
+            for (uint32_t mi = 0; mi < n->n_models; mi++)
+                cat->prompts[mi] += seen[mi];
+            free(seen);
+            i = j;
+        }
+        rc = fit(n->n_models, sub, ns, n->baseline, o->rounds, o->seed, cat->score, NULL);
+    }
+    free(names);
+    free(sub);
+    return rc;
+}
+
+int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_night *n)
+{
+    memset(n, 0, sizeof *n);
+    n->baseline = -1;
+    n->run_name = xstrdup(name);
+    Joust__RunRecord *run = NULL;
+    int rc = joust_rec_run_get(st, name, &run);
+    if (rc < 0) {
+        if (rc == JOUST_ENOTFOUND)
+            log_error("report: no run named '%s' in the store", name);
+        return rc;
+    }
+    n->complete = run->has_complete && run->complete;
+    n->created_ms = run->has_created_ms ? run->created_ms : 0;
+    n->planned = run->has_next_match_id && run->next_match_id ? run->next_match_id - 1 : 0;
+    snprintf(n->judge, sizeof n->judge, "%s", run->judge ? run->judge : "");
+    uint32_t run_id = n->run_id = run->run_id;
+    rc = joust_rec_run_counts(st, run, &n->counts);
+    joust_rec_free(run);
+    if (rc < 0)
+        return rc;
+
+    raw_outcome *raw = NULL;
+    raw_score *sc = NULL;
+    size_t nraw = 0, nsc = 0;
+    uint64_t *img_pid = NULL;
+    char **img_cat = NULL;
+    if ((rc = load_outcomes(st, run_id, n, &raw, &nraw)) < 0 ||
+        (rc = load_scores(st, run_id, &sc, &nsc)) < 0)
+        goto done;
+    /* the run's images: those in its outcomes and scores */
+    n->img_id = xmalloc(sizeof *n->img_id * (2 * nraw + nsc + 1));
+    for (size_t i = 0; i < nraw; i++) {
+        n->img_id[n->n_images++] = raw[i].first;
+        n->img_id[n->n_images++] = raw[i].second;
+    }
+    for (size_t i = 0; i < nsc; i++)
+        n->img_id[n->n_images++] = sc[i].id;
+    qsort(n->img_id, n->n_images, sizeof *n->img_id, cmp_u64);
+    size_t u = 0;
+    for (size_t i = 0; i < n->n_images; i++)
+        if (!u || n->img_id[u - 1] != n->img_id[i])
+            n->img_id[u++] = n->img_id[i];
+    n->n_images = u;
+    if ((rc = load_images(st, o, n, &img_pid, &img_cat)) < 0)
+        goto done;
+    /* dense prompts */
+    n->prompt_id = xmalloc(sizeof *n->prompt_id * (n->n_images + 1));
+    for (size_t i = 0; i < n->n_images; i++)
+        n->prompt_id[i] = img_pid[i];
+    qsort(n->prompt_id, n->n_images, sizeof *n->prompt_id, cmp_u64);
+    for (size_t i = 0; i < n->n_images; i++)
+        if (!n->n_prompts || n->prompt_id[n->n_prompts - 1] != n->prompt_id[i])
+            n->prompt_id[n->n_prompts++] = n->prompt_id[i];
+    n->img_prompt = xmalloc(sizeof *n->img_prompt * (n->n_images + 1));
+    for (size_t i = 0; i < n->n_images; i++)
+        n->img_prompt[i] = (uint32_t)find_u64(n->prompt_id, n->n_prompts, img_pid[i]);
+    n->prompt_key = xmalloc(sizeof *n->prompt_key * (n->n_prompts + 1));
+    for (size_t p = 0; p < n->n_prompts; p++) {
+        Joust__PromptRecord *pr = NULL;
+        n->prompt_key[p] = 0;
+        if (joust_rec_prompt_get(st, n->prompt_id[p], &pr) == 0) {
+            const char *s = pr->caller_id && *pr->caller_id ? pr->caller_id : pr->text;
+            uint64_t h = joust_hash64(s, strlen(s));
+            n->prompt_key[p] = (h ^ (pr->caller_id && *pr->caller_id ? 0x6361ull : 0x7478ull));
+            joust_rec_free(pr);
+        }
+    }
+    n->img_score = xmalloc(sizeof *n->img_score * (n->n_images + 1));
+    for (size_t i = 0; i < n->n_images; i++)
+        n->img_score[i] = NAN;
+    for (size_t i = 0; i < nsc; i++)
+        n->img_score[find_u64(n->img_id, n->n_images, sc[i].id)] = sc[i].score;
+    /* outcomes, dense */
+    n->out = xmalloc(sizeof *n->out * (nraw + 1));
+    joust_model_outcome *mo = xmalloc(sizeof *mo * (nraw + 1));
+    size_t nmo = 0;
+    for (size_t i = 0; i < nraw; i++) {
+        rep_outcome *r = &n->out[n->n_out++];
+        r->match_id = raw[i].match_id;
+        r->first = (uint32_t)find_u64(n->img_id, n->n_images, raw[i].first);
+        r->second = (uint32_t)find_u64(n->img_id, n->n_images, raw[i].second);
+        r->prompt = n->img_prompt[r->first];
+        r->p_first = raw[i].p;
+        r->kind = raw[i].kind;
+        r->latency_us = raw[i].latency_us;
+        r->tokens = raw[i].tokens;
+        uint32_t ma = n->img_model[r->first], mb = n->img_model[r->second];
+        if (ma != UINT32_MAX && mb != UINT32_MAX)
+            mo[nmo++] = (joust_model_outcome){r->prompt, ma, mb, r->p_first};
+    }
+    if (o->baseline) {
+        for (uint32_t m = 0; m < n->n_models; m++)
+            if (!strcmp(n->models[m], o->baseline))
+                n->baseline = (int32_t)m;
+        if (n->baseline < 0) {
+            log_error("report: run '%s' has no model named '%s' (--baseline-model)", name,
+                      o->baseline);
+            free(mo);
+            rc = JOUST_EINVAL;
+            goto done;
+        }
+    }
+    rc = joust_model_cells(n->n_models, mo, nmo, &n->cells, &n->n_cells);
+    free(mo);
+    if (rc < 0)
+        goto done;
+    n->score = xcalloc(n->n_models + 1, sizeof *n->score);
+    if ((rc = fit(n->n_models, n->cells, n->n_cells, n->baseline, o->rounds, o->seed, n->score,
+                  &n->components)) < 0)
+        goto done;
+    win_matrix(n);
+    health(n);
+    rc = categories(n, img_cat, o);
+done:
+    if (img_cat)
+        for (size_t i = 0; i < n->n_images; i++)
+            free(img_cat[i]);
+    free(img_cat);
+    free(img_pid);
+    free(raw);
+    free(sc);
+    return rc;
+}
+
+void rep_night_clear(rep_night *n)
+{
+    for (uint32_t m = 0; m < n->n_models; m++)
+        free(n->models[m]);
+    for (uint32_t c = 0; c < n->n_cats; c++) {
+        free(n->cats[c].name);
+        free(n->cats[c].score);
+        free(n->cats[c].prompts);
+    }
+    free(n->cats);
+    free(n->models);
+    free(n->run_name);
+    free(n->score);
+    free(n->win);
+    free(n->games);
+    free(n->img_id);
+    free(n->img_model);
+    free(n->img_prompt);
+    free(n->img_score);
+    free(n->prompt_id);
+    free(n->prompt_key);
+    free(n->prompt_cat);
+    free(n->out);
+    free(n->cells);
+    memset(n, 0, sizeof *n);
+}
+
+/* ---------------------------------------------------- night to night --- */
+
+typedef struct {
+    uint64_t key;
+    uint32_t idx;
+} keyed;
+
+static int cmp_keyed(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* A night's cells restricted to the shared prompts (prompt = shared index). */
+static joust_model_cell *shared_cells(const rep_night *n, const uint32_t *shared_of, size_t *nc)
+{
+    joust_model_cell *v = xmalloc(sizeof *v * (n->n_cells + 1));
+    size_t k = 0;
+    for (size_t i = 0; i < n->n_cells; i++)
+        if (shared_of[n->cells[i].prompt] != UINT32_MAX) {
+            v[k] = n->cells[i];
+            v[k++].prompt = shared_of[n->cells[i].prompt];
+        }
+    *nc = k;
+    return v;
+}
+
+static void weigh(const joust_model_cell *src, size_t n, const double *w, joust_model_cell *dst)
+{
+    for (size_t i = 0; i < n; i++) {
+        dst[i] = src[i];
+        dst[i].wins_a *= w[src[i].prompt];
+        dst[i].count *= w[src[i].prompt];
+    }
+}
+
+int rep_compare_nights(const rep_night *t, const rep_night *b, const rep_opts *o, rep_compare *out)
+{
+    memset(out, 0, sizeof *out);
+    uint32_t nm = t->n_models;
+    out->n = nm;
+    out->before_idx = xmalloc(sizeof *out->before_idx * (nm + 1));
+    out->delta = xmalloc(sizeof(double) * (nm + 1));
+    out->lo = xmalloc(sizeof(double) * (nm + 1));
+    out->hi = xmalloc(sizeof(double) * (nm + 1));
+    out->significant = xcalloc(nm + 1, sizeof *out->significant);
+    for (uint32_t m = 0; m < nm; m++) {
+        out->before_idx[m] = -1;
+        out->delta[m] = out->lo[m] = out->hi[m] = NAN;
+        for (uint32_t j = 0; j < b->n_models; j++)
+            if (!strcmp(t->models[m], b->models[j]))
+                out->before_idx[m] = (int32_t)j;
+    }
+    /* shared prompts by key */
+    keyed *kt = xmalloc(sizeof *kt * (t->n_prompts + 1)), *kb = xmalloc(sizeof *kb * (b->n_prompts + 1));
+    for (size_t p = 0; p < t->n_prompts; p++)
+        kt[p] = (keyed){t->prompt_key[p], (uint32_t)p};
+    for (size_t p = 0; p < b->n_prompts; p++)
+        kb[p] = (keyed){b->prompt_key[p], (uint32_t)p};
+    qsort(kt, t->n_prompts, sizeof *kt, cmp_keyed);
+    qsort(kb, b->n_prompts, sizeof *kb, cmp_keyed);
+    uint32_t *st = xmalloc(sizeof *st * (t->n_prompts + 1)), *sb = xmalloc(sizeof *sb * (b->n_prompts + 1));
+    for (size_t p = 0; p < t->n_prompts; p++)
+        st[p] = UINT32_MAX;
+    for (size_t p = 0; p < b->n_prompts; p++)
+        sb[p] = UINT32_MAX;
+    size_t ns = 0;
+    for (size_t i = 0, j = 0; i < t->n_prompts && j < b->n_prompts;) {
+        if (kt[i].key < kb[j].key)
+            i++;
+        else if (kt[i].key > kb[j].key)
+            j++;
+        else {
+            if (kt[i].key && st[kt[i].idx] == UINT32_MAX && sb[kb[j].idx] == UINT32_MAX) {
+                st[kt[i].idx] = (uint32_t)ns;
+                sb[kb[j].idx] = (uint32_t)ns++;
+            }
+            i++, j++;
+        }
+    }
+    free(kt);
+    free(kb);
+    out->shared_prompts = ns;
+    int32_t ab = -1;
+    if (t->baseline >= 0)
+        ab = out->before_idx[t->baseline];
+    size_t nct, ncb;
+    joust_model_cell *ct = shared_cells(t, st, &nct), *cb = shared_cells(b, sb, &ncb);
+    free(st);
+    free(sb);
+    joust_model_score *s_t = xcalloc(nm + 1, sizeof *s_t);
+    joust_model_score *s_b = xcalloc(b->n_models + 1, sizeof *s_b);
+    int rc = 0;
+    if (ns == 0)
+        goto done;
+    if ((rc = fit(nm, ct, nct, t->baseline, 0, o->seed, s_t, NULL)) < 0 ||
+        (rc = fit(b->n_models, cb, ncb, ab, 0, o->seed, s_b, NULL)) < 0)
+        goto done;
+    for (uint32_t m = 0; m < nm; m++)
+        if (out->before_idx[m] >= 0 && s_t[m].comparisons > 0 && s_b[out->before_idx[m]].comparisons > 0)
+            out->delta[m] = s_t[m].theta - s_b[out->before_idx[m]].theta;
+    int R = o->rounds;
+    if (R > 0) {
+        double *d = xmalloc(sizeof *d * (size_t)R * (nm + 1));
+        double *w = xmalloc(sizeof *w * (ns + 1));
+        joust_model_cell *wt = xmalloc(sizeof *wt * (nct + 1)), *wb = xmalloc(sizeof *wb * (ncb + 1));
+        joust_rng_t rng;
+        joust_rng_seed(&rng, o->seed ^ 0x636f6d70ull);
+        for (int r = 0; r < R && !rc; r++) {
+            memset(w, 0, sizeof *w * ns);
+            for (size_t i = 0; i < ns; i++)
+                w[joust_rng_below(&rng, ns)] += 1.0;
+            weigh(ct, nct, w, wt);
+            weigh(cb, ncb, w, wb);
+            if ((rc = fit(nm, wt, nct, t->baseline, 0, o->seed, s_t, NULL)) < 0 ||
+                (rc = fit(b->n_models, wb, ncb, ab, 0, o->seed, s_b, NULL)) < 0)
+                break;
+            for (uint32_t m = 0; m < nm; m++)
+                d[(size_t)m * (size_t)R + (size_t)r] =
+                    out->before_idx[m] >= 0 ? s_t[m].theta - s_b[out->before_idx[m]].theta : NAN;
+        }
+        for (uint32_t m = 0; m < nm && !rc; m++) {
+            if (isnan(out->delta[m]))
+                continue;
+            double *dm = d + (size_t)m * (size_t)R;
+            qsort(dm, (size_t)R, sizeof *dm, cmp_double);
+            out->lo[m] = dm[(size_t)(0.025 * (R - 1) + 0.5)];
+            out->hi[m] = dm[(size_t)(0.975 * (R - 1) + 0.5)];
+            out->significant[m] = out->lo[m] > 0 || out->hi[m] < 0;
+        }
+        free(d);
+        free(w);
+        free(wt);
+        free(wb);
+    }
+done:
+    free(ct);
+    free(cb);
+    free(s_t);
+    free(s_b);
+    return rc;
+}
+
+void rep_compare_clear(rep_compare *c)
+{
+    free(c->before_idx);
+    free(c->delta);
+    free(c->lo);
+    free(c->hi);
+    free(c->significant);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,250 @@
+/* The report's gallery: matches per model pair, prompts in rank order, and
+ * their thumbnails (report.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "image.h"
+#include "log.h"
+#include "openai_prep.h"
+#include "records.h"
+#include "report.h"
+#include "xalloc.h"
+
+#define REASON_MAX 400
+
+typedef struct {
+    double key;
+    size_t i;
+} ranked;
+
+static int cmp_ranked(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static char *excerpt(joust_store_t *st, uint32_t run_id, uint64_t match_id)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (joust_rec_rationale_get(st, run_id, match_id, &text, &len) < 0)
+        return NULL;
+    if (len > REASON_MAX) {
+        size_t cut = REASON_MAX;
+        while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80)
+            cut--; /* do not split a UTF-8 sequence */
+        memcpy(text + cut, "\xE2\x80\xA6", 4);
+    }
+    return text;
+}
+
+static void pick(joust_store_t *st, const rep_night *n, uint32_t run_id, ranked *v, size_t k,
+                 size_t want, rep_match **out, size_t *nout)
+{
+    qsort(v, k, sizeof *v, cmp_ranked);
+    *nout = k < want ? k : want;
+    *out = xcalloc(*nout + 1, sizeof **out);
+    for (size_t j = 0; j < *nout; j++) {
+        const rep_outcome *o = &n->out[v[j].i];
+        (*out)[j] = (rep_match){o->match_id, o->first, o->second, o->p_first,
+                                excerpt(st, run_id, o->match_id)};
+    }
+}
+
+
+static const double *sort_scores;
+
+static int cmp_by_score(const void *a, const void *b)
+{
+    double x = sort_scores[*(const uint32_t *)a], y = sort_scores[*(const uint32_t *)b];
+    if (isnan(x) != isnan(y))
+        return isnan(x) ? 1 : -1;
+    if (x != y)
+        return x > y ? -1 : 1;
+    return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
+}
+
+static void thumb(joust_store_t *st, const rep_night *n, size_t i, const rep_gallery_opts *o,
+                  rep_report *r)
+{
+    if (r->thumbs[i] || r->thumb_err[i])
+        return;
+    Joust__ImageRecord *img = NULL;
+    char err[256] = "";
+    int rc = joust_rec_image_get(st, n->img_id[i], &img);
+    if (rc < 0) {
+        snprintf(err, sizeof err, "no image record: %s", joust_strerror(rc));
+        goto fail;
+    }
+    char path[4096];
+    if (img->uri[0] != '/' && o->image_root && !strstr(img->uri, "://"))
+        snprintf(path, sizeof path, "%s/%s", o->image_root, img->uri);
+    else
+        snprintf(path, sizeof path, "%s", img->uri);
+    joust_image_limits lim;
+    joust_image_limits_defaults(&lim);
+    joust_image full = {0}, small = {0};
+    if ((rc = joust_image_load(path, &lim, &full, err, sizeof err)) < 0)
+        goto fail;
+    int side = o->thumb_side, w = full.w, h = full.h;
+    if (w >= h && w > side) {
+        h = (int)((double)h * side / w + 0.5), w = side;
+    } else if (h > w && h > side) {
+        w = (int)((double)w * side / h + 0.5), h = side;
+    }
+    w = w < 1 ? 1 : w;
+    h = h < 1 ? 1 : h;
+    unsigned char *jpg = NULL;
+    size_t jlen = 0;
+    rc = joust_image_resize(&full, w, h, &small);
+    joust_image_free(&full);
+    if (rc == 0)
+        rc = joust_image_encode_jpeg(&small, o->thumb_quality, 0, &jpg, &jlen);
+    joust_image_free(&small);
+    if (rc < 0) {
+        snprintf(err, sizeof err, "cannot make a thumbnail: %s", joust_strerror(rc));
+        goto fail;
+    }
+    static const char prefix[] = "data:image/jpeg;base64,";
+    char *url = xmalloc(sizeof prefix + 4 * ((jlen + 2) / 3) + 1);
+    memcpy(url, prefix, sizeof prefix - 1);
+    size_t len = joust_base64_encode(jpg, jlen, url + sizeof prefix - 1);
+    url[sizeof prefix - 1 + len] = '\0';
+    free(jpg);
+    r->thumbs[i] = url;
+    joust_rec_free(img);
+    return;
+fail:
+    log_warn("report: no thumbnail for image %llu: %s", (unsigned long long)n->img_id[i], err);
+    r->thumb_err[i] = xstrdup(err);
+    joust_rec_free(img);
+}
+
+int rep_gallery_build(joust_store_t *st, uint32_t run_id, const rep_gallery_opts *o, rep_report *r)
+{
+    const rep_night *n = r->today;
+    uint32_t m = n->n_models;
+    r->thumbs = xcalloc(n->n_images + 1, sizeof *r->thumbs);
+    r->thumb_err = xcalloc(n->n_images + 1, sizeof *r->thumb_err);
+    if (o->per_pair > 0 && m >= 2) {
+        /* outcomes per model pair: one pass bucketing by pair */
+        size_t np = (size_t)m * (m - 1) / 2;
+        size_t *count = xcalloc(np + 1, sizeof *count), *start = xcalloc(np + 2, sizeof *start);
+        size_t *pair_of = xmalloc(sizeof *pair_of * (n->n_out + 1));
+        for (size_t i = 0; i < n->n_out; i++) {
+            uint32_t a = n->img_model[n->out[i].first], b = n->img_model[n->out[i].second];
+            pair_of[i] = SIZE_MAX;
+            if (a == UINT32_MAX || b == UINT32_MAX || a == b)
+                continue;
+            if (a > b) {
+                uint32_t t = a;
+                a = b, b = t;
+            }
+            pair_of[i] = (size_t)a * m - (size_t)a * (a + 1) / 2 + (b - a - 1);
+            count[pair_of[i]]++;
+        }
+        for (size_t p = 0; p < np; p++)
+            start[p + 1] = start[p] + count[p];
+        ranked *v = xmalloc(sizeof *v * (n->n_out + 1)), *w = xmalloc(sizeof *w * (n->n_out + 1));
+        size_t *fill = xcalloc(np + 1, sizeof *fill);
+        for (size_t i = 0; i < n->n_out; i++)
+            if (pair_of[i] != SIZE_MAX)
+                v[start[pair_of[i]] + fill[pair_of[i]]++] = (ranked){0, i};
+        r->pairs = xcalloc(np + 1, sizeof *r->pairs);
+        for (uint32_t a = 0; a < m; a++)
+            for (uint32_t b = a + 1; b < m; b++) {
+                size_t p = (size_t)a * m - (size_t)a * (a + 1) / 2 + (b - a - 1), k = count[p];
+                if (!k)
+                    continue;
+                rep_pair_gallery *g = &r->pairs[r->n_pairs++];
+                g->a = a;
+                g->b = b;
+                ranked *seg = v + start[p];
+                for (size_t j = 0; j < k; j++) {
+                    double d = fabs(n->out[seg[j].i].p_first - 0.5);
+                    seg[j].key = d;
+                    w[j] = (ranked){-d, seg[j].i};
+                }
+                pick(st, n, run_id, seg, k, o->per_pair, &g->closest, &g->n_closest);
+                pick(st, n, run_id, w, k, o->per_pair, &g->decisive, &g->n_decisive);
+                for (size_t j = 0; j < g->n_closest; j++) {
+                    thumb(st, n, g->closest[j].first, o, r);
+                    thumb(st, n, g->closest[j].second, o, r);
+                }
+                for (size_t j = 0; j < g->n_decisive; j++) {
+                    thumb(st, n, g->decisive[j].first, o, r);
+                    thumb(st, n, g->decisive[j].second, o, r);
+                }
+            }
+        free(v);
+        free(w);
+        free(fill);
+        free(count);
+        free(start);
+        free(pair_of);
+    }
+    size_t np = o->prompts < n->n_prompts ? o->prompts : n->n_prompts;
+    r->prompts = xcalloc(np + 1, sizeof *r->prompts);
+    if (np) {
+        /* images of each shown prompt (the first np prompts by id) */
+        for (size_t p = 0; p < np; p++) {
+            rep_prompt_gallery *g = &r->prompts[r->n_prompts++];
+            g->prompt = (uint32_t)p;
+            g->images = xmalloc(sizeof *g->images * (n->n_images + 1));
+            for (size_t i = 0; i < n->n_images; i++)
+                if (n->img_prompt[i] == p)
+                    g->images[g->n++] = (uint32_t)i;
+            sort_scores = n->img_score;
+            qsort(g->images, g->n, sizeof *g->images, cmp_by_score);
+            Joust__PromptRecord *pr = NULL;
+            if (joust_rec_prompt_get(st, n->prompt_id[p], &pr) == 0) {
+                g->text = xstrdup(pr->text);
+                joust_rec_free(pr);
+            }
+            for (size_t j = 0; j < g->n; j++)
+                thumb(st, n, g->images[j], o, r);
+        }
+    }
+    return 0;
+}
+
+void rep_report_clear(rep_report *r)
+{
+    for (size_t p = 0; p < r->n_pairs; p++) {
+        for (size_t j = 0; j < r->pairs[p].n_closest; j++)
+            free(r->pairs[p].closest[j].reason);
+        for (size_t j = 0; j < r->pairs[p].n_decisive; j++)
+            free(r->pairs[p].decisive[j].reason);
+        free(r->pairs[p].closest);
+        free(r->pairs[p].decisive);
+    }
+    free(r->pairs);
+    for (size_t p = 0; p < r->n_prompts; p++) {
+        free(r->prompts[p].text);
+        free(r->prompts[p].images);
+    }
+    free(r->prompts);
+    if (r->today && r->thumbs)
+        for (size_t i = 0; i < r->today->n_images; i++) {
+            free(r->thumbs[i]);
+            free(r->thumb_err[i]);
+        }
+    free(r->thumbs);
+    free(r->thumb_err);
+    for (size_t t = 0; t < r->n_trend; t++) {
+        free(r->trend[t].run);
+        free(r->trend[t].theta);
+        free(r->trend[t].lo);
+        free(r->trend[t].hi);
+    }
+    free(r->trend);
+    free(r->before_label);
+    free(r->watched);
+    free(r->regressed);
+    memset(r, 0, sizeof *r);
+}
