@@ -8,7 +8,8 @@ pkgs=(build-essential cmake pkg-config git python3
       libcurl4-openssl-dev libmicrohttpd-dev libarchive-dev
       iproute2 clang libclang-rt-14-dev
       python3-yaml curl systemd strace
-      zlib1g-dev libzstd-dev zstd python3-venv python3-pip)
+      zlib1g-dev libzstd-dev zstd python3-venv python3-pip
+      chromium python3-websocket)
 # iproute2: tests/integration/test_netns.sh. clang + libclang-rt-14-dev (libFuzzer
 # and the sanitizer runtimes, only "recommended" by clang on Debian 12, so not
 # pulled in with --no-install-recommends): tests/fuzz. python3-yaml, curl,
@@ -16,7 +17,8 @@ pkgs=(build-essential cmake pkg-config git python3
 # zlib1g-dev, libzstd-dev: gzip and zstd manifests (zstd, the tool: their test). python3-venv: the test
 # virtualenv below. libmicrohttpd-dev: --metrics (/metrics over HTTP).
 # libarchive-dev: WebDataset tar input and `joust export dpo --format wds`. strace: test_webdataset
-# checks that a worker reads shard members, never whole shards.
+# checks that a worker reads shard members, never whole shards. chromium, python3-websocket: the
+# report in a headless browser (tests/browser/, driven over the DevTools protocol by /usr/bin/python3).
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
