@@ -81,7 +81,8 @@ static int parse(int argc, char **argv, report_args *a)
     a->db = "joust.db";
     a->last = 10;
     rep_opts_defaults(&a->ro);
-    a->go = (rep_gallery_opts){.per_pair = 2, .prompts = 3, .thumb_side = 96, .thumb_quality = 75};
+    a->go = (rep_gallery_opts){.per_pair = 2, .prompts = 3, .thumb_side = 96, .thumb_quality = 75,
+                             .thumb_budget = 4u << 20};
     optind = 1;
     opterr = 1;
     double v;

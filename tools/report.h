@@ -56,6 +56,7 @@ typedef struct {
     size_t n_prompts;
     char **thumbs;             /* per image of today: "data:image/jpeg;base64,..." or NULL */
     char **thumb_err;          /* why an image has no thumbnail, or NULL */
+    size_t thumb_bytes;        /* base64 bytes of all thumbnails */
     rep_trend_point *trend;
     size_t n_trend;
     const char *series;
@@ -71,6 +72,7 @@ typedef struct {
     size_t prompts;            /* prompts shown with all their images */
     int thumb_side;            /* longest side of a thumbnail, px */
     int thumb_quality;         /* JPEG quality */
+    size_t thumb_budget;       /* thumbnails stop once their base64 bytes pass it (4 MiB) */
     const char *image_root;    /* relative image paths resolve under it; NULL: cwd */
 } rep_gallery_opts;
 

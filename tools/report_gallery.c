@@ -76,6 +76,12 @@ static void thumb(joust_store_t *st, const rep_night *n, size_t i, const rep_gal
         return;
     Joust__ImageRecord *img = NULL;
     char err[256] = "";
+    if (r->thumb_bytes >= o->thumb_budget) {
+        snprintf(err, sizeof err, "left out: the page's thumbnail budget (%zu bytes) is spent",
+                 o->thumb_budget);
+        r->thumb_err[i] = xstrdup(err);
+        return;
+    }
     int rc = joust_rec_image_get(st, n->img_id[i], &img);
     if (rc < 0) {
         snprintf(err, sizeof err, "no image record: %s", joust_strerror(rc));
@@ -117,6 +123,7 @@ static void thumb(joust_store_t *st, const rep_night *n, size_t i, const rep_gal
     url[sizeof prefix - 1 + len] = '\0';
     free(jpg);
     r->thumbs[i] = url;
+    r->thumb_bytes += len;
     joust_rec_free(img);
     return;
 fail:
