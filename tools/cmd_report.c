@@ -297,6 +297,7 @@ int cmd_report(int argc, char **argv)
         free(a.watch);
         return 1;
     }
+    a.ro.prompt_keys = a.compare != NULL;
     if ((rc = rep_night_load(st, a.run, &a.ro, &today)) < 0)
         goto done;
     r.today = &today;

@@ -57,6 +57,7 @@ typedef struct {
     char **thumbs;             /* per image of today: "data:image/jpeg;base64,..." or NULL */
     char **thumb_err;          /* why an image has no thumbnail, or NULL */
     size_t thumb_bytes;        /* base64 bytes of all thumbnails */
+    size_t thumb_failed;       /* images that got no thumbnail */
     rep_trend_point *trend;
     size_t n_trend;
     const char *series;

@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,6 +349,20 @@ static int categories(rep_night *n, char **img_cat, const rep_opts *o)
     return rc;
 }
 
+typedef struct {
+    rep_night *n;
+    char **img_cat;
+    const rep_opts *o;
+    int rc;
+} cat_job;
+
+static void *categories_thread(void *arg)
+{
+    cat_job *j = arg;
+    j->rc = categories(j->n, j->img_cat, j->o);
+    return NULL;
+}
+
 int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_night *n)
 {
     memset(n, 0, sizeof *n);
@@ -375,23 +390,26 @@ int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_n
     size_t nraw = 0, nsc = 0;
     uint64_t *img_pid = NULL;
     char **img_cat = NULL;
+    joust_u64map_t idx; /* image id -> dense index (ids start at 1, never 0) */
+    joust_u64map_init(&idx);
     if ((rc = load_outcomes(st, run_id, n, &raw, &nraw)) < 0 ||
         (rc = load_scores(st, run_id, &sc, &nsc)) < 0)
         goto done;
     /* the run's images: those in its outcomes and scores */
-    n->img_id = xmalloc(sizeof *n->img_id * (2 * nraw + nsc + 1));
-    for (size_t i = 0; i < nraw; i++) {
-        n->img_id[n->n_images++] = raw[i].first;
-        n->img_id[n->n_images++] = raw[i].second;
+    size_t cap = 1024;
+    n->img_id = xmalloc(sizeof *n->img_id * cap);
+    for (size_t i = 0; i < 2 * nraw + nsc; i++) {
+        uint64_t id = i < 2 * nraw ? (i & 1 ? raw[i / 2].second : raw[i / 2].first) : sc[i - 2 * nraw].id;
+        if (!id || joust_u64map_get(&idx, id, NULL))
+            continue;
+        joust_u64map_put(&idx, id, 0);
+        if (n->n_images == cap)
+            n->img_id = xrealloc(n->img_id, sizeof *n->img_id * (cap *= 2));
+        n->img_id[n->n_images++] = id;
     }
-    for (size_t i = 0; i < nsc; i++)
-        n->img_id[n->n_images++] = sc[i].id;
     qsort(n->img_id, n->n_images, sizeof *n->img_id, cmp_u64);
-    size_t u = 0;
     for (size_t i = 0; i < n->n_images; i++)
-        if (!u || n->img_id[u - 1] != n->img_id[i])
-            n->img_id[u++] = n->img_id[i];
-    n->n_images = u;
+        joust_u64map_put(&idx, n->img_id[i], i);
     if ((rc = load_images(st, o, n, &img_pid, &img_cat)) < 0)
         goto done;
     /* dense prompts */
@@ -405,8 +423,8 @@ int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_n
     n->img_prompt = xmalloc(sizeof *n->img_prompt * (n->n_images + 1));
     for (size_t i = 0; i < n->n_images; i++)
         n->img_prompt[i] = (uint32_t)find_u64(n->prompt_id, n->n_prompts, img_pid[i]);
-    n->prompt_key = xmalloc(sizeof *n->prompt_key * (n->n_prompts + 1));
-    for (size_t p = 0; p < n->n_prompts; p++) {
+    n->prompt_key = xcalloc(n->n_prompts + 1, sizeof *n->prompt_key);
+    for (size_t p = 0; p < n->n_prompts && o->prompt_keys; p++) {
         Joust__PromptRecord *pr = NULL;
         n->prompt_key[p] = 0;
         if (joust_rec_prompt_get(st, n->prompt_id[p], &pr) == 0) {
@@ -416,11 +434,13 @@ int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_n
             joust_rec_free(pr);
         }
     }
+    uint64_t v = 0;
     n->img_score = xmalloc(sizeof *n->img_score * (n->n_images + 1));
     for (size_t i = 0; i < n->n_images; i++)
         n->img_score[i] = NAN;
     for (size_t i = 0; i < nsc; i++)
-        n->img_score[find_u64(n->img_id, n->n_images, sc[i].id)] = sc[i].score;
+        if (joust_u64map_get(&idx, sc[i].id, &v))
+            n->img_score[v] = sc[i].score;
     /* outcomes, dense */
     n->out = xmalloc(sizeof *n->out * (nraw + 1));
     joust_model_outcome *mo = xmalloc(sizeof *mo * (nraw + 1));
@@ -428,8 +448,10 @@ int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_n
     for (size_t i = 0; i < nraw; i++) {
         rep_outcome *r = &n->out[n->n_out++];
         r->match_id = raw[i].match_id;
-        r->first = (uint32_t)find_u64(n->img_id, n->n_images, raw[i].first);
-        r->second = (uint32_t)find_u64(n->img_id, n->n_images, raw[i].second);
+        joust_u64map_get(&idx, raw[i].first, &v);
+        r->first = (uint32_t)v;
+        joust_u64map_get(&idx, raw[i].second, &v);
+        r->second = (uint32_t)v;
         r->prompt = n->img_prompt[r->first];
         r->p_first = raw[i].p;
         r->kind = raw[i].kind;
@@ -456,13 +478,22 @@ int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_n
     if (rc < 0)
         goto done;
     n->score = xcalloc(n->n_models + 1, sizeof *n->score);
-    if ((rc = fit(n->n_models, n->cells, n->n_cells, n->baseline, o->rounds, o->seed, n->score,
-                  &n->components)) < 0)
+    /* the per-category fits run beside the main fit (the two cores) */
+    cat_job job = {n, img_cat, o, 0};
+    pthread_t th;
+    int threaded = pthread_create(&th, NULL, categories_thread, &job) == 0;
+    if (!threaded)
+        categories_thread(&job);
+    rc = fit(n->n_models, n->cells, n->n_cells, n->baseline, o->rounds, o->seed, n->score,
+             &n->components);
+    if (threaded)
+        pthread_join(th, NULL);
+    if (rc < 0 || (rc = job.rc) < 0)
         goto done;
     win_matrix(n);
     health(n);
-    rc = categories(n, img_cat, o);
 done:
+    joust_u64map_free(&idx);
     if (img_cat)
         for (size_t i = 0; i < n->n_images; i++)
             free(img_cat[i]);

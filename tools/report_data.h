@@ -26,6 +26,7 @@ typedef struct {
     const char *by;         /* manifest metadata field for categories; NULL: none */
     int rounds;             /* bootstrap rounds (default 200) */
     uint64_t seed;
+    int prompt_keys;        /* read the prompt records for prompt_key (--compare needs them) */
 } rep_opts;
 
 typedef struct {
@@ -69,7 +70,8 @@ typedef struct {
 
     size_t n_prompts;
     uint64_t *prompt_id;    /* ascending */
-    uint64_t *prompt_key;   /* hash of the caller's prompt id, else of the text */
+    uint64_t *prompt_key;   /* hash of the caller's prompt id, else of the text; 0 unless
+                               rep_opts.prompt_keys */
     uint32_t *prompt_cat;   /* category index, UINT32_MAX: none */
 
     uint32_t n_cats;

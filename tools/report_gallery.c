@@ -46,8 +46,18 @@ static char *excerpt(joust_store_t *st, uint32_t run_id, uint64_t match_id)
 static void pick(joust_store_t *st, const rep_night *n, uint32_t run_id, ranked *v, size_t k,
                  size_t want, rep_match **out, size_t *nout)
 {
-    qsort(v, k, sizeof *v, cmp_ranked);
     *nout = k < want ? k : want;
+    if (want <= 16) { /* the few smallest by selection: O(k * want), no full sort */
+        for (size_t j = 0; j < *nout; j++) {
+            size_t best = j;
+            for (size_t t = j + 1; t < k; t++)
+                if (cmp_ranked(&v[t], &v[best]) < 0)
+                    best = t;
+            ranked tmp = v[j];
+            v[j] = v[best], v[best] = tmp;
+        }
+    } else
+        qsort(v, k, sizeof *v, cmp_ranked);
     *out = xcalloc(*nout + 1, sizeof **out);
     for (size_t j = 0; j < *nout; j++) {
         const rep_outcome *o = &n->out[v[j].i];
@@ -127,7 +137,8 @@ static void thumb(joust_store_t *st, const rep_night *n, size_t i, const rep_gal
     joust_rec_free(img);
     return;
 fail:
-    log_warn("report: no thumbnail for image %llu: %s", (unsigned long long)n->img_id[i], err);
+    if (!r->thumb_failed++) /* the first reason; the count is logged at the end */
+        log_warn("report: no thumbnail for image %llu: %s", (unsigned long long)n->img_id[i], err);
     r->thumb_err[i] = xstrdup(err);
     joust_rec_free(img);
 }
@@ -217,6 +228,9 @@ int rep_gallery_build(joust_store_t *st, uint32_t run_id, const rep_gallery_opts
                 thumb(st, n, g->images[j], o, r);
         }
     }
+    if (r->thumb_failed > 1)
+        log_warn("report: %zu images have no thumbnail (each shows its reason in the page)",
+                 r->thumb_failed);
     return 0;
 }
 
