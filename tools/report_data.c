@@ -380,6 +380,7 @@ int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_n
     n->planned = run->has_next_match_id && run->next_match_id ? run->next_match_id - 1 : 0;
     snprintf(n->judge, sizeof n->judge, "%s", run->judge ? run->judge : "");
     uint32_t run_id = n->run_id = run->run_id;
+    n->reused = run->has_outcomes_reused ? run->outcomes_reused : 0;
     rc = joust_rec_run_counts(st, run, &n->counts);
     joust_rec_free(run);
     if (rc < 0)

@@ -54,6 +54,7 @@ typedef struct {
     uint64_t planned;       /* matches planned so far */
     char judge[64];
     joust_run_counts counts;
+    uint64_t reused;          /* outcomes copied from earlier runs, not judged (RunRecord.outcomes_reused) */
 
     uint32_t n_models;
     char **models;

@@ -137,7 +137,7 @@ int rep_write_json(const rep_report *r, const char *path)
     add_num(h, "latency_ms_p99", n->lat_ms[2]);
     cJSON_AddNumberToObject(h, "tokens_total", (double)n->tokens_total);
     cJSON_AddNumberToObject(h, "outcomes_with_tokens", (double)n->tokens_n);
-    cJSON_AddNumberToObject(h, "outcomes_reused", 0);
+    cJSON_AddNumberToObject(h, "outcomes_reused", (double)n->reused);
 
     if (r->cmp) {
         cJSON *cmp = cJSON_AddObjectToObject(root, "compare");
@@ -277,6 +277,9 @@ int rep_write_md(const rep_report *r, const char *path)
         joust_buf_printf(&b, "order consistency %.1f %%, ", 100.0 * (double)n->agree / (double)n->both_orders);
     joust_buf_printf(&b, "kinds %llu soft / %llu bounded / %llu hard.\n", (unsigned long long)n->kinds[1],
                      (unsigned long long)n->kinds[2], (unsigned long long)n->kinds[3]);
+    if (n->reused)
+        joust_buf_printf(&b, "%llu outcomes reused from earlier runs (same judge settings and image contents), not judged again.\n",
+                         (unsigned long long)n->reused);
     int rc = write_text(path, b.data, b.len);
     joust_buf_free(&b);
     return rc;
