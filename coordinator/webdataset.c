@@ -299,7 +299,8 @@ static int read_shard(const char *given, FILE *out, joust_wds_stats *st)
     }
     archive_read_free(a);
     st->shards += !refused; /* nothing of a refused shard is used */
-    qsort(m, n, sizeof *m, by_key);
+    if (n > 1)
+        qsort(m, n, sizeof *m, by_key); /* m is NULL when the shard had no members */
     for (size_t i = 0; i < n && rc == 0 && !refused;) {
         size_t j = i + 1;
         while (j < n && strcmp(m[j].key, m[i].key) == 0)
