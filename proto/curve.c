@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,18 +27,6 @@ void joust_curve_wipe(void *p, size_t n)
     volatile unsigned char *v = p;
     while (n--)
         *v++ = 0;
-}
-
-__attribute__((format(printf, 4, 5))) static int set_err(char *err, size_t errlen, int rc,
-                                                         const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
 }
 
 static int z85_valid(const char *s, size_t len)
@@ -70,7 +57,7 @@ static int write_file_excl(const char *path, int mode, const char *text, char *e
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
-        return set_err(err, errlen, errno == EEXIST ? JOUST_EEXIST : JOUST_EIO,
+        return joust_errf(err, errlen, errno == EEXIST ? JOUST_EEXIST : JOUST_EIO,
                        "%s: %s", path, errno == EEXIST ? "exists; not overwritten" : strerror(errno));
     size_t len = strlen(text);
     /* fchmod: the umask may only have narrowed the mode, never widened it,
@@ -81,7 +68,7 @@ static int write_file_excl(const char *path, int mode, const char *text, char *e
         ok = 0;
     if (!ok) {
         unlink(path);
-        return set_err(err, errlen, JOUST_EIO, "%s: %s", path, strerror(e));
+        return joust_errf(err, errlen, JOUST_EIO, "%s: %s", path, strerror(e));
     }
     return 0;
 }
@@ -97,7 +84,7 @@ int joust_curve_write_keys(const char *base, const char *name, const joust_curve
     int rc;
     struct stat sb;
     if (stat(pub_path, &sb) == 0) {
-        rc = set_err(err, errlen, JOUST_EEXIST, "%s: %s", pub_path, "exists; not overwritten");
+        rc = joust_errf(err, errlen, JOUST_EEXIST, "%s: %s", pub_path, "exists; not overwritten");
         goto done;
     }
     snprintf(text, sizeof text,
@@ -127,9 +114,9 @@ static int read_small(const char *path, char *buf, size_t cap, struct stat *st, 
     if (rc)
         return rc;
     if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
-        rc = set_err(err, errlen, JOUST_EIO, "%s: %s", path, "not a regular file");
+        rc = joust_errf(err, errlen, JOUST_EIO, "%s: %s", path, "not a regular file");
     } else if ((size_t)st->st_size >= cap) {
-        rc = set_err(err, errlen, JOUST_EINVAL, "%s: %s", path, "too large for a key file");
+        rc = joust_errf(err, errlen, JOUST_EINVAL, "%s: %s", path, "too large for a key file");
     } else {
         size_t n = 0;
         ssize_t r;
@@ -175,12 +162,12 @@ int joust_curve_read_secret(const char *path, joust_curve_keypair *kp, char *err
     struct stat st;
     int rc = read_small(path, buf, sizeof buf, &st, err, errlen);
     if (rc == 0 && (st.st_mode & 077))
-        rc = set_err(err, errlen, JOUST_EDENIED, "%s: %s", path,
+        rc = joust_errf(err, errlen, JOUST_EDENIED, "%s: %s", path,
                      "secret key file is accessible by group or others (chmod 600 it)");
     if (rc == 0 && key_from_text(buf, kp->secret_z85) < 0)
-        rc = set_err(err, errlen, JOUST_EINVAL, "%s: %s", path, "no valid Z85 secret key in it");
+        rc = joust_errf(err, errlen, JOUST_EINVAL, "%s: %s", path, "no valid Z85 secret key in it");
     if (rc == 0 && zmq_curve_public(kp->public_z85, kp->secret_z85) != 0)
-        rc = set_err(err, errlen, JOUST_EINVAL, "%s: %s", path, "cannot derive the public key");
+        rc = joust_errf(err, errlen, JOUST_EINVAL, "%s: %s", path, "cannot derive the public key");
     joust_curve_wipe(buf, sizeof buf);
     if (rc < 0)
         joust_curve_wipe(kp, sizeof *kp);
@@ -200,13 +187,13 @@ int joust_curve_read_public(const char *z85_or_path, char out[JOUST_CURVE_Z85_LE
             memcpy(out, z85_or_path, JOUST_CURVE_Z85_LEN + 1);
             return 0;
         }
-        return set_err(err, errlen, JOUST_ENOTFOUND, "%s: %s", z85_or_path,
+        return joust_errf(err, errlen, JOUST_ENOTFOUND, "%s: %s", z85_or_path,
                        "neither an existing file nor a Z85 public key (40 characters)");
     }
     char buf[KEY_FILE_MAX];
     int rc = read_small(z85_or_path, buf, sizeof buf, &st, err, errlen);
     if (rc == 0 && key_from_text(buf, out) < 0)
-        rc = set_err(err, errlen, JOUST_EINVAL, "%s: %s", z85_or_path,
+        rc = joust_errf(err, errlen, JOUST_EINVAL, "%s: %s", z85_or_path,
                      "a file without a Z85 public key in it");
     return rc;
 }
@@ -273,14 +260,14 @@ int joust_curve_allow_parse(const char *text, joust_curve_allow_t **out, char *e
             p++;
         size_t nlen = (size_t)(p - name);
         if (nlen == 0 || nlen > JOUST_CURVE_NAME_MAX || p == e || (*p != ' ' && *p != '\t')) {
-            set_err(err, errlen, 0, "%s: %s", where,
+            joust_errf(err, errlen, 0, "%s: %s", where,
                     "expected 'name public-key' with a name of 1..64 of [A-Za-z0-9._@:-]");
             goto bad;
         }
         while (p < e && (*p == ' ' || *p == '\t'))
             p++;
         if (!z85_valid(p, (size_t)(e - p))) {
-            set_err(err, errlen, 0, "%s: %s", where, "the public key is not 40 Z85 characters");
+            joust_errf(err, errlen, 0, "%s: %s", where, "the public key is not 40 Z85 characters");
             goto bad;
         }
         xgrow((void **)&a->e, &a->cap, a->n + 1, sizeof *a->e);
@@ -292,13 +279,13 @@ int joust_curve_allow_parse(const char *text, joust_curve_allow_t **out, char *e
         z[JOUST_CURVE_Z85_LEN] = '\0';
         zmq_z85_decode(ent->key, z);
         if (joust_curve_allow_lookup(a, ent->key)) {
-            set_err(err, errlen, 0, "%s: %s", where, "this key is already listed");
+            joust_errf(err, errlen, 0, "%s: %s", where, "this key is already listed");
             goto bad;
         }
         a->n++;
     }
     if (a->n == 0) {
-        set_err(err, errlen, 0, "the allow-list names no worker key");
+        joust_errf(err, errlen, 0, "the allow-list names no worker key");
         goto bad;
     }
     *out = a;
@@ -321,7 +308,7 @@ int joust_curve_allow_load(const char *path, joust_curve_allow_t **out, char *er
     fclose(f);
     if (rc < 0) {
         free(text);
-        return set_err(err, errlen, rc, "%s: %s", path, rc == JOUST_EIO ? "read error" : "too large");
+        return joust_errf(err, errlen, rc, "%s: %s", path, rc == JOUST_EIO ? "read error" : "too large");
     }
     text[n] = '\0';
     char why[160] = "";
@@ -333,7 +320,7 @@ int joust_curve_allow_load(const char *path, joust_curve_allow_t **out, char *er
     }
     free(text);
     if (rc < 0)
-        set_err(err, errlen, rc, "%s: %s", path, why);
+        joust_errf(err, errlen, rc, "%s: %s", path, why);
     return rc;
 }
 
