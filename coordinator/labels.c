@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "hash.h"
+#include "safe_open.h"
 #include "u64map.h"
 #include "uri.h"
 #include "xalloc.h"
@@ -348,40 +349,6 @@ static int record(reader *r, const cJSON *o, uint64_t where)
     return 0;
 }
 
-static int read_all(const char *path, char **buf, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return joust_errf(err, errlen, errno == ENOENT ? JOUST_ENOTFOUND : JOUST_EIO, "%s: %s",
-                          path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *b = xmalloc(cap + 1);
-    size_t got;
-    while ((got = fread(b + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            if (cap >= LABELS_MAX_BYTES) {
-                fclose(f);
-                free(b);
-                return joust_errf(err, errlen, JOUST_ETOOBIG, "%s: larger than %zu bytes", path,
-                                  LABELS_MAX_BYTES);
-            }
-            cap *= 2;
-            b = xrealloc(b, cap + 1);
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(b);
-        return joust_errf(err, errlen, JOUST_EIO, "%s: read error", path);
-    }
-    b[n] = '\0';
-    *buf = b;
-    *len = n;
-    return 0;
-}
-
 int joust_labels_read(const char *path, joust_labels_format format, const char *base_dir,
                       joust_labels **out, char *err, size_t errlen)
 {
@@ -390,7 +357,8 @@ int joust_labels_read(const char *path, joust_labels_format format, const char *
         err[0] = '\0';
     char *buf = NULL;
     size_t len = 0;
-    int rc = read_all(path, &buf, &len, err, errlen);
+    /* safe_open: a FIFO or device named as the label file fails at once, never blocks */
+    int rc = joust_read_regular(path, 0, LABELS_MAX_BYTES, (unsigned char **)&buf, &len, err, errlen);
     if (rc < 0)
         return rc;
     joust_labels *l = xcalloc(1, sizeof *l);

@@ -22,6 +22,7 @@
 #include "hash.h"
 #include "labels.h"
 #include "log.h"
+#include "safe_open.h"
 #include "pipeline.h"
 #include "records.h"
 #include "run.h"
@@ -275,16 +276,16 @@ static int write_calibration_file(const char *path, const joust_calibration *c, 
 
 int cli_calibration_read(const char *path, joust_calibration *out)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "joust: --calibration %s: %s\n", path, strerror(errno));
+    /* safe_open: a FIFO or device given as the file fails at once, never blocks */
+    unsigned char *buf = NULL;
+    size_t n = 0;
+    char why[512];
+    if (joust_read_regular(path, 0, 4095, &buf, &n, why, sizeof why) < 0) {
+        fprintf(stderr, "joust: --calibration %s\n", why);
         return JOUST_EIO;
     }
-    char buf[4096];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    cJSON *o = cJSON_Parse(buf);
+    cJSON *o = cJSON_Parse((const char *)buf);
+    free(buf);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "temperature");
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "first_bias");
     int ok = cJSON_IsNumber(t) && t->valuedouble > 0 && isfinite(t->valuedouble) &&

@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "err.h"
 #include "xalloc.h"
+#include "safe_open.h"
 
 static const char *env(const char *name)
 {
@@ -31,8 +32,8 @@ static char *trim(char *s)
 static int read_profile(const char *path, const char *profile, char **id, char **secret,
                         char **token)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
+    FILE *f = NULL; /* safe_open: a FIFO or device named here fails, never blocks */
+    if (joust_fopen_regular(path, 0, 1 << 20, &f, NULL, NULL, 0) < 0)
         return JOUST_ENOTFOUND;
     char *line = NULL;
     size_t cap = 0;
