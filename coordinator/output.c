@@ -114,6 +114,17 @@ int joust_outfile_commit(joust_outfile_t **f_p)
     return 0;
 }
 
+int joust_outfile_write_all(const char *path, const void *data, size_t len)
+{
+    joust_outfile_t *f;
+    int rc = joust_outfile_open(path, &f);
+    if (rc == 0) {
+        joust_outfile_write(f, data, len);
+        rc = joust_outfile_commit(&f);
+    }
+    return rc;
+}
+
 void joust_outfile_abort(joust_outfile_t **f_p)
 {
     joust_outfile_t *f = *f_p;

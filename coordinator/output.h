@@ -38,6 +38,8 @@ void joust_outfile_write(joust_outfile_t *f, const void *data, size_t len);
  * the temporary file and returns JOUST_EIO (logged with the name and the
  * reason). Consumes *f_p and sets it to NULL (NULL is a no-op). */
 int joust_outfile_commit(joust_outfile_t **f_p);
+/* The whole of data as path, through open/write/commit above. 0 or JOUST_EIO (logged). */
+int joust_outfile_write_all(const char *path, const void *data, size_t len);
 /* Removes the temporary file; the final name is untouched. NULL-safe. */
 void joust_outfile_abort(joust_outfile_t **f_p);
 

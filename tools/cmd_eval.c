@@ -22,6 +22,7 @@
 #include "hash.h"
 #include "labels.h"
 #include "log.h"
+#include "output.h"
 #include "safe_open.h"
 #include "pipeline.h"
 #include "records.h"
@@ -255,6 +256,18 @@ static void interval(cJSON *o, const char *name, double v, double lo, double hi)
     cJSON_AddItemToObject(a, "hi", num(hi));
 }
 
+/* o printed as path (temporary file, fsync, rename: no half-written file). */
+static int write_json(const char *path, const cJSON *o)
+{
+    char *text = cJSON_Print(o);
+    size_t len = strlen(text);
+    text = xrealloc(text, len + 2);
+    text[len++] = '\n';
+    int rc = joust_outfile_write_all(path, text, len);
+    free(text);
+    return rc;
+}
+
 static int write_calibration_file(const char *path, const joust_calibration *c, const char *run,
                                   uint64_t calls)
 {
@@ -263,15 +276,9 @@ static int write_calibration_file(const char *path, const joust_calibration *c, 
     cJSON_AddNumberToObject(o, "first_bias", c->first_bias);
     cJSON_AddStringToObject(o, "fitted_on_run", run);
     cJSON_AddNumberToObject(o, "fitted_on_calls", (double)calls);
-    char *s = cJSON_Print(o);
+    int rc = write_json(path, o);
     cJSON_Delete(o);
-    FILE *f = fopen(path, "w");
-    int ok = f && fprintf(f, "%s\n", s) > 0;
-    ok = f && fclose(f) == 0 && ok;
-    free(s);
-    if (!ok)
-        log_error("cannot write %s", path);
-    return ok ? 0 : JOUST_EIO;
+    return rc;
 }
 
 int cli_calibration_read(const char *path, joust_calibration *out)
@@ -649,15 +656,8 @@ int cmd_eval(int argc, char **argv)
     }
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/eval.json", out_dir);
-    char *text = cJSON_Print(report);
-    FILE *f = fopen(path, "w");
-    int wrote = f && fprintf(f, "%s\n", text) > 0;
-    wrote = f && fclose(f) == 0 && wrote;
-    free(text);
-    if (!wrote) {
-        log_error("cannot write %s", path);
+    if (write_json(path, report) < 0)
         goto out;
-    }
     printf("\nwrote %s\n", path);
     code = failed ? 1 : 0;
 out:

@@ -11,17 +11,6 @@
 #include "report.h"
 #include "xalloc.h"
 
-static int write_text(const char *path, const char *data, size_t len)
-{
-    joust_outfile_t *f;
-    int rc = joust_outfile_open(path, &f);
-    if (rc == 0) {
-        joust_outfile_write(f, data, len);
-        rc = joust_outfile_commit(&f);
-    }
-    return rc;
-}
-
 /* NaN becomes null (cJSON prints non-finite numbers as null). */
 static void add_num(cJSON *o, const char *k, double v)
 {
@@ -209,7 +198,7 @@ int rep_write_json(const rep_report *r, const char *path)
     joust_buf_append(&b, text, len);
     joust_buf_puts(&b, "\n");
     free(text);
-    int rc = write_text(path, b.data, b.len);
+    int rc = joust_outfile_write_all(path, b.data, b.len);
     joust_buf_free(&b);
     return rc;
 }
@@ -280,7 +269,7 @@ int rep_write_md(const rep_report *r, const char *path)
     if (n->reused)
         joust_buf_printf(&b, "%llu outcomes reused from earlier runs (same judge settings and image contents), not judged again.\n",
                          (unsigned long long)n->reused);
-    int rc = write_text(path, b.data, b.len);
+    int rc = joust_outfile_write_all(path, b.data, b.len);
     joust_buf_free(&b);
     return rc;
 }
