@@ -36,10 +36,11 @@ static const char usage[] =
     "  --gallery N              closest and most decisive matches per model pair (default 2)\n"
     "  --gallery-prompts N      prompts shown with all their images in rank order (default 3)\n"
     "  --thumb-side PX          thumbnail size (default 96)\n"
-    "  --image-root DIR         relative image paths resolve under DIR\n";
+    "  --image-root DIR         relative image paths resolve under DIR\n"
+    "  --eval FILE              embed a judge evaluation (the eval.json of `joust eval`)\n";
 
 typedef struct {
-    const char *run, *db, *out, *compare, *series, *image_root;
+    const char *run, *db, *out, *compare, *series, *image_root, *eval;
     int last, gate;
     double margin;
     char **watch;
@@ -64,7 +65,7 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
 static int parse(int argc, char **argv, report_args *a)
 {
     enum { O_RUN = 256, O_DB, O_OUT, O_BASE, O_BY, O_ROUNDS, O_SEED, O_CMP, O_SERIES, O_LAST,
-           O_GATE, O_WATCH, O_GAL, O_GALP, O_THUMB, O_ROOT, O_HELP };
+           O_GATE, O_WATCH, O_GAL, O_GALP, O_THUMB, O_ROOT, O_EVAL, O_HELP };
     static const struct option opts[] = {
         {"run", required_argument, 0, O_RUN},        {"db", required_argument, 0, O_DB},
         {"store", required_argument, 0, O_DB},       {"out", required_argument, 0, O_OUT},
@@ -74,7 +75,7 @@ static int parse(int argc, char **argv, report_args *a)
         {"last", required_argument, 0, O_LAST},      {"fail-on-regression", optional_argument, 0, O_GATE},
         {"watch", required_argument, 0, O_WATCH},    {"gallery", required_argument, 0, O_GAL},
         {"gallery-prompts", required_argument, 0, O_GALP}, {"thumb-side", required_argument, 0, O_THUMB},
-        {"image-root", required_argument, 0, O_ROOT}, {"help", no_argument, 0, O_HELP},
+        {"image-root", required_argument, 0, O_ROOT}, {"eval", required_argument, 0, O_EVAL}, {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->run = "default";
@@ -96,6 +97,7 @@ static int parse(int argc, char **argv, report_args *a)
         case O_CMP: a->compare = optarg; break;
         case O_SERIES: a->series = optarg; break;
         case O_ROOT: a->go.image_root = optarg; break;
+        case O_EVAL: a->eval = optarg; break;
         case O_WATCH:
             a->watch = xrealloc(a->watch, sizeof *a->watch * (size_t)(a->n_watch + 1));
             a->watch[a->n_watch++] = optarg;
@@ -298,6 +300,9 @@ int cmd_report(int argc, char **argv)
         return 1;
     }
     a.ro.prompt_keys = a.compare != NULL;
+    if (a.eval && (rc = rep_eval_load(a.eval, &r.eval)) < 0)
+        goto done;
+    r.eval_path = a.eval;
     if ((rc = rep_night_load(st, a.run, &a.ro, &today)) < 0)
         goto done;
     r.today = &today;

@@ -15,6 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
+#include "buf.h"
 #include "report_data.h"
 
 typedef struct {
@@ -66,6 +69,8 @@ typedef struct {
     int *watched;              /* per model: 1 when the gate watches it */
     int *regressed;            /* per model: significantly worse by more than margin */
     int n_regressed;
+    cJSON *eval;               /* --eval: a `joust eval` eval.json, owned; NULL: none */
+    const char *eval_path;
 } rep_report;
 
 typedef struct {
@@ -86,5 +91,16 @@ void rep_report_clear(rep_report *r);
 int rep_write_html(const rep_report *r, const char *path);
 int rep_write_json(const rep_report *r, const char *path);
 int rep_write_md(const rep_report *r, const char *path);
+
+/* HTML text with <, >, &, " and ' escaped. */
+void rep_html_esc(joust_buf_t *b, const char *s);
+
+/* report_eval.c, `--eval FILE`: reads and checks an eval.json of `joust
+ * eval` (0; JOUST_EINVAL, or safe_open's errors, logged with the file's
+ * name and the reason); its section of report.html and its lines of
+ * report.md. report.json embeds the file as it is under "eval". */
+int rep_eval_load(const char *path, cJSON **out);
+void rep_eval_html(joust_buf_t *b, const cJSON *ev, const char *path);
+void rep_eval_md(joust_buf_t *b, const cJSON *ev);
 
 #endif

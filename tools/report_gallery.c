@@ -267,5 +267,6 @@ void rep_report_clear(rep_report *r)
     free(r->before_label);
     free(r->watched);
     free(r->regressed);
+    cJSON_Delete(r->eval);
     memset(r, 0, sizeof *r);
 }

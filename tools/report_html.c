@@ -10,7 +10,7 @@
 #include "report.h"
 #include "xalloc.h"
 
-static void esc(joust_buf_t *b, const char *s)
+void rep_html_esc(joust_buf_t *b, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
@@ -120,14 +120,14 @@ static void forest(joust_buf_t *b, const char *title, char **labels, const uint3
     free(all);
     int rowh = 22, h = (int)n * rowh + 30;
     joust_buf_printf(b, "<svg class=\"plot\" role=\"img\" aria-label=\"");
-    esc(b, title);
+    rep_html_esc(b, title);
     joust_buf_printf(b, "\" width=\"640\" height=\"%d\" viewBox=\"0 0 640 %d\">", h, h);
     axis_ticks(b, &a, 4, h - 22);
     for (uint32_t k = 0; k < n; k++) {
         uint32_t i = ord[k];
         int y = 14 + (int)k * rowh;
         joust_buf_printf(b, "<text x=\"164\" y=\"%d\" font-size=\"12\" text-anchor=\"end\">", y + 4);
-        esc(b, labels[i]);
+        rep_html_esc(b, labels[i]);
         joust_buf_puts(b, "</text>");
         if (!isfinite(mid[i]))
             continue;
@@ -153,7 +153,7 @@ static void scores(joust_buf_t *b, const rep_report *r, const uint32_t *ord)
                       "matches on the same prompt; ");
     if (n->baseline >= 0) {
         joust_buf_puts(b, "anchored to the baseline <b>");
-        esc(b, n->models[n->baseline]);
+        rep_html_esc(b, n->models[n->baseline]);
         joust_buf_puts(b, "</b> (0 every night)");
     } else
         joust_buf_puts(b, "centred on the models' mean (no <code>--baseline-model</code>)");
@@ -171,7 +171,7 @@ static void scores(joust_buf_t *b, const rep_report *r, const uint32_t *ord)
     for (uint32_t k = 0; k < n->n_models; k++) {
         uint32_t m = ord[k];
         joust_buf_printf(b, "<tr><td>%u</td><td>", k + 1);
-        esc(b, n->models[m]);
+        rep_html_esc(b, n->models[m]);
         joust_buf_puts(b, (int32_t)m == n->baseline ? " <span class=\"tag\">baseline</span>" : "");
         joust_buf_puts(b, "</td><td>");
         numf(b, n->score[m].theta, "", 3, "");
@@ -189,9 +189,9 @@ static void compare(joust_buf_t *b, const rep_report *r, const uint32_t *ord)
     const rep_compare *c = r->cmp;
     section(b, "compare", "Against the previous run");
     joust_buf_puts(b, "<p class=\"note\">Today (<b>");
-    esc(b, n->run_name);
+    rep_html_esc(b, n->run_name);
     joust_buf_puts(b, "</b>) minus <b>");
-    esc(b, r->before_label);
+    rep_html_esc(b, r->before_label);
     joust_buf_printf(b, "</b>, both fitted on the %zu prompts they share, paired bootstrap over those "
                         "prompts; <span class=\"bad\">red</span> = significant (95&nbsp;%% interval "
                         "excludes 0).</p>\n",
@@ -202,7 +202,7 @@ static void compare(joust_buf_t *b, const rep_report *r, const uint32_t *ord)
     for (uint32_t k = 0; k < n->n_models; k++) {
         uint32_t m = ord[k];
         joust_buf_puts(b, "<tr><td>");
-        esc(b, n->models[m]);
+        rep_html_esc(b, n->models[m]);
         joust_buf_puts(b, "</td><td>");
         numf(b, c->delta[m], "", 3, "");
         joust_buf_puts(b, "</td><td>");
@@ -229,7 +229,7 @@ static void trend(joust_buf_t *b, const rep_report *r)
     const rep_night *n = r->today;
     section(b, "trend", "Trend");
     joust_buf_puts(b, "<p class=\"note\">Anchored scores over the last runs of the series <b>");
-    esc(b, r->series);
+    rep_html_esc(b, r->series);
     joust_buf_puts(b, "</b>.</p>\n");
     size_t T = r->n_trend;
     double *all = xmalloc(sizeof *all * (T * n->n_models + 1));
@@ -248,7 +248,7 @@ static void trend(joust_buf_t *b, const rep_report *r)
                      TY(0));
     for (size_t t = 0; t < T; t++) {
         joust_buf_printf(b, "<text x=\"%.1f\" y=\"240\" font-size=\"9\" text-anchor=\"middle\">", TX(t));
-        esc(b, r->trend[t].run);
+        rep_html_esc(b, r->trend[t].run);
         joust_buf_puts(b, r->trend[t].complete ? "" : " (partial)");
         joust_buf_puts(b, "</text>");
     }
@@ -267,7 +267,7 @@ static void trend(joust_buf_t *b, const rep_report *r)
                                  TY(r->trend[t].theta[m]), col);
         joust_buf_printf(b, "<rect x=\"495\" y=\"%u\" width=\"10\" height=\"10\" fill=\"%s\"/>"
                             "<text x=\"510\" y=\"%u\" font-size=\"11\">", 10 + 16 * m, col, 19 + 16 * m);
-        esc(b, n->models[m]);
+        rep_html_esc(b, n->models[m]);
         joust_buf_puts(b, "</text>");
     }
 #undef TY
@@ -288,10 +288,10 @@ static void heatmap(joust_buf_t *b, const rep_night *n, const uint32_t *ord)
     for (uint32_t k = 0; k < m; k++) {
         joust_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">", left - 6,
                          top + (int)k * cell + cell / 2 + 4);
-        esc(b, n->models[ord[k]]);
+        rep_html_esc(b, n->models[ord[k]]);
         joust_buf_printf(b, "</text><text font-size=\"11\" transform=\"translate(%d,%d) rotate(-45)\">",
                          left + (int)k * cell + cell / 2, top - 6);
-        esc(b, n->models[ord[k]]);
+        rep_html_esc(b, n->models[ord[k]]);
         joust_buf_puts(b, "</text>");
     }
     for (uint32_t i = 0; i < m; i++)
@@ -303,9 +303,9 @@ static void heatmap(joust_buf_t *b, const rep_night *n, const uint32_t *ord)
                              left + (int)j * cell, top + (int)i * cell, cell - 1, cell - 1);
             rate_colour(b, a == c ? NAN : rate);
             joust_buf_puts(b, "\"><title>");
-            esc(b, n->models[a]);
+            rep_html_esc(b, n->models[a]);
             joust_buf_puts(b, " vs ");
-            esc(b, n->models[c]);
+            rep_html_esc(b, n->models[c]);
             if (g > 0)
                 joust_buf_printf(b, ": %.1f%% [%.1f, %.1f], %.0f comparisons", 100 * rate, 100 * lo,
                                  100 * hi, g);
@@ -323,19 +323,19 @@ static void categories(joust_buf_t *b, const rep_night *n, const char *by, const
 {
     section(b, "categories", "By category");
     joust_buf_puts(b, "<p class=\"note\">Scores fitted per value of the manifest field <b>");
-    esc(b, by);
+    rep_html_esc(b, by);
     joust_buf_puts(b, "</b>, anchored as above, with 95&nbsp;% intervals.</p>\n<table><tr><th>");
-    esc(b, by);
+    rep_html_esc(b, by);
     joust_buf_puts(b, "</th>");
     for (uint32_t k = 0; k < n->n_models; k++) {
         joust_buf_puts(b, "<th>");
-        esc(b, n->models[ord[k]]);
+        rep_html_esc(b, n->models[ord[k]]);
         joust_buf_puts(b, "</th>");
     }
     joust_buf_puts(b, "</tr>\n");
     for (uint32_t c = 0; c < n->n_cats; c++) {
         joust_buf_puts(b, "<tr><td>");
-        esc(b, n->cats[c].name);
+        rep_html_esc(b, n->cats[c].name);
         joust_buf_puts(b, "</td>");
         for (uint32_t k = 0; k < n->n_models; k++) {
             const joust_model_score *s = &n->cats[c].score[ord[k]];
@@ -401,7 +401,7 @@ static void distributions(joust_buf_t *b, const rep_night *n, const uint32_t *or
         uint32_t j = ord[r];
         int y = 16 + (int)r * rowh;
         joust_buf_printf(b, "<text x=\"164\" y=\"%d\" font-size=\"12\" text-anchor=\"end\">", y + 4);
-        esc(b, n->models[j]);
+        rep_html_esc(b, n->models[j]);
         joust_buf_printf(b, " (%zu)</text>", k[j]);
         if (!k[j])
             continue;
@@ -472,13 +472,13 @@ static void image_cell(joust_buf_t *b, const rep_report *r, uint32_t i, const ch
                          (unsigned long long)n->img_id[i]);
     else {
         joust_buf_puts(b, "<div class=\"noimg\">");
-        esc(b, r->thumb_err[i] ? r->thumb_err[i] : "no thumbnail");
+        rep_html_esc(b, r->thumb_err[i] ? r->thumb_err[i] : "no thumbnail");
         joust_buf_puts(b, "</div>");
     }
     joust_buf_puts(b, "<figcaption>");
-    esc(b, n->img_model[i] != UINT32_MAX ? n->models[n->img_model[i]] : "(no model)");
+    rep_html_esc(b, n->img_model[i] != UINT32_MAX ? n->models[n->img_model[i]] : "(no model)");
     if (caption)
-        esc(b, caption);
+        rep_html_esc(b, caption);
     joust_buf_puts(b, "</figcaption></figure>");
 }
 
@@ -489,7 +489,7 @@ static void match_row(joust_buf_t *b, const rep_report *r, const rep_match *mt)
     image_cell(b, r, mt->second, " (second)");
     joust_buf_printf(b, "<div class=\"why\"><b>P(first) = %.2f</b> &middot; match %llu<br>", mt->p_first,
                      (unsigned long long)mt->match_id);
-    esc(b, mt->reason ? mt->reason : "(the judge gave no reasoning)");
+    rep_html_esc(b, mt->reason ? mt->reason : "(the judge gave no reasoning)");
     joust_buf_puts(b, "</div></div>\n");
 }
 
@@ -500,9 +500,9 @@ static void gallery(joust_buf_t *b, const rep_report *r)
     for (size_t p = 0; p < r->n_pairs; p++) {
         const rep_pair_gallery *g = &r->pairs[p];
         joust_buf_puts(b, p == 0 ? "<details open><summary>" : "<details><summary>");
-        esc(b, n->models[g->a]);
+        rep_html_esc(b, n->models[g->a]);
         joust_buf_puts(b, " vs ");
-        esc(b, n->models[g->b]);
+        rep_html_esc(b, n->models[g->b]);
         joust_buf_puts(b, "</summary>\n<h4>most decisive</h4>\n");
         for (size_t j = 0; j < g->n_decisive; j++)
             match_row(b, r, &g->decisive[j]);
@@ -514,7 +514,7 @@ static void gallery(joust_buf_t *b, const rep_report *r)
     for (size_t p = 0; p < r->n_prompts; p++) {
         const rep_prompt_gallery *g = &r->prompts[p];
         joust_buf_puts(b, "<h3>Prompt: ");
-        esc(b, g->text ? g->text : "(no text)");
+        rep_html_esc(b, g->text ? g->text : "(no text)");
         joust_buf_puts(b, "</h3><div class=\"strip\">");
         for (size_t j = 0; j < g->n; j++) {
             char cap[64];
@@ -549,11 +549,11 @@ int rep_write_html(const rep_report *r, const char *path)
     joust_buf_puts(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
                        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
                        "img-src data:; style-src 'unsafe-inline'\">\n<title>joust report: ");
-    esc(&b, n->run_name);
+    rep_html_esc(&b, n->run_name);
     joust_buf_printf(&b, "</title><style>%s</style></head><body>\n<h1>joust report: ", css);
-    esc(&b, n->run_name);
+    rep_html_esc(&b, n->run_name);
     joust_buf_puts(&b, "</h1>\n<p class=\"note\">judge <b>");
-    esc(&b, n->judge);
+    rep_html_esc(&b, n->judge);
     joust_buf_printf(&b, "</b> &middot; %u models &middot; %zu prompts &middot; %zu images &middot; "
                          "%llu OK outcomes of %llu planned matches</p>\n",
                      n->n_models, n->n_prompts, n->n_images, (unsigned long long)n->counts.ok,
@@ -579,6 +579,8 @@ int rep_write_html(const rep_report *r, const char *path)
         distributions(&b, n, ord);
     }
     health(&b, n);
+    if (r->eval)
+        rep_eval_html(&b, r->eval, r->eval_path);
     gallery(&b, r);
     joust_buf_puts(&b, "<p class=\"note\">Every number is in report.json beside this file.</p>\n</body></html>\n");
     free(ord);

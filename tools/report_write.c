@@ -186,6 +186,8 @@ int rep_write_json(const rep_report *r, const char *path)
             cJSON_AddItemToArray(cl, match_obj(r, &g->closest[j]));
         cJSON_AddItemToArray(gal, o);
     }
+    if (r->eval)
+        cJSON_AddItemToObject(root, "eval", cJSON_Duplicate(r->eval, 1));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text) { /* cJSON allocates with malloc: out of memory, as xmalloc */
@@ -269,6 +271,8 @@ int rep_write_md(const rep_report *r, const char *path)
     if (n->reused)
         joust_buf_printf(&b, "%llu outcomes reused from earlier runs (same judge settings and image contents), not judged again.\n",
                          (unsigned long long)n->reused);
+    if (r->eval)
+        rep_eval_md(&b, r->eval);
     int rc = joust_outfile_write_all(path, b.data, b.len);
     joust_buf_free(&b);
     return rc;

@@ -130,4 +130,23 @@ E="$WORK/e3/eval.json"
 [ "$(jq_py "$E" "d['pairs_judged']")" = 30 ] || fail "pairs judged: $(jq_py "$E" "d['pairs_judged']")"
 [ "$(jq_py "$E" "d['judges'][0]['accuracy']['value'] >= 0.8")" = True ] \
     || fail "quality judge accuracy $(jq_py "$E" "d['judges'][0]['accuracy']")"
+
+# ---- (3) the report embeds an evaluation (--eval), refuses a file that is not one
+RUN3=$(jq_py "$E" "d['judges'][0]['run']")
+"$JOUST" report --db "$WORK/e3/eval.db" --run "$RUN3" --out "$WORK/rep" --eval "$WORK/e2/eval.json" \
+    > /dev/null 2> "$WORK/rep.err" || { cat "$WORK/rep.err"; fail "report --eval failed"; }
+jq_py "$WORK/rep/report.json" "d['eval']['judges'][1]['accuracy'] == json.load(open('$WORK/e2/eval.json'))['judges'][1]['accuracy']" \
+    | grep -qx True || fail "report.json does not embed eval.json"
+grep -q 'id="eval"' "$WORK/rep/report.html" || fail "no evaluation section in report.html"
+grep -q "openai --mode direct" "$WORK/rep/report.html" || fail "judge configuration missing in report.html"
+[ "$(grep -c "agreement with the humans" "$WORK/rep/report.md")" = 2 ] || fail "report.md: $(cat "$WORK/rep/report.md")"
+set +e
+"$JOUST" report --db "$WORK/e3/eval.db" --run "$RUN3" --out "$WORK/rep-bad" \
+    --eval "$WORK/demo/labels.json" > /dev/null 2> "$WORK/rep-bad.err"
+[ $? = 1 ] && grep -q "labels.json: no \"judges\" list" "$WORK/rep-bad.err" || { cat "$WORK/rep-bad.err"; fail "a labels file accepted as --eval"; }
+"$JOUST" report --db "$WORK/e3/eval.db" --run "$RUN3" --out "$WORK/rep-bad" --eval /dev/zero \
+    > /dev/null 2> "$WORK/rep-bad.err"
+[ $? = 1 ] && grep -q "/dev/zero" "$WORK/rep-bad.err" || { cat "$WORK/rep-bad.err"; fail "--eval /dev/zero"; }
+set -e
+[ ! -e "$WORK/rep-bad/report.html" ] || fail "a report written despite a bad --eval"
 echo "test_eval: ok ($PAIRS pairs, stand-in accuracy $ACC)"
