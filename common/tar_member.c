@@ -19,6 +19,10 @@ int joust_tar_member_read(const joust_uri *ref, const char *path, int flags, siz
 {
     *data = NULL;
     *len = 0;
+    if (ref->compressed || ref->shard != JOUST_URI_LOCAL)
+        return joust_errf(err, errlen, JOUST_EUNSUPPORTED, "%s: member %s is in a %s shard: "
+                          "it is read through worker/fetch.h, not by pread", path, ref->member,
+                          ref->compressed ? "compressed" : "remote");
     if (max_bytes && ref->size > max_bytes)
         return joust_errf(err, errlen, JOUST_ETOOBIG,
                           "%s: member %s is %llu bytes, over the limit of %zu", path, ref->member,

@@ -9,6 +9,8 @@
  * Ownership: *data is malloc'd, the caller's; it has a NUL after *len.
  * Threads: reentrant. A process-wide counter of member reads and bytes
  * (joust_tar_member_counts) lets tests check that only members were read.
+ * Members of compressed or remote shards are not read here
+ * (JOUST_EUNSUPPORTED): worker/fetch.h reads them.
  * Errors: 0; those of joust_open_regular; JOUST_ETOOBIG (over max_bytes);
  * JOUST_ECORRUPT (outside the shard, or a short read); err names the
  * shard and the member. */

@@ -136,21 +136,39 @@ static int parse_tar(const char *ref, const char *base_dir, joust_uri *out, char
                      size_t errlen)
 {
     const char *body = ref + 4, *hash = strchr(body, '#');
+    size_t sl = scheme_len(body);
+    joust_uri_scheme shard = JOUST_URI_LOCAL;
+    if (sl && strncmp(body + sl, "://", 3) == 0) {
+        if (sl == 4 && strncasecmp(body, "http", 4) == 0)
+            shard = JOUST_URI_HTTP;
+        else if (sl == 5 && strncasecmp(body, "https", 5) == 0)
+            shard = JOUST_URI_HTTPS;
+        else if (sl == 2 && strncasecmp(body, "s3", 2) == 0)
+            shard = JOUST_URI_S3;
+        else
+            return joust_errf(err, errlen, JOUST_EUNSUPPORTED,
+                              "tar member reference \"%.200s\": a shard is a local path, "
+                              "http(s):// or s3://", ref);
+    }
     if (!hash || hash == body)
         return joust_errf(err, errlen, JOUST_EINVAL,
                           "tar member reference \"%.200s\" needs tar:SHARD#offset=N&size=M&"
                           "member=NAME", ref);
     const char *p = hash + 1;
     unsigned long long off, size;
+    if (strncmp(p, "compressed=1&", 13) == 0) {
+        out->compressed = 1;
+        p += 13;
+    }
     if (strncmp(p, "offset=", 7) != 0 || (p += 7, parse_num(&p, &off)) ||
         strncmp(p, "&size=", 6) != 0 || (p += 6, parse_num(&p, &size)) || size == 0 ||
         strncmp(p, "&member=", 8) != 0 || !p[8] ||
         decode_member(p + 8, strlen(p + 8), &out->member))
         return joust_errf(err, errlen, JOUST_EINVAL,
-                          "tar member reference \"%.200s\": expected #offset=N&size=M&member=NAME "
-                          "(decimal N, M >= 1, a percent-encoded NAME)", ref);
+                          "tar member reference \"%.200s\": expected #[compressed=1&]offset=N&"
+                          "size=M&member=NAME (decimal N, M >= 1, a percent-encoded NAME)", ref);
     size_t plen = (size_t)(hash - body);
-    if (body[0] != '/' && base_dir && *base_dir) {
+    if (shard == JOUST_URI_LOCAL && body[0] != '/' && base_dir && *base_dir) {
         size_t n = strlen(base_dir) + plen + 2;
         out->path = xmalloc(n);
         snprintf(out->path, n, "%s/%.*s", base_dir, (int)plen, body);
@@ -160,17 +178,19 @@ static int parse_tar(const char *ref, const char *base_dir, joust_uri *out, char
         out->path[plen] = '\0';
     }
     out->scheme = JOUST_URI_TAR;
+    out->shard = shard;
     out->offset = off;
     out->size = size;
     return 0;
 }
 
-char *joust_uri_format_tar(const char *shard, unsigned long long offset, unsigned long long size,
-                           const char *member)
+static char *format_tar(const char *shard, int compressed, unsigned long long offset,
+                        unsigned long long size, const char *member)
 {
-    size_t n = strlen(shard) + 3 * strlen(member) + 80, k;
+    size_t n = strlen(shard) + 3 * strlen(member) + 96, k;
     char *s = xmalloc(n);
-    k = (size_t)snprintf(s, n, "tar:%s#offset=%llu&size=%llu&member=", shard, offset, size);
+    k = (size_t)snprintf(s, n, "tar:%s#%soffset=%llu&size=%llu&member=", shard,
+                         compressed ? "compressed=1&" : "", offset, size);
     for (const unsigned char *m = (const unsigned char *)member; *m; m++)
         if (*m < 0x21 || *m == '%' || *m == '&' || *m == '#' || *m >= 0x7f)
             k += (size_t)snprintf(s + k, n - k, "%%%02X", *m);
@@ -178,6 +198,17 @@ char *joust_uri_format_tar(const char *shard, unsigned long long offset, unsigne
             s[k++] = (char)*m;
     s[k] = '\0';
     return s;
+}
+
+char *joust_uri_format_tar(const char *shard, unsigned long long offset, unsigned long long size,
+                           const char *member)
+{
+    return format_tar(shard, 0, offset, size, member);
+}
+
+char *joust_uri_format_member(const joust_uri *u)
+{
+    return format_tar(u->path, u->compressed, u->offset, u->size, u->member ? u->member : "");
 }
 
 int joust_uri_parse(const char *ref, const char *base_dir, joust_uri *out, char *err,
@@ -233,7 +264,8 @@ void joust_uri_clear(joust_uri *u)
     u->path = NULL;
     u->member = NULL;
     u->offset = u->size = 0;
-    u->scheme = JOUST_URI_LOCAL;
+    u->compressed = 0;
+    u->scheme = u->shard = JOUST_URI_LOCAL;
 }
 
 const char *joust_uri_scheme_name(joust_uri_scheme s)

@@ -148,7 +148,7 @@ static int check_image(ingest *in, uint64_t line, const manifest_item *it, char 
     char why[512];
     *hashed = 0;
     int rc = joust_uri_parse(it->image, in->dir, &ref, why, sizeof why);
-    if (rc == 0 && ref.scheme != JOUST_URI_LOCAL && ref.scheme != JOUST_URI_TAR) {
+    if (rc == 0 && joust_uri_is_remote(&ref)) {
         if (in->opts.check_remote &&
             (rc = in->opts.check_remote(in->opts.check_remote_ctx, ref.path, why, sizeof why))) {
             if (rc != JOUST_EAGAIN) {
@@ -160,7 +160,12 @@ static int check_image(ingest *in, uint64_t line, const manifest_item *it, char 
                 log_warn("%s:%llu: image %s (not checked; workers will try)", in->path,
                          (unsigned long long)line, why);
         }
-        *path = ref.path;
+        if (ref.scheme == JOUST_URI_TAR) { /* a member of a remote shard, kept whole */
+            *path = joust_uri_format_member(&ref);
+            joust_uri_clear(&ref);
+        } else {
+            *path = ref.path;
+        }
         return 0;
     }
     if (rc) {
@@ -176,7 +181,10 @@ static int check_image(ingest *in, uint64_t line, const manifest_item *it, char 
         joust_uri_clear(&ref);
         return rc;
     }
-    if (rc == 0 && ref.scheme == JOUST_URI_TAR) { /* a shard member: hash just its bytes */
+    if (rc == 0 && ref.scheme == JOUST_URI_TAR && ref.compressed) {
+        /* a member of a compressed shard: reading it costs decompressing
+         * the shard up to it, so it is not hashed (like a remote image) */
+    } else if (rc == 0 && ref.scheme == JOUST_URI_TAR) { /* a shard member: hash just its bytes */
         unsigned char *data;
         size_t len;
         rc = joust_tar_member_read(&ref, real, 0, in->opts.max_image_bytes, &data, &len, why,
@@ -197,10 +205,10 @@ static int check_image(ingest *in, uint64_t line, const manifest_item *it, char 
         joust_uri_clear(&ref);
         return rc;
     } else {
-        *hashed = 1;
+        *hashed = !(ref.scheme == JOUST_URI_TAR && ref.compressed);
     }
     if (ref.scheme == JOUST_URI_TAR) { /* stored as the full reference, shard path resolved */
-        *path = joust_uri_format_tar(ref.path, ref.offset, ref.size, ref.member);
+        *path = joust_uri_format_member(&ref);
         joust_uri_clear(&ref);
         return 0;
     }

@@ -15,6 +15,7 @@
 
 #include "err.h"
 #include "safe_open.h"
+#include "webdataset.h"
 #include "xalloc.h"
 
 #define CHUNK (256 * 1024)
@@ -176,6 +177,41 @@ static int temp_fd(const char *name, char *err, size_t errlen, int *fd)
     return rc;
 }
 
+/* WebDataset shards (webdataset.h): their manifest lines into sink. */
+static int write_shards(const char *pattern, sink_t *k, char *err, size_t errlen)
+{
+    char **list;
+    size_t n;
+    int rc = joust_wds_expand(pattern, &list, &n, err, errlen);
+    if (rc) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", err);
+        return joust_errf(err, errlen, rc, "%s: %s", pattern, why);
+    }
+    int dupfd = dup(k->fd);
+    FILE *out = dupfd < 0 ? NULL : fdopen(dupfd, "w");
+    if (!out) {
+        if (dupfd >= 0)
+            close(dupfd);
+        joust_wds_free_list(list, n);
+        return joust_errf(err, errlen, JOUST_EIO, "%s: %s", pattern, strerror(errno));
+    }
+    joust_wds_stats ws;
+    rc = joust_wds_write_manifest(list, n, NULL, out, &ws, err, errlen);
+    if (fclose(out) != 0 && rc == 0)
+        rc = joust_errf(err, errlen, JOUST_EIO, "%s: cannot write the shards' manifest", pattern);
+    joust_wds_free_list(list, n);
+    if (rc == 0 && ws.samples == 0)
+        rc = joust_errf(err, errlen, JOUST_EINVAL, "%s: the shards hold no usable sample "
+                        "(%llu read, %llu refused or damaged; reasons above)", pattern,
+                        (unsigned long long)ws.shards, (unsigned long long)ws.bad_shards);
+    off_t end = rc == 0 ? lseek(k->fd, 0, SEEK_END) : -1;
+    if (rc == 0 && end < 0)
+        rc = joust_errf(err, errlen, JOUST_EIO, "%s: %s", pattern, strerror(errno));
+    k->written = end > 0 ? (size_t)end : 0;
+    return rc;
+}
+
 int joust_manifest_open(const char *path, size_t max_bytes, int *fd, size_t *size,
                         joust_manifest_kind *kind, char *err, size_t errlen)
 {
@@ -185,6 +221,23 @@ int joust_manifest_open(const char *path, size_t max_bytes, int *fd, size_t *siz
         err[0] = '\0';
     int is_stdin = strcmp(path, "-") == 0;
     const char *name = is_stdin ? "stdin" : path;
+    if (!is_stdin && joust_wds_is_shards(path)) {
+        if (kind)
+            *kind = JOUST_MANIFEST_SHARDS;
+        sink_t sink = {.max = JOUST_MANIFEST_MAX_DECODED, .name = name};
+        int rc = temp_fd(name, err, errlen, &sink.fd);
+        if (rc == 0 && (rc = write_shards(path, &sink, err, errlen)) == 0 &&
+            lseek(sink.fd, 0, SEEK_SET) != 0)
+            rc = joust_errf(err, errlen, JOUST_EIO, "%s: %s", name, strerror(errno));
+        if (rc) {
+            if (sink.fd >= 0)
+                close(sink.fd);
+            return rc;
+        }
+        *fd = sink.fd;
+        *size = sink.written;
+        return 0;
+    }
     source_t s = {.fd = STDIN_FILENO};
     size_t file_size = 0;
     int rc;

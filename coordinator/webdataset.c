@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "err.h"
+#include "fetch.h"
 #include "uri.h"
 #include "xalloc.h"
 
@@ -128,8 +129,8 @@ static void report(joust_wds_stats *st, const char *shard, const char *member, c
 }
 
 /* Writes the sample members[0..k) (one key) as a manifest line. */
-static int write_sample(const char *shard, const char *shard_base, member_t *m, size_t k,
-                        FILE *out, joust_wds_stats *st)
+static int write_sample(const char *shard, const char *shard_base, int compressed, member_t *m,
+                        size_t k, FILE *out, joust_wds_stats *st)
 {
     member_t *img = NULL, *txt = NULL, *json = NULL;
     for (size_t i = 0; i < k; i++) {
@@ -177,7 +178,9 @@ static int write_sample(const char *shard, const char *shard_base, member_t *m, 
         }
         cJSON_AddStringToObject(line, "prompt", txt->text);
     }
-    char *ref = joust_uri_format_tar(shard, img->off, img->size, img->name);
+    joust_uri u = {.scheme = JOUST_URI_TAR, .path = (char *)shard, .offset = img->off,
+                   .size = img->size, .member = img->name, .compressed = compressed};
+    char *ref = joust_uri_format_member(&u);
     cJSON_DeleteItemFromObject(line, "image");
     cJSON_AddStringToObject(line, "image", ref);
     free(ref);
@@ -219,45 +222,78 @@ static void read_text(struct archive *a, member_t *m)
         m->bad = xstrdup("caption or JSON member has a NUL byte");
 }
 
-static int read_shard(const char *given, FILE *out, joust_wds_stats *st)
+/* Opens a on the shard given (a path or an http(s)/s3 URL) into shard[]
+ * (the absolute path, or the URL); *stream is set for a remote one. */
+static int open_shard(const char *given, const char *s3_endpoint, joust_fetch_t **fetch,
+                      struct archive *a, char *shard, size_t shard_len,
+                      joust_fetch_stream_t **stream, joust_wds_stats *st)
 {
-    char shard[PATH_MAX];
-    if (!realpath(given, shard)) {
+    joust_uri ref;
+    char why[512];
+    int remote = joust_uri_parse(given, NULL, &ref, why, sizeof why) == 0 &&
+                 joust_uri_is_remote(&ref) && ref.scheme != JOUST_URI_TAR;
+    joust_uri_clear(&ref);
+    if (remote) {
+        snprintf(shard, shard_len, "%s", given);
+    } else if (!realpath(given, shard)) {
         st->bad_shards++;
         fprintf(stderr, "joust: %s: cannot read shard: %s\n", given, strerror(errno));
-        return 0;
+        return -1;
     }
     if (strchr(shard, '#')) {
         st->bad_shards++;
         fprintf(stderr, "joust: %s: a shard path with '#' cannot be named in a member "
                         "reference; rename it\n", shard);
-        return 0;
+        return -1;
     }
-    const char *base = strrchr(shard, '/') ? strrchr(shard, '/') + 1 : shard;
+    int ok;
+    if (remote) {
+        if (!*fetch) {
+            /* nothing kept: one pass */
+            joust_fetch_config fc = {.s3_endpoint = s3_endpoint, .cache_dir = "none"};
+            *fetch = joust_fetch_new(&fc);
+        }
+        if (joust_fetch_stream_open(*fetch, shard, stream, why, sizeof why) != 0) {
+            st->bad_shards++;
+            fprintf(stderr, "joust: %s: cannot read shard: %s\n", shard, why);
+            return -1;
+        }
+        ok = joust_fetch_stream_archive(a, *stream) == ARCHIVE_OK;
+    } else {
+        ok = archive_read_open_filename(a, shard, 1 << 16) == ARCHIVE_OK;
+    }
+    if (!ok) {
+        const char *w = NULL;
+        st->bad_shards++;
+        fprintf(stderr, "joust: %s: not a readable tar shard: %s\n", shard,
+                *stream && joust_fetch_stream_error(*stream, &w) ? w
+                : archive_error_string(a) ? archive_error_string(a) : "unknown error");
+        return -1;
+    }
+    return 0;
+}
+
+static int read_shard(const char *given, const char *s3_endpoint, joust_fetch_t **fetch, FILE *out,
+                      joust_wds_stats *st)
+{
+    char shard[PATH_MAX + 1024];
     struct archive *a = archive_read_new();
     archive_read_support_filter_all(a);
     archive_read_support_format_tar(a);
+    joust_fetch_stream_t *stream = NULL;
+    if (open_shard(given, s3_endpoint, fetch, a, shard, sizeof shard, &stream, st) != 0) {
+        archive_read_free(a);
+        joust_fetch_stream_close(&stream);
+        return 0;
+    }
+    const char *base = strrchr(shard, '/') ? strrchr(shard, '/') + 1 : shard;
     member_t *m = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
-    if (archive_read_open_filename(a, shard, 1 << 16) != ARCHIVE_OK) {
-        st->bad_shards++;
-        fprintf(stderr, "joust: %s: not a readable tar shard: %s\n", shard,
-                archive_error_string(a) ? archive_error_string(a) : "unknown error");
-        archive_read_free(a);
-        return 0;
-    }
     struct archive_entry *e;
-    int r, refused = 0;
+    int r, compressed = 0;
     while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-        if (archive_filter_count(a) > 1 || archive_filter_code(a, 0) != ARCHIVE_FILTER_NONE) {
-            fprintf(stderr, "joust: %s: compressed shard (%s): a member cannot be read by range, "
-                            "so compressed shards are refused; decompress it (e.g. gunzip) and "
-                            "give the .tar\n", shard, archive_filter_name(a, 0));
-            st->bad_shards++;
-            refused = 1;
-            break;
-        }
+        compressed = archive_filter_count(a) > 1 || archive_filter_code(a, 0) != ARCHIVE_FILTER_NONE;
         const char *name = archive_entry_pathname(e);
         if (!name)
             continue;
@@ -285,27 +321,30 @@ static int read_shard(const char *given, FILE *out, joust_wds_stats *st)
         x->key[dot - name] = '\0';
         const char *ext = strrchr(b, '.') + 1;
         x->kind = kind_of(ext);
-        x->off = (unsigned long long)archive_filter_bytes(a, -1);
+        x->off = (unsigned long long)archive_filter_bytes(a, 0); /* decompressed offset */
         x->size = (unsigned long long)archive_entry_size(e);
         if (x->kind == M_TXT || x->kind == M_JSON)
             read_text(a, x);
     }
     if (r != ARCHIVE_EOF && r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+        const char *w = NULL;
         st->bad_shards++;
         fprintf(stderr, "joust: %s: damaged after %zu members (%s); the samples before it are "
-                        "kept\n", shard, n, archive_error_string(a) ? archive_error_string(a)
-                                                                    : "read error");
+                        "kept\n", shard, n,
+                stream && joust_fetch_stream_error(stream, &w) ? w
+                : archive_error_string(a) ? archive_error_string(a) : "read error");
         /* the last member may be cut: drop its sample when its bytes are missing */
     }
     archive_read_free(a);
-    st->shards += !refused; /* nothing of a refused shard is used */
+    joust_fetch_stream_close(&stream);
+    st->shards++;
     if (n > 1)
         qsort(m, n, sizeof *m, by_key); /* m is NULL when the shard had no members */
-    for (size_t i = 0; i < n && rc == 0 && !refused;) {
+    for (size_t i = 0; i < n && rc == 0;) {
         size_t j = i + 1;
         while (j < n && strcmp(m[j].key, m[i].key) == 0)
             j++;
-        rc = write_sample(shard, base, m + i, j - i, out, st);
+        rc = write_sample(shard, base, compressed, m + i, j - i, out, st);
         i = j;
     }
     for (size_t i = 0; i < n; i++) {
@@ -318,13 +357,17 @@ static int read_shard(const char *given, FILE *out, joust_wds_stats *st)
     return rc;
 }
 
-int joust_wds_write_manifest(char *const *shards, size_t n, FILE *out, joust_wds_stats *stats,
-                             char *err, size_t errlen)
+int joust_wds_write_manifest(char *const *shards, size_t n, const char *s3_endpoint, FILE *out,
+                             joust_wds_stats *stats, char *err, size_t errlen)
 {
     memset(stats, 0, sizeof *stats);
-    for (size_t i = 0; i < n; i++)
-        if (read_shard(shards[i], out, stats))
-            return joust_errf(err, errlen, JOUST_EIO, "cannot write the shards' manifest");
+    joust_fetch_t *fetch = NULL; /* made at the first remote shard */
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = read_shard(shards[i], s3_endpoint, &fetch, out, stats);
+    joust_fetch_destroy(&fetch);
+    if (rc)
+        return joust_errf(err, errlen, JOUST_EIO, "cannot write the shards' manifest");
     if (fflush(out) != 0 || ferror(out))
         return joust_errf(err, errlen, JOUST_EIO, "cannot write the shards' manifest");
     return 0;

@@ -9,14 +9,23 @@
  * rule when both give a prompt: the .json's "prompt" wins; the .txt is
  * used only when the .json has none. A sample without an id gets
  * "<shard basename>/<key>". The line's image is the member reference
- * tar:<shard>#offset=N&size=M&member=NAME (common/uri.h) with the shard's
- * absolute path: offset is the member's data offset in the shard (from
- * libarchive's consumed-byte count after its header), so a worker reads it
- * with one pread (common/tar_member.h), never the whole shard.
+ * tar:<shard>#[compressed=1&]offset=N&size=M&member=NAME (common/uri.h)
+ * with the shard's absolute path or its URL: offset is the member's data
+ * offset in the shard's tar stream (from libarchive's consumed-byte count
+ * after its header).
  *
- * Compressed shards (gzip, zstd, xz, bzip2: told by content, not name)
- * cannot be read by range and are refused whole with that reason; so is a
- * shard that is not a tar. Bad samples are reported on stderr as
+ * A shard is a local path or an http(s):// or s3:// URL (s3 signed and
+ * addressed as worker/fetch_s3.h says: AWS_* variables, AWS_ENDPOINT_URL).
+ * Every shard is read in ONE pass: a remote one streamed through libcurl
+ * into libarchive (worker/fetch.h streams), never stored on disk or held
+ * whole in memory; only captions and .json members are kept, image data
+ * is skipped. An uncompressed shard's member is then read by the worker
+ * with one pread (local, common/tar_member.h) or one ranged GET (remote),
+ * never the whole shard. A compressed shard (gzip, zstd, xz, bzip2: told
+ * by content, not name) is accepted; its references say compressed=1 and
+ * the worker streams the shard to reach a member, caching every image
+ * member on the way (worker/fetch.h; docs/storage.md gives the cost). A
+ * shard that is not a tar is refused with the reason. Bad samples are reported on stderr as
  * "SHARD: MEMBER: reason" (no image, two images, no prompt, an unknown
  * extension, a non-regular member, a caption or JSON that is too long or
  * not an object) and counted; a corrupt or truncated shard keeps the
@@ -48,8 +57,9 @@ int joust_wds_is_shards(const char *arg);
 int joust_wds_expand(const char *pattern, char ***out, size_t *n, char *err, size_t errlen);
 void joust_wds_free_list(char **list, size_t n);
 
-/* Writes one JSONL manifest line per good sample of the n shards to out. */
-int joust_wds_write_manifest(char *const *shards, size_t n, FILE *out, joust_wds_stats *stats,
-                             char *err, size_t errlen);
+/* Writes one JSONL manifest line per good sample of the n shards to out.
+ * s3_endpoint (may be NULL: AWS_ENDPOINT_URL) is --s3-endpoint. */
+int joust_wds_write_manifest(char *const *shards, size_t n, const char *s3_endpoint, FILE *out,
+                             joust_wds_stats *stats, char *err, size_t errlen);
 
 #endif

@@ -369,7 +369,9 @@ int cli_image_roots(cli_opts *o, const char *manifest)
         return JOUST_EINVAL;
     }
     char copy[sizeof o->manifest_root];
-    snprintf(copy, sizeof copy, "%s", manifest);
+    /* Remote shards name no local image: the current folder, so that a
+     * local reference still has to be under it. */
+    snprintf(copy, sizeof copy, "%s", strstr(manifest, "://") ? "./-" : manifest);
     if (!realpath(dirname(copy), o->manifest_root)) {
         fprintf(stderr, "joust: %s: %s\n", manifest, strerror(errno));
         return JOUST_EINVAL;

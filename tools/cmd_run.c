@@ -53,11 +53,21 @@ static int run_on_store(cli_opts *o, const char *manifest)
     return rc;
 }
 
+/* The first local shard (its folder confines the images), else fallback
+ * (remote shards only: no local image to confine). */
+static const char *first_local(char *const *shards, size_t n, const char *fallback)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strstr(shards[i], "://"))
+            return shards[i];
+    return fallback;
+}
+
 /* WebDataset shards (coordinator/webdataset.h): their samples are written
  * to a temporary JSONL manifest that the pipeline ingests like any other
  * (its content names the samples, so the same shards are ingested once);
- * the images are confined to the first shard's folder unless --allow-root
- * says otherwise. */
+ * the images are confined to the first local shard's folder unless
+ * --allow-root says otherwise. */
 static int run_shards(cli_opts *o)
 {
     char **shards = NULL, err[512];
@@ -66,8 +76,9 @@ static int run_shards(cli_opts *o)
         char **more;
         size_t k;
         if (!joust_wds_is_shards(o->argv[i])) {
-            fprintf(stderr, "joust run: %s: give one manifest, or WebDataset shards (.tar; "
-                            "compressed shards are refused) only\n", o->argv[i]);
+            fprintf(stderr, "joust run: %s: give one manifest, or WebDataset shards (.tar, "
+                            ".tar.gz, .tgz; local paths or http(s):// and s3:// URLs) only\n",
+                    o->argv[i]);
             joust_wds_free_list(shards, n);
             return 2;
         }
@@ -96,7 +107,7 @@ static int run_shards(cli_opts *o)
         return 1;
     }
     joust_wds_stats ws;
-    int rc = joust_wds_write_manifest(shards, n, f, &ws, err, sizeof err);
+    int rc = joust_wds_write_manifest(shards, n, o->jcfg.s3_endpoint, f, &ws, err, sizeof err);
     if (fclose(f) != 0 && !rc)
         rc = JOUST_EIO;
     printf("shards: %" PRIu64 " read, %" PRIu64 " refused or damaged; %" PRIu64
@@ -107,7 +118,7 @@ static int run_shards(cli_opts *o)
         fprintf(stderr, "joust run: %s\n", err);
     else if (!ws.samples)
         fprintf(stderr, "joust run: the shards hold no usable sample\n");
-    else if (cli_image_roots(o, shards[0]) < 0)
+    else if (cli_image_roots(o, first_local(shards, n, manifest)) < 0)
         status = 2;
     else
         status = run_on_store(o, manifest);

@@ -3,6 +3,21 @@
  * (signed with SigV4 when credentials are found), both through the shared
  * on-disk cache (fetch_cache.h) when one is configured.
  *
+ * Tar members (common/uri.h, WebDataset shards):
+ *   - of an uncompressed remote shard: ONE ranged GET of exactly the
+ *     member's bytes (signed for s3), cached under the member reference;
+ *   - of a compressed shard (local or remote, compressed=1): a member
+ *     cannot be reached without decompressing what precedes it, so the
+ *     shard is streamed once (libarchive over the file or an HTTP stream)
+ *     and every image member met on the way (.jpg .jpeg .png .webp) is put
+ *     in the disk cache under its own reference: the other members of the
+ *     shard are then cache hits, and the shard is decompressed once per
+ *     cache folder (shared by a machine's workers) while the cache has
+ *     room for it. Without a cache the stream stops at the member, so
+ *     each member costs decompressing the shard up to it.
+ * Streams (joust_fetch_stream_*) read a whole remote object once in
+ * order, for ingest to list a remote shard's members without storing it.
+ *
  *   joust_fetch_t *f = joust_fetch_new(&cfg);
  *   joust_imgsrc_config sc = {..., .fetch_remote = joust_fetch_remote, .fetch_ctx = f};
  *   ...
@@ -34,6 +49,8 @@
 #include <stddef.h>
 
 #include "fetch_http.h"
+
+struct archive;
 #include "uri.h"
 
 #define JOUST_FETCH_CACHE_MB_DEFAULT 2048
@@ -63,8 +80,24 @@ int joust_fetch_remote(void *ctx, const joust_uri *ref, size_t max_bytes, unsign
  * is downloaded or cached. */
 int joust_fetch_head(joust_fetch_t *f, const char *uri, size_t *len, char *err, size_t errlen);
 
+/* A pass over the remote object uri (http(s):// or s3://). */
+typedef struct joust_fetch_stream joust_fetch_stream_t;
+int joust_fetch_stream_open(joust_fetch_t *f, const char *uri, joust_fetch_stream_t **out,
+                            char *err, size_t errlen);
+int joust_fetch_stream_read(joust_fetch_stream_t *s, unsigned char *buf, size_t cap, size_t *n,
+                            char *err, size_t errlen);
+/* Opens the new archive a (formats and filters already chosen) on s;
+ * ARCHIVE_OK or libarchive's error. s must outlive a (close it after
+ * archive_read_free). joust_fetch_stream_error says why a read failed. */
+int joust_fetch_stream_archive(struct archive *a, joust_fetch_stream_t *s);
+/* The last read error of s (0 and "" when none). */
+int joust_fetch_stream_error(const joust_fetch_stream_t *s, const char **why);
+void joust_fetch_stream_close(joust_fetch_stream_t **self_p);
+
 typedef struct {
     unsigned long long fetched, cache_hits, bytes, requests, retries, connects;
+    unsigned long long ranged;   /* members read with one ranged GET */
+    unsigned long long streamed; /* compressed shards streamed for a member */
 } joust_fetch_stats;
 void joust_fetch_stats_get(const joust_fetch_t *f, joust_fetch_stats *out);
 

@@ -84,7 +84,8 @@ typedef struct {
     joust_buf_t body;
     size_t cap;      /* 0: none */
     int over;        /* the body passed cap */
-    int keep;        /* 0 after a non-2xx status: keep only ERROR_BODY_MAX */
+    int ranged;      /* a Range was asked for: only a 206 is the body */
+    int no_range;    /* the server answered 200 to it */
     CURL *easy;
 } sink_t;
 
@@ -94,6 +95,10 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud)
     size_t len = sz * n;
     long code = 0;
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (s->ranged && code == 200) { /* the whole object is coming: stop now */
+        s->no_range = 1;
+        return 0;
+    }
     if (code >= 300 || code < 200) { /* an error reply: keep its start for the reason */
         size_t room = s->body.len < ERROR_BODY_MAX ? ERROR_BODY_MAX - s->body.len : 0;
         joust_buf_append(&s->body, p, len < room ? len : room);
@@ -135,10 +140,9 @@ static void error_words(const joust_buf_t *b, char *out, size_t outlen)
     }
 }
 
-static void set_options(joust_http_t *h, const joust_http_req *req, size_t max_bytes,
+static void set_options(joust_http_t *h, CURL *e, const joust_http_req *req, size_t max_bytes,
                         sink_t *sink, struct curl_slist **hdrs, char *curl_err)
 {
-    CURL *e = h->easy;
     curl_easy_reset(e);
     curl_easy_setopt(e, CURLOPT_SHARE, h->share);
     curl_easy_setopt(e, CURLOPT_URL, req->url);
@@ -155,6 +159,12 @@ static void set_options(joust_http_t *h, const joust_http_req *req, size_t max_b
         curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
     if (req->head)
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    char range[64];
+    if (req->range_len) {
+        snprintf(range, sizeof range, "%llu-%llu", req->range_off,
+                 req->range_off + req->range_len - 1);
+        curl_easy_setopt(e, CURLOPT_RANGE, range); /* copied by libcurl */
+    }
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, sink);
     if (req->sigv4) {
@@ -195,14 +205,49 @@ static void sleep_ms(int ms)
     }
 }
 
+/* The error for a non-2xx reply (body: its start); *again for an outage. */
+static int status_error(long code, const joust_buf_t *body, const char *url, int *again,
+                        char *err, size_t errlen)
+{
+    char words[320];
+    error_words(body, words, sizeof words);
+    *again = code >= 500 || code == 429;
+    int rc = *again ? JOUST_EAGAIN
+           : code == 404 || code == 410 ? JOUST_ENOTFOUND
+           : code == 401 || code == 403 ? JOUST_EDENIED : JOUST_EIO;
+    return joust_errf(err, errlen, rc, "%s: HTTP %ld%s%s", url, code, words[0] ? ": " : "",
+                      words);
+}
+
+/* The error for a failed transfer (c != CURLE_OK); *again for an outage. */
+static int transfer_error(const joust_http_t *h, CURLcode c, int over, const char *url,
+                          size_t max_bytes, const char *curl_err, int *again, char *err,
+                          size_t errlen)
+{
+    *again = 0;
+    if (c == CURLE_FILESIZE_EXCEEDED || (c == CURLE_WRITE_ERROR && over))
+        return joust_errf(err, errlen, JOUST_ETOOBIG, "%s: larger than the %zu-byte limit", url,
+                          max_bytes);
+    if (c == CURLE_UNSUPPORTED_PROTOCOL)
+        return joust_errf(err, errlen, JOUST_EDENIED,
+                          "%s: refused a redirect to a scheme other than http(s) (%s)", url,
+                          curl_err[0] ? curl_err : curl_easy_strerror(c));
+    if (c == CURLE_TOO_MANY_REDIRECTS)
+        return joust_errf(err, errlen, JOUST_EIO, "%s: more than %d redirects", url,
+                          h->o.max_redirects);
+    *again = transient(c);
+    return joust_errf(err, errlen, *again ? JOUST_EAGAIN : JOUST_EIO, "%s: %s", url,
+                      curl_err[0] ? curl_err : curl_easy_strerror(c));
+}
+
 /* One try. *again says whether an error is an outage. */
 static int try_once(joust_http_t *h, const joust_http_req *req, size_t max_bytes,
                     unsigned char **data, size_t *len, int *again, char *err, size_t errlen)
 {
     char curl_err[CURL_ERROR_SIZE] = "";
-    sink_t sink = {.cap = max_bytes, .easy = h->easy};
+    sink_t sink = {.cap = max_bytes, .easy = h->easy, .ranged = req->range_len > 0};
     struct curl_slist *hdrs = NULL;
-    set_options(h, req, max_bytes, &sink, &hdrs, curl_err);
+    set_options(h, h->easy, req, max_bytes, &sink, &hdrs, curl_err);
     CURLcode c = curl_easy_perform(h->easy);
     long code = 0, conns = 0;
     curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -212,30 +257,19 @@ static int try_once(joust_http_t *h, const joust_http_req *req, size_t max_bytes
     curl_slist_free_all(hdrs);
     *again = 0;
     int rc = 0;
-    if (c == CURLE_FILESIZE_EXCEEDED || (c == CURLE_WRITE_ERROR && sink.over))
-        rc = joust_errf(err, errlen, JOUST_ETOOBIG, "%s: larger than the %zu-byte limit",
-                        req->url, max_bytes);
-    else if (c == CURLE_UNSUPPORTED_PROTOCOL)
-        rc = joust_errf(err, errlen, JOUST_EDENIED,
-                        "%s: refused a redirect to a scheme other than http(s) (%s)", req->url,
-                        curl_err[0] ? curl_err : curl_easy_strerror(c));
-    else if (c == CURLE_TOO_MANY_REDIRECTS)
-        rc = joust_errf(err, errlen, JOUST_EIO, "%s: more than %d redirects", req->url,
-                        h->o.max_redirects);
-    else if (c != CURLE_OK) {
-        *again = transient(c);
-        rc = joust_errf(err, errlen, *again ? JOUST_EAGAIN : JOUST_EIO, "%s: %s", req->url,
-                        curl_err[0] ? curl_err : curl_easy_strerror(c));
-    } else if (code < 200 || code >= 300) {
-        char words[320];
-        error_words(&sink.body, words, sizeof words);
-        *again = code >= 500 || code == 429;
-        rc = *again ? JOUST_EAGAIN
-           : code == 404 || code == 410 ? JOUST_ENOTFOUND
-           : code == 401 || code == 403 ? JOUST_EDENIED : JOUST_EIO;
-        joust_errf(err, errlen, rc, "%s: HTTP %ld%s%s", req->url, code, words[0] ? ": " : "",
-                   words);
-    }
+    if (sink.no_range)
+        rc = joust_errf(err, errlen, JOUST_EIO, "%s: the server ignored the Range request "
+                        "(HTTP 200, not 206): a member cannot be read without the whole object",
+                        req->url);
+    else if (c != CURLE_OK)
+        rc = transfer_error(h, c, sink.over, req->url, max_bytes, curl_err, again, err, errlen);
+    else if (code < 200 || code >= 300)
+        rc = status_error(code, &sink.body, req->url, again, err, errlen);
+    else if (req->range_len && (code != 206 || sink.body.len != req->range_len))
+        rc = joust_errf(err, errlen, JOUST_EIO, "%s: asked for %llu bytes at %llu, got %zu "
+                        "(HTTP %ld); the object is shorter than the reference says (replaced "
+                        "since ingest?)", req->url, req->range_len, req->range_off,
+                        sink.body.len, code);
     if (rc == 0) {
         if (req->head) {
             curl_off_t cl = -1;
@@ -276,4 +310,116 @@ int joust_http_get(joust_http_t *h, const joust_http_req *req, size_t max_bytes,
     if (n + 1 < errlen)
         snprintf(err + n, errlen - n, " (after %d tries)", h->o.tries);
     return JOUST_EAGAIN;
+}
+
+/* ---- streams ---- */
+
+struct joust_http_stream {
+    joust_http_t *h;
+    CURLM *multi;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    sink_t sink;       /* the bytes delivered and not read yet (from pos) */
+    size_t pos;
+    int done;          /* the transfer ended (result says how) */
+    CURLcode result;
+    char *url;
+    char curl_err[CURL_ERROR_SIZE];
+};
+
+joust_http_stream_t *joust_http_stream_open(joust_http_t *h, const joust_http_req *req)
+{
+    joust_http_stream_t *s = xcalloc(1, sizeof *s);
+    s->h = h;
+    s->url = xstrdup(req->url);
+    s->easy = curl_easy_init();
+    s->multi = curl_multi_init();
+    if (!s->easy || !s->multi)
+        abort(); /* out of memory inside libcurl */
+    s->sink.easy = s->easy;
+    joust_http_req r = *req;
+    r.head = 0;
+    r.range_len = 0;
+    set_options(h, s->easy, &r, 0, &s->sink, &s->hdrs, s->curl_err);
+    /* A shard can take long: no total timeout, but a stall of timeout_ms fails it. */
+    curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, 0L);
+    curl_easy_setopt(s->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    long stall = h->o.timeout_ms / 1000;
+    curl_easy_setopt(s->easy, CURLOPT_LOW_SPEED_TIME, stall > 0 ? stall : 1L);
+    curl_multi_add_handle(s->multi, s->easy);
+    h->stats.requests++;
+    return s;
+}
+
+/* One turn of the transfer: what the sockets hold goes to the sink. */
+static void step(joust_http_stream_t *s)
+{
+    int running = 0;
+    size_t before = s->sink.body.len;
+    curl_multi_perform(s->multi, &running);
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(s->multi, &left)) != NULL)
+        if (m->msg == CURLMSG_DONE) {
+            s->done = 1;
+            s->result = m->data.result;
+        }
+    if (!running)
+        s->done = 1;
+    if (!s->done && s->sink.body.len == before)
+        curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
+}
+
+/* Drives the transfer until bytes are pending or it ended. */
+static void pump(joust_http_stream_t *s)
+{
+    while (!s->done && s->sink.body.len == s->pos) {
+        s->sink.body.len = s->pos = 0; /* everything read: reuse the buffer */
+        step(s);
+    }
+}
+
+int joust_http_stream_read(joust_http_stream_t *s, unsigned char *buf, size_t cap, size_t *n,
+                           char *err, size_t errlen)
+{
+    *n = 0;
+    pump(s);
+    long code = 0;
+    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
+    int again = 0;
+    if (code && (code < 200 || code >= 300)) {
+        while (!s->done) /* the rest of the error body, for the reason */
+            step(s);
+        return status_error(code, &s->sink.body, s->url, &again, err, errlen);
+    }
+    if (s->pos < s->sink.body.len) {
+        size_t k = s->sink.body.len - s->pos;
+        k = k < cap ? k : cap;
+        memcpy(buf, s->sink.body.data + s->pos, k);
+        s->pos += k;
+        *n = k;
+        return 0;
+    }
+    if (s->result != CURLE_OK) {
+        long conns = 0;
+        curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &conns);
+        s->h->stats.connects += (unsigned long long)conns;
+        return transfer_error(s->h, s->result, 0, s->url, 0, s->curl_err, &again, err, errlen);
+    }
+    return 0; /* the end */
+}
+
+void joust_http_stream_close(joust_http_stream_t **self_p)
+{
+    joust_http_stream_t *s = *self_p;
+    if (!s)
+        return;
+    curl_multi_remove_handle(s->multi, s->easy);
+    curl_easy_cleanup(s->easy);
+    curl_multi_cleanup(s->multi);
+    curl_slist_free_all(s->hdrs);
+    joust_buf_free(&s->sink.body);
+    free(s->url);
+    free(s);
+    *self_p = NULL;
 }

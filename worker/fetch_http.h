@@ -16,7 +16,18 @@
  *     (CURLOPT_REDIR_PROTOCOLS_STR); a redirect to file:// or any other
  *     scheme is refused, never followed;
  *   - AWS Signature V4 when req->sigv4 is set (CURLOPT_AWS_SIGV4, the key
- *     pair in CURLOPT_USERPWD, a session token as X-Amz-Security-Token).
+ *     pair in CURLOPT_USERPWD, a session token as X-Amz-Security-Token);
+ *   - ranged reads: with req->range_len, one request for bytes
+ *     [range_off, range_off + range_len) (a Range header; signed like any
+ *     request); the reply must be 206 with exactly that many bytes: a
+ *     server that ignores Range (200) is stopped at its headers and the
+ *     fetch fails with that reason instead of downloading the object.
+ *
+ * Streams (joust_http_stream_*) read a large object (a tar shard) in one
+ * pass, pulled by the caller through curl multi: no more than what one
+ * turn of curl's socket reads delivers is held in memory, never the whole
+ * object. They are not retried (a restart would re-read what the caller
+ * consumed); a stalled transfer (no byte for timeout_ms) fails it.
  *
  * Failure classes (the code says which; the reason names the URL and the
  * server's words, the S3 <Code> and <Message> when the body has them):
@@ -49,6 +60,7 @@ typedef struct {
     const char *sigv4;        /* "aws:amz:REGION:s3" or NULL: unsigned */
     const char *userpwd;      /* "KEY:SECRET" with sigv4 */
     const char *session_token; /* sent as X-Amz-Security-Token; may be NULL */
+    unsigned long long range_off, range_len; /* range_len > 0: a ranged GET */
 } joust_http_req;
 
 typedef struct joust_http joust_http_t;
@@ -68,5 +80,16 @@ typedef struct {
 } joust_http_stats;
 
 void joust_http_stats_get(const joust_http_t *h, joust_http_stats *out);
+
+typedef struct joust_http_stream joust_http_stream_t;
+
+/* Starts a GET of req->url (not HEAD, not ranged) with h's options; the
+ * status is checked at the first read. */
+joust_http_stream_t *joust_http_stream_open(joust_http_t *h, const joust_http_req *req);
+/* Up to cap bytes of the body into buf; *n 0 at its end. Errors as
+ * joust_http_get (JOUST_EAGAIN also for a transfer cut or stalled midway). */
+int joust_http_stream_read(joust_http_stream_t *s, unsigned char *buf, size_t cap, size_t *n,
+                           char *err, size_t errlen);
+void joust_http_stream_close(joust_http_stream_t **self_p);
 
 #endif

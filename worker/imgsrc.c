@@ -137,6 +137,15 @@ static uint32_t new_slot(joust_imgsrc_t *s)
 
 /* ---- resolve, confine, fetch, decode ---- */
 
+/* "SHARD#MEMBER", malloc'd, naming a member in messages. */
+static char *member_where(const char *shard, const char *member)
+{
+    size_t n = strlen(shard) + strlen(member) + 2;
+    char *w = xmalloc(n);
+    snprintf(w, n, "%s#%s", shard, member);
+    return w;
+}
+
 /* The encoded bytes uri names; *where gets the path or URI to name in
  * messages (malloc'd, also on failure when known). */
 static int fetch(const joust_imgsrc_t *s, const char *uri, unsigned char **data, size_t *len,
@@ -150,8 +159,9 @@ static int fetch(const joust_imgsrc_t *s, const char *uri, unsigned char **data,
         snprintf(err, errlen, "%s: %s", uri, why);
         return rc;
     }
-    if (ref.scheme != JOUST_URI_LOCAL && ref.scheme != JOUST_URI_TAR) {
-        *where = xstrdup(ref.path);
+    if (joust_uri_is_remote(&ref)) {
+        *where = ref.scheme == JOUST_URI_TAR ? member_where(ref.path, ref.member)
+                                             : xstrdup(ref.path);
         if (s->cfg.fetch_remote)
             rc = s->cfg.fetch_remote(s->cfg.fetch_ctx, &ref, s->cfg.lim.max_bytes, data, len, err,
                                      errlen);
@@ -177,12 +187,21 @@ static int fetch(const joust_imgsrc_t *s, const char *uri, unsigned char **data,
         path = real;
         flags = JOUST_OPEN_NOFOLLOW;
     }
-    if (ref.scheme == JOUST_URI_TAR) { /* one ranged read of the member (tar_member.h) */
-        rc = joust_tar_member_read(&ref, path, flags, s->cfg.lim.max_bytes, data, len, err,
-                                   errlen);
-        size_t n = strlen(path) + strlen(ref.member) + 2;
-        *where = xmalloc(n);
-        snprintf(*where, n, "%s#%s", path, ref.member);
+    if (ref.scheme == JOUST_URI_TAR) {
+        *where = member_where(path, ref.member);
+        if (!ref.compressed) { /* one ranged read of the member (tar_member.h) */
+            rc = joust_tar_member_read(&ref, path, flags, s->cfg.lim.max_bytes, data, len, err,
+                                       errlen);
+        } else if (s->cfg.fetch_remote) { /* streamed and cached (worker/fetch.h) */
+            free(ref.path);
+            ref.path = path;
+            path = NULL;
+            rc = s->cfg.fetch_remote(s->cfg.fetch_ctx, &ref, s->cfg.lim.max_bytes, data, len,
+                                     err, errlen);
+        } else {
+            rc = joust_errf(err, errlen, JOUST_EUNSUPPORTED, "%s: a member of a compressed "
+                            "shard is read through the fetcher, and this stage has none", *where);
+        }
         free(path);
         joust_uri_clear(&ref);
         return rc;

@@ -4,9 +4,5 @@
 set(JOUST_WORKER_IMAGE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/image.c
   ${CMAKE_CURRENT_LIST_DIR}/imgsrc.c
-  ${CMAKE_CURRENT_LIST_DIR}/fetch.c
-  ${CMAKE_CURRENT_LIST_DIR}/fetch_http.c
-  ${CMAKE_CURRENT_LIST_DIR}/fetch_s3.c
-  ${CMAKE_CURRENT_LIST_DIR}/fetch_cache.c
   ${CMAKE_CURRENT_LIST_DIR}/quality.c
   ${CMAKE_CURRENT_LIST_DIR}/judge_quality.c)

@@ -2,8 +2,9 @@
 # WebDataset shards as input (coordinator/webdataset.h): plain tar shards
 # made here from demo images (a brace range and a plain list), .txt and
 # .json samples, bad samples reported by shard + member, a gzip shard
-# refused with its reason; the quality judge ranks them and scores.jsonl
-# names each image by shard + member; the workers read members, not shards.
+# accepted (its references say compressed=1); the quality judge ranks them and scores.jsonl
+# names each image by shard + member; the workers read members of plain
+# shards (pread), not shards; a gzip shard's member is read by streaming.
 source "$(dirname "$0")/lib.sh"
 
 "$JOUST" demo --out "$WORK/demo" --prompts 2 --per-prompt 3 --workers 1 --no-progress \
@@ -31,30 +32,34 @@ with tarfile.open(f"{out}/00001.tar", "w", format=tarfile.PAX_FORMAT) as t:
                         "truth": l["truth"]}).encode())
         add(t, f"{key}.txt", b"the json prompt wins over this caption")
         add(t, f"{key}.jpg", open(l["image"], "rb").read())
-# a gzip-compressed shard: refused with its reason
+# a gzip-compressed shard: accepted, read by streaming
 with tarfile.open(f"{out}/gz.tar.gz", "w:gz") as t:
     add(t, "a.jpg", open(lines[0]["image"], "rb").read()); add(t, "a.txt", b"x")
+    add(t, "b.jpg", open(lines[1]["image"], "rb").read()); add(t, "b.txt", b"x")
 PY
 
 # Every member reference reads back exactly the member's bytes.
 "$JOUST" run "$WORK/shards/{00000..00001}.tar" "$WORK/shards/gz.tar.gz" --db "$WORK/db" \
-    --out "$WORK/out" --workers 1 --no-progress --judge quality \
+    --out "$WORK/out" --workers 1 --no-progress --judge quality --fetch-cache "$WORK/cache" \
     > "$WORK/run.out" 2> "$WORK/run.err" || { cat "$WORK/run.err"; fail "run over shards"; }
-grep -q "shards: 2 read, 1 refused or damaged; 6 samples" "$WORK/run.out" \
+grep -q "shards: 3 read, 0 refused or damaged; 8 samples" "$WORK/run.out" \
     || { cat "$WORK/run.out"; fail "shard counts"; }
-grep -q "gz.tar.gz: compressed shard (gzip)" "$WORK/run.err" || { cat "$WORK/run.err"; fail "gzip refusal"; }
 grep -q "00000.tar: s0/nocap.jpg: sample has no prompt" "$WORK/run.err" \
     || { cat "$WORK/run.err"; fail "no caption reported"; }
 grep -q "00000.tar: s0/weird.bmp: unknown extension" "$WORK/run.err" || fail "unknown extension reported"
-[ "$(wc -l < "$WORK/out/scores.jsonl")" = 6 ] || fail "not 6 scores"
+[ "$(wc -l < "$WORK/out/scores.jsonl")" = 8 ] || fail "not 8 scores"
 python3 - "$WORK/out/scores.jsonl" "$WORK/shards" <<'PY'
-import json, sys, urllib.parse
+import json, sys, tarfile, urllib.parse
 rows = [json.loads(l) for l in open(sys.argv[1])]
 prompts = {r["prompt"] for r in rows}
 assert not any("caption" in p for p in prompts), "the .json prompt must win over .txt"
-assert len(prompts) == 2, prompts
+assert len(prompts) == 3, prompts
+gz = [r for r in rows if "gz.tar.gz#" in r["image"]]
+assert len(gz) == 2 and all(r["rank"] and "#compressed=1&offset=" in r["image"] for r in gz), gz
 for r in rows:
     img = r["image"]
+    if r in gz:
+        continue
     assert img.startswith("tar:") and "#offset=" in img and "&member=" in img, img
     shard, frag = img[4:].split("#", 1)
     q = dict(kv.split("=", 1) for kv in frag.split("&"))
