@@ -11,9 +11,11 @@
 
 #include "committer.h"
 #include "coordinator.h"
+#include "grouping.h"
 #include "joust.pb-c.h"
 #include "pairing.h"
 #include "planner.h"
+#include "sparse_plan.h"
 #include "store.h"
 #include "u64map.h"
 #include "xalloc.h"
@@ -28,6 +30,7 @@ typedef struct {
                        two old images is not planned again (planning.c) */
     uint8_t has_content;
     uint64_t content; /* content hash, for outcome reuse (reuse.h) */
+    char *caption;    /* grouped runs: the image's own prompt text; else NULL */
 } img_ref;
 
 /* A planned prompt group, kept while any of its matches is unfinished or
@@ -38,6 +41,8 @@ typedef struct {
     uint32_t n, refs;
     img_ref *imgs;
     joust_planner *planner; /* NULL once it has nothing more to plan */
+    joust_sparse_plan *stream; /* instead of planner: a group over the dense
+                                  planner's limit, pulled as the window allows */
 } prompt_slot;
 
 enum { M_PENDING = 1, M_LEASED, M_COMMITTING };
@@ -104,6 +109,9 @@ typedef struct {
     size_t nfree, free_cap;
     joust_u64map_t active;   /* match id -> pool index */
     joust_u64map_t prompts;  /* prompt id -> prompt_slot* */
+    int grouped;             /* the run's groups are not the prompt (grouping.h) */
+    joust_groups groups;     /* then: its groups, loaded by coord_recover */
+    prompt_slot *stream;     /* the group being streamed (at most one), or NULL */
     ring pending, leases;
 
     peer *peers;
@@ -208,7 +216,9 @@ void coord_planner_pull(coord *c, prompt_slot *p);
 /* Plans prompt groups from the run's cursor until the window is full. */
 int coord_plan_more(coord *c);
 /* After a restart: re-queues every planned match without an outcome (and
- * replays batch planners). */
+ * replays batch planners). Loads the run's groups first when grouped. */
 int coord_recover(coord *c);
+/* Frees what planning keeps besides the prompt slots (the groups). */
+void coord_planning_free(coord *c);
 
 #endif

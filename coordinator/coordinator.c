@@ -459,6 +459,7 @@ static void fill_ref(Joust__ImageRef *r, const img_ref *im)
     r->uri = im->uri;
     r->has_latent = im->has_latent;
     r->latent = im->latent;
+    r->caption = im->caption;
 }
 
 /* Whether a worker that has not held m's lease could take m. */
@@ -900,6 +901,7 @@ static void teardown(coord *c)
     free(c->refs);
     joust_u64map_free(&c->active);
     joust_u64map_free(&c->prompts);
+    coord_planning_free(c);
     joust_u64map_free(&c->peer_index);
     joust_batch_destroy(&c->batch);
     joust_rec_free(c->run);

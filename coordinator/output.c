@@ -14,6 +14,7 @@
 #include "bt.h"
 #include "buf.h"
 #include "err.h"
+#include "grouping.h"
 #include "clock.h"
 #include "log.h"
 #include "records.h"
@@ -234,7 +235,10 @@ int joust_scores_walk(joust_store_t *st, const Joust__RunRecord *run, scored_fn 
     if (rc == 0)
         rc = joust_rec_cursor_new(st, JOUST_REC_SCORES, run->run_id, &w.scores);
     if (rc == 0)
-        rc = joust_rec_prompt_walk(st, 1, joust_run_prompt_bound(run), walk_one, &w, NULL);
+        /* A grouped run's prompt ids are not its plan's (grouping.h): every
+         * prompt of its images. */
+        rc = joust_rec_prompt_walk(st, 1, joust_run_grouped(run) ? 0 : joust_run_prompt_bound(run),
+                                   walk_one, &w, NULL);
     if (rc > 0)
         rc = 0;
     if (rc == 0)
@@ -274,11 +278,16 @@ void joust_json_prompt_id(joust_buf_t *b, const Joust__PromptRecord *p)
 /* The numbers of a row, formatted once for both files. */
 typedef struct {
     char score[32], stderr[32], wins[32];
+    char pct[32], comp[16]; /* "" when absent */
 } row_nums;
 
 static void format_nums(const Joust__ScoreRecord *s, row_nums *n)
 {
-    n->score[0] = n->stderr[0] = 0;
+    n->score[0] = n->stderr[0] = n->pct[0] = n->comp[0] = 0;
+    if (s && s->has_percentile)
+        snprintf(n->pct, sizeof n->pct, "%.6g", s->percentile);
+    if (s && s->has_component)
+        snprintf(n->comp, sizeof n->comp, "%u", s->component);
     if (s && s->has_score) {
         snprintf(n->score, sizeof n->score, "%.9g", s->score);
         snprintf(n->stderr, sizeof n->stderr, "%.9g", s->stderr);
@@ -314,6 +323,9 @@ static void write_jsonl(export_ctx *e, const char *prompt_json, const scored_ima
         joust_buf_printf(b, ",\"score\":%s,\"stderr\":%s,\"rank\":%u", n->score, n->stderr, s->rank);
     else
         joust_buf_puts(b, ",\"score\":null,\"stderr\":null,\"rank\":null");
+    joust_buf_printf(b, ",\"percentile\":%s", n->pct[0] ? n->pct : "null");
+    if (n->comp[0])
+        joust_buf_printf(b, ",\"component\":%s", n->comp);
     joust_buf_printf(b, ",\"wins\":%s,\"comparisons\":%u,\"status\":\"%s\"", n->wins,
                      s ? s->comparisons : 0, row_status(s));
     if (s && s->error) {
@@ -342,7 +354,7 @@ static void write_csv(export_ctx *e, const char *prompt_csv, const scored_image 
         joust_buf_puts(b, ",,,");
     joust_buf_printf(b, ",%s,%u,%s,", n->wins, s ? s->comparisons : 0, row_status(s));
     joust_buf_csv_str(b, s && s->error ? s->error : "");
-    joust_buf_puts(b, "\n");
+    joust_buf_printf(b, ",%s,%s\n", n->pct, n->comp);
     joust_outfile_write(e->csv, b->data, b->len);
 }
 
@@ -379,7 +391,8 @@ int joust_scores_export(joust_store_t *st, const Joust__RunRecord *run, const ch
                         const char *csv_path)
 {
     static const char header[] =
-        "id,image,prompt_id,prompt,model,score,stderr,rank,wins,comparisons,status,error\n";
+        "id,image,prompt_id,prompt,model,score,stderr,rank,wins,comparisons,status,error,"
+        "percentile,component\n";
     export_ctx e = {0};
     int rc = jsonl_path ? joust_outfile_open(jsonl_path, &e.jsonl) : 0;
     if (rc == 0 && csv_path && (rc = joust_outfile_open(csv_path, &e.csv)) == 0)

@@ -50,6 +50,10 @@ int joust_pipeline_check(const joust_pipeline_config *cfg, char *err, size_t err
         opt = "budget", why = "must be a number >= 0 (0: no cap)";
     else if (!isfinite(s->confidence) || s->confidence < 0)
         opt = "confidence", why = "must be a number > 0 (0: the default 0.95)";
+    else if (s->group_all && s->group_by && s->group_by[0])
+        opt = "group-by", why = "and --group all exclude each other";
+    else if (s->group_by && !s->group_by[0])
+        opt = "group-by", why = "needs a manifest field name";
     else if (s->max_attempts < 1)
         opt = "max-attempts", why = "must be >= 1";
     else if (s->lease_ms < 100)

@@ -1,6 +1,8 @@
-/* Planning for the coordinator: prompt groups loaded from the store,
- * one incremental planner per group (rank/planner.h), match records, and
- * rebuilding the queues after a restart. */
+/* Planning for the coordinator: prompt groups loaded from the store (or
+ * the run's own groups, grouping.h), one incremental planner per group
+ * (rank/planner.h; a group over its limit streams a k-regular plan,
+ * rank/sparse_plan.h), match records, and rebuilding the queues after a
+ * restart. */
 #include <inttypes.h>
 #include <string.h>
 
@@ -15,8 +17,11 @@
 static void prompt_slot_free(prompt_slot *p)
 {
     joust_planner_destroy(&p->planner);
-    for (uint32_t i = 0; i < p->n; i++)
+    joust_sparse_plan_destroy(&p->stream);
+    for (uint32_t i = 0; i < p->n; i++) {
         free(p->imgs[i].uri);
+        free(p->imgs[i].caption);
+    }
     free(p->imgs);
     free(p->text);
     free(p);
@@ -30,8 +35,24 @@ void coord_prompt_release(coord *c, prompt_slot *p)
     }
 }
 
+/* The caption of an image of a grouped run: its own prompt's text (the
+ * last prompt read is kept: a prompt's images are usually adjacent). */
+static char *caption_of(coord *c, uint64_t pid, Joust__PromptRecord **last)
+{
+    if (!*last || (*last)->prompt_id != pid) {
+        joust_rec_free(*last);
+        *last = NULL;
+        if (joust_rec_prompt_get(c->st, pid, last) < 0) {
+            log_warn("prompt %" PRIu64 ": no record; its images get an empty caption", pid);
+            return xstrdup("");
+        }
+    }
+    return xstrdup((*last)->text);
+}
+
 /* Loads a prompt group (text and the references of the images the run
- * covers) from the store. */
+ * covers) from the store; in a grouped run, a group (no text; each image
+ * with its caption). */
 static int prompt_load(coord *c, uint64_t pid, const uint64_t *ids, size_t n, prompt_slot **out)
 {
     uint64_t ptr;
@@ -39,10 +60,15 @@ static int prompt_load(coord *c, uint64_t pid, const uint64_t *ids, size_t n, pr
         *out = (prompt_slot *)(uintptr_t)ptr;
         return 0;
     }
-    Joust__PromptRecord *pr;
-    int rc = joust_rec_prompt_get(c->st, pid, &pr);
-    if (rc < 0)
+    Joust__PromptRecord *pr = NULL, grp = JOUST__PROMPT_RECORD__INIT;
+    int rc = 0;
+    if (c->grouped) {
+        grp.text = "";
+        if (!ids && (rc = joust_groups_find(&c->groups, pid, &ids, &n)) < 0)
+            return rc;
+    } else if ((rc = joust_rec_prompt_get(c->st, pid, &pr)) < 0) {
         return rc;
+    }
     uint64_t *owned = NULL;
     if (!ids && (rc = joust_rec_prompt_members(c->st, pid, &owned, &n)) < 0) {
         joust_rec_free(pr);
@@ -60,8 +86,9 @@ static int prompt_load(coord *c, uint64_t pid, const uint64_t *ids, size_t n, pr
     n = kept;
     prompt_slot *p = xcalloc(1, sizeof *p);
     p->prompt_id = pid;
-    p->text = xstrdup(pr->text);
+    p->text = xstrdup(pr ? pr->text : grp.text);
     joust_rec_free(pr);
+    Joust__PromptRecord *last = NULL;
     p->imgs = xcalloc(n ? n : 1, sizeof *p->imgs);
     char **models = xcalloc(n ? n : 1, sizeof *models);
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -76,7 +103,8 @@ static int prompt_load(coord *c, uint64_t pid, const uint64_t *ids, size_t n, pr
             }
         models[i] = ir->model ? xstrdup(ir->model) : NULL;
         p->imgs[i] = (img_ref){ir->image_id, xstrdup(ir->uri), ir->latent, ir->has_latent, model, 0,
-                               (uint8_t)ir->has_content_hash, ir->content_hash};
+                               (uint8_t)ir->has_content_hash, ir->content_hash,
+                               c->grouped ? caption_of(c, ir->prompt_id, &last) : NULL};
         p->n++;
         joust_rec_free(ir);
     }
@@ -84,6 +112,7 @@ static int prompt_load(coord *c, uint64_t pid, const uint64_t *ids, size_t n, pr
         free(models[i]);
     free(models);
     free(owned);
+    joust_rec_free(last);
     if (rc < 0) {
         log_error("prompt %" PRIu64 ": cannot load its images: %s", pid, joust_strerror(rc));
         prompt_slot_free(p);
@@ -134,6 +163,23 @@ static int planner_attach(coord *c, prompt_slot *p)
     if (c->run->has_confidence)
         o.confidence = c->run->confidence;
     o.k = c->run->k;
+    if (c->grouped && p->n > JOUST_PLANNER_MAX_N) { /* k-regular (coord_recover checked) */
+        uint64_t cap = o.budget_calls, per = (uint64_t)(o.budget_per_image * p->n);
+        if (o.budget_per_image > 0 && (cap == 0 || per < cap))
+            cap = per ? per : 1;
+        p->stream = joust_sparse_plan_new(p->n, o.k, o.order, o.seed, cap);
+        /* Resuming the group where the last session left it: the plan's
+         * i-th match depends on i alone (sparse_plan.h). */
+        if (!p->stream || joust_sparse_plan_skip(p->stream, c->run->group_issued) < 0) {
+            log_error("group %" PRIu64 ": cannot resume its plan at match %" PRIu64, p->prompt_id,
+                      c->run->group_issued);
+            joust_sparse_plan_destroy(&p->stream);
+            return JOUST_EINVAL;
+        }
+        c->stream = p;
+        p->refs++;
+        return 0;
+    }
     uint32_t *models = xmalloc((p->n ? p->n : 1) * sizeof *models);
     for (uint32_t i = 0; i < p->n; i++)
         models[i] = p->imgs[i].model;
@@ -157,9 +203,17 @@ static int reuse(coord *c, prompt_slot *p, uint64_t id, uint32_t a, uint32_t b)
     const img_ref *fa = &p->imgs[a], *fb = &p->imgs[b];
     uint32_t from_run;
     uint64_t from_match;
-    if (c->cfg->no_reuse || !fa->has_content || !fb->has_content ||
-        joust_rec_reuse_get(c->st, joust_reuse_key(c->reuse_salt, p->text, fa->content, fb->content),
-                            &from_run, &from_match) < 0)
+    if (c->cfg->no_reuse || !fa->has_content || !fb->has_content)
+        return 0;
+    /* What the judge sees: the prompt, or in a grouped run both captions. */
+    char *text = fa->caption ? xmalloc(strlen(fa->caption) + strlen(fb->caption) + 2) : NULL;
+    if (text)
+        sprintf(text, "%s\x1f%s", fa->caption, fb->caption);
+    int found = joust_rec_reuse_get(c->st, joust_reuse_key(c->reuse_salt, text ? text : p->text,
+                                                           fa->content, fb->content),
+                                    &from_run, &from_match) == 0;
+    free(text);
+    if (!found)
         return 0;
     Joust__OutcomeRecord *o;
     if (joust_rec_outcome_get(c->st, from_run, from_match, &o) < 0)
@@ -191,13 +245,35 @@ static int reuse(coord *c, prompt_slot *p, uint64_t id, uint32_t a, uint32_t b)
     return ok;
 }
 
+/* 1 when the window of planned matches is full. */
+static int window_full(const coord *c)
+{
+    return c->active.len + c->reused_staged >= c->cfg->window;
+}
+
+/* Up to 256 pairs from the slot's planner, or from its stream while the
+ * window has room (the stream's position goes into the run record, written
+ * with the match records). */
+static size_t next_pairs(coord *c, prompt_slot *p, joust_pair *pairs)
+{
+    if (p->planner)
+        return joust_planner_next(p->planner, pairs, 256);
+    if (!p->stream || window_full(c))
+        return 0;
+    size_t k = joust_sparse_plan_next(p->stream, pairs, 256);
+    c->run->has_group_issued = 1;
+    c->run->group_issued = joust_sparse_plan_issued(p->stream);
+    return k;
+}
+
 /* Takes every match the planner has ready into the queue (or answers it
- * with an earlier outcome); drops the planner once it is done. */
+ * with an earlier outcome); drops the planner once it is done. A stream
+ * gives what the window takes; once used up, the group is done. */
 void coord_planner_pull(coord *c, prompt_slot *p)
 {
     joust_pair pairs[256];
     size_t k;
-    while (p->planner && (k = joust_planner_next(p->planner, pairs, 256)) > 0) {
+    while ((k = next_pairs(c, p, pairs)) > 0) {
         for (size_t i = 0; i < k; i++) {
             if (p->imgs[pairs[i].first].old && p->imgs[pairs[i].second].old)
                 continue; /* planned (or passed over) in an earlier pass */
@@ -214,6 +290,12 @@ void coord_planner_pull(coord *c, prompt_slot *p)
     }
     if (p->planner && joust_planner_done(p->planner)) {
         joust_planner_destroy(&p->planner);
+        coord_prompt_release(c, p);
+    }
+    if (p->stream && joust_sparse_plan_issued(p->stream) == joust_sparse_plan_total(p->stream)) {
+        joust_sparse_plan_destroy(&p->stream);
+        c->run->group_issued = 0;
+        c->stream = NULL;
         coord_prompt_release(c, p);
     }
 }
@@ -266,7 +348,7 @@ static void plan_prompt(coord *c, uint64_t pid, const uint64_t *ids, size_t n)
         return;
     }
     p->refs++; /* held while planning so it cannot be freed midway */
-    if (!p->planner && planner_attach(c, p) == 0) {
+    if (!p->planner && !p->stream && planner_attach(c, p) == 0) {
         for (uint32_t i = 0; mark && i < p->n; i++)
             p->imgs[i].old = mark[i];
         coord_planner_pull(c, p);
@@ -279,7 +361,7 @@ static int plan_one(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
 {
     coord *c = arg;
     plan_prompt(c, pid, ids, n);
-    return c->active.len + c->reused_staged >= c->cfg->window;
+    return window_full(c) || c->stream;
 }
 
 /* Plans prompt groups from the run's cursor until the window is full. The
@@ -287,11 +369,25 @@ static int plan_one(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
  * become durable with (or before) the first outcome that refers to them. */
 int coord_plan_more(coord *c)
 {
-    if (c->run->planning_done || c->active.len + c->reused_staged >= c->cfg->window)
+    if (c->run->planning_done || window_full(c))
         return 0;
-    int rc = joust_rec_prompt_walk(c->st, c->run->plan_cursor, 0, plan_one, c, &c->run->plan_cursor);
+    int rc = 0;
+    if (c->stream) { /* a group streamed before the others go on */
+        coord_planner_pull(c, c->stream);
+        if (c->stream) {
+            joust_rec_run_put(c->batch, c->run);
+            return 0;
+        }
+        c->run->plan_cursor++; /* was the stream's group id */
+    }
+    rc = c->grouped ? joust_groups_walk(&c->groups, c->run->plan_cursor, 0, plan_one, c,
+                                        &c->run->plan_cursor)
+                    : joust_rec_prompt_walk(c->st, c->run->plan_cursor, 0, plan_one, c,
+                                            &c->run->plan_cursor);
     if (rc < 0)
         return rc;
+    if (c->stream) /* the walk stopped in it: the cursor stays on it */
+        c->run->plan_cursor = c->stream->prompt_id;
     if (rc == 0) {
         c->run->has_planning_done = 1;
         c->run->planning_done = 1;
@@ -343,13 +439,50 @@ static void pull_all(coord *c)
     free(slots);
 }
 
+void coord_planning_free(coord *c)
+{
+    joust_groups_free(&c->groups);
+}
+
+/* A grouped run's groups, loaded once per session (the images a run covers
+ * change only between sessions), and checked against the strategy: a group
+ * over the dense planners' limits can only be paired k-regular, streamed. */
+static int groups_load(coord *c)
+{
+    c->grouped = joust_run_grouped(c->run);
+    if (!c->grouped)
+        return 0;
+    int rc = joust_groups_load(c->st, c->run, &c->groups);
+    if (rc < 0)
+        return rc;
+    c->prompts_total = c->groups.ng;
+    uint32_t limit = strategy_waits(c->strategy) ? JOUST_PLANNER_MAX_N_BATCH : JOUST_PLANNER_MAX_N;
+    char how[160];
+    for (size_t g = 0; g < c->groups.ng; g++) {
+        uint64_t n = c->groups.off[g + 1] - c->groups.off[g];
+        if (n <= limit || (c->strategy == JOUST_STRATEGY_K_REGULAR && n <= UINT32_MAX))
+            continue;
+        log_error("run '%s' (groups: %s): a group of %" PRIu64 " images (group %" PRIu64 ") is over "
+                  "the %u images strategy %s can pair; use --strategy k-regular (any size)",
+                  c->run->name, joust_run_grouping(c->run, how, sizeof how), n, c->groups.gid[g],
+                  limit, c->run->strategy);
+        return JOUST_EINVAL;
+    }
+    log_info("run '%s': %zu groups (%s)", c->run->name, c->groups.ng,
+             joust_run_grouping(c->run, how, sizeof how));
+    return 0;
+}
+
 /* After a restart: every planned match without an outcome is pending. With
  * a batch strategy each started prompt's planner is rebuilt from its stored
  * matches and outcomes, so budgets stay exact. */
 int coord_recover(coord *c)
 {
     joust_rec_cursor_t *mi, *oi;
-    int rc = joust_rec_cursor_new(c->st, JOUST_REC_MATCHES, c->run->run_id, &mi);
+    int rc = groups_load(c);
+    if (rc < 0)
+        return rc;
+    rc = joust_rec_cursor_new(c->st, JOUST_REC_MATCHES, c->run->run_id, &mi);
     if (rc < 0)
         return rc;
     if ((rc = joust_rec_cursor_new(c->st, JOUST_REC_OUTCOMES, c->run->run_id, &oi)) < 0) {

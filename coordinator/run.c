@@ -35,7 +35,9 @@ int joust_run_open(joust_store_t *st, const char *name, const joust_run_spec *sp
     if (rc == 0 && spec) {
         const Joust__RunRecord *r = *out;
         if (differs("strategy", r->strategy, spec->strategy) || differs("judge", r->judge, spec->judge) ||
-            differs("order", r->order, spec->order)) {
+            differs("order", r->order, spec->order) ||
+            differs("grouping (--group / --group-by)", r->group_all ? "all" : r->group_by ? r->group_by : "prompt",
+                    spec->group_all ? "all" : spec->group_by && spec->group_by[0] ? spec->group_by : "prompt")) {
             joust_rec_free(*out);
             *out = NULL;
             return JOUST_EEXIST;
@@ -67,6 +69,8 @@ int joust_run_open(joust_store_t *st, const char *name, const joust_run_spec *sp
     r.confidence = spec->confidence;
     r.has_k = spec->k > 0;
     r.k = spec->k;
+    r.group_by = spec->group_by && spec->group_by[0] && !spec->group_all ? (char *)spec->group_by : NULL;
+    r.has_group_all = r.group_all = spec->group_all != 0;
     joust_run_counts_set(&r, &(joust_run_counts){0});
     if ((rc = joust_rec_run_create(st, &r)) < 0)
         return rc;

@@ -24,6 +24,8 @@ typedef struct {
     uint64_t budget_calls;     /* judge calls per prompt; 0 = no cap */
     double confidence;         /* adaptive/top-k stop level; 0 = the planner's default */
     uint32_t k;                /* k-regular degree; top-k: how many best/worst */
+    const char *group_by;      /* tournament groups (grouping.h): a manifest field, */
+    int group_all;             /* or the whole run; NULL/0: the prompt */
 } joust_run_spec;
 
 /* Opens run `name`; creates it from spec when absent (spec may be NULL to

@@ -12,6 +12,8 @@
 #include <xxhash.h>
 
 #include "bt_bulk.h"
+#include "global_fit.h"
+#include "grouping.h"
 #include "bytes.h"
 #include "clock.h"
 #include "err.h"
@@ -713,10 +715,11 @@ static void build_edges(const outcome_set *os, size_t np, const uint64_t *off, f
     fe->off[np] = k;
 }
 
-/* Everything a fit produces, per item (global index). */
+/* Everything a fit produces, per item (global index); comp and ncomp (per
+ * prompt, 0 when not known) come from the sparse fit of large groups. */
 typedef struct {
     double *theta, *se, *wins;
-    uint32_t *cmp;
+    uint32_t *cmp, *comp, *ncomp;
 } fit_out;
 
 static void merge_bias(joust_position_bias *all, const joust_position_bias *b)
@@ -735,6 +738,29 @@ static void merge_bias(joust_position_bias *all, const joust_position_bias *b)
     all->position_bias = all->mean_p_first - 0.5;
     all->consistency = all->both_order_pairs
                            ? (double)all->consistent_pairs / (double)all->both_order_pairs : 0;
+}
+
+/* Groups of more than JOUST_GLOBAL_FIT_MIN images go to the sparse solver
+ * (global_fit.h); the runs of smaller prompts between them to the bulk
+ * fitter. */
+static int fit_groups(const joust_bt_problem *pb, joust_device dev, int threads, fit_out *f)
+{
+    int rc = 0;
+    for (uint32_t p = 0, q; rc == 0 && p < pb->n_prompts; p = q) {
+        for (q = p; q < pb->n_prompts && pb->item_off[q + 1] - pb->item_off[q] <= JOUST_GLOBAL_FIT_MIN;)
+            q++;
+        if (q > p) {
+            joust_bt_problem sub = {q - p, pb->item_off + p, pb->edge_off + p, pb->edges, pb->w};
+            rc = fit_images(&sub, dev, threads, f->theta, f->se);
+            continue;
+        }
+        uint64_t i0 = pb->item_off[p], e0 = pb->edge_off[p];
+        rc = joust_global_fit((uint32_t)(pb->item_off[p + 1] - i0), pb->edges + e0,
+                              pb->w ? pb->w + e0 : NULL, pb->edge_off[p + 1] - e0, f->theta + i0,
+                              f->se + i0, f->comp + i0, &f->ncomp[p]);
+        q = p + 1;
+    }
+    return rc;
 }
 
 /* Tallies, position bias and the model cells per prompt, from the ordered
@@ -776,13 +802,15 @@ static int write_scores(joust_store_t *st, const Joust__RunRecord *run, const pr
     if (rc == 0)
         rc = joust_rec_scores_delete(st, run_id);
     size_t cap = 0;
-    double *ranked = NULL;
+    double *ranked = NULL, *pct = NULL;
     uint32_t *rank = NULL;
     for (size_t p = 0; rc == 0 && p < ps->np; p++) {
         uint64_t i0 = ps->item_off[p];
         size_t n = ps->item_off[p + 1] - i0;
         size_t c = cap;
         xgrow((void **)&ranked, &c, n, sizeof *ranked);
+        c = cap;
+        xgrow((void **)&pct, &c, n, sizeof *pct);
         xgrow((void **)&rank, &cap, n, sizeof *rank);
         /* Images with errors and images without a comparison (unjudged)
          * take no rank and no score: rank the others among themselves. */
@@ -790,6 +818,7 @@ static int write_scores(joust_store_t *st, const Joust__RunRecord *run, const pr
             ranked[i] = image_error(os, ps->ids[i0 + i]) || f->cmp[i0 + i] == 0 ? -INFINITY
                                                                               : f->theta[i0 + i];
         joust_rank_desc(n, ranked, rank);
+        joust_percentiles(n, ranked, pct);
         for (size_t i = 0; i < n; i++) {
             const char *err = image_error(os, ps->ids[i0 + i]);
             Joust__ScoreRecord s = JOUST__SCORE_RECORD__INIT;
@@ -798,6 +827,11 @@ static int write_scores(joust_store_t *st, const Joust__RunRecord *run, const pr
             s.score = f->theta[i0 + i];
             s.stderr = f->se[i0 + i];
             s.rank = rank[i];
+            s.has_percentile = s.has_score;
+            s.percentile = pct[i];
+            s.has_component = s.has_components = f->ncomp[p] > 0;
+            s.component = f->comp[i0 + i];
+            s.components = f->ncomp[p];
             s.wins = f->wins[i0 + i];
             s.comparisons = f->cmp[i0 + i];
             s.error = (char *)err;
@@ -829,6 +863,7 @@ static int write_scores(joust_store_t *st, const Joust__RunRecord *run, const pr
     joust_rec_free(rec);
     joust_batch_destroy(&b);
     free(ranked);
+    free(pct);
     free(rank);
     return rc;
 }
@@ -856,7 +891,7 @@ int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
     joust_u64map_init(&os.error_of);
     models_t *models = models_new();
     marker mk = {.plan_cursor = run->plan_cursor};
-    rc = joust_rec_prompt_walk(st, 1, joust_run_prompt_bound(run), collect_prompt, &ps, NULL);
+    rc = joust_run_group_walk(st, run, 1, joust_run_prompt_bound(run), collect_prompt, &ps, NULL);
     if (rc > 0)
         rc = 0;
     if (!ps.item_off)
@@ -873,7 +908,8 @@ int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
     uint64_t *off = xmalloc((ps.np + 1) * sizeof *off);
     uint32_t *model = xmalloc((ni ? ni : 1) * sizeof *model);
     fit_out f = {xcalloc(ni ? ni : 1, sizeof *f.theta), xcalloc(ni ? ni : 1, sizeof *f.se),
-                 xcalloc(ni ? ni : 1, sizeof *f.wins), xcalloc(ni ? ni : 1, sizeof *f.cmp)};
+                 xcalloc(ni ? ni : 1, sizeof *f.wins), xcalloc(ni ? ni : 1, sizeof *f.cmp),
+                 xcalloc(ni ? ni : 1, sizeof *f.comp), xcalloc(ps.np + 1, sizeof *f.ncomp)};
     if (rc == 0)
         rc = item_models(st, &ps, models, model);
     int64_t t1 = joust_now_us();
@@ -885,7 +921,7 @@ int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
         fit_edges fe;
         build_edges(&os, ps.np, off, &fe);
         joust_bt_problem pb = {(uint32_t)ps.np, ps.item_off, fe.off, fe.e, fe.w};
-        rc = fit_images(&pb, sum->device, threads, f.theta, f.se);
+        rc = fit_groups(&pb, sum->device, threads, &f);
         free(fe.e);
         free(fe.w);
         free(fe.off);
@@ -905,7 +941,7 @@ int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
              (double)(t3 - t0) / 1e6, sum->read_s, sum->fit_s, sum->write_s);
     if (rc < 0)
         joust_model_report_clear(&sum->models);
-    free(f.theta); free(f.se); free(f.wins); free(f.cmp);
+    free(f.theta); free(f.se); free(f.wins); free(f.cmp); free(f.comp); free(f.ncomp);
     free(off);
     free(model);
     models_destroy(&models);

@@ -90,7 +90,7 @@ static int valid_text(const char *s, size_t max)
 static int validate_image(const Joust__ImageRef *r)
 {
     return r && r->image_id > 0 && valid_text(r->uri, 4096) && r->uri[0] &&
-           (!r->has_latent || isfinite(r->latent));
+           (!r->has_latent || isfinite(r->latent)) && (!r->caption || valid_text(r->caption, 1 << 20));
 }
 
 static int validate(joust_wire_msg *m)

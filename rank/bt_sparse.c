@@ -221,3 +221,63 @@ int joust_bt_sparse_fit(uint32_t n, const joust_bt_edge *e, size_t m,
     free(trial);
     return 0;
 }
+
+/* ---- components ---- */
+
+static uint32_t uf_find(uint32_t *up, uint32_t x)
+{
+    while (up[x] != x) {
+        up[x] = up[up[x]]; /* path halving */
+        x = up[x];
+    }
+    return x;
+}
+
+typedef struct {
+    uint32_t root, size, first;
+} comp_t;
+
+static int by_size(const void *x, const void *y)
+{
+    const comp_t *a = x, *b = y;
+    if (a->size != b->size)
+        return a->size > b->size ? -1 : 1;
+    return (a->first > b->first) - (a->first < b->first);
+}
+
+uint32_t joust_bt_components(uint32_t n, const joust_bt_edge *e, size_t m, uint32_t *comp)
+{
+    uint32_t *up = xmalloc((n ? n : 1) * sizeof *up);
+    for (uint32_t i = 0; i < n; i++)
+        up[i] = i;
+    for (size_t k = 0; k < m; k++) {
+        if (e[k].a >= n || e[k].b >= n)
+            continue;
+        uint32_t x = uf_find(up, e[k].a), y = uf_find(up, e[k].b);
+        if (x != y) /* the smaller index becomes the root: deterministic */
+            up[x > y ? x : y] = x < y ? x : y;
+    }
+    /* Roots are each component's smallest item, met first in index order. */
+    uint32_t nc = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t r = uf_find(up, i);
+        if (r == i)
+            comp[i] = nc++;
+        else
+            comp[i] = comp[r];
+    }
+    comp_t *c = xcalloc(nc ? nc : 1, sizeof *c);
+    for (uint32_t i = 0; i < n; i++) {
+        if (c[comp[i]].size++ == 0)
+            c[comp[i]].first = i;
+        c[comp[i]].root = comp[i];
+    }
+    qsort(c, nc, sizeof *c, by_size);
+    for (uint32_t j = 0; j < nc; j++)
+        up[c[j].root] = j; /* up is reused: provisional label -> final label */
+    for (uint32_t i = 0; i < n; i++)
+        comp[i] = up[comp[i]];
+    free(c);
+    free(up);
+    return nc;
+}

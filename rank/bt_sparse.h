@@ -71,4 +71,12 @@ int joust_bt_sparse_fit(uint32_t n, const joust_bt_edge *e, size_t m,
                         const joust_bt_sparse_opts *o, int warm, double *theta, double *se,
                         joust_bt_sparse_stats *st);
 
+/* Labels the connected components of the comparison graph (n items, m
+ * edges; e NULL when m == 0; edges are not checked beyond a, b < n, others
+ * are ignored): comp[i] = the component of item i, numbered by size, 0 the
+ * largest (equal sizes: by their smallest item). An item without edges is
+ * a component of its own. Union-find, O(m + n) memory n uint32s beyond
+ * comp. @return the number of components. */
+uint32_t joust_bt_components(uint32_t n, const joust_bt_edge *e, size_t m, uint32_t *comp);
+
 #endif

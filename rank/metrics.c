@@ -76,3 +76,24 @@ void joust_rank_desc(size_t n, const double *score, uint32_t *rank_out)
         rank_out[k[r].i] = (uint32_t)(r + 1);
     free(k);
 }
+
+void joust_percentiles(size_t n, const double *score, double *pct_out)
+{
+    keyed *k = xmalloc((n ? n : 1) * sizeof *k);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        pct_out[i] = NAN;
+        if (isfinite(score[i]))
+            k[m++] = (keyed){score[i], i};
+    }
+    qsort(k, m, sizeof *k, cmp_desc);
+    for (size_t r = 0; r < m;) {
+        size_t e = r; /* [r, e): equal scores; m - e of them are below */
+        while (e < m && k[e].v == k[r].v)
+            e++;
+        double pct = 100.0 * ((double)(m - e) + (double)(e - r) / 2) / (double)m;
+        for (; r < e; r++)
+            pct_out[k[r].i] = pct;
+    }
+    free(k);
+}

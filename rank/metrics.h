@@ -20,4 +20,10 @@ int joust_bottom1_match(size_t n, const double *score, const double *truth);
  * scores are ranked by lower index first so the output is deterministic. */
 void joust_rank_desc(size_t n, const double *score, uint32_t *rank_out);
 
+/* pct_out[i] = the mid-rank percentile of score[i] among the finite scores:
+ * 100 x (finite scores below it + half of those equal to it, itself
+ * included) / their count, in (0, 100); NaN for an infinite score (-inf
+ * marks an item without a score). O(n log n). */
+void joust_percentiles(size_t n, const double *score, double *pct_out);
+
 #endif

@@ -102,6 +102,15 @@ static const joust_opt cli_table[] = {
      .help = "adaptive, top-k: stop a prompt once settled at X (default 0.95)", .mask = RUN_OPT},
     {"k", JOUST_OPT_U32, F(k), .max = 4096, .arg = "N",
      .help = "k-regular: opponents per image; top-k: how many best/worst", .mask = RUN_OPT},
+    {"group", JOUST_OPT_CHOICE, F(group), .dflt = "prompt", .choices = "prompt|all", .arg = "G",
+     .help = "tournament groups: prompt (default; images of a prompt are\n"
+             "compared) or all (the whole run is one group: a corpus with\n"
+             "one image per caption; docs/ranking.md)",
+     .mask = RUN_OPT},
+    {"group-by", JOUST_OPT_STR, F(group_by), .arg = "FIELD",
+     .help = "tournament groups: images with the same value of manifest\n"
+             "field FIELD (\"model\" or any other field) form one group",
+     .mask = RUN_OPT},
     {"seed", JOUST_OPT_U64, F(seed), .dflt = "1", .arg = "N",
      .help = "seed for orders and simulated noise (a worker: use the run's)",
      .mask = RUN_OPT | CLI_WORKER},
@@ -426,7 +435,8 @@ static void fill_pipeline(const cli_opts *o, const char *manifest, const char *b
     pc->run_name = o->run;
     pc->spec = (joust_run_spec){o->strategy, o->judge, o->order, o->seed, o->max_attempts,
                                 o->lease_ms, NULL, o->budget_per_image, o->budget_calls,
-                                o->confidence, o->k};
+                                o->confidence, o->k, o->group_by,
+                                o->group && !strcmp(o->group, "all")};
     joust_coord_config *cc = &pc->coord;
     cc->bind = o->workers ? "tcp://127.0.0.1:*" : o->bind;
     cc->window = o->window;

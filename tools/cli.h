@@ -32,6 +32,7 @@ typedef struct {
     double budget_per_image, confidence;
     uint64_t budget_calls;
     uint32_t k;
+    const char *group_by, *group; /* --group-by FIELD, --group prompt|all */
     const char *max_failed_arg;  /* --max-failed N|P% as given */
     joust_max_failed max_failed; /* parsed: failures that still exit 0 */
     int retry_failed;            /* --retry-failed: judge the failed matches again */

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "grouping.h"
 #include "log.h"
 #include "records.h"
 #include "run.h"
@@ -29,12 +30,17 @@ static const char *status_name(int s)
     }
 }
 
-static void print_image(joust_store_t *st, const char *label, uint64_t id)
+/* In a grouped run each image shows its caption (its own prompt). */
+static void print_image(joust_store_t *st, const char *label, uint64_t id, int grouped)
 {
     Joust__ImageRecord *img = NULL;
+    Joust__PromptRecord *p = NULL;
     if (joust_rec_image_get(st, id, &img) == 0) {
         printf("  %s image %" PRIu64 "%s%s%s: %s\n", label, id, img->caller_id ? " (id " : "",
                img->caller_id ? img->caller_id : "", img->caller_id ? ")" : "", img->uri);
+        if (grouped && joust_rec_prompt_get(st, img->prompt_id, &p) == 0)
+            printf("           caption: %s\n", p->text);
+        joust_rec_free(p);
         joust_rec_free(img);
     } else {
         printf("  %s image %" PRIu64 " (not in the store)\n", label, id);
@@ -56,12 +62,17 @@ static int show_match(joust_store_t *st, const Joust__RunRecord *run, uint64_t m
     }
     Joust__PromptRecord *p = NULL;
     printf("match %" PRIu64 " of run '%s' (judge %s)\n", match_id, run->name, run->judge);
-    if (joust_rec_prompt_get(st, m->prompt_id, &p) == 0) {
+    int grouped = joust_run_grouped(run);
+    char how[160];
+    if (grouped) {
+        printf("  group %" PRIu64 " (groups: %s)\n", m->prompt_id,
+               joust_run_grouping(run, how, sizeof how));
+    } else if (joust_rec_prompt_get(st, m->prompt_id, &p) == 0) {
         printf("  prompt %" PRIu64 ": %s\n", m->prompt_id, p->text);
         joust_rec_free(p);
     }
-    print_image(st, "first: ", m->first);
-    print_image(st, "second:", m->second);
+    print_image(st, "first: ", m->first, grouped);
+    print_image(st, "second:", m->second, grouped);
     rc = joust_rec_outcome_get(st, run->run_id, match_id, &o);
     if (rc == JOUST_ENOTFOUND) {
         printf("  outcome: not judged yet\n");

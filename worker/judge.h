@@ -45,6 +45,10 @@ typedef struct {
     uint64_t prompt_id;
     const char *prompt;
     joust_judge_image first, second; /* presentation order */
+    /* Each image's own caption, first then second, when the run's groups
+     * are not the prompt (prompt is then ""); NULL otherwise. The openai
+     * judge then shows each image with its caption (docs/judges.md). */
+    const char *caption[2];
 } joust_judge_req;
 
 typedef struct {

@@ -73,6 +73,7 @@ typedef struct oa_match {
     uint64_t match_id, id[2];
     uint32_t attempt;
     char *uri[2], *prompt;
+    char *caption[2]; /* both or neither: then the caption template */
     int transient, unparseable, waits, endpoint;
     int64_t submit_us, not_before_ms;
     char *last_error;
@@ -93,6 +94,8 @@ typedef struct {
     joust_oa_prep_t *prep;
     joust_fetch_t *fetch;    /* remote images for prep */
     joust_oa_template_t *tmpl;
+    joust_oa_template_t *tmpl_caption; /* for matches with captions: the mode's caption
+                                          template; NULL when tmpl uses the captions */
     joust_oa_params params;
     mlist pending, flying;
     joust_u64map_t group;     /* first image id -> last pending match with it */
@@ -164,6 +167,8 @@ static void match_free(oa_match *m)
     free(m->uri[0]);
     free(m->uri[1]);
     free(m->prompt);
+    free(m->caption[0]);
+    free(m->caption[1]);
     free(m->last_error);
     free(m);
 }
@@ -506,8 +511,10 @@ static void send_match(oa_judge *j, oa_match *m, int e)
     }
     joust_buf_t body = {0};
     j->params.seed = seed_for(j, m);
-    joust_oa_request_build(j->tmpl, &j->params, m->prompt, im[0].url, im[0].url_len, im[1].url,
-                           im[1].url_len, &body);
+    joust_oa_request_build_captions(m->caption[0] && j->tmpl_caption ? j->tmpl_caption : j->tmpl,
+                                    &j->params,
+                                    m->prompt, m->caption[0], m->caption[1], im[0].url,
+                                    im[0].url_len, im[1].url, im[1].url_len, &body);
     int rc = joust_oa_http_start(j->http, e, body.data, body.len, m);
     if (rc < 0) { /* cannot happen while inflight is checked; keep the match */
         set_error(m, "cannot start a request: %s", joust_strerror(rc));
@@ -565,6 +572,10 @@ static int oa_submit(void *impl, const joust_judge_req *req)
     m->uri[0] = xstrdup(req->first.uri);
     m->uri[1] = xstrdup(req->second.uri);
     m->prompt = xstrdup(req->prompt ? req->prompt : "");
+    if (req->caption[0] && req->caption[1]) {
+        m->caption[0] = xstrdup(req->caption[0]);
+        m->caption[1] = xstrdup(req->caption[1]);
+    }
     m->endpoint = -1;
     m->submit_us = joust_now_us();
     pending_add(j, m);
@@ -773,6 +784,7 @@ static void oa_destroy(void *impl)
     joust_oa_prep_destroy(&j->prep);
     joust_fetch_destroy(&j->fetch);
     joust_oa_template_destroy(&j->tmpl);
+    joust_oa_template_destroy(&j->tmpl_caption);
     joust_path_roots_free(&j->roots);
     for (int i = 0; i < j->nurls; i++)
         free(j->urls[i]);
@@ -878,6 +890,9 @@ int joust_judge_openai_new(const joust_judge_config *cfg, joust_judge_t **out)
                  ? joust_oa_template_load(cfg->template_path, &j->tmpl, why, sizeof why)
                  : joust_oa_template_parse(joust_oa_template_default(mode), &j->tmpl, why, sizeof why);
     }
+    if (rc == 0 && !joust_oa_template_captions(j->tmpl)) /* else tmpl serves both */
+        rc = joust_oa_template_parse(joust_oa_template_caption_default(mode), &j->tmpl_caption,
+                                     why, sizeof why);
     if (rc == 0) {
         if (!joust_oa_template_prefix_shared(j->tmpl))
             log_warn("openai judge: the template puts {image1} before {prompt}: matches share "

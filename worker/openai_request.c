@@ -13,7 +13,7 @@
 #include "safe_open.h"
 #include "xalloc.h"
 
-enum { SEG_TEXT, SEG_PROMPT, SEG_IMAGE1, SEG_IMAGE2 };
+enum { SEG_TEXT, SEG_PROMPT, SEG_IMAGE1, SEG_IMAGE2, SEG_CAPTION1, SEG_CAPTION2, SEG_KINDS };
 enum { SEC_SYSTEM, SEC_USER, SEC_ASSISTANT, SEC_COUNT };
 
 typedef struct {
@@ -31,6 +31,7 @@ typedef struct {
 struct joust_oa_template {
     section_t sec[SEC_COUNT];
     int prefix_shared;
+    int captions; /* uses {caption1} and {caption2} */
 };
 
 static const char *const sec_names[SEC_COUNT] = {"system", "user", "assistant"};
@@ -66,6 +67,38 @@ static const char direct_template[] =
     "[assistant]\n"
     "<answer>";
 
+/* One image per caption (a grouped run): each image with its own caption. */
+#define CAPTION_SYSTEM                                                                            \
+    "[system]\n"                                                                                  \
+    "You are an expert judge of images and their captions. You compare two images, each shown "   \
+    "with its own caption, and decide which one people would prefer, considering how faithfully " \
+    "each image follows its own caption, its visual quality and its aesthetics.\n"                \
+    "[user]\n"                                                                                    \
+    "Image 1, captioned: {caption1}\n"                                                            \
+    "{image1}\n"                                                                                  \
+    "Image 2, captioned: {caption2}\n"                                                            \
+    "{image2}\n"                                                                                  \
+    "Which image would people prefer, each judged against its own caption? "
+
+static const char reason_caption_template[] =
+    CAPTION_SYSTEM
+    "First reason about it inside <think> </think> tags, then give the final answer, 1 or 2, "
+    "inside <answer> </answer> tags, for example <think> ... </think><answer>1</answer>.\n";
+
+static const char direct_caption_template[] =
+    CAPTION_SYSTEM
+    "Answer with the number of the preferred image only, 1 or 2, inside <answer> </answer> "
+    "tags.\n"
+    "[assistant]\n"
+    "<answer>";
+
+const char *joust_oa_template_caption_default(joust_oa_mode mode)
+{
+    return mode == JOUST_OA_DIRECT ? direct_caption_template : reason_caption_template;
+}
+
+int joust_oa_template_captions(const joust_oa_template_t *t) { return t->captions; }
+
 const char *joust_oa_template_default(joust_oa_mode mode)
 {
     return mode == JOUST_OA_DIRECT ? direct_template : reason_template;
@@ -97,12 +130,13 @@ static void add_seg(section_t *s, int kind, const char *text, size_t len)
 static void split_section(section_t *s)
 {
     static const struct { const char *tok; int kind; } ph[] = {
-        {"{prompt}", SEG_PROMPT}, {"{image1}", SEG_IMAGE1}, {"{image2}", SEG_IMAGE2}};
+        {"{prompt}", SEG_PROMPT}, {"{image1}", SEG_IMAGE1}, {"{image2}", SEG_IMAGE2},
+        {"{caption1}", SEG_CAPTION1}, {"{caption2}", SEG_CAPTION2}};
     const char *p = s->text, *lit = p;
     while (*p) {
         int hit = -1;
         if (*p == '{')
-            for (int k = 0; k < 3 && hit < 0; k++)
+            for (size_t k = 0; k < sizeof ph / sizeof ph[0] && hit < 0; k++)
                 if (!strncmp(p, ph[k].tok, strlen(ph[k].tok)))
                     hit = k;
         if (hit < 0) {
@@ -142,7 +176,9 @@ static int blank(const char *s, size_t n)
 
 static int validate(joust_oa_template_t *t, char *err, size_t errlen)
 {
-    int count[4] = {0}, pos[4] = {-1, -1, -1, -1};
+    int count[SEG_KINDS] = {0}, pos[SEG_KINDS];
+    for (int k = 0; k < SEG_KINDS; k++)
+        pos[k] = -1;
     const section_t *u = &t->sec[SEC_USER];
     if (!u->text) {
         snprintf(err, errlen, "the template has no [user] section");
@@ -169,8 +205,13 @@ static int validate(joust_oa_template_t *t, char *err, size_t errlen)
         snprintf(err, errlen, "{image1} must come before {image2} (presentation order)");
         return JOUST_EINVAL;
     }
-    if (!count[SEG_PROMPT]) {
-        snprintf(err, errlen, "the template never uses {prompt}");
+    if (!count[SEG_CAPTION1] != !count[SEG_CAPTION2]) {
+        snprintf(err, errlen, "{caption1} and {caption2} go together (each image's own caption)");
+        return JOUST_EINVAL;
+    }
+    t->captions = count[SEG_CAPTION1] > 0;
+    if (!count[SEG_PROMPT] && !t->captions) {
+        snprintf(err, errlen, "the template never uses {prompt} (or {caption1} and {caption2})");
         return JOUST_EINVAL;
     }
     t->prefix_shared = pos[SEG_PROMPT] < pos[SEG_IMAGE1];
@@ -270,15 +311,20 @@ int joust_oa_template_load(const char *path, joust_oa_template_t **out, char *er
     return rc;
 }
 
-/* Composes a section's text segments (with the prompt) into scratch. */
-static void compose(const section_t *s, size_t from, size_t to, const char *prompt, joust_buf_t *scratch)
+/* Composes a section's text segments (with the prompt and captions:
+ * text[0..2]) into scratch. */
+static void compose(const section_t *s, size_t from, size_t to, const char *const *text,
+                    joust_buf_t *scratch)
 {
     joust_buf_reset(scratch);
     for (size_t i = from; i < to; i++) {
-        if (s->seg[i].kind == SEG_TEXT)
+        int k = s->seg[i].kind;
+        if (k == SEG_TEXT)
             joust_buf_append(scratch, s->seg[i].text, s->seg[i].len);
-        else if (s->seg[i].kind == SEG_PROMPT)
-            joust_buf_puts(scratch, prompt);
+        else if (k == SEG_PROMPT)
+            joust_buf_puts(scratch, text[0]);
+        else if (k == SEG_CAPTION1 || k == SEG_CAPTION2)
+            joust_buf_puts(scratch, text[k == SEG_CAPTION1 ? 1 : 2]);
     }
 }
 
@@ -315,15 +361,24 @@ void joust_oa_request_build(const joust_oa_template_t *t, const joust_oa_params 
                             const char *prompt, const char *url1, size_t len1, const char *url2,
                             size_t len2, joust_buf_t *out)
 {
+    joust_oa_request_build_captions(t, prm, prompt, NULL, NULL, url1, len1, url2, len2, out);
+}
+
+void joust_oa_request_build_captions(const joust_oa_template_t *t, const joust_oa_params *prm,
+                                     const char *prompt, const char *caption1,
+                                     const char *caption2, const char *url1, size_t len1,
+                                     const char *url2, size_t len2, joust_buf_t *out)
+{
     joust_buf_t scratch = {0};
-    if (!prompt)
-        prompt = "";
+    const char *const prompt_text[3] = {prompt ? prompt : "", caption1 ? caption1 : "",
+                                        caption2 ? caption2 : ""};
+    const char *const *text = prompt_text;
     joust_buf_puts(out, "{\"model\":");
     joust_buf_json_str(out, prm->model ? prm->model : "");
     joust_buf_puts(out, ",\"messages\":[");
     const section_t *sys = &t->sec[SEC_SYSTEM];
     if (sys->text) {
-        compose(sys, 0, sys->nseg, prompt, &scratch);
+        compose(sys, 0, sys->nseg, text, &scratch);
         if (!blank(scratch.data ? scratch.data : "", scratch.len)) {
             joust_buf_puts(out, "{\"role\":\"system\",\"content\":");
             joust_buf_json_str(out, scratch.data);
@@ -337,7 +392,7 @@ void joust_oa_request_build(const joust_oa_template_t *t, const joust_oa_params 
     for (size_t i = 0; i <= u->nseg; i++) {
         int k = i < u->nseg ? u->seg[i].kind : -1;
         if (k == SEG_IMAGE1 || k == SEG_IMAGE2 || k < 0) {
-            compose(u, from, i, prompt, &scratch);
+            compose(u, from, i, text, &scratch);
             text_part(out, &scratch, &first);
             if (k == SEG_IMAGE1)
                 image_part(out, url1, len1, &first);
@@ -349,7 +404,7 @@ void joust_oa_request_build(const joust_oa_template_t *t, const joust_oa_params 
     joust_buf_puts(out, "]}");
     const section_t *a = &t->sec[SEC_ASSISTANT];
     if (a->text) {
-        compose(a, 0, a->nseg, prompt, &scratch);
+        compose(a, 0, a->nseg, text, &scratch);
         joust_buf_puts(out, ",{\"role\":\"assistant\",\"content\":");
         joust_buf_json_str(out, scratch.data ? scratch.data : "");
         joust_buf_puts(out, "}");

@@ -2,10 +2,12 @@
  * JSON body.
  *
  * A template is text with optional section lines "[system]", "[user]" and
- * "[assistant]" (without them the whole text is the user message) and three
- * placeholders: {prompt} (the match's text prompt, in any section),
+ * "[assistant]" (without them the whole text is the user message) and the
+ * placeholders {prompt} (the match's text prompt, in any section),
  * {image1} and {image2} (the images in presentation order; each exactly
- * once, in the user message, {image1} first). The user message becomes
+ * once, in the user message, {image1} first), and {caption1} and
+ * {caption2} (each image's own caption, in any section; both or neither).
+ * A template uses {prompt}, or the captions, or both. The user message becomes
  * text and image parts in template order; keeping {prompt} and {image1}
  * before {image2} makes the prefix shared by every match with the same
  * prompt and first image real (vLLM/SGLang prefix caching). An [assistant]
@@ -35,6 +37,12 @@ int joust_oa_template_load(const char *path, joust_oa_template_t **out, char *er
 void joust_oa_template_destroy(joust_oa_template_t **self_p);
 /* 1 when {prompt} comes before {image1}, so matches share a prefix. */
 int joust_oa_template_prefix_shared(const joust_oa_template_t *t);
+/* The built-in caption template of a mode: each image shown with its own
+ * caption ({caption1}, {caption2}; no {prompt}), for runs whose groups are
+ * not the prompt (joust run --group / --group-by). */
+const char *joust_oa_template_caption_default(joust_oa_mode mode);
+/* 1 when the template uses {caption1} and {caption2}. */
+int joust_oa_template_captions(const joust_oa_template_t *t);
 
 typedef struct {
     const char *model;
@@ -50,5 +58,11 @@ typedef struct {
 void joust_oa_request_build(const joust_oa_template_t *t, const joust_oa_params *prm,
                             const char *prompt, const char *url1, size_t len1, const char *url2,
                             size_t len2, joust_buf_t *out);
+/* The same with each image's caption for {caption1} and {caption2}
+ * (NULL: ""). */
+void joust_oa_request_build_captions(const joust_oa_template_t *t, const joust_oa_params *prm,
+                                     const char *prompt, const char *caption1,
+                                     const char *caption2, const char *url1, size_t len1,
+                                     const char *url2, size_t len2, joust_buf_t *out);
 
 #endif

@@ -279,6 +279,7 @@ static void submit_job(worker *w, const Joust__Job *job)
             .prompt = m->prompt,
             .first = {m->first->image_id, m->first->uri, m->first->latent, m->first->has_latent},
             .second = {m->second->image_id, m->second->uri, m->second->latent, m->second->has_latent},
+            .caption = {m->first->caption, m->second->caption},
         };
         int rc = joust_judge_submit(w->judge, &req);
         if (rc < 0) {

@@ -126,7 +126,7 @@ static void make_outcomes(fixture *fx)
  * commit them) while each prompt keeps its outcomes' relative order. */
 static void write_run(joust_store_t *st, const char *name, const fixture *fx, int interleave)
 {
-    joust_run_spec spec = {"round-robin", "sim", "both", 1, 3, 60000, "", 0, 0, 0, 0};
+    joust_run_spec spec = {"round-robin", "sim", "both", 1, 3, 60000, "", 0, 0, 0, 0, NULL, 0};
     Joust__RunRecord *run;
     CHECK_RC(joust_run_open(st, name, &spec, &run));
     size_t *order = xmalloc(fx->no * sizeof *order), k = 0;

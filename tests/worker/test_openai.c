@@ -381,6 +381,48 @@ static void parts_of(const cJSON *msg, char *out)
     out[n] = '\0';
 }
 
+/* Each image with its own caption (grouped runs): the built-in caption
+ * templates render both captions next to their images; {caption1} without
+ * {caption2} is refused; a template may use the captions instead of
+ * {prompt}. */
+static void test_caption_template(void)
+{
+    joust_oa_template_t *t;
+    char err[256];
+    joust_oa_params prm = {"m", 0.0, 1024, 20, -1};
+    for (int mode = JOUST_OA_REASON; mode <= JOUST_OA_DIRECT; mode++) {
+        CHECK_RC(joust_oa_template_parse(joust_oa_template_caption_default((joust_oa_mode)mode), &t,
+                                         err, sizeof err));
+        CHECK(joust_oa_template_captions(t));
+        joust_buf_t b = {0};
+        joust_oa_request_build_captions(t, &prm, "", "a red \"fox\"", "two cats", "u1", 2, "u2", 2, &b);
+        cJSON *req = cJSON_Parse(b.data);
+        CHECK(req != NULL);
+        const cJSON *user = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(req, "messages"), 1);
+        char kinds[16];
+        parts_of(user, kinds);
+        CHECK(!strcmp(kinds, "titit"));
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(user, "content");
+        CHECK(!strcmp(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(c, 0), "text")->valuestring,
+                      "Image 1, captioned: a red \"fox\""));
+        CHECK(!strcmp(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(c, 2), "text")->valuestring,
+                      "Image 2, captioned: two cats"));
+        CHECK(!strstr(b.data, "Text prompt"));
+        cJSON_Delete(req);
+        joust_buf_free(&b);
+        joust_oa_template_destroy(&t);
+    }
+    CHECK(joust_oa_template_parse("{caption1} {image1} {image2}", &t, err, sizeof err) == JOUST_EINVAL);
+    CHECK(strstr(err, "{caption2}") != NULL);
+    CHECK(joust_oa_template_parse("{image1} {image2}", &t, err, sizeof err) == JOUST_EINVAL);
+    CHECK_RC(joust_oa_template_parse("{prompt}: {caption1} {image1} {caption2} {image2}", &t, err, sizeof err));
+    CHECK(joust_oa_template_captions(t));
+    joust_oa_template_destroy(&t);
+    CHECK_RC(joust_oa_template_parse(joust_oa_template_default(JOUST_OA_REASON), &t, err, sizeof err));
+    CHECK(!joust_oa_template_captions(t));
+    joust_oa_template_destroy(&t);
+}
+
 static void test_template(void)
 {
     joust_oa_template_t *t;
@@ -639,6 +681,7 @@ int main(void)
     test_answer_token();
     test_scan();
     test_template();
+    test_caption_template();
     test_route();
     test_prep();
     return test_report();

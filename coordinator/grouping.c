@@ -1,0 +1,204 @@
+/* Tournament groups from a manifest field or the whole run (grouping.h). */
+#include "grouping.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "hash.h"
+#include "log.h"
+#include "run.h"
+#include "u64map.h"
+#include "xalloc.h"
+
+int joust_run_grouped(const Joust__RunRecord *run)
+{
+    return run->group_all || (run->group_by && run->group_by[0]);
+}
+
+const char *joust_run_grouping(const Joust__RunRecord *run, char *buf, size_t len)
+{
+    if (run->group_all)
+        snprintf(buf, len, "all");
+    else if (run->group_by && run->group_by[0])
+        snprintf(buf, len, "field %s", run->group_by);
+    else
+        snprintf(buf, len, "prompt");
+    return buf;
+}
+
+void joust_groups_free(joust_groups *g)
+{
+    free(g->gid);
+    free(g->off);
+    free(g->ids);
+    memset(g, 0, sizeof *g);
+}
+
+/* The group key of an image: 1 and the hash of its value, 0 when it has no
+ * such field. */
+static int key_of(const Joust__RunRecord *run, const Joust__ImageRecord *img, uint64_t *key)
+{
+    if (run->group_all) {
+        *key = 1;
+        return 1;
+    }
+    const char *f = run->group_by;
+    if (!strcmp(f, "model")) {
+        if (!img->model)
+            return 0;
+        *key = joust_hash64(img->model, strlen(img->model));
+        return 1;
+    }
+    cJSON *meta = img->meta_json ? cJSON_Parse(img->meta_json) : NULL;
+    const cJSON *v = meta ? cJSON_GetObjectItemCaseSensitive(meta, f) : NULL;
+    int found = v != NULL;
+    if (found && cJSON_IsString(v)) {
+        *key = joust_hash64(v->valuestring, strlen(v->valuestring));
+    } else if (found) {
+        char *text = cJSON_PrintUnformatted(v);
+        /* "s" and the number s must differ: a non-string's text is hashed
+         * with a leading NUL, which no string value holds. */
+        size_t len = strlen(text);
+        char *tagged = xmalloc(len + 1);
+        tagged[0] = '\0';
+        memcpy(tagged + 1, text, len);
+        *key = joust_hash64(tagged, len + 1);
+        free(tagged);
+        cJSON_free(text);
+    }
+    cJSON_Delete(meta);
+    return found;
+}
+
+int joust_groups_load(joust_store_t *st, const Joust__RunRecord *run, joust_groups *out)
+{
+    memset(out, 0, sizeof *out);
+    joust_rec_cursor_t *c;
+    int rc = joust_rec_cursor_new(st, JOUST_REC_IMAGES, 0, &c);
+    if (rc < 0)
+        return rc;
+    joust_u64map_t index; /* key hash -> group index + 1 */
+    joust_u64map_init(&index);
+    uint64_t *img = NULL, *grp = NULL, *count = NULL;
+    size_t ni = 0, icap = 0, gcap = 0, ccap = 0, ng = 0;
+    for (; joust_rec_cursor_valid(c); joust_rec_cursor_next(c)) {
+        uint64_t id = joust_rec_cursor_id(c);
+        if (!joust_run_covers(run, id))
+            continue;
+        Joust__ImageRecord *ir = joust_rec_cursor_image(c);
+        if (!ir) {
+            log_error("image %" PRIu64 ": record does not unpack", id);
+            rc = JOUST_ECORRUPT;
+            break;
+        }
+        uint64_t key, g;
+        if (!key_of(run, ir, &key)) {
+            log_error("--group-by %s: image %s (manifest line %" PRIu64 ") has no field \"%s\"; "
+                      "every image of the run needs it", run->group_by,
+                      ir->caller_id ? ir->caller_id : ir->uri, ir->line, run->group_by);
+            joust_rec_free(ir);
+            rc = JOUST_EINVAL;
+            break;
+        }
+        joust_rec_free(ir);
+        key = key ? key : 1; /* 0 is the map's empty key */
+        if (!joust_u64map_get(&index, key, &g)) {
+            size_t cc = ccap;
+            xgrow((void **)&out->gid, &gcap, ng + 1, sizeof *out->gid);
+            xgrow((void **)&count, &cc, ng + 1, sizeof *count);
+            ccap = cc;
+            out->gid[ng] = id; /* images come in id order: the first is the smallest */
+            count[ng] = 0;
+            g = ++ng;
+            joust_u64map_put(&index, key, g);
+        }
+        count[g - 1]++;
+        size_t ic = icap;
+        xgrow((void **)&img, &ic, ni + 1, sizeof *img);
+        xgrow((void **)&grp, &icap, ni + 1, sizeof *grp);
+        img[ni] = id;
+        grp[ni++] = g - 1;
+    }
+    if (rc == 0)
+        rc = joust_rec_cursor_error(c);
+    joust_rec_cursor_destroy(&c);
+    joust_u64map_free(&index);
+    if (rc == 0) {
+        /* Groups are numbered in the order of their first image: gid is
+         * ascending already. A counting sort keeps members in id order. */
+        out->ng = ng;
+        out->off = xcalloc(ng + 1, sizeof *out->off);
+        for (size_t g = 0; g < ng; g++)
+            out->off[g + 1] = out->off[g] + count[g];
+        out->ids = xmalloc((ni ? ni : 1) * sizeof *out->ids);
+        for (size_t g = 0; g < ng; g++)
+            count[g] = out->off[g];
+        for (size_t i = 0; i < ni; i++)
+            out->ids[count[grp[i]]++] = img[i];
+    }
+    free(img);
+    free(grp);
+    free(count);
+    if (rc < 0)
+        joust_groups_free(out);
+    return rc;
+}
+
+/* Index of the first group with gid >= id. */
+static size_t lower_bound(const joust_groups *g, uint64_t id)
+{
+    size_t lo = 0, hi = g->ng;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (g->gid[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int joust_groups_walk(const joust_groups *g, uint64_t from, uint64_t until, joust_rec_prompt_fn fn,
+                      void *arg, uint64_t *next)
+{
+    size_t i = lower_bound(g, from);
+    if (next)
+        *next = from;
+    for (; i < g->ng && (!until || g->gid[i] < until); i++) {
+        int rc = fn(g->gid[i], g->ids + g->off[i], g->off[i + 1] - g->off[i], arg);
+        if (rc < 0)
+            return rc;
+        if (next)
+            *next = g->gid[i] + 1;
+        if (rc > 0)
+            return 1;
+    }
+    return 0;
+}
+
+int joust_groups_find(const joust_groups *g, uint64_t gid, const uint64_t **ids, size_t *n)
+{
+    size_t i = lower_bound(g, gid);
+    if (i == g->ng || g->gid[i] != gid)
+        return JOUST_ENOTFOUND;
+    *ids = g->ids + g->off[i];
+    *n = g->off[i + 1] - g->off[i];
+    return 0;
+}
+
+int joust_run_group_walk(joust_store_t *st, const Joust__RunRecord *run, uint64_t from,
+                         uint64_t until, joust_rec_prompt_fn fn, void *arg, uint64_t *next)
+{
+    if (!joust_run_grouped(run))
+        return joust_rec_prompt_walk(st, from, until, fn, arg, next);
+    joust_groups g;
+    int rc = joust_groups_load(st, run, &g);
+    if (rc == 0)
+        rc = joust_groups_walk(&g, from, until, fn, arg, next);
+    joust_groups_free(&g);
+    return rc;
+}
