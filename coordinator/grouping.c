@@ -195,6 +195,9 @@ int joust_run_group_walk(joust_store_t *st, const Joust__RunRecord *run, uint64_
 {
     if (!joust_run_grouped(run))
         return joust_rec_prompt_walk(st, from, until, fn, arg, next);
+    /* A group streamed part of the way (its id is the cursor) is planned. */
+    if (until && run->group_issued > 0 && until <= run->plan_cursor)
+        until = run->plan_cursor + 1;
     joust_groups g;
     int rc = joust_groups_load(st, run, &g);
     if (rc == 0)

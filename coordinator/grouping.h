@@ -55,7 +55,8 @@ int joust_groups_find(const joust_groups *g, uint64_t gid, const uint64_t **ids,
 
 /* The run's tournament groups walked like joust_rec_prompt_walk: its prompts
  * (fn sees every prompt in the range, as joust_rec_prompt_walk), or its
- * groups when grouped (loaded for this call). */
+ * groups when grouped (loaded for this call); a bound at the plan cursor
+ * then also takes the group being streamed there (part of it is planned). */
 int joust_run_group_walk(joust_store_t *st, const Joust__RunRecord *run, uint64_t from,
                          uint64_t until, joust_rec_prompt_fn fn, void *arg, uint64_t *next);
 

@@ -12,6 +12,7 @@
 
 #include "bench_bt.h"
 #include "bench_dedup.h"
+#include "bench_groups.h"
 #include "bench_ranking.h"
 #include "cli.h"
 #include "clock.h"
@@ -262,9 +263,11 @@ int cmd_bench(int argc, char **argv)
         return joust_bench_bt_main(argc - 1, argv + 1);
     if (argc >= 2 && joust_bench_dedup_handles(argv[1]))
         return joust_bench_dedup_main(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "groups"))
+        return joust_bench_groups_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "ranking"))
         return joust_bench_ranking_main(argc - 1, argv + 1);
     fprintf(argc >= 2 && strcmp(argv[1], "--help") ? stderr : stdout,
-            "usage: joust bench scale|coordinator|bt [options]   (joust bench scale --help)\n");
+            "usage: joust bench scale|coordinator|bt|groups [options]   (joust bench scale --help)\n");
     return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
 }
