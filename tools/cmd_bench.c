@@ -11,11 +11,13 @@
 #include <time.h>
 
 #include "bench_bt.h"
+#include "bench_coord_bare.h"
 #include "bench_dedup.h"
 #include "bench_groups.h"
 #include "bench_ranking.h"
 #include "cli.h"
 #include "clock.h"
+#include "coordinator.h"
 #include "curve.h"
 #include "err.h"
 #include "log.h"
@@ -207,16 +209,68 @@ static int bench_keys(cli_opts *o, const char *dir)
     return 0;
 }
 
+/* The Python multiprocessing + SQLite peer (tools/peer_coord_sqlite.py):
+ * its matches/s, or 0 when it cannot run or fails its own check. */
+static double run_peer(const char *script, const char *dir, uint64_t matches, const cli_opts *o)
+{
+    char cmd[3 * PATH_MAX];
+    snprintf(cmd, sizeof cmd,
+             "python3 '%s' --matches %" PRIu64 " --workers %d --job-matches %u --slots %d --db "
+             "'%s/peer.sqlite'",
+             script, matches, o->workers, o->job_matches, o->slots, dir);
+    fflush(NULL);
+    FILE *f = popen(cmd, "r");
+    if (!f) {
+        log_error("cannot run %s", cmd);
+        return 0;
+    }
+    char line[256];
+    double rate = 0;
+    uint64_t got = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "peer matches %" SCNu64 " seconds %*f rate %lf", &got, &rate) != 2)
+            rate = 0;
+    int st = pclose(f);
+    if (st != 0 || got != matches) {
+        log_error("the peer script failed (%s)", cmd);
+        return 0;
+    }
+    return rate;
+}
+
+#ifndef JOUST_PEER_SCRIPT
+#define JOUST_PEER_SCRIPT "tools/peer_coord_sqlite.py"
+#endif
+
 /* Coordinator throughput: matches dispatched and durably recorded per
- * second with the sim judge answering at once, over tcp, CURVE off and on. */
+ * second with the sim judge answering at once, over tcp, CURVE off and on;
+ * beside it in the same command the bare limit of the same transport and
+ * store (bench_coord_bare.h) and the Python + SQLite peer. */
 static int bench_coordinator(int argc, char **argv)
 {
+    /* --peer PATH / --no-peer are this command's own: taken out first. */
+    const char *peer = JOUST_PEER_SCRIPT;
+    int kept = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--peer") && i + 1 < argc)
+            peer = argv[++i];
+        else if (!strcmp(argv[i], "--no-peer"))
+            peer = NULL;
+        else
+            argv[kept++] = argv[i];
+    }
+    argc = kept;
     cli_opts o;
     int code = bench_begin(argc, argv,
                            "usage: joust bench coordinator [--images N] [--per-prompt K] [--workers W] [--out DIR]\n"
+                           "                               [--peer SCRIPT | --no-peer]\n"
                            "Judges N images (default 200000) in prompts of K (default 16, fixed order) with\n"
                            "the sim judge in W local workers (default 4) over tcp on 127.0.0.1, once in\n"
-                           "plain tcp and once with CURVE, and reports matches recorded per second.\n",
+                           "plain tcp and once with CURVE, and reports matches recorded per second; beside\n"
+                           "each, the bare limit of the same transport and store (no planning, workers that\n"
+                           "answer at once, one outcome record per match in synced group commits) and the\n"
+                           "ratio; then the Python multiprocessing + SQLite peer (default script\n"
+                           "tools/peer_coord_sqlite.py) recording as many matches, and joust/peer.\n",
                            &o);
     if (code)
         return code - 1;
@@ -230,7 +284,7 @@ static int bench_coordinator(int argc, char **argv)
     char manifest[PATH_MAX];
     snprintf(manifest, sizeof manifest, "%s/manifest.jsonl", dir);
     int rc = write_manifest(manifest, n, o.per_prompt, o.seed);
-    double rate[2] = {0, 0};
+    double rate[2] = {0, 0}, bare_rate[2] = {0, 0}, peer_rate = 0;
     uint64_t matches[2] = {0, 0};
     for (int curve = 0; curve < 2 && rc == 0; curve++) {
         char db[PATH_MAX], kdir[PATH_MAX];
@@ -239,17 +293,38 @@ static int bench_coordinator(int argc, char **argv)
         if (curve && (mkdir(kdir, 0700), rc = bench_keys(&o, kdir)) < 0)
             break;
         scale_result r = {0};
-        if ((rc = bench_pipeline(&o, db, manifest, NULL, &r)) == 0) {
-            matches[curve] = r.matches;
-            rate[curve] = r.judge_rate;
+        if ((rc = bench_pipeline(&o, db, manifest, NULL, &r)) < 0)
+            break;
+        matches[curve] = r.matches;
+        rate[curve] = r.judge_rate;
+        snprintf(db, sizeof db, "%s/bare-%s", dir, curve ? "curve" : "plain");
+        joust_bare_config bc = {.db = db, .matches = r.matches, .workers = o.workers,
+                                .slots = (uint32_t)o.slots, .job_matches = o.job_matches,
+                                .curve = curve};
+        joust_coord_config defaults;
+        joust_coord_config_defaults(&defaults);
+        bc.commit_max = defaults.commit_max;
+        bc.commit_ms = defaults.commit_ms;
+        joust_bare_result br;
+        if ((rc = joust_bench_bare_run(&bc, &br)) < 0) {
+            log_error("bare limit: %s", joust_strerror(rc));
+            break;
         }
+        bare_rate[curve] = br.seconds > 0 ? (double)br.matches / br.seconds : 0;
+        if (!curve && peer)
+            peer_rate = run_peer(peer, dir, r.matches, &o);
     }
     if (rc < 0)
         return 1;
-    printf("\n| transport | workers | matches | matches/s recorded |\n|---|---|---|---|\n");
+    printf("\n| transport | workers | matches | joust matches/s | bare limit matches/s | joust / bare |"
+           " Python + SQLite peer matches/s | joust / peer |\n|---|---|---|---|---|---|---|---|\n");
     for (int curve = 0; curve < 2; curve++)
-        printf("| tcp%s | %d | %" PRIu64 " | %.0f |\n", curve ? " + CURVE" : "", o.workers,
-               matches[curve], rate[curve]);
+        printf("| tcp%s | %d | %" PRIu64 " | %.0f | %.0f | %.2f | %.0f | %.2f |\n",
+               curve ? " + CURVE" : "", o.workers, matches[curve], rate[curve], bare_rate[curve],
+               bare_rate[curve] > 0 ? rate[curve] / bare_rate[curve] : 0, peer_rate,
+               peer_rate > 0 ? rate[curve] / peer_rate : 0);
+    if (peer && peer_rate <= 0)
+        return 1; /* the peer was asked for and did not give a figure */
     return 0;
 }
 
