@@ -200,8 +200,11 @@ static void render_one(const joust_prom_metric *m, joust_buf_t *out)
     for (size_t i = 0; i <= m->n; i++) {
         cum += atomic_load_explicit(&m->buckets[i], memory_order_relaxed);
         char le[64] = "le=\"+Inf\"";
-        if (i < m->n)
-            snprintf(le, sizeof le, "le=\"%.17g\"", m->bounds[i]);
+        if (i < m->n) /* the shortest form that reads back the same: 0.1, not 0.1000...01 */
+            for (int prec = 15; prec <= 17; prec++)
+                if (snprintf(le, sizeof le, "le=\"%.*g\"", prec, m->bounds[i]) > 0 &&
+                    strtod(le + 4, NULL) == m->bounds[i])
+                    break;
         put_series(out, m->name, "_bucket", m->labels, le);
         joust_buf_printf(out, "%llu\n", (unsigned long long)cum);
     }

@@ -75,6 +75,10 @@ static const joust_opt cli_table[] = {
      .help = "serve Prometheus metrics at http://HOST:PORT/metrics\n"
              "(HOST defaults to 127.0.0.1; off without this)",
      .mask = CLI_RUN | CLI_COORD | CLI_WORKER},
+    {"worker-metrics", JOUST_OPT_STR, F(worker_metrics), .arg = "LIST",
+     .help = "local workers' /metrics, [HOST:]PORT,... one per worker\n"
+             "(default with --metrics [HOST:]PORT: PORT+1, PORT+2, ...)",
+     .mask = CLI_RUN},
     {"curve-secret", JOUST_OPT_STR, F(curve_secret), .arg = "FILE",
      .help = "CURVE: this process's secret key (joust keygen)", .mask = CLI_COORD | CLI_WORKER},
     {"allow", JOUST_OPT_STR, F(curve_allow), .arg = "FILE",
@@ -466,6 +470,10 @@ int cli_check_run(const cli_opts *o)
         fill_pipeline(o, NULL, NULL, NULL, &pc);
         rc = joust_pipeline_check(&pc, err, sizeof err);
     }
+    for (int i = 0; rc == 0 && i < o->workers; i++) {
+        char addr[300];
+        rc = cli_worker_metrics_addr(o, i, addr, sizeof addr, err, sizeof err);
+    }
     if (rc < 0) {
         fprintf(stderr, "joust: %s\n", err);
         return JOUST_EINVAL;
@@ -488,6 +496,11 @@ static void worker_args(int i, joust_argv *a, void *arg)
     if (r->stats_dir[0]) {
         joust_argv_add(a, "--judge-stats");
         snprintf(buf, sizeof buf, "%s/worker-%d.json", r->stats_dir, i + 1);
+        joust_argv_add(a, buf);
+    }
+    char err[256];
+    if (cli_worker_metrics_addr(r->o, i, buf, sizeof buf, err, sizeof err) == 0 && buf[0]) {
+        joust_argv_add(a, "--metrics"); /* checked by cli_check_run */
         joust_argv_add(a, buf);
     }
     if (r->o->local_curve_secret) {

@@ -57,6 +57,7 @@ typedef struct {
     int slots_given;
     const char *duplicate_ids; /* --duplicate-ids error|warn */
     const char *metrics;       /* --metrics [HOST:]PORT, or NULL */
+    const char *worker_metrics; /* run: --worker-metrics [HOST:]PORT,... (one per local worker) */
     struct joust_coord_metrics *coord_metrics; /* served when --metrics is set */
     int argc;      /* positional arguments left after the options */
     char **argv;
@@ -116,6 +117,12 @@ void cli_metrics_open(cli_metrics *m);
 /* Returns 0, or JOUST_E* after printing the reason (naming --metrics). */
 int cli_metrics_serve(cli_metrics *m, const char *addr);
 void cli_metrics_close(cli_metrics *m);
+/* Where local worker i (0-based) of `joust run` serves /metrics into out
+ * ("" when off): entry i of --worker-metrics, else with --metrics
+ * [HOST:]PORT, HOST:PORT+1+i (port 0: each an ephemeral port). Returns 0,
+ * or JOUST_EINVAL with the reason naming the option. */
+int cli_worker_metrics_addr(const cli_opts *o, int i, char *out, size_t outlen, char *err,
+                            size_t errlen);
 /* Opens the store (creating it when create != 0), logging why on failure. */
 int cli_open_store(const char *path, int create, joust_store_t **st);
 

@@ -23,6 +23,18 @@
 #include "worker_metrics.h"
 #include "xalloc.h"
 
+/* Says where the local workers serve /metrics (ports they are given). */
+static void print_metrics_where(const cli_opts *o)
+{
+    char addr[300], err[256];
+    for (int i = 0; i < o->workers; i++)
+        if (cli_worker_metrics_addr(o, i, addr, sizeof addr, err, sizeof err) == 0 && addr[0])
+            printf("metrics: local worker local-%d serves http://%s/metrics%s\n", i + 1, addr,
+                   strstr(addr, ":0") && !strcmp(strstr(addr, ":0"), ":0")
+                       ? " (port 0: an ephemeral port, in its log)" : "");
+    fflush(stdout);
+}
+
 /* run and coordinator: the pipeline on the store, as an exit status
  * (128 + the signal when SIGINT/SIGTERM stopped it). Everything the options
  * say is checked before the store is opened or created. */
@@ -42,6 +54,7 @@ static int run_on_store(cli_opts *o, const char *manifest)
         }
         o->coord_metrics = &coord_metrics;
     }
+    print_metrics_where(o);
     joust_store_t *st;
     int rc = 1;
     if (cli_open_store(o->db, 1, &st) == 0) {
@@ -237,15 +250,25 @@ int cmd_worker(int argc, char **argv)
     joust_worker_metrics metrics;
     if (o.metrics) {
         cli_metrics_open(&cm);
-        joust_worker_metrics_init(&metrics, cm.reg);
+        char **urls;
+        int n = joust_judge_split_endpoints(&o.jcfg, &urls);
+        joust_worker_metrics_init(&metrics, cm.reg, urls, n);
+        for (int i = 0; i < n; i++)
+            free(urls[i]);
+        free(urls);
         if (cli_metrics_serve(&cm, o.metrics) < 0) {
             cli_metrics_close(&cm);
+            joust_worker_metrics_clear(&metrics);
             return 2;
         }
         wc.metrics = &metrics;
+        wc.judge_cfg.on_endpoint = joust_worker_metrics_endpoint;
+        wc.judge_cfg.on_endpoint_ctx = &metrics;
     }
     int rc = joust_worker_run(&wc);
     cli_metrics_close(&cm);
+    if (o.metrics)
+        joust_worker_metrics_clear(&metrics);
     return cli_exit_status(rc);
 }
 

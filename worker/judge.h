@@ -67,6 +67,18 @@ typedef struct {
 
 #define JOUST_JUDGE_MAX_ENDPOINTS 16
 
+/* What joust_judge_config.on_endpoint gets. e is the endpoint's index in
+ * the list the endpoints give once split at commas
+ * (joust_judge_split_endpoints). */
+typedef struct joust_judge_ep_event {
+    int e;
+    int request;        /* 1: a request ended (elapsed_us is its time); 0: a probe answered */
+    int ok;             /* it answered usefully (not 5xx, 429, a timeout, a refusal) */
+    int64_t elapsed_us;
+    int up;             /* the endpoint's state after it: 1 up, 0 down or broken */
+    int fails;          /* its consecutive failures now */
+} joust_judge_ep_event;
+
 typedef struct {
     /* sim: p = sigmoid((u1 - u2)/temperature + bias + noise * N(0,1)) */
     double sim_temperature;
@@ -110,7 +122,17 @@ typedef struct {
     int hard_fallback;         /* 1 (default): without logprobs p = the hard answer;
                                   0: such a reply counts as unparseable */
     const char *stats_path;    /* when set, the judge writes its statistics there (JSON) at exit */
+    /* Endpoint health for the worker's metrics (worker_metrics.h): the
+     * openai judge calls it, on its thread, when a request to an endpoint
+     * ends and when a probe of one answers. NULL: not called. */
+    void (*on_endpoint)(void *ctx, const struct joust_judge_ep_event *ev);
+    void *on_endpoint_ctx;
 } joust_judge_config;
+
+/* The endpoint URLs of cfg split at commas, blanks trimmed, at most 64:
+ * a malloc'd array of malloc'd strings (free each, then the array); the
+ * count is returned. */
+int joust_judge_split_endpoints(const joust_judge_config *cfg, char ***urls);
 
 /* Every field at its default: the registry's option defaults, plus
  * seed 1 and cache_entries 4096. */

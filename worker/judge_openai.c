@@ -304,6 +304,27 @@ static void ask_again(oa_judge *j, oa_match *m, const char *why, char *content)
 
 /* ---- completions ---- */
 
+/* The health event of endpoint e for cfg.on_endpoint. */
+static void tell_endpoint(oa_judge *j, int e, int request, int ok, int64_t elapsed_us)
+{
+    if (!j->cfg.on_endpoint)
+        return;
+    joust_oa_ep_stats es;
+    joust_oa_route_ep_stats(j->route, e, &es);
+    joust_judge_ep_event ev = {.e = e, .request = request, .ok = ok, .elapsed_us = elapsed_us,
+                               .up = joust_oa_route_state(j->route, e) == JOUST_OA_UP,
+                               .fails = es.fails};
+    j->cfg.on_endpoint(j->cfg.on_endpoint_ctx, &ev);
+}
+
+/* How the request d ended, to the router and the health event. */
+static void ep_done(oa_judge *j, const joust_oa_done *d, joust_oa_ep_outcome o, int retry_after_ms,
+                    int64_t now_ms)
+{
+    joust_oa_route_done(j->route, d->endpoint, o, retry_after_ms, now_ms);
+    tell_endpoint(j, d->endpoint, 1, o == JOUST_OA_EP_OK, d->elapsed_us);
+}
+
 static void on_reply(oa_judge *j, oa_match *m, const joust_oa_done *d)
 {
     joust_oa_reply r;
@@ -311,13 +332,13 @@ static void on_reply(oa_judge *j, oa_match *m, const joust_oa_done *d)
     int rc = joust_oa_parse_reply(d->body, d->body_len, &r, why, sizeof why);
     if (rc == JOUST_ECORRUPT) {
         j->st.bad_bodies++;
-        joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_FAILED, -1, joust_now_ms());
+        ep_done(j, d, JOUST_OA_EP_FAILED, -1, joust_now_ms());
         set_error(m, "%s: HTTP 200 but %s", joust_oa_http_url(j->http, d->endpoint), why);
         joust_oa_reply_clear(&r);
         retry_later(j, m, d->endpoint, -1);
         return;
     }
-    joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_OK, -1, joust_now_ms());
+    ep_done(j, d, JOUST_OA_EP_OK, -1, joust_now_ms());
     if (rc == 0 && !r.soft && !j->cfg.hard_fallback) {
         rc = JOUST_EFORMAT;
         snprintf(why, sizeof why, "no logprobs at the answer token (hard fallback is off)");
@@ -416,6 +437,7 @@ static void on_probe(oa_judge *j, int e, const joust_oa_done *d)
     }
     joust_oa_route_probe_done(j->route, e, st, joust_now_ms());
     note_state(j, e, st, why);
+    tell_endpoint(j, e, 0, st == JOUST_OA_UP, d->elapsed_us);
 }
 
 static void on_done(void *arg, const joust_oa_done *d)
@@ -434,7 +456,7 @@ static void on_done(void *arg, const joust_oa_done *d)
             j->st.timeouts++;
         else
             j->st.conn_errors++;
-        joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_FAILED, -1, now);
+        ep_done(j, d, JOUST_OA_EP_FAILED, -1, now);
         set_error(m, "%s: %s", url, d->error ? d->error : "transfer failed");
         if (joust_oa_route_state(j->route, d->endpoint) != JOUST_OA_UP)
             note_state(j, d->endpoint, JOUST_OA_DOWN, m->last_error);
@@ -451,12 +473,12 @@ static void on_done(void *arg, const joust_oa_done *d)
     if (d->status == 429) {
         j->st.http_429++;
         int ra = d->retry_after_ms >= 0 ? d->retry_after_ms : -1;
-        joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_THROTTLED,
+        ep_done(j, d, JOUST_OA_EP_THROTTLED,
                             ra >= 0 ? ra : BACKOFF_BASE_MS, now);
         retry_later(j, m, d->endpoint, ra);
     } else if (d->status >= 500 || d->status == 408) {
         j->st.http_5xx++;
-        joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_FAILED, -1, now);
+        ep_done(j, d, JOUST_OA_EP_FAILED, -1, now);
         if (joust_oa_route_state(j->route, d->endpoint) != JOUST_OA_UP)
             note_state(j, d->endpoint, JOUST_OA_DOWN, m->last_error);
         retry_later(j, m, d->endpoint, d->retry_after_ms);
@@ -464,18 +486,18 @@ static void on_done(void *arg, const joust_oa_done *d)
         /* Key or model: this endpoint refuses us. Another may not; when
          * none is left the matches end CONFIG_ERROR (settle). */
         j->st.http_4xx++;
-        joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_BROKEN, -1, now);
+        ep_done(j, d, JOUST_OA_EP_BROKEN, -1, now);
         note_state(j, d->endpoint, JOUST_OA_BROKEN, m->last_error);
         requeue(j, m);
     } else if ((d->status == 400 || d->status == 413 || d->status == 422) && too_large(msg)) {
         j->st.http_4xx++;
-        joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_OK, -1, now);
+        ep_done(j, d, JOUST_OA_EP_OK, -1, now);
         push_result(j, m, JOUST_STATUS_IMAGE_ERROR, 0.5, 0, NULL,
                     fmt_dup("the server rejects the images as too large: %s", m->last_error),
                     named_image(m, msg), 0, 0);
     } else { /* 400 and other 4xx: the request's shape is refused */
         j->st.http_4xx++;
-        joust_oa_route_done(j->route, d->endpoint, JOUST_OA_EP_OK, -1, now);
+        ep_done(j, d, JOUST_OA_EP_OK, -1, now);
         push_result(j, m, JOUST_STATUS_CONFIG_ERROR, 0.5, 0, NULL,
                     fmt_dup("the server refuses the request: %s", m->last_error), 0, 0, 0);
     }
@@ -830,23 +852,31 @@ int joust_judge_openai_ep_stats(joust_judge_t *jd, int e, joust_oa_ep_stats *out
 /* Endpoint entries may each hold a comma-separated list. */
 static void split_endpoints(oa_judge *j, const joust_judge_config *cfg)
 {
+    j->nurls = joust_judge_split_endpoints(cfg, &j->urls);
+}
+
+int joust_judge_split_endpoints(const joust_judge_config *cfg, char ***urls)
+{
+    int n = 0;
+    *urls = NULL;
     for (int i = 0; i < cfg->n_endpoints && i < JOUST_JUDGE_MAX_ENDPOINTS; i++) {
         const char *s = cfg->endpoints[i];
         while (s && *s) {
-            size_t n = strcspn(s, ",");
+            size_t k = strcspn(s, ",");
             const char *a = s;
-            size_t l = n;
+            size_t l = k;
             while (l && (*a == ' ' || *a == '\t'))
                 a++, l--;
             while (l && (a[l - 1] == ' ' || a[l - 1] == '\t'))
                 l--;
-            if (l && j->nurls < JOUST_OA_MAX_ENDPOINTS) {
-                j->urls = xrealloc(j->urls, (size_t)(j->nurls + 1) * sizeof *j->urls);
-                j->urls[j->nurls++] = xstrndup(a, l);
+            if (l && n < JOUST_OA_MAX_ENDPOINTS) {
+                *urls = xrealloc(*urls, (size_t)(n + 1) * sizeof **urls);
+                (*urls)[n++] = xstrndup(a, l);
             }
-            s += n + (s[n] == ',');
+            s += k + (s[k] == ',');
         }
     }
+    return n;
 }
 
 int joust_judge_openai_new(const joust_judge_config *cfg, joust_judge_t **out)

@@ -69,7 +69,8 @@ static int sim_submit(void *impl, const joust_judge_req *req)
         r.p_first = 1.0 / (1.0 + exp(-z));
         r.answer = r.p_first >= 0.5 ? 1 : 2;
     }
-    r.latency_us = joust_now_us() - t0;
+    /* what the match takes: the work plus the simulated latency before poll sees it */
+    r.latency_us = joust_now_us() - t0 + (int64_t)s->cfg.sim_latency_ms * 1000;
     push(s, &r);
     return 0;
 }

@@ -233,6 +233,7 @@ void joust_oa_route_ep_stats(const joust_oa_route_t *r, int e, joust_oa_ep_stats
     }
     *out = r->ep[e].st;
     out->inflight = r->ep[e].inflight;
+    out->fails = r->ep[e].fails;
 }
 
 void joust_oa_route_affinity(const joust_oa_route_t *r, uint64_t *sends, uint64_t *repeats)

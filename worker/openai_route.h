@@ -37,6 +37,7 @@ typedef enum { JOUST_OA_UP, JOUST_OA_DOWN, JOUST_OA_BROKEN } joust_oa_ep_state;
 typedef struct {
     uint64_t sent, failed, throttled, set_aside; /* set_aside: times it went down or broken */
     int inflight;
+    int fails;          /* consecutive failures now (reset by an answer or an up probe) */
 } joust_oa_ep_stats;
 
 typedef struct joust_oa_route joust_oa_route_t;
