@@ -118,3 +118,73 @@ int joust_path_confine(const joust_path_roots *r, const char *path, char **resol
     free(real);
     return outside(r, path, err, errlen);
 }
+
+void joust_confine_cache_free(joust_confine_cache *c)
+{
+    free(c->dir);
+    free(c->real);
+    free(c->missing_why);
+    c->dir = c->real = c->missing_why = NULL;
+    c->missing_rc = 0;
+}
+
+int joust_path_confine_cached(const joust_path_roots *r, joust_confine_cache *c, const char *path,
+                              char **resolved, char *err, size_t errlen)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : NULL;
+    if (!r || r->n == 0 || !slash || slash == path || !*base || !strcmp(base, ".") ||
+        !strcmp(base, ".."))
+        return joust_path_confine(r, path, resolved, err, errlen);
+    size_t dlen = (size_t)(slash - path);
+    if (!c->dir || strlen(c->dir) != dlen || memcmp(c->dir, path, dlen)) {
+        joust_confine_cache_free(c);
+        c->dir = xstrndup(path, dlen);
+        c->real = realpath(c->dir, NULL);
+        c->missing_rc = 0;
+        if (!c->real && errno == ENOENT) {
+            /* a folder that does not exist: every path in it is placed by
+             * the same nearest existing ancestor, with the same verdict */
+            size_t plen = strlen(path), wlen = plen + 256;
+            char *why = xmalloc(wlen);
+            c->missing_rc = confine_missing(r, path, why, wlen);
+            /* the reason after "<path>: " */
+            c->missing_why = xstrdup(strlen(why) > plen + 2 ? why + plen + 2 : why);
+            free(why);
+        }
+    }
+    if (c->missing_rc) {
+        *resolved = NULL;
+        return joust_errf(err, errlen, c->missing_rc, "%s: %s", path, c->missing_why);
+    }
+    if (!c->real)
+        return joust_path_confine(r, path, resolved, err, errlen);
+    size_t rlen = strlen(c->real), blen = strlen(base);
+    char *cand = xmalloc(rlen + blen + 2);
+    memcpy(cand, c->real, rlen);
+    cand[rlen] = '/';
+    memcpy(cand + rlen + 1, base, blen + 1);
+    if (rlen == 1) /* the folder is "/" */
+        memmove(cand + 1, cand + 2, blen + 1);
+    struct stat st;
+    int rc;
+    *resolved = NULL;
+    if (lstat(cand, &st) != 0) {
+        int e = errno;
+        if (e == ENOENT) /* placed by its folder, as confine_missing does */
+            rc = in_roots(r, c->real)
+                   ? joust_errf(err, errlen, JOUST_ENOTFOUND, "%s: %s", path, strerror(ENOENT))
+                   : outside(r, path, err, errlen);
+        else
+            rc = joust_path_confine(r, path, resolved, err, errlen);
+    } else if (S_ISLNK(st.st_mode)) {
+        rc = joust_path_confine(r, path, resolved, err, errlen);
+    } else if (in_roots(r, cand)) {
+        *resolved = cand;
+        return 0;
+    } else {
+        rc = outside(r, path, err, errlen);
+    }
+    free(cand);
+    return rc;
+}

@@ -55,4 +55,22 @@ void joust_path_roots_free(joust_path_roots *r);
 int joust_path_confine(const joust_path_roots *r, const char *path, char **resolved, char *err,
                        size_t errlen);
 
+/* joust_path_confine for many paths in few folders (ingest): the
+ * canonical form of the last folder seen is kept, so a path whose folder
+ * is the last one's costs one lstat instead of a realpath per component.
+ * The result is the same as joust_path_confine's (a last component that is
+ * a link, ".", "..", or a folder that does not resolve takes the full
+ * path); the folder's canonical form is as old as the cache, which widens
+ * the check-then-open window of "Limits" above to the cache's life, so
+ * keep one cache per pass over a manifest. One cache per thread. */
+typedef struct {
+    char *dir;  /* the folder as written, or NULL */
+    char *real; /* its canonical form; NULL when it did not resolve */
+    int missing_rc;    /* a folder that does not exist: the verdict for every */
+    char *missing_why; /* path in it, and the reason after "<path>: " */
+} joust_confine_cache;
+int joust_path_confine_cached(const joust_path_roots *r, joust_confine_cache *c, const char *path,
+                              char **resolved, char *err, size_t errlen);
+void joust_confine_cache_free(joust_confine_cache *c);
+
 #endif

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +25,35 @@
 
 #define COMMIT_LINES 10000
 #define MAX_REPORTED 20
+/* Lines handed to a parser thread at a time, and at most this many bytes
+ * of them (a longer line goes alone). */
+#define CHUNK_LINES 2048
+#define CHUNK_BYTES (1 << 20)
+#define MAX_PARSERS 8
+/* Index entries kept in memory across commits (the store has them too): a
+ * prompt's next image, an id seen again, need no store read. Cleared when
+ * larger, so memory stays bounded. */
+#define INDEX_CACHE_MAX (1u << 18)
+
+typedef struct {
+    uint64_t kind, hash, value;
+} index_entry;
+
+typedef struct {
+    joust_store_t *st;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t th;
+    joust_batch_t *batch; /* being written, or NULL */
+    int sync, rc, stop, started;
+} batch_writer;
+
 
 /* Index lookups see the store plus what the open batch has added. */
 typedef struct {
     joust_store_t *st;
     joust_batch_t *batch;
-    joust_u64map_t pending[3]; /* by index kind */
+    joust_u64map_t pending[3]; /* by index kind: the open batch's entries and a cache */
     uint64_t next_image, next_prompt;
     char *dir;                 /* manifest folder, for relative paths */
     const char *path;
@@ -38,33 +62,228 @@ typedef struct {
     FILE *bad;                 /* the bad-lines temp file, or NULL */
     joust_path_roots roots;    /* images must lie inside; none: --allow-any-path */
     joust_buf_t bad_line;
+    uint64_t *filter, filter_mask; /* the keys the indexes hold (Bloom) */
+    uint64_t store_reads;          /* index reads the filter did not spare */
+    index_entry *puts;             /* the open batch's index entries, put at commit */
+    size_t n_puts, puts_cap;
+    joust_batch_t *spare;          /* the batch the writer gave back */
+    batch_writer writer;
 } ingest;
 
 enum { IDX_PROMPT_KEY, IDX_CONTENT, IDX_CALLER_ID };
 static const joust_rec_index idx_of[3] = {JOUST_INDEX_GROUP, JOUST_INDEX_CONTENT,
                                           JOUST_INDEX_CALLER_ID};
 
+/* A Bloom filter of every index key the store holds (loaded with one
+ * iterator per index at the start) and every key this ingest adds: a key
+ * it does not hold is absent for sure, so the common case — a new id, a
+ * new file, a new prompt — needs no store read (a read of an absent key
+ * costs a probe of every level-0 file, more as the store grows). Its size
+ * is fixed at the start (at most 16 MiB): with more keys than planned it
+ * answers "maybe" more often and ingest reads the store more, never
+ * wrongly. */
+#define FILTER_MAX_BITS (1ull << 27)
+
+static uint64_t filter_mix(int kind, uint64_t h)
+{
+    h ^= (uint64_t)(kind + 1) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+static void filter_add(ingest *in, int kind, uint64_t h)
+{
+    uint64_t x = filter_mix(kind, h), step = (x >> 32 | x << 32) | 1;
+    for (int i = 0; i < 3; i++, x += step)
+        in->filter[(x & in->filter_mask) >> 6] |= 1ull << (x & 63);
+}
+
+static int filter_maybe(const ingest *in, int kind, uint64_t h)
+{
+    uint64_t x = filter_mix(kind, h), step = (x >> 32 | x << 32) | 1;
+    for (int i = 0; i < 3; i++, x += step)
+        if (!(in->filter[(x & in->filter_mask) >> 6] & 1ull << (x & 63)))
+            return 0;
+    return 1;
+}
+
+typedef struct {
+    ingest *in;
+    int kind;
+} filter_load;
+
+static void filter_load_one(uint64_t hash, uint64_t value, void *arg)
+{
+    filter_load *fl = arg;
+    (void)value;
+    filter_add(fl->in, fl->kind, hash);
+}
+
+/* Sized for the keys the store holds and those the manifest may add (about
+ * one line per 40 bytes, an id and a content hash per line): 16 bits per
+ * key, a power of two between 2^16 and FILTER_MAX_BITS. */
+static int filter_init(ingest *in, size_t manifest_bytes)
+{
+    uint64_t keys = 2 * (in->next_image + manifest_bytes / 40) + in->next_prompt, bits = 1u << 16;
+    while (bits < 16 * keys && bits < FILTER_MAX_BITS)
+        bits <<= 1;
+    in->filter = xcalloc(bits / 64, sizeof *in->filter);
+    in->filter_mask = bits - 1;
+    int rc = 0;
+    for (int k = 0; k < 3 && rc == 0; k++) {
+        filter_load fl = {in, k};
+        rc = joust_rec_index_each(in->st, idx_of[k], filter_load_one, &fl);
+    }
+    return rc;
+}
+
 static int index_get(ingest *in, int kind, uint64_t h, uint64_t *out)
 {
     if (joust_u64map_get(&in->pending[kind], h ? h : 1, out))
         return 1;
+    if (!filter_maybe(in, kind, h))
+        return 0;
+    in->store_reads++;
     return joust_rec_index_get(in->st, idx_of[kind], h, out) == 0;
 }
 
+/* Index entries go into the batch at commit, sorted by key: their hashes
+ * are random, and RocksDB inserts a sorted run into its memtable at a
+ * fraction of the cost of the same keys in random order. */
 static void index_put(ingest *in, int kind, uint64_t h, uint64_t id)
 {
     joust_u64map_put(&in->pending[kind], h ? h : 1, id);
-    joust_rec_index_put(in->batch, idx_of[kind], h, id);
+    filter_add(in, kind, h);
+    xgrow((void **)&in->puts, &in->puts_cap, in->n_puts + 1, sizeof *in->puts);
+    in->puts[in->n_puts++] = (index_entry){(uint64_t)kind, h, id};
 }
 
-static int commit(ingest *in)
+static int entry_cmp(const void *a, const void *b)
 {
+    const index_entry *x = a, *y = b;
+    return x->kind != y->kind ? (x->kind < y->kind ? -1 : 1)
+         : x->hash != y->hash ? (x->hash < y->hash ? -1 : 1) : 0;
+}
+
+static void index_flush(ingest *in)
+{
+    qsort(in->puts, in->n_puts, sizeof *in->puts, entry_cmp);
+    for (size_t i = 0; i < in->n_puts; i++)
+        joust_rec_index_put(in->batch, idx_of[in->puts[i].kind], in->puts[i].hash,
+                            in->puts[i].value);
+}
+
+/* ---- the writer thread ---------------------------------------------------
+ * A full batch is written by a thread of its own while the next one is
+ * built: the caller hands it over (waiting while the previous one is still
+ * being written) and takes the spare. The first failed write is kept and
+ * returned by every later commit. */
+
+static void *writer_main(void *arg)
+{
+    batch_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->stop && !w->batch)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (!w->batch)
+            break;
+        joust_batch_t *b = w->batch;
+        int sync = w->sync;
+        pthread_mutex_unlock(&w->mu);
+        int rc = w->rc == 0 ? joust_store_write(w->st, b, sync) : w->rc;
+        joust_batch_clear(b);
+        pthread_mutex_lock(&w->mu);
+        if (rc < 0 && w->rc == 0)
+            w->rc = rc;
+        w->batch = NULL;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Waits until the batch handed over last is written; its result. */
+static int writer_wait(batch_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->batch)
+        pthread_cond_wait(&w->cv, &w->mu);
+    int rc = w->rc;
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+/* Hands *b over and gives back the spare batch in its place. */
+static void writer_put(batch_writer *w, joust_batch_t **b, joust_batch_t **spare, int sync)
+{
+    if (!w->started) { /* no thread: write here */
+        int rc = w->rc == 0 ? joust_store_write(w->st, *b, sync) : w->rc;
+        joust_batch_clear(*b);
+        if (rc < 0 && w->rc == 0)
+            w->rc = rc;
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->batch = *b;
+    w->sync = sync;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    joust_batch_t *t = *b;
+    *b = *spare;
+    *spare = t;
+}
+
+static void writer_start(batch_writer *w, joust_store_t *st)
+{
+    *w = (batch_writer){.st = st};
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->started = pthread_create(&w->th, NULL, writer_main, w) == 0;
+}
+
+static void writer_stop(batch_writer *w)
+{
+    if (w->started) {
+        writer_wait(w);
+        pthread_mutex_lock(&w->mu);
+        w->stop = 1;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->th, NULL);
+    }
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+}
+
+/* Hands the open batch to the writer (sync: and waits until it is written
+ * and synced). Returns the first write error so far. */
+static int commit(ingest *in, int sync)
+{
+    index_flush(in);
     joust_rec_counter_put(in->batch, JOUST_NEXT_IMAGE, in->next_image);
     joust_rec_counter_put(in->batch, JOUST_NEXT_PROMPT, in->next_prompt);
-    int rc = joust_store_write(in->st, in->batch, 1);
-    joust_batch_clear(in->batch);
+    int rc = writer_wait(&in->writer);
+    /* The maps stay as a cache of what is in the store (one ingest per
+     * store at a time, so nothing else changes the indexes), cleared when
+     * too large — only now that every earlier batch is written, keeping
+     * the entries of the batch about to be written. */
     for (int i = 0; i < 3; i++)
-        joust_u64map_clear(&in->pending[i]);
+        if (in->pending[i].len > INDEX_CACHE_MAX) {
+            joust_u64map_clear(&in->pending[i]);
+            for (size_t k = 0; k < in->n_puts; k++)
+                if (in->puts[k].kind == (uint64_t)i)
+                    joust_u64map_put(&in->pending[i], in->puts[k].hash ? in->puts[k].hash : 1,
+                                     in->puts[k].value);
+        }
+    in->n_puts = 0;
+    if (rc == 0) {
+        writer_put(&in->writer, &in->batch, &in->spare, sync);
+        if (sync)
+            rc = writer_wait(&in->writer);
+    }
     return rc;
 }
 
@@ -126,60 +345,100 @@ static int bad_lines_finish(ingest *in, int ok)
     return rc;
 }
 
-static void image_error(ingest *in, uint64_t line, const manifest_item *it, const char *why)
+/* ---- the parser threads --------------------------------------------------
+ * Lines go to the parser threads in chunks; a thread parses each line and
+ * resolves, confines and hashes its image (the file system work, which is
+ * what parallel threads pay for); the main thread takes the chunks back in
+ * order and does everything that depends on earlier lines (ids, prompts,
+ * duplicates, the remote check, messages) and the writes. Memory: at most
+ * RING chunks of CHUNK_LINES lines are in flight. */
+
+typedef struct {
+    uint64_t lineno;
+    int bad;      /* skipped: why is the reason */
+    int remote;   /* a remote reference: check_remote is asked in order */
+    int missing;  /* a local file that is missing or unreadable: why says so */
+    int hashed;
+    uint64_t hash;
+    manifest_item item;
+    char *uri;    /* the reference stored */
+    char *remote_path; /* a remote shard member's shard (else uri) for check_remote */
+    char *why;
+} parsed_line;
+
+typedef struct {
+    size_t off, len;
+    uint64_t no;
+} line_ref;
+
+enum { CHUNK_EMPTY, CHUNK_FILLED, CHUNK_PARSING, CHUNK_PARSED };
+
+typedef struct {
+    char *text;
+    size_t len, cap;
+    line_ref *lines;
+    parsed_line *out;
+    size_t n;
+    int state;
+} chunk;
+
+typedef struct {
+    const ingest *in; /* read-only for the threads: dir, roots, opts */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    chunk *ring;
+    size_t nring;
+    uint64_t parse_next, fill_next;
+    int stop;
+} parse_pool;
+
+static char *image_why(const manifest_item *it, const char *why)
 {
-    char msg[MANIFEST_MAX_NAME + 600];
-    snprintf(msg, sizeof msg, "image \"%.*s\": %s", 200, it->image, why);
-    line_error(in, line, msg);
+    joust_buf_t b = {0};
+    joust_buf_printf(&b, "image \"%.*s\": %s", 200, it->image, why);
+    return b.data;
 }
 
 /* The image reference as the worker will read it (common/uri.h, the
  * parser the worker's image stage uses): a local path, relative ones joined
  * to the manifest's folder. A remote reference is kept as given (checked
- * with opts.check_remote when set, never downloaded). The file is hashed through
- * common/safe_open.h, so a FIFO, a device, a directory or a socket is a bad
- * line at once (never opened for reading, never read); a file that does not
- * exist (yet) or that the coordinator may not read is kept with a warning,
- * because the workers may see it. *hashed says whether *h is set. */
-static int check_image(ingest *in, uint64_t line, const manifest_item *it, char **path,
-                       uint64_t *h, int *hashed)
+ * later, in order, with opts.check_remote when set; never downloaded). The
+ * file is hashed through common/safe_open.h, so a FIFO, a device, a
+ * directory or a socket is a bad line at once (never opened for reading,
+ * never read); a file that does not exist (yet) or that the coordinator
+ * may not read is kept with a warning, because the workers may see it. */
+static void resolve_image(const ingest *in, joust_confine_cache *cache, parsed_line *pl)
 {
+    const manifest_item *it = &pl->item;
     joust_uri ref;
     char why[512];
-    *hashed = 0;
     int rc = joust_uri_parse(it->image, in->dir, &ref, why, sizeof why);
-    if (rc == 0 && joust_uri_is_remote(&ref)) {
-        if (in->opts.check_remote &&
-            (rc = in->opts.check_remote(in->opts.check_remote_ctx, ref.path, why, sizeof why))) {
-            if (rc != JOUST_EAGAIN) {
-                image_error(in, line, it, why);
-                joust_uri_clear(&ref);
-                return rc;
-            }
-            if (++in->stats->unchecked <= MAX_REPORTED)
-                log_warn("%s:%llu: image %s (not checked; workers will try)", in->path,
-                         (unsigned long long)line, why);
-        }
+    if (rc) {
+        pl->bad = 1;
+        pl->why = image_why(it, why);
+        return;
+    }
+    if (joust_uri_is_remote(&ref)) {
+        pl->remote = 1;
         if (ref.scheme == JOUST_URI_TAR) { /* a member of a remote shard, kept whole */
-            *path = joust_uri_format_member(&ref);
+            pl->uri = joust_uri_format_member(&ref);
+            pl->remote_path = ref.path; /* the shard is what check_remote asks about */
+            ref.path = NULL;
             joust_uri_clear(&ref);
         } else {
-            *path = ref.path;
+            pl->uri = ref.path;
         }
-        return 0;
-    }
-    if (rc) {
-        image_error(in, line, it, why);
-        return rc;
+        return;
     }
     /* Confined before anything is opened: a file outside is never hashed
      * (its content could otherwise be probed by the duplicate warning). */
     char *real = NULL;
-    rc = joust_path_confine(&in->roots, ref.path, &real, why, sizeof why);
+    rc = joust_path_confine_cached(&in->roots, cache, ref.path, &real, why, sizeof why);
     if (rc && rc != JOUST_ENOTFOUND) {
-        image_error(in, line, it, why);
+        pl->bad = 1;
+        pl->why = image_why(it, why);
         joust_uri_clear(&ref);
-        return rc;
+        return;
     }
     if (rc == 0 && ref.scheme == JOUST_URI_TAR && ref.compressed) {
         /* a member of a compressed shard: reading it costs decompressing
@@ -190,30 +449,102 @@ static int check_image(ingest *in, uint64_t line, const manifest_item *it, char 
         rc = joust_tar_member_read(&ref, real, 0, in->opts.max_image_bytes, &data, &len, why,
                                    sizeof why);
         if (rc == 0)
-            *h = joust_hash64(data, len);
+            pl->hash = joust_hash64(data, len);
         free(data);
     } else if (rc == 0) {
-        rc = joust_hash_file(real, in->opts.max_image_bytes, h, why, sizeof why);
+        rc = joust_hash_file(real, in->opts.max_image_bytes, &pl->hash, why, sizeof why);
     }
     free(real);
     if (rc == JOUST_ENOTFOUND || rc == JOUST_EDENIED) {
-        if (++in->stats->missing <= MAX_REPORTED)
-            log_warn("%s:%llu: image %s (judges that read it will fail its matches)", in->path,
-                     (unsigned long long)line, why);
+        pl->missing = 1;
+        pl->why = xstrdup(why);
     } else if (rc) {
-        image_error(in, line, it, why);
+        pl->bad = 1;
+        pl->why = image_why(it, why);
         joust_uri_clear(&ref);
-        return rc;
+        return;
     } else {
-        *hashed = !(ref.scheme == JOUST_URI_TAR && ref.compressed);
+        pl->hashed = !(ref.scheme == JOUST_URI_TAR && ref.compressed);
     }
     if (ref.scheme == JOUST_URI_TAR) { /* stored as the full reference, shard path resolved */
-        *path = joust_uri_format_member(&ref);
+        pl->uri = joust_uri_format_member(&ref);
         joust_uri_clear(&ref);
-        return 0;
+        return;
     }
-    *path = ref.path;
-    return 0;
+    pl->uri = ref.path;
+}
+
+static void parse_chunk(const ingest *in, joust_confine_cache *cache, chunk *c)
+{
+    char why[512];
+    for (size_t i = 0; i < c->n; i++) {
+        parsed_line *pl = &c->out[i];
+        memset(pl, 0, sizeof *pl);
+        pl->lineno = c->lines[i].no;
+        size_t len = c->lines[i].len;
+        if (len > MANIFEST_MAX_LINE) { /* not kept: reported by its length */
+            pl->bad = 1;
+            snprintf(why, sizeof why, "line longer than %d bytes", MANIFEST_MAX_LINE);
+            pl->why = xstrdup(why);
+        } else if (manifest_parse_line(c->text + c->lines[i].off, len, &pl->item, why,
+                                       sizeof why) < 0) {
+            pl->bad = 1;
+            pl->why = xstrdup(why);
+        } else {
+            resolve_image(in, cache, pl);
+        }
+    }
+}
+
+static void *parser_main(void *arg)
+{
+    parse_pool *pp = arg;
+    joust_confine_cache cache = {0};
+    pthread_mutex_lock(&pp->mu);
+    for (;;) {
+        while (!pp->stop && pp->parse_next == pp->fill_next)
+            pthread_cond_wait(&pp->cv, &pp->mu);
+        if (pp->parse_next == pp->fill_next)
+            break; /* stopped and nothing left */
+        chunk *c = &pp->ring[pp->parse_next++ % pp->nring];
+        c->state = CHUNK_PARSING;
+        pthread_mutex_unlock(&pp->mu);
+        parse_chunk(pp->in, &cache, c);
+        pthread_mutex_lock(&pp->mu);
+        c->state = CHUNK_PARSED;
+        pthread_cond_broadcast(&pp->cv);
+    }
+    pthread_mutex_unlock(&pp->mu);
+    joust_confine_cache_free(&cache);
+    return NULL;
+}
+
+static void chunk_release(chunk *c)
+{
+    for (size_t i = 0; i < c->n && c->state == CHUNK_PARSED; i++) {
+        manifest_item_clear(&c->out[i].item);
+        free(c->out[i].uri);
+        free(c->out[i].remote_path);
+        free(c->out[i].why);
+    }
+    c->n = c->len = 0;
+    c->state = CHUNK_EMPTY;
+}
+
+/* Adds a line to the chunk (a line over MANIFEST_MAX_LINE is not copied:
+ * its length says what is wrong with it). 1 when the chunk is full. */
+static int chunk_add(chunk *c, const char *line, size_t n, uint64_t no)
+{
+    size_t keep = n > MANIFEST_MAX_LINE ? 0 : n;
+    if (c->len + keep + 1 > c->cap) {
+        c->cap = c->len + keep + 1 > 2 * c->cap ? c->len + keep + 1 : 2 * c->cap;
+        c->text = xrealloc(c->text, c->cap);
+    }
+    memcpy(c->text + c->len, line, keep);
+    c->text[c->len + keep] = '\0';
+    c->lines[c->n++] = (line_ref){c->len, n, no};
+    c->len += keep + 1;
+    return c->n == CHUNK_LINES || c->len >= CHUNK_BYTES;
 }
 
 static uint64_t prompt_for(ingest *in, const manifest_item *it)
@@ -232,53 +563,88 @@ static uint64_t prompt_for(ingest *in, const manifest_item *it)
     return id;
 }
 
-static void add_image(ingest *in, uint64_t line, const manifest_item *it)
+/* "#<id>" (MANIFEST_GENERATED_ID_FMT) without printf. */
+static void generated_id(char *buf, uint64_t id)
 {
-    char *uri = NULL;
-    uint64_t h;
-    int hashed;
-    if (check_image(in, line, it, &uri, &h, &hashed) < 0)
+    char digits[24];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + id % 10);
+    while ((id /= 10) != 0);
+    *buf++ = '#';
+    while (n)
+        *buf++ = digits[--n];
+    *buf = '\0';
+}
+
+/* A parsed line in manifest order: the checks that depend on earlier lines,
+ * then the records. */
+static void add_line(ingest *in, parsed_line *pl)
+{
+    uint64_t line = pl->lineno;
+    const manifest_item *it = &pl->item;
+    if (pl->bad) {
+        line_error(in, line, pl->why);
         return;
+    }
+    char why[512];
+    int rc;
+    if (pl->remote && in->opts.check_remote &&
+        (rc = in->opts.check_remote(in->opts.check_remote_ctx,
+                                    pl->remote_path ? pl->remote_path : pl->uri, why,
+                                    sizeof why))) {
+        if (rc != JOUST_EAGAIN) {
+            char *msg = image_why(it, why);
+            line_error(in, line, msg);
+            free(msg);
+            return;
+        }
+        if (++in->stats->unchecked <= MAX_REPORTED)
+            log_warn("%s:%llu: image %s (not checked; workers will try)", in->path,
+                     (unsigned long long)line, why);
+    }
+    if (pl->missing && ++in->stats->missing <= MAX_REPORTED)
+        log_warn("%s:%llu: image %s (judges that read it will fail its matches)", in->path,
+                 (unsigned long long)line, pl->why);
     uint64_t id_hash = it->id ? joust_hash64(it->id, strlen(it->id)) : 0, other;
     int caller_id = it->id != NULL;
     if (it->id && index_get(in, IDX_CALLER_ID, id_hash, &other)) {
-        char why[MANIFEST_MAX_NAME + 96];
-        snprintf(why, sizeof why, "duplicate id \"%s\" (already image %llu)", it->id,
+        char dup[MANIFEST_MAX_NAME + 96];
+        snprintf(dup, sizeof dup, "duplicate id \"%s\" (already image %llu)", it->id,
                  (unsigned long long)other);
         if (in->opts.duplicate_ids == JOUST_DUP_IDS_ERROR) {
-            line_error(in, line, why);
-            free(uri);
+            line_error(in, line, dup);
             return;
         }
         caller_id = 0;
         in->stats->renamed_ids++;
         log_warn("%s:%llu: %s; this image is reported as #%llu", in->path,
-                 (unsigned long long)line, why, (unsigned long long)in->next_image);
+                 (unsigned long long)line, dup, (unsigned long long)in->next_image);
     }
     Joust__ImageRecord r = JOUST__IMAGE_RECORD__INIT;
     r.image_id = in->next_image++;
     r.prompt_id = prompt_for(in, it);
-    r.uri = uri;
+    r.uri = pl->uri;
     r.model = it->model;
     /* Without a caller id the image is "#<image id>": manifest.h refuses
      * that form as a caller id, so the two cannot collide. */
     char gen_id[32];
-    snprintf(gen_id, sizeof gen_id, MANIFEST_GENERATED_ID_FMT, (unsigned long long)r.image_id);
+    generated_id(gen_id, r.image_id);
     r.caller_id = caller_id ? it->id : gen_id;
     r.has_latent = it->has_latent;
     r.latent = it->latent;
     r.meta_json = it->meta_json;
     r.has_line = 1;
     r.line = line;
-    if (hashed) {
+    if (pl->hashed) {
         r.has_content_hash = 1;
-        r.content_hash = h;
-        if (index_get(in, IDX_CONTENT, h, &other)) {
+        r.content_hash = pl->hash;
+        if (index_get(in, IDX_CONTENT, pl->hash, &other)) {
             if (++in->stats->duplicates <= MAX_REPORTED)
                 log_warn("%s:%llu: image %s has the same content as image %llu", in->path,
                          (unsigned long long)line, it->image, (unsigned long long)other);
         } else {
-            index_put(in, IDX_CONTENT, h, r.image_id);
+            index_put(in, IDX_CONTENT, pl->hash, r.image_id);
         }
     }
     if (caller_id)
@@ -286,7 +652,114 @@ static void add_image(ingest *in, uint64_t line, const manifest_item *it)
     joust_rec_image_put(in->batch, &r);
     joust_rec_prompt_add_image(in->batch, r.prompt_id, r.image_id);
     in->stats->images++;
-    free(uri);
+}
+
+/* Parser threads: opts.threads, else one per CPU, at most MAX_PARSERS. */
+static unsigned parser_count(const joust_ingest_opts *o)
+{
+    long n = o->threads ? (long)o->threads : sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_PARSERS ? MAX_PARSERS : (unsigned)n;
+}
+
+/* Reads the lines, has them parsed by the pool and adds them in order. */
+static int ingest_lines(ingest *in, FILE *f, size_t size)
+{
+    unsigned nthreads = parser_count(&in->opts);
+    parse_pool pp = {.in = in, .nring = 2 * (size_t)nthreads + 2};
+    pp.ring = xcalloc(pp.nring, sizeof *pp.ring);
+    for (size_t i = 0; i < pp.nring; i++) {
+        pp.ring[i].lines = xmalloc(CHUNK_LINES * sizeof *pp.ring[i].lines);
+        pp.ring[i].out = xmalloc(CHUNK_LINES * sizeof *pp.ring[i].out);
+    }
+    pthread_mutex_init(&pp.mu, NULL);
+    pthread_cond_init(&pp.cv, NULL);
+    pthread_t th[MAX_PARSERS];
+    joust_confine_cache cache = {0}; /* the main thread's, when no thread starts */
+    for (unsigned i = 0; i < nthreads; i++)
+        if (pthread_create(&th[i], NULL, parser_main, &pp) != 0) {
+            log_warn("ingest: cannot start a parser thread: %s", strerror(errno));
+            nthreads = i;
+            break;
+        }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    uint64_t lineno = 0, consumed = 0, write_next = 0;
+    int eof = 0, rc = 0;
+    while (rc == 0) {
+        /* fill every free chunk */
+        while (!eof && pp.fill_next - write_next < pp.nring) {
+            chunk *c = &pp.ring[pp.fill_next % pp.nring];
+            while (!eof) {
+                if ((n = getline(&line, &cap, f)) < 0) {
+                    eof = 1;
+                    break;
+                }
+                lineno++;
+                if ((consumed += (uint64_t)n) > size) {
+                    log_warn("%s: the manifest grew while it was read; lines from %llu on "
+                             "(after its first %zu bytes) are not ingested", in->path,
+                             (unsigned long long)lineno, size);
+                    eof = 1;
+                    break;
+                }
+                while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+                    line[--n] = '\0';
+                size_t lead = strspn(line, " \t");
+                if ((size_t)n == lead)
+                    continue; /* blank lines are allowed */
+                in->stats->lines++;
+                if (chunk_add(c, line, (size_t)n, lineno))
+                    break;
+            }
+            if (c->n == 0)
+                break;
+            pthread_mutex_lock(&pp.mu);
+            c->state = CHUNK_FILLED;
+            pp.fill_next++;
+            pthread_cond_broadcast(&pp.cv);
+            pthread_mutex_unlock(&pp.mu);
+        }
+        if (write_next == pp.fill_next)
+            break; /* every line read is added */
+        chunk *c = &pp.ring[write_next % pp.nring];
+        if (nthreads == 0) {
+            parse_chunk(in, &cache, c);
+            c->state = CHUNK_PARSED;
+        }
+        pthread_mutex_lock(&pp.mu);
+        while (c->state != CHUNK_PARSED)
+            pthread_cond_wait(&pp.cv, &pp.mu);
+        pthread_mutex_unlock(&pp.mu);
+        for (size_t i = 0; i < c->n && rc == 0; i++) {
+            add_line(in, &c->out[i]);
+            if (joust_batch_count(in->batch) >= COMMIT_LINES * 3)
+                rc = commit(in, 0);
+        }
+        chunk_release(c);
+        write_next++;
+    }
+    free(line);
+    /* stop the threads: they finish the chunks handed out, then leave */
+    pthread_mutex_lock(&pp.mu);
+    pp.stop = 1;
+    pthread_cond_broadcast(&pp.cv);
+    pthread_mutex_unlock(&pp.mu);
+    for (unsigned i = 0; i < nthreads; i++)
+        pthread_join(th[i], NULL);
+    for (size_t i = 0; i < pp.nring; i++) {
+        chunk_release(&pp.ring[i]);
+        free(pp.ring[i].text);
+        free(pp.ring[i].lines);
+        free(pp.ring[i].out);
+    }
+    free(pp.ring);
+    joust_confine_cache_free(&cache);
+    pthread_mutex_destroy(&pp.mu);
+    pthread_cond_destroy(&pp.cv);
+    if (rc == 0 && ferror(f))
+        rc = JOUST_EIO;
+    return rc;
 }
 
 static char *folder_of(const char *path)
@@ -363,6 +836,8 @@ int joust_ingest_with(joust_store_t *st, const char *path, const joust_ingest_op
         }
     }
     in.batch = joust_batch_new();
+    in.spare = joust_batch_new();
+    writer_start(&in.writer, st);
     for (int i = 0; i < 3; i++)
         joust_u64map_init(&in.pending[i]);
     in.dir = folder_of(path);
@@ -380,36 +855,9 @@ int joust_ingest_with(joust_store_t *st, const char *path, const joust_ingest_op
         (rc = joust_rec_counter_get(st, JOUST_NEXT_PROMPT, &in.next_prompt)) < 0)
         goto out;
     stats->first_image = in.next_image;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    uint64_t lineno = 0, consumed = 0;
-    while ((n = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        if ((consumed += (uint64_t)n) > size) {
-            log_warn("%s: the manifest grew while it was read; lines from %llu on (after its "
-                     "first %zu bytes) are not ingested", path, (unsigned long long)lineno, size);
-            break;
-        }
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            line[--n] = '\0';
-        size_t lead = strspn(line, " \t");
-        if ((size_t)n == lead)
-            continue; /* blank lines are allowed */
-        stats->lines++;
-        manifest_item item;
-        if (manifest_parse_line(line, (size_t)n, &item, why, sizeof why) < 0)
-            line_error(&in, lineno, why);
-        else {
-            add_image(&in, lineno, &item);
-            manifest_item_clear(&item);
-        }
-        if (joust_batch_count(in.batch) >= COMMIT_LINES * 3 && (rc = commit(&in)) < 0)
-            break;
-    }
-    free(line);
-    if (rc == 0 && ferror(f))
-        rc = JOUST_EIO;
+    if ((rc = filter_init(&in, size)) < 0)
+        goto out;
+    rc = ingest_lines(&in, f, size);
     if (rc == 0) {
         /* Ids given (renamed duplicates included) are consecutive from
          * first_image: the range is what a run naming this manifest covers. */
@@ -417,7 +865,7 @@ int joust_ingest_with(joust_store_t *st, const char *path, const joust_ingest_op
         joust_rec_index_put(in.batch, JOUST_INDEX_MANIFEST, file_hash,
                             stats->end_image - stats->first_image);
         joust_rec_index_put(in.batch, JOUST_INDEX_MANIFEST_FIRST, file_hash, stats->first_image);
-        rc = commit(&in);
+        rc = commit(&in, 1);
     }
 out:
     if (bad_lines_finish(&in, rc == 0) < 0 && rc == 0)
@@ -430,7 +878,11 @@ out:
     fclose(f);
     for (int i = 0; i < 3; i++)
         joust_u64map_free(&in.pending[i]);
+    writer_stop(&in.writer);
     joust_batch_destroy(&in.batch);
+    joust_batch_destroy(&in.spare);
+    free(in.filter);
+    free(in.puts);
     free(in.dir);
     joust_path_roots_free(&in.roots);
     return rc;

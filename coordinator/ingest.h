@@ -56,6 +56,11 @@ typedef struct {
      * is unreachable) keeps the image with a warning. */
     int (*check_remote)(void *ctx, const char *uri, char *err, size_t errlen);
     void *check_remote_ctx;
+    /* Threads that parse lines and resolve, confine and hash their local
+     * images while the calling thread adds them in manifest order and
+     * writes (0: one per CPU, at most 8). check_remote is called from the
+     * calling thread only. */
+    unsigned threads;
 } joust_ingest_opts;
 
 /* The worker's default limit (worker/image.h): a larger file could never be judged. */

@@ -187,7 +187,327 @@ static char *extra_fields_json(cJSON *obj)
     return out;
 }
 
+/* ---- the fast path ------------------------------------------------------
+ * Most manifest lines are one flat object whose values are strings, numbers,
+ * true, false or null. Those are read here in one pass, without cJSON and
+ * with one allocation (item->block holds every string). Anything else (a
+ * nested value, a key with escapes, a known field given twice or with the
+ * wrong type, a surrogate escape, a syntax error, ...) returns FAST_NO and
+ * the line goes through cJSON below, which accepts or rejects it with the
+ * reason exactly as before: the fast path never rejects a line itself, and
+ * what it accepts it reads as cJSON does (test_manifest compares the two on
+ * every line of its corpus). */
+enum { FAST_NO = 1 };
+
+typedef struct {
+    const char *p, *end;
+    char *out; /* the next free byte of the item's block */
+} fast_in;
+
+static void fast_ws(fast_in *f)
+{
+    while (f->p < f->end && is_json_space((unsigned char)*f->p))
+        f->p++;
+}
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* A string at f->p (after its opening quote): decoded into the block when
+ * dec is set (NUL-terminated there, *out its start, *n its length), else
+ * only checked. *esc says whether it had an escape. */
+static int fast_string(fast_in *f, int dec, char **out, size_t *n, int *esc)
+{
+    char *o = f->out;
+    *esc = 0;
+    while (f->p < f->end) {
+        unsigned char c = (unsigned char)*f->p++;
+        if (c == '"') {
+            if (dec) {
+                *out = f->out;
+                *n = (size_t)(o - f->out);
+                *o++ = '\0';
+                f->out = o;
+            }
+            return 0;
+        }
+        if (c < 0x20)
+            return FAST_NO;
+        if (c != '\\') {
+            if (dec)
+                *o++ = (char)c;
+            continue;
+        }
+        *esc = 1;
+        if (f->p >= f->end)
+            return FAST_NO;
+        c = (unsigned char)*f->p++;
+        char d;
+        switch (c) {
+        case '"': d = '"'; break;
+        case '\\': d = '\\'; break;
+        case '/': d = '/'; break;
+        case 'b': d = '\b'; break;
+        case 'f': d = '\f'; break;
+        case 'n': d = '\n'; break;
+        case 'r': d = '\r'; break;
+        case 't': d = '\t'; break;
+        case 'u': {
+            if (f->end - f->p < 4)
+                return FAST_NO;
+            unsigned cp = 0;
+            for (int i = 0; i < 4; i++) {
+                int h = hexval((unsigned char)f->p[i]);
+                if (h < 0)
+                    return FAST_NO;
+                cp = cp << 4 | (unsigned)h;
+            }
+            f->p += 4;
+            if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff))
+                return FAST_NO; /* NUL and surrogates: cJSON's path says why */
+            if (dec) {
+                if (cp < 0x80) {
+                    *o++ = (char)cp;
+                } else if (cp < 0x800) {
+                    *o++ = (char)(0xc0 | cp >> 6);
+                    *o++ = (char)(0x80 | (cp & 0x3f));
+                } else {
+                    *o++ = (char)(0xe0 | cp >> 12);
+                    *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+                    *o++ = (char)(0x80 | (cp & 0x3f));
+                }
+            }
+            continue;
+        }
+        default: return FAST_NO;
+        }
+        if (dec)
+            *o++ = d;
+    }
+    return FAST_NO;
+}
+
+/* A JSON number (strict grammar) at f->p; *v its value. */
+static int fast_number(fast_in *f, double *v)
+{
+    const char *s = f->p, *p = s;
+    if (p < f->end && *p == '-')
+        p++;
+    if (p >= f->end || *p < '0' || *p > '9')
+        return FAST_NO;
+    if (*p == '0')
+        p++;
+    else
+        while (p < f->end && *p >= '0' && *p <= '9')
+            p++;
+    if (p < f->end && *p == '.') {
+        if (++p >= f->end || *p < '0' || *p > '9')
+            return FAST_NO;
+        while (p < f->end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p < f->end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < f->end && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= f->end || *p < '0' || *p > '9')
+            return FAST_NO;
+        while (p < f->end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    char buf[64];
+    if (p - s >= (ptrdiff_t)sizeof buf)
+        return FAST_NO;
+    memcpy(buf, s, (size_t)(p - s));
+    buf[p - s] = '\0';
+    *v = strtod(buf, NULL);
+    f->p = p;
+    return 0;
+}
+
+static int fast_literal(fast_in *f, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(f->end - f->p) < n || memcmp(f->p, word, n))
+        return FAST_NO;
+    f->p += n;
+    return 0;
+}
+
+enum { K_IMAGE, K_PROMPT, K_PROMPT_ID, K_MODEL, K_ID, K_LATENT, K_NONE };
+
+static int known_key(const char *k, size_t n)
+{
+    static const size_t klen[K_NONE] = {5, 6, 9, 5, 2, 6};
+    for (int i = 0; i < K_NONE; i++)
+        if (klen[i] == n && !memcmp(k, known_fields[i], n))
+            return i;
+    return K_NONE;
+}
+
+/* A known text field's value as get_text reads it; FAST_NO for whatever
+ * get_text would refuse. */
+static int fast_text(fast_in *f, int allow_int, size_t max, char **out)
+{
+    size_t n;
+    int esc;
+    if (*f->p == '"') {
+        f->p++;
+        if (fast_string(f, 1, out, &n, &esc))
+            return FAST_NO;
+        return n > max ? FAST_NO : 0;
+    }
+    if (*f->p == 'n')
+        return fast_literal(f, "null"); /* absent */
+    double v;
+    const char *start = f->p;
+    if (!allow_int || fast_number(f, &v) || v != floor(v) || !(fabs(v) < 9.007199254740992e15))
+        return FAST_NO;
+    *out = f->out;
+    size_t tn = (size_t)(f->p - start), digits = tn - (*start == '-');
+    if (digits <= 15 && strspn(start + (*start == '-'), "0123456789") == digits) {
+        memcpy(f->out, start, tn); /* what "%.0f" writes for a plain integer */
+        f->out[tn] = '\0';
+        f->out += tn + 1;
+    } else {
+        f->out += snprintf(f->out, 32, "%.0f", v) + 1;
+    }
+    return 0;
+}
+
+static int fast_parse(const char *line, size_t len, manifest_item *item)
+{
+    /* Three regions: decoded strings (<= len, plus <= 32 per integer id and
+     * 1 for a missing prompt), the metadata object (<= len + 2), the group
+     * key (<= len + 6). */
+    char *block = xmalloc(3 * len + 256);
+    fast_in f = {line, line + len, block};
+    char *meta = NULL, *mo = block + len + 128, *gk = block + 2 * len + 192;
+    char **known[K_NONE] = {&item->image, &item->prompt, &item->prompt_id, &item->model, &item->id};
+    static const size_t max[K_NONE] = {MANIFEST_MAX_URI, MANIFEST_MAX_PROMPT, MANIFEST_MAX_NAME,
+                                       MANIFEST_MAX_NAME, MANIFEST_MAX_NAME};
+    unsigned seen = 0;
+    fast_ws(&f);
+    if (f.p >= f.end || *f.p++ != '{')
+        goto no;
+    fast_ws(&f);
+    if (f.p < f.end && *f.p == '}')
+        goto no; /* no image: cJSON's path says so */
+    for (;;) {
+        if (f.p >= f.end || *f.p != '"')
+            goto no;
+        const char *kstart = f.p++;
+        char *k;
+        size_t kn;
+        int esc;
+        if (fast_string(&f, 0, &k, &kn, &esc) || esc)
+            goto no;
+        int key = known_key(kstart + 1, (size_t)(f.p - kstart - 2));
+        fast_ws(&f);
+        if (f.p >= f.end || *f.p++ != ':')
+            goto no;
+        fast_ws(&f);
+        if (f.p >= f.end)
+            goto no;
+        if (key != K_NONE) {
+            if (seen & 1u << key)
+                goto no; /* a repeated known field */
+            seen |= 1u << key;
+            if (key == K_LATENT) {
+                double v;
+                if (*f.p == 'n') {
+                    if (fast_literal(&f, "null"))
+                        goto no;
+                } else if (fast_number(&f, &v) || !isfinite(v)) {
+                    goto no;
+                } else {
+                    item->latent = v;
+                    item->has_latent = 1;
+                }
+            } else if (fast_text(&f, key == K_PROMPT_ID || key == K_ID, max[key], known[key])) {
+                goto no;
+            }
+        } else {
+            /* metadata: the member copied as written */
+            double v;
+            int rc = *f.p == '"' ? (f.p++, fast_string(&f, 0, &k, &kn, &esc))
+                   : *f.p == 't' ? fast_literal(&f, "true")
+                   : *f.p == 'f' ? fast_literal(&f, "false")
+                   : *f.p == 'n' ? fast_literal(&f, "null")
+                                 : fast_number(&f, &v);
+            if (rc)
+                goto no;
+            if (!meta) {
+                meta = mo;
+                *mo++ = '{';
+            } else {
+                *mo++ = ',';
+            }
+            memcpy(mo, kstart, (size_t)(f.p - kstart)); /* "key": value */
+            mo += f.p - kstart;
+        }
+        fast_ws(&f);
+        if (f.p >= f.end)
+            goto no;
+        if (*f.p == '}') {
+            f.p++;
+            break;
+        }
+        if (*f.p++ != ',')
+            goto no;
+        fast_ws(&f);
+    }
+    fast_ws(&f);
+    if (f.p != f.end)
+        goto no;
+    if (meta) {
+        *mo++ = '}';
+        *mo = '\0';
+    }
+    /* what cJSON's path refuses goes there for its reason */
+    if (!item->image || !item->image[0] || (!item->prompt && !item->prompt_id) ||
+        (item->id && (!item->id[0] || manifest_id_reserved(item->id))))
+        goto no;
+    if (!item->prompt) {
+        item->prompt = f.out;
+        *f.out++ = '\0';
+    }
+    item->meta_json = meta;
+    item->group_key = gk;
+    const char *kind = item->prompt_id ? "id:" : "text:";
+    const char *key = item->prompt_id ? item->prompt_id : item->prompt;
+    size_t kl = strlen(kind), vl = strlen(key);
+    memcpy(gk, kind, kl);
+    memcpy(gk + kl, key, vl + 1);
+    item->block = block;
+    return 0;
+no:
+    free(block);
+    memset(item, 0, sizeof *item);
+    return FAST_NO;
+}
+
 int manifest_parse_line(const char *line, size_t len, manifest_item *item, char *err, size_t errlen)
+{
+    memset(item, 0, sizeof *item);
+    if (len > MANIFEST_MAX_LINE) {
+        snprintf(err, errlen, "line longer than %d bytes", MANIFEST_MAX_LINE);
+        return JOUST_EINVAL;
+    }
+    if (!utf8_valid(line, len)) {
+        snprintf(err, errlen, "not valid UTF-8");
+        return JOUST_EINVAL;
+    }
+    if (fast_parse(line, len, item) == 0)
+        return 0;
+    return manifest_parse_line_cjson(line, len, item, err, errlen);
+}
+
+int manifest_parse_line_cjson(const char *line, size_t len, manifest_item *item, char *err,
+                              size_t errlen)
 {
     memset(item, 0, sizeof *item);
     if (len > MANIFEST_MAX_LINE) {
@@ -266,6 +586,11 @@ out:
 
 void manifest_item_clear(manifest_item *item)
 {
+    if (item->block) { /* the fast path: every string lies in the block */
+        free(item->block);
+        memset(item, 0, sizeof *item);
+        return;
+    }
     free(item->image);
     free(item->prompt);
     free(item->prompt_id);

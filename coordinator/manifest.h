@@ -31,12 +31,19 @@ typedef struct {
     int has_latent;
     char *meta_json;  /* other fields as a JSON object; NULL when none */
     char *group_key;  /* "id:<prompt_id>" or "text:<prompt>" */
+    char *block;      /* when set, every string above lies in it (one allocation) */
 } manifest_item;
 
 /* Returns 0 and fills item (free with manifest_item_clear), or JOUST_EINVAL
  * with a reason in err. */
 int manifest_parse_line(const char *line, size_t len, manifest_item *item, char *err, size_t errlen);
 void manifest_item_clear(manifest_item *item);
+/* The same parse through cJSON alone. manifest_parse_line reads the common
+ * shape (a flat object of strings, numbers, booleans and nulls) in one pass
+ * of its own and hands every other line to this one, so the two accept the
+ * same lines with the same values; tests compare them. */
+int manifest_parse_line_cjson(const char *line, size_t len, manifest_item *item, char *err,
+                              size_t errlen);
 /* 1 when id has the form "#N" (N decimal digits): reserved for the ids
  * ingest gives to images whose line has no "id", so that a generated id
  * never equals a caller's. */

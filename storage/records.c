@@ -659,3 +659,27 @@ const void *joust_rec_cursor_bytes(joust_rec_cursor_t *c, size_t *len)
 }
 
 int joust_rec_cursor_error(joust_rec_cursor_t *c) { return joust_iter_error(c->it); }
+
+/* ---- ingest indexes, walked (appended for ingest's filter of known keys) ---- */
+
+int joust_rec_index_each(joust_store_t *st, joust_rec_index index,
+                         void (*fn)(uint64_t hash, uint64_t value, void *arg), void *arg)
+{
+    unsigned char prefix[1];
+    assert((unsigned)index < sizeof index_tags);
+    prefix[0] = (unsigned char)index_tags[index];
+    joust_iter_t *it;
+    int rc = joust_iter_new(st, JOUST_CF_META, prefix, 1, &it);
+    if (rc < 0)
+        return rc;
+    for (; joust_iter_valid(it); joust_iter_next(it)) {
+        size_t klen, vlen;
+        const unsigned char *k = joust_iter_key(it, &klen);
+        const unsigned char *v = joust_iter_value(it, &vlen);
+        if (klen == 9 && vlen == 8)
+            fn(joust_get_be64(k + 1), joust_get_be64(v), arg);
+    }
+    rc = joust_iter_error(it);
+    joust_iter_destroy(&it);
+    return rc;
+}

@@ -43,6 +43,9 @@ typedef enum {
 /* JOUST_ENOTFOUND when absent, JOUST_ECORRUPT when not 8 bytes. */
 int joust_rec_index_get(joust_store_t *st, joust_rec_index index, uint64_t hash, uint64_t *out);
 void joust_rec_index_put(joust_batch_t *b, joust_rec_index index, uint64_t hash, uint64_t value);
+/* Calls fn for every entry of the index, in hash order (one iterator). */
+int joust_rec_index_each(joust_store_t *st, joust_rec_index index,
+                         void (*fn)(uint64_t hash, uint64_t value, void *arg), void *arg);
 
 /* ---- the outcome reuse index: a 64-bit key (coordinator/reuse.h) -> the
  * run and match of an OK outcome with it ---- */

@@ -14,6 +14,7 @@
 #include "bench_coord_bare.h"
 #include "bench_dedup.h"
 #include "bench_groups.h"
+#include "bench_ingest.h"
 #include "bench_ranking.h"
 #include "cli.h"
 #include "clock.h"
@@ -340,9 +341,11 @@ int cmd_bench(int argc, char **argv)
         return joust_bench_dedup_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "groups"))
         return joust_bench_groups_main(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "ingest"))
+        return joust_bench_ingest_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "ranking"))
         return joust_bench_ranking_main(argc - 1, argv + 1);
     fprintf(argc >= 2 && strcmp(argv[1], "--help") ? stderr : stdout,
-            "usage: joust bench scale|coordinator|bt|groups [options]   (joust bench scale --help)\n");
+            "usage: joust bench scale|coordinator|bt|groups|ingest [options]   (joust bench scale --help)\n");
     return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
 }

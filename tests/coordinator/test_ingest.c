@@ -859,6 +859,77 @@ static void test_ingest_confine(void)
     joust_store_destroy(&st);
 }
 
+/* Lines are parsed by threads in chunks and added in order: one thread and
+ * several give the same store, line for line, over a manifest of many
+ * chunks with duplicate ids and contents across chunk boundaries, missing
+ * files in folders that exist and that do not, bad lines and a line over
+ * the length limit; an id from an earlier manifest is still a duplicate. */
+static void test_ingest_threads(void)
+{
+    mkdir(path_in("m5"), 0755);
+    mkdir(path_in("m5/imgs"), 0755);
+    for (int i = 0; i < 10; i++) {
+        char name[64], body[32];
+        snprintf(name, sizeof name, "m5/imgs/%d.bin", i);
+        snprintf(body, sizeof body, "content %d", i % 7); /* 7 and 8, 9 repeat 0..2 */
+        write_str(path_in(name), body);
+    }
+    enum { N = 9000 };
+    joust_buf_t b = {0};
+    for (int i = 1; i <= N; i++) {
+        if (i == 4500) { /* longer than MANIFEST_MAX_LINE */
+            joust_buf_puts(&b, "{\"image\":\"imgs/1.bin\",\"prompt\":\"");
+            for (int k = 0; k < (1 << 20); k++)
+                joust_buf_puts(&b, "x");
+            joust_buf_puts(&b, "\"}\n");
+        } else if (i % 997 == 0) {
+            joust_buf_puts(&b, "{\"image\":\"imgs/1.bin\"}\n"); /* no prompt */
+        } else {
+            joust_buf_printf(&b, "{\"image\":\"%s/%d.bin\",\"prompt_id\":%d,\"id\":\"i%d\"}\n",
+                             i % 5 == 0 ? "nowhere" : "imgs", i % 10, i / 16,
+                             i % 1000 == 1 ? 1 : i); /* id i1 again every 1000 lines */
+        }
+    }
+    write_str(path_in("m5/manifest.jsonl"), b.data);
+    joust_buf_free(&b);
+    write_str(path_in("m5/second.jsonl"), "{\"image\":\"imgs/2.bin\",\"prompt\":\"p\",\"id\":\"i7\"}\n"
+                                          "{\"image\":\"imgs/2.bin\",\"prompt\":\"p\",\"id\":\"new\"}\n");
+    joust_store_t *st[2] = {NULL, NULL};
+    joust_ingest_stats s[2], s2;
+    for (int t = 0; t < 2; t++) {
+        char db[32];
+        snprintf(db, sizeof db, "db-threads-%d", t);
+        CHECK_RC(joust_store_open(path_in(db), 1, &st[t]));
+        if (!st[t])
+            return;
+        joust_ingest_opts o;
+        joust_ingest_opts_defaults(&o);
+        o.threads = t ? 4 : 1;
+        CHECK_RC(joust_ingest_with(st[t], path_in("m5/manifest.jsonl"), &o, &s[t]));
+        CHECK_RC(joust_ingest_with(st[t], path_in("m5/second.jsonl"), &o, &s2));
+        CHECK(s2.images == 1 && s2.errors == 1); /* "i7" is taken */
+    }
+    CHECK(s[0].lines == N && s[1].lines == N);
+    CHECK(s[0].images == s[1].images && s[0].errors == s[1].errors &&
+          s[0].duplicates == s[1].duplicates && s[0].missing == s[1].missing &&
+          s[0].prompts == s[1].prompts);
+    /* bad: the long line, N/997 without a prompt, 8 repeats of id i1 */
+    CHECK(s[0].errors == 1 + N / 997 + 8);
+    /* missing: the lines in nowhere/ (every 5th) but the long one and 4985 (no prompt) */
+    CHECK(s[0].missing == N / 5 - 2);
+    CHECK(s[0].duplicates > 0);
+    for (uint64_t id = s[0].first_image; id < s[0].end_image + 1; id++) {
+        Joust__ImageRecord *x = img(st[0], id), *y = img(st[1], id);
+        CHECK(x && y && streq(x->uri, y->uri) && streq(x->caller_id, y->caller_id) &&
+              x->prompt_id == y->prompt_id && x->line == y->line &&
+              x->has_content_hash == y->has_content_hash && x->content_hash == y->content_hash);
+        joust_rec_free(x);
+        joust_rec_free(y);
+    }
+    joust_store_destroy(&st[0]);
+    joust_store_destroy(&st[1]);
+}
+
 int main(void)
 {
     joust_log_set_level(JOUST_LOG_ERROR);
@@ -887,6 +958,7 @@ int main(void)
     test_ingest_uris();
     test_ingest_check_remote();
     test_ingest_confine();
+    test_ingest_threads();
 
     joust_store_destroy(&st);
     rm_rf(tmpdir);

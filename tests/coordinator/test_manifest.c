@@ -403,6 +403,76 @@ static void test_utf8(void)
     CHECK(utf8_valid("ab\xc3\xa9", 2) == 1);
 }
 
+static int same_str(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
+
+/* manifest_parse_line reads common lines on a fast path of its own and the
+ * rest through cJSON: on every line here (each shape the fast path takes,
+ * each it hands on) both give the same result, field by field, and the
+ * same reason for a rejected line. */
+static void test_fast_path_equals_cjson(void)
+{
+    static const char *lines[] = {
+        "{\"image\":\"a.jpg\",\"prompt\":\"p\"}",
+        " { \"image\" : \"a.jpg\" , \"prompt_id\" : 17 , \"model\":\"m\" } ",
+        "{\"id\":\"x-1\",\"image\":\"img/0/0.jpg\",\"prompt\":\"a \\\"quoted\\\" \\u00e9t\\u00e9 \\n \\/ \\\\\",\"model\":\"m\",\"latent\":-1.5e-3,\"seed\":12,\"cfg\":7.5,\"ok\":true,\"no\":false,\"nil\":null,\"s\":\"\\u20ac\"}",
+        "{\"image\":\"a.jpg\",\"prompt_id\":-0,\"id\":123456789012345}",
+        "{\"image\":\"a.jpg\",\"prompt_id\":1e3,\"id\":5.0}",
+        "{\"image\":\"a.jpg\",\"prompt_id\":12345678901234567}",
+        "{\"image\":\"a.jpg\",\"prompt\":null,\"prompt_id\":\"g\",\"latent\":null,\"model\":null}",
+        "{\"image\":\"a.jpg\",\"prompt\":\"p\",\"dup\":1,\"dup\":2}",
+        /* handed to cJSON: nested values, repeated known fields, escapes in keys, surrogates */
+        "{\"image\":\"a.jpg\",\"prompt\":\"p\",\"tags\":[1,2],\"cfg\":{\"steps\":30}}",
+        "{\"image\":\"a.jpg\",\"image\":\"b.jpg\",\"prompt\":\"p\"}",
+        "{\"im\\u0061ge\":\"a.jpg\",\"prompt\":\"p\"}",
+        "{\"image\":\"a.jpg\",\"prompt\":\"\\ud83d\\ude00\"}",
+        /* rejected: the reasons come from the cJSON path */
+        "{}", "[]", "", "{\"image\":\"a.jpg\"}", "{\"image\":1,\"prompt\":\"p\"}",
+        "{\"image\":\"\",\"prompt\":\"p\"}", "{\"image\":\"a.jpg\",\"prompt\":\"p\"} x",
+        "{\"image\":\"a.jpg\",\"prompt\":\"p\",}", "{\"image\":\"a.jpg\",\"prompt\":\"p\"",
+        "{\"image\":\"a.jpg\",\"prompt\":\"p\",\"latent\":\"x\"}",
+        "{\"image\":\"a.jpg\",\"prompt\":\"p\",\"id\":\"#12\"}",
+        "{\"image\":\"a.jpg\",\"prompt\":\"p\",\"id\":\"\"}",
+        "{\"image\":\"a.jpg\",\"prompt\":\"p\",\"id\":1.5}",
+        "{\"image\":\"a.jpg\",\"prompt\":\"p\",\"x\":01}",
+        "{\"image\":\"a.jpg\",\"prompt\":\"p\",\"x\":\"\\u0000\"}",
+        "{\"image\":\"a.jpg\",\"prompt\":\"p\",\"x\":tru}",
+        "{\"image\":\"a.jpg\",\"prompt\":\"p\",\"x\":\"\\q\"}",
+        "{\"image\":\"a.jpg\",\"prompt\":\"p\"\f}",
+        "{\"image\":\"a.jpg\",\"prompt\":\"tab\there\"}",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+        manifest_item a, b;
+        char ea[256] = "", eb[256] = "";
+        size_t len = strlen(lines[i]);
+        int ra = manifest_parse_line(lines[i], len, &a, ea, sizeof ea);
+        int rb = manifest_parse_line_cjson(lines[i], len, &b, eb, sizeof eb);
+        int same = ra == rb && (ra != 0 || (same_str(a.image, b.image) &&
+                                            same_str(a.prompt, b.prompt) &&
+                                            same_str(a.prompt_id, b.prompt_id) &&
+                                            same_str(a.model, b.model) && same_str(a.id, b.id) &&
+                                            same_str(a.group_key, b.group_key) &&
+                                            a.has_latent == b.has_latent && a.latent == b.latent));
+        if (ra != 0)
+            same = same && !strcmp(ea, eb);
+        if (same && ra == 0) { /* metadata: the same JSON (the fast path keeps it as written) */
+            cJSON *ja = a.meta_json ? cJSON_Parse(a.meta_json) : NULL;
+            cJSON *jb = b.meta_json ? cJSON_Parse(b.meta_json) : NULL;
+            same = same_str(a.meta_json, b.meta_json) || (ja && jb && cJSON_Compare(ja, jb, 1));
+            cJSON_Delete(ja);
+            cJSON_Delete(jb);
+        }
+        if (!same)
+            fprintf(stderr, "line %zu differs: %s\n  fast rc %d \"%s\" meta %s\n  cjson rc %d \"%s\" meta %s\n",
+                    i, lines[i], ra, ea, ra == 0 && a.meta_json ? a.meta_json : "-", rb, eb,
+                    rb == 0 && b.meta_json ? b.meta_json : "-");
+        CHECK(same);
+        if (ra == 0)
+            manifest_item_clear(&a);
+        if (rb == 0)
+            manifest_item_clear(&b);
+    }
+}
+
 int main(void)
 {
     test_valid_all_fields();
@@ -415,5 +485,6 @@ int main(void)
     test_nul_in_strings();
     test_whitespace();
     test_ids();
+    test_fast_path_equals_cjson();
     return test_report();
 }
