@@ -16,6 +16,7 @@
 #include "pairing.h"
 #include "planner.h"
 #include "sparse_plan.h"
+#include "run.h"
 #include "store.h"
 #include "u64map.h"
 #include "xalloc.h"
@@ -95,6 +96,8 @@ typedef struct {
     uint64_t match_id;
 } pending_ack;
 
+typedef struct coord_signing coord_signing; /* signing.c */
+
 typedef struct {
     joust_store_t *st;
     Joust__RunRecord *run;
@@ -148,6 +151,12 @@ typedef struct {
     uint64_t reused_staged;                 /* reused outcomes in the open batch */
     int64_t start_ms, last_progress_ms, last_log_ms, paused_since_ms, last_pause_ms;
     int paused;
+
+    /* Signature jobs (cfg->sign): the images to sign, and the run's
+     * collapsed near-duplicates (image id -> representative), which
+     * planning leaves out. */
+    coord_signing *signing;
+    joust_u64map_t collapsed;
 } coord;
 
 static inline void ring_push(ring *r, uint64_t v, int front)
@@ -201,6 +210,42 @@ static inline match *find_match(coord *c, uint64_t id)
     uint64_t idx;
     return joust_u64map_get(&c->active, id, &idx) ? &c->pool[idx] : NULL;
 }
+
+/* coordinator.c, for signing.c: a peer that may be sent work now (credit
+ * aside); one JOB of matches and/or sign entries to p (0, or the send's
+ * error; a vanished peer is marked gone). */
+int coord_takes_work(const peer *p);
+int coord_send_job(coord *c, peer *p, Joust__MatchJob **matches, size_t n_matches,
+                   Joust__ImageRef **sign, size_t n_sign);
+
+/* planning.c and signing.c: whether the run plans image id (it covers it
+ * and it is not a collapsed near-duplicate). */
+static inline int coord_plans_image(const coord *c, uint64_t id)
+{
+    uint64_t rep;
+    return joust_run_image_pass(c->run, id) >= 0 &&
+           !(c->collapsed.len && joust_u64map_get(&c->collapsed, id, &rep));
+}
+
+/* signing.c: signature jobs (docs/protocol.md §11).
+ * init queues the covered images without a stored signature (copying the
+ * signature of an image with the same content into the open batch);
+ * busy says whether any is left; dispatch sends queued images to peers with
+ * credit (before matches); result stages the signatures of a RESULT;
+ * expire and peer_lost put images whose lease ended back in the queue;
+ * progress logs every log_every_ms (final: now); free releases it all. */
+int coord_sign_init(coord *c);
+int coord_sign_busy(const coord *c);
+void coord_sign_dispatch(coord *c);
+void coord_sign_result(coord *c, peer *p, const Joust__Result *r);
+void coord_sign_expire(coord *c, int64_t now);
+void coord_sign_peer_lost(coord *c, uint32_t pi);
+void coord_sign_progress(coord *c, int64_t now, int final);
+void coord_sign_free(coord *c);
+/* Reads the run's collapsed near-duplicates into c->collapsed. */
+int coord_collapsed_load(coord *c);
+/* A heap copy of a run record (free with joust_rec_free). */
+int coord_sign_copy_run(const Joust__RunRecord *run, Joust__RunRecord **out);
 
 /* coord_metrics.c: publishes the loop's counters and gauges to
  * cfg->metrics (when set); called once per turn of the loop. */

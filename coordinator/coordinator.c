@@ -90,6 +90,21 @@ static int takes_work(const peer *p)
     return p->alive && p->registered && !p->unavailable && !p->drained;
 }
 
+int coord_takes_work(const peer *p) { return takes_work(p); }
+
+int coord_send_job(coord *c, peer *p, Joust__MatchJob **matches, size_t n_matches,
+                   Joust__ImageRef **sign, size_t n_sign)
+{
+    Joust__Job job = JOUST__JOB__INIT;
+    job.run_id = c->run->run_id;
+    job.lease_ms = c->run->lease_ms;
+    job.n_matches = n_matches;
+    job.matches = matches;
+    job.n_sign = n_sign;
+    job.sign = sign;
+    return peer_send(c, p, JOUST_CMD_JOB, &job.base);
+}
+
 static int held_by(const match *m, uint32_t ident)
 {
     for (int i = 0; i < HOLDERS; i++)
@@ -157,6 +172,7 @@ static void drop_peer(coord *c, peer *p, const char *why)
         if (m->state == M_LEASED && m->worker == pi && find_match(c, m->id) == m)
             lose_lease(c, m, "its worker disappeared");
     }
+    coord_sign_peer_lost(c, pi);
 }
 
 static void send_acks(coord *c)
@@ -394,8 +410,9 @@ static void commit_begin(coord *c)
     c->batch_results = 0;
     c->reused_staged = 0;
     /* The run record rides along: batch planners advance next_match_id
-     * long after planning_done. */
-    joust_rec_run_put(c->batch, c->run);
+     * long after planning_done. A signing-only session leaves it alone. */
+    if (c->cfg->sign != JOUST_SIGN_ONLY)
+        joust_rec_run_put(c->batch, c->run);
     joust_committer_submit(c->committer, &c->batch);
     if (c->cfg->metrics)
         c->cfg->metrics->commit_started_us = joust_now_us();
@@ -507,12 +524,7 @@ static void dispatch_to(coord *c, peer *p, uint32_t credit)
         ring_push(&c->pending, skipped[--nskip], 1);
     if (!n)
         return;
-    Joust__Job job = JOUST__JOB__INIT;
-    job.run_id = c->run->run_id;
-    job.lease_ms = c->run->lease_ms;
-    job.n_matches = n;
-    job.matches = c->job_ptrs;
-    int rc = peer_send(c, p, JOUST_CMD_JOB, &job.base);
+    int rc = coord_send_job(c, p, c->job_ptrs, n, NULL, 0);
     for (size_t i = n; i-- > 0;) {
         match *m = sent[i];
         if (rc < 0) {
@@ -533,6 +545,7 @@ static void dispatch_to(coord *c, peer *p, uint32_t credit)
 
 static void dispatch(coord *c)
 {
+    coord_sign_dispatch(c); /* signature jobs first: planning waits for them */
     for (size_t k = 0; k < c->npeers && c->pending.len; k++) {
         peer *p = &c->peers[(c->rr + k) % c->npeers];
         while (takes_work(p) && p->slots > p->outstanding && c->pending.len) {
@@ -624,7 +637,7 @@ static void on_message(coord *c, joust_wire_msg *m)
         p->drained = 0;
         p->expired_streak = 0;
         log_info("worker %s ready: judge %s, %u slots", p->name, r->judge, r->slots);
-        if (strcmp(r->judge, c->run->judge))
+        if (strcmp(r->judge, c->run->judge) && c->cfg->sign != JOUST_SIGN_ONLY)
             log_warn("worker %s runs judge '%s' but run '%s' uses '%s'", p->name, r->judge,
                      c->run->name, c->run->judge);
         return;
@@ -636,8 +649,13 @@ static void on_message(coord *c, joust_wire_msg *m)
         d.reason = "unknown worker: send READY";
         peer_send(c, p, JOUST_CMD_DISCONNECT, &d.base);
     }
-    if (m->cmd == JOUST_CMD_RESULT)
-        on_result(c, p, (const Joust__Result *)m->body);
+    if (m->cmd == JOUST_CMD_RESULT) {
+        const Joust__Result *r = (const Joust__Result *)m->body;
+        if (r->n_results)
+            on_result(c, p, r);
+        if (r->n_signatures)
+            coord_sign_result(c, p, r);
+    }
     else if (m->cmd == JOUST_CMD_HEARTBEAT && p->registered)
         on_heartbeat(c, p, (const Joust__Heartbeat *)m->body);
     else if (m->cmd == JOUST_CMD_DISCONNECT && p->alive)
@@ -899,6 +917,8 @@ static void teardown(coord *c)
     free(c->jobs);
     free(c->job_ptrs);
     free(c->refs);
+    coord_sign_free(c);
+    joust_u64map_free(&c->collapsed);
     joust_u64map_free(&c->active);
     joust_u64map_free(&c->prompts);
     coord_planning_free(c);
@@ -907,13 +927,35 @@ static void teardown(coord *c)
     joust_rec_free(c->run);
 }
 
+/* Every image is signed (or given up): the signatures become durable, then
+ * the session ends (signing only) or the near-duplicates are collapsed and
+ * planning starts. */
+static int signing_done(coord *c)
+{
+    int rc = commit_sync(c);
+    coord_sign_progress(c, joust_now_ms(), 1);
+    coord_sign_free(c);
+    if (rc == 0 && c->cfg->sign == JOUST_SIGN_FIRST && c->cfg->after_signing &&
+        (rc = c->cfg->after_signing(c->st, c->run, c->cfg->after_signing_arg)) == 0)
+        rc = coord_collapsed_load(c);
+    return rc;
+}
+
 static int loop(coord *c)
 {
     int rc = 0;
     while (!(c->cfg->stop && *c->cfg->stop)) {
-        if ((rc = coord_plan_more(c)) < 0)
+        if (c->signing && !coord_sign_busy(c)) {
+            if ((rc = signing_done(c)) < 0)
+                break;
+            if (c->cfg->sign == JOUST_SIGN_ONLY) {
+                c->sum->complete = 1;
+                break;
+            }
+        }
+        if (!c->signing && (rc = coord_plan_more(c)) < 0)
             break;
-        if (c->run->planning_done && c->active.len == 0) {
+        if (!c->signing && c->run->planning_done && c->active.len == 0) {
             free(c->run->paused);
             c->run->paused = NULL;
             c->run->has_complete = 1;
@@ -969,13 +1011,17 @@ static int loop(coord *c)
             commit_begin(c);
         send_acks(c); /* only acknowledgements of durable results are queued */
         expire_leases(c, now);
+        coord_sign_expire(c, now);
         check_peers(c, now);
         explain_pause(c, now);
-        progress(c, now, 0);
+        if (c->cfg->sign != JOUST_SIGN_ONLY)
+            progress(c, now, 0);
+        coord_sign_progress(c, now, 0);
         coord_metrics_tick(c);
     }
     coord_metrics_tick(c);
-    progress(c, joust_now_ms(), 1);
+    if (c->cfg->sign != JOUST_SIGN_ONLY)
+        progress(c, joust_now_ms(), 1);
     return rc;
 }
 
@@ -984,7 +1030,12 @@ int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_c
 {
     memset(sum, 0, sizeof *sum);
     coord c = {.st = st, .cfg = cfg, .sum = sum};
-    int rc = joust_run_open(st, run_name, NULL, &c.run);
+    int rc = run_name ? joust_run_open(st, run_name, NULL, &c.run)
+                      : cfg->sign == JOUST_SIGN_ONLY && cfg->sign_scope
+                            ? coord_sign_copy_run(cfg->sign_scope, &c.run)
+                            : JOUST_EINVAL;
+    if (!run_name)
+        run_name = c.run ? c.run->name : "(none)";
     if (rc < 0) {
         log_error("run '%s': %s", run_name, joust_strerror(rc));
         return rc;
@@ -1020,6 +1071,7 @@ int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_c
     joust_u64map_init(&c.prompts);
     joust_u64map_init(&c.peer_index);
     joust_u64map_init(&c.ident_index);
+    joust_u64map_init(&c.collapsed);
     uint32_t jm = cfg->job_matches > 1024 ? 1024 : cfg->job_matches ? cfg->job_matches : 1;
     c.jobs = xmalloc(jm * sizeof *c.jobs);
     c.job_ptrs = xmalloc(jm * sizeof *c.job_ptrs);
@@ -1034,16 +1086,19 @@ int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_c
     c.start_ms = c.last_log_ms = joust_now_ms();
     free(c.run->paused); /* left by a coordinator that was killed while paused */
     c.run->paused = NULL;
-    if ((rc = coord_recover(&c)) == 0 && (rc = setup(&c)) == 0) {
+    if ((rc = cfg->sign ? coord_sign_init(&c) : 0) == 0 && (rc = coord_collapsed_load(&c)) == 0 &&
+        (rc = cfg->sign == JOUST_SIGN_ONLY ? 0 : coord_recover(&c)) == 0 &&
+        /* Signing only, with nothing to sign: no socket, no workers. */
+        (rc = cfg->sign == JOUST_SIGN_ONLY && !coord_sign_busy(&c) ? 0 : setup(&c)) == 0) {
         rc = loop(&c);
         if (rc == 0 && c.run->paused) { /* stopped while paused: not paused any more */
             set_paused_note(&c, NULL);
             rc = commit_sync(&c);
         }
         sum->seconds = (double)(joust_now_ms() - c.start_ms) / 1000.0;
-        if (sum->complete)
+        if (sum->complete && c.sock)
             finish(&c);
-        if (rc == 0 || rc == JOUST_EJUDGE) {
+        if ((rc == 0 || rc == JOUST_EJUDGE) && cfg->sign != JOUST_SIGN_ONLY) {
             int trc = joust_coord_tally_read(st, c.run, &sum->run);
             if (trc < 0)
                 log_error("run '%s': cannot count its outcomes: %s", run_name, joust_strerror(trc));

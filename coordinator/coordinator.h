@@ -75,10 +75,26 @@ typedef struct {
     const char *curve_allow;   /* allow-list file: "name public-key-z85" lines */
     /* Prometheus metrics (coord_metrics.h), or NULL: off. */
     struct joust_coord_metrics *metrics;
+    /* Signature jobs (docs/protocol.md §11, docs/dedup.md): JOUST_SIGN_FIRST
+     * signs the run's unsigned images before planning anything, then calls
+     * after_signing (e.g. to collapse near-duplicates: the run's duplicate
+     * records, read back afterwards, are left out of planning);
+     * JOUST_SIGN_ONLY signs and ends (sum->complete = 1 once every image is
+     * signed or given up) without planning or touching the run record:
+     * run_name NULL then means the images sign_scope covers. */
+    int sign;
+    const Joust__RunRecord *sign_scope; /* borrowed; see joust_coord_sign_scope */
+    int (*after_signing)(joust_store_t *st, const Joust__RunRecord *run, void *arg);
+    void *after_signing_arg;
     /* Called once the socket is bound, with the actual endpoint. */
     void (*on_bound)(const char *endpoint, void *arg);
     void *on_bound_arg;
 } joust_coord_config;
+
+enum { JOUST_SIGN_NONE = 0, JOUST_SIGN_FIRST, JOUST_SIGN_ONLY };
+
+/* The run id that signature jobs of a whole store (no run) carry. */
+#define JOUST_SIGN_STORE_RUN 0xffffffffu
 
 typedef struct {
     /* This session (planned: every match of the run known to it): */
@@ -87,6 +103,10 @@ typedef struct {
     uint64_t infra_retries; /* INFRA_ERROR / JUDGE_ERROR results re-queued */
     uint64_t forged;        /* results from a peer that never held the lease */
     uint64_t drained;       /* times a worker was drained */
+    /* Signature jobs: signed by workers (OK / IMAGE_ERROR), copied from an
+     * image with the same content, signed in an earlier session, given up
+     * (lost leases or INFRA_ERROR SIGN_MAX_TRIES times; signed next time). */
+    uint64_t sign_ok, sign_failed, sign_copied, sign_known, sign_given_up;
     double seconds;
     int complete;           /* every planned match has an outcome */
     char stopped[1024];     /* why it stopped early (CONFIG_ERROR), or "" */
@@ -95,6 +115,11 @@ typedef struct {
 } joust_coord_summary;
 
 void joust_coord_config_defaults(joust_coord_config *cfg);
+/* A transient run record for a signing-only session without a run: it
+ * covers the images first_image <= id < end_image (both 0: every image in
+ * the store), has run id JOUST_SIGN_STORE_RUN and is never written. Free
+ * with joust_rec_free. 0 or JOUST_ECORRUPT. */
+int joust_coord_sign_scope(uint64_t first_image, uint64_t end_image, Joust__RunRecord **out);
 /* Runs `run_name` (which must exist) until every planned match has an
  * outcome or *stop is set. Returns 0 or a JOUST_E* code. */
 int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_coord_config *cfg,

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "records.h"
 #include "run.h"
+#include "u64map.h"
 #include "xalloc.h"
 
 /* ----------------------------------------------------- atomic files --- */
@@ -265,6 +266,8 @@ const char *joust_image_label(const Joust__ImageRecord *img, char *buf, size_t l
 typedef struct {
     joust_outfile_t *jsonl, *csv;
     joust_buf_t line, pjson, pcsv;
+    joust_u64map_t dups; /* collapsed near-duplicate -> representative (run --dedup) */
+    const char *dup_of;  /* the row's duplicate_of label, NULL: none */
 } export_ctx;
 
 void joust_json_prompt_id(joust_buf_t *b, const Joust__PromptRecord *p)
@@ -332,6 +335,11 @@ static void write_jsonl(export_ctx *e, const char *prompt_json, const scored_ima
         joust_buf_puts(b, ",\"error\":");
         joust_buf_json_str(b, s->error);
     }
+    joust_buf_puts(b, ",\"duplicate_of\":");
+    if (e->dup_of)
+        joust_buf_json_str(b, e->dup_of);
+    else
+        joust_buf_puts(b, "null");
     joust_buf_puts(b, "}\n");
     joust_outfile_write(e->jsonl, b->data, b->len);
 }
@@ -354,7 +362,9 @@ static void write_csv(export_ctx *e, const char *prompt_csv, const scored_image 
         joust_buf_puts(b, ",,,");
     joust_buf_printf(b, ",%s,%u,%s,", n->wins, s ? s->comparisons : 0, row_status(s));
     joust_buf_csv_str(b, s && s->error ? s->error : "");
-    joust_buf_printf(b, ",%s,%s\n", n->pct, n->comp);
+    joust_buf_printf(b, ",%s,%s,", n->pct, n->comp);
+    joust_buf_csv_str(b, e->dup_of ? e->dup_of : "");
+    joust_buf_puts(b, "\n");
     joust_outfile_write(e->csv, b->data, b->len);
 }
 
@@ -377,13 +387,31 @@ static int export_one(const scored_prompt *sp, void *arg)
     joust_buf_csv_str(&e->pcsv, sp->prompt->text);
     joust_buf_puts(&e->pcsv, ",");
     for (size_t i = 0; i < sp->n; i++) {
+        /* A collapsed near-duplicate (run --dedup) was not judged: it takes
+         * its representative's score and says whose. */
+        scored_image row = sp->items[i];
+        char idbuf[32];
+        uint64_t rep;
+        e->dup_of = NULL;
+        if (e->dups.len && joust_u64map_get(&e->dups, row.img->image_id, &rep))
+            for (size_t j = 0; j < sp->n; j++)
+                if (sp->items[j].img->image_id == rep) {
+                    row.score = sp->items[j].score;
+                    e->dup_of = joust_image_label(sp->items[j].img, idbuf, sizeof idbuf);
+                }
         row_nums n;
-        format_nums(sp->items[i].score, &n);
+        format_nums(row.score, &n);
         if (e->jsonl)
-            write_jsonl(e, e->pjson.data, &sp->items[i], &n);
+            write_jsonl(e, e->pjson.data, &row, &n);
         if (e->csv)
-            write_csv(e, e->pcsv.data, &sp->items[i], &n);
+            write_csv(e, e->pcsv.data, &row, &n);
     }
+    return 0;
+}
+
+static int dup_put(uint64_t image_id, const Joust__DuplicateRecord *d, void *arg)
+{
+    joust_u64map_put(arg, image_id, d->representative);
     return 0;
 }
 
@@ -392,9 +420,12 @@ int joust_scores_export(joust_store_t *st, const Joust__RunRecord *run, const ch
 {
     static const char header[] =
         "id,image,prompt_id,prompt,model,score,stderr,rank,wins,comparisons,status,error,"
-        "percentile,component\n";
+        "percentile,component,duplicate_of\n";
     export_ctx e = {0};
-    int rc = jsonl_path ? joust_outfile_open(jsonl_path, &e.jsonl) : 0;
+    joust_u64map_init(&e.dups);
+    int rc = joust_rec_duplicate_each(st, run->run_id, dup_put, &e.dups);
+    if (rc == 0 && jsonl_path)
+        rc = joust_outfile_open(jsonl_path, &e.jsonl);
     if (rc == 0 && csv_path && (rc = joust_outfile_open(csv_path, &e.csv)) == 0)
         joust_outfile_write(e.csv, header, sizeof header - 1);
     if (rc == 0)
@@ -408,6 +439,7 @@ int joust_scores_export(joust_store_t *st, const Joust__RunRecord *run, const ch
     joust_buf_free(&e.line);
     joust_buf_free(&e.pjson);
     joust_buf_free(&e.pcsv);
+    joust_u64map_free(&e.dups);
     return rc;
 }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dedup.h"
 #include "err.h"
 #include "log.h"
 #include "pairing.h"
@@ -27,6 +28,7 @@ void joust_pipeline_config_defaults(joust_pipeline_config *cfg)
     cfg->spec.seed = 1;
     cfg->spec.max_attempts = 3;
     cfg->spec.lease_ms = 60000;
+    cfg->dedup_radius = JOUST_NEARDUP_DEFAULT_RADIUS;
     joust_coord_config_defaults(&cfg->coord);
     joust_supervisor_config_defaults(&cfg->supervisor);
 }
@@ -64,6 +66,8 @@ int joust_pipeline_check(const joust_pipeline_config *cfg, char *err, size_t err
         opt = "job-matches", why = "must be >= 1";
     else if (cfg->local_workers < 0 || cfg->local_workers > 256)
         opt = "workers", why = "must be in 0..256";
+    else if (cfg->dedup && cfg->dedup_radius > 63)
+        opt = "radius", why = "must be in 0..63 (bits of the 64-bit hash)";
     else if (cfg->local_workers && !cfg->supervisor.exe)
         opt = "workers", why = "local workers need the program to start";
     if (!why)
@@ -161,6 +165,48 @@ static void on_bound(const char *endpoint, void *arg)
         *sc.stop = 1; /* logged; without workers the run cannot go on */
 }
 
+/* The coordinator on run_name with cfg's local workers (started once it
+ * has bound its socket): fills res's judged, complete, workers_failed and
+ * stopped. */
+static int coordinate(joust_store_t *st, const joust_pipeline_config *cfg, const char *run_name,
+                      joust_coord_config *cc, joust_pipeline_result *res)
+{
+    local_ctx lc = {.cfg = cfg};
+    if (cfg->local_workers) {
+        cc->on_bound = on_bound;
+        cc->on_bound_arg = &lc;
+        cc->drain_ms = 0; /* the supervisor reaps them instead */
+    }
+    int rc = joust_coordinator_run(st, run_name, cc, &res->judged);
+    joust_supervisor_t *sup = lc.sup;
+    if (sup) {
+        res->workers_failed = joust_supervisor_failed(sup, res->why, sizeof res->why);
+        joust_supervisor_destroy(&sup);
+    } else if (cfg->local_workers && rc >= 0 && !res->judged.complete) {
+        res->workers_failed = 1;
+        snprintf(res->why, sizeof res->why, "the local workers could not be started");
+    }
+    res->complete = rc >= 0 && res->judged.complete;
+    res->stopped = !res->complete && !res->workers_failed && cc->stop && *cc->stop;
+    return rc;
+}
+
+int joust_pipeline_sign(joust_store_t *st, const joust_pipeline_config *cfg, const char *run_name,
+                        const Joust__RunRecord *scope, joust_pipeline_result *res)
+{
+    memset(res, 0, sizeof *res);
+    joust_coord_config cc = cfg->coord;
+    cc.sign = JOUST_SIGN_ONLY;
+    cc.sign_scope = scope;
+    int rc = coordinate(st, cfg, run_name, &cc, res);
+    if (rc >= 0 && !res->complete) {
+        log_error("signing stopped before every image was signed: %s",
+                  res->workers_failed ? res->why : "interrupted");
+        rc = JOUST_EAGAIN;
+    }
+    return rc;
+}
+
 int joust_pipeline_run(joust_store_t *st, const joust_pipeline_config *cfg,
                        joust_pipeline_result *res)
 {
@@ -200,24 +246,14 @@ int joust_pipeline_run(joust_store_t *st, const joust_pipeline_config *cfg,
         return rc;
     }
     emit(cfg, &ev);
-    local_ctx lc = {.cfg = cfg};
     joust_coord_config cc = cfg->coord;
-    if (cfg->local_workers) {
-        cc.on_bound = on_bound;
-        cc.on_bound_arg = &lc;
-        cc.drain_ms = 0; /* the supervisor reaps them instead */
+    uint32_t radius = cfg->dedup_radius;
+    if (cfg->dedup) { /* sign, collapse near-duplicates within prompts, then plan */
+        cc.sign = JOUST_SIGN_FIRST;
+        cc.after_signing = joust_dedup_collapse;
+        cc.after_signing_arg = &radius;
     }
-    rc = joust_coordinator_run(st, cfg->run_name, &cc, &res->judged);
-    joust_supervisor_t *sup = lc.sup;
-    if (sup) {
-        res->workers_failed = joust_supervisor_failed(sup, res->why, sizeof res->why);
-        joust_supervisor_destroy(&sup);
-    } else if (cfg->local_workers && rc >= 0 && !res->judged.complete) {
-        res->workers_failed = 1;
-        snprintf(res->why, sizeof res->why, "the local workers could not be started");
-    }
-    res->complete = rc >= 0 && res->judged.complete;
-    res->stopped = !res->complete && !res->workers_failed && cc.stop && *cc.stop;
+    rc = coordinate(st, cfg, cfg->run_name, &cc, res);
     ev = (joust_pipe_event){.step = JOUST_PIPE_JUDGED, .st = st, .run = run, .judged = &res->judged};
     emit(cfg, &ev);
     if (rc >= 0 && !res->complete) {

@@ -81,6 +81,11 @@ typedef struct {
      * pipeline adds), worker_args; workers and stop are set by the pipeline. */
     joust_supervisor_config supervisor;
     int retry_failed;           /* re-plan the run's failed matches first (tally.h) */
+    /* --dedup: sign the run's images first and collapse near-duplicates
+     * within each prompt (Hamming distance <= dedup_radius) before planning
+     * (coordinator/dedup.h joust_dedup_collapse). */
+    int dedup;
+    uint32_t dedup_radius;
     const char *out_dir;        /* NULL: judge only, no fit and no files */
     joust_score_opts score;     /* how to fit (scoring.h) */
     FILE *summary;              /* the scores' summary is printed there (NULL: none) */
@@ -107,6 +112,14 @@ int joust_pipeline_ingest(joust_store_t *st, const joust_pipeline_config *cfg,
  * files under cfg->out_dir (coordinator/output.h; created when missing),
  * printing their summary to cfg->summary; reports JOUST_PIPE_SCORED. */
 int joust_pipeline_score(joust_store_t *st, const joust_pipeline_config *cfg);
+/* A signing-only session (docs/dedup.md): the coordinator with
+ * cfg->coord and cfg's local workers signs the unsigned images of run
+ * run_name (NULL: of scope, a joust_coord_sign_scope record) and ends;
+ * nothing is judged and no run record is written. res->judged has the
+ * signing counts. 0 when every image is signed or given up; JOUST_EAGAIN
+ * when stopped early (res says why). */
+int joust_pipeline_sign(joust_store_t *st, const joust_pipeline_config *cfg, const char *run_name,
+                        const Joust__RunRecord *scope, joust_pipeline_result *res);
 /* All of it, in order. res may be NULL. */
 int joust_pipeline_run(joust_store_t *st, const joust_pipeline_config *cfg,
                        joust_pipeline_result *res);

@@ -79,9 +79,10 @@ static int prompt_load(coord *c, uint64_t pid, const uint64_t *ids, size_t n, pr
         memcpy(owned, ids, n * sizeof *owned);
     }
     ids = NULL;
-    size_t kept = 0; /* the run's images only: other runs' share the prompt */
+    size_t kept = 0; /* the run's images only: other runs' share the prompt;
+                      * not its collapsed near-duplicates (joust run --dedup) */
     for (size_t i = 0; i < n; i++)
-        if (joust_run_covers(c->run, owned[i]))
+        if (coord_plans_image(c, owned[i]))
             owned[kept++] = owned[i];
     n = kept;
     prompt_slot *p = xcalloc(1, sizeof *p);
@@ -312,7 +313,7 @@ static int pass_needs(coord *c, uint64_t pid, const uint64_t *ids, size_t n, uin
     size_t mine = 0, old = 0;
     for (size_t i = 0; i < n; i++) {
         int pass = joust_run_image_pass(c->run, ids[i]);
-        if (pass < 0)
+        if (pass < 0 || !coord_plans_image(c, ids[i]))
             continue;
         mark[mine++] = pass <= q;
         old += pass <= q;
@@ -331,7 +332,7 @@ static void plan_prompt(coord *c, uint64_t pid, const uint64_t *ids, size_t n)
     c->prompts_planned++;
     size_t mine = 0;
     for (size_t i = 0; i < n; i++)
-        mine += joust_run_covers(c->run, ids[i]);
+        mine += coord_plans_image(c, ids[i]);
     if (mine < 2)
         return; /* a single image has nothing to be compared with */
     uint8_t *mark = NULL;

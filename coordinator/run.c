@@ -1,5 +1,6 @@
 #include "run.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 #include "clock.h"
@@ -175,5 +176,28 @@ int joust_run_add_manifest(joust_store_t *st, Joust__RunRecord *run, uint64_t ha
     joust_rec_run_put(b, run);
     int rc = joust_store_write(st, b, 1);
     joust_batch_destroy(&b);
+    return rc;
+}
+
+int joust_run_images_each(joust_store_t *st, const Joust__RunRecord *run,
+                          int (*fn)(const Joust__ImageRecord *ir, void *arg), void *arg)
+{
+    joust_rec_cursor_t *cur;
+    int rc = joust_rec_cursor_new(st, JOUST_REC_IMAGES, 0, &cur);
+    for (; rc == 0 && joust_rec_cursor_valid(cur); joust_rec_cursor_next(cur)) {
+        if (run && !joust_run_covers(run, joust_rec_cursor_id(cur)))
+            continue;
+        Joust__ImageRecord *ir = joust_rec_cursor_image(cur);
+        if (!ir) {
+            log_error("image %" PRIu64 ": its record does not unpack", joust_rec_cursor_id(cur));
+            rc = JOUST_ECORRUPT;
+            break;
+        }
+        rc = fn(ir, arg);
+        joust_rec_free(ir);
+    }
+    if (rc == 0 && cur)
+        rc = joust_rec_cursor_error(cur);
+    joust_rec_cursor_destroy(&cur);
     return rc;
 }

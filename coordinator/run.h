@@ -64,6 +64,12 @@ static inline int joust_run_covers(const Joust__RunRecord *run, uint64_t image_i
 {
     return joust_run_image_pass(run, image_id) >= 0;
 }
+/* Calls fn with every image record run covers (run NULL: every image in
+ * the store) in image id order; the record is borrowed for the call. fn
+ * returns < 0 to stop with that error. A record that does not unpack is
+ * JOUST_ECORRUPT (logged). */
+int joust_run_images_each(joust_store_t *st, const Joust__RunRecord *run,
+                          int (*fn)(const Joust__ImageRecord *ir, void *arg), void *arg);
 /* The last pass before the current one that planned prompt_id, or -1 when
  * none did (its images are all new to planning). */
 int joust_run_prompt_pass(const Joust__RunRecord *run, uint64_t prompt_id);

@@ -93,6 +93,18 @@ static int validate_image(const Joust__ImageRef *r)
            (!r->has_latent || isfinite(r->latent)) && (!r->caption || valid_text(r->caption, 1 << 20));
 }
 
+/* OK with a hash and a size, or a failure (the two the worker's image
+ * stage can give) with a bounded reason. */
+static int valid_signature(const Joust__Signature *g)
+{
+    if (!g || g->image_id == 0 || (g->error && !valid_text(g->error, 4096)))
+        return 0;
+    if (g->status == JOUST__OUTCOME_STATUS__OK)
+        return g->has_phash && g->has_width && g->has_height && g->width > 0 && g->height > 0;
+    return g->status == JOUST__OUTCOME_STATUS__IMAGE_ERROR ||
+           g->status == JOUST__OUTCOME_STATUS__INFRA_ERROR;
+}
+
 static int validate(joust_wire_msg *m)
 {
     switch (m->cmd) {
@@ -106,8 +118,12 @@ static int validate(joust_wire_msg *m)
     }
     case JOUST_CMD_JOB: {
         const Joust__Job *j = (const Joust__Job *)m->body;
-        if (j->n_matches < 1 || j->n_matches > JOUST_WIRE_MAX_MATCHES || j->run_id == 0)
+        size_t items = j->n_matches + j->n_sign;
+        if (items < 1 || items > JOUST_WIRE_MAX_MATCHES || j->run_id == 0)
             return reject(m, "JOB: match count or run_id out of range");
+        for (size_t i = 0; i < j->n_sign; i++)
+            if (!validate_image(j->sign[i]))
+                return reject(m, "JOB: invalid sign entry");
         for (size_t i = 0; i < j->n_matches; i++) {
             const Joust__MatchJob *mj = j->matches[i];
             if (mj->match_id == 0 || mj->attempt == 0 || !validate_image(mj->first) ||
@@ -118,8 +134,12 @@ static int validate(joust_wire_msg *m)
     }
     case JOUST_CMD_RESULT: {
         const Joust__Result *r = (const Joust__Result *)m->body;
-        if (r->n_results < 1 || r->n_results > JOUST_WIRE_MAX_MATCHES || r->run_id == 0)
+        size_t items = r->n_results + r->n_signatures;
+        if (items < 1 || items > JOUST_WIRE_MAX_MATCHES || r->run_id == 0)
             return reject(m, "RESULT: result count or run_id out of range");
+        for (size_t i = 0; i < r->n_signatures; i++)
+            if (!valid_signature(r->signatures[i]))
+                return reject(m, "RESULT: invalid signature");
         for (size_t i = 0; i < r->n_results; i++) {
             const Joust__MatchResult *x = r->results[i];
             if (x->match_id == 0 || x->attempt == 0)

@@ -171,6 +171,87 @@ void joust_rec_index_put(joust_batch_t *b, joust_rec_index index, uint64_t hash,
     joust_batch_put(b, JOUST_CF_META, key, sizeof key, val, sizeof val);
 }
 
+/* ---- signatures and collapsed duplicates ---- */
+
+#define SIG_TAG 'g'
+#define SIG_CONTENT_TAG 'G'
+#define DUP_TAG 'd'
+
+static void tag_key(unsigned char key[9], char tag, uint64_t id)
+{
+    key[0] = (unsigned char)tag;
+    joust_put_be64(key + 1, id);
+}
+
+int joust_rec_signature_get(joust_store_t *st, uint64_t image_id, Joust__SignatureRecord **out)
+{
+    unsigned char key[9];
+    tag_key(key, SIG_TAG, image_id);
+    return record_get(st, JOUST_CF_META, key, sizeof key, &joust__signature_record__descriptor, out);
+}
+
+int joust_rec_signature_by_content(joust_store_t *st, uint64_t content_hash,
+                                   Joust__SignatureRecord **out)
+{
+    unsigned char key[9];
+    tag_key(key, SIG_CONTENT_TAG, content_hash);
+    return record_get(st, JOUST_CF_META, key, sizeof key, &joust__signature_record__descriptor, out);
+}
+
+void joust_rec_signature_put(joust_batch_t *b, uint64_t image_id, int has_content,
+                             uint64_t content_hash, const Joust__SignatureRecord *s)
+{
+    unsigned char key[9];
+    tag_key(key, SIG_TAG, image_id);
+    record_put(b, JOUST_CF_META, key, sizeof key, &s->base);
+    if (has_content) {
+        tag_key(key, SIG_CONTENT_TAG, content_hash);
+        record_put(b, JOUST_CF_META, key, sizeof key, &s->base);
+    }
+}
+
+void joust_rec_duplicate_put(joust_batch_t *b, uint32_t run_id, uint64_t image_id,
+                             const Joust__DuplicateRecord *d)
+{
+    unsigned char key[1 + RUN_KEY_LEN];
+    key[0] = DUP_TAG;
+    run_key(key + 1, run_id, image_id);
+    record_put(b, JOUST_CF_META, key, sizeof key, &d->base);
+}
+
+int joust_rec_duplicate_each(joust_store_t *st, uint32_t run_id,
+                             int (*fn)(uint64_t image_id, const Joust__DuplicateRecord *d, void *arg),
+                             void *arg)
+{
+    unsigned char prefix[5];
+    prefix[0] = DUP_TAG;
+    joust_put_be32(prefix + 1, run_id);
+    joust_iter_t *it;
+    int rc = joust_iter_new(st, JOUST_CF_META, prefix, sizeof prefix, &it);
+    if (rc < 0)
+        return rc;
+    for (; rc == 0 && joust_iter_valid(it); joust_iter_next(it)) {
+        size_t klen, vlen;
+        const unsigned char *k = joust_iter_key(it, &klen);
+        const void *v = joust_iter_value(it, &vlen);
+        if (klen != 1 + RUN_KEY_LEN)
+            continue;
+        Joust__DuplicateRecord *d = (Joust__DuplicateRecord *)record_unpack(
+            &joust__duplicate_record__descriptor, v, vlen);
+        if (!d) {
+            log_error("store: a duplicate record of run %u does not unpack", run_id);
+            rc = JOUST_ECORRUPT;
+            break;
+        }
+        rc = fn(joust_get_be64(k + 5), d, arg);
+        joust_rec_free(d);
+    }
+    if (rc == 0)
+        rc = joust_iter_error(it);
+    joust_iter_destroy(&it);
+    return rc;
+}
+
 /* ---- runs ---- */
 
 int joust_rec_run_get(joust_store_t *st, const char *name, Joust__RunRecord **out)
@@ -536,6 +617,10 @@ int joust_rec_run_delete(joust_store_t *st, const Joust__RunRecord *run)
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof cfs / sizeof *cfs; i++)
         rc = joust_store_delete_prefix(st, cfs[i], prefix, sizeof prefix);
+    unsigned char dups[5] = {DUP_TAG}; /* its collapsed duplicates */
+    memcpy(dups + 1, prefix, sizeof prefix);
+    if (rc == 0)
+        rc = joust_store_delete_prefix(st, JOUST_CF_META, dups, sizeof dups);
     if (rc < 0)
         return rc;
     joust_batch_t *b = joust_batch_new();

@@ -149,6 +149,28 @@ void joust_rec_score_put(joust_batch_t *b, uint32_t run_id, uint64_t image_id,
 /* Deletes every score of the run in one (unsynced) write. */
 int joust_rec_scores_delete(joust_store_t *st, uint32_t run_id);
 
+/* ---- image signatures (near-duplicate detection, docs/dedup.md), in META:
+ * 'g' ‖ be64 image_id and 'G' ‖ be64 content hash -> SignatureRecord ---- */
+/* The signature stored for image_id; JOUST_ENOTFOUND when none. */
+int joust_rec_signature_get(joust_store_t *st, uint64_t image_id, Joust__SignatureRecord **out);
+/* The signature stored for any image with this content hash. */
+int joust_rec_signature_by_content(joust_store_t *st, uint64_t content_hash,
+                                   Joust__SignatureRecord **out);
+/* Stores s for image_id and, when has_content, under content_hash too. */
+void joust_rec_signature_put(joust_batch_t *b, uint64_t image_id, int has_content,
+                             uint64_t content_hash, const Joust__SignatureRecord *s);
+
+/* ---- a run's collapsed near-duplicates (`joust run --dedup`), in META:
+ * 'd' ‖ be32 run_id ‖ be64 image_id -> DuplicateRecord ---- */
+void joust_rec_duplicate_put(joust_batch_t *b, uint32_t run_id, uint64_t image_id,
+                             const Joust__DuplicateRecord *d);
+/* Calls fn for every collapsed image of the run in image id order (d is
+ * borrowed for the call); fn returns < 0 to stop with that error. A record
+ * that does not unpack is JOUST_ECORRUPT. */
+int joust_rec_duplicate_each(joust_store_t *st, uint32_t run_id,
+                             int (*fn)(uint64_t image_id, const Joust__DuplicateRecord *d, void *arg),
+                             void *arg);
+
 /* A cursor over one run's matches, outcomes or scores in id order (match id;
  * image id for scores), or over all images (JOUST_REC_IMAGES: image id
  * order; run_id is ignored). It reads a snapshot taken at _new; keep it

@@ -163,6 +163,19 @@ static const joust_opt cli_table[] = {
      .help = "judge every match, even one whose judge settings, prompt and\n"
              "image contents an earlier outcome in the store has (default:\n"
              "copy that outcome)", .mask = RUN_OPT},
+    {"dedup", JOUST_OPT_FLAG, F(dedup),
+     .help = "sign the images first and collapse near-duplicates within each\n"
+             "prompt: only representatives are judged; duplicates take their\n"
+             "score and are marked duplicate_of (docs/dedup.md)",
+     .mask = RUN_OPT},
+    {"radius", JOUST_OPT_U32, F(radius), .max = 63, .dflt = "8", .arg = "R",
+     .help = "near-duplicates: largest Hamming distance of the 64-bit\n"
+             "perceptual hashes (default 8; docs/dedup.md says why)",
+     .mask = RUN_OPT},
+    {"scope", JOUST_OPT_CHOICE, F(scope), .dflt = "prompt", .choices = "prompt|model|global",
+     .arg = "S", .help = "dedup: compare images within a prompt (default), a model, or all"},
+    {"threads", JOUST_OPT_U32, F(threads), .min = 1, .max = 256, .dflt = "1", .arg = "N",
+     .help = "dedup: search threads"},
     {"wait-ready", JOUST_OPT_INT, F(wait_ready_s), .max = 86400, .dflt = "600", .arg = "SECONDS",
      .help = "a worker waits this long for its judge to be ready (openai:\n"
              "an endpoint answering GET /models with the model) before\n"
@@ -454,6 +467,8 @@ static void fill_pipeline(const cli_opts *o, const char *manifest, const char *b
     }
     pc->local_workers = o->workers;
     pc->retry_failed = o->retry_failed;
+    pc->dedup = o->dedup;
+    pc->dedup_radius = o->radius;
     pc->coord.no_reuse = o->no_reuse;
     pc->supervisor.exe = "joust"; /* cli_pipeline_setup puts the real path */
     pc->out_dir = o->out;
@@ -615,6 +630,12 @@ void cli_report(const joust_pipe_event *ev, void *arg)
         break;
     case JOUST_PIPE_JUDGED: {
         const joust_coord_summary *cs = ev->judged;
+        if (cs->sign_ok + cs->sign_failed + cs->sign_copied + cs->sign_known + cs->sign_given_up)
+            printf("signed %" PRIu64 " images (%" PRIu64 " copied from images with the same "
+                   "content, %" PRIu64 " signed before); %" PRIu64 " could not be read, %" PRIu64
+                   " given up\n",
+                   cs->sign_ok, cs->sign_copied, cs->sign_known, cs->sign_failed,
+                   cs->sign_given_up);
         if (cs->complete)
             printf("judged %" PRIu64 " matches in %.1f s (%.0f/s): %" PRIu64 " ok, %" PRIu64
                    " failed, %" PRIu64 " retried, %" PRIu64 " leases expired\n",

@@ -37,6 +37,10 @@ typedef struct {
     joust_max_failed max_failed; /* parsed: failures that still exit 0 */
     int retry_failed;            /* --retry-failed: judge the failed matches again */
     int no_reuse;                /* --no-reuse: judge every match (reuse.h) */
+    int dedup;                   /* run --dedup: collapse near-duplicates first */
+    uint32_t radius;             /* --radius: near-duplicate Hamming radius */
+    const char *scope;           /* dedup --scope prompt|model|global */
+    uint32_t threads;            /* dedup --threads: search threads */
     joust_judge_config jcfg; /* the judge options (worker/judge.c's tables) */
     joust_score_opts score;  /* --device, --hard-weight */
     const char *device;      /* --device as given */
@@ -187,5 +191,6 @@ int cmd_report(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_dedup(int argc, char **argv);
 
 #endif

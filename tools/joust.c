@@ -20,6 +20,7 @@ static const struct {
     {"status", cmd_status, "list the runs in a store with their progress"},
     {"runs", cmd_runs, "runs [ls] | runs rm NAME: list the runs, or remove one with its outcomes"},
     {"report", cmd_report, "report: the model-quality report of a run (report.html/.json/.md)"},
+    {"dedup", cmd_dedup, "dedup [MANIFEST]: sign images on workers, find near-duplicate clusters"},
     {"show", cmd_show, "show MATCH: a match's outcome and the judge's reasoning"},
     {"keygen", cmd_keygen, "keygen NAME: CURVE keypair NAME.key (0600) + NAME.pub; prints the allow-list line"},
     {"bench", cmd_bench, "benchmarks: bench scale (memory per image), bench bt (fit speed)"},

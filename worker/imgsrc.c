@@ -227,7 +227,7 @@ static void want_full_size(void *ctx, int w, int h, int *min_w, int *min_h)
 /* Fetches and decodes uri; with want (may be NULL), *src_w x *src_h get
  * the full size, which out is smaller than when it was decoded scaled. */
 static int load(const joust_imgsrc_t *s, const char *uri, int scaled_ok, joust_image *out,
-                int *src_w, int *src_h, char *err, size_t errlen)
+                int *src_w, int *src_h, size_t *src_bytes, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     unsigned char *data = NULL;
@@ -246,6 +246,7 @@ static int load(const joust_imgsrc_t *s, const char *uri, int scaled_ok, joust_i
     }
     *src_w = wc.w ? wc.w : out->w;
     *src_h = wc.h ? wc.h : out->h;
+    *src_bytes = len;
     free(data);
     free(where);
     return rc;
@@ -255,7 +256,8 @@ int joust_imgsrc_load(const joust_imgsrc_t *s, const char *uri, joust_image *out
                       size_t errlen)
 {
     int w, h;
-    return load(s, uri, 0, out, &w, &h, err, errlen);
+    size_t bytes;
+    return load(s, uri, 0, out, &w, &h, &bytes, err, errlen);
 }
 
 /* Loads and prepares one image into e. */
@@ -264,11 +266,14 @@ static void fill(joust_imgsrc_t *s, entry_t *e, const char *uri)
     char reason[512] = "";
     joust_image img = {0};
     int src_w = 0, src_h = 0;
-    int rc = load(s, uri, 1, &img, &src_w, &src_h, reason, sizeof reason);
+    size_t src_bytes = 0;
+    int rc = load(s, uri, 1, &img, &src_w, &src_h, &src_bytes, reason, sizeof reason);
     if (!rc && (img.w != src_w || img.h != src_h))
         s->scaled++;
     if (!rc) {
         char why[384] = "";
+        if (s->cfg.use.encoded)
+            s->cfg.use.encoded(s->cfg.use.ctx, src_bytes);
         rc = s->cfg.use.prepare(s->cfg.use.ctx, &img, src_w, src_h, &e->value, &e->bytes, why,
                                 sizeof why);
         if (rc) {

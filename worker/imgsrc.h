@@ -67,6 +67,9 @@ typedef struct {
                    size_t *bytes, char *err, size_t errlen);
     void (*release)(void *ctx, void *value);
     void (*want)(void *ctx, int w, int h, int *min_w, int *min_h);
+    /* (optional) told the encoded size of the image about to be prepared,
+     * just before prepare (signatures report it). */
+    void (*encoded)(void *ctx, size_t bytes);
     void *ctx;
 } joust_imgsrc_use;
 

@@ -11,6 +11,7 @@
 #include "curve.h"
 #include "err.h"
 #include "log.h"
+#include "signer.h"
 #include "u64map.h"
 #include "wire.h"
 #include "worker_conn.h"
@@ -30,12 +31,14 @@ typedef struct {
     const joust_worker_config *cfg;
     void *ctx, *sock;
     joust_judge_t *judge;
+    joust_signer_t *signer; /* made at the first signature job */
+    int signer_failed;
     outbox out;
     uint32_t run_id;
     int64_t last_recv_ms, last_send_ms;
     int need_ready; /* READY not yet sent on this connection */
     char name[128];
-    uint64_t judged, acked;
+    uint64_t judged, acked, signed_images;
     joust_conn_watch_t *watch;
     int wakes;       /* the judge waits on the socket's fd (no 1 ms polling) */
     int unavailable; /* the judge says it cannot judge now */
@@ -267,9 +270,63 @@ static int wait_ready(worker *w)
     return 0;
 }
 
+/* Signature jobs (docs/protocol.md §11): each image through the signing
+ * stage, at once; the signatures go out in one RESULT, not kept in the
+ * outbox (a lost one is signed again after its lease). */
+static void sign_job(worker *w, const Joust__Job *job)
+{
+    if (!w->signer && !w->signer_failed)
+        w->signer_failed = !(w->signer = joust_signer_new(&w->cfg->judge_cfg));
+    size_t n = job->n_sign;
+    Joust__Signature *sigs = xcalloc(n, sizeof *sigs);
+    Joust__Signature **ptrs = xcalloc(n, sizeof *ptrs);
+    char (*errors)[512] = xcalloc(n, sizeof *errors);
+    for (size_t i = 0; i < n; i++) {
+        const Joust__ImageRef *ref = job->sign[i];
+        Joust__Signature *g = &sigs[i];
+        joust__signature__init(g);
+        g->image_id = ref->image_id;
+        joust_signer_out o;
+        if (w->signer) {
+            joust_signer_sign(w->signer, ref->image_id, ref->uri, &o);
+        } else {
+            memset(&o, 0, sizeof o);
+            o.status = JOUST_STATUS_INFRA_ERROR;
+            snprintf(o.error, sizeof o.error, "this worker cannot sign: its allowed roots "
+                     "(--allow-root) cannot be resolved");
+        }
+        g->status = (Joust__OutcomeStatus)o.status;
+        if (o.status == JOUST_STATUS_OK) {
+            g->has_phash = g->has_width = g->has_height = g->has_bytes = 1;
+            g->phash = o.sig.phash;
+            g->width = o.sig.w;
+            g->height = o.sig.h;
+            g->bytes = o.bytes;
+        } else {
+            memcpy(errors[i], o.error, sizeof errors[i]);
+            g->error = errors[i];
+        }
+        ptrs[i] = g;
+    }
+    w->signed_images += n;
+    if (!w->need_ready) {
+        Joust__Result msg = JOUST__RESULT__INIT;
+        msg.run_id = w->run_id;
+        msg.n_signatures = n;
+        msg.signatures = ptrs;
+        msg.judge = (char *)joust_judge_name(w->judge);
+        send_msg(w, JOUST_CMD_RESULT, &msg.base); /* lost: signed again after the lease */
+    }
+    free(errors);
+    free(ptrs);
+    free(sigs);
+}
+
 static void submit_job(worker *w, const Joust__Job *job)
 {
     w->run_id = job->run_id;
+    if (job->n_sign)
+        sign_job(w, job);
     for (size_t i = 0; i < job->n_matches; i++) {
         const Joust__MatchJob *m = job->matches[i];
         joust_judge_req req = {
@@ -433,8 +490,10 @@ int joust_worker_run(const joust_worker_config *cfg)
             idle_since = now;
         }
     }
-    log_info("worker %s: %llu judged, %llu acknowledged", w.name, (unsigned long long)w.judged,
-             (unsigned long long)w.acked);
+    log_info("worker %s: %llu judged, %llu acknowledged, %llu signed", w.name,
+             (unsigned long long)w.judged, (unsigned long long)w.acked,
+             (unsigned long long)w.signed_images);
+    joust_signer_destroy(&w.signer);
     for (size_t i = 0; i < w.out.len; i++)
         result_free(w.out.items[i]);
     free(w.out.items);

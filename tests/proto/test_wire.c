@@ -743,6 +743,85 @@ static void test_bad_job(void)
     free(many);
 }
 
+/* Signature jobs (docs/protocol.md §11): a JOB of sign entries alone and a
+ * RESULT of signatures alone arrive with every field; bad entries and bad
+ * signatures reject the message; the 1024 bound counts both kinds. */
+static void test_sign(void)
+{
+    joust_wire_msg m;
+    Joust__ImageRef ia = JOUST__IMAGE_REF__INIT, *refs[] = {&ia};
+    ia.image_id = 7;
+    ia.uri = "/data/a.jpg";
+    Joust__Job job = JOUST__JOB__INIT;
+    job.run_id = 3;
+    job.lease_ms = 1000;
+    job.n_sign = 1;
+    job.sign = refs;
+    CHECK_RC(c_send(JOUST_CMD_JOB, &job.base));
+    CHECK_RC(recv_wait(dealer, 0, &m));
+    const Joust__Job *got = (const Joust__Job *)m.body;
+    CHECK(got && got->n_matches == 0 && got->n_sign == 1 && got->sign[0]->image_id == 7 &&
+          streq(got->sign[0]->uri, "/data/a.jpg"));
+    joust_wire_msg_clear(&m);
+    ia.image_id = 0;
+    CHECK_RC(c_send(JOUST_CMD_JOB, &job.base));
+    REJECTED_AT_WORKER("JOB: invalid sign entry");
+    ia.image_id = 7;
+    ia.uri = "";
+    CHECK_RC(c_send(JOUST_CMD_JOB, &job.base));
+    REJECTED_AT_WORKER("JOB: invalid sign entry");
+    ia.uri = "/data/a.jpg";
+    Joust__ImageRef **many = malloc(1025 * sizeof *many);
+    for (int i = 0; i < 1025; i++)
+        many[i] = &ia;
+    job.sign = many;
+    job.n_sign = 1025;
+    CHECK_RC(c_send(JOUST_CMD_JOB, &job.base));
+    REJECTED_AT_WORKER("JOB: match count or run_id out of range");
+    free(many);
+
+    Joust__Signature ok = JOUST__SIGNATURE__INIT, bad = JOUST__SIGNATURE__INIT;
+    ok.image_id = 7;
+    ok.status = JOUST__OUTCOME_STATUS__OK;
+    ok.has_phash = ok.has_width = ok.has_height = ok.has_bytes = 1;
+    ok.phash = 0x8000f00dcafe1234ull;
+    ok.width = 640;
+    ok.height = 480;
+    ok.bytes = 12345;
+    bad.image_id = 8;
+    bad.status = JOUST__OUTCOME_STATUS__IMAGE_ERROR;
+    bad.error = "/data/b.jpg: not a JPEG, PNG or WebP";
+    Joust__Signature *sigs[] = {&ok, &bad};
+    Joust__Result r = JOUST__RESULT__INIT;
+    r.run_id = 3;
+    r.n_signatures = 2;
+    r.signatures = sigs;
+    CHECK_RC(w_send(JOUST_CMD_RESULT, &r.base));
+    CHECK_RC(recv_wait(router, 1, &m));
+    const Joust__Result *gr = (const Joust__Result *)m.body;
+    CHECK(gr && gr->n_results == 0 && gr->n_signatures == 2 &&
+          gr->signatures[0]->phash == 0x8000f00dcafe1234ull && gr->signatures[0]->width == 640 &&
+          gr->signatures[0]->height == 480 && gr->signatures[0]->bytes == 12345 &&
+          gr->signatures[1]->status == JOUST__OUTCOME_STATUS__IMAGE_ERROR &&
+          streq(gr->signatures[1]->error, bad.error));
+    joust_wire_msg_clear(&m);
+    ok.has_phash = 0; /* OK needs a hash */
+    CHECK_RC(w_send(JOUST_CMD_RESULT, &r.base));
+    REJECTED("RESULT: invalid signature");
+    ok.has_phash = 1;
+    ok.width = 0; /* and a size */
+    CHECK_RC(w_send(JOUST_CMD_RESULT, &r.base));
+    REJECTED("RESULT: invalid signature");
+    ok.width = 640;
+    bad.status = JOUST__OUTCOME_STATUS__UNPARSEABLE; /* not a signing status */
+    CHECK_RC(w_send(JOUST_CMD_RESULT, &r.base));
+    REJECTED("RESULT: invalid signature");
+    bad.status = JOUST__OUTCOME_STATUS__INFRA_ERROR;
+    bad.image_id = 0;
+    CHECK_RC(w_send(JOUST_CMD_RESULT, &r.base));
+    REJECTED("RESULT: invalid signature");
+}
+
 static void test_unknown_peer(void)
 {
     Joust__Heartbeat hb = JOUST__HEARTBEAT__INIT;
@@ -782,6 +861,7 @@ int main(void)
     test_bad_result();
     test_bad_ready();
     test_bad_job();
+    test_sign();
     test_unknown_peer();
 
     zmq_close(dealer);

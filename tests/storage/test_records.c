@@ -372,6 +372,59 @@ static void test_counts_classes(void)
     CHECK(c.unparseable == 1 && c.failed == 8);
 }
 
+static int dup_seen(uint64_t image_id, const Joust__DuplicateRecord *d, void *arg)
+{
+    uint64_t *acc = arg;
+    acc[0]++;
+    acc[1] += image_id * 1000 + d->representative;
+    return 0;
+}
+
+/* Signatures by image id and by content hash; a run's duplicate records,
+ * listed per run and deleted with it. */
+static void test_signatures(joust_store_t *st)
+{
+    Joust__SignatureRecord s = JOUST__SIGNATURE_RECORD__INIT, *got = NULL;
+    s.status = JOUST__OUTCOME_STATUS__OK;
+    s.has_phash = s.has_width = s.has_height = 1;
+    s.phash = 0xfedcba9876543210ull;
+    s.width = 512;
+    s.height = 384;
+    CHECK(joust_rec_signature_get(st, 41, &got) == JOUST_ENOTFOUND && !got);
+    joust_batch_t *b = joust_batch_new();
+    joust_rec_signature_put(b, 41, 1, 0xabcull, &s);
+    joust_rec_signature_put(b, 42, 0, 0, &s); /* no content hash: by id only */
+    CHECK_RC(joust_store_write(st, b, 1));
+    CHECK_RC(joust_rec_signature_get(st, 41, &got));
+    CHECK(got && got->phash == s.phash && got->width == 512 && got->height == 384);
+    joust_rec_free(got);
+    CHECK_RC(joust_rec_signature_by_content(st, 0xabcull, &got));
+    CHECK(got && got->phash == s.phash);
+    joust_rec_free(got);
+    got = NULL;
+    CHECK(joust_rec_signature_by_content(st, 0, &got) == JOUST_ENOTFOUND && !got);
+
+    Joust__DuplicateRecord d = JOUST__DUPLICATE_RECORD__INIT;
+    d.representative = 5;
+    joust_rec_duplicate_put(b, 9, 6, &d);
+    joust_rec_duplicate_put(b, 9, 7, &d);
+    joust_rec_duplicate_put(b, 10, 8, &d); /* another run's */
+    CHECK_RC(joust_store_write(st, b, 1));
+    uint64_t acc[2] = {0, 0};
+    CHECK_RC(joust_rec_duplicate_each(st, 9, dup_seen, acc));
+    CHECK(acc[0] == 2 && acc[1] == 6005 + 7005);
+    Joust__RunRecord run = JOUST__RUN_RECORD__INIT;
+    run.run_id = 9;
+    run.name = "dups";
+    CHECK_RC(joust_rec_run_delete(st, &run));
+    acc[0] = acc[1] = 0;
+    CHECK_RC(joust_rec_duplicate_each(st, 9, dup_seen, acc));
+    CHECK(acc[0] == 0);
+    CHECK_RC(joust_rec_duplicate_each(st, 10, dup_seen, acc));
+    CHECK(acc[0] == 1 && acc[1] == 8005);
+    joust_batch_destroy(&b);
+}
+
 int main(void)
 {
     if (storetest_begin() < 0)
@@ -383,6 +436,7 @@ int main(void)
         test_runs(st);
         test_prompts_and_images(st);
         test_run_records(st);
+        test_signatures(st);
         joust_store_destroy(&st);
     }
     test_counts_classes();

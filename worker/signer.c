@@ -1,0 +1,107 @@
+/* Signing through the image stage; see signer.h. */
+#include "signer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "confine.h"
+#include "err.h"
+#include "fetch.h"
+#include "imgsrc.h"
+#include "log.h"
+#include "xalloc.h"
+
+typedef struct {
+    joust_signature sig;
+    uint64_t bytes;
+} signed_value;
+
+struct joust_signer {
+    joust_path_roots roots;
+    joust_fetch_t *fetch;
+    joust_imgsrc_t *src;
+    size_t encoded; /* the size of the image being prepared */
+};
+
+/* The hash needs a 32 x 32 grid: the smallest decode that still covers it. */
+static void want_grid(void *ctx, int w, int h, int *min_w, int *min_h)
+{
+    (void)ctx;
+    *min_w = w < JOUST_SIGNATURE_GRID ? w : JOUST_SIGNATURE_GRID;
+    *min_h = h < JOUST_SIGNATURE_GRID ? h : JOUST_SIGNATURE_GRID;
+}
+
+static void on_encoded(void *ctx, size_t bytes)
+{
+    ((joust_signer_t *)ctx)->encoded = bytes;
+}
+
+static int prepare(void *ctx, const joust_image *img, int src_w, int src_h, void **value,
+                   size_t *bytes, char *err, size_t errlen)
+{
+    joust_signer_t *s = ctx;
+    signed_value *v = xmalloc(sizeof *v);
+    int rc = joust_signature_of_image(img, &v->sig);
+    if (rc < 0) {
+        free(v);
+        return joust_errf(err, errlen, rc, "cannot hash the decoded image");
+    }
+    v->sig.w = (uint32_t)src_w; /* the image's own size, not the scaled decode's */
+    v->sig.h = (uint32_t)src_h;
+    v->bytes = s->encoded;
+    *value = v;
+    *bytes = sizeof *v;
+    return 0;
+}
+
+joust_signer_t *joust_signer_new(const joust_judge_config *cfg)
+{
+    joust_signer_t *s = xcalloc(1, sizeof *s);
+    char err[512];
+    if (joust_path_roots_init(&s->roots, cfg->allow_roots, cfg->n_allow_roots, err, sizeof err) < 0) {
+        log_error("signing: %s", err);
+        free(s);
+        return NULL;
+    }
+    joust_fetch_config fc = {.s3_endpoint = cfg->s3_endpoint, .cache_dir = cfg->fetch_cache_dir,
+                             .cache_mb = cfg->fetch_cache_mb};
+    s->fetch = joust_fetch_new(&fc);
+    joust_imgsrc_config sc = {.image_root = cfg->image_root, .roots = &s->roots,
+                              .max_entries = 256,
+                              .use = {.prepare = prepare, .want = want_grid,
+                                      .encoded = on_encoded, .ctx = s},
+                              .fetch_remote = joust_fetch_remote, .fetch_ctx = s->fetch,
+                              .log_name = "signing"};
+    s->src = joust_imgsrc_new(&sc);
+    return s;
+}
+
+void joust_signer_destroy(joust_signer_t **self_p)
+{
+    joust_signer_t *s = *self_p;
+    if (!s)
+        return;
+    joust_imgsrc_destroy(&s->src);
+    joust_fetch_destroy(&s->fetch);
+    joust_path_roots_free(&s->roots);
+    free(s);
+    *self_p = NULL;
+}
+
+void joust_signer_sign(joust_signer_t *s, uint64_t image_id, const char *uri, joust_signer_out *out)
+{
+    memset(out, 0, sizeof *out);
+    const void *v = NULL;
+    int rc = joust_imgsrc_get(s->src, image_id, uri, &v, out->error, sizeof out->error);
+    if (rc == 0) {
+        const signed_value *sv = v;
+        out->status = JOUST_STATUS_OK;
+        out->sig = sv->sig;
+        out->bytes = sv->bytes;
+        return;
+    }
+    out->status = joust_imgsrc_outage(rc) ? JOUST_STATUS_INFRA_ERROR : JOUST_STATUS_IMAGE_ERROR;
+    if (!out->error[0])
+        snprintf(out->error, sizeof out->error, "%s: %s", uri, joust_strerror(rc));
+}
