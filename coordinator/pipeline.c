@@ -66,6 +66,9 @@ int joust_pipeline_check(const joust_pipeline_config *cfg, char *err, size_t err
         opt = "job-matches", why = "must be >= 1";
     else if (cfg->local_workers < 0 || cfg->local_workers > 256)
         opt = "workers", why = "must be in 0..256";
+    else if (cfg->dedup && (s->group_all || (s->group_by && s->group_by[0])))
+        opt = "dedup", why = "collapses near-duplicates within prompts: it does not combine with "
+                             "--group or --group-by yet";
     else if (cfg->dedup && cfg->dedup_radius > 63)
         opt = "radius", why = "must be in 0..63 (bits of the 64-bit hash)";
     else if (cfg->local_workers && !cfg->supervisor.exe)
