@@ -252,6 +252,10 @@ static void stage_outcome(coord *c, match *m, const Joust__MatchResult *x, const
         int ok = x->status == JOUST__OUTCOME_STATUS__OK && x->has_p_first;
         joust_planner_observe(p->planner, m->a, m->b, ok ? x->p_first : JOUST_PLANNER_FAILED);
         coord_planner_pull(c, p);
+    } else if (p->stream) { /* so does the adaptive plan of a large group */
+        int ok = x->status == JOUST__OUTCOME_STATUS__OK && x->has_p_first;
+        if (joust_sparse_plan_observe(p->stream, m->a, m->b, ok ? x->p_first : NAN) == 0)
+            coord_planner_pull(c, p);
     }
 }
 

@@ -164,14 +164,19 @@ static int planner_attach(coord *c, prompt_slot *p)
     if (c->run->has_confidence)
         o.confidence = c->run->confidence;
     o.k = c->run->k;
-    if (c->grouped && p->n > JOUST_PLANNER_MAX_N) { /* k-regular (coord_recover checked) */
+    if (c->grouped && p->n > (strategy_waits(c->strategy) ? JOUST_PLANNER_MAX_N_BATCH
+                                                          : JOUST_PLANNER_MAX_N)) {
+        /* k-regular, or adaptive (swiss) rounds (coord_recover checked) */
         uint64_t cap = o.budget_calls, per = (uint64_t)(o.budget_per_image * p->n);
         if (o.budget_per_image > 0 && (cap == 0 || per < cap))
             cap = per ? per : 1;
-        p->stream = joust_sparse_plan_new(p->n, o.k, o.order, o.seed, cap);
-        /* Resuming the group where the last session left it: the plan's
-         * i-th match depends on i alone (sparse_plan.h). */
-        if (!p->stream || joust_sparse_plan_skip(p->stream, c->run->group_issued) < 0) {
+        int waits = strategy_waits(c->strategy);
+        p->stream = waits ? joust_sparse_plan_new_adaptive(p->n, o.k, o.order, o.seed, cap)
+                          : joust_sparse_plan_new(p->n, o.k, o.order, o.seed, cap);
+        /* Resuming the group where the last session left it: a static
+         * plan's i-th match depends on i alone (sparse_plan.h); an
+         * adaptive one is replayed by coord_recover. */
+        if (!p->stream || (!waits && joust_sparse_plan_skip(p->stream, c->run->group_issued) < 0)) {
             log_error("group %" PRIu64 ": cannot resume its plan at match %" PRIu64, p->prompt_id,
                       c->run->group_issued);
             joust_sparse_plan_destroy(&p->stream);
@@ -296,6 +301,8 @@ void coord_planner_pull(coord *c, prompt_slot *p)
     if (p->stream && joust_sparse_plan_issued(p->stream) == joust_sparse_plan_total(p->stream)) {
         joust_sparse_plan_destroy(&p->stream);
         c->run->group_issued = 0;
+        if (c->run->plan_cursor <= p->prompt_id) /* the group is planned */
+            c->run->plan_cursor = p->prompt_id + 1;
         c->stream = NULL;
         coord_prompt_release(c, p);
     }
@@ -379,7 +386,6 @@ int coord_plan_more(coord *c)
             joust_rec_run_put(c->batch, c->run);
             return 0;
         }
-        c->run->plan_cursor++; /* was the stream's group id */
     }
     rc = c->grouped ? joust_groups_walk(&c->groups, c->run->plan_cursor, 0, plan_one, c,
                                         &c->run->plan_cursor)
@@ -413,11 +419,17 @@ static int outcome_at(joust_rec_cursor_t *oi, uint64_t id)
  * observed when its outcome is in. */
 static void replay(prompt_slot *p, uint32_t a, uint32_t b, joust_rec_cursor_t *oi, int done)
 {
-    if (joust_planner_mark_issued(p->planner, a, b) < 0 || !done)
+    int rc = p->planner ? joust_planner_mark_issued(p->planner, a, b)
+                        : joust_sparse_plan_replay(p->stream, a, b);
+    if (rc < 0 || !done)
         return;
     Joust__OutcomeRecord *o = joust_rec_cursor_outcome(oi);
     int ok = o && o->status == JOUST__OUTCOME_STATUS__OK && o->has_p_first;
-    joust_planner_observe(p->planner, a, b, ok ? o->p_first : JOUST_PLANNER_FAILED);
+    double pf = ok ? o->p_first : JOUST_PLANNER_FAILED;
+    if (p->planner)
+        joust_planner_observe(p->planner, a, b, pf);
+    else
+        joust_sparse_plan_observe(p->stream, a, b, pf);
     joust_rec_free(o);
 }
 
@@ -461,10 +473,13 @@ static int groups_load(coord *c)
     char how[160];
     for (size_t g = 0; g < c->groups.ng; g++) {
         uint64_t n = c->groups.off[g + 1] - c->groups.off[g];
-        if (n <= limit || (c->strategy == JOUST_STRATEGY_K_REGULAR && n <= UINT32_MAX))
+        int streams = c->strategy == JOUST_STRATEGY_K_REGULAR || c->strategy == JOUST_STRATEGY_SWISS ||
+                      c->strategy == JOUST_STRATEGY_ADAPTIVE;
+        if (n <= limit || (streams && n <= UINT32_MAX))
             continue;
         log_error("run '%s' (groups: %s): a group of %" PRIu64 " images (group %" PRIu64 ") is over "
-                  "the %u images strategy %s can pair; use --strategy k-regular (any size)",
+                  "the %u images strategy %s can pair; use --strategy k-regular or adaptive "
+                  "(any size)",
                   c->run->name, joust_run_grouping(c->run, how, sizeof how), n, c->groups.gid[g],
                   limit, c->run->strategy);
         return JOUST_EINVAL;
@@ -514,7 +529,7 @@ int coord_recover(coord *c)
         }
         joust_rec_free(mr);
         if (a != UINT32_MAX && b != UINT32_MAX) {
-            if (waits && (p->planner || planner_attach(c, p) == 0))
+            if (waits && (p->planner || p->stream || planner_attach(c, p) == 0))
                 replay(p, a, b, oi, ov);
             if (!ov) {
                 add_match(c, id, p, a, b, 1);

@@ -6,7 +6,9 @@
 # - a missing field, and both options at once, are refused clearly;
 # - a group over the dense planner's limit streams its k-regular plan and is
 #   fitted by the sparse solver; killed -9 mid-run and resumed, it completes
-#   exactly once with scores byte-identical to an uninterrupted run.
+#   exactly once with scores byte-identical to an uninterrupted run;
+# - an adaptive plan over a group of 1500 (over the batch planners' limit)
+#   too, its rounds replayed from the store.
 . "$(dirname "$0")/lib.sh"
 CHECK=${CHECK:?path to check_run}
 captions() { # FILE N SEED: N images, each with its own caption, 3 sources
@@ -140,4 +142,39 @@ wait_for "${PIDS[-1]}" 120 || { cat "$WORK/coord.log"; fail "restarted coordinat
 grep -q "resuming run 'default'" "$WORK/coord.log" || fail "no resume"
 "$CHECK" "$WORK/db5" default 0 10000 > "$WORK/check.out" || { cat "$WORK/check.out"; fail "store check"; }
 cmp "$WORK/clean-out/scores.jsonl" "$WORK/o5/scores.jsonl" || fail "scores differ from the uninterrupted run"
+# 5. Adaptive over a group of 1500 (over the batch planners' 512): rounds
+#    planned from the results so far; killed -9 mid-run and resumed (the
+#    plan replayed from the store), exactly once, same scores.
+captions "$WORK/c1500.jsonl" 1500 3
+opts=(--group all --strategy adaptive --k 4 --window 400)
+"$JOUST" run "$WORK/c1500.jsonl" --judge sim --sim-noise 1 --db "$WORK/aclean" --out "$WORK/aclean-out" \
+    --no-progress "${opts[@]}" > "$WORK/aclean.out" 2>&1 || { cat "$WORK/aclean.out"; fail "adaptive run"; }
+grep -q "judged 6000 matches .*: 6000 ok" "$WORK/aclean.out" || { cat "$WORK/aclean.out"; fail "6000 matches"; }
+spearman "$WORK/aclean-out/scores.jsonl" "$WORK/c1500.jsonl" 0.8 || fail "adaptive: scores"
+rm -f "$WORK/coord.log"
+coord() {
+    "$JOUST" coordinator "$WORK/c1500.jsonl" --judge sim --db "$WORK/db6" --bind "$ep" --out "$WORK/o6" \
+        --no-progress --lease-ms 3000 "${opts[@]}" >> "$WORK/coord.log" 2>&1 &
+    PIDS+=($!)
+}
+coord
+c1=${PIDS[-1]}
+for i in 1 2; do
+    "$JOUST" worker --connect "$ep" --judge sim --sim-noise 1 --slots 4 --sim-latency-ms 2 \
+        --name "a$i" > "$WORK/a$i.log" 2>&1 &
+    PIDS+=($!)
+done
+for ((i = 0; i < 200; i++)); do
+    ok=$("$JOUST" status --db "$WORK/db6" 2>/dev/null | awk '$1 == "default" {print $7}') || true
+    [ "${ok:-0}" -gt 2000 ] && break
+    sleep 0.1
+done
+kill -9 "$c1"
+wait "$c1" 2>/dev/null || true
+st=$("$JOUST" status --db "$WORK/db6"); echo "$st" | grep -Eq "planning|judging" || { echo "$st"; fail "adaptive: the coordinator finished before it was killed"; }
+coord
+wait_for "${PIDS[-1]}" 120 || { cat "$WORK/coord.log"; fail "adaptive: restarted coordinator failed"; }
+grep -q "resuming run 'default'" "$WORK/coord.log" || fail "adaptive: no resume"
+"$CHECK" "$WORK/db6" default 0 6000 > "$WORK/check.out" || { cat "$WORK/check.out"; fail "adaptive: store check"; }
+cmp "$WORK/aclean-out/scores.jsonl" "$WORK/o6/scores.jsonl" || fail "adaptive: scores differ from the uninterrupted run"
 echo "1 passed, 0 failed"
