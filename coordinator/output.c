@@ -467,9 +467,73 @@ static int top_one(const scored_prompt *sp, void *arg)
     return 0;
 }
 
+/* A grouped run (grouping.h): the best `top` of its first groups, from
+ * the score records (one scan), each image with its caption. */
+typedef struct {
+    uint64_t group, image;
+    uint32_t rank;
+    double score, se, wins;
+    uint32_t cmp;
+} top_row;
+
+static int by_group_rank(const void *x, const void *y)
+{
+    const top_row *a = x, *b = y;
+    if (a->group != b->group)
+        return a->group < b->group ? -1 : 1;
+    return (a->rank > b->rank) - (a->rank < b->rank);
+}
+
+static int print_top_grouped(joust_store_t *st, const Joust__RunRecord *run, FILE *out,
+                             int max_groups, int top)
+{
+    joust_rec_cursor_t *c;
+    int rc = joust_rec_cursor_new(st, JOUST_REC_SCORES, run->run_id, &c);
+    if (rc < 0)
+        return rc;
+    top_row *v = NULL;
+    size_t n = 0, cap = 0;
+    for (; joust_rec_cursor_valid(c); joust_rec_cursor_next(c)) {
+        Joust__ScoreRecord *s = joust_rec_cursor_score(c);
+        if (s && s->has_rank && s->rank <= (uint32_t)top) {
+            xgrow((void **)&v, &cap, n + 1, sizeof *v);
+            v[n++] = (top_row){s->prompt_id, joust_rec_cursor_id(c), s->rank, s->score, s->stderr,
+                               s->wins, s->comparisons};
+        }
+        joust_rec_free(s);
+    }
+    rc = joust_rec_cursor_error(c);
+    joust_rec_cursor_destroy(&c);
+    qsort(v, n, sizeof *v, by_group_rank);
+    int groups = 0;
+    char how[160], idbuf[32];
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (i == 0 || v[i].group != v[i - 1].group) {
+            if (groups++ == max_groups)
+                break;
+            fprintf(out, "group %" PRIu64 " (groups: %s)\n", v[i].group,
+                    joust_run_grouping(run, how, sizeof how));
+        }
+        Joust__ImageRecord *img = NULL;
+        Joust__PromptRecord *p = NULL;
+        if (joust_rec_image_get(st, v[i].image, &img) < 0)
+            continue;
+        const char *cap_text = joust_rec_prompt_get(st, img->prompt_id, &p) == 0 ? p->text : "";
+        fprintf(out, "  %u. %-24s score %+.3f ± %.3f  wins %.1f/%u  %.50s%s\n", v[i].rank,
+                joust_image_label(img, idbuf, sizeof idbuf), v[i].score, v[i].se, v[i].wins,
+                v[i].cmp, cap_text, strlen(cap_text) > 50 ? "..." : "");
+        joust_rec_free(p);
+        joust_rec_free(img);
+    }
+    free(v);
+    return rc;
+}
+
 int joust_scores_print_top(joust_store_t *st, const Joust__RunRecord *run, FILE *out,
                            int max_prompts, int top)
 {
+    if (joust_run_grouped(run))
+        return print_top_grouped(st, run, out, max_prompts, top);
     top_ctx t = {out, max_prompts, top, 0};
     int rc = joust_scores_walk(st, run, top_one, &t);
     return rc > 0 ? 0 : rc;
@@ -580,10 +644,11 @@ void joust_model_report_print(const joust_model_report *r, FILE *out)
 static void print_summary(joust_store_t *st, const Joust__RunRecord *run,
                           const joust_score_summary *sum, FILE *out)
 {
-    fprintf(out, "\nrun '%s': %" PRIu64 " prompts, %" PRIu64 " images scored, %" PRIu64
+    fprintf(out, "\nrun '%s': %" PRIu64 " %s, %" PRIu64 " images scored, %" PRIu64
             " with errors, %" PRIu64 " unjudged (no comparison: no rank); %" PRIu64
             " outcomes ok, %" PRIu64 " failed\n",
-            run->name, sum->prompts, sum->scored, sum->image_errors, sum->unjudged,
+            run->name, sum->prompts, joust_run_grouped(run) ? "groups" : "prompts", sum->scored,
+            sum->image_errors, sum->unjudged,
             sum->outcomes_ok, sum->outcomes_failed);
     if (sum->kinds[JOUST__OUTCOME_KIND__BOUNDED] || sum->kinds[JOUST__OUTCOME_KIND__HARD])
         fprintf(out, "outcome kinds: %" PRIu64 " soft, %" PRIu64 " bounded, %" PRIu64 " hard\n",

@@ -303,7 +303,8 @@ void coord_planner_pull(coord *c, prompt_slot *p)
         c->run->group_issued = 0;
         if (c->run->plan_cursor <= p->prompt_id) /* the group is planned */
             c->run->plan_cursor = p->prompt_id + 1;
-        c->stream = NULL;
+        if (c->stream == p) /* after a replay of several groups, a later one may hold it */
+            c->stream = NULL;
         coord_prompt_release(c, p);
     }
 }
