@@ -125,7 +125,7 @@ coord() {
 coord
 c1=${PIDS[-1]}
 for i in 1 2; do
-    "$JOUST" worker --connect "$ep" --judge sim --sim-noise 1 --slots 4 --sim-latency-ms 2 \
+    "$JOUST" worker --connect "$ep" --judge sim --sim-noise 1 --slots 4 --sim-latency-ms 5 \
         --name "w$i" > "$WORK/w$i.log" 2>&1 &
     PIDS+=($!)
 done
@@ -160,13 +160,13 @@ coord() {
 coord
 c1=${PIDS[-1]}
 for i in 1 2; do
-    "$JOUST" worker --connect "$ep" --judge sim --sim-noise 1 --slots 4 --sim-latency-ms 2 \
+    "$JOUST" worker --connect "$ep" --judge sim --sim-noise 1 --slots 4 --sim-latency-ms 10 \
         --name "a$i" > "$WORK/a$i.log" 2>&1 &
     PIDS+=($!)
 done
 for ((i = 0; i < 200; i++)); do
     ok=$("$JOUST" status --db "$WORK/db6" 2>/dev/null | awk '$1 == "default" {print $7}') || true
-    [ "${ok:-0}" -gt 2000 ] && break
+    [ "${ok:-0}" -gt 1500 ] && break
     sleep 0.1
 done
 kill -9 "$c1"
