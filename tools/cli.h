@@ -185,6 +185,7 @@ int cmd_runs(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_scores(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_filter(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_report(int argc, char **argv);

@@ -16,6 +16,7 @@ static const struct {
     {"worker", cmd_worker, "judge matches for a coordinator"},
     {"ingest", cmd_ingest, "add a manifest's images to the store"},
     {"scores", cmd_scores, "fit scores from the store alone and write scores.jsonl/.csv"},
+    {"filter", cmd_filter, "filter MANIFEST: keep lines by score, percentile, errors, duplicates, size, fields"},
     {"export", cmd_export, "export dpo: preference pairs (TRL, Pick-a-Pic; JSONL or WebDataset tar)"},
     {"status", cmd_status, "list the runs in a store with their progress"},
     {"runs", cmd_runs, "runs [ls] | runs rm NAME: list the runs, or remove one with its outcomes"},
