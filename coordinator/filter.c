@@ -234,6 +234,19 @@ static int kind_needs_store(name_kind k)
     return 0;
 }
 
+static int uses_sizes(const joust_filter_t *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (f->p[i].kind == N_WIDTH || f->p[i].kind == N_HEIGHT || f->p[i].kind == N_ASPECT)
+            return 1;
+    return 0;
+}
+
+int joust_filter_uses_store(const joust_filter_t *f)
+{
+    return joust_filter_needs_store(f) || uses_sizes(f);
+}
+
 int joust_filter_needs_store(const joust_filter_t *f)
 {
     for (size_t i = 0; i < f->n; i++)
@@ -464,6 +477,8 @@ typedef struct {
     Joust__ImageRecord *img;  /* NULL: not in the store */
     Joust__ScoreRecord *score;
     int looked_up;
+    Joust__SignatureRecord *sig; /* joust dedup's signature: sizes */
+    int sig_read;
 } line_facts;
 
 /* The image ingest made of this line, if any: the images are read along
@@ -496,8 +511,24 @@ static void lookup(ctx *c, line_facts *lf)
         return;
     lf->looked_up = 1;
     lf->img = image_of_line(c, lf->lineno);
-    if (lf->img && joust_cursor_find(c->scores, lf->img->image_id))
+    if (lf->img && c->scores && joust_cursor_find(c->scores, lf->img->image_id))
         lf->score = joust_rec_cursor_score(c->scores);
+}
+
+/* The image's signature (width, height, bytes) when joust dedup or run
+ * --dedup computed one and the image could be read; NULL otherwise. */
+static const Joust__SignatureRecord *signature(ctx *c, line_facts *lf)
+{
+    if (!lf->sig_read && c->st) {
+        lf->sig_read = 1;
+        lookup(c, lf);
+        if (lf->img && joust_rec_signature_get(c->st, lf->img->image_id, &lf->sig) == 0 &&
+            lf->sig->status != JOUST__OUTCOME_STATUS__OK) {
+            joust_rec_free(lf->sig);
+            lf->sig = NULL;
+        }
+    }
+    return lf->sig;
 }
 
 /* Ranked images of the prompt (cached). */
@@ -554,9 +585,14 @@ static int eval(ctx *c, const pred *p, line_facts *lf, joust_buf_t *why)
     }
     case N_DUPLICATE: {
         uint64_t first;
-        return lf->img->has_content_hash &&
-               joust_rec_index_get(c->st, JOUST_INDEX_CONTENT, lf->img->content_hash, &first) == 0 &&
-               first != lf->img->image_id;
+        if (lf->img->has_content_hash &&
+            joust_rec_index_get(c->st, JOUST_INDEX_CONTENT, lf->img->content_hash, &first) == 0 &&
+            first != lf->img->image_id)
+            return 1; /* an exact copy of an earlier image */
+        Joust__DuplicateRecord *d = NULL; /* a near-duplicate `run --dedup` collapsed */
+        int near = joust_rec_duplicate_get(c->st, c->run->run_id, lf->img->image_id, &d) == 0;
+        joust_rec_free(d);
+        return near;
     }
     case N_SCORE:
     case N_RANK:
@@ -592,16 +628,21 @@ static int eval(ctx *c, const pred *p, line_facts *lf, joust_buf_t *why)
     case N_HEIGHT:
     case N_ASPECT: {
         int hw = field_num(lf, "width", &v), hh = field_num(lf, "height", &w);
+        const Joust__SignatureRecord *sig = (!hw || !hh) ? signature(c, lf) : NULL;
+        if (!hw && sig && sig->has_width)
+            v = sig->width, hw = 1;
+        if (!hh && sig && sig->has_height)
+            w = sig->height, hh = 1;
         if (p->kind == N_WIDTH && !hw) {
-            joust_buf_puts(why, "no width (the line has no numeric \"width\")");
+            joust_buf_puts(why, "no width (no numeric \"width\" on the line, no signature)");
             return -1;
         }
         if (p->kind == N_HEIGHT && !hh) {
-            joust_buf_puts(why, "no height (the line has no numeric \"height\")");
+            joust_buf_puts(why, "no height (no numeric \"height\" on the line, no signature)");
             return -1;
         }
         if (p->kind == N_ASPECT && (!hw || !hh || w <= 0)) {
-            joust_buf_puts(why, "no aspect ratio (the line needs numeric \"width\" and \"height\")");
+            joust_buf_puts(why, "no aspect ratio (no width and height on the line, no signature)");
             return -1;
         }
         return cmp_num(p->op, p->kind == N_WIDTH ? v : p->kind == N_HEIGHT ? w : v / w, p->num);
@@ -610,6 +651,9 @@ static int eval(ctx *c, const pred *p, line_facts *lf, joust_buf_t *why)
         joust_uri ref;
         char e[256];
         struct stat sb;
+        const Joust__SignatureRecord *sig = signature(c, lf);
+        if (sig && sig->has_bytes)
+            return cmp_num(p->op, (double)sig->bytes, p->num);
         int ok = joust_uri_parse(lf->img->uri, NULL, &ref, e, sizeof e) == 0;
         if (ok && ref.scheme == JOUST_URI_TAR)
             v = (double)ref.size;
@@ -706,13 +750,23 @@ static int open_store_side(ctx *c, const joust_filter_io *io, uint64_t file_hash
     uint64_t added, first;
     if (joust_rec_index_get(io->st, JOUST_INDEX_MANIFEST, file_hash, &added) != 0 ||
         joust_rec_index_get(io->st, JOUST_INDEX_MANIFEST_FIRST, file_hash, &first) != 0) {
+        if (!joust_filter_needs_store(c->f)) { /* sizes: the line's fields alone */
+            c->st = NULL;
+            return 0;
+        }
         log_error("filter: %s was not ingested into this store (run joust ingest or joust run "
                   "on it first, with the same --db)", io->manifest);
         return JOUST_ENOTFOUND;
     }
     c->first = first;
     c->end = first + added;
-    int rc = joust_run_open(io->st, io->run, NULL, &c->run);
+    int rc = joust_rec_cursor_new(io->st, JOUST_REC_IMAGES, 0, &c->images);
+    if (rc < 0)
+        return rc;
+    joust_rec_cursor_seek(c->images, first);
+    if (!joust_filter_needs_store(c->f))
+        return 0; /* sizes from signatures only: no run */
+    rc = joust_run_open(io->st, io->run, NULL, &c->run);
     if (rc < 0) {
         log_error("filter: run '%s': %s", io->run, joust_strerror(rc));
         return rc;
@@ -727,10 +781,8 @@ static int open_store_side(ctx *c, const joust_filter_io *io, uint64_t file_hash
     if (refitted)
         log_info("filter: run '%s': scores were not current; fitted again", io->run);
     if ((rc = global_thresholds(c->f, io->st, c->run->run_id)) < 0 ||
-        (rc = joust_rec_cursor_new(io->st, JOUST_REC_IMAGES, 0, &c->images)) < 0 ||
         (rc = joust_rec_cursor_new(io->st, JOUST_REC_SCORES, c->run->run_id, &c->scores)) < 0)
         return rc;
-    joust_rec_cursor_seek(c->images, first);
     return 0;
 }
 
@@ -759,7 +811,7 @@ int joust_filter_run(joust_filter_t *f, const joust_filter_io *io, joust_filter_
         close(fd);
         return JOUST_EIO;
     }
-    ctx c = {.f = f, .st = joust_filter_needs_store(f) ? io->st : NULL};
+    ctx c = {.f = f, .st = joust_filter_needs_store(f) || uses_sizes(f) ? io->st : NULL};
     joust_u64map_init(&c.prompt_n);
     sink kept = {0}, rej = {0};
     if (c.st)
@@ -811,6 +863,7 @@ int joust_filter_run(joust_filter_t *f, const joust_filter_io *io, joust_filter_
         cJSON_Delete(lf.json);
         joust_rec_free(lf.img);
         joust_rec_free(lf.score);
+        joust_rec_free(lf.sig);
     }
     if (rc == 0 && ferror(in))
         rc = JOUST_EIO;

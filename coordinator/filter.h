@@ -19,11 +19,14 @@
  *   status                              ranked, error or unjudged
  *   error, duplicate, ranked            bare: the image failed (an image
  *                                       error); its content is the same as
- *                                       an earlier image's (duplicate_of);
- *                                       it has a rank
- *   width, height, aspect (= w / h)     the line's "width" and "height"
- *   bytes                               the image file's size (local files
- *                                       in the store)
+ *                                       an earlier image's, or `run --dedup`
+ *                                       collapsed it (duplicate_of); it has
+ *                                       a rank
+ *   width, height, aspect (= w / h)     the line's "width" and "height",
+ *                                       else the image's signature (joust
+ *                                       dedup) when the store has one
+ *   bytes                               the image file's size (signature,
+ *                                       else the local file or tar member)
  * or any other name: the line's top-level field of that name (with --where
  * every name is a field). A number compares as a number when both sides are
  * numbers, else as text (= and != only). A predicate whose value is unknown
@@ -61,6 +64,10 @@ int joust_filter_add(joust_filter_t *f, joust_filter_verb verb, const char *expr
                      size_t errlen);
 /* 1 when a predicate needs the store (scores, duplicates, bytes). */
 int joust_filter_needs_store(const joust_filter_t *f);
+/* 1 when a predicate needs it or can use it: width, height and aspect come
+ * from the line's fields, else from the image's signature (joust dedup)
+ * when the store holds the manifest. */
+int joust_filter_uses_store(const joust_filter_t *f);
 
 typedef struct {
     const char *manifest;  /* a path or "-" (manifest_src.h: plain, gz, zst, shards) */

@@ -768,3 +768,15 @@ int joust_rec_index_each(joust_store_t *st, joust_rec_index index,
     joust_iter_destroy(&it);
     return rc;
 }
+
+/* ---- a run's collapsed near-duplicate, one (appended for joust filter) ---- */
+
+int joust_rec_duplicate_get(joust_store_t *st, uint32_t run_id, uint64_t image_id,
+                            Joust__DuplicateRecord **out)
+{
+    unsigned char key[1 + RUN_KEY_LEN];
+    key[0] = DUP_TAG;
+    run_key(key + 1, run_id, image_id);
+    return record_get(st, JOUST_CF_META, key, sizeof key, &joust__duplicate_record__descriptor,
+                      out);
+}

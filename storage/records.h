@@ -167,6 +167,9 @@ void joust_rec_duplicate_put(joust_batch_t *b, uint32_t run_id, uint64_t image_i
 /* Calls fn for every collapsed image of the run in image id order (d is
  * borrowed for the call); fn returns < 0 to stop with that error. A record
  * that does not unpack is JOUST_ECORRUPT. */
+/* The record of image_id in the run; JOUST_ENOTFOUND when it was not collapsed. */
+int joust_rec_duplicate_get(joust_store_t *st, uint32_t run_id, uint64_t image_id,
+                            Joust__DuplicateRecord **out);
 int joust_rec_duplicate_each(joust_store_t *st, uint32_t run_id,
                              int (*fn)(uint64_t image_id, const Joust__DuplicateRecord *d, void *arg),
                              void *arg);

@@ -22,8 +22,9 @@ static const char usage[] =
     "  global_percentile               over every ranked image of the run (< <= > >=)\n"
     "  status                          ranked, error or unjudged\n"
     "  error, duplicate, ranked        alone: the image failed; same content as an earlier\n"
-    "                                  image; has a rank\n"
-    "  width, height, aspect           the line's \"width\"/\"height\" (aspect = width/height)\n"
+    "                                  image, or collapsed by run --dedup; has a rank\n"
+    "  width, height, aspect           the line's \"width\"/\"height\", else the image's\n"
+    "                                  signature (joust dedup); aspect = width/height\n"
     "  bytes                           the image file's size\n"
     "  any other name                  the line's own field (--where: every name is one)\n"
     "A value that is unknown for a line (no score, no width) fails a --keep (the reason says\n"
@@ -102,6 +103,8 @@ int cmd_filter(int argc, char **argv)
     joust_store_t *st = NULL;
     if (joust_filter_needs_store(f) && cli_open_store(db, 0, &st) < 0)
         goto out;
+    if (!st && joust_filter_uses_store(f) && joust_store_open(db, 0, &st) < 0)
+        st = NULL; /* sizes from the lines alone */
     joust_filter_io io = {.manifest = manifest, .out = out, .rejected = rejected, .st = st,
                           .run = run};
     joust_filter_stats s;

@@ -133,4 +133,29 @@ cp "$WORK/e.jsonl" kept.jsonl
 "$JOUST" run kept.jsonl --db "$WORK/db2" --out "$WORK/out2" --workers 1 --no-progress \
     --judge quality > "$WORK/run2.out" 2>&1 || { cat "$WORK/run2.out"; fail "re-run of the kept manifest"; }
 grep -q "ingested kept.jsonl: 12 images in 3 new prompts; 0 bad lines" "$WORK/run2.out" || { cat "$WORK/run2.out"; fail "re-ingest counts"; }
+# near-duplicates collapsed by `joust run --dedup` (duplicate_of), and sizes
+# from the images' signatures when the lines have none
+MAKE_DEDUP_SET=${MAKE_DEDUP_SET:?path to make_dedup_set}
+mkdir -p "$WORK/set"
+"$MAKE_DEDUP_SET" "$WORK/set" 1 || fail "dedup fixture"
+D="$WORK/set/manifest.jsonl"
+"$JOUST" run "$D" --db "$WORK/ddb" --out "$WORK/dd.o" --workers 1 --no-progress --dedup \
+    > "$WORK/dd.out" 2>&1 || { cat "$WORK/dd.out"; fail "run --dedup"; }
+"$JOUST" filter "$D" --db "$WORK/ddb" --out "$WORK/nd.jsonl" --rejected "$WORK/nd-rej.jsonl" \
+    --drop duplicate > /dev/null || fail "filter near-duplicates"
+python3 - "$WORK/dd.o/scores.jsonl" "$WORK/nd-rej.jsonl" <<'PY' || fail "--drop duplicate is not scores.jsonl's duplicate_of"
+import json, sys
+want = sorted(r["id"] for r in map(json.loads, open(sys.argv[1])) if r.get("duplicate_of"))
+got = sorted(r["id"] for r in map(json.loads, open(sys.argv[2])) if r["reason"] == "drop duplicate: holds")
+assert want == got and len(want) == 8, (want, got)
+PY
+"$JOUST" filter "$D" --db "$WORK/ddb" --out "$WORK/wd.jsonl" --rejected "$WORK/wd-rej.jsonl" \
+    --keep 'width>=512' --keep 'aspect>1.3' > /dev/null || fail "filter by signature sizes"
+python3 - "$D" "$WORK/wd-rej.jsonl" <<'PY' || fail "signature widths: the resized and cropped images are not the rejected ones"
+import json, sys
+kind = {r["id"]: r["kind"] for r in map(json.loads, open(sys.argv[1]))}
+rej = [json.loads(l) for l in open(sys.argv[2])]
+assert sorted(kind[r["id"]] for r in rej) == ["crop", "resize"], rej
+assert all(r["reason"] == "keep width>=512: does not hold" for r in rej), rej
+PY
 echo "1 passed, 0 failed"
