@@ -12,21 +12,25 @@
 #include "xalloc.h"
 
 #define MAX_SUBSETS 2000000.0 /* subsets the cost model may consider */
-#define RADIX_BITS 11
+#define RADIX_BITS 11 /* widest digit of a partition pass */
+/* Cost of partitioning one item of a node on one block, in popcount checks
+ * (measured with joust bench neardup). */
+#define PART_COST 12.0
 
-/* One block layout (m blocks) and its t-subsets. */
+/* One block layout: m contiguous blocks, of which a pair within the radius
+ * agrees on at least t = m - r. */
 typedef struct {
     int m, t;
     int lo[64], width[64];
-    size_t nsub;
-    uint8_t *sub; /* nsub * t block ids, ascending within a subset */
+    uint64_t mask[64]; /* block j's bits in place */
 } plan_t;
 
-/* A unit of work: one subset of one scope, or a whole scope pair by pair. */
+/* A unit of work: the subtree of one scope under one first block, or a
+ * whole scope pair by pair. */
 typedef struct {
     size_t b, e; /* scope range in scope order */
     int m;       /* 0: pair by pair */
-    size_t sub;  /* subset index */
+    int first;   /* first block of the subsets searched */
 } unit_t;
 
 typedef struct {
@@ -39,15 +43,28 @@ typedef struct {
     const uint32_t *ord;  /* scope order -> item index */
     const plan_t *plans;  /* by m */
     const unit_t *units;
-    size_t nunits, maxscope;
+    size_t nunits;
     uint32_t r;
+    int avx2; /* the CPU has AVX2 */
     atomic_size_t next;
 } shared_t;
+
+/* A node's items: signatures and scope-order positions side by side. */
+typedef struct {
+    uint64_t *sig;
+    uint32_t *pos;
+    size_t cap;
+} items_t;
 
 typedef struct {
     shared_t *sh;
     edge_t *edges;
     size_t nedges, cap;
+    items_t level[65]; /* partition output per depth */
+    items_t tmp;       /* second buffer of multi-pass partitions */
+    size_t cnt[(size_t)1 << RADIX_BITS];
+    const plan_t *p; /* of the unit in progress */
+    int chosen[64];  /* blocks of the current trie path */
     pthread_t th;
 } worker_t;
 
@@ -56,77 +73,6 @@ void joust_neardup_opts_defaults(joust_neardup_opts *o)
     memset(o, 0, sizeof *o);
     o->radius = JOUST_NEARDUP_DEFAULT_RADIUS;
     o->threads = 1;
-}
-
-/* Stable counting-sort pass of n entries on bits [shift, shift + RADIX_BITS)
- * from src to dst; cnt has 2^RADIX_BITS slots. */
-static void radix_pass(const uint64_t *src, uint64_t *dst, size_t n, int shift, size_t *cnt)
-{
-    const size_t nb = (size_t)1 << RADIX_BITS;
-    memset(cnt, 0, nb * sizeof *cnt);
-    for (size_t i = 0; i < n; i++)
-        cnt[(src[i] >> shift) & (nb - 1)]++;
-    size_t sum = 0;
-    for (size_t k = 0; k < nb; k++) {
-        size_t c = cnt[k];
-        cnt[k] = sum;
-        sum += c;
-    }
-    for (size_t i = 0; i < n; i++)
-        dst[cnt[(src[i] >> shift) & (nb - 1)]++] = src[i];
-}
-
-static void insertion_sort(uint64_t *a, size_t n)
-{
-    for (size_t i = 1; i < n; i++) {
-        uint64_t v = a[i];
-        size_t j = i;
-        for (; j > 0 && a[j - 1] > v; j--)
-            a[j] = a[j - 1];
-        a[j] = v;
-    }
-}
-
-/* Sorts entries key << 32 | index (key < 2^bits, bits <= 32) by key, then
- * index, and returns the buffer holding the result (a or tmp). Large
- * arrays: one pass on the top digit over the whole array (the only one that
- * scatters across memory), then the lower digits bucket by bucket, in
- * cache; small buckets by insertion. Small arrays: LSD passes. */
-static uint64_t *sort_keys(uint64_t *a, uint64_t *tmp, size_t n, int bits, size_t *cnt,
-                           size_t *bucket)
-{
-    const size_t nb = (size_t)1 << RADIX_BITS;
-    if (n < 4 * nb) {
-        for (int shift = 0; shift < bits; shift += RADIX_BITS) {
-            radix_pass(a, tmp, n, 32 + shift, cnt);
-            uint64_t *t = a;
-            a = tmp, tmp = t;
-        }
-        return a;
-    }
-    int top = bits > RADIX_BITS ? bits - RADIX_BITS : 0;
-    radix_pass(a, tmp, n, 32 + top, cnt);
-    if (top == 0)
-        return tmp;
-    memcpy(bucket, cnt, nb * sizeof *bucket); /* bucket k ends at bucket[k] */
-    int lsd = (top + RADIX_BITS - 1) / RADIX_BITS;
-    uint64_t *out = lsd % 2 ? a : tmp;
-    for (size_t k = 0, b = 0; k < nb; b = bucket[k++]) {
-        size_t len = bucket[k] - b;
-        uint64_t *src = tmp + b, *dst = a + b;
-        if (len <= 64) {
-            insertion_sort(src, len);
-            if (out != tmp)
-                memcpy(out + b, src, len * sizeof *src);
-            continue;
-        }
-        for (int pass = 0; pass < lsd; pass++) {
-            radix_pass(src, dst, len, 32 + pass * RADIX_BITS, cnt);
-            uint64_t *t = src;
-            src = dst, dst = t;
-        }
-    }
-    return out;
 }
 
 static double choose(int m, int t)
@@ -138,18 +84,24 @@ static double choose(int m, int t)
 }
 
 /* Estimated cost of searching a scope of s items with m blocks, in units of
- * one popcount check. */
+ * one popcount check. The search descends a trie of blocks: a node holding
+ * the items that agree on d chosen blocks is partitioned once per possible
+ * next block, and the items of a one-item part drop out; a node at depth t
+ * checks its pairs. There are C(m - t + d, d) valid d-prefixes, each
+ * partitioning the items of a (d - 1)-node of about s / 2^(64 (d - 1) / m)
+ * items. */
 static double cost_of(double s, uint32_t r, int m)
 {
     int t = m - (int)r;
-    double kbits = 64.0 * t / m, nsub = choose(m, t);
-    if (nsub > MAX_SUBSETS)
+    if (choose(m, t) > MAX_SUBSETS)
         return INFINITY;
-    /* measured: a sort costs about 10 + 8 per radix pass popcount checks
-     * per item (the pair checks run in sequence, the sort's first pass
-     * scatters over memory) */
-    double passes = ceil(fmin(kbits, 32) / RADIX_BITS);
-    return nsub * (s * (10 + 8 * passes) + s * s / 2 / pow(2, kbits));
+    double c = 0;
+    for (int d = 1; d <= t; d++) {
+        /* the share of items with another item in their (d - 1)-node */
+        double alive = 1 - exp(-(s - 1) / pow(2, 64.0 * (d - 1) / m));
+        c += choose(m - t + d, d) * s * alive * PART_COST;
+    }
+    return c + choose(m, t) * s * s / 2 / pow(2, 64.0 * t / m);
 }
 
 /* m for a scope of s items: 0 when pair by pair is cheapest. */
@@ -174,23 +126,7 @@ static void plan_init(plan_t *p, int m, uint32_t r)
     for (int j = 0; j < m; j++) {
         p->lo[j] = 64 * j / m;
         p->width[j] = 64 * (j + 1) / m - p->lo[j];
-    }
-    p->nsub = (size_t)choose(m, p->t);
-    p->sub = xmalloc(p->nsub * (size_t)p->t);
-    int c[64];
-    for (int k = 0; k < p->t; k++)
-        c[k] = k;
-    for (size_t s = 0; s < p->nsub; s++) {
-        for (int k = 0; k < p->t; k++)
-            p->sub[s * (size_t)p->t + (size_t)k] = (uint8_t)c[k];
-        int k = p->t - 1; /* next combination in lexicographic order */
-        while (k >= 0 && c[k] == m - p->t + k)
-            k--;
-        if (k < 0)
-            break;
-        c[k]++;
-        for (int q = k + 1; q < p->t; q++)
-            c[q] = c[q - 1] + 1;
+        p->mask[j] = (p->width[j] == 64 ? ~0ull : ((1ull << p->width[j]) - 1)) << p->lo[j];
     }
 }
 
@@ -201,22 +137,22 @@ static void edge_push(worker_t *w, uint32_t a, uint32_t b, uint32_t d)
     w->edges[w->nedges++] = (edge_t){a < b ? a : b, a < b ? b : a, d};
 }
 
-static uint64_t block_mask(const plan_t *p, int j)
+/* 1 when a pair with difference diff that agrees on the blocks of the
+ * current path (depth of them) has them as its first `depth` agreeing
+ * blocks: no block below the path's last one outside the path agrees. The
+ * pair is then searched under this node and under no other. (With p NULL
+ * or depth 0: every pair.) */
+static int first_agreeing(const plan_t *p, const int *path, int depth, uint64_t diff)
 {
-    return (p->width[j] == 64 ? ~0ull : ((1ull << p->width[j]) - 1)) << p->lo[j];
-}
-
-/* 1 when subset s is the first t-subset of the blocks on which a pair with
- * difference diff agrees: no agreeing block below s's last one is outside s. */
-static int first_subset(const plan_t *p, const uint8_t *s, uint64_t diff)
-{
+    if (!p || depth == 0)
+        return 1;
     int k = 0;
-    for (int j = 0; j < s[p->t - 1]; j++) {
-        if (k < p->t && s[k] == j) {
+    for (int j = 0; j < path[depth - 1]; j++) {
+        if (k < depth && path[k] == j) {
             k++;
             continue;
         }
-        if ((diff & block_mask(p, j)) == 0)
+        if ((diff & p->mask[j]) == 0)
             return 0;
     }
     return 1;
@@ -230,69 +166,190 @@ static int first_subset(const plan_t *p, const uint8_t *s, uint64_t diff)
 #define POPCNT_CLONES
 #endif
 
-POPCNT_CLONES static void run_brute(worker_t *w, const unit_t *u)
+/* Checks pairs (x, y), y in [y0, n), of a node's n items (scope-order
+ * positions pos), keeping those within the radius that belong to this
+ * node. */
+POPCNT_CLONES static void check_from(worker_t *w, const uint64_t *sig, const uint32_t *pos,
+                                     size_t n, int depth, size_t x, size_t y0)
 {
     const shared_t *sh = w->sh;
-    for (size_t a = u->b; a < u->e; a++)
-        for (size_t b = a + 1; b < u->e; b++) {
-            uint32_t d = (uint32_t)__builtin_popcountll(sh->ssig[a] ^ sh->ssig[b]);
-            if (d <= sh->r)
-                edge_push(w, sh->ord[a], sh->ord[b], d);
-        }
+    const uint32_t r = sh->r;
+    const uint64_t sx = sig[x];
+    for (size_t y = y0; y < n; y++) {
+        uint64_t diff = sx ^ sig[y];
+        uint32_t d = (uint32_t)__builtin_popcountll(diff);
+        if (d <= r && first_agreeing(w->p, w->chosen, depth, diff))
+            edge_push(w, sh->ord[pos[x]], sh->ord[pos[y]], d);
+    }
 }
 
-/* Scratch of one worker for run_subset. */
-typedef struct {
-    uint64_t *buf, *tmp;
-    size_t *cnt, *bucket;
-} scratch_t;
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX2_CHECK 1
+/* check_pairs four pairs at a time: popcounts by nibble table lookups
+ * summed per 64-bit lane; a group with any pair within the radius goes
+ * through check_from. */
+__attribute__((target("avx2"))) static void check_pairs_avx2(worker_t *w, const uint64_t *sig,
+                                                             const uint32_t *pos, size_t n,
+                                                             int depth)
+{
+    const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1,
+                                         2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i low = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+    const __m256i rv = _mm256_set1_epi64x((long long)w->sh->r);
+    for (size_t x = 0; x + 1 < n; x++) {
+        const __m256i vx = _mm256_set1_epi64x((long long)sig[x]);
+        if (n < 4) {
+            check_from(w, sig, pos, n, depth, x, x + 1);
+            continue;
+        }
+        /* groups of 4 from x + 1; the last one ends at n, its lanes below
+         * where the previous group ended masked off */
+        for (size_t y = x + 1; y < n; y += 4) {
+            size_t g = y + 4 <= n ? y : n - 4;
+            __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(sig + g)), vx);
+            __m256i c = _mm256_add_epi8(
+                _mm256_shuffle_epi8(lut, _mm256_and_si256(v, low)),
+                _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), low)));
+            __m256i far = _mm256_cmpgt_epi64(_mm256_sad_epu8(c, zero), rv);
+            unsigned near = ~(unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(far)) & 15u;
+            near &= 15u << (y - g); /* lanes from y on */
+            for (; near; near &= near - 1) {
+                size_t k = g + (size_t)__builtin_ctz(near);
+                check_from(w, sig, pos, k + 1, depth, x, k);
+            }
+        }
+    }
+}
+#endif
 
-POPCNT_CLONES static void run_subset(worker_t *w, const unit_t *u, scratch_t *sc)
+/* Checks every pair of a node's n items. */
+static void check_pairs(worker_t *w, const uint64_t *sig, const uint32_t *pos, size_t n,
+                        int depth)
+{
+#ifdef HAVE_AVX2_CHECK
+    if (w->sh->avx2) {
+        check_pairs_avx2(w, sig, pos, n, depth);
+        return;
+    }
+#endif
+    for (size_t x = 0; x + 1 < n; x++)
+        check_from(w, sig, pos, n, depth, x, x + 1);
+}
+
+static void items_reserve(items_t *it, size_t n)
+{
+    if (it->cap >= n)
+        return;
+    free(it->sig);
+    free(it->pos);
+    it->cap = n > 2 * it->cap ? n : 2 * it->cap;
+    it->sig = xmalloc(it->cap * sizeof *it->sig);
+    it->pos = xmalloc(it->cap * sizeof *it->pos);
+}
+
+/* Sorts n items (pos NULL: positions base, base + 1, ...) on the value of
+ * block j into out: LSD counting passes of at most RADIX_BITS bits (one
+ * pass for the blocks of radius >= 5), through w->tmp when several. */
+static void partition(worker_t *w, const uint64_t *sig, const uint32_t *pos, uint32_t base,
+                      size_t n, int j, items_t *out)
+{
+    const plan_t *p = w->p;
+    int width = p->width[j];
+    int passes = (width + RADIX_BITS - 1) / RADIX_BITS;
+    int digit = (width + passes - 1) / passes;
+    items_reserve(out, n);
+    if (passes > 1)
+        items_reserve(&w->tmp, n);
+    size_t *cnt = w->cnt;
+    const size_t nb = (size_t)1 << digit;
+    for (int pass = 0; pass < passes; pass++) {
+        items_t *dst = (passes - pass) % 2 ? out : &w->tmp;
+        int shift = p->lo[j] + pass * digit;
+        int bits = pass == passes - 1 ? width - pass * digit : digit;
+        const uint64_t dmask = bits == 64 ? ~0ull : (1ull << bits) - 1;
+        memset(cnt, 0, nb * sizeof *cnt);
+        for (size_t i = 0; i < n; i++)
+            cnt[(sig[i] >> shift) & dmask]++;
+        size_t sum = 0;
+        for (size_t k = 0; k < nb; k++) {
+            size_t c = cnt[k];
+            cnt[k] = sum;
+            sum += c;
+        }
+        uint64_t *ds = dst->sig;
+        uint32_t *dp = dst->pos;
+        if (pos)
+            for (size_t i = 0; i < n; i++) {
+                size_t k = cnt[(sig[i] >> shift) & dmask]++;
+                ds[k] = sig[i], dp[k] = pos[i];
+            }
+        else
+            for (size_t i = 0; i < n; i++) {
+                size_t k = cnt[(sig[i] >> shift) & dmask]++;
+                ds[k] = sig[i], dp[k] = base + (uint32_t)i;
+            }
+        sig = ds, pos = dp;
+    }
+}
+
+/* Pair by pair below this many items per candidate next block (a
+ * partition costs about PART_COST checks per item). */
+static int brute_cheaper(size_t n, int candidates)
+{
+    return (double)(n - 1) / 2 <= PART_COST * candidates;
+}
+
+/* The node of the n items agreeing on the blocks chosen[0 .. depth - 1]:
+ * at depth t (or when small) its pairs are checked; else it is partitioned
+ * on each block that can come next and each part of >= 2 items descends. */
+static void descend(worker_t *w, const uint64_t *sig, const uint32_t *pos, size_t n, int depth)
+{
+    const plan_t *p = w->p;
+    int next = w->chosen[depth - 1] + 1, last = p->m - p->t + depth;
+    if (depth == p->t || brute_cheaper(n, last - next + 1)) {
+        check_pairs(w, sig, pos, n, depth);
+        return;
+    }
+    items_t *out = &w->level[depth];
+    for (int j = next; j <= last; j++) {
+        partition(w, sig, pos, 0, n, j, out);
+        w->chosen[depth] = j;
+        const uint64_t mask = p->mask[j];
+        const uint64_t *s = out->sig;
+        for (size_t lo = 0, hi; lo < n; lo = hi) {
+            for (hi = lo + 1; hi < n && ((s[hi] ^ s[lo]) & mask) == 0; hi++)
+                ;
+            if (hi - lo >= 2)
+                descend(w, s + lo, out->pos + lo, hi - lo, depth + 1);
+        }
+    }
+}
+
+static void run_unit(worker_t *w, const unit_t *u)
 {
     const shared_t *sh = w->sh;
-    const plan_t *p = &sh->plans[u->m];
-    const uint8_t *s = p->sub + u->sub * (size_t)p->t;
     size_t n = u->e - u->b;
-    const uint64_t *sig = sh->ssig + u->b;
-    int bits = 0;
-    uint64_t smask = 0;
-    for (int k = 0; k < p->t; k++)
-        bits += p->width[s[k]], smask |= block_mask(p, s[k]);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t key = 0;
-        for (int k = 0; k < p->t; k++) {
-            int j = s[k];
-            /* a 64-bit block (m = 1) is the whole key: no shift by 64 */
-            uint64_t hi = p->width[j] < 64 ? key << p->width[j] : 0;
-            key = hi | ((sig[i] >> p->lo[j]) & (block_mask(p, j) >> p->lo[j]));
-        }
-        /* Keys longer than 32 bits are cut to their low 32: a run may then
-         * hold pairs that differ on the subset, which the check below drops. */
-        sc->buf[i] = key << 32 | (uint64_t)i;
+    if (u->m == 0) {
+        w->p = NULL;
+        uint32_t *pos = xmalloc(n * sizeof *pos);
+        for (size_t i = 0; i < n; i++)
+            pos[i] = (uint32_t)(u->b + i);
+        check_pairs(w, sh->ssig + u->b, pos, n, 0);
+        free(pos);
+        return;
     }
-    if (bits > 32)
-        bits = 32;
-    uint64_t *a = sort_keys(sc->buf, sc->tmp, n, bits, sc->cnt, sc->bucket);
-    /* The signatures in sorted order, gathered once (prefetched) into the
-     * buffer the sort left free, so the pair checks read them in sequence. */
-    uint64_t *ss = a == sc->buf ? sc->tmp : sc->buf;
-    for (size_t i = 0; i < n; i++) {
-        if (i + 16 < n)
-            __builtin_prefetch(&sig[(uint32_t)a[i + 16]]);
-        ss[i] = sig[(uint32_t)a[i]];
-    }
-    const uint64_t kmask = bits == 32 ? ~0ull << 32 : ((1ull << bits) - 1) << 32;
+    w->p = &sh->plans[u->m];
+    w->chosen[0] = u->first;
+    items_t *out = &w->level[0];
+    partition(w, sh->ssig + u->b, NULL, (uint32_t)u->b, n, u->first, out);
+    const uint64_t mask = w->p->mask[u->first];
+    const uint64_t *s = out->sig;
     for (size_t lo = 0, hi; lo < n; lo = hi) {
-        for (hi = lo + 1; hi < n && ((a[hi] ^ a[lo]) & kmask) == 0; hi++)
+        for (hi = lo + 1; hi < n && ((s[hi] ^ s[lo]) & mask) == 0; hi++)
             ;
-        for (size_t x = lo; x < hi; x++)
-            for (size_t y = x + 1; y < hi; y++) {
-                uint32_t ix = (uint32_t)a[x], iy = (uint32_t)a[y];
-                uint64_t diff = ss[x] ^ ss[y];
-                uint32_t d = (uint32_t)__builtin_popcountll(diff);
-                if (d <= sh->r && (diff & smask) == 0 && first_subset(p, s, diff))
-                    edge_push(w, sh->ord[u->b + ix], sh->ord[u->b + iy], d);
-            }
+        if (hi - lo >= 2)
+            descend(w, s + lo, out->pos + lo, hi - lo, 1);
     }
 }
 
@@ -300,28 +357,18 @@ static void *worker_main(void *arg)
 {
     worker_t *w = arg;
     shared_t *sh = w->sh;
-    scratch_t sc = {NULL, NULL, NULL, NULL};
     for (;;) {
         size_t k = atomic_fetch_add(&sh->next, 1);
         if (k >= sh->nunits)
             break;
-        const unit_t *u = &sh->units[k];
-        if (u->m == 0) {
-            run_brute(w, u);
-            continue;
-        }
-        if (!sc.buf) {
-            sc.buf = xmalloc(sh->maxscope * sizeof *sc.buf);
-            sc.tmp = xmalloc(sh->maxscope * sizeof *sc.tmp);
-            sc.cnt = xmalloc(((size_t)1 << RADIX_BITS) * sizeof *sc.cnt);
-            sc.bucket = xmalloc(((size_t)1 << RADIX_BITS) * sizeof *sc.bucket);
-        }
-        run_subset(w, u, &sc);
+        run_unit(w, &sh->units[k]);
     }
-    free(sc.buf);
-    free(sc.tmp);
-    free(sc.cnt);
-    free(sc.bucket);
+    for (int d = 0; d <= 64; d++) {
+        free(w->level[d].sig);
+        free(w->level[d].pos);
+    }
+    free(w->tmp.sig);
+    free(w->tmp.pos);
     return NULL;
 }
 
@@ -464,7 +511,7 @@ int joust_neardup_search(const uint64_t *sig, const uint64_t *scope, size_t n,
     plan_t plans[65];
     memset(plans, 0, sizeof plans);
     unit_t *units = NULL;
-    size_t nunits = 0, ucap = 0, maxscope = 0, largest = 0;
+    size_t nunits = 0, ucap = 0, largest = 0;
     for (size_t b = 0, e; b < n; b = e) {
         for (e = b + 1; e < n && (!scope || scope[ord[e]] == scope[ord[b]]); e++)
             ;
@@ -473,16 +520,19 @@ int joust_neardup_search(const uint64_t *sig, const uint64_t *scope, size_t n,
         int m = pick_blocks(e - b, o->radius, o->blocks);
         if (e - b > largest)
             largest = e - b, out->blocks = (uint32_t)m;
-        if (m && !plans[m].sub)
+        if (m && !plans[m].m)
             plan_init(&plans[m], m, o->radius);
-        size_t k = m ? plans[m].nsub : 1;
-        xgrow((void **)&units, &ucap, nunits + k, sizeof *units);
-        for (size_t s = 0; s < k; s++)
-            units[nunits++] = (unit_t){b, e, m, s};
-        if (m && e - b > maxscope)
-            maxscope = e - b;
+        /* the subtrees by first block, the largest (first) first */
+        int k = m ? plans[m].m - plans[m].t + 1 : 1;
+        xgrow((void **)&units, &ucap, nunits + (size_t)k, sizeof *units);
+        for (int j = 0; j < k; j++)
+            units[nunits++] = (unit_t){b, e, m, j};
     }
-    shared_t sh = {ssig, ord, plans, units, nunits, maxscope, o->radius, 0};
+    int avx2 = 0;
+#ifdef HAVE_AVX2_CHECK
+    avx2 = __builtin_cpu_supports("avx2");
+#endif
+    shared_t sh = {ssig, ord, plans, units, nunits, o->radius, avx2, 0};
     worker_t *w = xcalloc(o->threads, sizeof *w);
     for (uint32_t k = 0; k < o->threads; k++) {
         w[k].sh = &sh;
@@ -513,8 +563,6 @@ int joust_neardup_search(const uint64_t *sig, const uint64_t *scope, size_t n,
             o->on_pair(o->pair_ctx, e[k].i, e[k].j, e[k].d);
     free(e);
     free(units);
-    for (int m = 0; m <= 64; m++)
-        free(plans[m].sub);
     free(ssig);
     free(ord);
     return 0;

@@ -15,26 +15,33 @@
  * Method (exact, generalised pigeonhole / multi-index hashing): the 64 bits
  * are cut into m contiguous blocks (m > radius); two hashes within distance
  * r differ in at most r blocks, so they agree exactly on at least t = m - r
- * of them. For each of the C(m, t) choices of t blocks the items of a scope
- * are radix-sorted on those blocks' bits and every pair inside a run of
- * equal keys is verified with a popcount. A pair is reported once: under
- * the first t-subset (in enumeration order) of the blocks it agrees on.
- * m = r + 1 (t = 1) is the classic substring scheme; a larger m makes the
- * keys longer and the runs shorter at the price of more subsets, and m is
- * chosen per scope by a cost model (sorting cost versus expected run
- * pairs, assuming spread-out hashes) unless opts.blocks fixes it. A scope
- * small enough that all its pairs cost less than one sort is compared pair
- * by pair. Scope: items are compared only with items of equal scope key
- * (scope NULL: one global scope); use e.g. a prompt id, a model id, or 0.
+ * of them. The search walks a trie of t-subsets of blocks, in ascending
+ * block order: the items of a scope are partitioned (counting sort) on a
+ * first block, each part of >= 2 items on each block that can come next,
+ * and so on to depth t, where every pair of a part is verified with a
+ * popcount (AVX2, four pairs at once, where the CPU has it); a small part is
+ * verified pair by pair at once. One-item parts drop out, so the deep levels
+ * cost little; the partitions run in cache below the first level. A pair is
+ * reported once: under the path of its first t agreeing blocks (a pair
+ * agreeing on a block below the path's last one that is not on the path is
+ * left to that other path). m = r + 1 (t = 1) is the classic substring
+ * scheme; a larger m makes the keys longer and the parts smaller at the
+ * price of more paths, and m is chosen per scope by a cost model
+ * (partitions versus expected pairs, assuming spread-out hashes) unless
+ * opts.blocks fixes it. A scope small enough that all its pairs cost less
+ * is compared pair by pair. Scope: items are compared only with items of
+ * equal scope key (scope NULL: one global scope); use e.g. a prompt id, a
+ * model id, or 0.
  *
- * Cost: about C(m, t) * (a radix sort of the scope + the pairs in runs);
- * 10 M spread-out hashes at radius 8 take about 86 CPU seconds
- * (docs/benchmarks.md), and the cost grows steeply with the radius.
- * Hashes that are not spread out (many near-equal images) make runs, and
- * the time, larger: a run of k equal hashes costs k^2/2 popcounts per
- * subset. Memory: 12 bytes per item (scope order and signatures; 16 more
- * while sorting scope keys), 16 per item of the largest scope per thread
- * (two sort buffers), 12 per item for the result and 12 per pair found.
+ * Cost: about C(m, t) * s^2 / 2^(64 t / m + 1) popcounts plus the
+ * partitions (docs/benchmarks.md has the figures: 10 M spread-out hashes at
+ * radius 8, m = 11); the cost grows steeply with the radius.
+ * Hashes that are not spread out (many near-equal images) make parts, and
+ * the time, larger: a part of k equal hashes costs k^2/2 popcounts per
+ * path. Memory: 12 bytes per item (scope order and signatures; 16 more
+ * while sorting scope keys), 12 per item of the largest scope per thread
+ * (the first level's parts; deeper levels take what their parts need),
+ * 12 per item for the result and 12 per pair found.
  *
  * Representative of a cluster: the member with a score (score[i] not NaN)
  * over one without, then the higher score, then the larger area (area[i],
@@ -42,7 +49,7 @@
  * dist[k] is the distance of member k to the representative; it can exceed
  * the radius (clusters are transitive closures: a~b~c with a, c 2r apart).
  *
- * Threads: opts.threads workers split the (scope, subset) work; results do
+ * Threads: opts.threads workers split the (scope, first block) work; results do
  * not depend on the thread count (pairs are sorted before they are merged
  * and reported). opts.on_pair, when set, is called on the calling thread
  * once per pair (i < j, ascending), after the search.
