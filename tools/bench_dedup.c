@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <turbojpeg.h>
 
 #include "clock.h"
 #include "bt_sparse.h"
@@ -15,6 +16,7 @@
 #include "metrics.h"
 #include "neardup.h"
 #include "rng.h"
+#include "safe_open.h"
 #include "signature.h"
 #include "xalloc.h"
 
@@ -137,6 +139,25 @@ static int bench_signature(int argc, char **argv)
         check ^= s.phash;
     }
     double scaled_s = (double)(joust_now_us() - t0) / 1e6, scaled_cpu = thread_cpu_s() - c0;
+    /* The bare limit: TurboJPEG alone, one handle and one buffer reused,
+     * decoding at 1/8 scale straight to 8-bit luma (no hash). */
+    double bare_cpu[2];
+    for (int pf = 0; pf < 2; pf++) {
+        tjhandle tj = tjInitDecompress();
+        unsigned char *px = xmalloc((size_t)(side / 8 + 1) * (side / 8 + 1) * 3);
+        tjscalingfactor eighth = {1, 8};
+        int dw = TJSCALED((int)side, eighth), dh = dw;
+        c0 = thread_cpu_s();
+        for (uint64_t i = 0; i < count; i++)
+            if (!tj || tjDecompress2(tj, jpg[i % distinct], (unsigned long)len[i % distinct], px,
+                                     dw, 0, dh, pf ? TJPF_RGB : TJPF_GRAY, 0) != 0) {
+                fprintf(stderr, "joust bench signature: bare TurboJPEG decode failed\n");
+                return 1;
+            }
+        bare_cpu[pf] = thread_cpu_s() - c0;
+        free(px);
+        tjDestroy(tj);
+    }
     /* Reference: full-size decode, then the hash of the RGB image. */
     uint64_t full_n = count / 10 ? count / 10 : 1;
     t0 = joust_now_us();
@@ -152,15 +173,19 @@ static int bench_signature(int argc, char **argv)
         joust_image_free(&img);
     }
     double full_s = (double)(joust_now_us() - t0) / 1e6, full_cpu = thread_cpu_s() - c0;
-    printf("scaled decode: %.0f images per CPU second (%.3f ms CPU each; wall %.2f s)\n",
-           (double)count / scaled_cpu, scaled_cpu * 1e3 / (double)count, scaled_s);
-    printf("full decode:   %.0f images per CPU second (%.3f ms CPU each; wall %.2f s, %" PRIu64
+    double bare_gray = (double)count / bare_cpu[0], bare_rgb = (double)count / bare_cpu[1];
+    double rate = (double)count / scaled_cpu;
+    printf("signature (scaled decode): %.0f images per CPU second (%.3f ms CPU each; wall %.2f s)\n",
+           rate, scaled_cpu * 1e3 / (double)count, scaled_s);
+    printf("bare limit, TurboJPEG 1/8 to luma: %.0f per CPU second (signature at %.0f %%); "
+           "to RGB: %.0f\n", bare_gray, 100 * rate / bare_gray, bare_rgb);
+    printf("full decode + hash: %.0f images per CPU second (%.3f ms CPU each; wall %.2f s, %" PRIu64
            " images)\n",
            (double)full_n / full_cpu, full_cpu * 1e3 / (double)full_n, full_s, full_n);
     printf("peak RSS %.0f MiB, xor of hashes %016" PRIx64 "\n", peak_rss_mib(), check);
-    printf("| signature | %" PRIu64 "x%" PRIu64 " q%" PRIu64 " noise %" PRIu64 " %.0f KiB | %.0f /CPU-s | %.0f /CPU-s |\n",
-           side, side, quality, noise, (double)bytes / (double)distinct / 1024,
-           (double)count / scaled_cpu, (double)full_n / full_cpu);
+    printf("| %" PRIu64 " | %" PRIu64 " | %.0f KiB | %.0f /s | %.0f /s (%.0f %%) | %.0f /s | %.0f /s |\n",
+           noise, quality, (double)bytes / (double)distinct / 1024, rate, bare_gray,
+           100 * rate / bare_gray, bare_rgb, (double)full_n / full_cpu);
     for (uint64_t i = 0; i < distinct; i++)
         free(jpg[i]);
     free(jpg);
@@ -237,6 +262,258 @@ static int bench_neardup(int argc, char **argv)
     free(scope);
     free(src);
     return missed ? 1 : 0;
+}
+
+/* ---- dedup-quality ---- */
+
+/* One image of a near-duplicate set (tools/bench_dedup_peer.py gen). */
+typedef struct {
+    char *file, *prompt, *base, *kind;
+    uint64_t hash[2]; /* joust's signature, the peer's hash */
+} qitem_t;
+
+#define MAX_KINDS 32
+
+typedef struct {
+    qitem_t *it;
+    size_t n, cap;
+    const char *kinds[MAX_KINDS];
+    size_t nkinds;
+} qset_t;
+
+typedef struct {
+    const qset_t *set;
+    int method;
+    uint64_t tp, fp, lookalike_fp;
+    uint64_t *kind_found; /* per kind: copies within r of their original */
+} qcount_t;
+
+/* Splits a tab-separated line into at most n fields in place. */
+static size_t split_tabs(char *line, char **f, size_t n)
+{
+    size_t k = 0;
+    line[strcspn(line, "\r\n")] = '\0';
+    while (k < n) {
+        f[k++] = line;
+        char *t = strchr(line, '\t');
+        if (!t)
+            break;
+        *t = '\0';
+        line = t + 1;
+    }
+    return k;
+}
+
+static int qset_read(const char *dir, qset_t *s)
+{
+    char path[4096], err[256];
+    snprintf(path, sizeof path, "%s/manifest.tsv", dir);
+    FILE *f;
+    if (joust_fopen_regular(path, 0, 0, &f, NULL, err, sizeof err) != 0) {
+        fprintf(stderr, "joust bench dedup-quality: %s\n", err);
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    int rc = 0;
+    while (getline(&line, &cap, f) > 0) {
+        char *fl[4];
+        lineno++;
+        if (split_tabs(line, fl, 4) != 4) {
+            fprintf(stderr, "joust bench dedup-quality: %s line %zu: want file, prompt, base, kind\n",
+                    path, lineno);
+            rc = -1;
+            break;
+        }
+        xgrow((void **)&s->it, &s->cap, s->n + 1, sizeof *s->it);
+        qitem_t *q = &s->it[s->n++];
+        *q = (qitem_t){xstrdup(fl[0]), xstrdup(fl[1]), xstrdup(fl[2]), xstrdup(fl[3]), {0, 0}};
+        size_t k = 0;
+        while (k < s->nkinds && strcmp(s->kinds[k], q->kind) != 0)
+            k++;
+        if (k == s->nkinds && s->nkinds < MAX_KINDS)
+            s->kinds[s->nkinds++] = q->kind;
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* The peer's hashes (file, 16 hex digits), matched to the manifest by file
+ * name; 1 when present and complete, 0 when absent, -1 on a bad file. */
+static int qset_read_peer(const char *dir, qset_t *s)
+{
+    char path[4096], err[256];
+    snprintf(path, sizeof path, "%s/peer.tsv", dir);
+    FILE *f;
+    if (joust_fopen_regular(path, 0, 0, &f, NULL, err, sizeof err) != 0)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0, k = 0, got = 0;
+    while (getline(&line, &cap, f) > 0) {
+        char *fl[2], *end;
+        if (split_tabs(line, fl, 2) != 2)
+            break;
+        for (size_t tries = 0; tries < s->n && strcmp(s->it[k].file, fl[0]) != 0; tries++)
+            k = (k + 1) % s->n;
+        if (strcmp(s->it[k].file, fl[0]) != 0)
+            break;
+        s->it[k].hash[1] = strtoull(fl[1], &end, 16);
+        if (end != fl[1] + 16)
+            break;
+        got++;
+    }
+    free(line);
+    fclose(f);
+    if (got != s->n) {
+        fprintf(stderr, "joust bench dedup-quality: %s: %zu of %zu hashes read\n", path, got, s->n);
+        return -1;
+    }
+    return 1;
+}
+
+static void qcount_pair(void *ctx, uint32_t i, uint32_t j, uint32_t d)
+{
+    (void)d;
+    qcount_t *c = ctx;
+    const qitem_t *a = &c->set->it[i], *b = &c->set->it[j];
+    if (strcmp(a->base, b->base) == 0) {
+        c->tp++;
+        /* an edited copy found with its original */
+        const qitem_t *copy = !strcmp(a->kind, "orig") ? b : !strcmp(b->kind, "orig") ? a : NULL;
+        if (copy)
+            for (size_t k = 0; k < c->set->nkinds; k++)
+                if (!strcmp(c->set->kinds[k], copy->kind))
+                    c->kind_found[k]++;
+        return;
+    }
+    c->fp++;
+    if (!strcmp(a->kind, "orig") && !strcmp(b->kind, "orig") && !strcmp(a->prompt, b->prompt))
+        c->lookalike_fp++;
+}
+
+static int bench_dedup_quality(int argc, char **argv)
+{
+    const char *dir = NULL, *radii = "4,6,8,10,12";
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 < argc && !strcmp(argv[i], "--set"))
+            dir = argv[++i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--radii"))
+            radii = argv[++i];
+        else {
+            fprintf(stderr, "joust bench dedup-quality: unknown option or missing value: %s\n",
+                    argv[i]);
+            return 2;
+        }
+    }
+    if (!dir) {
+        fprintf(stderr, "joust bench dedup-quality: --set DIR is required (a set made by "
+                        "tools/bench_dedup_peer.sh)\n");
+        return 2;
+    }
+    qset_t s;
+    memset(&s, 0, sizeof s);
+    int rc = qset_read(dir, &s);
+    int peer = rc == 0 ? qset_read_peer(dir, &s) : -1;
+    if (rc != 0 || peer < 0 || s.n < 2)
+        return 1;
+    /* joust's signatures, timed */
+    double cpu = 0;
+    size_t bytes = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        char path[4096], err[256];
+        unsigned char *data;
+        size_t len;
+        joust_signature sig;
+        snprintf(path, sizeof path, "%s/%s", dir, s.it[i].file);
+        if (joust_read_regular(path, 0, 0, &data, &len, err, sizeof err) != 0) {
+            fprintf(stderr, "joust bench dedup-quality: %s\n", err);
+            return 1;
+        }
+        double c0 = thread_cpu_s();
+        rc = joust_signature_of_bytes(data, len, NULL, &sig, err, sizeof err);
+        cpu += thread_cpu_s() - c0;
+        free(data);
+        if (rc != 0) {
+            fprintf(stderr, "joust bench dedup-quality: %s: %s\n", path, err);
+            return 1;
+        }
+        s.it[i].hash[0] = sig.phash;
+        bytes += len;
+    }
+    /* ground truth: the true pairs, the look-alikes, the copies per kind */
+    uint64_t true_pairs = 0, lookalikes = 0, copies[MAX_KINDS] = {0};
+    for (size_t i = 0; i < s.n; i++) {
+        for (size_t j = i + 1; j < s.n; j++) {
+            int same = !strcmp(s.it[i].base, s.it[j].base);
+            if (same)
+                true_pairs++;
+            if (!same && !strcmp(s.it[i].prompt, s.it[j].prompt) &&
+                !strcmp(s.it[i].kind, "orig") && !strcmp(s.it[j].kind, "orig"))
+                lookalikes++;
+        }
+        for (size_t k = 0; k < s.nkinds; k++)
+            copies[k] += !strcmp(s.it[i].kind, s.kinds[k]) && strcmp(s.kinds[k], "orig") != 0;
+    }
+    printf("dedup-quality: %zu images in %s (mean %.0f KiB), %zu true near-duplicate pairs, %" PRIu64
+           " look-alike pairs (distinct images of one prompt)\n",
+           s.n, dir, (double)bytes / (double)s.n / 1024, (size_t)true_pairs, lookalikes);
+    printf("joust signature: %.0f images per CPU second\n", (double)s.n / cpu);
+    printf("\nrecall = edited copies within r of their original; precision = true pairs / pairs "
+           "found (all images, one global scope); look-alikes = distinct same-prompt images "
+           "within r\n\n| Hash | r |");
+    for (size_t k = 0; k < s.nkinds; k++)
+        if (strcmp(s.kinds[k], "orig") != 0)
+            printf(" %s |", s.kinds[k]);
+    printf(" pair recall | precision | look-alikes merged |\n|---|---|");
+    for (size_t k = 0; k < s.nkinds; k++)
+        if (strcmp(s.kinds[k], "orig") != 0)
+            printf("---|");
+    printf("---|---|---|\n");
+    uint64_t *sigs = xmalloc(s.n * sizeof *sigs);
+    int fail = 0;
+    for (int method = 0; method < 1 + (peer > 0); method++) {
+        for (size_t i = 0; i < s.n; i++)
+            sigs[i] = s.it[i].hash[method];
+        for (const char *p = radii; *p;) {
+            char *end;
+            unsigned long r = strtoul(p, &end, 10);
+            if (end == p || r > 63) {
+                fprintf(stderr, "joust bench dedup-quality: --radii wants numbers 0..63\n");
+                return 2;
+            }
+            p = *end == ',' ? end + 1 : end;
+            uint64_t found[MAX_KINDS] = {0};
+            qcount_t c = {&s, method, 0, 0, 0, found};
+            joust_neardup_opts o;
+            joust_neardup_opts_defaults(&o);
+            o.radius = (uint32_t)r;
+            o.on_pair = qcount_pair, o.pair_ctx = &c;
+            joust_neardup_result res;
+            if (joust_neardup_search(sigs, NULL, s.n, NULL, NULL, &o, &res) != 0)
+                return 1;
+            joust_neardup_result_free(&res);
+            printf("| %s | %lu |", method ? "imagededup PHash" : "joust", r);
+            for (size_t k = 0; k < s.nkinds; k++)
+                if (strcmp(s.kinds[k], "orig") != 0)
+                    printf(" %.0f %% |", 100.0 * (double)found[k] / (double)copies[k]);
+            printf(" %.1f %% | %.1f %% | %.1f %% |\n", 100.0 * (double)c.tp / (double)true_pairs,
+                   c.tp + c.fp ? 100.0 * (double)c.tp / (double)(c.tp + c.fp) : 100.0,
+                   lookalikes ? 100.0 * (double)c.lookalike_fp / (double)lookalikes : 0.0);
+            /* the edited copies must be found at the default radius */
+            if (method == 0 && r == JOUST_NEARDUP_DEFAULT_RADIUS && c.tp == 0)
+                fail = 1;
+        }
+    }
+    free(sigs);
+    for (size_t i = 0; i < s.n; i++) {
+        free(s.it[i].file);
+        free(s.it[i].prompt);
+        free(s.it[i].base);
+        free(s.it[i].kind);
+    }
+    free(s.it);
+    return fail;
 }
 
 /* ---- bt-global ---- */
@@ -326,6 +603,7 @@ typedef struct {
 static const bench_t benches[] = {
     {"signature", bench_signature},
     {"neardup", bench_neardup},
+    {"dedup-quality", bench_dedup_quality},
     {"bt-global", bench_bt_global},
 };
 
