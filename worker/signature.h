@@ -1,7 +1,8 @@
 /* Image signatures for near-duplicate detection (issue 12.1): a 64-bit DCT
  * perceptual hash and the image's size.
  *
- * The hash (pHash as imagededup computes it): the luma Y = 0.299 R +
+ * The hash (pHash as imagededup 0.3's PHash defines it, but for the
+ * reduction to 32 x 32, see docs/ranking.md section 8): the luma Y = 0.299 R +
  * 0.587 G + 0.114 B, area-averaged to 32x32 (each output pixel the mean of
  * the source area it covers, so any scale and aspect ratio map to the same
  * grid), the 2-D DCT-II of that grid (unnormalised), its top-left 8x8 block
