@@ -195,13 +195,27 @@ static int bench_signature(int argc, char **argv)
 
 /* ---- neardup ---- */
 
+/* An order-independent digest of a set of pairs. */
+typedef struct {
+    uint64_t n, sum;
+} pair_digest_t;
+
+static void digest_pair(void *ctx, uint32_t i, uint32_t j, uint32_t d)
+{
+    pair_digest_t *g = ctx;
+    uint64_t x = ((uint64_t)i << 32 | j) * 0x9e3779b97f4a7c15ull ^ d;
+    x ^= x >> 29;
+    g->n++;
+    g->sum += x * 0xbf58476d1ce4e5b9ull;
+}
+
 static int bench_neardup(int argc, char **argv)
 {
     uint64_t n = 10000000, radius = JOUST_NEARDUP_DEFAULT_RADIUS, threads = 2, dup_pct = 10,
-             scopes = 1, blocks = 0, seed = 1;
+             scopes = 1, blocks = 0, seed = 1, check = 20000;
     const opt_t opts[] = {{"--n", &n},           {"--radius", &radius}, {"--threads", &threads},
                           {"--dup-pct", &dup_pct}, {"--scopes", &scopes}, {"--blocks", &blocks},
-                          {"--seed", &seed}};
+                          {"--seed", &seed}, {"--check", &check}};
     if (parse_opts(argc, argv, opts, sizeof opts / sizeof opts[0]) != 0)
         return 2;
     if (n < 2 || n > JOUST_NEARDUP_MAX_N || radius > 63 || !threads || threads > 256 ||
@@ -247,6 +261,23 @@ static int bench_neardup(int argc, char **argv)
     uint64_t missed = 0;
     for (uint64_t i = 0; i < n; i++)
         missed += r.rep[i] != r.rep[src[i]];
+    /* Exactness against brute force on the first `check` signatures (their
+     * planted copies of each other included): the same pairs, by a digest
+     * over (i, j, d) and the count. */
+    uint64_t sub = check < n ? check : n;
+    pair_digest_t found = {0, 0}, brute = {0, 0};
+    o.on_pair = digest_pair, o.pair_ctx = &found;
+    joust_neardup_result rs;
+    if (joust_neardup_search(sig, scope, sub, NULL, NULL, &o, &rs) != 0)
+        return 1;
+    joust_neardup_result_free(&rs);
+    for (uint64_t i = 0; i < sub; i++)
+        for (uint64_t j = i + 1; j < sub; j++) {
+            uint32_t d = (uint32_t)__builtin_popcountll(sig[i] ^ sig[j]);
+            if (d <= radius && (!scope || scope[i] == scope[j]))
+                digest_pair(&brute, (uint32_t)i, (uint32_t)j, d);
+        }
+    int exact = found.n == brute.n && found.sum == brute.sum;
     printf("neardup: %" PRIu64 " signatures (%" PRIu64 " planted near-duplicates at distance "
            "0..%" PRIu64 "), %" PRIu64 " scope(s), radius %" PRIu64 ", %" PRIu64 " threads\n",
            n, planted, radius, scopes, radius, threads);
@@ -254,6 +285,8 @@ static int bench_neardup(int argc, char **argv)
            "\n", r.blocks, r.pairs, r.n_clusters, missed);
     printf("search %.2f s wall, %.2f s CPU (all threads), peak RSS %.0f MiB\n", secs, cpu,
            peak_rss_mib());
+    printf("first %" PRIu64 " signatures: %" PRIu64 " pairs, brute force %" PRIu64 " (%s)\n", sub,
+           found.n, brute.n, exact ? "the same pairs" : "DIFFERENT PAIRS");
     printf("| neardup | %" PRIu64 " | r %" PRIu64 " | m %u | %" PRIu64
            " threads | %.1f s | %.1f s CPU | %.0f MiB |\n",
            n, radius, r.blocks, threads, secs, cpu, peak_rss_mib());
@@ -261,7 +294,7 @@ static int bench_neardup(int argc, char **argv)
     free(sig);
     free(scope);
     free(src);
-    return missed ? 1 : 0;
+    return missed || !exact ? 1 : 0;
 }
 
 /* ---- dedup-quality ---- */

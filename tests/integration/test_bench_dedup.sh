@@ -11,6 +11,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 "$JOUST" bench neardup --n 30000 --radius 8 >"$tmp/nd.txt"
 grep -q 'planted pairs not clustered: 0' "$tmp/nd.txt"
+grep -q 'signatures: [0-9]* pairs, brute force [0-9]* (the same pairs)' "$tmp/nd.txt"
 "$JOUST" bench neardup --n 20000 --radius 6 --scopes 500 >/dev/null
 
 "$JOUST" bench signature --count 20 --distinct 2 --side 256 >"$tmp/sig.txt"
