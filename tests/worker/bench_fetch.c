@@ -5,8 +5,9 @@
  *
  *   bench_fetch URI_LIST CACHE_DIR [S3_ENDPOINT]
  *
- * URI_LIST has one http(s):// or s3:// URI per line; credentials come from
- * the AWS_* variables. bench_fetch.sh starts the local servers and runs it. */
+ * URI_LIST has one http(s):// or s3:// URI, or tar member reference of a
+ * remote or compressed shard (common/uri.h), per line; credentials come
+ * from the AWS_* variables. bench_fetch.sh starts the local servers and runs it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,9 +43,10 @@ static int pass(const char *label, char **uris, size_t n, const char *cache, con
     joust_fetch_stats st;
     joust_fetch_stats_get(f, &st);
     printf("%-6s %zu images, %.1f MB in %.3f s: %.0f images/s, %.1f MB/s "
-           "(fetched %llu, disk-cache hits %llu, connections %llu)\n",
+           "(fetched %llu, disk-cache hits %llu, connections %llu, ranged %llu, "
+           "shards streamed %llu)\n",
            label, n, (double)bytes / 1e6, s, (double)n / s, (double)bytes / 1e6 / s,
-           st.fetched, st.cache_hits, st.connects);
+           st.fetched, st.cache_hits, st.connects, st.ranged, st.streamed);
     joust_fetch_destroy(&f);
     return 0;
 }
