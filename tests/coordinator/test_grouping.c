@@ -54,12 +54,9 @@ static Joust__RunRecord run_of(const char *group_by, int all, Joust__RunManifest
 
 int main(void)
 {
-    if (storetest_begin() < 0)
-        return 1;
     joust_store_t *st = NULL;
-    CHECK_RC(joust_store_open(storetest_path("db"), JOUST_STORE_CREATE, &st));
-    if (!st)
-        return test_report();
+    if (storetest_open(&st) < 0)
+        return 1;
     joust_batch_t *b = joust_batch_new();
     put_image(b, 1, "m1", "{\"src\":\"a\"}");
     put_image(b, 2, "m2", "{\"src\":\"a\"}");

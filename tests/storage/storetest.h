@@ -43,4 +43,13 @@ static inline int storetest_has(joust_store_t *s, const char *key)
 
 static inline void storetest_end(void) { rm_rf(storetest_dir); }
 
+/* Makes the folder and creates a store "db" in it; 0, or < 0 (printed). */
+static inline int storetest_open(joust_store_t **st)
+{
+    int rc = storetest_begin();
+    if (rc == 0 && (rc = joust_store_open(storetest_path("db"), JOUST_STORE_CREATE, st)) < 0)
+        fprintf(stderr, "cannot create the test store\n");
+    return rc;
+}
+
 #endif
