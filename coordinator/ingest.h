@@ -1,6 +1,11 @@
 /* Ingest: streams a JSONL manifest into the store (prompts, images and the
- * indexes in META), committing every few thousand lines, so memory does not
- * grow with the manifest. Relative image paths resolve against the
+ * indexes in META), writing a batch every few thousand lines, so memory does
+ * not grow with the manifest. Parser threads parse the lines and resolve,
+ * confine and hash their images in chunks; the calling thread adds them in
+ * manifest order; a writer thread writes each batch while the next is
+ * built. Only the last write is synced: the WAL keeps writes in order, so a
+ * crash keeps a prefix of the batches (as a synced write per batch did) and
+ * the manifest counts as ingested only with its last batch. Relative image paths resolve against the
  * manifest's folder. A bad line (manifest.h says what is bad) is skipped and
  * reported with its line number and reason; nothing else is lost. Every bad
  * line is reported: with a bad-lines file all of them are written there and
