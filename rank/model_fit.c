@@ -2,6 +2,7 @@
 #include "model_fit.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +70,7 @@ void joust_model_fit_opts_defaults(joust_model_fit_opts *o)
     o->level = 0.95;
     o->seed = 1;
     o->anchor = -1;
+    o->threads = 1;
 }
 
 static uint32_t uf_find(uint32_t *parent, uint32_t x)
@@ -134,195 +136,566 @@ static int cmp_pair_key(const void *x, const void *y)
     return p->k < q->k ? -1 : p->k > q->k;
 }
 
-/* pair_of[k] = the index of edge k's model pair (edges have a < b);
- * returns the number of pairs. */
-static size_t group_pairs(const joust_bt_edge *e, size_t ne, uint32_t *pair_of)
+/* One set of cells made ready for the fits: the live cells in their order
+ * with clipped soft wins, their dense prompt index, the runs of cells of one
+ * prompt, the model pairs numbered in order of first appearance, the
+ * components. Read-only once built, so the bootstrap threads share it. */
+typedef struct {
+    uint32_t n;
+    size_t ne;
+    uint32_t *ea, *eb;       /* per live cell */
+    double *cnt, *wins;      /* count, unclipped soft wins of a */
+    double *s1;              /* clip(wins / count) */
+    uint32_t *cell_prompt;   /* dense prompt index */
+    size_t nruns;
+    size_t *run_start;       /* nruns + 1 */
+    uint32_t *run_prompt;
+    size_t np;               /* dense prompts */
+    uint32_t *pair_of;       /* per live cell: its pair, numbered by first appearance */
+    size_t npairs;
+    uint32_t *pair_a, *pair_b;
+    uint32_t *comp, ncomp;
+    double *comps;           /* comparisons per model */
+    int64_t anchor;
+    joust_bt_opts bo;
+    double *theta;           /* the point fit, gauged */
+} prep;
+
+static void prep_free(prep *p)
 {
-    pair_key *ord = xmalloc((ne ? ne : 1) * sizeof *ord);
-    for (size_t k = 0; k < ne; k++)
-        ord[k] = (pair_key){e[k].a, e[k].b, (uint32_t)k};
-    qsort(ord, ne, sizeof *ord, cmp_pair_key);
-    size_t np = 0;
-    for (size_t k = 0; k < ne; k++) {
-        if (k && (ord[k].a != ord[k - 1].a || ord[k].b != ord[k - 1].b))
-            np++;
-        pair_of[ord[k].k] = (uint32_t)np;
-    }
-    free(ord);
-    return ne ? np + 1 : 0;
+    free(p->ea), free(p->eb), free(p->cnt), free(p->wins), free(p->s1);
+    free(p->cell_prompt), free(p->run_start), free(p->run_prompt), free(p->pair_of);
+    free(p->pair_a), free(p->pair_b), free(p->comp), free(p->comps), free(p->theta);
+    memset(p, 0, sizeof *p);
 }
 
-/* One edge per model pair: the cells' clipped soft wins summed with weight
- * cnt[k] (times draws[cell_prompt[k]] when draws is not NULL). Returns the
- * number of edges written to out (pairs with weight). */
-static size_t pair_edges(const joust_bt_edge *e, const double *cnt, const uint32_t *draws,
-                         const uint32_t *cell_prompt, size_t ne, const uint32_t *pair_of,
-                         size_t npairs, double clip, double *wi, double *wj, joust_bt_edge *out)
+/* Pairs of the live cells numbered by first appearance: a table when the
+ * models are few, else a sort of the cells by pair. */
+static void number_pairs(prep *p)
 {
-    memset(wi, 0, npairs * sizeof *wi);
-    memset(wj, 0, npairs * sizeof *wj);
-    for (size_t k = 0; k < ne; k++) {
-        double w = cnt[k] * (draws ? draws[cell_prompt[k]] : 1);
-        if (w == 0)
-            continue;
-        double s = fmin(fmax(e[k].s, clip), 1 - clip);
-        wi[pair_of[k]] += w * s;
-        wj[pair_of[k]] += w * (1 - s);
+    size_t ne = p->ne, n = p->n;
+    p->pair_of = xmalloc((ne ? ne : 1) * sizeof *p->pair_of);
+    p->pair_a = xmalloc((ne ? ne : 1) * sizeof *p->pair_a);
+    p->pair_b = xmalloc((ne ? ne : 1) * sizeof *p->pair_b);
+    p->npairs = 0;
+    if (n <= 1024) {
+        uint32_t *tab = xmalloc((n * n + 1) * sizeof *tab);
+        memset(tab, 0xff, n * n * sizeof *tab);
+        for (size_t k = 0; k < ne; k++) {
+            uint32_t *t = &tab[(size_t)p->ea[k] * n + p->eb[k]];
+            if (*t == UINT32_MAX) {
+                p->pair_a[p->npairs] = p->ea[k];
+                p->pair_b[p->npairs] = p->eb[k];
+                *t = (uint32_t)p->npairs++;
+            }
+            p->pair_of[k] = *t;
+        }
+        free(tab);
+        return;
     }
-    size_t m = 0;
-    for (size_t k = 0; k < ne; k++) { /* the first cell of each pair names it */
-        uint32_t p = pair_of[k];
-        double w = wi[p] + wj[p];
-        if (w <= 0)
+    pair_key *ord = xmalloc((ne ? ne : 1) * sizeof *ord);
+    for (size_t k = 0; k < ne; k++)
+        ord[k] = (pair_key){p->ea[k], p->eb[k], (uint32_t)k};
+    qsort(ord, ne, sizeof *ord, cmp_pair_key);
+    /* the first cell of each group (lowest k: the sort's tie-break) names it */
+    uint32_t *first = xmalloc((ne ? ne : 1) * sizeof *first);
+    size_t ng = 0;
+    for (size_t k = 0; k < ne; k++) {
+        if (!k || ord[k].a != ord[k - 1].a || ord[k].b != ord[k - 1].b)
+            first[ng++] = ord[k].k;
+        p->pair_of[ord[k].k] = (uint32_t)(ng - 1);
+    }
+    /* renumber the groups by first appearance */
+    uint32_t *renum = xmalloc((ng ? ng : 1) * sizeof *renum);
+    memset(renum, 0xff, (ng ? ng : 1) * sizeof *renum);
+    for (size_t k = 0; k < ne; k++) {
+        uint32_t g = p->pair_of[k];
+        if (renum[g] == UINT32_MAX) {
+            p->pair_a[p->npairs] = p->ea[k];
+            p->pair_b[p->npairs] = p->eb[k];
+            renum[g] = (uint32_t)p->npairs++;
+        }
+        p->pair_of[k] = renum[g];
+    }
+    free(renum);
+    free(first);
+    free(ord);
+}
+
+/* Builds p from cells; dense_prompts: the cells' prompt fields already are
+ * prompt indices < np (the paired fit), else they are numbered here in the
+ * order of their ids. */
+static void prep_build(prep *p, uint32_t n, const joust_model_cell *cells, size_t nc,
+                       int64_t anchor, const joust_bt_opts *bo, int dense_prompts, size_t np)
+{
+    memset(p, 0, sizeof *p);
+    p->n = n;
+    p->anchor = anchor;
+    p->bo = *bo;
+    size_t cap = nc ? nc : 1;
+    p->ea = xmalloc(cap * sizeof *p->ea);
+    p->eb = xmalloc(cap * sizeof *p->eb);
+    p->cnt = xmalloc(cap * sizeof *p->cnt);
+    p->wins = xmalloc(cap * sizeof *p->wins);
+    p->s1 = xmalloc(cap * sizeof *p->s1);
+    p->cell_prompt = xmalloc(cap * sizeof *p->cell_prompt);
+    uint64_t *pid = xmalloc(cap * sizeof *pid);
+    uint32_t *parent = xmalloc((n + 1) * sizeof *parent);
+    p->comp = xmalloc((n + 1) * sizeof *p->comp);
+    p->comps = xcalloc(n + 1, sizeof *p->comps);
+    p->theta = xmalloc((n + 1) * sizeof *p->theta);
+    for (uint32_t i = 0; i < n; i++)
+        parent[i] = i;
+    int sorted = 1;
+    size_t ne = 0;
+    for (size_t k = 0; k < nc; k++) {
+        const joust_model_cell *c = &cells[k];
+        if (c->count <= 0)
             continue;
-        out[m++] = (joust_bt_edge){e[k].a, e[k].b, wi[p] / w, w};
-        wi[p] = wj[p] = 0; /* once per pair */
+        double s = c->wins_a / c->count;
+        s = fmin(fmax(s, bo->clip), 1 - bo->clip);
+        p->ea[ne] = c->a;
+        p->eb[ne] = c->b;
+        p->cnt[ne] = c->count;
+        p->wins[ne] = c->wins_a;
+        p->s1[ne] = s;
+        pid[ne] = c->prompt;
+        sorted &= !ne || pid[ne - 1] <= pid[ne];
+        ne++;
+        p->comps[c->a] += c->count;
+        p->comps[c->b] += c->count;
+        uint32_t ra = uf_find(parent, c->a), rb = uf_find(parent, c->b);
+        if (ra != rb)
+            parent[ra > rb ? ra : rb] = ra < rb ? ra : rb;
+    }
+    p->ne = ne;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t r = uf_find(parent, i);
+        p->comp[i] = r == i ? p->ncomp++ : p->comp[r];
+    }
+    free(parent);
+    /* dense prompt indices, in the order of the prompt ids */
+    if (dense_prompts) {
+        for (size_t k = 0; k < ne; k++)
+            p->cell_prompt[k] = (uint32_t)pid[k];
+        p->np = np;
+    } else if (sorted) {
+        for (size_t k = 0; k < ne; k++) {
+            p->np += k == 0 || pid[k] != pid[k - 1];
+            p->cell_prompt[k] = (uint32_t)(p->np - 1);
+        }
+    } else {
+        uint64_t *prompts = xmalloc(cap * sizeof *prompts);
+        memcpy(prompts, pid, ne * sizeof *prompts);
+        qsort(prompts, ne, sizeof *prompts, cmp_u64);
+        size_t m = 0;
+        for (size_t k = 0; k < ne; k++)
+            if (m == 0 || prompts[k] != prompts[m - 1])
+                prompts[m++] = prompts[k];
+        for (size_t k = 0; k < ne; k++) {
+            uint64_t *hit = bsearch(&pid[k], prompts, m, sizeof *prompts, cmp_u64);
+            p->cell_prompt[k] = (uint32_t)(hit - prompts);
+        }
+        p->np = m;
+        free(prompts);
+    }
+    free(pid);
+    /* runs of cells of one prompt */
+    p->run_start = xmalloc((ne + 1) * sizeof *p->run_start);
+    p->run_prompt = xmalloc(cap * sizeof *p->run_prompt);
+    for (size_t k = 0; k < ne; k++)
+        if (k == 0 || p->cell_prompt[k] != p->cell_prompt[k - 1]) {
+            p->run_prompt[p->nruns] = p->cell_prompt[k];
+            p->run_start[p->nruns++] = k;
+        }
+    p->run_start[p->nruns] = ne;
+    number_pairs(p);
+}
+
+/* Per-thread scratch of the fits. */
+typedef struct {
+    double *wi, *wj, *rw, *rg, *gsum;
+    uint32_t *gsize, *draws;
+    joust_bt_edge *pe;
+} scratch;
+
+static void scratch_init(scratch *s, const prep *p, size_t np)
+{
+    size_t q = p->npairs ? p->npairs : 1;
+    s->wi = xmalloc(q * sizeof *s->wi);
+    s->wj = xmalloc(q * sizeof *s->wj);
+    s->rw = xmalloc(q * sizeof *s->rw);
+    s->rg = xmalloc(q * sizeof *s->rg);
+    s->pe = xmalloc(q * sizeof *s->pe);
+    s->gsum = xmalloc((p->ncomp ? p->ncomp : 1) * sizeof *s->gsum);
+    s->gsize = xmalloc((p->ncomp ? p->ncomp : 1) * sizeof *s->gsize);
+    s->draws = xmalloc((np ? np : 1) * sizeof *s->draws);
+}
+
+static void scratch_free(scratch *s)
+{
+    free(s->wi), free(s->wj), free(s->rw), free(s->rg), free(s->pe), free(s->gsum);
+    free(s->gsize), free(s->draws);
+}
+
+static void sums_zero(const prep *p, int rates, scratch *s)
+{
+    memset(s->wi, 0, p->npairs * sizeof *s->wi);
+    memset(s->wj, 0, p->npairs * sizeof *s->wj);
+    if (rates) {
+        memset(s->rw, 0, p->npairs * sizeof *s->rw);
+        memset(s->rg, 0, p->npairs * sizeof *s->rg);
+    }
+}
+
+/* Adds the cells of runs [r0, r1) to each pair's sums: clipped soft wins
+ * weighted by count (times draws[prompt] when draws is not NULL); with
+ * rates also the unclipped soft wins of a and the comparisons. Runs of a
+ * prompt drawn 0 times are skipped. The cells are added in their order, so
+ * splitting the runs into consecutive ranges gives the same sums. */
+static void sums_add(const prep *p, const uint32_t *draws, int rates, size_t r0, size_t r1,
+                     scratch *s)
+{
+    for (size_t r = r0; r < r1; r++) {
+        uint32_t d = draws ? draws[p->run_prompt[r]] : 1;
+        if (d == 0)
+            continue;
+        for (size_t k = p->run_start[r]; k < p->run_start[r + 1]; k++) {
+            double w = p->cnt[k] * d, s1 = p->s1[k];
+            uint32_t q = p->pair_of[k];
+            s->wi[q] += w * s1;
+            s->wj[q] += w * (1 - s1);
+            if (rates) {
+                s->rw[q] += p->wins[k] * d;
+                s->rg[q] += w;
+            }
+        }
+    }
+}
+
+/* One edge per model pair from the sums, in the order of the pairs' first
+ * cells: what joust_bt_fit would make of the cells after sorting them (with
+ * the clip applied per cell, as it does). Returns the number of edges in
+ * s->pe (pairs with weight). */
+static size_t sums_edges(const prep *p, scratch *s)
+{
+    size_t m = 0;
+    for (size_t q = 0; q < p->npairs; q++) {
+        double w = s->wi[q] + s->wj[q];
+        if (w > 0)
+            s->pe[m++] = (joust_bt_edge){p->pair_a[q], p->pair_b[q], s->wi[q] / w, w};
     }
     return m;
 }
 
-int joust_model_fit(uint32_t n_models, const joust_model_cell *cells, size_t nc,
-                    const joust_model_fit_opts *o, joust_model_score *out,
-                    uint32_t *n_components)
+/* The point fit of p into p->theta (gauged). */
+static int prep_fit(prep *p, scratch *s)
+{
+    sums_zero(p, 0, s);
+    sums_add(p, NULL, 0, 0, p->nruns, s);
+    size_t m = sums_edges(p, s);
+    int rc = joust_bt_fit(p->n, s->pe, m, &p->bo, 0, p->theta, NULL, NULL);
+    if (rc == 0)
+        apply_gauge(p->n, p->comp, p->ncomp, p->anchor, s->gsum, s->gsize, p->theta);
+    return rc;
+}
+
+/* The end of one bootstrap round of p whose sums are in s: the gauged
+ * refit (warm started at the point fit) into tb, the pairs' win rates into
+ * rate (NULL: none; NaN for a pair without comparisons in the round). */
+static void round_fit(const prep *p, scratch *s, double *tb, double *rate)
+{
+    size_t m = sums_edges(p, s);
+    memcpy(tb, p->theta, p->n * sizeof *tb);
+    if (joust_bt_fit(p->n, s->pe, m, &p->bo, 1, tb, NULL, NULL) != 0)
+        memset(tb, 0, p->n * sizeof *tb); /* unreachable: edges were checked */
+    apply_gauge(p->n, p->comp, p->ncomp, p->anchor, s->gsum, s->gsize, tb);
+    for (size_t q = 0; rate && q < p->npairs; q++)
+        rate[q] = s->rg[q] > 0 ? s->rw[q] / s->rg[q] : NAN;
+}
+
+/* The bootstrap: rounds [r0, r1) of one or two cell sets under the same
+ * draws; every round's generator state is fixed beforehand (states[r]), so
+ * the rounds come out the same in any number of threads. Rounds go in
+ * blocks of BLOCK over chunks of about CHUNK cells, so that a chunk is read
+ * from memory once per block rather than once per round. */
+enum { BLOCK = 16, CHUNK = 8192 };
+
+typedef struct {
+    const prep *set[2];
+    size_t nsets, np;
+    const joust_rng_t *states;
+    int r0, r1;
+    double *boot[2];         /* [rounds * n] */
+    double *rates;           /* [rounds * npairs] of set 0, or NULL */
+} boot_job;
+
+static void *boot_run(void *arg)
+{
+    boot_job *j = arg;
+    scratch *s = xmalloc(sizeof *s * BLOCK * j->nsets); /* s[t * BLOCK + b] */
+    for (size_t t = 0; t < j->nsets; t++)
+        for (int b = 0; b < BLOCK; b++)
+            scratch_init(&s[t * BLOCK + b], j->set[t], j->np);
+    for (int r0 = j->r0; r0 < j->r1; r0 += BLOCK) {
+        int nb = j->r1 - r0 < BLOCK ? j->r1 - r0 : BLOCK;
+        for (int b = 0; b < nb; b++) {
+            joust_rng_t rng = j->states[r0 + b];
+            uint32_t *d = s[b].draws;
+            memset(d, 0, j->np * sizeof *d);
+            for (size_t t = 0; t < j->np; t++)
+                d[joust_rng_below(&rng, j->np)]++;
+        }
+        for (size_t t = 0; t < j->nsets; t++) {
+            const prep *p = j->set[t];
+            int rates = t == 0 && j->rates;
+            for (int b = 0; b < nb; b++)
+                sums_zero(p, rates, &s[t * BLOCK + b]);
+            for (size_t ra = 0; ra < p->nruns;) {
+                size_t rb = ra + 1;
+                while (rb < p->nruns && p->run_start[rb] - p->run_start[ra] < CHUNK)
+                    rb++;
+                for (int b = 0; b < nb; b++)
+                    sums_add(p, s[b].draws, rates, ra, rb, &s[t * BLOCK + b]);
+                ra = rb;
+            }
+            for (int b = 0; b < nb; b++)
+                round_fit(p, &s[t * BLOCK + b], j->boot[t] + (size_t)(r0 + b) * p->n,
+                          rates ? j->rates + (size_t)(r0 + b) * p->npairs : NULL);
+        }
+    }
+    for (size_t t = 0; t < j->nsets * BLOCK; t++)
+        scratch_free(&s[t]);
+    free(s);
+    return NULL;
+}
+
+/* R rounds of the sets over np prompts in `threads` threads. */
+static void bootstrap(const prep *const *set, size_t nsets, size_t np, int R, uint64_t seed,
+                      int threads, double **boot, double *rates)
+{
+    if (R <= 0)
+        return;
+    joust_rng_t *states = xmalloc((size_t)R * sizeof *states), rng;
+    joust_rng_seed(&rng, seed);
+    for (int r = 0; r < R; r++) {
+        states[r] = rng;
+        for (size_t t = 0; t < np; t++)
+            (void)joust_rng_below(&rng, np);
+    }
+    if (threads < 1)
+        threads = 1;
+    if (threads > R)
+        threads = R;
+    boot_job *jobs = xcalloc((size_t)threads, sizeof *jobs);
+    pthread_t *th = xcalloc((size_t)threads, sizeof *th);
+    int *started = xcalloc((size_t)threads, sizeof *started);
+    for (int t = 0; t < threads; t++) {
+        boot_job *j = &jobs[t];
+        j->nsets = nsets;
+        j->np = np;
+        j->states = states;
+        j->r0 = (int)((int64_t)R * t / threads);
+        j->r1 = (int)((int64_t)R * (t + 1) / threads);
+        j->rates = rates;
+        for (size_t k = 0; k < nsets; k++) {
+            j->set[k] = set[k];
+            j->boot[k] = boot[k];
+        }
+        started[t] = t > 0 && pthread_create(&th[t], NULL, boot_run, j) == 0;
+    }
+    for (int t = 0; t < threads; t++) /* the caller's share, and any thread that did not start */
+        if (!started[t])
+            boot_run(&jobs[t]);
+    for (int t = 1; t < threads; t++)
+        if (started[t])
+            pthread_join(th[t], NULL);
+    free(started);
+    free(th);
+    free(jobs);
+    free(states);
+}
+
+/* Percentile interval and standard deviation of column i of R rounds of n. */
+static void interval(const double *boot, int R, size_t n, size_t i, double level, double *col,
+                     double *lo, double *hi, double *sd)
+{
+    double mean = 0, ss = 0;
+    int m = 0;
+    for (int r = 0; r < R; r++) {
+        double v = boot[(size_t)r * n + i];
+        if (isnan(v))
+            continue;
+        col[m++] = v;
+        mean += v;
+    }
+    if (m == 0) {
+        *lo = *hi = NAN;
+        if (sd)
+            *sd = NAN;
+        return;
+    }
+    mean /= m;
+    for (int r = 0; r < m; r++)
+        ss += (col[r] - mean) * (col[r] - mean);
+    qsort(col, (size_t)m, sizeof *col, cmp_double);
+    double a = (1 - level) / 2;
+    *lo = quantile(col, m, a);
+    *hi = quantile(col, m, 1 - a);
+    if (sd)
+        *sd = m > 1 ? sqrt(ss / (m - 1)) : 0;
+}
+
+static int check_opts(const joust_model_fit_opts *o, uint32_t n_models)
+{
+    if (!(isfinite(o->prior_games) && o->prior_games > 0) || o->rounds < 0 ||
+        !(o->level > 0 && o->level < 1) || o->anchor < -1 || o->anchor >= (int64_t)n_models ||
+        o->threads < 0)
+        return JOUST_EINVAL;
+    return 0;
+}
+
+static int check_cells(uint32_t n_models, const joust_model_cell *cells, size_t nc,
+                       uint64_t n_prompts)
+{
+    for (size_t k = 0; k < nc; k++) {
+        const joust_model_cell *c = &cells[k];
+        if (c->a >= c->b || c->b >= n_models || !isfinite(c->count) || c->count < 0 ||
+            !isfinite(c->wins_a) || c->wins_a < 0 || c->wins_a > c->count ||
+            c->prompt >= n_prompts)
+            return JOUST_EINVAL;
+    }
+    return 0;
+}
+
+static void bt_opts_for(const joust_model_fit_opts *o, joust_bt_opts *bo)
+{
+    joust_bt_opts_defaults(bo);
+    bo->prior_games = o->prior_games;
+    bo->tol = 1e-9;
+}
+
+/* Scores from the point fit and the rounds of p. */
+static void scores_of(const prep *p, const double *boot, int R, double level,
+                      joust_model_score *out)
+{
+    double *col = xmalloc(((size_t)R + 1) * sizeof *col);
+    for (uint32_t i = 0; i < p->n; i++) {
+        joust_model_score sc = {p->theta[i], NAN, NAN, NAN, p->comps[i], p->comp[i]};
+        if (R > 0 && p->comps[i] > 0)
+            interval(boot, R, p->n, i, level, col, &sc.lo, &sc.hi, &sc.sd);
+        out[i] = sc;
+    }
+    free(col);
+}
+
+int joust_model_fit_rates(uint32_t n_models, const joust_model_cell *cells, size_t nc,
+                          const joust_model_fit_opts *o, joust_model_score *out,
+                          uint32_t *n_components, double *rate_lo, double *rate_hi)
 {
     joust_model_fit_opts def;
     if (!o) {
         joust_model_fit_opts_defaults(&def);
         o = &def;
     }
-    if (!(isfinite(o->prior_games) && o->prior_games > 0) || o->rounds < 0 ||
-        !(o->level > 0 && o->level < 1) || o->anchor < -1 || o->anchor >= (int64_t)n_models)
+    if (check_opts(o, n_models) < 0 || check_cells(n_models, cells, nc, UINT64_MAX) < 0)
         return JOUST_EINVAL;
-    for (size_t k = 0; k < nc; k++) {
-        const joust_model_cell *c = &cells[k];
-        if (c->a >= c->b || c->b >= n_models || !isfinite(c->count) || c->count < 0 ||
-            !isfinite(c->wins_a) || c->wins_a < 0 || c->wins_a > c->count)
-            return JOUST_EINVAL;
-    }
     uint32_t n = n_models;
     if (n == 0) {
         if (n_components)
             *n_components = 0;
         return 0;
     }
-
-    /* live cells, their prompt index, components */
-    joust_bt_edge *e = xmalloc((nc ? nc : 1) * sizeof *e);
-    double *cnt = xmalloc((nc ? nc : 1) * sizeof *cnt);
-    uint64_t *pid = xmalloc((nc ? nc : 1) * sizeof *pid);
-    uint32_t *cell_prompt = xmalloc((nc ? nc : 1) * sizeof *cell_prompt);
-    size_t ne = 0;
-    uint32_t *parent = xmalloc(n * sizeof *parent), *comp = xmalloc(n * sizeof *comp);
-    double *comps = xcalloc(n, sizeof *comps);
-    for (uint32_t i = 0; i < n; i++)
-        parent[i] = i;
-    for (size_t k = 0; k < nc; k++) {
-        const joust_model_cell *c = &cells[k];
-        if (c->count <= 0)
-            continue;
-        e[ne] = (joust_bt_edge){c->a, c->b, c->wins_a / c->count, c->count};
-        cnt[ne] = c->count;
-        pid[ne] = c->prompt;
-        ne++;
-        comps[c->a] += c->count;
-        comps[c->b] += c->count;
-        uint32_t ra = uf_find(parent, c->a), rb = uf_find(parent, c->b);
-        if (ra != rb)
-            parent[ra > rb ? ra : rb] = ra < rb ? ra : rb;
-    }
-    uint32_t ncomp = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t r = uf_find(parent, i);
-        comp[i] = r == i ? ncomp++ : comp[r];
-    }
-    /* dense prompt indices */
-    uint64_t *prompts = xmalloc((ne ? ne : 1) * sizeof *prompts);
-    memcpy(prompts, pid, ne * sizeof *prompts);
-    qsort(prompts, ne, sizeof *prompts, cmp_u64);
-    size_t np = 0;
-    for (size_t k = 0; k < ne; k++)
-        if (np == 0 || prompts[k] != prompts[np - 1])
-            prompts[np++] = prompts[k];
-    for (size_t k = 0; k < ne; k++) {
-        uint64_t *hit = bsearch(&pid[k], prompts, np, sizeof *prompts, cmp_u64);
-        cell_prompt[k] = (uint32_t)(hit - prompts);
-    }
-
     joust_bt_opts bo;
-    joust_bt_opts_defaults(&bo);
-    bo.prior_games = o->prior_games;
-    bo.tol = 1e-9;
-    double *theta = xmalloc(n * sizeof *theta), *gsum = xmalloc(ncomp * sizeof *gsum);
-    uint32_t *gsize = xmalloc(ncomp * sizeof *gsize);
-    /* Every fit below sums the cells of a model pair first (what joust_bt_fit
-     * would do after sorting them; with the clip applied per cell, as it
-     * does), so a bootstrap round costs O(cells) instead of a sort. */
-    uint32_t *pair_of = xmalloc((ne ? ne : 1) * sizeof *pair_of);
-    size_t npairs = group_pairs(e, ne, pair_of);
-    double *wi = xmalloc((npairs ? npairs : 1) * sizeof *wi);
-    double *wj = xmalloc((npairs ? npairs : 1) * sizeof *wj);
-    joust_bt_edge *pe = xmalloc((npairs ? npairs : 1) * sizeof *pe);
-    size_t mp = pair_edges(e, cnt, NULL, NULL, ne, pair_of, npairs, bo.clip, wi, wj, pe);
-    int rc = joust_bt_fit(n, pe, mp, &bo, 0, theta, NULL, NULL);
+    bt_opts_for(o, &bo);
+    prep p;
+    prep_build(&p, n, cells, nc, o->anchor, &bo, 0, 0);
+    scratch s;
+    scratch_init(&s, &p, 0);
+    int rc = prep_fit(&p, &s);
+    scratch_free(&s);
     if (rc == 0) {
-        apply_gauge(n, comp, ncomp, o->anchor, gsum, gsize, theta);
-        int R = ne ? o->rounds : 0;
+        int R = p.ne ? o->rounds : 0;
+        int want_rates = rate_lo && rate_hi;
         double *boot = xmalloc(((size_t)R * n + 1) * sizeof *boot);
-        uint32_t *draws = xmalloc((np ? np : 1) * sizeof *draws);
-        joust_rng_t rng;
-        joust_rng_seed(&rng, o->seed);
-        for (int r = 0; r < R; r++) {
-            memset(draws, 0, np * sizeof *draws);
-            for (size_t t = 0; t < np; t++)
-                draws[joust_rng_below(&rng, np)]++;
-            size_t m = pair_edges(e, cnt, draws, cell_prompt, ne, pair_of, npairs, bo.clip, wi,
-                                  wj, pe);
-            double *tb = boot + (size_t)r * n;
-            memcpy(tb, theta, n * sizeof *tb); /* warm start */
-            if (joust_bt_fit(n, pe, m, &bo, 1, tb, NULL, NULL) != 0)
-                memset(tb, 0, n * sizeof *tb); /* unreachable: edges were checked */
-            apply_gauge(n, comp, ncomp, o->anchor, gsum, gsize, tb);
-        }
-        double *col = xmalloc(((size_t)R + 1) * sizeof *col);
-        double a = (1 - o->level) / 2;
-        for (uint32_t i = 0; i < n; i++) {
-            joust_model_score sc = {theta[i], NAN, NAN, NAN, comps[i], comp[i]};
-            if (R > 0 && comps[i] > 0) {
-                double mean = 0, ss = 0;
-                for (int r = 0; r < R; r++) {
-                    col[r] = boot[(size_t)r * n + i];
-                    mean += col[r];
-                }
-                mean /= R;
-                for (int r = 0; r < R; r++)
-                    ss += (col[r] - mean) * (col[r] - mean);
-                qsort(col, (size_t)R, sizeof *col, cmp_double);
-                sc.lo = quantile(col, R, a);
-                sc.hi = quantile(col, R, 1 - a);
-                sc.sd = R > 1 ? sqrt(ss / (R - 1)) : 0;
+        double *rates = want_rates ? xmalloc(((size_t)R * p.npairs + 1) * sizeof *rates) : NULL;
+        const prep *set = &p;
+        bootstrap(&set, 1, p.np, R, o->seed, o->threads, &boot, rates);
+        scores_of(&p, boot, R, o->level, out);
+        if (want_rates) {
+            for (size_t k = 0; k < (size_t)n * n; k++)
+                rate_lo[k] = rate_hi[k] = NAN;
+            double *col = xmalloc(((size_t)R + 1) * sizeof *col);
+            for (size_t q = 0; q < p.npairs && R > 0; q++) {
+                double lo, hi;
+                interval(rates, R, p.npairs, q, o->level, col, &lo, &hi, NULL);
+                size_t a = p.pair_a[q], b = p.pair_b[q];
+                rate_lo[a * n + b] = lo;
+                rate_hi[a * n + b] = hi;
+                rate_lo[b * n + a] = 1 - hi;
+                rate_hi[b * n + a] = 1 - lo;
             }
-            out[i] = sc;
+            free(col);
         }
         if (n_components)
-            *n_components = ncomp;
-        free(col);
-        free(draws);
+            *n_components = p.ncomp;
+        free(rates);
         free(boot);
     }
-    free(pair_of);
-    free(wi);
-    free(wj);
-    free(pe);
-    free(theta);
-    free(gsum);
-    free(gsize);
-    free(prompts);
-    free(comps);
-    free(comp);
-    free(parent);
-    free(cell_prompt);
-    free(pid);
-    free(cnt);
-    free(e);
+    prep_free(&p);
+    return rc;
+}
+
+int joust_model_fit(uint32_t n_models, const joust_model_cell *cells, size_t nc,
+                    const joust_model_fit_opts *o, joust_model_score *out,
+                    uint32_t *n_components)
+{
+    return joust_model_fit_rates(n_models, cells, nc, o, out, n_components, NULL, NULL);
+}
+
+int joust_model_fit_paired(uint32_t n_prompts, joust_model_paired *x, joust_model_paired *y,
+                           const joust_model_fit_opts *o)
+{
+    joust_model_fit_opts def;
+    if (!o) {
+        joust_model_fit_opts_defaults(&def);
+        o = &def;
+    }
+    joust_model_paired *sets[2] = {x, y};
+    for (int t = 0; t < 2; t++) {
+        joust_model_fit_opts ot = *o;
+        ot.anchor = sets[t]->anchor;
+        if (check_opts(&ot, sets[t]->n_models) < 0 ||
+            check_cells(sets[t]->n_models, sets[t]->cells, sets[t]->n_cells, n_prompts) < 0)
+            return JOUST_EINVAL;
+    }
+    joust_bt_opts bo;
+    bt_opts_for(o, &bo);
+    prep p[2];
+    int rc = 0;
+    for (int t = 0; t < 2; t++) {
+        prep_build(&p[t], sets[t]->n_models, sets[t]->cells, sets[t]->n_cells, sets[t]->anchor,
+                   &bo, 1, n_prompts);
+        scratch s;
+        scratch_init(&s, &p[t], 0);
+        if (rc == 0 && p[t].n)
+            rc = prep_fit(&p[t], &s);
+        scratch_free(&s);
+    }
+    int R = rc == 0 && n_prompts && (p[0].ne || p[1].ne) ? o->rounds : 0;
+    double *boot[2];
+    for (int t = 0; t < 2; t++)
+        boot[t] = sets[t]->boot ? sets[t]->boot : xmalloc(((size_t)R * p[t].n + 1) * sizeof(double));
+    if (rc == 0) {
+        const prep *set[2] = {&p[0], &p[1]};
+        bootstrap(set, 2, n_prompts, R, o->seed, o->threads, boot, NULL);
+        for (int t = 0; t < 2; t++)
+            scores_of(&p[t], boot[t], R, o->level, sets[t]->score);
+    }
+    for (int t = 0; t < 2; t++) {
+        if (!sets[t]->boot)
+            free(boot[t]);
+        prep_free(&p[t]);
+    }
     return rc;
 }

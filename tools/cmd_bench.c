@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "bench_bt.h"
@@ -23,6 +25,8 @@
 #include "err.h"
 #include "log.h"
 #include "rng.h"
+#include "store.h"
+#include "records.h"
 
 static long peak_rss_kb(int who)
 {
@@ -329,12 +333,174 @@ static int bench_coordinator(int argc, char **argv)
     return 0;
 }
 
+/* ------------------------------------------------------ bench report --- */
+
+/* A nightly-style manifest: prompts of `models` images, one per model
+ * ("m0".."m<models-1>", m's latent utility 0.1 m + N(0, 1)), a category
+ * field "cat" of 5 values; the image files do not exist. */
+static int write_models_manifest(const char *path, uint64_t images, int models, uint64_t seed)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return JOUST_EIO;
+    joust_rng_t rng;
+    joust_rng_seed(&rng, seed);
+    for (uint64_t i = 0; i < images; i++) {
+        uint64_t p = i / (uint64_t)models;
+        int m = (int)(i % (uint64_t)models);
+        fprintf(f, "{\"image\":\"img/%" PRIu64 ".jpg\",\"prompt_id\":%" PRIu64 ",\"prompt\":\"p%" PRIu64
+                   "\",\"model\":\"m%d\",\"cat\":\"c%d\",\"latent\":%.4f}\n",
+                i, p, p, m, (int)(p % 5), 0.1 * m + joust_rng_normal(&rng));
+    }
+    return fclose(f) == 0 ? 0 : JOUST_EIO;
+}
+
+/* Whether the store at db holds a run named name. */
+static int has_run(const char *db, const char *name)
+{
+    joust_store_t *st;
+    if (joust_store_open(db, JOUST_STORE_READONLY, &st) < 0)
+        return 0;
+    Joust__RunRecord *run = NULL;
+    int ok = joust_rec_run_get(st, name, &run) == 0;
+    joust_rec_free(run);
+    joust_store_destroy(&st);
+    return ok;
+}
+
+typedef struct {
+    double wall, user;
+    long rss_kb;
+    long long html;
+    int status;
+} report_cost;
+
+/* `joust report ARGS --timings` in a child process, its wall time, CPU and
+ * peak memory (the phases go to stderr). */
+static int time_report(char **args, int nargs, const char *out, report_cost *c)
+{
+    fflush(NULL);
+    int64_t t0 = joust_now_us();
+    pid_t pid = fork();
+    if (pid < 0)
+        return JOUST_EIO;
+    if (pid == 0) {
+        char *argv[32];
+        int argc = 0;
+        argv[argc++] = "report";
+        for (int i = 0; i < nargs && argc < 30; i++)
+            argv[argc++] = args[i];
+        argv[argc++] = "--timings";
+        argv[argc] = NULL;
+        _exit(cmd_report(argc, argv));
+    }
+    int st;
+    struct rusage ru;
+    if (wait4(pid, &st, 0, &ru) != pid)
+        return JOUST_EIO;
+    c->wall = (double)(joust_now_us() - t0) / 1e6;
+    c->user = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
+    c->rss_kb = ru.ru_maxrss;
+    c->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    char html[PATH_MAX + 16];
+    snprintf(html, sizeof html, "%s/report.html", out);
+    struct stat sb;
+    c->html = stat(html, &sb) == 0 ? (long long)sb.st_size : -1;
+    return c->status == 0 ? 0 : JOUST_EIO;
+}
+
+/* `joust report` over a synthetic run: N images of K models (one image per
+ * model per prompt) judged by the sim judge in fixed order (every pair once),
+ * two nights in one store, then the report timed with its usual options. */
+static int bench_report(int argc, char **argv)
+{
+    cli_opts o;
+    int models_given = 0;
+    for (int i = 1; i < argc; i++)
+        models_given |= !strncmp(argv[i], "--per-prompt", 12);
+    int code = bench_begin(argc, argv,
+                           "usage: joust bench report [--images N] [--per-prompt K] [--out DIR]\n"
+                           "Judges N images (default 1000000) of K models (default 10; one image per model\n"
+                           "per prompt of K) with the sim judge, every pair once, as two runs (night1,\n"
+                           "night2) in DIR/store (kept: a later call with the same DIR reuses it), then\n"
+                           "times `joust report` of night2: wall, user CPU, peak memory, report.html size\n"
+                           "and the phases (--timings), with the default options, --by cat, --compare\n"
+                           "night1, and --rounds 0.\n",
+                           &o);
+    if (code)
+        return code - 1;
+    int models = models_given ? o.per_prompt : 10;
+    if (models < 2) {
+        fprintf(stderr, "joust bench report: --per-prompt (models) must be at least 2\n");
+        return 2;
+    }
+    uint64_t n = o.images ? o.images : 1000000;
+    char dir[PATH_MAX - 64];
+    snprintf(dir, sizeof dir, "%s", strcmp(o.out, ".") ? o.out : "joust-bench-report");
+    mkdir(dir, 0755);
+    char manifest[PATH_MAX], db[PATH_MAX];
+    snprintf(manifest, sizeof manifest, "%s/manifest.jsonl", dir);
+    snprintf(db, sizeof db, "%s/store", dir);
+    o.order = "fixed";
+    o.per_prompt = models;
+    struct stat sb;
+    int rc = 0;
+    if (stat(manifest, &sb) != 0)
+        rc = write_models_manifest(manifest, n, models, o.seed);
+    static const char *nights[2] = {"night1", "night2"};
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        if (has_run(db, nights[k])) {
+            printf("%s: run %s exists, not judged again\n", db, nights[k]);
+            continue;
+        }
+        scale_result r = {0};
+        o.run = nights[k];
+        o.seed += (uint64_t)k;
+        rc = bench_pipeline(&o, db, manifest, dir, &r);
+        if (rc == 0)
+            printf("%s: %" PRIu64 " matches judged in %.1f s (ingest %.1f s)\n", nights[k], r.matches,
+                   r.run_s, r.ingest_s);
+    }
+    if (rc < 0) {
+        log_error("bench report: building the store in %s failed: %s", dir, joust_strerror(rc));
+        return 1;
+    }
+    char out[PATH_MAX];
+    snprintf(out, sizeof out, "%s/report", dir);
+    static const char *names[4] = {"`--baseline-model m0` (200 rounds)", "`--by cat`",
+                                   "`--compare night1`", "`--rounds 0`"};
+    char *extra[4][2] = {{NULL, NULL}, {"--by", "cat"}, {"--compare", "night1"}, {"--rounds", "0"}};
+    report_cost cost[4];
+    for (int v = 0; v < 4; v++) {
+        char *args[12] = {"--db", db, "--run", "night2", "--out", out, "--baseline-model", "m0"};
+        int na = 8;
+        if (extra[v][0]) {
+            args[na++] = extra[v][0];
+            args[na++] = extra[v][1];
+        }
+        fprintf(stderr, "%s: ", names[v]);
+        if ((rc = time_report(args, na, out, &cost[v])) < 0) {
+            log_error("bench report: joust report %s exited %d", names[v], cost[v].status);
+            return 1;
+        }
+    }
+    printf("\n| report of %" PRIu64 " images, %d models | wall s | user CPU s | peak RSS | report.html |\n"
+           "|---|---|---|---|---|\n",
+           n, models);
+    for (int v = 0; v < 4; v++)
+        printf("| %s | %.1f | %.1f | %.0f MiB | %.0f KB |\n", names[v], cost[v].wall, cost[v].user,
+               cost[v].rss_kb / 1024.0, cost[v].html / 1024.0);
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "coordinator"))
         return bench_coordinator(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "scale"))
         return bench_scale(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "report"))
+        return bench_report(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "bt"))
         return joust_bench_bt_main(argc - 1, argv + 1);
     if (argc >= 2 && joust_bench_dedup_handles(argv[1]))
@@ -346,6 +512,6 @@ int cmd_bench(int argc, char **argv)
     if (argc >= 2 && !strcmp(argv[1], "ranking"))
         return joust_bench_ranking_main(argc - 1, argv + 1);
     fprintf(argc >= 2 && strcmp(argv[1], "--help") ? stderr : stdout,
-            "usage: joust bench scale|coordinator|bt|groups|ingest [options]   (joust bench scale --help)\n");
+            "usage: joust bench scale|coordinator|report|bt|groups|ingest [options]   (joust bench scale --help)\n");
     return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
 }

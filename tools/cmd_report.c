@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "report.h"
@@ -37,11 +38,12 @@ static const char usage[] =
     "  --gallery-prompts N      prompts shown with all their images in rank order (default 3)\n"
     "  --thumb-side PX          thumbnail size (default 96)\n"
     "  --image-root DIR         relative image paths resolve under DIR\n"
-    "  --eval FILE              embed a judge evaluation (the eval.json of `joust eval`)\n";
+    "  --eval FILE              embed a judge evaluation (the eval.json of `joust eval`)\n"
+    "  --timings                print the seconds of each phase to stderr (joust bench report)\n";
 
 typedef struct {
     const char *run, *db, *out, *compare, *series, *image_root, *eval;
-    int last, gate;
+    int last, gate, timings;
     double margin;
     char **watch;
     int n_watch;
@@ -65,7 +67,7 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
 static int parse(int argc, char **argv, report_args *a)
 {
     enum { O_RUN = 256, O_DB, O_OUT, O_BASE, O_BY, O_ROUNDS, O_SEED, O_CMP, O_SERIES, O_LAST,
-           O_GATE, O_WATCH, O_GAL, O_GALP, O_THUMB, O_ROOT, O_EVAL, O_HELP };
+           O_GATE, O_WATCH, O_GAL, O_GALP, O_THUMB, O_ROOT, O_EVAL, O_TIMINGS, O_HELP };
     static const struct option opts[] = {
         {"run", required_argument, 0, O_RUN},        {"db", required_argument, 0, O_DB},
         {"store", required_argument, 0, O_DB},       {"out", required_argument, 0, O_OUT},
@@ -75,7 +77,8 @@ static int parse(int argc, char **argv, report_args *a)
         {"last", required_argument, 0, O_LAST},      {"fail-on-regression", optional_argument, 0, O_GATE},
         {"watch", required_argument, 0, O_WATCH},    {"gallery", required_argument, 0, O_GAL},
         {"gallery-prompts", required_argument, 0, O_GALP}, {"thumb-side", required_argument, 0, O_THUMB},
-        {"image-root", required_argument, 0, O_ROOT}, {"eval", required_argument, 0, O_EVAL}, {"help", no_argument, 0, O_HELP},
+        {"image-root", required_argument, 0, O_ROOT}, {"eval", required_argument, 0, O_EVAL},
+        {"timings", no_argument, 0, O_TIMINGS}, {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->run = "default";
@@ -98,6 +101,7 @@ static int parse(int argc, char **argv, report_args *a)
         case O_SERIES: a->series = optarg; break;
         case O_ROOT: a->go.image_root = optarg; break;
         case O_EVAL: a->eval = optarg; break;
+        case O_TIMINGS: a->timings = 1; break;
         case O_WATCH:
             a->watch = xrealloc(a->watch, sizeof *a->watch * (size_t)(a->n_watch + 1));
             a->watch[a->n_watch++] = optarg;
@@ -291,6 +295,7 @@ int cmd_report(int argc, char **argv)
     rep_compare cmp = {0};
     rep_report r = {0};
     int have_before = 0, rc;
+    int64_t t[6] = {joust_now_us()}; /* phase ends: open, today, compare, trend, gallery */
     if ((rc = joust_store_open(a.db, JOUST_STORE_READONLY, &st)) < 0) {
         if (rc == JOUST_ENOTFOUND)
             log_error("report: no joust store at %s", a.db);
@@ -303,8 +308,10 @@ int cmd_report(int argc, char **argv)
     if (a.eval && (rc = rep_eval_load(a.eval, &r.eval)) < 0)
         goto done;
     r.eval_path = a.eval;
+    t[1] = joust_now_us();
     if ((rc = rep_night_load(st, a.run, &a.ro, &today)) < 0)
         goto done;
+    t[2] = joust_now_us();
     r.today = &today;
     r.baseline = a.ro.baseline;
     r.by = a.ro.by;
@@ -327,11 +334,14 @@ int cmd_report(int argc, char **argv)
         r.cmp = &cmp;
         r.before_label = xstrdup(a.compare);
     }
+    t[3] = joust_now_us();
     gate(&a, &today, &r);
     if (a.series && (rc = build_trend(st, &a, &today, &r)) < 0)
         goto done;
+    t[4] = joust_now_us();
     if ((rc = rep_gallery_build(st, today.run_id, &a.go, &r)) < 0)
         goto done;
+    t[5] = joust_now_us();
     if (mkdir(a.out, 0777) != 0) {
         struct stat sb;
         if (stat(a.out, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
@@ -350,6 +360,15 @@ int cmd_report(int argc, char **argv)
     snprintf(path, sizeof path, "%s/report.md", a.out);
     if ((rc = rep_write_md(&r, path)) < 0)
         goto done;
+    if (a.timings) {
+        int64_t end = joust_now_us();
+        fprintf(stderr,
+                "timings (s): open %.2f, read %.2f, fit %.2f, compare %.2f, trend %.2f, gallery %.2f, "
+                "write %.2f, total %.2f\n",
+                (double)(t[1] - t[0]) / 1e6, today.read_s, today.fit_s, (double)(t[3] - t[2]) / 1e6,
+                (double)(t[4] - t[3]) / 1e6, (double)(t[5] - t[4]) / 1e6, (double)(end - t[5]) / 1e6,
+                (double)(end - t[0]) / 1e6);
+    }
     printf("report of run %s%s: %u models, %zu prompts, %llu OK outcomes -> %s/report.{html,json,md}\n",
            today.run_name, today.complete ? "" : " (partial)", today.n_models, today.n_prompts,
            (unsigned long long)today.counts.ok, a.out);

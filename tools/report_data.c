@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "err.h"
 #include "hash.h"
 #include "log.h"
@@ -20,19 +21,6 @@ void rep_opts_defaults(rep_opts *o)
     memset(o, 0, sizeof *o);
     o->rounds = 200;
     o->seed = 1;
-}
-
-void rep_wilson(double w, double n, double *lo, double *hi)
-{
-    if (!(n > 0)) {
-        *lo = *hi = NAN;
-        return;
-    }
-    const double z = 1.959964, z2 = z * z;
-    double p = w / n, den = 1 + z2 / n, mid = p + z2 / (2 * n);
-    double half = z * sqrt(p * (1 - p) / n + z2 / (4 * n * n));
-    *lo = (mid - half) / den;
-    *hi = (mid + half) / den;
 }
 
 typedef struct {
@@ -112,14 +100,22 @@ static char *meta_field(const char *json, const char *field)
     return out;
 }
 
+/* The model fit's options of a report: the bootstrap in two threads (the
+ * machine's two cores). */
+static void fit_opts(joust_model_fit_opts *fo, int32_t anchor, int rounds, uint64_t seed)
+{
+    joust_model_fit_opts_defaults(fo);
+    fo->rounds = rounds;
+    fo->seed = seed;
+    fo->anchor = anchor;
+    fo->threads = 2;
+}
+
 static int fit(uint32_t n_models, const joust_model_cell *cells, size_t nc, int32_t anchor,
                int rounds, uint64_t seed, joust_model_score *out, uint32_t *components)
 {
     joust_model_fit_opts fo;
-    joust_model_fit_opts_defaults(&fo);
-    fo.rounds = rounds;
-    fo.seed = seed;
-    fo.anchor = anchor;
+    fit_opts(&fo, anchor, rounds, seed);
     return joust_model_fit(n_models, cells, nc, &fo, out, components);
 }
 
@@ -190,22 +186,31 @@ static int load_scores(joust_store_t *st, uint32_t run_id, raw_score **out, size
     return rc;
 }
 
-/* Image records of the ids in n->img_id (a merge with the image cursor). */
-static int load_images(joust_store_t *st, const rep_opts *o, rep_night *n, uint64_t **img_pid,
-                       char ***img_cat)
+/* What the image records of a run say, for ids[n_ids] (ascending): each
+ * image's model (interned into models), prompt and --by value. */
+typedef struct {
+    const rep_opts *o;
+    const char *run_name;
+    joust_u64map_t names;
+    char **models;
+    uint32_t n_models;
+} image_reader;
+
+/* Image records of ids[n] (a merge with the image cursor) into the
+ * caller's arrays of n. */
+static int load_images(joust_store_t *st, image_reader *ir, const uint64_t *ids, size_t n,
+                       uint32_t *img_model, uint64_t *img_pid, char **img_cat)
 {
     joust_rec_cursor_t *c;
     int rc = joust_rec_cursor_new(st, JOUST_REC_IMAGES, 0, &c);
     if (rc < 0)
         return rc;
-    joust_u64map_t names;
-    joust_u64map_init(&names);
-    n->img_model = xmalloc(sizeof *n->img_model * (n->n_images + 1));
-    *img_pid = xcalloc(n->n_images + 1, sizeof **img_pid);
-    *img_cat = o->by ? xcalloc(n->n_images + 1, sizeof **img_cat) : NULL;
-    for (size_t i = 0; i < n->n_images; i++) {
-        n->img_model[i] = UINT32_MAX;
-        uint64_t want = n->img_id[i];
+    for (size_t i = 0; i < n; i++) {
+        img_model[i] = UINT32_MAX;
+        img_pid[i] = 0;
+        if (img_cat)
+            img_cat[i] = NULL;
+        uint64_t want = ids[i];
         if (!joust_rec_cursor_valid(c) || joust_rec_cursor_id(c) + 32 < want ||
             joust_rec_cursor_id(c) > want)
             joust_rec_cursor_seek(c, want);
@@ -213,23 +218,112 @@ static int load_images(joust_store_t *st, const rep_opts *o, rep_night *n, uint6
             joust_rec_cursor_next(c);
         if (!joust_rec_cursor_valid(c) || joust_rec_cursor_id(c) != want) {
             log_warn("report: image %llu of run %s has no image record",
-                     (unsigned long long)want, n->run_name);
+                     (unsigned long long)want, ir->run_name);
             continue;
         }
         Joust__ImageRecord *img = joust_rec_cursor_image(c);
         if (!img)
             continue;
-        (*img_pid)[i] = img->prompt_id;
+        img_pid[i] = img->prompt_id;
         if (img->model && *img->model)
-            n->img_model[i] = intern(&names, &n->models, &n->n_models, img->model);
-        if (o->by)
-            (*img_cat)[i] = meta_field(img->meta_json, o->by);
+            img_model[i] = intern(&ir->names, &ir->models, &ir->n_models, img->model);
+        if (img_cat)
+            img_cat[i] = meta_field(img->meta_json, ir->o->by);
         joust_rec_free(img);
     }
     rc = joust_rec_cursor_error(c);
     joust_rec_cursor_destroy(&c);
-    joust_u64map_free(&names);
     return rc;
+}
+
+/* The second reader, beside the outcomes: the run's score records, then
+ * the image records of the scored images (every image of a run that has
+ * been scored). */
+typedef struct {
+    joust_store_t *st;
+    uint32_t run_id;
+    image_reader *ir;
+    raw_score *sc;
+    size_t nsc;
+    uint64_t *ids;          /* the scored images, ascending */
+    size_t n;
+    uint32_t *model;
+    uint64_t *pid;
+    char **cat;
+    int rc;
+} score_job;
+
+static void *scores_thread(void *arg)
+{
+    score_job *j = arg;
+    if ((j->rc = load_scores(j->st, j->run_id, &j->sc, &j->nsc)) < 0)
+        return NULL;
+    j->ids = xmalloc(sizeof *j->ids * (j->nsc + 1));
+    for (size_t i = 0; i < j->nsc; i++)
+        if (j->sc[i].id)
+            j->ids[j->n++] = j->sc[i].id;
+    qsort(j->ids, j->n, sizeof *j->ids, cmp_u64);
+    size_t w = 0;
+    for (size_t i = 0; i < j->n; i++)
+        if (!w || j->ids[w - 1] != j->ids[i])
+            j->ids[w++] = j->ids[i];
+    j->n = w;
+    j->model = xmalloc(sizeof *j->model * (w + 1));
+    j->pid = xmalloc(sizeof *j->pid * (w + 1));
+    j->cat = j->ir->o->by ? xmalloc(sizeof *j->cat * (w + 1)) : NULL;
+    j->rc = load_images(j->st, j->ir, j->ids, w, j->model, j->pid, j->cat);
+    return NULL;
+}
+
+/* The images of n->img_id: from the scores job when it read them, the
+ * others (outcomes of images not scored yet: a run in progress) read now. */
+static int gather_images(joust_store_t *st, score_job *j, rep_night *n, uint64_t **img_pid,
+                         char ***img_cat)
+{
+    size_t ni = n->n_images;
+    n->img_model = xmalloc(sizeof *n->img_model * (ni + 1));
+    *img_pid = xcalloc(ni + 1, sizeof **img_pid);
+    *img_cat = j->cat ? xcalloc(ni + 1, sizeof **img_cat) : NULL;
+    uint64_t *miss = xmalloc(sizeof *miss * (ni + 1));
+    size_t *miss_at = xmalloc(sizeof *miss_at * (ni + 1)), nm = 0;
+    for (size_t i = 0; i < ni; i++) {
+        size_t k = find_u64(j->ids, j->n, n->img_id[i]);
+        if (k == SIZE_MAX) {
+            miss_at[nm] = i;
+            miss[nm++] = n->img_id[i];
+            continue;
+        }
+        n->img_model[i] = j->model[k];
+        (*img_pid)[i] = j->pid[k];
+        if (j->cat) {
+            (*img_cat)[i] = j->cat[k];
+            j->cat[k] = NULL;
+        }
+    }
+    int rc = 0;
+    if (nm) {
+        uint32_t *mm = xmalloc(sizeof *mm * nm);
+        uint64_t *mp = xmalloc(sizeof *mp * nm);
+        char **mc = j->cat ? xmalloc(sizeof *mc * nm) : NULL;
+        rc = load_images(st, j->ir, miss, nm, mm, mp, mc);
+        for (size_t k = 0; k < nm; k++) {
+            n->img_model[miss_at[k]] = mm[k];
+            (*img_pid)[miss_at[k]] = mp[k];
+            if (mc)
+                (*img_cat)[miss_at[k]] = mc[k];
+        }
+        free(mm), free(mp), free(mc);
+    }
+    free(miss), free(miss_at);
+    return rc;
+}
+
+static void score_job_clear(score_job *j)
+{
+    if (j->cat)
+        for (size_t i = 0; i < j->n; i++)
+            free(j->cat[i]);
+    free(j->cat), free(j->model), free(j->pid), free(j->ids), free(j->sc);
 }
 
 typedef struct {
@@ -365,6 +459,7 @@ static void *categories_thread(void *arg)
 
 int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_night *n)
 {
+    int64_t t0 = joust_now_us();
     memset(n, 0, sizeof *n);
     n->baseline = -1;
     n->run_name = xstrdup(name);
@@ -393,8 +488,19 @@ int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_n
     char **img_cat = NULL;
     joust_u64map_t idx; /* image id -> dense index (ids start at 1, never 0) */
     joust_u64map_init(&idx);
-    if ((rc = load_outcomes(st, run_id, n, &raw, &nraw)) < 0 ||
-        (rc = load_scores(st, run_id, &sc, &nsc)) < 0)
+    /* the outcomes here, the scores and their images in a second thread */
+    image_reader ir = {.o = o, .run_name = n->run_name};
+    joust_u64map_init(&ir.names);
+    score_job sj = {.st = st, .run_id = run_id, .ir = &ir};
+    pthread_t sth;
+    int sthreaded = pthread_create(&sth, NULL, scores_thread, &sj) == 0;
+    if (!sthreaded)
+        scores_thread(&sj);
+    rc = load_outcomes(st, run_id, n, &raw, &nraw);
+    if (sthreaded)
+        pthread_join(sth, NULL);
+    sc = sj.sc, nsc = sj.nsc;
+    if (rc < 0 || (rc = sj.rc) < 0)
         goto done;
     /* the run's images: those in its outcomes and scores */
     size_t cap = 1024;
@@ -411,7 +517,11 @@ int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_n
     qsort(n->img_id, n->n_images, sizeof *n->img_id, cmp_u64);
     for (size_t i = 0; i < n->n_images; i++)
         joust_u64map_put(&idx, n->img_id[i], i);
-    if ((rc = load_images(st, o, n, &img_pid, &img_cat)) < 0)
+    rc = gather_images(st, &sj, n, &img_pid, &img_cat);
+    n->models = ir.models;
+    n->n_models = ir.n_models;
+    ir.models = NULL;
+    if (rc < 0)
         goto done;
     /* dense prompts */
     n->prompt_id = xmalloc(sizeof *n->prompt_id * (n->n_images + 1));
@@ -474,6 +584,8 @@ int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_n
             goto done;
         }
     }
+    int64_t t1 = joust_now_us();
+    n->read_s = (double)(t1 - t0) / 1e6;
     rc = joust_model_cells(n->n_models, mo, nmo, &n->cells, &n->n_cells);
     free(mo);
     if (rc < 0)
@@ -485,15 +597,29 @@ int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_n
     int threaded = pthread_create(&th, NULL, categories_thread, &job) == 0;
     if (!threaded)
         categories_thread(&job);
-    rc = fit(n->n_models, n->cells, n->n_cells, n->baseline, o->rounds, o->seed, n->score,
-             &n->components);
+    joust_model_fit_opts fo;
+    fit_opts(&fo, n->baseline, o->rounds, o->seed);
+    size_t mm = (size_t)n->n_models * n->n_models;
+    n->win_lo = xmalloc(sizeof *n->win_lo * (mm + 1));
+    n->win_hi = xmalloc(sizeof *n->win_hi * (mm + 1));
+    rc = joust_model_fit_rates(n->n_models, n->cells, n->n_cells, &fo, n->score, &n->components,
+                               n->win_lo, n->win_hi);
     if (threaded)
         pthread_join(th, NULL);
     if (rc < 0 || (rc = job.rc) < 0)
         goto done;
     win_matrix(n);
     health(n);
+    n->fit_s = (double)(joust_now_us() - t1) / 1e6;
 done:
+    if (ir.models) { /* a failure before they moved into n */
+        for (uint32_t m = 0; m < ir.n_models; m++)
+            free(ir.models[m]);
+        free(ir.models);
+    }
+    joust_u64map_free(&ir.names);
+    sj.sc = NULL; /* freed below as sc */
+    score_job_clear(&sj);
     joust_u64map_free(&idx);
     if (img_cat)
         for (size_t i = 0; i < n->n_images; i++)
@@ -520,6 +646,8 @@ void rep_night_clear(rep_night *n)
     free(n->score);
     free(n->win);
     free(n->games);
+    free(n->win_lo);
+    free(n->win_hi);
     free(n->img_id);
     free(n->img_model);
     free(n->img_prompt);
@@ -557,15 +685,6 @@ static joust_model_cell *shared_cells(const rep_night *n, const uint32_t *shared
         }
     *nc = k;
     return v;
-}
-
-static void weigh(const joust_model_cell *src, size_t n, const double *w, joust_model_cell *dst)
-{
-    for (size_t i = 0; i < n; i++) {
-        dst[i] = src[i];
-        dst[i].wins_a *= w[src[i].prompt];
-        dst[i].count *= w[src[i].prompt];
-    }
 }
 
 int rep_compare_nights(const rep_night *t, const rep_night *b, const rep_opts *o, rep_compare *out)
@@ -624,50 +743,37 @@ int rep_compare_nights(const rep_night *t, const rep_night *b, const rep_opts *o
     free(sb);
     joust_model_score *s_t = xcalloc(nm + 1, sizeof *s_t);
     joust_model_score *s_b = xcalloc(b->n_models + 1, sizeof *s_b);
-    int rc = 0;
+    int rc = 0, R = o->rounds;
+    double *bt = NULL, *bb = NULL;
     if (ns == 0)
         goto done;
-    if ((rc = fit(nm, ct, nct, t->baseline, 0, o->seed, s_t, NULL)) < 0 ||
-        (rc = fit(b->n_models, cb, ncb, ab, 0, o->seed, s_b, NULL)) < 0)
+    bt = xmalloc(sizeof *bt * ((size_t)R * nm + 1));
+    bb = xmalloc(sizeof *bb * ((size_t)R * b->n_models + 1));
+    joust_model_paired x = {nm, ct, nct, t->baseline, s_t, bt};
+    joust_model_paired y = {b->n_models, cb, ncb, ab, s_b, bb};
+    joust_model_fit_opts fo;
+    fit_opts(&fo, -1, R, o->seed ^ 0x636f6d70ull);
+    if ((rc = joust_model_fit_paired((uint32_t)ns, &x, &y, &fo)) < 0)
         goto done;
-    for (uint32_t m = 0; m < nm; m++)
-        if (out->before_idx[m] >= 0 && s_t[m].comparisons > 0 && s_b[out->before_idx[m]].comparisons > 0)
-            out->delta[m] = s_t[m].theta - s_b[out->before_idx[m]].theta;
-    int R = o->rounds;
-    if (R > 0) {
-        double *d = xmalloc(sizeof *d * (size_t)R * (nm + 1));
-        double *w = xmalloc(sizeof *w * (ns + 1));
-        joust_model_cell *wt = xmalloc(sizeof *wt * (nct + 1)), *wb = xmalloc(sizeof *wb * (ncb + 1));
-        joust_rng_t rng;
-        joust_rng_seed(&rng, o->seed ^ 0x636f6d70ull);
-        for (int r = 0; r < R && !rc; r++) {
-            memset(w, 0, sizeof *w * ns);
-            for (size_t i = 0; i < ns; i++)
-                w[joust_rng_below(&rng, ns)] += 1.0;
-            weigh(ct, nct, w, wt);
-            weigh(cb, ncb, w, wb);
-            if ((rc = fit(nm, wt, nct, t->baseline, 0, o->seed, s_t, NULL)) < 0 ||
-                (rc = fit(b->n_models, wb, ncb, ab, 0, o->seed, s_b, NULL)) < 0)
-                break;
-            for (uint32_t m = 0; m < nm; m++)
-                d[(size_t)m * (size_t)R + (size_t)r] =
-                    out->before_idx[m] >= 0 ? s_t[m].theta - s_b[out->before_idx[m]].theta : NAN;
-        }
-        for (uint32_t m = 0; m < nm && !rc; m++) {
-            if (isnan(out->delta[m]))
-                continue;
-            double *dm = d + (size_t)m * (size_t)R;
-            qsort(dm, (size_t)R, sizeof *dm, cmp_double);
-            out->lo[m] = dm[(size_t)(0.025 * (R - 1) + 0.5)];
-            out->hi[m] = dm[(size_t)(0.975 * (R - 1) + 0.5)];
-            out->significant[m] = out->lo[m] > 0 || out->hi[m] < 0;
-        }
-        free(d);
-        free(w);
-        free(wt);
-        free(wb);
+    double *d = xmalloc(sizeof *d * ((size_t)R + 1));
+    for (uint32_t m = 0; m < nm; m++) {
+        int32_t j = out->before_idx[m];
+        if (j < 0 || !(s_t[m].comparisons > 0) || !(s_b[j].comparisons > 0))
+            continue;
+        out->delta[m] = s_t[m].theta - s_b[j].theta;
+        if (R <= 0)
+            continue;
+        for (int r = 0; r < R; r++)
+            d[r] = bt[(size_t)r * nm + m] - bb[(size_t)r * b->n_models + (uint32_t)j];
+        qsort(d, (size_t)R, sizeof *d, cmp_double);
+        out->lo[m] = d[(size_t)(0.025 * (R - 1) + 0.5)];
+        out->hi[m] = d[(size_t)(0.975 * (R - 1) + 0.5)];
+        out->significant[m] = out->lo[m] > 0 || out->hi[m] < 0;
     }
+    free(d);
 done:
+    free(bt);
+    free(bb);
     free(ct);
     free(cb);
     free(s_t);

@@ -62,6 +62,8 @@ typedef struct {
     joust_model_score *score;
     uint32_t components;
     double *win, *games;    /* n_models^2: soft wins of row over column, comparisons */
+    double *win_lo, *win_hi; /* n_models^2: 95 % bootstrap interval (over prompts, the rounds
+                               of the score intervals) of the row's win rate; NaN: none */
 
     size_t n_images;
     uint64_t *img_id;       /* ascending */
@@ -89,12 +91,11 @@ typedef struct {
     uint64_t both_orders, agree; /* pairs judged in both orders; same winner in both */
     double lat_ms[3];       /* p50, p90, p99; NaN when unknown */
     uint64_t tokens_total, tokens_n;
+
+    double read_s, fit_s;   /* seconds spent reading the store and fitting (the rest) */
 } rep_night;
 
 void rep_opts_defaults(rep_opts *o);
-/* 95 % Wilson score interval of a win rate of w (soft) wins in n games;
- * NaN when n is 0. */
-void rep_wilson(double w, double n, double *lo, double *hi);
 /* Loads run `name` from st and computes everything above. */
 int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_night *out);
 void rep_night_clear(rep_night *n);
@@ -103,7 +104,8 @@ size_t rep_night_image(const rep_night *n, uint64_t image_id);
 
 /* Night-to-night delta of each model of `today` also in `before`: both
  * fitted on the prompts they share (matched by prompt key), anchored the
- * same way, with a paired bootstrap over those prompts. */
+ * same way, with a paired bootstrap over those prompts
+ * (joust_model_fit_paired: each round draws the same prompts for both). */
 typedef struct {
     uint32_t n;             /* = today->n_models */
     int32_t *before_idx;    /* model index in before, -1: absent */

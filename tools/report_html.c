@@ -279,7 +279,8 @@ static void heatmap(joust_buf_t *b, const rep_night *n, const uint32_t *ord)
 {
     section(b, "winrate", "Pairwise win rates");
     joust_buf_puts(b, "<p class=\"note\">Row model's share of (soft) wins against the column model; "
-                      "hover a cell for the 95&nbsp;% Wilson interval and the number of comparisons.</p>\n");
+                      "under it the 95&nbsp;% bootstrap interval over prompts (the same rounds as the score "
+                      "intervals); hover a cell for the number of comparisons.</p>\n");
     uint32_t m = n->n_models;
     int cell = m > 12 ? 30 : 46, left = 160, top = 130;
     int W = left + (int)m * cell + 110, H = top + (int)m * cell + 10;
@@ -297,8 +298,8 @@ static void heatmap(joust_buf_t *b, const rep_night *n, const uint32_t *ord)
     for (uint32_t i = 0; i < m; i++)
         for (uint32_t j = 0; j < m; j++) {
             uint32_t a = ord[i], c = ord[j];
-            double g = n->games[a * m + c], w = n->win[a * m + c], rate = g > 0 ? w / g : NAN, lo, hi;
-            rep_wilson(w, g, &lo, &hi);
+            double g = n->games[a * m + c], w = n->win[a * m + c], rate = g > 0 ? w / g : NAN;
+            double lo = n->win_lo[a * m + c], hi = n->win_hi[a * m + c];
             joust_buf_printf(b, "<g><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"",
                              left + (int)j * cell, top + (int)i * cell, cell - 1, cell - 1);
             rate_colour(b, a == c ? NAN : rate);
@@ -306,14 +307,23 @@ static void heatmap(joust_buf_t *b, const rep_night *n, const uint32_t *ord)
             rep_html_esc(b, n->models[a]);
             joust_buf_puts(b, " vs ");
             rep_html_esc(b, n->models[c]);
-            if (g > 0)
+            if (g > 0 && !isnan(lo))
                 joust_buf_printf(b, ": %.1f%% [%.1f, %.1f], %.0f comparisons", 100 * rate, 100 * lo,
                                  100 * hi, g);
+            else if (g > 0)
+                joust_buf_printf(b, ": %.1f%%, %.0f comparisons", 100 * rate, g);
             joust_buf_puts(b, "</title></rect>");
+            int two = cell > 40 && !isnan(lo); /* room for the interval under the rate */
             if (g > 0 && a != c)
                 joust_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"%d\" text-anchor=\"middle\">%.0f</text>",
-                                 left + (int)j * cell + cell / 2, top + (int)i * cell + cell / 2 + 4,
-                                 cell > 40 ? 11 : 9, 100 * rate);
+                                 left + (int)j * cell + cell / 2,
+                                 top + (int)i * cell + cell / 2 + (two ? 0 : 4), cell > 40 ? 11 : 9,
+                                 100 * rate);
+            if (g > 0 && a != c && two)
+                joust_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"8\" text-anchor=\"middle\">"
+                                    "%.0f&#8211;%.0f</text>",
+                                 left + (int)j * cell + cell / 2, top + (int)i * cell + cell / 2 + 12,
+                                 100 * lo, 100 * hi);
             joust_buf_puts(b, "</g>");
         }
     joust_buf_puts(b, "</svg></section>\n");

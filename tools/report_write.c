@@ -72,10 +72,10 @@ int rep_write_json(const rep_report *r, const char *path)
     cJSON *rows = cJSON_AddArrayToObject(wm, "rows");
     for (uint32_t a = 0; a < n->n_models; a++)
         for (uint32_t b = 0; b < n->n_models; b++) {
-            double g = n->games[a * n->n_models + b], w = n->win[a * n->n_models + b], lo, hi;
+            double g = n->games[a * n->n_models + b], w = n->win[a * n->n_models + b];
+            double lo = n->win_lo[a * n->n_models + b], hi = n->win_hi[a * n->n_models + b];
             if (a == b || !(g > 0))
                 continue;
-            rep_wilson(w, g, &lo, &hi);
             cJSON *c = cJSON_CreateObject();
             cJSON_AddStringToObject(c, "model", n->models[a]);
             cJSON_AddStringToObject(c, "against", n->models[b]);
@@ -86,7 +86,7 @@ int rep_write_json(const rep_report *r, const char *path)
             add_num(c, "hi", hi);
             cJSON_AddItemToArray(rows, c);
         }
-    cJSON_AddStringToObject(wm, "interval", "95% Wilson score over comparisons");
+    cJSON_AddStringToObject(wm, "interval", "95% percentile bootstrap over prompts (the score intervals' rounds)");
 
     if (r->by) {
         cJSON *cats = cJSON_AddObjectToObject(root, "categories");

@@ -197,11 +197,84 @@ static void test_components_and_anchor(void)
     CHECK(ncomp == 0);
 }
 
+static int same_score(const joust_model_score *x, const joust_model_score *y, uint32_t n)
+{
+    return memcmp(x, y, n * sizeof *x) == 0; /* bit for bit, NaNs included */
+}
+
+/* Threads change the speed, not the numbers; the win-rate intervals are
+ * percentile intervals of the same rounds (both orientations agree, they
+ * hold the point rate); a paired fit of a
+ * night against itself has no difference in any round, and each side is
+ * joust_model_fit's fit. */
+static void test_threads_rates_paired(void)
+{
+    enum { NM = 4, P = 50, PER = 2 };
+    const double truth[NM] = {-0.6, -0.1, 0.2, 0.5};
+    joust_model_outcome *o = malloc((size_t)P * NM * NM * PER * sizeof *o);
+    joust_rng_t r;
+    joust_rng_seed(&r, 11);
+    size_t m = simulate(&r, NM, truth, P, PER, 0.6, o);
+    for (size_t k = 0; k < m; k++)
+        o[k].prompt /= 7919; /* dense 0..P-1, as the paired fit wants */
+    joust_model_cell *c;
+    size_t nc;
+    CHECK_RC(joust_model_cells(NM, o, m, &c, &nc));
+    joust_model_fit_opts fo;
+    joust_model_fit_opts_defaults(&fo);
+    fo.anchor = 0;
+    fo.rounds = 150;
+    joust_model_score one[NM], two[NM], three[NM];
+    double lo[NM * NM], hi[NM * NM], lo3[NM * NM], hi3[NM * NM];
+    CHECK_RC(joust_model_fit(NM, c, nc, &fo, one, NULL));
+    fo.threads = 2;
+    CHECK_RC(joust_model_fit_rates(NM, c, nc, &fo, two, NULL, lo, hi));
+    fo.threads = 3;
+    CHECK_RC(joust_model_fit_rates(NM, c, nc, &fo, three, NULL, lo3, hi3));
+    CHECK(same_score(one, two, NM) && same_score(one, three, NM));
+    CHECK(memcmp(lo, lo3, sizeof lo) == 0 && memcmp(hi, hi3, sizeof hi) == 0);
+    double wins[NM * NM] = {0}, games[NM * NM] = {0};
+    for (size_t k = 0; k < nc; k++) {
+        wins[c[k].a * NM + c[k].b] += c[k].wins_a;
+        wins[c[k].b * NM + c[k].a] += c[k].count - c[k].wins_a;
+        games[c[k].a * NM + c[k].b] += c[k].count;
+        games[c[k].b * NM + c[k].a] += c[k].count;
+    }
+    for (int a = 0; a < NM; a++)
+        for (int b = 0; b < NM; b++) {
+            if (a == b) {
+                CHECK(isnan(lo[a * NM + b]) && isnan(hi[a * NM + b]));
+                continue;
+            }
+            double rate = wins[a * NM + b] / games[a * NM + b];
+            CHECK(lo[a * NM + b] < rate && rate < hi[a * NM + b]);
+            CHECK(hi[a * NM + b] - lo[a * NM + b] < 0.3);
+            CHECK_NEAR(lo[a * NM + b], 1 - hi[b * NM + a], 1e-12);
+        }
+
+    joust_model_score sx[NM], sy[NM];
+    double *bx = malloc(sizeof *bx * 150 * NM), *by = malloc(sizeof *by * 150 * NM);
+    joust_model_paired x = {NM, c, nc, 0, sx, bx}, y = {NM, c, nc, 0, sy, by};
+    fo.anchor = -1; /* ignored: each side's own */
+    CHECK_RC(joust_model_fit_paired(P, &x, &y, &fo));
+    CHECK(memcmp(bx, by, sizeof *bx * 150 * NM) == 0);
+    CHECK(same_score(sx, one, NM) && same_score(sy, one, NM)); /* same seed, same draws */
+    c[0].prompt = P; /* outside the shared prompts */
+    CHECK(joust_model_fit_paired(P, &x, &y, &fo) == JOUST_EINVAL);
+    fo.threads = -1;
+    CHECK(joust_model_fit(NM, c, nc, &fo, one, NULL) == JOUST_EINVAL);
+    free(bx);
+    free(by);
+    free(c);
+    free(o);
+}
+
 int main(void)
 {
     test_cells();
     test_recovery_and_coverage();
     test_cluster_width();
     test_components_and_anchor();
+    test_threads_rates_paired();
     return test_report();
 }
