@@ -447,6 +447,9 @@ static void health(joust_buf_t *b, const rep_night *n)
     joust_buf_puts(b, "<table>");
     joust_buf_printf(b, "<tr><th>outcomes</th><td>%llu OK, %llu failed (%s)</td></tr>\n",
                      (unsigned long long)c->ok, (unsigned long long)c->failed, fail);
+    joust_buf_printf(b, "<tr><th>reused outcomes</th><td>%llu of the OK outcomes copied from earlier "
+                        "runs (same judge settings, prompt and image contents), not judged again"
+                        "</td></tr>\n", (unsigned long long)n->reused);
     joust_buf_printf(b, "<tr><th>position bias</th><td>mean P(first preferred) = %.3f "
                         "(0.5 = none)%s</td></tr>\n", n->p_first_mean,
                      fabs(n->p_first_mean - 0.5) > 0.1 && ok > 50 ? " <span class=\"bad\">strong</span>" : "");
