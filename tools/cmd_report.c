@@ -230,7 +230,9 @@ static int build_trend(joust_store_t *st, const report_args *a, const rep_night 
     return rc;
 }
 
-/* --compare RUN or STORE:RUN (STORE an existing directory). */
+/* --compare RUN or STORE:RUN (STORE an existing directory; a part before
+ * the colon with a '/' that is not one is an error, else the whole is a run
+ * name). */
 static int open_compare(const char *spec, const char *db, joust_store_t *st, joust_store_t **other,
                         const char **run)
 {
@@ -250,6 +252,9 @@ static int open_compare(const char *spec, const char *db, joust_store_t *st, jou
             if (rc < 0)
                 log_error("report: cannot open the store %s for --compare: %s", path, joust_strerror(rc));
         }
+    } else if (strchr(path, '/')) { /* meant as STORE:RUN (a run name has no '/') */
+        log_error("report: --compare %s: no joust store at %s", spec, path);
+        rc = JOUST_ENOTFOUND;
     }
     (void)st;
     free(path);

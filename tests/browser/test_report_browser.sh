@@ -17,7 +17,8 @@ CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
 "$JOUST" demo --out "$WORK/demo" --prompts 12 --per-prompt 4 --workers 1 > "$WORK/demo.log" 2>&1 \
     || { cat "$WORK/demo.log"; fail "demo"; }
 # The demo's levels as checkpoints; night 2 swaps the two middle levels'
-# names, so "ckpt-b" gets better and "ckpt-a" worse.
+# names, so "ckpt-b" gets better and "ckpt-a" worse. Both nights in one
+# store, the series of the trend (docs/report.md's nightly recipe).
 for n in 1 2; do
     python3 - "$WORK/demo/manifest.jsonl" "$WORK/n$n.jsonl" "$n" <<'PY'
 import json, re, sys
@@ -32,11 +33,11 @@ with open(dst, "w") as f:
         r["id"] = f"n{night}_{r['id']}"
         f.write(json.dumps(r) + "\n")
 PY
-    "$JOUST" run "$WORK/n$n.jsonl" --db "$WORK/db$n" --out "$WORK/out$n" --run "nightly-0$n" \
+    "$JOUST" run "$WORK/n$n.jsonl" --db "$WORK/db" --out "$WORK/out$n" --run "nightly-0$n" \
         --workers 1 --no-progress > "$WORK/run$n.log" 2>&1 || { cat "$WORK/run$n.log"; fail "run $n"; }
 done
-"$JOUST" report --db "$WORK/db2" --run nightly-02 --out "$WORK/rep" --baseline-model clean --by scene \
-    --compare "$WORK/db1:nightly-01" --series nightly- --gallery 1 --gallery-prompts 2 \
+"$JOUST" report --db "$WORK/db" --run nightly-02 --out "$WORK/rep" --baseline-model clean --by scene \
+    --compare nightly-01 --series nightly- --gallery 1 --gallery-prompts 2 \
     > "$WORK/rep.log" 2>&1 || { cat "$WORK/rep.log"; fail "report"; }
 shot=${JOUST_SCREENSHOT:-$WORK/shot.png}
 # plots: scores, change, trend, heatmap, distributions; thumbnails: 6 pairs x

@@ -93,6 +93,9 @@ set -e
 "$JOUST" report --db "$WORK/db2" --run nosuch --out "$WORK/bad" > "$WORK/bad.log" 2>&1 && fail "unknown run"
 grep -q "no run named 'nosuch'" "$WORK/bad.log" || fail "unknown run message"
 "$JOUST" report --db "$WORK/db2" > /dev/null 2>&1 && fail "no --out accepted"
+"$JOUST" report --db "$WORK/db2" --run nightly-02 --out "$WORK/bad" --compare "$WORK/nostore:nightly-01" \
+    > "$WORK/bad.log" 2>&1 && fail "--compare with a missing store"
+grep -q "no joust store at $WORK/nostore" "$WORK/bad.log" || { cat "$WORK/bad.log"; fail "missing compare store message"; }
 "$JOUST" report --db "$WORK/db2" --out "$WORK/bad" --fail-on-regression > /dev/null 2>&1 && fail "gate without --compare"
 
 # 4. A run in progress: a coordinator with a slow worker, reported beside it.
