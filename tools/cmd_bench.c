@@ -478,6 +478,7 @@ static int bench_report(int argc, char **argv)
             args[na++] = extra[v][0];
             args[na++] = extra[v][1];
         }
+        fflush(stdout);
         fprintf(stderr, "%s: ", names[v]);
         if ((rc = time_report(args, na, out, &cost[v])) < 0) {
             log_error("bench report: joust report %s exited %d", names[v], cost[v].status);
