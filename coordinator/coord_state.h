@@ -215,6 +215,8 @@ static inline match *find_match(coord *c, uint64_t id)
  * aside); one JOB of matches and/or sign entries to p (0, or the send's
  * error; a vanished peer is marked gone). */
 int coord_takes_work(const peer *p);
+/* A lease of p's expired: counted, and p drained after drain_after in a row. */
+void coord_lease_expired(coord *c, peer *p);
 int coord_send_job(coord *c, peer *p, Joust__MatchJob **matches, size_t n_matches,
                    Joust__ImageRef **sign, size_t n_sign);
 

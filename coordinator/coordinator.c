@@ -562,6 +562,18 @@ static void dispatch(coord *c)
     c->rr++;
 }
 
+void coord_lease_expired(coord *c, peer *p)
+{
+    c->sum->expired++;
+    if (++p->expired_streak >= c->cfg->drain_after && !p->drained && p->alive) {
+        p->drained = 1;
+        c->sum->drained++;
+        log_warn("worker %s drained: %u leases expired without an answer; no new work "
+                 "for it until it answers or registers again",
+                 p->name, p->expired_streak);
+    }
+}
+
 static void expire_leases(coord *c, int64_t now)
 {
     while (c->leases.len) {
@@ -571,16 +583,9 @@ static void expire_leases(coord *c, int64_t now)
         ring_pop(&c->leases);
         if (m && m->state == M_LEASED) {
             peer *p = &c->peers[m->worker];
-            c->sum->expired++;
             log_warn("match %" PRIu64 ": lease on %s expired (attempt %u)", m->id, p->name,
                      m->attempt);
-            if (++p->expired_streak >= c->cfg->drain_after && !p->drained && p->alive) {
-                p->drained = 1;
-                c->sum->drained++;
-                log_warn("worker %s drained: %u leases expired without an answer; no new work "
-                         "for it until it answers or registers again",
-                         p->name, p->expired_streak);
-            }
+            coord_lease_expired(c, p);
             lose_lease(c, m, "lease expired");
         }
     }

@@ -121,7 +121,9 @@ static int load_one(const Joust__ImageRecord *ir, void *arg)
     if (rc < 0)
         return rc;
     if (sr->status != JOUST__OUTCOME_STATUS__OK || !sr->has_phash) {
-        out->unsigned_n++;
+        if (out->unsigned_n++ < 20) /* the reason names the file */
+            log_warn("image %s: no signature: %s", ir->caller_id ? ir->caller_id : ir->uri,
+                     sr->error ? sr->error : "it could not be read");
         joust_rec_free(sr);
         return 0;
     }

@@ -29,6 +29,7 @@ typedef struct {
     uint32_t same; /* the next item with the same content + 1 (0: none): signed
                     * with this one, not by a worker */
     uint32_t worker; /* the lessee peer, when leased */
+    uint32_t holder; /* the identity of the last lessee + 1 (0: none) */
     int64_t deadline_ms;
 } sign_item;
 
@@ -188,7 +189,18 @@ static void end_lease(coord *c, sign_item *it)
     it->state = S_PENDING;
 }
 
-/* Sends up to `credit` queued images to p in one JOB. */
+/* Whether a worker other than identity `ident` could take work. */
+static int other_worker(const coord *c, uint32_t ident)
+{
+    for (size_t i = 0; i < c->npeers; i++)
+        if (coord_takes_work(&c->peers[i]) && c->peers[i].ident != ident)
+            return 1;
+    return 0;
+}
+
+/* Sends up to `credit` queued images to p in one JOB. An image whose lease
+ * p held last (it expired, or p could not reach the image store) is left
+ * for another worker when one can take work. */
 static void dispatch_to(coord *c, peer *p, uint32_t credit)
 {
     coord_signing *s = c->signing;
@@ -197,13 +209,19 @@ static void dispatch_to(coord *c, peer *p, uint32_t credit)
         s->refs = xcalloc(c->cfg->job_matches, sizeof *s->refs);
         s->ref_ptrs = xcalloc(c->cfg->job_matches, sizeof *s->ref_ptrs);
     }
-    uint32_t sent[1024];
-    size_t n = 0;
-    while (n < max && s->qlen) {
+    uint32_t sent[1024], skipped[1024];
+    size_t n = 0, nskip = 0;
+    int others = -1; /* other_worker, once needed */
+    while (n < max && s->qlen && nskip < 1024) {
         uint32_t k = s->queue[s->qhead++];
         s->qlen--;
         if (s->items[k].state != S_PENDING)
             continue; /* stale */
+        if (s->items[k].holder == p->ident + 1 &&
+            (others < 0 ? (others = other_worker(c, p->ident)) : others)) {
+            skipped[nskip++] = k;
+            continue;
+        }
         Joust__ImageRef *r = &s->refs[n];
         joust__image_ref__init(r);
         r->image_id = s->items[k].id;
@@ -211,6 +229,8 @@ static void dispatch_to(coord *c, peer *p, uint32_t credit)
         s->ref_ptrs[n] = r;
         sent[n++] = k;
     }
+    for (size_t i = 0; i < nskip; i++)
+        q_push(s, skipped[i]);
     if (!n)
         return;
     int rc = coord_send_job(c, p, NULL, 0, s->ref_ptrs, n);
@@ -223,6 +243,7 @@ static void dispatch_to(coord *c, peer *p, uint32_t credit)
         }
         it->state = S_LEASED;
         it->worker = (uint32_t)(p - c->peers);
+        it->holder = p->ident + 1;
         it->deadline_ms = deadline;
         lease_push(s, sent[i], deadline);
     }
@@ -313,9 +334,9 @@ void coord_sign_expire(coord *c, int64_t now)
         s->lhead++;
         s->llen--;
         if (live) {
-            c->sum->expired++;
             log_warn("image %" PRIu64 ": signing lease on %s expired", it->id,
                      c->peers[it->worker].name);
+            coord_lease_expired(c, &c->peers[it->worker]);
             end_lease(c, it);
             item_retry(c, it, "lease expired");
         }

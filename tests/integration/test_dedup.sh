@@ -74,6 +74,21 @@ summary() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(e
     = "(0, $((P * 12)))" ] || { cat "$WORK/o2/dedup_summary.json"; fail "second dedup signed again"; }
 cmp -s "$WORK/o1/clusters.jsonl" "$WORK/o2/clusters.jsonl" || fail "the same store gives other clusters"
 
+# ---- an image that cannot be read: named, stored as such (not signed again),
+# in no cluster, exit 1; the others are still clustered
+head -c 3000 "$WORK/set/p0_orig.jpg" > "$WORK/set/broken.jpg"
+{ echo '{"image":"'"$WORK"'/set/broken.jpg","id":"broken","prompt":"scene 0"}'
+  grep '"p0_' "$M"; } > "$WORK/set/bad.jsonl"
+for k in 1 2; do
+    if "$JOUST" dedup "$WORK/set/bad.jsonl" --db "$WORK/dbb" --out "$WORK/ob$k" --workers 2 \
+        > "$WORK/b$k.out" 2> "$WORK/b$k.err"; then fail "an unreadable image exits 0"; fi
+    grep -q "broken.jpg: corrupt or truncated JPEG" "$WORK/b$k.err" || { cat "$WORK/b$k.err"; fail "reason $k"; }
+    [ "$(summary "$WORK/ob$k/dedup_summary.json" 'd["unsigned"], d["clusters"], d["images_in_clusters"]')" \
+        = "(1, 1, 9)" ] || { cat "$WORK/ob$k/dedup_summary.json"; fail "dedup with a broken image $k"; }
+done
+[ "$(summary "$WORK/ob2/dedup_summary.json" 'd["signing"]["signed_now"] + d["signing"]["failed"]')" = 0 ] \
+    || { cat "$WORK/ob2/dedup_summary.json"; fail "the broken image was signed again"; }
+
 # ---- remote workers sign for a coordinator without local ones
 PORT=$(free_port)
 "$JOUST" dedup "$M" --db "$WORK/db2" --out "$WORK/o3" --workers 0 --bind "tcp://127.0.0.1:$PORT" \

@@ -33,6 +33,10 @@
  *   A11 after a coordinator restart, a resent result is recorded under the
  *       name of the worker that registered and sent it; an unregistered
  *       peer settles nothing.
+ *   A12 signature jobs (§11), signing only: sign entries use credits and
+ *       leases; an expired lease and an INFRA_ERROR put the image back in
+ *       the queue; OK signatures are stored; the session ends with
+ *       DISCONNECT(run_complete) and leaves the run record alone.
  *   B1  the worker registers (READY) once connected, and again when told
  *       to (DISCONNECT "send READY").
  *   B2  the worker resends unacknowledged results after re-READY; ACK
@@ -135,6 +139,7 @@ static void *coord_main(void *arg)
 
 /* Overrides for the next coord_start (0: the default). */
 static uint32_t next_max_lost, next_drain_after;
+static int next_sign;
 static const char *next_curve_secret, *next_curve_allow;
 
 static void coord_start(coord_thread *c, joust_store_t *st, const char *run, uint32_t lease_ms,
@@ -160,7 +165,9 @@ static void coord_start(coord_thread *c, joust_store_t *st, const char *run, uin
         c->cfg.drain_after = next_drain_after;
     c->cfg.curve_secret = next_curve_secret;
     c->cfg.curve_allow = next_curve_allow;
+    c->cfg.sign = next_sign;
     next_max_lost = next_drain_after = 0;
+    next_sign = 0;
     next_curve_secret = next_curve_allow = NULL;
     c->cfg.stop = &c->stop;
     c->cfg.on_bound = on_bound;
@@ -1310,6 +1317,94 @@ static void test_store_write_fails(void)
     joust_store_destroy(&st);
 }
 
+/* ----------------------------------------------------------- A12 ------- */
+
+/* Sends one signature: OK with phash = 0x1000 + image id, or status. */
+static void fake_signature(fake *w, uint32_t run_id, uint64_t image_id, int status)
+{
+    Joust__Signature g = JOUST__SIGNATURE__INIT, *gp = &g;
+    g.image_id = image_id;
+    g.status = (Joust__OutcomeStatus)status;
+    if (status == JOUST__OUTCOME_STATUS__OK) {
+        g.has_phash = g.has_width = g.has_height = 1;
+        g.phash = 0x1000 + image_id;
+        g.width = 640;
+        g.height = 480;
+    } else {
+        g.error = "http://127.0.0.1:9/img: connection refused";
+    }
+    Joust__Result r = JOUST__RESULT__INIT;
+    r.run_id = run_id;
+    r.n_signatures = 1;
+    r.signatures = &gp;
+    CHECK_RC(fake_send(w, JOUST_CMD_RESULT, &r.base));
+}
+
+/* The image ids of a JOB's sign entries (no matches in it). */
+static size_t sign_ids(const joust_wire_msg *m, uint64_t *ids)
+{
+    const Joust__Job *j = (const Joust__Job *)m->body;
+    if (!j || j->n_matches)
+        return 0;
+    for (size_t i = 0; i < j->n_sign; i++)
+        ids[i] = j->sign[i]->image_id;
+    return j->n_sign;
+}
+
+static void test_signing(void)
+{
+    joust_store_t *st = make_store("a12", 3);
+    coord_thread c;
+    next_sign = JOUST_SIGN_ONLY;
+    coord_start(&c, st, "a12", 300, 3);
+    fake hung, good;
+    joust_wire_msg m;
+    uint64_t ids[8];
+    fake_open(&hung, c.endpoint);
+    fake_ready(&hung, "hung", 3);
+    CHECK(fake_take(&hung, JOUST_CMD_JOB, 3000, &m, 1));
+    CHECK(sign_ids(&m, ids) == 3 && ids[0] == 1 && ids[2] == 3);
+    joust_wire_msg_clear(&m);
+    /* the hung worker never answers: after 300 ms its leases expire and the
+     * images go to the other worker, 2 at a time (its credit) */
+    fake_open(&good, c.endpoint);
+    fake_ready(&good, "good", 2);
+    CHECK(fake_take(&good, JOUST_CMD_JOB, 3000, &m, 1));
+    CHECK(sign_ids(&m, ids) == 2);
+    uint64_t first = ids[0], second = ids[1];
+    joust_wire_msg_clear(&m);
+    fake_signature(&good, 1, first, JOUST__OUTCOME_STATUS__OK);
+    fake_signature(&good, 1, second, JOUST__OUTCOME_STATUS__INFRA_ERROR); /* back to the queue */
+    size_t got = 0;
+    uint64_t all[8];
+    while (got < 2 && fake_take(&good, JOUST_CMD_JOB, 3000, &m, 1)) {
+        got += sign_ids(&m, all + got);
+        joust_wire_msg_clear(&m);
+    }
+    CHECK(got == 2 && (all[0] == second || all[1] == second));
+    for (size_t i = 0; i < got; i++)
+        fake_signature(&good, 1, all[i], JOUST__OUTCOME_STATUS__OK);
+    CHECK(fake_take(&good, JOUST_CMD_DISCONNECT, 3000, &m, 1));
+    CHECK(m.body && ((const Joust__Disconnect *)m.body)->run_complete);
+    joust_wire_msg_clear(&m);
+    coord_join(&c);
+    CHECK(c.rc == 0 && c.sum.complete && c.sum.sign_ok == 3 && c.sum.expired == 3);
+    for (uint64_t id = 1; id <= 3; id++) {
+        Joust__SignatureRecord *g = NULL;
+        CHECK_RC(joust_rec_signature_get(st, id, &g));
+        CHECK(g && g->status == JOUST__OUTCOME_STATUS__OK && g->phash == 0x1000 + id &&
+              g->width == 640);
+        joust_rec_free(g);
+    }
+    Joust__RunRecord *r = NULL;
+    CHECK_RC(joust_rec_run_get(st, "a12", &r));
+    CHECK(r && !r->complete && !r->planning_done && r->next_match_id == 1 && r->plan_cursor == 1);
+    joust_rec_free(r);
+    fake_close(&hung);
+    fake_close(&good);
+    joust_store_destroy(&st);
+}
+
 int main(int argc, char **argv)
 {
     joust_log_set_level(getenv("JOUST_LOG") ? JOUST_LOG_DEBUG : JOUST_LOG_ERROR);
@@ -1340,6 +1435,8 @@ int main(int argc, char **argv)
         test_forged_under_curve();
     if (!only || !strcmp(only, "a11"))
         test_restart_resend();
+    if (!only || !strcmp(only, "a12"))
+        test_signing();
     if (!only || !strcmp(only, "b1"))
         test_worker_registers();
     if (!only || !strcmp(only, "b2"))
