@@ -650,6 +650,12 @@ static void print_summary(joust_store_t *st, const Joust__RunRecord *run,
             run->name, sum->prompts, joust_run_grouped(run) ? "groups" : "prompts", sum->scored,
             sum->image_errors, sum->unjudged,
             sum->outcomes_ok, sum->outcomes_failed);
+    joust_u64map_t dups;
+    joust_u64map_init(&dups);
+    if (joust_rec_duplicate_each(st, run->run_id, dup_put, &dups) == 0 && dups.len)
+        fprintf(out, "%zu of the unjudged are near-duplicates collapsed by --dedup: they take "
+                     "their representative's score (duplicate_of)\n", dups.len);
+    joust_u64map_free(&dups);
     if (sum->kinds[JOUST__OUTCOME_KIND__BOUNDED] || sum->kinds[JOUST__OUTCOME_KIND__HARD])
         fprintf(out, "outcome kinds: %" PRIu64 " soft, %" PRIu64 " bounded, %" PRIu64 " hard\n",
                 sum->kinds[JOUST__OUTCOME_KIND__SOFT], sum->kinds[JOUST__OUTCOME_KIND__BOUNDED],

@@ -112,6 +112,8 @@ run dd --dedup > "$WORK/dd.out" 2> "$WORK/dd.err" || { cat "$WORK/dd.err"; fail 
 [ "$(judged "$WORK/full.out")" = $((P * 132)) ] || { cat "$WORK/full.out"; fail "full run calls"; }
 [ "$(judged "$WORK/dd.out")" = $((P * 12)) ] || { cat "$WORK/dd.out"; fail "--dedup calls"; }
 grep -q "^signed $((P * 11)) images ($P copied" "$WORK/dd.out" || { cat "$WORK/dd.out"; fail "--dedup signs"; }
+grep -q "^$((P * 8)) of the unjudged are near-duplicates collapsed by --dedup" "$WORK/dd.out" \
+    || { cat "$WORK/dd.out"; fail "--dedup summary"; }
 python3 - "$M" "$WORK/dd.o" <<'PY' || fail "duplicate_of in the scores"
 import csv, json, sys
 truth = {r["id"]: r["truth"] for r in map(json.loads, open(sys.argv[1]))}
