@@ -3,7 +3,10 @@
  * result in an outbox until the coordinator ACKs it (results survive a
  * coordinator restart: after a reconnect the outbox is sent again), and
  * heartbeats both ways. One thread; creates its own ZeroMQ context, so it
- * may run in a freshly forked or spawned process.
+ * may run in a freshly forked or spawned process. A JOB's sign entries
+ * (signature jobs, docs/protocol.md §11) are signed at once through
+ * worker/signer.h, whatever the judge, and answered in one RESULT that is
+ * not kept in the outbox.
  *
  * Judge health (a judge with a health op, such as openai): the worker
  * waits up to wait_ready_ms for the judge to be ready before it sends
