@@ -6,7 +6,9 @@
 #   base's cluster at the default radius, and the look-alike distinct scenes
 #   of the same prompt are in no cluster; clusters.jsonl's format;
 # - signatures are computed once: a second dedup signs nothing, and an
-#   exact copy is signed once (copied by content);
+#   exact copy is signed once (copied by content); an unreadable image is
+#   named, in no cluster, and exits 1;
+# - --scope prompt | model | global decides which images are compared;
 # - remote workers (`joust worker --connect`) sign for `joust dedup
 #   --workers 0`;
 # - `joust run --dedup` judges exactly the matches of the representatives
@@ -88,6 +90,20 @@ for k in 1 2; do
 done
 [ "$(summary "$WORK/ob2/dedup_summary.json" 'd["signing"]["signed_now"] + d["signing"]["failed"]')" = 0 ] \
     || { cat "$WORK/ob2/dedup_summary.json"; fail "the broken image was signed again"; }
+
+# ---- scopes: a re-encode under another prompt is a near-duplicate only
+# globally, or within a model when both have the same model
+{ echo '{"image":"'"$WORK"'/set/p0_orig.jpg","id":"a","prompt":"one","model":"m1"}'
+  echo '{"image":"'"$WORK"'/set/p0_q85.jpg","id":"b","prompt":"two","model":"m1"}'
+  echo '{"image":"'"$WORK"'/set/p0_q70.jpg","id":"c","prompt":"three","model":"m2"}'; } > "$WORK/set/scopes.jsonl"
+for sc in "prompt 0" "model 1" "global 1"; do
+    set -- $sc
+    "$JOUST" dedup "$WORK/set/scopes.jsonl" --db "$WORK/dbs" --out "$WORK/os" --workers 1 --scope "$1" \
+        > "$WORK/s.out" 2> "$WORK/s.err" || { cat "$WORK/s.err"; fail "--scope $1"; }
+    [ "$(summary "$WORK/os/dedup_summary.json" 'd["scope"], d["clusters"]')" = "('$1', $2)" ] \
+        || { cat "$WORK/os/dedup_summary.json"; fail "--scope $1: $2 clusters"; }
+done
+[ "$(summary "$WORK/os/dedup_summary.json" 'd["images_in_clusters"]')" = 3 ] || fail "global: one cluster of 3"
 
 # ---- remote workers sign for a coordinator without local ones
 PORT=$(free_port)
