@@ -20,7 +20,13 @@ for i in 1 2; do
     "$JOUST" worker --connect "$ep" --judge sim --sim-noise 1 --slots 4 --sim-latency-ms 2 --name "w$i" > "$WORK/w$i.log" 2>&1 &
     PIDS+=($!)
 done
-sleep 1
+# Kill once outcomes are being committed (polled, not a fixed sleep: on a
+# loaded machine the coordinator may still be creating the store after 1 s).
+for ((i = 0; i < 600; i++)); do
+    "$JOUST" status --db "$WORK/db" 2> /dev/null | awk '$NF == "judging" && $7 > 0 { f = 1 } END { exit !f }' \
+        && break
+    sleep 0.1
+done
 kill -9 "$c1"
 wait "$c1" 2>/dev/null || true
 st=$("$JOUST" status --db "$WORK/db"); echo "$st" | grep -q judging || { echo "$st"; cat "$WORK/coord.log"; fail "the coordinator finished before it was killed"; }
