@@ -153,8 +153,9 @@ int cmd_run(int argc, char **argv)
                         "start stop the run with their error. SIGINT/SIGTERM stop it cleanly (exit\n"
                         "130/143); the same command resumes it.\n"
                         "       joust run 'SHARDS/{00000..00127}.tar' [more.tar ...] [options]\n"
-                        "WebDataset shards instead of a manifest: each sample's image with its\n"
-                        ".txt caption or .json fields (docs/storage.md).\n",
+                        "WebDataset shards instead of a manifest (local paths or http(s)://,\n"
+                        "s3:// URLs; .tar, .tar.gz): each sample's image with its .txt caption\n"
+                        "or .json fields (README, docs/storage.md).\n",
                         CLI_RUN | CLI_JUDGES, 1, 1 << 20, &o, &code))
         return code;
     if (o.workers < 1) {
