@@ -45,37 +45,61 @@ void joust_buf_printf(joust_buf_t *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-void joust_buf_json_str(joust_buf_t *b, const char *s)
+void joust_buf_json_str(joust_buf_t *b, const char *s) { joust_buf_json_strn(b, s, strlen(s)); }
+
+void joust_buf_json_strn(joust_buf_t *b, const char *s, size_t len)
 {
-    joust_buf_append(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    static const char hex[] = "0123456789abcdef";
+    reserve(b, len + 2);
+    b->data[b->len++] = '"';
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        const unsigned char *run = p; /* bytes that go as they are */
+        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
+            p++;
+        joust_buf_append(b, run, (size_t)(p - run));
+        if (p == end)
+            break;
+        char esc[6] = {'\\', 0};
+        size_t n = 2;
         switch (*p) {
-        case '"': joust_buf_append(b, "\\\"", 2); break;
-        case '\\': joust_buf_append(b, "\\\\", 2); break;
-        case '\n': joust_buf_append(b, "\\n", 2); break;
-        case '\r': joust_buf_append(b, "\\r", 2); break;
-        case '\t': joust_buf_append(b, "\\t", 2); break;
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
         default:
-            if (*p < 0x20)
-                joust_buf_printf(b, "\\u%04x", *p);
-            else
-                joust_buf_append(b, p, 1);
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[*p >> 4];
+            esc[5] = hex[*p & 15];
+            n = 6;
         }
+        joust_buf_append(b, esc, n);
+        p++;
     }
     joust_buf_append(b, "\"", 1);
 }
 
-void joust_buf_csv_str(joust_buf_t *b, const char *s)
+void joust_buf_csv_str(joust_buf_t *b, const char *s) { joust_buf_csv_strn(b, s, strlen(s)); }
+
+void joust_buf_csv_strn(joust_buf_t *b, const char *s, size_t len)
 {
-    if (!strpbrk(s, ",\"\n\r")) {
-        joust_buf_puts(b, s);
+    int quote = 0;
+    for (size_t i = 0; i < len && !quote; i++)
+        quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
+    if (!quote) {
+        joust_buf_append(b, s, len);
         return;
     }
     joust_buf_append(b, "\"", 1);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"')
+    const char *end = s + len;
+    while (s < end) {
+        const char *q = memchr(s, '"', (size_t)(end - s));
+        const char *stop = q ? q + 1 : end; /* a quote is written twice */
+        joust_buf_append(b, s, (size_t)(stop - s));
+        if (q)
             joust_buf_append(b, "\"", 1);
-        joust_buf_append(b, p, 1);
+        s = stop;
     }
     joust_buf_append(b, "\"", 1);
 }

@@ -17,6 +17,7 @@
 #include "grouping.h"
 #include "clock.h"
 #include "log.h"
+#include "numfmt.h"
 #include "records.h"
 #include "run.h"
 #include "u64map.h"
@@ -263,13 +264,6 @@ const char *joust_image_label(const Joust__ImageRecord *img, char *buf, size_t l
 
 /* ------------------------------------------------------------ exports --- */
 
-typedef struct {
-    joust_outfile_t *jsonl, *csv;
-    joust_buf_t line, pjson, pcsv;
-    joust_u64map_t dups; /* collapsed near-duplicate -> representative (run --dedup) */
-    const char *dup_of;  /* the row's duplicate_of label, NULL: none */
-} export_ctx;
-
 void joust_json_prompt_id(joust_buf_t *b, const Joust__PromptRecord *p)
 {
     if (p->caller_id)
@@ -278,135 +272,191 @@ void joust_json_prompt_id(joust_buf_t *b, const Joust__PromptRecord *p)
         joust_buf_printf(b, "%" PRIu64, p->prompt_id);
 }
 
-/* The numbers of a row, formatted once for both files. */
+/* One row of scores.jsonl / scores.csv, from the store's records or from a
+ * fit's table. Strings are borrowed. */
 typedef struct {
-    char score[32], stderr[32], wins[32];
-    char pct[32], comp[16]; /* "" when absent */
-} row_nums;
-
-static void format_nums(const Joust__ScoreRecord *s, row_nums *n)
-{
-    n->score[0] = n->stderr[0] = n->pct[0] = n->comp[0] = 0;
-    if (s && s->has_percentile)
-        snprintf(n->pct, sizeof n->pct, "%.6g", s->percentile);
-    if (s && s->has_component)
-        snprintf(n->comp, sizeof n->comp, "%u", s->component);
-    if (s && s->has_score) {
-        snprintf(n->score, sizeof n->score, "%.9g", s->score);
-        snprintf(n->stderr, sizeof n->stderr, "%.9g", s->stderr);
-    }
-    snprintf(n->wins, sizeof n->wins, "%.9g", s ? s->wins : 0.0);
-}
+    joust_str_view label, uri, model; /* model.s NULL: none */
+    int ranked;                       /* a score, a stderr and a rank */
+    double score, stderr, wins;
+    uint32_t rank, cmp;
+    int has_pct, has_comp;            /* a percentile; a component (sparse fits) */
+    double pct;
+    uint32_t comp;
+    joust_str_view error;  /* s NULL: none */
+    joust_str_view dup_of; /* a collapsed near-duplicate (run --dedup): its
+                              representative's label, whose numbers it shows; s NULL: none */
+} out_row;
 
 /* A row's status: ranked (a score and a rank), error (an image error:
  * no rank), unjudged (no comparison yet, or not scored yet: no rank). */
-static const char *row_status(const Joust__ScoreRecord *s)
+static const char *row_status(const out_row *r)
 {
-    return s && s->error ? "error" : s && s->has_rank ? "ranked" : "unjudged";
+    return r->error.s ? "error" : r->ranked ? "ranked" : "unjudged";
 }
 
-static void write_jsonl(export_ctx *e, const char *prompt_json, const scored_image *it,
-                        const row_nums *n)
+static joust_str_view view_of(const char *s)
 {
-    joust_buf_t *b = &e->line;
-    const Joust__ScoreRecord *s = it->score;
-    char idbuf[32];
-    joust_buf_reset(b);
+    return (joust_str_view){s, s ? strlen(s) : 0};
+}
+
+/* The prompt's columns, escaped once for all its images: JSON
+ * ,"prompt_id":ID,"prompt":TEXT and CSV ,ID,TEXT, */
+static void prompt_columns(joust_buf_t *pj, joust_buf_t *pc, uint64_t prompt_id,
+                           joust_str_view caller_id, joust_str_view text)
+{
+    char num[JOUST_FMT_MAX];
+    size_t nlen = joust_fmt_u64(num, prompt_id);
+    joust_buf_reset(pj);
+    joust_buf_puts(pj, ",\"prompt_id\":");
+    if (caller_id.s)
+        joust_buf_json_strn(pj, caller_id.s, caller_id.len);
+    else
+        joust_buf_append(pj, num, nlen);
+    joust_buf_puts(pj, ",\"prompt\":");
+    joust_buf_json_strn(pj, text.s, text.len);
+    joust_buf_reset(pc);
+    joust_buf_puts(pc, ",");
+    if (caller_id.s)
+        joust_buf_csv_strn(pc, caller_id.s, caller_id.len);
+    else
+        joust_buf_append(pc, num, nlen);
+    joust_buf_puts(pc, ",");
+    joust_buf_csv_strn(pc, text.s, text.len);
+    joust_buf_puts(pc, ",");
+}
+
+/* Appends "%.Pg" of x. */
+static void put_g(joust_buf_t *b, int precision, double x)
+{
+    char t[JOUST_FMT_MAX];
+    joust_buf_append(b, t, joust_fmt_g(t, precision, x));
+}
+
+static void put_g9(joust_buf_t *b, double x) { put_g(b, 9, x); }
+
+static void put_u(joust_buf_t *b, uint64_t v)
+{
+    char t[JOUST_FMT_MAX];
+    joust_buf_append(b, t, joust_fmt_u64(t, v));
+}
+
+static void row_jsonl(joust_buf_t *b, const joust_buf_t *pj, const out_row *r)
+{
     joust_buf_puts(b, "{\"id\":");
-    joust_buf_json_str(b, joust_image_label(it->img, idbuf, sizeof idbuf));
+    joust_buf_json_strn(b, r->label.s, r->label.len);
     joust_buf_puts(b, ",\"image\":");
-    joust_buf_json_str(b, it->img->uri);
-    joust_buf_puts(b, prompt_json);
+    joust_buf_json_strn(b, r->uri.s, r->uri.len);
+    joust_buf_append(b, pj->data, pj->len);
     joust_buf_puts(b, ",\"model\":");
-    if (it->img->model)
-        joust_buf_json_str(b, it->img->model);
+    if (r->model.s)
+        joust_buf_json_strn(b, r->model.s, r->model.len);
     else
         joust_buf_puts(b, "null");
-    if (s && s->has_score)
-        joust_buf_printf(b, ",\"score\":%s,\"stderr\":%s,\"rank\":%u", n->score, n->stderr, s->rank);
-    else
+    if (r->ranked) {
+        joust_buf_puts(b, ",\"score\":");
+        put_g9(b, r->score);
+        joust_buf_puts(b, ",\"stderr\":");
+        put_g9(b, r->stderr);
+        joust_buf_puts(b, ",\"rank\":");
+        put_u(b, r->rank);
+    } else {
         joust_buf_puts(b, ",\"score\":null,\"stderr\":null,\"rank\":null");
-    joust_buf_printf(b, ",\"percentile\":%s", n->pct[0] ? n->pct : "null");
-    if (n->comp[0])
-        joust_buf_printf(b, ",\"component\":%s", n->comp);
-    joust_buf_printf(b, ",\"wins\":%s,\"comparisons\":%u,\"status\":\"%s\"", n->wins,
-                     s ? s->comparisons : 0, row_status(s));
-    if (s && s->error) {
+    }
+    joust_buf_puts(b, ",\"percentile\":");
+    if (r->has_pct)
+        put_g(b, 6, r->pct);
+    else
+        joust_buf_puts(b, "null");
+    if (r->has_comp) {
+        joust_buf_puts(b, ",\"component\":");
+        put_u(b, r->comp);
+    }
+    joust_buf_puts(b, ",\"wins\":");
+    put_g9(b, r->wins);
+    joust_buf_puts(b, ",\"comparisons\":");
+    put_u(b, r->cmp);
+    joust_buf_puts(b, ",\"status\":\"");
+    joust_buf_puts(b, row_status(r));
+    joust_buf_puts(b, "\"");
+    if (r->error.s) {
         joust_buf_puts(b, ",\"error\":");
-        joust_buf_json_str(b, s->error);
+        joust_buf_json_strn(b, r->error.s, r->error.len);
     }
     joust_buf_puts(b, ",\"duplicate_of\":");
-    if (e->dup_of)
-        joust_buf_json_str(b, e->dup_of);
+    if (r->dup_of.s)
+        joust_buf_json_strn(b, r->dup_of.s, r->dup_of.len);
     else
         joust_buf_puts(b, "null");
     joust_buf_puts(b, "}\n");
-    joust_outfile_write(e->jsonl, b->data, b->len);
 }
 
-static void write_csv(export_ctx *e, const char *prompt_csv, const scored_image *it,
-                      const row_nums *n)
+static void row_csv(joust_buf_t *b, const joust_buf_t *pc, const out_row *r)
 {
-    joust_buf_t *b = &e->line;
-    const Joust__ScoreRecord *s = it->score;
-    char idbuf[32];
-    joust_buf_reset(b);
-    joust_buf_csv_str(b, joust_image_label(it->img, idbuf, sizeof idbuf));
+    joust_buf_csv_strn(b, r->label.s, r->label.len);
     joust_buf_puts(b, ",");
-    joust_buf_csv_str(b, it->img->uri);
-    joust_buf_puts(b, prompt_csv);
-    joust_buf_csv_str(b, it->img->model ? it->img->model : "");
-    if (s && s->has_score)
-        joust_buf_printf(b, ",%s,%s,%u", n->score, n->stderr, s->rank);
-    else
+    joust_buf_csv_strn(b, r->uri.s, r->uri.len);
+    joust_buf_append(b, pc->data, pc->len);
+    if (r->model.s)
+        joust_buf_csv_strn(b, r->model.s, r->model.len);
+    if (r->ranked) {
+        joust_buf_puts(b, ",");
+        put_g9(b, r->score);
+        joust_buf_puts(b, ",");
+        put_g9(b, r->stderr);
+        joust_buf_puts(b, ",");
+        put_u(b, r->rank);
+    } else {
         joust_buf_puts(b, ",,,");
-    joust_buf_printf(b, ",%s,%u,%s,", n->wins, s ? s->comparisons : 0, row_status(s));
-    joust_buf_csv_str(b, s && s->error ? s->error : "");
-    joust_buf_printf(b, ",%s,%s,", n->pct, n->comp);
-    joust_buf_csv_str(b, e->dup_of ? e->dup_of : "");
+    }
+    joust_buf_puts(b, ",");
+    put_g9(b, r->wins);
+    joust_buf_puts(b, ",");
+    put_u(b, r->cmp);
+    joust_buf_puts(b, ",");
+    joust_buf_puts(b, row_status(r));
+    joust_buf_puts(b, ",");
+    if (r->error.s)
+        joust_buf_csv_strn(b, r->error.s, r->error.len);
+    joust_buf_puts(b, ",");
+    if (r->has_pct)
+        put_g(b, 6, r->pct);
+    joust_buf_puts(b, ",");
+    if (r->has_comp)
+        put_u(b, r->comp);
+    joust_buf_puts(b, ",");
+    if (r->dup_of.s)
+        joust_buf_csv_strn(b, r->dup_of.s, r->dup_of.len);
     joust_buf_puts(b, "\n");
-    joust_outfile_write(e->csv, b->data, b->len);
 }
 
-static int export_one(const scored_prompt *sp, void *arg)
+/* The two files being written: rows are gathered in a buffer per file and
+ * handed to the file in large writes. */
+typedef struct {
+    joust_outfile_t *jsonl, *csv;
+    joust_buf_t bj, bc, pj, pc;
+    joust_u64map_t dups; /* collapsed near-duplicate -> representative (run --dedup) */
+} export_ctx;
+
+enum { EXPORT_FLUSH = 1 << 20 };
+
+static void export_flush(export_ctx *e, size_t at_least)
 {
-    export_ctx *e = arg;
-    /* The prompt's columns, escaped once for all its images. */
-    joust_buf_reset(&e->pjson);
-    joust_buf_puts(&e->pjson, ",\"prompt_id\":");
-    joust_json_prompt_id(&e->pjson, sp->prompt);
-    joust_buf_puts(&e->pjson, ",\"prompt\":");
-    joust_buf_json_str(&e->pjson, sp->prompt->text);
-    joust_buf_reset(&e->pcsv);
-    joust_buf_puts(&e->pcsv, ",");
-    if (sp->prompt->caller_id)
-        joust_buf_csv_str(&e->pcsv, sp->prompt->caller_id);
-    else
-        joust_buf_printf(&e->pcsv, "%" PRIu64, sp->prompt->prompt_id);
-    joust_buf_puts(&e->pcsv, ",");
-    joust_buf_csv_str(&e->pcsv, sp->prompt->text);
-    joust_buf_puts(&e->pcsv, ",");
-    for (size_t i = 0; i < sp->n; i++) {
-        /* A collapsed near-duplicate (run --dedup) was not judged: it takes
-         * its representative's score and says whose. */
-        scored_image row = sp->items[i];
-        char idbuf[32];
-        uint64_t rep;
-        e->dup_of = NULL;
-        if (e->dups.len && joust_u64map_get(&e->dups, row.img->image_id, &rep))
-            for (size_t j = 0; j < sp->n; j++)
-                if (sp->items[j].img->image_id == rep) {
-                    row.score = sp->items[j].score;
-                    e->dup_of = joust_image_label(sp->items[j].img, idbuf, sizeof idbuf);
-                }
-        row_nums n;
-        format_nums(row.score, &n);
-        if (e->jsonl)
-            write_jsonl(e, e->pjson.data, &row, &n);
-        if (e->csv)
-            write_csv(e, e->pcsv.data, &row, &n);
+    if (e->jsonl && e->bj.len >= at_least) {
+        joust_outfile_write(e->jsonl, e->bj.data, e->bj.len);
+        joust_buf_reset(&e->bj);
     }
-    return 0;
+    if (e->csv && e->bc.len >= at_least) {
+        joust_outfile_write(e->csv, e->bc.data, e->bc.len);
+        joust_buf_reset(&e->bc);
+    }
+}
+
+static void export_row(export_ctx *e, const out_row *r)
+{
+    if (e->jsonl)
+        row_jsonl(&e->bj, &e->pj, r);
+    if (e->csv)
+        row_csv(&e->bc, &e->pc, r);
 }
 
 static int dup_put(uint64_t image_id, const Joust__DuplicateRecord *d, void *arg)
@@ -415,32 +465,226 @@ static int dup_put(uint64_t image_id, const Joust__DuplicateRecord *d, void *arg
     return 0;
 }
 
-int joust_scores_export(joust_store_t *st, const Joust__RunRecord *run, const char *jsonl_path,
-                        const char *csv_path)
+static int export_open(export_ctx *e, joust_store_t *st, uint32_t run_id, const char *jsonl_path,
+                       const char *csv_path)
 {
     static const char header[] =
         "id,image,prompt_id,prompt,model,score,stderr,rank,wins,comparisons,status,error,"
         "percentile,component,duplicate_of\n";
-    export_ctx e = {0};
-    joust_u64map_init(&e.dups);
-    int rc = joust_rec_duplicate_each(st, run->run_id, dup_put, &e.dups);
+    memset(e, 0, sizeof *e);
+    joust_u64map_init(&e->dups);
+    int rc = joust_rec_duplicate_each(st, run_id, dup_put, &e->dups);
     if (rc == 0 && jsonl_path)
-        rc = joust_outfile_open(jsonl_path, &e.jsonl);
-    if (rc == 0 && csv_path && (rc = joust_outfile_open(csv_path, &e.csv)) == 0)
-        joust_outfile_write(e.csv, header, sizeof header - 1);
+        rc = joust_outfile_open(jsonl_path, &e->jsonl);
+    if (rc == 0 && csv_path && (rc = joust_outfile_open(csv_path, &e->csv)) == 0)
+        joust_buf_puts(&e->bc, header);
+    return rc;
+}
+
+/* Commits both files when rc is 0, else (or when a commit fails) removes
+ * what is left; frees the buffers. */
+static int export_close(export_ctx *e, int rc)
+{
+    if (rc == 0) {
+        export_flush(e, 0);
+        rc = joust_outfile_commit(&e->jsonl);
+    }
+    if (rc == 0)
+        rc = joust_outfile_commit(&e->csv);
+    joust_outfile_abort(&e->jsonl);
+    joust_outfile_abort(&e->csv);
+    joust_buf_free(&e->bj);
+    joust_buf_free(&e->bc);
+    joust_buf_free(&e->pj);
+    joust_buf_free(&e->pc);
+    joust_u64map_free(&e->dups);
+    return rc;
+}
+
+/* From the store: a walk of the run's images with their score records. */
+static int export_one(const scored_prompt *sp, void *arg)
+{
+    export_ctx *e = arg;
+    const Joust__PromptRecord *p = sp->prompt;
+    prompt_columns(&e->pj, &e->pc, p->prompt_id, view_of(p->caller_id), view_of(p->text));
+    for (size_t i = 0; i < sp->n; i++) {
+        const Joust__ImageRecord *img = sp->items[i].img;
+        const Joust__ScoreRecord *s = sp->items[i].score;
+        char idbuf[32], repbuf[32];
+        /* A collapsed near-duplicate (run --dedup) was not judged: it takes
+         * its representative's score and says whose. */
+        const char *dup_of = NULL;
+        uint64_t rep;
+        if (e->dups.len && joust_u64map_get(&e->dups, img->image_id, &rep))
+            for (size_t j = 0; j < sp->n; j++)
+                if (sp->items[j].img->image_id == rep) {
+                    s = sp->items[j].score;
+                    dup_of = joust_image_label(sp->items[j].img, repbuf, sizeof repbuf);
+                }
+        out_row r = {.label = view_of(joust_image_label(img, idbuf, sizeof idbuf)),
+                     .uri = view_of(img->uri),
+                     .model = view_of(img->model),
+                     .ranked = s && s->has_rank,
+                     .score = s ? s->score : 0,
+                     .stderr = s ? s->stderr : 0,
+                     .wins = s ? s->wins : 0.0,
+                     .rank = s ? s->rank : 0,
+                     .cmp = s ? s->comparisons : 0,
+                     .has_pct = s && s->has_percentile,
+                     .pct = s ? s->percentile : 0,
+                     .has_comp = s && s->has_component,
+                     .comp = s ? s->component : 0,
+                     .error = view_of(s ? s->error : NULL),
+                     .dup_of = view_of(dup_of)};
+        export_row(e, &r);
+    }
+    export_flush(e, EXPORT_FLUSH);
+    return 0;
+}
+
+int joust_scores_export(joust_store_t *st, const Joust__RunRecord *run, const char *jsonl_path,
+                        const char *csv_path)
+{
+    export_ctx e;
+    int rc = export_open(&e, st, run->run_id, jsonl_path, csv_path);
     if (rc == 0)
         rc = joust_scores_walk(st, run, export_one, &e);
+    return export_close(&e, rc);
+}
+
+/* From a fit's table: one Get per prompt record, one pass along the image
+ * records, the numbers from memory. */
+typedef struct {
+    uint32_t key; /* rank, UINT32_MAX when none: unranked images go last */
+    uint32_t i;   /* the item within the prompt (image id order) */
+} rank_key;
+
+static int by_key(const void *x, const void *y)
+{
+    const rank_key *a = x, *b = y;
+    if (a->key != b->key)
+        return a->key < b->key ? -1 : 1;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* An image's strings, copied out of its record into text: offsets. */
+typedef struct {
+    size_t label, uri, model; /* model SIZE_MAX: none */
+    uint32_t label_len, uri_len, model_len;
+} image_strs;
+
+static int table_prompt(joust_store_t *st, joust_rec_cursor_t *images,
+                        const joust_score_table *t, size_t p, export_ctx *e, joust_buf_t *text,
+                        image_strs **strs, size_t *strs_cap, rank_key **keys, size_t *keys_cap)
+{
+    void *pbytes;
+    size_t plen;
+    int rc = joust_rec_prompt_bytes(st, t->pid[p], &pbytes, &plen);
+    if (rc < 0)
+        return rc;
+    joust_prompt_view pv;
+    rc = joust_rec_prompt_view(pbytes, plen, &pv);
     if (rc == 0)
-        rc = joust_outfile_commit(&e.jsonl);
+        prompt_columns(&e->pj, &e->pc, t->pid[p], pv.caller_id, pv.text);
+    else
+        log_error("store: a prompts record does not unpack");
+    free(pbytes);
+    if (rc < 0)
+        return rc;
+    uint64_t i0 = t->item_off[p];
+    size_t n = t->item_off[p + 1] - i0;
+    xgrow((void **)strs, strs_cap, n, sizeof **strs);
+    xgrow((void **)keys, keys_cap, n, sizeof **keys);
+    joust_buf_reset(text);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id = t->ids[i0 + i];
+        int found = joust_cursor_find(images, id);
+        size_t vlen = 0;
+        const void *v = found ? joust_rec_cursor_bytes(images, &vlen) : NULL;
+        joust_image_view iv;
+        if (!found || joust_rec_image_view(v, vlen, &iv) < 0) {
+            log_error("image %" PRIu64 " of prompt %" PRIu64 ": %s", id, t->pid[p],
+                      found ? "record does not unpack" : "no record");
+            return found ? JOUST_ECORRUPT : JOUST_ENOTFOUND;
+        }
+        image_strs *s = &(*strs)[i];
+        char idbuf[1 + JOUST_FMT_MAX];
+        joust_str_view label = iv.caller_id;
+        if (!label.s) {
+            idbuf[0] = '#';
+            label = (joust_str_view){idbuf, 1 + joust_fmt_u64(idbuf + 1, id)};
+        }
+        s->label = text->len;
+        s->label_len = (uint32_t)label.len;
+        joust_buf_append(text, label.s, label.len);
+        s->uri = text->len;
+        s->uri_len = (uint32_t)iv.uri.len;
+        joust_buf_append(text, iv.uri.s, iv.uri.len);
+        s->model = iv.model.s ? text->len : SIZE_MAX;
+        s->model_len = (uint32_t)iv.model.len;
+        joust_buf_append(text, iv.model.s, iv.model.len);
+        uint32_t rank = t->rank[i0 + i];
+        (*keys)[i] = (rank_key){rank ? rank : UINT32_MAX, (uint32_t)i};
+    }
+    qsort(*keys, n, sizeof **keys, by_key);
+    for (size_t k = 0; k < n; k++) {
+        uint32_t i = (*keys)[k].i;
+        uint64_t g = i0 + i;
+        const image_strs *s = &(*strs)[i];
+        /* A collapsed near-duplicate: its representative's numbers (as the
+         * store path, export_one). */
+        joust_str_view dup_of = {NULL, 0};
+        uint64_t rep;
+        if (e->dups.len && joust_u64map_get(&e->dups, t->ids[g], &rep))
+            for (size_t j = 0; j < n; j++)
+                if (t->ids[i0 + j] == rep) {
+                    g = i0 + j;
+                    dup_of = (joust_str_view){text->data + (*strs)[j].label, (*strs)[j].label_len};
+                }
+        uint32_t err = t->error[g];
+        out_row r = {.label = {text->data + s->label, s->label_len},
+                     .uri = {text->data + s->uri, s->uri_len},
+                     .model = {s->model == SIZE_MAX ? NULL : text->data + s->model, s->model_len},
+                     .ranked = t->rank[g] != 0,
+                     .score = t->score[g],
+                     .stderr = t->stderr[g],
+                     .wins = t->wins[g],
+                     .rank = t->rank[g],
+                     .cmp = t->cmp[g],
+                     .has_pct = t->rank[g] != 0,
+                     .pct = t->pct[g],
+                     .has_comp = t->ncomp[p] > 0,
+                     .comp = t->comp[g],
+                     .error = err ? view_of(t->errors[err - 1]) : (joust_str_view){NULL, 0},
+                     .dup_of = dup_of};
+        export_row(e, &r);
+    }
+    export_flush(e, EXPORT_FLUSH);
+    return 0;
+}
+
+int joust_scores_export_table(joust_store_t *st, const Joust__RunRecord *run,
+                              const joust_score_table *t, const char *jsonl_path,
+                              const char *csv_path)
+{
+    export_ctx e;
+    int rc = export_open(&e, st, run->run_id, jsonl_path, csv_path);
+    joust_rec_cursor_t *images = NULL;
     if (rc == 0)
-        rc = joust_outfile_commit(&e.csv);
-    joust_outfile_abort(&e.jsonl);
-    joust_outfile_abort(&e.csv);
-    joust_buf_free(&e.line);
-    joust_buf_free(&e.pjson);
-    joust_buf_free(&e.pcsv);
-    joust_u64map_free(&e.dups);
-    return rc;
+        rc = joust_rec_cursor_new(st, JOUST_REC_IMAGES, 0, &images);
+    joust_buf_t text = {0};
+    image_strs *strs = NULL;
+    rank_key *keys = NULL;
+    size_t strs_cap = 0, keys_cap = 0;
+    for (size_t p = 0; rc == 0 && p < t->np; p++)
+        rc = table_prompt(st, images, t, p, &e, &text, &strs, &strs_cap, &keys, &keys_cap);
+    if (rc == 0 && images)
+        rc = joust_rec_cursor_error(images);
+    joust_rec_cursor_destroy(&images);
+    joust_buf_free(&text);
+    free(strs);
+    free(keys);
+    return export_close(&e, rc);
 }
 
 typedef struct {
@@ -679,7 +923,8 @@ static void print_summary(joust_store_t *st, const Joust__RunRecord *run,
 }
 
 int joust_output_scores(joust_store_t *st, const Joust__RunRecord *run,
-                        const joust_score_summary *sum, const char *out_dir, FILE *report)
+                        const joust_score_summary *sum, const joust_score_table *table,
+                        const char *out_dir, FILE *report)
 {
     char jsonl[PATH_MAX], csv[PATH_MAX], models[PATH_MAX];
     if (snprintf(models, sizeof models, "%s/models.jsonl", out_dir) >= (int)sizeof models) {
@@ -693,7 +938,10 @@ int joust_output_scores(joust_store_t *st, const Joust__RunRecord *run,
         return JOUST_EIO;
     }
     int64_t t0 = joust_now_us();
-    int rc = joust_scores_export(st, run, jsonl, csv);
+    /* A grouped run's files list images by prompt, not by group: from the
+     * store. */
+    int rc = table && !joust_run_grouped(run) ? joust_scores_export_table(st, run, table, jsonl, csv)
+                                              : joust_scores_export(st, run, jsonl, csv);
     log_info("run '%s': wrote %s and %s in %.2f s", run->name, jsonl, csv,
              (double)(joust_now_us() - t0) / 1e6);
     if (rc == 0 && sum->models.n)

@@ -1,7 +1,8 @@
 /* Output: what a run's scores become outside the store — scores.jsonl,
  * scores.csv, models.jsonl, the DPO export — and the terminal report.
  * Reads the `scores` column family written by coordinator/scoring.h (and
- * the prompt and image records); never fits.
+ * the prompt and image records), or takes the scores from the table of the
+ * fit that wrote them; never fits.
  *
  * Files are written whole or not at all: into a temporary file beside the
  * final name (NAME.tmp-PID), flushed, fsynced, then renamed over NAME and
@@ -70,6 +71,13 @@ int joust_scores_walk(joust_store_t *st, const Joust__RunRecord *run,
 /* Writes the run's scores as JSONL and/or CSV (either path may be NULL). */
 int joust_scores_export(joust_store_t *st, const Joust__RunRecord *run, const char *jsonl_path,
                         const char *csv_path);
+/* The same files from the table of the fit that wrote the scores
+ * (scoring.h), byte for byte: the numbers come from memory, the prompt and
+ * image records are read once each (one Get per prompt, one pass along the
+ * images), nothing else. */
+int joust_scores_export_table(joust_store_t *st, const Joust__RunRecord *run,
+                              const joust_score_table *table, const char *jsonl_path,
+                              const char *csv_path);
 /* The DPO export is coordinator/export_dpo.h. */
 /* An image's caller id, else its numeric id written into buf. */
 const char *joust_image_label(const Joust__ImageRecord *img, char *buf, size_t len);
@@ -91,8 +99,12 @@ void joust_model_report_print(const joust_model_report *r, FILE *out);
 /* The outputs of a scored run: out_dir (created when missing)/scores.jsonl,
  * scores.csv and, when sum names two or more models, models.jsonl; then,
  * when report is not NULL, the summary, position bias, failed images, top
- * images and models printed to it. Stops at the first file that fails. */
+ * images and models printed to it. Stops at the first file that fails.
+ * table: the fit's (joust_scores_compute_table), or NULL to read the
+ * scores from the store (a grouped run's files always are: they list the
+ * images by prompt, not by group). */
 int joust_output_scores(joust_store_t *st, const Joust__RunRecord *run,
-                        const joust_score_summary *sum, const char *out_dir, FILE *report);
+                        const joust_score_summary *sum, const joust_score_table *table,
+                        const char *out_dir, FILE *report);
 
 #endif

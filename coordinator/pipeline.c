@@ -126,8 +126,10 @@ int joust_pipeline_score(joust_store_t *st, const joust_pipeline_config *cfg)
         return rc;
     }
     joust_score_summary sum;
-    if ((rc = joust_scores_compute(st, run, &cfg->score, &sum)) == 0)
-        rc = joust_output_scores(st, run, &sum, cfg->out_dir, cfg->summary);
+    joust_score_table *table = NULL;
+    if ((rc = joust_scores_compute_table(st, run, &cfg->score, &sum, &table)) == 0)
+        rc = joust_output_scores(st, run, &sum, table, cfg->out_dir, cfg->summary);
+    joust_score_table_destroy(&table);
     if (rc == 0) {
         joust_pipe_event ev = {.step = JOUST_PIPE_SCORED, .st = st, .run = run, .scores = &sum};
         emit(cfg, &ev);

@@ -97,7 +97,7 @@ static int opts_check(const joust_score_opts *o)
 
 /* The kind an OK outcome counts as: absent or unspecified = SOFT (older
  * records); a value this joust does not know counts as the weakest. */
-static int kind_of(const Joust__OutcomeRecord *o)
+static int kind_of(const joust_outcome_view *o)
 {
     if (!o->has_kind || o->kind == JOUST__OUTCOME_KIND__OUTCOME_KIND_UNSPECIFIED)
         return JOUST__OUTCOME_KIND__SOFT;
@@ -141,51 +141,6 @@ static void marker_weights(marker *m, const joust_score_opts *o, const uint64_t 
 {
     for (int k = 0; k < 3; k++)
         m->weight[k] = kinds[k + 1] ? kind_weight(o, k + 1) : -1;
-}
-
-/* ------------------------------------------------------- decode arena --- */
-
-/* protobuf-c allocations of one record come from a buffer that is reset
- * for the next record: no malloc per string. */
-typedef struct {
-    unsigned char *buf;
-    size_t cap, used;
-    void **big;
-    size_t nbig, big_cap;
-} arena;
-
-static void *arena_alloc(void *data, size_t size)
-{
-    arena *a = data;
-    size = (size + 15) & ~(size_t)15;
-    if (a->used + size <= a->cap) {
-        void *p = a->buf + a->used;
-        a->used += size;
-        return p;
-    }
-    xgrow((void **)&a->big, &a->big_cap, a->nbig + 1, sizeof *a->big);
-    return a->big[a->nbig++] = xmalloc(size);
-}
-
-static void arena_free(void *data, void *p)
-{
-    (void)data;
-    (void)p; /* everything goes at arena_reset */
-}
-
-static void arena_reset(arena *a)
-{
-    for (size_t i = 0; i < a->nbig; i++)
-        free(a->big[i]);
-    a->nbig = 0;
-    a->used = 0;
-}
-
-static void arena_free_all(arena *a)
-{
-    arena_reset(a);
-    free(a->big);
-    free(a->buf);
 }
 
 /* ------------------------------------------------------------ prompts --- */
@@ -256,7 +211,7 @@ typedef struct {
     size_t nerrors, errors_cap;
 } outcome_set;
 
-static void note_image_error(outcome_set *os, uint64_t image_id, const char *error)
+static void note_image_error(outcome_set *os, uint64_t image_id, joust_str_view error)
 {
     if (!image_id || joust_u64map_get(&os->error_of, image_id, NULL))
         return;
@@ -264,7 +219,8 @@ static void note_image_error(outcome_set *os, uint64_t image_id, const char *err
     xgrow((void **)&os->error_ids, &cap, os->nerrors + 1, sizeof *os->error_ids);
     xgrow((void **)&os->errors, &os->errors_cap, os->nerrors + 1, sizeof *os->errors);
     os->error_ids[os->nerrors] = image_id;
-    os->errors[os->nerrors++] = xstrdup(error && error[0] ? error : "image could not be judged");
+    os->errors[os->nerrors++] = error.len ? xstrndup(error.s, error.len)
+                                          : xstrdup("image could not be judged");
     joust_u64map_put(&os->error_of, image_id, os->nerrors);
 }
 
@@ -302,7 +258,7 @@ typedef struct {
 } reader;
 
 /* Takes one decoded outcome into the set (or only into the counts). */
-static void take_outcome(void *arg, const Joust__OutcomeRecord *o)
+static void take_outcome(void *arg, const joust_outcome_view *o)
 {
     reader *r = arg;
     outcome_set *os = &r->os;
@@ -367,7 +323,7 @@ typedef struct {
     joust_store_t *st;
     uint32_t run_id;
     uint64_t lo[SCAN_PARTS], hi[SCAN_PARTS];
-    void (*fn)(void *arg, const Joust__OutcomeRecord *o);
+    void (*fn)(void *arg, const joust_outcome_view *o);
     void **args;
     uint64_t digest[SCAN_PARTS], corrupt[SCAN_PARTS];
     int rc[SCAN_PARTS];
@@ -382,8 +338,6 @@ static void scan_part(scan_job *j, int part)
         j->rc[part] = rc;
         return;
     }
-    arena a = {.buf = xmalloc(16384), .cap = 16384};
-    ProtobufCAllocator alloc = {arena_alloc, arena_free, &a};
     uint64_t digest = 0, corrupt = 0;
     joust_rec_cursor_seek(c, j->lo[part]);
     for (; joust_rec_cursor_valid(c); joust_rec_cursor_next(c)) {
@@ -393,19 +347,16 @@ static void scan_part(scan_job *j, int part)
         size_t vlen;
         const void *v = joust_rec_cursor_bytes(c, &vlen);
         digest += XXH3_64bits_withSeed(v, vlen, id);
-        Joust__OutcomeRecord *o = (Joust__OutcomeRecord *)protobuf_c_message_unpack(
-            &joust__outcome_record__descriptor, &alloc, vlen, v);
-        if (o)
-            j->fn(j->args[part], o);
+        joust_outcome_view o;
+        if (joust_rec_outcome_view(v, vlen, &o) == 0)
+            j->fn(j->args[part], &o);
         else
             corrupt++;
-        arena_reset(&a);
     }
     j->rc[part] = joust_rec_cursor_error(c);
     j->digest[part] = digest;
     j->corrupt[part] = corrupt;
     joust_rec_cursor_destroy(&c);
-    arena_free_all(&a);
 }
 
 static void *scan_thread(void *arg)
@@ -417,7 +368,7 @@ static void *scan_thread(void *arg)
 }
 
 static int scan_outcomes(joust_store_t *st, const Joust__RunRecord *run, int threads,
-                         void (*fn)(void *arg, const Joust__OutcomeRecord *o), void **args,
+                         void (*fn)(void *arg, const joust_outcome_view *o), void **args,
                          uint64_t *digest, uint64_t *corrupt)
 {
     scan_job j = {.st = st, .run_id = run->run_id, .fn = fn, .args = args};
@@ -465,7 +416,7 @@ static void merge_part(outcome_set *all, scan_counts *n, reader *r)
     all->n = need;
     all->weighted |= p->weighted;
     for (size_t i = 0; i < p->nerrors; i++)
-        note_image_error(all, p->error_ids[i], p->errors[i]);
+        note_image_error(all, p->error_ids[i], (joust_str_view){p->errors[i], strlen(p->errors[i])});
     n->ok += r->n.ok;
     n->failed += r->n.failed;
     for (int k = 0; k < 4; k++)
@@ -576,23 +527,33 @@ static int item_models(joust_store_t *st, const prompt_set *ps, models_t *models
     int rc = joust_rec_cursor_new(st, JOUST_REC_IMAGES, 0, &c);
     if (rc < 0)
         return rc;
-    arena a = {.buf = xmalloc(16384), .cap = 16384};
-    ProtobufCAllocator alloc = {arena_alloc, arena_free, &a};
+    /* Images of a prompt mostly share a model: the last name is kept to
+     * skip interning it again. */
+    char *last = NULL;
+    size_t last_len = 0, last_cap = 0;
+    uint32_t last_id = UINT32_MAX;
     for (size_t i = 0; i < ps->ni; i++) {
         model[i] = UINT32_MAX;
         if (!joust_cursor_find(c, ps->ids[i]))
             continue; /* no record: no model */
         size_t vlen;
         const void *v = joust_rec_cursor_bytes(c, &vlen);
-        Joust__ImageRecord *img = (Joust__ImageRecord *)protobuf_c_message_unpack(
-            &joust__image_record__descriptor, &alloc, vlen, v);
-        if (img && img->model)
-            model[i] = models_intern(models, img->model);
-        arena_reset(&a);
+        joust_image_view img;
+        if (joust_rec_image_view(v, vlen, &img) < 0 || !img.model.s)
+            continue;
+        if (last_id == UINT32_MAX || img.model.len != last_len ||
+            memcmp(img.model.s, last, last_len)) {
+            xgrow((void **)&last, &last_cap, img.model.len + 1, 1);
+            memcpy(last, img.model.s, img.model.len);
+            last[img.model.len] = 0;
+            last_len = img.model.len;
+            last_id = models_intern(models, last);
+        }
+        model[i] = last_id;
     }
     rc = joust_rec_cursor_error(c);
     joust_rec_cursor_destroy(&c);
-    arena_free_all(&a);
+    free(last);
     return rc;
 }
 
@@ -787,7 +748,7 @@ static void tally(const prompt_set *ps, const outcome_set *os, const uint64_t *o
  * across a crash), so a scoring that stops half-way leaves none. */
 static int write_scores(joust_store_t *st, const Joust__RunRecord *run, const prompt_set *ps,
                         const outcome_set *os, const fit_out *f, const marker *mk,
-                        joust_score_summary *sum)
+                        joust_score_summary *sum, joust_score_table *t)
 {
     uint32_t run_id = run->run_id;
     Joust__RunRecord *rec = NULL;
@@ -836,6 +797,11 @@ static int write_scores(joust_store_t *st, const Joust__RunRecord *run, const pr
             s.comparisons = f->cmp[i0 + i];
             s.error = (char *)err;
             joust_rec_score_put(b, run_id, ps->ids[i0 + i], &s);
+            uint64_t e = 0;
+            t->rank[i0 + i] = s.has_rank ? rank[i] : 0;
+            t->pct[i0 + i] = pct[i];
+            t->error[i0 + i] = err && joust_u64map_get(&os->error_of, ps->ids[i0 + i], &e)
+                                   ? (uint32_t)e : 0;
             sum->images++;
             if (err)
                 sum->image_errors++;
@@ -873,9 +839,65 @@ void joust_score_summary_clear(joust_score_summary *sum)
     joust_model_report_clear(&sum->models);
 }
 
+void joust_score_table_destroy(joust_score_table **t_p)
+{
+    joust_score_table *t = *t_p;
+    if (!t)
+        return;
+    *t_p = NULL;
+    free(t->pid);
+    free(t->item_off);
+    free(t->ids);
+    free(t->score);
+    free(t->stderr);
+    free(t->wins);
+    free(t->cmp);
+    free(t->rank);
+    free(t->error);
+    free(t->pct);
+    free(t->comp);
+    free(t->ncomp);
+    for (size_t i = 0; i < t->nerrors; i++)
+        free(t->errors[i]);
+    free(t->errors);
+    free(t);
+}
+
+/* Moves the prompts, the fit and the errors into a table (rank and error
+ * were filled by write_scores); ps, f and os lose them. */
+static void table_take(joust_score_table *t, prompt_set *ps, fit_out *f, outcome_set *os)
+{
+    t->np = ps->np;
+    t->ni = ps->ni;
+    t->pid = ps->pid;
+    t->item_off = ps->item_off;
+    t->ids = ps->ids;
+    ps->pid = ps->item_off = ps->ids = NULL;
+    t->score = f->theta;
+    t->stderr = f->se;
+    t->wins = f->wins;
+    t->cmp = f->cmp;
+    t->comp = f->comp;
+    t->ncomp = f->ncomp;
+    memset(f, 0, sizeof *f);
+    t->errors = os->errors;
+    t->nerrors = os->nerrors;
+    os->errors = NULL;
+    os->nerrors = 0;
+}
+
 int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
                          const joust_score_opts *opts, joust_score_summary *sum)
 {
+    return joust_scores_compute_table(st, run, opts, sum, NULL);
+}
+
+int joust_scores_compute_table(joust_store_t *st, const Joust__RunRecord *run,
+                               const joust_score_opts *opts, joust_score_summary *sum,
+                               joust_score_table **table)
+{
+    if (table)
+        *table = NULL;
     joust_score_opts dflt;
     opts = opts_or_defaults(opts, &dflt);
     memset(sum, 0, sizeof *sum);
@@ -929,8 +951,18 @@ int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
     if (rc == 0)
         rc = models_fit(models, &sum->models);
     int64_t t2 = joust_now_us();
+    joust_score_table *t = xcalloc(1, sizeof *t);
+    t->rank = xmalloc((ni ? ni : 1) * sizeof *t->rank);
+    t->error = xmalloc((ni ? ni : 1) * sizeof *t->error);
+    t->pct = xmalloc((ni ? ni : 1) * sizeof *t->pct);
     if (rc == 0)
-        rc = write_scores(st, run, &ps, &os, &f, &mk, sum);
+        rc = write_scores(st, run, &ps, &os, &f, &mk, sum, t);
+    if (rc == 0 && table) {
+        table_take(t, &ps, &f, &os);
+        *table = t;
+        t = NULL;
+    }
+    joust_score_table_destroy(&t);
     int64_t t3 = joust_now_us();
     sum->read_s = (double)(t1 - t0) / 1e6;
     sum->fit_s = (double)(t2 - t1) / 1e6;
@@ -952,7 +984,7 @@ int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
 
 /* ------------------------------------------------------------ currency --- */
 
-static void count_kind(void *arg, const Joust__OutcomeRecord *o)
+static void count_kind(void *arg, const joust_outcome_view *o)
 {
     uint64_t *kinds = arg; /* this part's row of 4 */
     if (o->status == JOUST__OUTCOME_STATUS__OK && o->has_p_first)

@@ -91,10 +91,38 @@ typedef struct {
 /* Frees what a summary owns (the model report). */
 void joust_score_summary_clear(joust_score_summary *sum);
 
+/* What a fit gave the run's images, kept in memory so that the files
+ * (output.h) are written without reading the scores back: prompt p (ids
+ * pid[p], ascending) owns the items [item_off[p], item_off[p+1]), whose
+ * image ids ids[] are in id order; per item the values of its score record.
+ * About 56 bytes per image. */
+typedef struct {
+    size_t np, ni;
+    uint64_t *pid, *item_off, *ids;
+    double *score, *stderr, *wins; /* score, stderr: only with a rank */
+    uint32_t *cmp;
+    uint32_t *rank;  /* 1 = best within the prompt; 0: no rank, no score (an
+                        image error, or no comparison) */
+    uint32_t *error; /* 0, or 1 + the index of the image's error in errors */
+    double *pct;     /* percentile within the prompt (group), with a rank */
+    uint32_t *comp;  /* component of the sparse fit, when ncomp[p] > 0 */
+    uint32_t *ncomp; /* per prompt: its components (0: not a sparse fit) */
+    char **errors;
+    size_t nerrors;
+} joust_score_table;
+
+/* Frees a table and sets *t_p to NULL; NULL is a no-op. */
+void joust_score_table_destroy(joust_score_table **t_p);
+
 /* Fits every planned prompt of the run and rewrites its scores and the
  * marker (o NULL: defaults). *sum is overwritten. */
 int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
                          const joust_score_opts *o, joust_score_summary *sum);
+/* The same, and *table (nullable; NULL on failure) gets what was written,
+ * owned by the caller. */
+int joust_scores_compute_table(joust_store_t *st, const Joust__RunRecord *run,
+                               const joust_score_opts *o, joust_score_summary *sum,
+                               joust_score_table **table);
 
 /* *current = 1 when the stored scores were fitted from the run's present
  * outcomes, prompts and images with options that weigh them the same way

@@ -780,3 +780,188 @@ int joust_rec_duplicate_get(joust_store_t *st, uint32_t run_id, uint64_t image_i
     return record_get(st, JOUST_CF_META, key, sizeof key, &joust__duplicate_record__descriptor,
                       out);
 }
+
+/* ---- views (records.h): a protobuf wire reader for the few fields bulk
+ * readers need ---- */
+
+typedef struct {
+    const unsigned char *p, *end;
+} wire_rd;
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+
+static uint64_t get_le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* One varint; 0 or -1 when truncated or longer than 10 bytes. */
+static int wire_varint(wire_rd *r, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 70 && r->p < r->end; shift += 7) {
+        unsigned char b = *r->p++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The next field: its number, wire type and value (varint, fixed 64 or 32
+ * bits in *v; a length-delimited one in *s, *slen). 1 when one was read, 0
+ * at the end, -1 when the bytes are malformed. */
+static int wire_field(wire_rd *r, uint32_t *field, int *wt, uint64_t *v,
+                      const unsigned char **s, size_t *slen)
+{
+    if (r->p == r->end)
+        return 0;
+    /* A tag as protobuf-c reads it: at most 5 bytes, and a first byte
+     * that names no field is refused (a longer tag for field 0 is an
+     * unknown field there). */
+    uint64_t tag;
+    const unsigned char *start = r->p;
+    if ((*r->p & 0xf8) == 0 || wire_varint(r, &tag) < 0 || r->p - start > 5)
+        return -1;
+    *field = (uint32_t)(tag >> 3);
+    *wt = (int)(tag & 7);
+    switch (*wt) {
+    case WT_VARINT:
+        return wire_varint(r, v) < 0 ? -1 : 1;
+    case WT_I64:
+        if (r->end - r->p < 8)
+            return -1;
+        *v = get_le(r->p, 8);
+        r->p += 8;
+        return 1;
+    case WT_I32:
+        if (r->end - r->p < 4)
+            return -1;
+        *v = get_le(r->p, 4);
+        r->p += 4;
+        return 1;
+    case WT_LEN:
+        if (wire_varint(r, v) < 0 || *v > (uint64_t)(r->end - r->p))
+            return -1;
+        *s = r->p;
+        *slen = (size_t)*v;
+        r->p += *slen;
+        return 1;
+    default: /* groups (3, 4) and the undefined 6, 7: not in joust's records */
+        return -1;
+    }
+}
+
+static joust_str_view str_view(const unsigned char *s, size_t len)
+{
+    const void *nul = memchr(s, 0, len);
+    return (joust_str_view){(const char *)s, nul ? (size_t)((const unsigned char *)nul - s) : len};
+}
+
+static double f64_of(uint64_t bits)
+{
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
+/* A known field with a wire type that does not fit it: protobuf-c refuses
+ * the record, and so does a view. */
+#define WANT(t)                                                                                    \
+    do {                                                                                           \
+        if (wt != (t))                                                                             \
+            return JOUST_ECORRUPT;                                                                 \
+    } while (0)
+
+int joust_rec_outcome_view(const void *bytes, size_t len, joust_outcome_view *out)
+{
+    memset(out, 0, sizeof *out);
+    wire_rd r = {bytes, (const unsigned char *)bytes + len};
+    uint32_t f, seen = 0;
+    int wt, got;
+    uint64_t v = 0;
+    const unsigned char *s = NULL;
+    size_t slen = 0;
+    while ((got = wire_field(&r, &f, &wt, &v, &s, &slen)) > 0) {
+        switch (f) {
+        case 1: WANT(WT_VARINT); out->prompt_id = v; break;
+        case 2: WANT(WT_VARINT); out->first = v; break;
+        case 3: WANT(WT_VARINT); out->second = v; break;
+        case 4: WANT(WT_VARINT); out->status = (int32_t)(uint32_t)v; break;
+        case 5: WANT(WT_I64); out->p_first = f64_of(v); out->has_p_first = 1; break;
+        case 13: WANT(WT_LEN); out->error = str_view(s, slen); break;
+        case 14: WANT(WT_VARINT); out->failed_image_id = v; break;
+        case 16: WANT(WT_VARINT); out->kind = (int32_t)(uint32_t)v; out->has_kind = 1; break;
+        case 7: case 8: case 9: WANT(WT_LEN); break;
+        case 6: case 10: case 11: case 12: case 15: case 17: case 18: WANT(WT_VARINT); break;
+        default: break; /* a field this joust does not know */
+        }
+        if (f <= 4)
+            seen |= 1u << f;
+    }
+    return got < 0 || (seen & 0x1e) != 0x1e ? JOUST_ECORRUPT : 0;
+}
+
+int joust_rec_image_view(const void *bytes, size_t len, joust_image_view *out)
+{
+    memset(out, 0, sizeof *out);
+    wire_rd r = {bytes, (const unsigned char *)bytes + len};
+    uint32_t f, seen = 0;
+    int wt, got;
+    uint64_t v = 0;
+    const unsigned char *s = NULL;
+    size_t slen = 0;
+    while ((got = wire_field(&r, &f, &wt, &v, &s, &slen)) > 0) {
+        switch (f) {
+        case 1: WANT(WT_VARINT); out->image_id = v; break;
+        case 2: WANT(WT_VARINT); out->prompt_id = v; break;
+        case 3: WANT(WT_LEN); out->uri = str_view(s, slen); break;
+        case 4: WANT(WT_LEN); out->model = str_view(s, slen); break;
+        case 5: WANT(WT_LEN); out->caller_id = str_view(s, slen); break;
+        case 6: case 9: WANT(WT_VARINT); break;
+        case 7: WANT(WT_I64); break;
+        case 8: WANT(WT_LEN); break;
+        default: break;
+        }
+        if (f <= 3)
+            seen |= 1u << f;
+    }
+    return got < 0 || (seen & 0xe) != 0xe ? JOUST_ECORRUPT : 0;
+}
+
+int joust_rec_prompt_view(const void *bytes, size_t len, joust_prompt_view *out)
+{
+    memset(out, 0, sizeof *out);
+    wire_rd r = {bytes, (const unsigned char *)bytes + len};
+    uint32_t f, seen = 0;
+    int wt, got;
+    uint64_t v = 0;
+    const unsigned char *s = NULL;
+    size_t slen = 0;
+    while ((got = wire_field(&r, &f, &wt, &v, &s, &slen)) > 0) {
+        switch (f) {
+        case 1: WANT(WT_VARINT); out->prompt_id = v; break;
+        case 2: WANT(WT_LEN); out->text = str_view(s, slen); break;
+        case 3: WANT(WT_LEN); out->caller_id = str_view(s, slen); break;
+        case 4: WANT(WT_VARINT); break;
+        default: break;
+        }
+        if (f <= 2)
+            seen |= 1u << f;
+    }
+    return got < 0 || (seen & 0x6) != 0x6 ? JOUST_ECORRUPT : 0;
+}
+
+#undef WANT
+
+int joust_rec_prompt_bytes(joust_store_t *st, uint64_t prompt_id, void **bytes, size_t *len)
+{
+    unsigned char key[8];
+    joust_put_be64(key, prompt_id);
+    return joust_store_get(st, JOUST_CF_PROMPTS, key, 8, bytes, len);
+}

@@ -208,4 +208,43 @@ const void *joust_rec_cursor_bytes(joust_rec_cursor_t *c, size_t *len);
 /* 0, or JOUST_ESTORE if the cursor stopped because of an error. */
 int joust_rec_cursor_error(joust_rec_cursor_t *c);
 
+/* ---- views: the fields a bulk reader needs, straight from packed bytes ----
+ * For readers of many records (scoring, the score files): no allocation,
+ * no protobuf-c tree. A view's strings point into the bytes (borrowed
+ * while they are) and are not NUL-terminated; their length stops at an
+ * embedded NUL, as the C string of an unpacked record would. A string
+ * field that is absent has s NULL and len 0. The same bytes unpack with
+ * joust_rec_free-able getters to the same values; bytes that would not
+ * unpack there (truncated, a wire type that does not fit a known field, a
+ * required field missing) give JOUST_ECORRUPT here. */
+typedef struct {
+    const char *s;
+    size_t len;
+} joust_str_view;
+
+typedef struct {
+    uint64_t prompt_id, first, second, failed_image_id;
+    int status;         /* OutcomeStatus */
+    int has_p_first;
+    double p_first;
+    int has_kind, kind; /* OutcomeKind */
+    joust_str_view error;
+} joust_outcome_view;
+int joust_rec_outcome_view(const void *bytes, size_t len, joust_outcome_view *out);
+
+typedef struct {
+    uint64_t image_id, prompt_id;
+    joust_str_view uri, model, caller_id;
+} joust_image_view;
+int joust_rec_image_view(const void *bytes, size_t len, joust_image_view *out);
+
+typedef struct {
+    uint64_t prompt_id;
+    joust_str_view text, caller_id;
+} joust_prompt_view;
+int joust_rec_prompt_view(const void *bytes, size_t len, joust_prompt_view *out);
+/* A prompt's packed record bytes (malloc'd, *len of them; free them), for
+ * joust_rec_prompt_view. JOUST_ENOTFOUND when absent. */
+int joust_rec_prompt_bytes(joust_store_t *st, uint64_t prompt_id, void **bytes, size_t *len);
+
 #endif

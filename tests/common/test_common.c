@@ -59,6 +59,23 @@ static void test_buf(void)
     joust_buf_csv_str(&b, "x,\"y\"");
     CHECK(strcmp(b.data, "\"x,\"\"y\"\"\"") == 0);
     joust_buf_reset(&b);
+    /* Lengths instead of a NUL: every control byte escaped, the text
+     * between escapes copied in runs; tabs, \r, 0x1f and 0x7f. */
+    joust_buf_json_strn(&b, "p\tq\0r\x1f\x7f\"", 7);
+    CHECK(b.len == 20 && memcmp(b.data, "\"p\\tq\\u0000r\\u001f\x7f\"", 20) == 0);
+    joust_buf_reset(&b);
+    joust_buf_json_strn(&b, "plain text", 5);
+    CHECK(strcmp(b.data, "\"plain\"") == 0);
+    joust_buf_reset(&b);
+    joust_buf_csv_strn(&b, "a\"b\"\"c,d", 8);
+    CHECK(strcmp(b.data, "\"a\"\"b\"\"\"\"c,d\"") == 0);
+    joust_buf_reset(&b);
+    joust_buf_csv_strn(&b, "ab\rc", 2);
+    CHECK(strcmp(b.data, "ab") == 0);
+    joust_buf_reset(&b);
+    joust_buf_csv_strn(&b, "ab\rc", 4);
+    CHECK(strcmp(b.data, "\"ab\rc\"") == 0);
+    joust_buf_reset(&b);
     for (int i = 0; i < 1000; i++)
         joust_buf_printf(&b, "%d,", i);
     CHECK(b.len > 3000 && strncmp(b.data, "0,1,2,", 6) == 0);

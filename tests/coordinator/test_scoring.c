@@ -4,7 +4,8 @@
  * without outcomes or over JOUST_BT_BULK_SMALL images, outcomes committed
  * out of prompt order, outcome kinds (--min-kind, --hard-weight), the
  * currency marker (an export does not rewrite current scores), the device
- * choice, and outputs that survive a failed write. With JOUST set to the
+ * choice, outputs that survive a failed write, and the files written from
+ * the fit's table equal to those written from the store. With JOUST set to the
  * joust binary it also checks `joust show` (the kind), `joust export dpo`
  * (reuse vs refit) and `joust scores --device cuda` without a GPU. */
 #include <math.h>
@@ -482,6 +483,76 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
+/* Checks that every scored image's line in the JSONL holds its stored
+ * numbers as printf writes them (%.9g, percentile %.6g). */
+typedef struct {
+    const char *text;
+    int missing, checked;
+} score_check;
+
+static int check_line(const joust_scored_prompt *sp, void *arg)
+{
+    score_check *c = arg;
+    for (size_t i = 0; i < sp->n; i++) {
+        const Joust__ScoreRecord *s = sp->items[i].score;
+        if (!s || !s->has_score)
+            continue;
+        char want[256];
+        snprintf(want, sizeof want, "\"id\":\"%s\",", sp->items[i].img->caller_id);
+        const char *line = strstr(c->text, want);
+        snprintf(want, sizeof want,
+                 ",\"score\":%.9g,\"stderr\":%.9g,\"rank\":%u,\"percentile\":%.6g,\"wins\":%.9g,",
+                 s->score, s->stderr, s->rank, s->percentile, s->wins);
+        const char *end = line ? strchr(line, '\n') : NULL;
+        const char *at = line ? strstr(line, want) : NULL;
+        c->missing += !at || at > end;
+        c->checked++;
+    }
+    return 0;
+}
+
+/* The files written from the fit's table equal, byte for byte, the files
+ * written from the store's score records (error images, ties, unjudged
+ * images, two models and none, a large prompt); both hold the stored
+ * numbers as %.9g. */
+static void test_table_export(joust_store_t *st, const char *dir)
+{
+    Joust__RunRecord *r1 = open_run(st, "r1");
+    joust_score_opts o;
+    joust_score_opts_defaults(&o);
+    o.device = JOUST_DEVICE_CPU;
+    joust_score_summary sum;
+    joust_score_table *t = NULL;
+    CHECK_RC(joust_scores_compute_table(st, r1, &o, &sum, &t));
+    CHECK(t && t->np == NPROMPTS && t->ni == sum.images && t->nerrors == 1);
+    char paths[4][512];
+    static const char *const names[] = {"s.jsonl", "s.csv", "t.jsonl", "t.csv"};
+    for (int i = 0; i < 4; i++)
+        snprintf(paths[i], sizeof paths[i], "%s/%s", dir, names[i]);
+    CHECK_RC(joust_scores_export(st, r1, paths[0], paths[1]));
+    if (t)
+        CHECK_RC(joust_scores_export_table(st, r1, t, paths[2], paths[3]));
+    for (int i = 0; i < 2; i++) {
+        size_t ls = 0, lt = 0;
+        char *fs = slurp(paths[i], &ls), *ft = slurp(paths[i + 2], &lt);
+        CHECK(fs && ft && ls > 1000 && ls == lt && !memcmp(fs, ft, ls));
+        if (i == 0 && fs) {
+            fs[ls < (1 << 20) ? ls : (1 << 20) - 1] = 0;
+            score_check c = {fs, 0, 0};
+            CHECK_RC(joust_scores_walk(st, r1, check_line, &c));
+            CHECK(c.checked == (int)sum.scored && c.missing == 0);
+            CHECK(strstr(fs, "\"status\":\"error\",\"error\":") &&
+                  strstr(fs, "\"score\":null,\"stderr\":null,\"rank\":null"));
+        }
+        free(fs);
+        free(ft);
+    }
+    joust_score_table_destroy(&t);
+    CHECK(t == NULL);
+    joust_score_summary_clear(&sum);
+    joust_rec_free(r1);
+}
+
 /* A write that fails (the file size limit: EFBIG, a real failed write)
  * keeps the old file byte for byte, leaves no temporary file, and says so. */
 static void test_failed_write(joust_store_t *st, const char *dir)
@@ -601,6 +672,7 @@ int main(void)
     test_device(st);
     test_currency(st, &fx);
     test_failed_write(st, dir);
+    test_table_export(st, dir);
     joust_store_destroy(&st);
     const char *joust = getenv("JOUST");
     if (joust && *joust)
