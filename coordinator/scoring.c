@@ -71,7 +71,7 @@ const char *joust_kind_name(int kind)
 
 void joust_score_opts_defaults(joust_score_opts *o)
 {
-    *o = (joust_score_opts){JOUST_DEVICE_AUTO, 1.0, JOUST__OUTCOME_KIND__HARD, 0, NULL};
+    *o = (joust_score_opts){JOUST_DEVICE_AUTO, 1.0, JOUST__OUTCOME_KIND__HARD, 0, NULL, 0};
 }
 
 /* o, or the defaults written into *buf when o is NULL. */
@@ -198,11 +198,12 @@ static void prompt_set_free(prompt_set *ps)
 /* ----------------------------------------------------------- outcomes --- */
 
 /* The OK outcomes that enter the fit, in columns: prompt index, the
- * outcome with prompt-local image indices, its weight. */
+ * outcome with prompt-local image indices, its kind (which gives its
+ * weight: weights_of). 21 bytes an outcome. */
 typedef struct {
     uint32_t *prompt;
     joust_outcome *o;
-    float *w;
+    uint8_t *kind;
     size_t n, cap;
     int weighted; /* some weight != 1 */
     joust_u64map_t error_of; /* image id -> index in errors + 1 */
@@ -238,7 +239,7 @@ static void outcome_set_free(outcome_set *os)
     free(os->error_ids);
     free(os->prompt);
     free(os->o);
-    free(os->w);
+    free(os->kind);
     joust_u64map_free(&os->error_of);
 }
 
@@ -300,14 +301,14 @@ static void take_outcome(void *arg, const joust_outcome_view *o)
         size_t c = os->cap;
         xgrow((void **)&os->prompt, &c, os->n + 1, sizeof *os->prompt);
         c = os->cap;
-        xgrow((void **)&os->w, &c, os->n + 1, sizeof *os->w);
+        xgrow((void **)&os->kind, &c, os->n + 1, sizeof *os->kind);
         xgrow((void **)&os->o, &os->cap, os->n + 1, sizeof *os->o);
     }
     os->prompt[os->n] = p;
     double pf = r->opts->calibration ? joust_calibration_apply(r->opts->calibration, o->p_first)
                                      : o->p_first;
     os->o[os->n] = (joust_outcome){a, b, pf};
-    os->w[os->n] = (float)w;
+    os->kind[os->n] = (uint8_t)kind;
     os->weighted |= w != 1.0;
     os->n++;
 }
@@ -408,11 +409,13 @@ static void merge_part(outcome_set *all, scan_counts *n, reader *r)
     size_t need = all->n + p->n, cap = all->cap;
     xgrow((void **)&all->prompt, &cap, need, sizeof *all->prompt);
     cap = all->cap;
-    xgrow((void **)&all->w, &cap, need, sizeof *all->w);
+    xgrow((void **)&all->kind, &cap, need, sizeof *all->kind);
     xgrow((void **)&all->o, &all->cap, need, sizeof *all->o);
-    memcpy(all->prompt + all->n, p->prompt, p->n * sizeof *p->prompt);
-    memcpy(all->w + all->n, p->w, p->n * sizeof *p->w);
-    memcpy(all->o + all->n, p->o, p->n * sizeof *p->o);
+    if (p->n) {
+        memcpy(all->prompt + all->n, p->prompt, p->n * sizeof *p->prompt);
+        memcpy(all->kind + all->n, p->kind, p->n * sizeof *p->kind);
+        memcpy(all->o + all->n, p->o, p->n * sizeof *p->o);
+    }
     all->n = need;
     all->weighted |= p->weighted;
     for (size_t i = 0; i < p->nerrors; i++)
@@ -444,9 +447,22 @@ static int read_outcomes(joust_store_t *st, const Joust__RunRecord *run, const j
     size_t total = 0;
     for (int i = 0; i < SCAN_PARTS; i++)
         total += r[i].os.n;
-    if (total > os->cap) { /* the whole, allocated once; parts are freed as they are merged */
+    /* The whole grows out of the first part's columns (realloc of a large
+     * block moves no pages) and every other part is freed as soon as it is
+     * appended: the peak is the outcomes and one part, not twice them. */
+    outcome_set *p0 = &r[0].os;
+    os->prompt = p0->prompt;
+    os->kind = p0->kind;
+    os->o = p0->o;
+    os->n = os->cap = p0->n;
+    os->weighted = p0->weighted;
+    p0->prompt = NULL;
+    p0->kind = NULL;
+    p0->o = NULL;
+    p0->n = 0;
+    if (total > os->cap) {
         os->prompt = xrealloc(os->prompt, total * sizeof *os->prompt);
-        os->w = xrealloc(os->w, total * sizeof *os->w);
+        os->kind = xrealloc(os->kind, total * sizeof *os->kind);
         os->o = xrealloc(os->o, total * sizeof *os->o);
         os->cap = total;
     }
@@ -488,19 +504,19 @@ static void order_by_prompt(outcome_set *os, size_t np, uint64_t *off)
     uint64_t *next = xmalloc((np ? np : 1) * sizeof *next);
     memcpy(next, off, np * sizeof *next);
     joust_outcome *o = xmalloc((os->n ? os->n : 1) * sizeof *o);
-    float *w = xmalloc((os->n ? os->n : 1) * sizeof *w);
+    uint8_t *kind = xmalloc((os->n ? os->n : 1) * sizeof *kind);
     for (size_t i = 0; i < os->n; i++) {
         uint64_t j = next[os->prompt[i]]++;
         o[j] = os->o[i];
-        w[j] = os->w[i];
+        kind[j] = os->kind[i];
     }
     for (size_t p = 0; p < np; p++)
         for (uint64_t j = off[p]; j < off[p + 1]; j++)
             os->prompt[j] = (uint32_t)p;
     free(os->o);
-    free(os->w);
+    free(os->kind);
     os->o = o;
-    os->w = w;
+    os->kind = kind;
     free(next);
 }
 
@@ -623,10 +639,14 @@ static int fit_images(const joust_bt_problem *pb, joust_device dev, int threads,
  * --hard-weight) stay single. */
 #define SPLIT_W 0x1p-10
 
+/* The edges of a block of prompts, in a buffer reused from block to
+ * block. */
 typedef struct {
     joust_bt_edge32 *e;
-    float *w;      /* NULL when every edge weighs 1 */
-    uint64_t *off; /* per prompt, into e */
+    float *w;      /* per edge, when has_w */
+    uint64_t *off; /* per prompt of the block, into e */
+    size_t e_cap, w_cap, off_cap;
+    int has_w;     /* 0: every edge of the block weighs 1 */
 } fit_edges;
 
 /* 1 and the second edge's p when o needs two edges, else 0. */
@@ -645,35 +665,55 @@ static int split_of(const joust_outcome *o, float w, double clip, float *s1, flo
     return (double)*s2 >= clip && (double)*s2 <= 1 - clip; /* else one edge: off by < 1e-7 */
 }
 
-static void build_edges(const outcome_set *os, size_t np, const uint64_t *off, fit_edges *fe)
+/* The weight of each kind as the fitter reads it (a float). */
+static void weights_of(const joust_score_opts *o, float wt[4])
+{
+    for (int k = 0; k < 4; k++)
+        wt[k] = (float)kind_weight(o, k ? k : JOUST__OUTCOME_KIND__SOFT);
+}
+
+/* Builds the edges of the prompts [p0, p1) (outcomes [off[p0], off[p1])). */
+static void build_edges(const outcome_set *os, const float wt[4], size_t p0, size_t p1,
+                        const uint64_t *off, fit_edges *fe)
 {
     joust_bt_opts bo;
     joust_bt_opts_defaults(&bo);
     size_t extra = 0;
     float s1, s2;
-    for (size_t i = 0; i < os->n; i++)
-        extra += (size_t)split_of(&os->o[i], os->w[i], bo.clip, &s1, &s2);
-    size_t m = os->n + extra;
-    fe->e = xmalloc((m ? m : 1) * sizeof *fe->e);
-    fe->w = os->weighted || extra ? xmalloc((m ? m : 1) * sizeof *fe->w) : NULL;
-    fe->off = xmalloc((np + 1) * sizeof *fe->off);
+    for (uint64_t i = off[p0]; i < off[p1]; i++)
+        extra += (size_t)split_of(&os->o[i], wt[os->kind[i]], bo.clip, &s1, &s2);
+    size_t m = (size_t)(off[p1] - off[p0]) + extra;
+    xgrow((void **)&fe->e, &fe->e_cap, m ? m : 1, sizeof *fe->e);
+    fe->has_w = os->weighted || extra;
+    if (fe->has_w)
+        xgrow((void **)&fe->w, &fe->w_cap, m ? m : 1, sizeof *fe->w);
+    xgrow((void **)&fe->off, &fe->off_cap, p1 - p0 + 1, sizeof *fe->off);
+    float *w = fe->has_w ? fe->w : NULL;
     size_t k = 0;
-    for (size_t p = 0; p < np; p++) {
-        fe->off[p] = k;
+    for (size_t p = p0; p < p1; p++) {
+        fe->off[p - p0] = k;
         for (uint64_t i = off[p]; i < off[p + 1]; i++) {
             const joust_outcome *o = &os->o[i];
-            int two = split_of(o, os->w[i], bo.clip, &s1, &s2);
+            float wi = wt[os->kind[i]];
+            int two = split_of(o, wi, bo.clip, &s1, &s2);
             fe->e[k] = (joust_bt_edge32){o->first, o->second, s1};
-            if (fe->w)
-                fe->w[k] = two ? (float)(1 - SPLIT_W) : os->w[i];
+            if (w)
+                w[k] = two ? (float)(1 - SPLIT_W) : wi;
             k++;
             if (two) {
                 fe->e[k] = (joust_bt_edge32){o->first, o->second, s2};
-                fe->w[k++] = (float)SPLIT_W;
+                w[k++] = (float)SPLIT_W;
             }
         }
     }
-    fe->off[np] = k;
+    fe->off[p1 - p0] = k;
+}
+
+static void fit_edges_free(fit_edges *fe)
+{
+    free(fe->e);
+    free(fe->w);
+    free(fe->off);
 }
 
 /* Everything a fit produces, per item (global index); comp and ncomp (per
@@ -721,6 +761,41 @@ static int fit_groups(const joust_bt_problem *pb, joust_device dev, int threads,
                               f->se + i0, f->comp + i0, &f->ncomp[p]);
         q = p + 1;
     }
+    return rc;
+}
+
+/* Outcomes per block of prompts fitted in one call of the CPU fitter: the
+ * edges of a block (16-32 bytes an outcome) are all that exists of them
+ * at a time. A prompt's result does not depend on its company in a call
+ * (bt_bulk.h), so the blocks give the scores one call would. */
+#define FIT_BLOCK (1u << 21)
+
+/* Fits every prompt, in blocks on the CPU, in one call on CUDA (the
+ * device wants the whole problem at once). */
+static int fit_all(const prompt_set *ps, const outcome_set *os, const uint64_t *off,
+                   const joust_score_opts *opts, joust_device dev, int threads, fit_out *f)
+{
+    float wt[4];
+    weights_of(opts, wt);
+    uint64_t block = opts->fit_block ? opts->fit_block : FIT_BLOCK;
+    fit_edges fe = {0};
+    int rc = 0;
+    for (size_t p0 = 0; rc == 0 && p0 < ps->np;) {
+        size_t p1 = p0 + 1;
+        if (dev == JOUST_DEVICE_CUDA)
+            p1 = ps->np;
+        else
+            while (p1 < ps->np && off[p1 + 1] - off[p0] <= block)
+                p1++;
+        build_edges(os, wt, p0, p1, off, &fe);
+        joust_bt_problem pb = {(uint32_t)(p1 - p0), ps->item_off + p0, fe.off, fe.e,
+                               fe.has_w ? fe.w : NULL};
+        fit_out fb = *f; /* items are global; ncomp is per prompt of the block */
+        fb.ncomp = f->ncomp + p0;
+        rc = fit_groups(&pb, dev, threads, &fb);
+        p0 = p1;
+    }
+    fit_edges_free(&fe);
     return rc;
 }
 
@@ -940,13 +1015,7 @@ int joust_scores_compute_table(joust_store_t *st, const Joust__RunRecord *run,
     if (rc == 0) {
         order_by_prompt(&os, ps.np, off);
         tally(&ps, &os, off, model, models, &f, sum);
-        fit_edges fe;
-        build_edges(&os, ps.np, off, &fe);
-        joust_bt_problem pb = {(uint32_t)ps.np, ps.item_off, fe.off, fe.e, fe.w};
-        rc = fit_groups(&pb, sum->device, threads, &f);
-        free(fe.e);
-        free(fe.w);
-        free(fe.off);
+        rc = fit_all(&ps, &os, off, opts, sum->device, threads, &f);
     }
     if (rc == 0)
         rc = models_fit(models, &sum->models);

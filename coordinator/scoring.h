@@ -72,6 +72,10 @@ typedef struct {
     const joust_calibration *calibration; /* NULL (default): p as judged; else every OK
                             outcome's p_first is replaced by joust_calibration_apply's
                             p' (rank/eval.h) before the fit (`joust run --calibration`) */
+    size_t fit_block;    /* outcomes per call of the CPU fitter (prompts are never
+                            cut; the edges of one block are all that exists of them
+                            at a time); 0 (default): 2^21. The scores are the same
+                            bits for any block */
 } joust_score_opts;
 
 void joust_score_opts_defaults(joust_score_opts *o);

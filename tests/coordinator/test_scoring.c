@@ -334,6 +334,13 @@ static void test_fit(joust_store_t *st, const fixture *fx)
     joust_score_summary_clear(&sum);
     check_run(st, "r2", fx, &o);
     check_same_scores(st, fx);
+    /* Fitted in blocks of 5 outcomes (most prompts alone in a block, the
+     * large one over many): the same bits. */
+    o.fit_block = 5;
+    CHECK_RC(joust_scores_compute(st, r2, &o, &sum));
+    joust_score_summary_clear(&sum);
+    check_same_scores(st, fx);
+    o.fit_block = 0;
 
     /* Kinds: only soft; hard down-weighted; hard left out. */
     o.min_kind = JOUST__OUTCOME_KIND__SOFT;
