@@ -14,7 +14,15 @@ for i in 1 2; do
     PIDS+=($!)
 done
 hung=${PIDS[1]}
-sleep 0.8
+# Freeze w1 once it holds work: polled (its "ready" in the log, then
+# committed outcomes), not a fixed sleep, which on a loaded machine could
+# freeze it before it ever connected.
+for ((i = 0; i < 600; i++)); do
+    grep -q "worker w1 ready" "$WORK/coord.log" \
+        && "$JOUST" status --db "$WORK/db" 2> /dev/null | awk '$NF == "judging" && $7 > 0 { f = 1 } END { exit !f }' \
+        && break
+    sleep 0.1
+done
 kill -STOP "$hung"
 wait_for "$coord" 120 || { tail "$WORK/coord.log"; fail "the run did not finish without the hung worker"; }
 grep -q "worker w1: silent too long; re-dispatching its matches" "$WORK/coord.log" \
