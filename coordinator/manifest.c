@@ -490,7 +490,8 @@ no:
     return FAST_NO;
 }
 
-int manifest_parse_line(const char *line, size_t len, manifest_item *item, char *err, size_t errlen)
+/* The checks every line passes before either parser reads it. */
+static int line_precheck(const char *line, size_t len, manifest_item *item, char *err, size_t errlen)
 {
     memset(item, 0, sizeof *item);
     if (len > MANIFEST_MAX_LINE) {
@@ -501,6 +502,13 @@ int manifest_parse_line(const char *line, size_t len, manifest_item *item, char 
         snprintf(err, errlen, "not valid UTF-8");
         return JOUST_EINVAL;
     }
+    return 0;
+}
+
+int manifest_parse_line(const char *line, size_t len, manifest_item *item, char *err, size_t errlen)
+{
+    if (line_precheck(line, len, item, err, errlen) < 0)
+        return JOUST_EINVAL;
     if (fast_parse(line, len, item) == 0)
         return 0;
     return manifest_parse_line_cjson(line, len, item, err, errlen);
@@ -509,15 +517,8 @@ int manifest_parse_line(const char *line, size_t len, manifest_item *item, char 
 int manifest_parse_line_cjson(const char *line, size_t len, manifest_item *item, char *err,
                               size_t errlen)
 {
-    memset(item, 0, sizeof *item);
-    if (len > MANIFEST_MAX_LINE) {
-        snprintf(err, errlen, "line longer than %d bytes", MANIFEST_MAX_LINE);
+    if (line_precheck(line, len, item, err, errlen) < 0)
         return JOUST_EINVAL;
-    }
-    if (!utf8_valid(line, len)) {
-        snprintf(err, errlen, "not valid UTF-8");
-        return JOUST_EINVAL;
-    }
     if (check_lexical(line, len, err, errlen) < 0)
         return JOUST_EINVAL;
     const char *end = NULL;
