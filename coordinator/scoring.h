@@ -2,12 +2,15 @@
  * alone) and writes the `scores` column family; the files and the terminal
  * report are coordinator/output.h.
  *
- * How: one pass over the run's outcomes (decoded once, hashed as they are
- * read, in parallel over match id ranges), put in the order (prompt id, match id) — decided once, whatever
- * order they were committed in (docs/storage.md) — then every planned
- * prompt fitted in one call of the bulk fitter (rank/bt_bulk.h, or the CUDA
- * fitter rank/cuda/bt_cuda.h when built and chosen), then the model-level
- * fit with its bootstrap (coordinator/models.h).
+ * How: one pass over the run's outcomes (read through records.h's views,
+ * no protobuf-c unpacking; hashed as they are read, in parallel over match
+ * id ranges), put in the order (prompt id, match id) — decided once,
+ * whatever order they were committed in (docs/storage.md) — then every
+ * planned prompt fitted by the bulk fitter (rank/bt_bulk.h; on the CPU in
+ * blocks of prompts, opts.fit_block; the CUDA fitter rank/cuda/bt_cuda.h in
+ * one call when built and chosen), then the model-level fit with its
+ * bootstrap (coordinator/models.h). Memory: ~21 bytes an OK outcome and
+ * ~60 an image, plus one block's edges.
  * Results: the scores of a prompt equal joust_prompt_fit on its outcomes to
  * within the Newton tolerance (1e-9 in tests/coordinator/test_scoring.c):
  * the bulk fitter reads p as a float, so a p that is not one is passed as
