@@ -17,6 +17,7 @@
 #include "planner.h"
 #include "sparse_plan.h"
 #include "run.h"
+#include "records.h"
 #include "store.h"
 #include "u64map.h"
 #include "xalloc.h"
@@ -32,6 +33,7 @@ typedef struct {
     uint8_t has_content;
     uint64_t content; /* content hash, for outcome reuse (reuse.h) */
     char *caption;    /* grouped runs: the image's own prompt text; else NULL */
+    uint32_t job_stamp, job_index; /* its entry in the JOB being built */
 } img_ref;
 
 /* A planned prompt group, kept while any of its matches is unfinished or
@@ -44,6 +46,7 @@ typedef struct {
     joust_planner *planner; /* NULL once it has nothing more to plan */
     joust_sparse_plan *stream; /* instead of planner: a group over the dense
                                   planner's limit, pulled as the window allows */
+    uint32_t job_stamp, job_index; /* its entry in the JOB being built */
 } prompt_slot;
 
 enum { M_PENDING = 1, M_LEASED, M_COMMITTING };
@@ -75,6 +78,7 @@ typedef struct {
     int64_t last_seen, last_sent;
     int alive;
     int registered;       /* sent READY on this connection */
+    int tables;           /* its READY said job_tables: JOBs with tables */
     int unavailable;      /* its HEARTBEAT says no healthy endpoint */
     char why_unavailable[256];
     int drained;          /* its leases kept expiring: no new work */
@@ -115,6 +119,7 @@ typedef struct {
     int grouped;             /* the run's groups are not the prompt (grouping.h) */
     joust_groups groups;     /* then: its groups, loaded by coord_recover */
     prompt_slot *stream;     /* the group being streamed (at most one), or NULL */
+    joust_rec_cursor_t *images; /* planning.c: image reads of one round */
     ring pending, leases;
 
     peer *peers;
@@ -139,9 +144,14 @@ typedef struct {
     size_t ncacks, cacks_cap, nflight_acks, flight_acks_cap;
     joust_committer_t *committer;
 
+    /* The JOB being built: MatchJobs, or pairs and their tables. */
     Joust__MatchJob *jobs;
     Joust__MatchJob **job_ptrs;
-    Joust__ImageRef *refs;
+    Joust__ImageRef *refs, **ref_ptrs;
+    Joust__PairJob *pairs, **pair_ptrs;
+    Joust__PromptRef *tprompts, **tprompt_ptrs;
+    size_t ntprompts, ntimages;
+    uint32_t job_stamp;
 
     joust_coord_summary *sum;
     uint64_t prompts_total, prompts_planned;

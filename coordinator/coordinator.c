@@ -29,6 +29,7 @@ void joust_coord_config_defaults(joust_coord_config *cfg)
     cfg->job_matches = 64;
     cfg->commit_ms = 50;
     cfg->commit_max = 1000;
+    cfg->commit_bytes = 8u << 20;
     cfg->heartbeat_ms = 1000;
     cfg->liveness = 5;
     cfg->drain_ms = 2000;
@@ -483,6 +484,33 @@ static void fill_ref(Joust__ImageRef *r, const img_ref *im)
     r->caption = im->caption;
 }
 
+/* The index of p in the JOB's prompt table, adding it on first use. */
+static uint32_t table_prompt(coord *c, prompt_slot *p)
+{
+    if (p->job_stamp != c->job_stamp) {
+        p->job_stamp = c->job_stamp;
+        p->job_index = (uint32_t)c->ntprompts++;
+        Joust__PromptRef *r = &c->tprompts[p->job_index];
+        joust__prompt_ref__init(r);
+        r->prompt_id = p->prompt_id;
+        r->text = p->text;
+        c->tprompt_ptrs[p->job_index] = r;
+    }
+    return p->job_index;
+}
+
+/* The index of im in the JOB's image table, adding it on first use. */
+static uint32_t table_image(coord *c, img_ref *im)
+{
+    if (im->job_stamp != c->job_stamp) {
+        im->job_stamp = c->job_stamp;
+        im->job_index = (uint32_t)c->ntimages++;
+        fill_ref(&c->refs[im->job_index], im);
+        c->ref_ptrs[im->job_index] = &c->refs[im->job_index];
+    }
+    return im->job_index;
+}
+
 /* Whether a worker that has not held m's lease could take m. */
 static int fresh_worker_for(const coord *c, const match *m)
 {
@@ -503,6 +531,9 @@ static void dispatch_to(coord *c, peer *p, uint32_t credit)
     uint64_t skipped[1024];
     uint32_t max = credit < c->cfg->job_matches ? credit : c->cfg->job_matches;
     int64_t now = joust_now_ms();
+    if (++c->job_stamp == 0) /* entries stamped 0 are in no JOB */
+        c->job_stamp = 1;
+    c->ntprompts = c->ntimages = 0;
     while (n < max && c->pending.len && nskip < 1024) {
         match *m = match_of(c, ring_pop(&c->pending));
         if (!m || m->state != M_PENDING)
@@ -511,24 +542,49 @@ static void dispatch_to(coord *c, peer *p, uint32_t credit)
             skipped[nskip++] = handle_of(c, m);
             continue;
         }
-        Joust__MatchJob *j = &c->jobs[n];
-        joust__match_job__init(j);
-        j->match_id = m->id;
-        j->attempt = m->attempt;
-        j->prompt_id = m->p->prompt_id;
-        j->prompt = m->p->text;
-        fill_ref(&c->refs[2 * n], &m->p->imgs[m->a]);
-        fill_ref(&c->refs[2 * n + 1], &m->p->imgs[m->b]);
-        j->first = &c->refs[2 * n];
-        j->second = &c->refs[2 * n + 1];
-        c->job_ptrs[n] = j;
+        if (p->tables) {
+            Joust__PairJob *j = &c->pairs[n];
+            joust__pair_job__init(j);
+            j->match_id = m->id;
+            j->attempt = m->attempt;
+            j->prompt = table_prompt(c, m->p);
+            j->first = table_image(c, &m->p->imgs[m->a]);
+            j->second = table_image(c, &m->p->imgs[m->b]);
+            c->pair_ptrs[n] = j;
+        } else {
+            Joust__MatchJob *j = &c->jobs[n];
+            joust__match_job__init(j);
+            j->match_id = m->id;
+            j->attempt = m->attempt;
+            j->prompt_id = m->p->prompt_id;
+            j->prompt = m->p->text;
+            fill_ref(&c->refs[2 * n], &m->p->imgs[m->a]);
+            fill_ref(&c->refs[2 * n + 1], &m->p->imgs[m->b]);
+            j->first = &c->refs[2 * n];
+            j->second = &c->refs[2 * n + 1];
+            c->job_ptrs[n] = j;
+        }
         sent[n++] = m;
     }
     while (nskip) /* back in front, in their order */
         ring_push(&c->pending, skipped[--nskip], 1);
     if (!n)
         return;
-    int rc = coord_send_job(c, p, c->job_ptrs, n, NULL, 0);
+    int rc;
+    if (p->tables) {
+        Joust__Job job = JOUST__JOB__INIT;
+        job.run_id = c->run->run_id;
+        job.lease_ms = c->run->lease_ms;
+        job.n_pairs = n;
+        job.pairs = c->pair_ptrs;
+        job.n_prompts = c->ntprompts;
+        job.prompts = c->tprompt_ptrs;
+        job.n_images = c->ntimages;
+        job.images = c->ref_ptrs;
+        rc = peer_send(c, p, JOUST_CMD_JOB, &job.base);
+    } else {
+        rc = coord_send_job(c, p, c->job_ptrs, n, NULL, 0);
+    }
     for (size_t i = n; i-- > 0;) {
         match *m = sent[i];
         if (rc < 0) {
@@ -641,6 +697,7 @@ static void on_message(coord *c, joust_wire_msg *m)
         p->outstanding = 0;
         p->alive = 1;
         p->registered = 1;
+        p->tables = r->has_job_tables && r->job_tables;
         p->ident = ident_of(c, p->name);
         p->unavailable = 0;
         p->drained = 0;
@@ -928,6 +985,12 @@ static void teardown(coord *c)
     free(c->refs);
     coord_sign_free(c);
     joust_u64map_free(&c->collapsed);
+    free(c->ref_ptrs);
+    free(c->pairs);
+    free(c->pair_ptrs);
+    free(c->tprompts);
+    free(c->tprompt_ptrs);
+    joust_rec_cursor_destroy(&c->images);
     joust_u64map_free(&c->active);
     joust_u64map_free(&c->prompts);
     coord_planning_free(c);
@@ -948,6 +1011,13 @@ static int signing_done(coord *c)
         (rc = c->cfg->after_signing(c->st, c->run, c->cfg->after_signing_arg)) == 0)
         rc = coord_collapsed_load(c);
     return rc;
+}
+
+/* The staged batch is as big as one commit may be (results or bytes). */
+static int batch_full(const coord *c)
+{
+    return c->batch_results >= c->cfg->commit_max ||
+           (c->cfg->commit_bytes && joust_batch_bytes(c->batch) >= c->cfg->commit_bytes);
 }
 
 static int loop(coord *c)
@@ -984,7 +1054,7 @@ static int loop(coord *c)
         }
         /* With the staged batch full and a write in flight, wait for the
          * write alone: the socket can wait. */
-        int full = c->batch_results >= c->cfg->commit_max;
+        int full = batch_full(c);
         zmq_pollitem_t items[2] = {{NULL, joust_committer_fd(c->committer), ZMQ_POLLIN, 0},
                                    {c->sock, 0, ZMQ_POLLIN, 0}};
         if (zmq_poll(items, full && busy ? 1 : 2, timeout) < 0 && errno != EINTR) {
@@ -995,7 +1065,7 @@ static int loop(coord *c)
             break;
         joust_wire_msg m;
         int r;
-        while (c->batch_results < c->cfg->commit_max && !c->stop_rc &&
+        while (!batch_full(c) && !c->stop_rc &&
                (r = joust_wire_recv(c->sock, 1, &m)) != JOUST_EAGAIN && r != JOUST_EIO) {
             if (r == JOUST_EPROTO) {
                 c->sum->rejected++;
@@ -1014,7 +1084,7 @@ static int loop(coord *c)
             break;
         }
         now = joust_now_ms();
-        if (c->batch_results >= c->cfg->commit_max ||
+        if (batch_full(c) ||
             (c->batch_results && now - c->batch_first_ms >= c->cfg->commit_ms) ||
             (!c->batch_results && joust_batch_count(c->batch)))
             commit_begin(c);
@@ -1085,6 +1155,11 @@ int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_c
     c.jobs = xmalloc(jm * sizeof *c.jobs);
     c.job_ptrs = xmalloc(jm * sizeof *c.job_ptrs);
     c.refs = xmalloc(2 * jm * sizeof *c.refs);
+    c.ref_ptrs = xmalloc(2 * jm * sizeof *c.ref_ptrs);
+    c.pairs = xmalloc(jm * sizeof *c.pairs);
+    c.pair_ptrs = xmalloc(jm * sizeof *c.pair_ptrs);
+    c.tprompts = xmalloc(jm * sizeof *c.tprompts);
+    c.tprompt_ptrs = xmalloc(jm * sizeof *c.tprompt_ptrs);
     joust_coord_config local = *cfg;
     local.job_matches = jm;
     c.cfg = &local;

@@ -53,6 +53,8 @@ typedef struct {
     uint32_t job_matches;      /* most matches in one JOB message */
     int commit_ms;             /* group commit interval */
     uint32_t commit_max;       /* results per commit, at most */
+    size_t commit_bytes;       /* staged record bytes per commit, at most: a
+                                * commit starts at whichever comes first */
     int heartbeat_ms;
     int liveness;              /* missed heartbeats before a worker is dropped */
     int progress;              /* 1: progress line on stderr (a terminal) */

@@ -50,6 +50,34 @@ static char *caption_of(coord *c, uint64_t pid, Joust__PromptRecord **last)
     return xstrdup((*last)->text);
 }
 
+/* Image id's record, read through c->images: one cursor for a planning
+ * round (or a recovery), which walks a prompt's images with next (a
+ * prompt's images have ascending, mostly consecutive ids) and seeks only
+ * across gaps, instead of one point lookup per image. */
+static int image_at(coord *c, uint64_t id, Joust__ImageRecord **out)
+{
+    int rc;
+    if (!c->images && (rc = joust_rec_cursor_new(c->st, JOUST_REC_IMAGES, 0, &c->images)) < 0)
+        return rc;
+    uint64_t at = joust_rec_cursor_id(c->images);
+    for (int steps = 0; at && at < id && steps < 4; steps++) {
+        joust_rec_cursor_next(c->images);
+        at = joust_rec_cursor_id(c->images);
+    }
+    if (at != id) {
+        joust_rec_cursor_seek(c->images, id);
+        at = joust_rec_cursor_id(c->images);
+    }
+    if (at != id)
+        return (rc = joust_rec_cursor_error(c->images)) < 0 ? rc : JOUST_ENOTFOUND;
+    *out = joust_rec_cursor_image(c->images);
+    joust_rec_cursor_next(c->images);
+    return *out ? 0 : JOUST_ECORRUPT;
+}
+
+/* Ends a planning round: the next reads the store afresh. */
+static void images_done(coord *c) { joust_rec_cursor_destroy(&c->images); }
+
 /* Loads a prompt group (text and the references of the images the run
  * covers) from the store; in a grouped run, a group (no text; each image
  * with its caption). */
@@ -94,7 +122,7 @@ static int prompt_load(coord *c, uint64_t pid, const uint64_t *ids, size_t n, pr
     char **models = xcalloc(n ? n : 1, sizeof *models);
     for (size_t i = 0; i < n && rc == 0; i++) {
         Joust__ImageRecord *ir;
-        if ((rc = joust_rec_image_get(c->st, owned[i], &ir)) < 0)
+        if ((rc = image_at(c, owned[i], &ir)) < 0)
             break;
         uint32_t model = (uint32_t)i; /* the first image with the same model name */
         for (size_t k = 0; k < i && ir->model; k++)
@@ -103,9 +131,11 @@ static int prompt_load(coord *c, uint64_t pid, const uint64_t *ids, size_t n, pr
                 break;
             }
         models[i] = ir->model ? xstrdup(ir->model) : NULL;
-        p->imgs[i] = (img_ref){ir->image_id, xstrdup(ir->uri), ir->latent, ir->has_latent, model, 0,
-                               (uint8_t)ir->has_content_hash, ir->content_hash,
-                               c->grouped ? caption_of(c, ir->prompt_id, &last) : NULL};
+        p->imgs[i] = (img_ref){.id = ir->image_id, .uri = xstrdup(ir->uri), .latent = ir->latent,
+                               .has_latent = ir->has_latent, .model = model,
+                               .has_content = (uint8_t)ir->has_content_hash,
+                               .content = ir->content_hash,
+                               .caption = c->grouped ? caption_of(c, ir->prompt_id, &last) : NULL};
         p->n++;
         joust_rec_free(ir);
     }
@@ -392,6 +422,7 @@ int coord_plan_more(coord *c)
                                         &c->run->plan_cursor)
                     : joust_rec_prompt_walk(c->st, c->run->plan_cursor, 0, plan_one, c,
                                             &c->run->plan_cursor);
+    images_done(c);
     if (rc < 0)
         return rc;
     if (c->stream) /* the walk stopped in it: the cursor stays on it */
@@ -540,6 +571,7 @@ int coord_recover(coord *c)
         coord_prompt_release(c, p);
     }
     rc = joust_rec_cursor_error(mi) ? joust_rec_cursor_error(mi) : joust_rec_cursor_error(oi);
+    images_done(c);
     joust_rec_cursor_destroy(&mi);
     joust_rec_cursor_destroy(&oi);
     c->sum->planned = recovered + done;

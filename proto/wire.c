@@ -118,7 +118,7 @@ static int validate(joust_wire_msg *m)
     }
     case JOUST_CMD_JOB: {
         const Joust__Job *j = (const Joust__Job *)m->body;
-        size_t items = j->n_matches + j->n_sign;
+        size_t items = j->n_matches + j->n_sign + j->n_pairs;
         if (items < 1 || items > JOUST_WIRE_MAX_MATCHES || j->run_id == 0)
             return reject(m, "JOB: match count or run_id out of range");
         for (size_t i = 0; i < j->n_sign; i++)
@@ -129,6 +129,21 @@ static int validate(joust_wire_msg *m)
             if (mj->match_id == 0 || mj->attempt == 0 || !validate_image(mj->first) ||
                 !validate_image(mj->second) || !valid_text(mj->prompt, 1 << 20))
                 return reject(m, "JOB: invalid match field");
+        }
+        if (j->n_prompts > JOUST_WIRE_MAX_MATCHES || j->n_images > 2 * JOUST_WIRE_MAX_MATCHES)
+            return reject(m, "JOB: table too long");
+        for (size_t i = 0; i < j->n_prompts; i++)
+            if (!valid_text(j->prompts[i]->text, 1 << 20))
+                return reject(m, "JOB: invalid table entry");
+        for (size_t i = 0; i < j->n_images; i++)
+            if (!validate_image(j->images[i]))
+                return reject(m, "JOB: invalid table entry");
+        for (size_t i = 0; i < j->n_pairs; i++) {
+            const Joust__PairJob *pj = j->pairs[i];
+            if (pj->match_id == 0 || pj->attempt == 0)
+                return reject(m, "JOB: invalid match field");
+            if (pj->prompt >= j->n_prompts || pj->first >= j->n_images || pj->second >= j->n_images)
+                return reject(m, "JOB: pair index out of range");
         }
         return 0;
     }

@@ -29,6 +29,7 @@
 #define STORE_SMALL_WRITE_BUFFER (8u << 20)  /* meta, runs, prompts, images */
 #define STORE_DB_WRITE_BUFFER (256u << 20)   /* all memtables together */
 #define STORE_BLOCK_CACHE (32u << 20)        /* shared by all families */
+#define STORE_CACHE_SHARD_BITS 2             /* 4 shards of 8 MiB */
 #define STORE_MAX_WAL (512ull << 20)         /* forces flushes of idle families */
 #define STORE_BYTES_PER_SYNC (1u << 20)
 /* Free space below which a store is not opened for writing: opening writes
@@ -157,6 +158,38 @@ static size_t prefix_successor(const void *prefix, size_t plen, unsigned char **
     return n;
 }
 
+/* The run's record families: written once per match, read back only by
+ * whole-run scans (scoring, recovery, export) and the odd point lookup. */
+static int run_record_family(joust_cf cf)
+{
+    return cf == JOUST_CF_MATCHES || cf == JOUST_CF_OUTCOMES || cf == JOUST_CF_RATIONALES;
+}
+
+/* Table options of one family. Point-lookup families (meta, prompts,
+ * images, runs, scores) keep bloom filters, their index and filter blocks
+ * in the block cache with high priority (L0's pinned). The run record
+ * families have no filter (nobody asks them "is this key here?" often
+ * enough to pay for building filters at every flush and compaction) and
+ * LZ4 down to the bottom level instead of ZSTD: with dynamic level bytes
+ * each flushed byte goes to the bottom level at its first compaction, and
+ * ZSTD there was the largest part of the coordinator's compaction time.
+ * set_filter_policy takes ownership of the policy; the table factory
+ * copies the options. */
+static void set_table_options(rocksdb_options_t *o, rocksdb_cache_t *cache, joust_cf cf)
+{
+    rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_block_cache(t, cache);
+    if (!run_record_family(cf))
+        rocksdb_block_based_options_set_filter_policy(t, rocksdb_filterpolicy_create_bloom_full(10));
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 1);
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks_with_high_priority(t, 1);
+    rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(t, 1);
+    rocksdb_options_set_block_based_table_factory(o, t);
+    rocksdb_block_based_options_destroy(t);
+    if (run_record_family(cf))
+        rocksdb_options_set_bottommost_compression(o, rocksdb_lz4_compression);
+}
+
 static rocksdb_options_t *make_cf_options(rocksdb_options_t *base, size_t write_buffer)
 {
     rocksdb_options_t *o = rocksdb_options_create_copy(base);
@@ -269,23 +302,21 @@ int joust_store_open(const char *path, int mode, joust_store_t **out)
     rocksdb_options_set_keep_log_file_num(o, 5);
     rocksdb_options_set_max_log_file_size(o, 16u << 20);
 
-    /* One small LRU cache for all families; bloom filters make "is this
-     * match already judged?" lookups cheap. set_filter_policy takes
-     * ownership of the policy, the table factory copies the options. */
-    s->cache = rocksdb_cache_create_lru(STORE_BLOCK_CACHE);
-    rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
-    rocksdb_block_based_options_set_block_cache(t, s->cache);
-    rocksdb_block_based_options_set_filter_policy(t, rocksdb_filterpolicy_create_bloom_full(10));
-    rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 1);
-    rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(t, 1);
-    rocksdb_options_set_block_based_table_factory(o, t);
-    rocksdb_block_based_options_destroy(t);
+    /* One small LRU cache for all families, in few shards (a 32 MiB cache
+     * in RocksDB's default 64 shards holds half a MiB per shard, and index
+     * and filter blocks kept getting evicted and read again). */
+    rocksdb_lru_cache_options_t *co = rocksdb_lru_cache_options_create();
+    rocksdb_lru_cache_options_set_capacity(co, STORE_BLOCK_CACHE);
+    rocksdb_lru_cache_options_set_num_shard_bits(co, STORE_CACHE_SHARD_BITS);
+    s->cache = rocksdb_cache_create_lru_opts(co);
+    rocksdb_lru_cache_options_destroy(co);
     s->db_opts = o;
 
     for (int i = 0; i < JOUST_CF_COUNT; i++) {
         int busy = i == JOUST_CF_MATCHES || i == JOUST_CF_OUTCOMES || i == JOUST_CF_RATIONALES ||
                    i == JOUST_CF_SCORES;
         s->cf_opts[i] = make_cf_options(o, busy ? STORE_WRITE_BUFFER : STORE_SMALL_WRITE_BUFFER);
+        set_table_options(s->cf_opts[i], s->cache, (joust_cf)i);
     }
 
     char *err = NULL;
@@ -533,6 +564,12 @@ size_t joust_batch_count(const joust_batch_t *b)
 {
     assert(b);
     return b->count;
+}
+
+size_t joust_batch_bytes(const joust_batch_t *b)
+{
+    assert(b);
+    return b->len;
 }
 
 void joust_batch_clear(joust_batch_t *b)

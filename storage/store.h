@@ -66,6 +66,8 @@ void joust_batch_put(joust_batch_t *b, joust_cf cf, const void *key, size_t klen
                      size_t vlen);
 void joust_batch_delete(joust_batch_t *b, joust_cf cf, const void *key, size_t klen);
 size_t joust_batch_count(const joust_batch_t *b);
+/* Bytes of the keys and values added so far (with a little framing). */
+size_t joust_batch_bytes(const joust_batch_t *b);
 void joust_batch_clear(joust_batch_t *b);
 /* Applies the batch atomically. sync != 0 syncs the WAL before returning:
  * callers acknowledge results to workers only after a synced write. */

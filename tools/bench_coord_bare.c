@@ -76,10 +76,10 @@ static int bare_worker(int fd, int idx, const joust_bare_config *cfg, const jous
         while (!done && (got = joust_wire_recv(s, 0, &m)) != JOUST_EAGAIN && got != JOUST_EIO) {
             if (got == 0 && m.cmd == JOUST_CMD_JOB) {
                 const Joust__Job *job = (const Joust__Job *)m.body;
-                for (size_t i = 0; i < job->n_matches; i++) {
+                for (size_t i = 0; i < job->n_pairs; i++) {
                     joust__match_result__init(&res[i]);
-                    res[i].match_id = job->matches[i]->match_id;
-                    res[i].attempt = job->matches[i]->attempt;
+                    res[i].match_id = job->pairs[i]->match_id;
+                    res[i].attempt = job->pairs[i]->attempt;
                     res[i].status = JOUST__OUTCOME_STATUS__OK;
                     res[i].has_p_first = 1;
                     res[i].p_first = 0.5;
@@ -87,7 +87,7 @@ static int bare_worker(int fd, int idx, const joust_bare_config *cfg, const jous
                 }
                 Joust__Result out = JOUST__RESULT__INIT;
                 out.run_id = job->run_id;
-                out.n_results = job->n_matches;
+                out.n_results = job->n_pairs;
                 out.results = ptrs;
                 rc = send_wait(s, NULL, 0, JOUST_CMD_RESULT, &out.base);
             } else if (got == 0 && m.cmd == JOUST_CMD_DISCONNECT) {
@@ -133,10 +133,10 @@ typedef struct {
     int64_t first_staged_ms;
     uint64_t next_id, committed;
     /* One JOB's messages, reused. */
-    Joust__MatchJob *jobs;
-    Joust__MatchJob **job_ptrs;
-    Joust__ImageRef *refs;
-    char (*uris)[24];
+    Joust__PairJob *pairs, **pair_ptrs;
+    Joust__PromptRef *prompts, **prompt_ptrs;
+    Joust__ImageRef *refs, **ref_ptrs;
+    char (*uris)[32];
 } bare;
 
 static bare_peer *bare_peer_of(bare *b, const joust_wire_msg *m)
@@ -149,38 +149,63 @@ static bare_peer *bare_peer_of(bare *b, const joust_wire_msg *m)
 
 static int bare_dispatch(bare *b)
 {
-    for (size_t k = 0; k < b->npeers; k++) {
-        bare_peer *p = &b->peers[k];
+    for (size_t w = 0; w < b->npeers; w++) {
+        bare_peer *p = &b->peers[w];
         while (p->outstanding < p->slots && b->next_id <= b->cfg->matches) {
             uint64_t left = b->cfg->matches - b->next_id + 1;
             uint32_t n = p->slots - p->outstanding;
             n = n < b->cfg->job_matches ? n : b->cfg->job_matches;
             n = left < n ? (uint32_t)left : n;
+            /* JOBs as joust sends them (docs/protocol.md §4): pairs with
+             * tables. Match k pairs two of the 16 images of prompt
+             * (k - 1) / 240 + 1, the way a prompt of 16 has 240 ordered
+             * pairs, so a JOB's tables are about as long as joust's. */
+            size_t np = 0, ni = 0;
+            uint64_t last_prompt = 0, img_ids[2 * JOUST_WIRE_MAX_MATCHES];
             for (uint32_t i = 0; i < n; i++) {
-                uint64_t id = b->next_id + i;
-                Joust__MatchJob *j = &b->jobs[i];
-                joust__match_job__init(j);
+                uint64_t id = b->next_id + i, k = id - 1, prompt = k / 240 + 1;
+                uint64_t pair[2] = {(prompt - 1) * 16 + k % 16 + 1, (prompt - 1) * 16 + (k / 16 + 1 + k % 16) % 16 + 1};
+                if (prompt != last_prompt) {
+                    joust__prompt_ref__init(&b->prompts[np]);
+                    b->prompts[np].prompt_id = prompt;
+                    b->prompts[np].text = "";
+                    b->prompt_ptrs[np] = &b->prompts[np];
+                    np++;
+                    last_prompt = prompt;
+                }
+                Joust__PairJob *j = &b->pairs[i];
+                joust__pair_job__init(j);
                 j->match_id = id;
                 j->attempt = 1;
-                j->prompt_id = id / 8 + 1;
-                j->prompt = "";
+                j->prompt = (uint32_t)(np - 1);
                 for (int s = 0; s < 2; s++) {
-                    Joust__ImageRef *r = &b->refs[2 * i + (uint32_t)s];
-                    joust__image_ref__init(r);
-                    r->image_id = 2 * id + (uint64_t)s;
-                    snprintf(b->uris[2 * i + (uint32_t)s], sizeof b->uris[0], "img/%" PRIu64 ".jpg",
-                             r->image_id);
-                    r->uri = b->uris[2 * i + (uint32_t)s];
+                    size_t at = 0;
+                    while (at < ni && img_ids[at] != pair[s]) /* a JOB has ~32 images */
+                        at++;
+                    if (at == ni) {
+                        Joust__ImageRef *r = &b->refs[ni];
+                        joust__image_ref__init(r);
+                        r->image_id = img_ids[ni] = pair[s];
+                        snprintf(b->uris[ni], sizeof b->uris[0], "img/%" PRIu64 ".jpg", pair[s]);
+                        r->uri = b->uris[ni];
+                        b->ref_ptrs[ni++] = r;
+                    }
+                    if (s == 0)
+                        j->first = (uint32_t)at;
+                    else
+                        j->second = (uint32_t)at;
                 }
-                j->first = &b->refs[2 * i];
-                j->second = &b->refs[2 * i + 1];
-                b->job_ptrs[i] = j;
+                b->pair_ptrs[i] = j;
             }
             Joust__Job job = JOUST__JOB__INIT;
             job.run_id = BARE_RUN_ID;
             job.lease_ms = 60000;
-            job.n_matches = n;
-            job.matches = b->job_ptrs;
+            job.n_pairs = n;
+            job.pairs = b->pair_ptrs;
+            job.n_prompts = np;
+            job.prompts = b->prompt_ptrs;
+            job.n_images = ni;
+            job.images = b->ref_ptrs;
             int rc = joust_wire_send(b->sock, p->rid, p->rid_len, JOUST_CMD_JOB, &job.base);
             if (rc == JOUST_EAGAIN)
                 break;
@@ -199,7 +224,7 @@ static void bare_on_result(bare *b, bare_peer *p, const Joust__Result *r)
         const Joust__MatchResult *x = r->results[i];
         uint64_t id = x->match_id;
         Joust__OutcomeRecord o = JOUST__OUTCOME_RECORD__INIT;
-        o.prompt_id = id / 8 + 1;
+        o.prompt_id = (id - 1) / 240 + 1; /* the bare keeps no pairs: ids of the same size */
         o.first = 2 * id;
         o.second = 2 * id + 1;
         o.status = x->status;
@@ -260,6 +285,12 @@ static int bare_commit_reap(bare *b, int block)
     return 0;
 }
 
+static int bare_full(const bare *b)
+{
+    return b->nstaged >= b->cfg->commit_max ||
+           (b->cfg->commit_bytes && joust_batch_bytes(b->batch) >= b->cfg->commit_bytes);
+}
+
 static int bare_loop(bare *b)
 {
     const joust_bare_config *cfg = b->cfg;
@@ -277,7 +308,7 @@ static int bare_loop(bare *b)
             int64_t left = b->first_staged_ms + cfg->commit_ms - joust_now_ms();
             timeout = left < 0 ? 0 : (int)left;
         }
-        int full = b->nstaged >= cfg->commit_max;
+        int full = bare_full(b);
         zmq_pollitem_t items[2] = {{NULL, joust_committer_fd(b->committer), ZMQ_POLLIN, 0},
                                    {b->sock, 0, ZMQ_POLLIN, 0}};
         if (zmq_poll(items, full && busy ? 1 : 2, timeout) < 0 && errno != EINTR)
@@ -286,7 +317,7 @@ static int bare_loop(bare *b)
             break;
         joust_wire_msg m;
         int r;
-        while (b->nstaged < cfg->commit_max &&
+        while (!bare_full(b) &&
                (r = joust_wire_recv(b->sock, 1, &m)) != JOUST_EAGAIN && r != JOUST_EIO) {
             bare_peer *p = r == 0 ? bare_peer_of(b, &m) : NULL;
             if (r == 0 && m.cmd == JOUST_CMD_READY && !p) {
@@ -301,7 +332,7 @@ static int bare_loop(bare *b)
             }
             joust_wire_msg_clear(&m);
         }
-        if (b->nstaged >= cfg->commit_max ||
+        if (bare_full(b) ||
             (b->nstaged && joust_now_ms() - b->first_staged_ms >= cfg->commit_ms))
             bare_commit_begin(b);
         if (b->committed + b->nflight + b->nstaged == cfg->matches && b->nstaged)
@@ -355,9 +386,12 @@ static int bare_coordinator(const joust_bare_config *cfg, const int *fds, joust_
     if (rc == 0 && (rc = joust_store_open(cfg->db, JOUST_STORE_CREATE, &b.st)) == 0 &&
         (rc = joust_committer_new(b.st, &b.committer)) == 0) {
         b.batch = joust_batch_new();
-        b.jobs = xmalloc(cfg->job_matches * sizeof *b.jobs);
-        b.job_ptrs = xmalloc(cfg->job_matches * sizeof *b.job_ptrs);
+        b.pairs = xmalloc(cfg->job_matches * sizeof *b.pairs);
+        b.pair_ptrs = xmalloc(cfg->job_matches * sizeof *b.pair_ptrs);
+        b.prompts = xmalloc(cfg->job_matches * sizeof *b.prompts);
+        b.prompt_ptrs = xmalloc(cfg->job_matches * sizeof *b.prompt_ptrs);
         b.refs = xmalloc(2 * cfg->job_matches * sizeof *b.refs);
+        b.ref_ptrs = xmalloc(2 * cfg->job_matches * sizeof *b.ref_ptrs);
         b.uris = xmalloc(2 * cfg->job_matches * sizeof *b.uris);
         int64_t t0 = joust_now_us();
         b.last_progress_ms = joust_now_ms();
@@ -383,9 +417,12 @@ static int bare_coordinator(const joust_bare_config *cfg, const int *fds, joust_
     free(b.peers);
     free(b.staged);
     free(b.flight);
-    free(b.jobs);
-    free(b.job_ptrs);
+    free(b.pairs);
+    free(b.pair_ptrs);
+    free(b.prompts);
+    free(b.prompt_ptrs);
     free(b.refs);
+    free(b.ref_ptrs);
     free(b.uris);
     zmq_close(b.sock);
     zmq_ctx_term(ctx);

@@ -14,6 +14,7 @@
  * when the store does not hold exactly `matches` outcomes. */
 #ifndef JOUST_BENCH_COORD_BARE_H
 #define JOUST_BENCH_COORD_BARE_H
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -23,6 +24,7 @@ typedef struct {
     uint32_t slots;        /* credit per worker */
     uint32_t job_matches;  /* matches per JOB, 1..1024 */
     uint32_t commit_max;   /* results per group commit */
+    size_t commit_bytes;   /* or staged bytes, whichever comes first */
     int commit_ms;         /* oldest staged result waits at most this */
     int curve;             /* CURVE with keys made in memory */
 } joust_bare_config;

@@ -170,6 +170,7 @@ static void send_ready(worker *w)
     r.slots = (uint32_t)w->cfg->slots;
     r.judge = (char *)w->cfg->judge;
     r.build = "joust " JOUST_VERSION;
+    r.has_job_tables = r.job_tables = 1;
     if (send_msg(w, JOUST_CMD_READY, &r.base) == 0) {
         w->need_ready = 0;
         send_results(w);
@@ -322,6 +323,30 @@ static void sign_job(worker *w, const Joust__Job *job)
     free(sigs);
 }
 
+static joust_judge_image judge_img(const Joust__ImageRef *r)
+{
+    return (joust_judge_image){r->image_id, r->uri, r->latent, r->has_latent};
+}
+
+static void submit_one(worker *w, const joust_judge_req *req)
+{
+    int rc = joust_judge_submit(w->judge, req);
+    if (rc < 0) {
+        /* The judge cannot take it: report a judge error so the
+         * coordinator re-dispatches it instead of waiting for a lease. */
+        joust_judge_res res = {.match_id = req->match_id, .attempt = req->attempt,
+                               .status = JOUST_STATUS_INFRA_ERROR};
+        char msg[128];
+        snprintf(msg, sizeof msg, "judge refused match %llu: %s",
+                 (unsigned long long)req->match_id, joust_strerror(rc));
+        res.error = xstrdup(msg);
+        Joust__MatchResult *r = outbox_add(&w->out, &res);
+        send_list(w, &r, 1);
+    }
+}
+
+/* A JOB's matches, as MatchJobs or as pairs indexing its tables
+ * (docs/protocol.md §4; wire.c checked the indexes). */
 static void submit_job(worker *w, const Joust__Job *job)
 {
     w->run_id = job->run_id;
@@ -329,28 +354,22 @@ static void submit_job(worker *w, const Joust__Job *job)
         sign_job(w, job);
     for (size_t i = 0; i < job->n_matches; i++) {
         const Joust__MatchJob *m = job->matches[i];
-        joust_judge_req req = {
-            .match_id = m->match_id,
-            .attempt = m->attempt,
-            .prompt_id = m->prompt_id,
-            .prompt = m->prompt,
-            .first = {m->first->image_id, m->first->uri, m->first->latent, m->first->has_latent},
-            .second = {m->second->image_id, m->second->uri, m->second->latent, m->second->has_latent},
-            .caption = {m->first->caption, m->second->caption},
-        };
-        int rc = joust_judge_submit(w->judge, &req);
-        if (rc < 0) {
-            /* The judge cannot take it: report a judge error so the
-             * coordinator re-dispatches it instead of waiting for a lease. */
-            joust_judge_res res = {.match_id = m->match_id, .attempt = m->attempt,
-                                   .status = JOUST_STATUS_INFRA_ERROR};
-            char msg[128];
-            snprintf(msg, sizeof msg, "judge refused match %llu: %s",
-                     (unsigned long long)m->match_id, joust_strerror(rc));
-            res.error = xstrdup(msg);
-            Joust__MatchResult *r = outbox_add(&w->out, &res);
-            send_list(w, &r, 1);
-        }
+        joust_judge_req req = {.match_id = m->match_id, .attempt = m->attempt,
+                               .prompt_id = m->prompt_id, .prompt = m->prompt,
+                               .first = judge_img(m->first), .second = judge_img(m->second),
+                               .caption = {m->first->caption, m->second->caption}};
+        submit_one(w, &req);
+    }
+    for (size_t i = 0; i < job->n_pairs; i++) {
+        const Joust__PairJob *m = job->pairs[i];
+        const Joust__PromptRef *p = job->prompts[m->prompt];
+        joust_judge_req req = {.match_id = m->match_id, .attempt = m->attempt,
+                               .prompt_id = p->prompt_id, .prompt = p->text,
+                               .first = judge_img(job->images[m->first]),
+                               .second = judge_img(job->images[m->second]),
+                               .caption = {job->images[m->first]->caption,
+                                           job->images[m->second]->caption}};
+        submit_one(w, &req);
     }
 }
 

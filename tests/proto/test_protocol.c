@@ -140,6 +140,7 @@ static void *coord_main(void *arg)
 /* Overrides for the next coord_start (0: the default). */
 static uint32_t next_max_lost, next_drain_after;
 static int next_sign;
+static size_t next_commit_bytes; /* with it: commit_ms and commit_max out of reach */
 static const char *next_curve_secret, *next_curve_allow;
 
 static void coord_start(coord_thread *c, joust_store_t *st, const char *run, uint32_t lease_ms,
@@ -161,6 +162,12 @@ static void coord_start(coord_thread *c, joust_store_t *st, const char *run, uin
     c->cfg.log_every_ms = 500;
     if (next_max_lost)
         c->cfg.max_lost = next_max_lost;
+    if (next_commit_bytes) {
+        c->cfg.commit_bytes = next_commit_bytes;
+        c->cfg.commit_ms = 600000;
+        c->cfg.commit_max = 1000;
+    }
+    next_commit_bytes = 0;
     if (next_drain_after)
         c->cfg.drain_after = next_drain_after;
     c->cfg.curve_secret = next_curve_secret;
@@ -545,6 +552,34 @@ static void test_coordinator_basics(void)
 }
 
 /* ------------------------------------------------------------ A2 ------- */
+
+/* A commit starts once commit_bytes of records are staged, long before
+ * commit_ms or commit_max: each result here is ACKed at once. */
+static void test_commit_bytes(void)
+{
+    joust_store_t *st = make_store("a13", 3);
+    coord_thread c;
+    next_commit_bytes = 1;
+    coord_start(&c, st, "a13", 10000, 2);
+    joust_wire_msg m;
+    fake w;
+    fake_open(&w, c.endpoint);
+    fake_ready(&w, "fw", 3);
+    CHECK(fake_take(&w, JOUST_CMD_JOB, 3000, &m, 1));
+    CHECK(m.body && ((const Joust__Job *)m.body)->n_matches == 3);
+    joust_wire_msg_clear(&m);
+    for (uint64_t id = 1; id <= 3; id++) {
+        fake_result(&w, 1, id, 1, JOUST__OUTCOME_STATUS__OK, 0.5, NULL);
+        CHECK(fake_take_ack(&w, id, 3000));
+    }
+    CHECK(fake_take(&w, JOUST_CMD_DISCONNECT, 3000, &m, 1));
+    CHECK(m.body && ((const Joust__Disconnect *)m.body)->run_complete);
+    joust_wire_msg_clear(&m);
+    coord_join(&c);
+    CHECK(c.rc == 0 && c.sum.complete && c.sum.ok == 3);
+    fake_close(&w);
+    joust_store_destroy(&st);
+}
 
 static void test_lease_expiry(void)
 {
@@ -1437,6 +1472,8 @@ int main(int argc, char **argv)
         test_restart_resend();
     if (!only || !strcmp(only, "a12"))
         test_signing();
+    if (!only || !strcmp(only, "a13"))
+        test_commit_bytes();
     if (!only || !strcmp(only, "b1"))
         test_worker_registers();
     if (!only || !strcmp(only, "b2"))

@@ -822,6 +822,99 @@ static void test_sign(void)
     REJECTED("RESULT: invalid signature");
 }
 
+/* JOBs with tables (docs/protocol.md §4): indexes must fall inside the
+ * tables, table entries are checked like MatchJob fields, and pairs count
+ * towards the 1024 matches of a JOB together with MatchJobs. */
+static void test_job_tables(void)
+{
+    joust_wire_msg m;
+    Joust__ImageRef ia = JOUST__IMAGE_REF__INIT, ib = JOUST__IMAGE_REF__INIT;
+    ia.image_id = 1;
+    ia.uri = "a.png";
+    ib.image_id = 2;
+    ib.uri = "b.png";
+    Joust__ImageRef *imgs[] = {&ia, &ib};
+    Joust__PromptRef pr = JOUST__PROMPT_REF__INIT;
+    pr.prompt_id = 7;
+    pr.text = "a prompt";
+    Joust__PromptRef *prs[] = {&pr};
+    Joust__PairJob pj = JOUST__PAIR_JOB__INIT, pk = JOUST__PAIR_JOB__INIT;
+    pj.match_id = 1;
+    pj.attempt = 1;
+    pj.prompt = 0;
+    pj.first = 0;
+    pj.second = 1;
+    pk = pj;
+    pk.match_id = 2;
+    pk.first = 1;
+    pk.second = 0;
+    Joust__PairJob *pjs[] = {&pj, &pk};
+    Joust__Job job = JOUST__JOB__INIT;
+    job.run_id = 1;
+    job.lease_ms = 1000;
+    job.n_prompts = 1;
+    job.prompts = prs;
+    job.n_images = 2;
+    job.images = imgs;
+    job.n_pairs = 2;
+    job.pairs = pjs;
+    CHECK_RC(c_send(JOUST_CMD_JOB, &job.base));
+    CHECK_RC(recv_wait(dealer, 0, &m));
+    const Joust__Job *got = (const Joust__Job *)m.body;
+    CHECK(m.cmd == JOUST_CMD_JOB && got && got->n_pairs == 2 && got->n_matches == 0);
+    CHECK(!strcmp(got->prompts[got->pairs[1]->prompt]->text, "a prompt"));
+    CHECK(got->images[got->pairs[1]->first]->image_id == 2);
+    CHECK(got->images[got->pairs[1]->second]->image_id == 1);
+    joust_wire_msg_clear(&m);
+
+    pk.second = 2; /* past the image table */
+    CHECK_RC(c_send(JOUST_CMD_JOB, &job.base));
+    REJECTED_AT_WORKER("JOB: pair index out of range");
+    pk.second = 0;
+    pk.prompt = 1; /* past the prompt table */
+    CHECK_RC(c_send(JOUST_CMD_JOB, &job.base));
+    REJECTED_AT_WORKER("JOB: pair index out of range");
+    pk.prompt = 0;
+    pk.attempt = 0;
+    CHECK_RC(c_send(JOUST_CMD_JOB, &job.base));
+    REJECTED_AT_WORKER("JOB: invalid match field");
+    pk.attempt = 1;
+    ib.uri = "";
+    CHECK_RC(c_send(JOUST_CMD_JOB, &job.base));
+    REJECTED_AT_WORKER("JOB: invalid table entry");
+    ib.uri = "b.png";
+    job.n_images = 2049;
+    Joust__ImageRef **many = malloc(2049 * sizeof *many);
+    for (int i = 0; i < 2049; i++)
+        many[i] = &ia;
+    job.images = many;
+    CHECK_RC(c_send(JOUST_CMD_JOB, &job.base));
+    REJECTED_AT_WORKER("JOB: table too long");
+    free(many);
+    job.n_images = 2;
+    job.images = imgs;
+    /* 1023 MatchJobs + 2 pairs are too many */
+    Joust__MatchJob mj = JOUST__MATCH_JOB__INIT;
+    mj.match_id = 3;
+    mj.attempt = 1;
+    mj.prompt = "p";
+    mj.first = &ia;
+    mj.second = &ib;
+    Joust__MatchJob **mjs = malloc(1023 * sizeof *mjs);
+    for (int i = 0; i < 1023; i++)
+        mjs[i] = &mj;
+    job.matches = mjs;
+    job.n_matches = 1023;
+    CHECK_RC(c_send(JOUST_CMD_JOB, &job.base));
+    REJECTED_AT_WORKER("match count");
+    job.n_matches = 1022;
+    CHECK_RC(c_send(JOUST_CMD_JOB, &job.base));
+    CHECK_RC(recv_wait(dealer, 0, &m));
+    CHECK(m.body && ((Joust__Job *)m.body)->n_matches == 1022);
+    joust_wire_msg_clear(&m);
+    free(mjs);
+}
+
 static void test_unknown_peer(void)
 {
     Joust__Heartbeat hb = JOUST__HEARTBEAT__INIT;
@@ -862,6 +955,7 @@ int main(void)
     test_bad_ready();
     test_bad_job();
     test_sign();
+    test_job_tables();
     test_unknown_peer();
 
     zmq_close(dealer);

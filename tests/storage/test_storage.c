@@ -324,6 +324,7 @@ static void test_batch(joust_store_t *s)
     joust_batch_put(b, JOUST_CF_META, "counter", 7, "1", 1);
     joust_batch_delete(b, JOUST_CF_RUNS, "key-1", 5);
     CHECK(joust_batch_count(b) == 5);
+    CHECK(joust_batch_bytes(b) >= 2 + 5 + 2 + 7 + 2 + 6 + 7 + 1 + 5);
     /* Nothing is visible before the write. */
     CHECK(absent(s, JOUST_CF_MATCHES, "m1", 2));
     CHECK(has(s, JOUST_CF_RUNS, "key-1", 5, "value in runs", 13));
