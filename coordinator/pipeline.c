@@ -127,8 +127,11 @@ int joust_pipeline_score(joust_store_t *st, const joust_pipeline_config *cfg)
     }
     joust_score_summary sum;
     joust_score_table *table = NULL;
-    if ((rc = joust_scores_compute_table(st, run, &cfg->score, &sum, &table)) == 0)
+    if ((rc = joust_scores_compute_table(st, run, &cfg->score, &sum, &table)) == 0) {
+        joust_pipe_event fitted = {.step = JOUST_PIPE_FITTED, .st = st, .run = run, .scores = &sum};
+        emit(cfg, &fitted);
         rc = joust_output_scores(st, run, &sum, table, cfg->out_dir, cfg->summary);
+    }
     joust_score_table_destroy(&table);
     if (rc == 0) {
         joust_pipe_event ev = {.step = JOUST_PIPE_SCORED, .st = st, .run = run, .scores = &sum};

@@ -53,6 +53,7 @@ typedef enum {
     JOUST_PIPE_INGESTED = 1, /* manifest, ingest */
     JOUST_PIPE_RUN_OPENED,   /* run, retry_again (before any worker starts) */
     JOUST_PIPE_JUDGED,       /* run, judged (also when stopped early; workers have exited) */
+    JOUST_PIPE_FITTED,       /* run, scores (fitted and stored; the files come next) */
     JOUST_PIPE_SCORED        /* run, scores (the files are written) */
 } joust_pipe_step;
 

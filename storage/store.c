@@ -788,3 +788,38 @@ int joust_store_delete_prefix(joust_store_t *self, joust_cf cf, const void *pref
     free(upper);
     return rc;
 }
+
+/* ---- maintenance and sizes ---- */
+
+int joust_store_compact(joust_store_t *self)
+{
+    assert(self);
+    if (self->readonly)
+        return JOUST_EUNSUPPORTED;
+    for (int i = 0; i < JOUST_CF_COUNT; i++)
+        rocksdb_compact_range_cf(self->db, self->cf[i], NULL, 0, NULL, 0);
+    return 0;
+}
+
+static uint64_t cf_property(joust_store_t *self, joust_cf cf, const char *name)
+{
+    uint64_t v = 0;
+    return rocksdb_property_int_cf(self->db, self->cf[cf], name, &v) == 0 ? v : 0;
+}
+
+uint64_t joust_store_sst_bytes(joust_store_t *self, joust_cf cf)
+{
+    assert(self && valid_cf(cf));
+    return cf_property(self, cf, "rocksdb.total-sst-files-size");
+}
+
+void joust_store_memory(joust_store_t *self, joust_store_mem *out)
+{
+    assert(self && out);
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < JOUST_CF_COUNT; i++) {
+        out->memtables += cf_property(self, (joust_cf)i, "rocksdb.cur-size-all-mem-tables");
+        out->table_readers += cf_property(self, (joust_cf)i, "rocksdb.estimate-table-readers-mem");
+    }
+    out->block_cache = rocksdb_cache_get_usage(self->cache);
+}

@@ -105,6 +105,18 @@ int joust_store_failed(joust_store_t *self);
 enum { JOUST_FAULT_WRITE = 1, JOUST_FAULT_SYNC = 2 };
 void joust_store_fault(joust_store_t *self, int mode, long after);
 
+/* Compacts every family down to its bottom level (flushing the memtables
+ * first), e.g. before measuring a store's size. */
+int joust_store_compact(joust_store_t *self);
+/* Bytes of cf's SST files (RocksDB's total-sst-files-size); 0 if unknown. */
+uint64_t joust_store_sst_bytes(joust_store_t *self, joust_cf cf);
+/* RocksDB's own memory now: every family's memtables, what the block cache
+ * holds, and the table readers' index and filter memory outside it. */
+typedef struct {
+    uint64_t memtables, block_cache, table_readers;
+} joust_store_mem;
+void joust_store_memory(joust_store_t *self, joust_store_mem *out);
+
 /* Name of a column family as stored in RocksDB ("default", "runs", ...). */
 const char *joust_cf_name(joust_cf cf);
 

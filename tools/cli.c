@@ -657,6 +657,7 @@ void cli_report(const joust_pipe_event *ev, void *arg)
                             "the same command again to resume\n", ev->run->name, cs->stopped);
         break;
     }
+    case JOUST_PIPE_FITTED:
     case JOUST_PIPE_SCORED: /* output.c printed the summary */
         break;
     }

@@ -3,6 +3,8 @@
  * Bradley–Terry fit). Results and commands live in docs/benchmarks.md. */
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,11 +54,70 @@ static int write_manifest(const char *path, uint64_t images, int per_prompt, uin
     return fclose(f) == 0 ? 0 : JOUST_EIO;
 }
 
+/* Samples, while the coordinator judges, the heap in use (mallinfo2:
+ * joust's own allocations and RocksDB's together) and RocksDB's own memory
+ * (memtables, block cache, table readers); the coordinator's own state is
+ * the difference, counted from its level when judging starts. */
+typedef struct {
+    joust_store_t *st;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    int judging, quit, based;
+    int64_t base;                /* heap - RocksDB when judging started */
+    int64_t own_peak;            /* most heap - RocksDB - base seen */
+    uint64_t rocks_peak;         /* most RocksDB memory seen */
+} mem_sampler;
+
+static void sample_once(mem_sampler *m)
+{
+    struct mallinfo2 mi = mallinfo2();
+    joust_store_mem sm;
+    joust_store_memory(m->st, &sm);
+    uint64_t rocks = sm.memtables + sm.block_cache + sm.table_readers;
+    int64_t other = (int64_t)(mi.uordblks + mi.hblkhd) - (int64_t)rocks;
+    if (!m->based) {
+        m->base = other;
+        m->based = 1;
+    }
+    if (other - m->base > m->own_peak)
+        m->own_peak = other - m->base;
+    if (rocks > m->rocks_peak)
+        m->rocks_peak = rocks;
+}
+
+static void *sampler_main(void *arg)
+{
+    mem_sampler *m = arg;
+    pthread_mutex_lock(&m->mu);
+    while (!m->quit) {
+        if (m->judging)
+            sample_once(m);
+        pthread_mutex_unlock(&m->mu);
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+        pthread_mutex_lock(&m->mu);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+static void sampler_judging(mem_sampler *m, int on)
+{
+    pthread_mutex_lock(&m->mu);
+    if (on || m->judging)
+        sample_once(m);
+    m->judging = on;
+    pthread_mutex_unlock(&m->mu);
+}
+
 typedef struct {
     uint64_t images, matches;
-    double ingest_s, run_s, score_s, judge_rate;
-    long rss_after_run_kb, rss_after_score_kb;
-    int64_t t0, t_ingested, t_judged;
+    double ingest_s, run_s, score_s, export_s, compact_s, judge_rate;
+    long rss_ingest_kb, rss_after_run_kb, rss_after_score_kb, rss_after_export_kb;
+    int64_t t0, t_ingested, t_judged, t_fitted;
+    uint64_t image_bytes, match_bytes, store_bytes; /* SST files after compaction */
+    int64_t own_peak;
+    uint64_t rocks_peak;
+    mem_sampler *mem;
 } scale_result;
 
 /* Takes the time of each step of the pipeline (and the memory after it). */
@@ -68,22 +129,48 @@ static void bench_tap(const joust_pipe_event *ev, void *arg)
         joust_log_set_level(JOUST_LOG_INFO);
         r->t_ingested = now;
         r->ingest_s = (double)(now - r->t0) / 1000;
+        r->rss_ingest_kb = peak_rss_kb(RUSAGE_SELF);
+        if (r->mem)
+            sampler_judging(r->mem, 1);
     } else if (ev->step == JOUST_PIPE_JUDGED) {
+        if (r->mem)
+            sampler_judging(r->mem, 0);
         r->t_judged = now;
         r->run_s = (double)(now - r->t_ingested) / 1000;
         r->matches = ev->judged->ok + ev->judged->failed;
         r->judge_rate = ev->judged->seconds > 0 ? (double)r->matches / ev->judged->seconds : 0;
         r->rss_after_run_kb = peak_rss_kb(RUSAGE_SELF);
-    } else if (ev->step == JOUST_PIPE_SCORED) {
+    } else if (ev->step == JOUST_PIPE_FITTED) {
+        r->t_fitted = now;
         r->score_s = (double)(now - r->t_judged) / 1000;
         r->rss_after_score_kb = peak_rss_kb(RUSAGE_SELF);
+    } else if (ev->step == JOUST_PIPE_SCORED) {
+        r->export_s = (double)(now - r->t_fitted) / 1000;
+        r->rss_after_export_kb = peak_rss_kb(RUSAGE_SELF);
     }
 }
 
+/* The store's size after a full compaction: the image and prompt families
+ * per image, the run-record families per match, all of it. */
+static void measure_store(joust_store_t *st, scale_result *r)
+{
+    int64_t t = joust_now_ms();
+    joust_store_compact(st);
+    r->compact_s = (double)(joust_now_ms() - t) / 1000;
+    r->image_bytes = joust_store_sst_bytes(st, JOUST_CF_IMAGES) + joust_store_sst_bytes(st, JOUST_CF_PROMPTS);
+    r->match_bytes = joust_store_sst_bytes(st, JOUST_CF_MATCHES) +
+                     joust_store_sst_bytes(st, JOUST_CF_OUTCOMES) +
+                     joust_store_sst_bytes(st, JOUST_CF_RATIONALES);
+    r->store_bytes = 0;
+    for (int cf = 0; cf < JOUST_CF_COUNT; cf++)
+        r->store_bytes += joust_store_sst_bytes(st, (joust_cf)cf);
+}
+
 /* The pipeline on a fresh store at db: ingest, judge, and fit + write the
- * scores under out_dir (NULL: judge only), timed into r. */
+ * scores under out_dir (NULL: judge only), timed into r. With measure: the
+ * coordinator's memory while judging, and the store after compaction. */
 static int bench_pipeline(const cli_opts *o, const char *db, const char *manifest,
-                          const char *out_dir, scale_result *r)
+                          const char *out_dir, int measure, scale_result *r)
 {
     joust_store_t *st;
     int rc;
@@ -91,6 +178,12 @@ static int bench_pipeline(const cli_opts *o, const char *db, const char *manifes
         return rc;
     cli_run run;
     joust_pipeline_config pc;
+    mem_sampler mem = {.st = st};
+    if (measure) {
+        pthread_mutex_init(&mem.mu, NULL);
+        pthread_create(&mem.thread, NULL, sampler_main, &mem);
+        r->mem = &mem;
+    }
     if ((rc = cli_pipeline_setup(o, manifest, &run, &pc)) == 0) {
         pc.summary = NULL;
         run.tap = bench_tap;
@@ -100,6 +193,18 @@ static int bench_pipeline(const cli_opts *o, const char *db, const char *manifes
         joust_log_set_level(JOUST_LOG_ERROR); /* the missing image files are expected */
         rc = joust_pipeline_run(st, &pc, NULL);
         joust_log_set_level(JOUST_LOG_INFO);
+    }
+    if (measure) {
+        pthread_mutex_lock(&mem.mu);
+        mem.quit = 1;
+        pthread_mutex_unlock(&mem.mu);
+        pthread_join(mem.thread, NULL);
+        pthread_mutex_destroy(&mem.mu);
+        r->own_peak = mem.own_peak;
+        r->rocks_peak = mem.rocks_peak;
+        r->mem = NULL;
+        if (rc == 0)
+            measure_store(st, r);
     }
     free((char *)pc.spec.judge_options);
     cli_run_clear(&run);
@@ -115,7 +220,7 @@ static int scale_once(cli_opts *o, const char *dir, uint64_t images, scale_resul
     memset(r, 0, sizeof *r);
     r->images = images;
     int rc = write_manifest(manifest, images, o->per_prompt, o->seed);
-    return rc < 0 ? rc : bench_pipeline(o, db, manifest, dir, r);
+    return rc < 0 ? rc : bench_pipeline(o, db, manifest, dir, 1, r);
 }
 
 /* The benchmarks' options: the sim judge, prompts of 16, big slots and
@@ -135,14 +240,19 @@ static int bench_begin(int argc, char **argv, const char *usage, cli_opts *o)
     return 0;
 }
 
+static double mib(long kb) { return (double)kb / 1024.0; }
+
 static int bench_scale(int argc, char **argv)
 {
     cli_opts o;
     int code = bench_begin(argc, argv,
                            "usage: joust bench scale [--images N] [--per-prompt K] [--order fixed] [--out DIR]\n"
                            "Runs a synthetic manifest of N images (default 1000000) in prompts of K (default\n"
-                           "16) with the sim judge and 2 local workers, first at N/10 then at N, and reports\n"
-                           "peak memory of the coordinator process per image (total and marginal).\n",
+                           "16) with the sim judge and 2 local workers, first at N/10 then at N: ingest,\n"
+                           "judge, score (fit and store), export (the files). Reports the time of each\n"
+                           "phase, the recording rate, the process's peak RSS after each phase, the\n"
+                           "coordinator's own state against RocksDB's memory while judging, and the\n"
+                           "store's bytes per image and per match after a full compaction.\n",
                            &o);
     if (code)
         return code - 1;
@@ -155,21 +265,32 @@ static int bench_scale(int argc, char **argv)
         rc = scale_once(&o, dir, n, &big);
     if (rc < 0)
         return 1;
-    printf("\n| images | per prompt | order | matches | ingest s | judge s | matches/s | score s |"
-           " coordinator peak RSS after judging | after scoring |\n"
-           "|---|---|---|---|---|---|---|---|---|---|\n");
     const scale_result *rs[] = {&small, &big};
+    printf("\n| images | per prompt | order | matches | ingest s | judge s | matches/s | score s |"
+           " export s | total s | peak RSS after ingest / judge / score / export (MiB) |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < 2; i++)
-        printf("| %" PRIu64 " | %d | %s | %" PRIu64 " | %.1f | %.1f | %.0f | %.1f | %.1f MiB | %.1f MiB |\n",
+        printf("| %" PRIu64 " | %d | %s | %" PRIu64 " | %.1f | %.1f | %.0f | %.1f | %.1f | %.1f |"
+               " %.0f / %.0f / %.0f / %.0f |\n",
                rs[i]->images, o.per_prompt, o.order, rs[i]->matches, rs[i]->ingest_s, rs[i]->run_s,
-               rs[i]->run_s > 0 ? (double)rs[i]->matches / rs[i]->run_s : 0, rs[i]->score_s,
-               rs[i]->rss_after_run_kb / 1024.0, rs[i]->rss_after_score_kb / 1024.0);
-    double per_image = big.rss_after_run_kb * 1024.0 / (double)big.images;
-    double marginal = (double)(big.rss_after_run_kb - small.rss_after_run_kb) * 1024.0 /
-                      (double)(big.images - small.images);
-    printf("\ncoordinator bytes per image (peak RSS while judging / images): %.0f; marginal "
-           "(growth from %" PRIu64 " to %" PRIu64 " images): %.1f\n",
-           per_image, small.images, big.images, marginal);
+               rs[i]->judge_rate, rs[i]->score_s, rs[i]->export_s,
+               rs[i]->ingest_s + rs[i]->run_s + rs[i]->score_s + rs[i]->export_s,
+               mib(rs[i]->rss_ingest_kb), mib(rs[i]->rss_after_run_kb),
+               mib(rs[i]->rss_after_score_kb), mib(rs[i]->rss_after_export_kb));
+    printf("\n| images | coordinator's own state, peak while judging | per image | RocksDB memory, peak"
+           " (memtables + block cache + table readers) | store after compaction | bytes per image"
+           " (images + prompts) | bytes per match (matches + outcomes + rationales) | compaction s |\n"
+           "|---|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < 2; i++)
+        printf("| %" PRIu64 " | %.1f MiB | %.1f | %.1f MiB | %.1f MiB | %.1f | %.1f | %.1f |\n",
+               rs[i]->images, (double)rs[i]->own_peak / 1048576.0,
+               (double)rs[i]->own_peak / (double)rs[i]->images, (double)rs[i]->rocks_peak / 1048576.0,
+               (double)rs[i]->store_bytes / 1048576.0,
+               (double)rs[i]->image_bytes / (double)rs[i]->images,
+               rs[i]->matches ? (double)rs[i]->match_bytes / (double)rs[i]->matches : 0,
+               rs[i]->compact_s);
+    printf("\nrecording rate at %" PRIu64 " images / at %" PRIu64 ": %.2f\n", big.images,
+           small.images, small.judge_rate > 0 ? big.judge_rate / small.judge_rate : 0);
     return 0;
 }
 
@@ -298,7 +419,7 @@ static int bench_coordinator(int argc, char **argv)
         if (curve && (mkdir(kdir, 0700), rc = bench_keys(&o, kdir)) < 0)
             break;
         scale_result r = {0};
-        if ((rc = bench_pipeline(&o, db, manifest, NULL, &r)) < 0)
+        if ((rc = bench_pipeline(&o, db, manifest, NULL, 0, &r)) < 0)
             break;
         matches[curve] = r.matches;
         rate[curve] = r.judge_rate;
