@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -21,6 +22,14 @@
 #include "xalloc.h"
 
 #define BARE_RUN_ID 1
+
+double joust_bench_cpu_s(int who)
+{
+    struct rusage ru;
+    getrusage(who, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 /* Sends one message, waiting while the pipe is full (a bench peer that
  * goes away ends the run with JOUST_EIO). */
@@ -394,9 +403,11 @@ static int bare_coordinator(const joust_bare_config *cfg, const int *fds, joust_
         b.ref_ptrs = xmalloc(2 * cfg->job_matches * sizeof *b.ref_ptrs);
         b.uris = xmalloc(2 * cfg->job_matches * sizeof *b.uris);
         int64_t t0 = joust_now_us();
+        double cpu0 = joust_bench_cpu_s(RUSAGE_SELF);
         b.last_progress_ms = joust_now_ms();
         rc = bare_loop(&b);
         out->seconds = (double)(joust_now_us() - t0) / 1e6;
+        out->cpu_s = joust_bench_cpu_s(RUSAGE_SELF) - cpu0;
         Joust__Disconnect d = JOUST__DISCONNECT__INIT;
         d.reason = "run complete";
         d.has_run_complete = d.run_complete = 1;
@@ -447,6 +458,7 @@ int joust_bench_bare_run(const joust_bare_config *cfg, joust_bare_result *out)
     }
     int fds[64];
     pid_t pids[64];
+    double children0 = joust_bench_cpu_s(RUSAGE_CHILDREN);
     int n = 0, rc = 0;
     fflush(NULL);
     for (; n < cfg->workers; n++) {
@@ -485,6 +497,7 @@ int joust_bench_bare_run(const joust_bare_config *cfg, joust_bare_result *out)
         if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
             rc = JOUST_EIO;
     }
+    out->cpu_s += joust_bench_cpu_s(RUSAGE_CHILDREN) - children0;
     joust_curve_allow_destroy(&allow);
     joust_curve_wipe(&skp, sizeof skp);
     joust_curve_wipe(&wkp, sizeof wkp);

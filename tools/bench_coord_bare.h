@@ -32,7 +32,13 @@ typedef struct {
 typedef struct {
     uint64_t matches; /* recorded and counted back from the store */
     double seconds;   /* first JOB sent to last commit reaped */
+    double cpu_s;     /* CPU (user + sys) of the coordinator while recording and
+                       * of the worker processes, all threads */
 } joust_bare_result;
+
+/* User + sys CPU seconds of this process (who = RUSAGE_SELF) or of its
+ * waited-for children (RUSAGE_CHILDREN). */
+double joust_bench_cpu_s(int who);
 
 int joust_bench_bare_run(const joust_bare_config *cfg, joust_bare_result *out);
 

@@ -112,6 +112,7 @@ static void sampler_judging(mem_sampler *m, int on)
 typedef struct {
     uint64_t images, matches;
     double ingest_s, run_s, score_s, export_s, compact_s, judge_rate;
+    double cpu_ingested, judge_cpu_s; /* CPU of this process and its workers while judging */
     long rss_ingest_kb, rss_after_run_kb, rss_after_score_kb, rss_after_export_kb;
     int64_t t0, t_ingested, t_judged, t_fitted;
     uint64_t image_bytes, match_bytes, store_bytes; /* SST files after compaction */
@@ -130,6 +131,7 @@ static void bench_tap(const joust_pipe_event *ev, void *arg)
         r->t_ingested = now;
         r->ingest_s = (double)(now - r->t0) / 1000;
         r->rss_ingest_kb = peak_rss_kb(RUSAGE_SELF);
+        r->cpu_ingested = joust_bench_cpu_s(RUSAGE_SELF) + joust_bench_cpu_s(RUSAGE_CHILDREN);
         if (r->mem)
             sampler_judging(r->mem, 1);
     } else if (ev->step == JOUST_PIPE_JUDGED) {
@@ -140,6 +142,8 @@ static void bench_tap(const joust_pipe_event *ev, void *arg)
         r->matches = ev->judged->ok + ev->judged->failed;
         r->judge_rate = ev->judged->seconds > 0 ? (double)r->matches / ev->judged->seconds : 0;
         r->rss_after_run_kb = peak_rss_kb(RUSAGE_SELF);
+        r->judge_cpu_s = joust_bench_cpu_s(RUSAGE_SELF) + joust_bench_cpu_s(RUSAGE_CHILDREN) -
+                         r->cpu_ingested;
     } else if (ev->step == JOUST_PIPE_FITTED) {
         r->t_fitted = now;
         r->score_s = (double)(now - r->t_judged) / 1000;
@@ -410,7 +414,8 @@ static int bench_coordinator(int argc, char **argv)
     char manifest[PATH_MAX];
     snprintf(manifest, sizeof manifest, "%s/manifest.jsonl", dir);
     int rc = write_manifest(manifest, n, o.per_prompt, o.seed);
-    double rate[2] = {0, 0}, bare_rate[2] = {0, 0}, peer_rate = 0;
+    double rate[2] = {0, 0}, bare_rate[2] = {0, 0}, peer_rate = 0, cpu_us[2] = {0, 0},
+           bare_cpu_us[2] = {0, 0};
     uint64_t matches[2] = {0, 0};
     for (int curve = 0; curve < 2 && rc == 0; curve++) {
         char db[PATH_MAX], kdir[PATH_MAX];
@@ -423,6 +428,7 @@ static int bench_coordinator(int argc, char **argv)
             break;
         matches[curve] = r.matches;
         rate[curve] = r.judge_rate;
+        cpu_us[curve] = r.matches ? r.judge_cpu_s * 1e6 / (double)r.matches : 0;
         snprintf(db, sizeof db, "%s/bare-%s", dir, curve ? "curve" : "plain");
         joust_bare_config bc = {.db = db, .matches = r.matches, .workers = o.workers,
                                 .slots = (uint32_t)o.slots, .job_matches = o.job_matches,
@@ -438,18 +444,21 @@ static int bench_coordinator(int argc, char **argv)
             break;
         }
         bare_rate[curve] = br.seconds > 0 ? (double)br.matches / br.seconds : 0;
+        bare_cpu_us[curve] = br.matches ? br.cpu_s * 1e6 / (double)br.matches : 0;
         if (!curve && peer)
             peer_rate = run_peer(peer, dir, r.matches, &o);
     }
     if (rc < 0)
         return 1;
     printf("\n| transport | workers | matches | joust matches/s | bare limit matches/s | joust / bare |"
-           " Python + SQLite peer matches/s | joust / peer |\n|---|---|---|---|---|---|---|---|\n");
+           " Python + SQLite peer matches/s | joust / peer | joust CPU µs/match | bare CPU µs/match |"
+           " bare / joust CPU |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int curve = 0; curve < 2; curve++)
-        printf("| tcp%s | %d | %" PRIu64 " | %.0f | %.0f | %.2f | %.0f | %.2f |\n",
+        printf("| tcp%s | %d | %" PRIu64 " | %.0f | %.0f | %.2f | %.0f | %.2f | %.2f | %.2f | %.2f |\n",
                curve ? " + CURVE" : "", o.workers, matches[curve], rate[curve], bare_rate[curve],
                bare_rate[curve] > 0 ? rate[curve] / bare_rate[curve] : 0, peer_rate,
-               peer_rate > 0 ? rate[curve] / peer_rate : 0);
+               peer_rate > 0 ? rate[curve] / peer_rate : 0, cpu_us[curve], bare_cpu_us[curve],
+               cpu_us[curve] > 0 ? bare_cpu_us[curve] / cpu_us[curve] : 0);
     if (peer && peer_rate <= 0)
         return 1; /* the peer was asked for and did not give a figure */
     return 0;
