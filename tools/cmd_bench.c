@@ -274,7 +274,7 @@ static int bench_scale(int argc, char **argv)
            " export s | total s | peak RSS after ingest / judge / score / export (MiB) |\n"
            "|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < 2; i++)
-        printf("| %" PRIu64 " | %d | %s | %" PRIu64 " | %.1f | %.1f | %.0f | %.1f | %.1f | %.1f |"
+        printf("| %" PRIu64 " | %d | %s | %" PRIu64 " | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f |"
                " %.0f / %.0f / %.0f / %.0f |\n",
                rs[i]->images, o.per_prompt, o.order, rs[i]->matches, rs[i]->ingest_s, rs[i]->run_s,
                rs[i]->judge_rate, rs[i]->score_s, rs[i]->export_s,
@@ -587,7 +587,7 @@ static int bench_report(int argc, char **argv)
         scale_result r = {0};
         o.run = nights[k];
         o.seed += (uint64_t)k;
-        rc = bench_pipeline(&o, db, manifest, dir, &r);
+        rc = bench_pipeline(&o, db, manifest, dir, 0, &r);
         if (rc == 0)
             printf("%s: %" PRIu64 " matches judged in %.1f s (ingest %.1f s)\n", nights[k], r.matches,
                    r.run_s, r.ingest_s);
