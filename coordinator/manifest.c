@@ -367,8 +367,11 @@ static int fast_text(fast_in *f, int allow_int, size_t max, char **out)
     if (!allow_int || fast_number(f, &v) || v != floor(v) || !(fabs(v) < 9.007199254740992e15))
         return FAST_NO;
     *out = f->out;
-    size_t tn = (size_t)(f->p - start), digits = tn - (*start == '-');
-    if (digits <= 15 && strspn(start + (*start == '-'), "0123456789") == digits) {
+    size_t tn = (size_t)(f->p - start), digits = tn - (*start == '-'), plain = 0;
+    /* bounded by the number's own bytes: the line has no NUL after it */
+    for (const char *d = start + (*start == '-'); d < f->p && *d >= '0' && *d <= '9'; d++)
+        plain++;
+    if (digits <= 15 && plain == digits) {
         memcpy(f->out, start, tn); /* what "%.0f" writes for a plain integer */
         f->out[tn] = '\0';
         f->out += tn + 1;

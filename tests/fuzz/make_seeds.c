@@ -138,6 +138,7 @@ static void manifest_seeds(void)
         "{\"image\":\"x\",\"prompt\":\"p\"} trailing",
         "[1,2,3]",
         "{\"image\":\"x\",\"prompt\":\"\\u0000nul\",\"latent\":1e999}",
+        "{\"image\":\"/abs/b.jpg\",\"prompt_id\":900719920948", /* ends inside a number */
     };
     for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
         char name[32];
