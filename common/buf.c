@@ -18,7 +18,8 @@ static void reserve(joust_buf_t *b, size_t extra)
 void joust_buf_append(joust_buf_t *b, const void *data, size_t len)
 {
     reserve(b, len);
-    memcpy(b->data + b->len, data, len);
+    if (len) /* data may be NULL for an empty piece (an absent field's view) */
+        memcpy(b->data + b->len, data, len);
     b->len += len;
     b->data[b->len] = '\0';
 }

@@ -169,7 +169,8 @@ static int entry_cmp(const void *a, const void *b)
 
 static void index_flush(ingest *in)
 {
-    qsort(in->puts, in->n_puts, sizeof *in->puts, entry_cmp);
+    if (in->n_puts) /* puts is NULL before the first entry */
+        qsort(in->puts, in->n_puts, sizeof *in->puts, entry_cmp);
     for (size_t i = 0; i < in->n_puts; i++)
         joust_rec_index_put(in->batch, idx_of[in->puts[i].kind], in->puts[i].hash,
                             in->puts[i].value);

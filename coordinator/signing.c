@@ -55,7 +55,8 @@ struct coord_signing {
 static void q_push(coord_signing *s, uint32_t item)
 {
     if (s->qhead + s->qlen == s->qcap) { /* compact, then grow */
-        memmove(s->queue, s->queue + s->qhead, s->qlen * sizeof *s->queue);
+        if (s->qlen) /* queue is NULL before the first push */
+            memmove(s->queue, s->queue + s->qhead, s->qlen * sizeof *s->queue);
         s->qhead = 0;
         xgrow((void **)&s->queue, &s->qcap, s->qlen + 1, sizeof *s->queue);
     }
@@ -65,7 +66,8 @@ static void q_push(coord_signing *s, uint32_t item)
 static void lease_push(coord_signing *s, uint32_t item, int64_t deadline)
 {
     if (s->lhead + s->llen == s->lcap) {
-        memmove(s->leases, s->leases + s->lhead, s->llen * sizeof *s->leases);
+        if (s->llen)
+            memmove(s->leases, s->leases + s->lhead, s->llen * sizeof *s->leases);
         s->lhead = 0;
         xgrow((void **)&s->leases, &s->lcap, s->llen + 1, sizeof *s->leases);
     }
