@@ -74,59 +74,54 @@ static int key_of(const Joust__RunRecord *run, const Joust__ImageRecord *img, ui
     return found;
 }
 
+/* What joust_groups_load gathers while it walks the run's images. */
+typedef struct {
+    const Joust__RunRecord *run;
+    joust_groups *out;
+    joust_u64map_t index; /* key hash -> group index + 1 */
+    uint64_t *img, *grp, *count;
+    size_t ni, icap, gcap, ccap, ng;
+} groups_walk;
+
+static int add_image(const Joust__ImageRecord *ir, void *arg)
+{
+    groups_walk *w = arg;
+    uint64_t key, g, id = ir->image_id;
+    if (!key_of(w->run, ir, &key)) {
+        log_error("--group-by %s: image %s (manifest line %" PRIu64 ") has no field \"%s\"; "
+                  "every image of the run needs it", w->run->group_by,
+                  ir->caller_id ? ir->caller_id : ir->uri, ir->line, w->run->group_by);
+        return JOUST_EINVAL;
+    }
+    key = key ? key : 1; /* 0 is the map's empty key */
+    if (!joust_u64map_get(&w->index, key, &g)) {
+        size_t cc = w->ccap;
+        xgrow((void **)&w->out->gid, &w->gcap, w->ng + 1, sizeof *w->out->gid);
+        xgrow((void **)&w->count, &cc, w->ng + 1, sizeof *w->count);
+        w->ccap = cc;
+        w->out->gid[w->ng] = id; /* images come in id order: the first is the smallest */
+        w->count[w->ng] = 0;
+        g = ++w->ng;
+        joust_u64map_put(&w->index, key, g);
+    }
+    w->count[g - 1]++;
+    size_t ic = w->icap;
+    xgrow((void **)&w->img, &ic, w->ni + 1, sizeof *w->img);
+    xgrow((void **)&w->grp, &w->icap, w->ni + 1, sizeof *w->grp);
+    w->img[w->ni] = id;
+    w->grp[w->ni++] = g - 1;
+    return 0;
+}
+
 int joust_groups_load(joust_store_t *st, const Joust__RunRecord *run, joust_groups *out)
 {
     memset(out, 0, sizeof *out);
-    joust_rec_cursor_t *c;
-    int rc = joust_rec_cursor_new(st, JOUST_REC_IMAGES, 0, &c);
-    if (rc < 0)
-        return rc;
-    joust_u64map_t index; /* key hash -> group index + 1 */
-    joust_u64map_init(&index);
-    uint64_t *img = NULL, *grp = NULL, *count = NULL;
-    size_t ni = 0, icap = 0, gcap = 0, ccap = 0, ng = 0;
-    for (; joust_rec_cursor_valid(c); joust_rec_cursor_next(c)) {
-        uint64_t id = joust_rec_cursor_id(c);
-        if (!joust_run_covers(run, id))
-            continue;
-        Joust__ImageRecord *ir = joust_rec_cursor_image(c);
-        if (!ir) {
-            log_error("image %" PRIu64 ": record does not unpack", id);
-            rc = JOUST_ECORRUPT;
-            break;
-        }
-        uint64_t key, g;
-        if (!key_of(run, ir, &key)) {
-            log_error("--group-by %s: image %s (manifest line %" PRIu64 ") has no field \"%s\"; "
-                      "every image of the run needs it", run->group_by,
-                      ir->caller_id ? ir->caller_id : ir->uri, ir->line, run->group_by);
-            joust_rec_free(ir);
-            rc = JOUST_EINVAL;
-            break;
-        }
-        joust_rec_free(ir);
-        key = key ? key : 1; /* 0 is the map's empty key */
-        if (!joust_u64map_get(&index, key, &g)) {
-            size_t cc = ccap;
-            xgrow((void **)&out->gid, &gcap, ng + 1, sizeof *out->gid);
-            xgrow((void **)&count, &cc, ng + 1, sizeof *count);
-            ccap = cc;
-            out->gid[ng] = id; /* images come in id order: the first is the smallest */
-            count[ng] = 0;
-            g = ++ng;
-            joust_u64map_put(&index, key, g);
-        }
-        count[g - 1]++;
-        size_t ic = icap;
-        xgrow((void **)&img, &ic, ni + 1, sizeof *img);
-        xgrow((void **)&grp, &icap, ni + 1, sizeof *grp);
-        img[ni] = id;
-        grp[ni++] = g - 1;
-    }
-    if (rc == 0)
-        rc = joust_rec_cursor_error(c);
-    joust_rec_cursor_destroy(&c);
-    joust_u64map_free(&index);
+    groups_walk w = {.run = run, .out = out};
+    joust_u64map_init(&w.index);
+    int rc = joust_run_images_each(st, run, add_image, &w);
+    joust_u64map_free(&w.index);
+    uint64_t *img = w.img, *grp = w.grp, *count = w.count;
+    size_t ni = w.ni, ng = w.ng;
     if (rc == 0) {
         /* Groups are numbered in the order of their first image: gid is
          * ascending already. A counting sort keeps members in id order. */
