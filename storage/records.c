@@ -638,21 +638,29 @@ struct joust_rec_cursor {
 };
 
 static const joust_cf family_cf[] = {JOUST_CF_MATCHES, JOUST_CF_OUTCOMES, JOUST_CF_SCORES,
-                                     JOUST_CF_IMAGES};
+                                     JOUST_CF_IMAGES, JOUST_CF_PROMPTS};
 
-/* Key length of a family: images are be64 image_id, the others run ‖ id. */
-static size_t family_klen(joust_rec_family f) { return f == JOUST_REC_IMAGES ? 8 : RUN_KEY_LEN; }
+/* Whether a family is store-wide (keyed by its own id, not by run ‖ id). */
+static int family_global(joust_rec_family f)
+{
+    return f == JOUST_REC_IMAGES || f == JOUST_REC_PROMPTS;
+}
 
-int joust_rec_cursor_new(joust_store_t *st, joust_rec_family family, uint32_t run_id,
-                         joust_rec_cursor_t **out)
+/* Key length of a family: images are be64 image_id, prompt records be64
+ * prompt_id (a prompt's members, be64 prompt ‖ be64 image, are longer and
+ * so skipped), the others run ‖ id. */
+static size_t family_klen(joust_rec_family f) { return family_global(f) ? 8 : RUN_KEY_LEN; }
+
+static int cursor_open(joust_store_t *st, joust_rec_family family, uint32_t run_id, int scan,
+                       joust_rec_cursor_t **out)
 {
     assert((unsigned)family < sizeof family_cf / sizeof *family_cf);
     *out = NULL;
     unsigned char prefix[4];
     joust_put_be32(prefix, run_id);
     joust_iter_t *it;
-    int rc = joust_iter_new(st, family_cf[family], prefix,
-                            family == JOUST_REC_IMAGES ? 0 : sizeof prefix, &it);
+    int rc = (scan ? joust_iter_new_scan : joust_iter_new)(
+        st, family_cf[family], prefix, family_global(family) ? 0 : sizeof prefix, &it);
     if (rc < 0) {
         joust_iter_destroy(&it);
         return rc;
@@ -662,6 +670,18 @@ int joust_rec_cursor_new(joust_store_t *st, joust_rec_family family, uint32_t ru
     c->family = family;
     *out = c;
     return 0;
+}
+
+int joust_rec_cursor_new(joust_store_t *st, joust_rec_family family, uint32_t run_id,
+                         joust_rec_cursor_t **out)
+{
+    return cursor_open(st, family, run_id, 0, out);
+}
+
+int joust_rec_cursor_new_scan(joust_store_t *st, joust_rec_family family, uint32_t run_id,
+                              joust_rec_cursor_t **out)
+{
+    return cursor_open(st, family, run_id, 1, out);
 }
 
 void joust_rec_cursor_destroy(joust_rec_cursor_t **self_p)
@@ -735,6 +755,11 @@ Joust__ScoreRecord *joust_rec_cursor_score(joust_rec_cursor_t *c)
 Joust__ImageRecord *joust_rec_cursor_image(joust_rec_cursor_t *c)
 {
     return cursor_unpack(c, JOUST_REC_IMAGES, &joust__image_record__descriptor);
+}
+
+Joust__PromptRecord *joust_rec_cursor_prompt(joust_rec_cursor_t *c)
+{
+    return cursor_unpack(c, JOUST_REC_PROMPTS, &joust__prompt_record__descriptor);
 }
 
 const void *joust_rec_cursor_bytes(joust_rec_cursor_t *c, size_t *len)
@@ -897,8 +922,10 @@ int joust_rec_outcome_view(const void *bytes, size_t len, joust_outcome_view *ou
         case 13: WANT(WT_LEN); out->error = str_view(s, slen); break;
         case 14: WANT(WT_VARINT); out->failed_image_id = v; break;
         case 16: WANT(WT_VARINT); out->kind = (int32_t)(uint32_t)v; out->has_kind = 1; break;
+        case 11: WANT(WT_VARINT); out->latency_us = (int64_t)v; out->has_latency_us = 1; break;
+        case 12: WANT(WT_VARINT); out->tokens = (uint32_t)v; out->has_tokens = 1; break;
         case 7: case 8: case 9: WANT(WT_LEN); break;
-        case 6: case 10: case 11: case 12: case 15: case 17: case 18: WANT(WT_VARINT); break;
+        case 6: case 10: case 15: case 17: case 18: WANT(WT_VARINT); break;
         default: break; /* a field this joust does not know */
         }
         if (f <= 4)

@@ -175,18 +175,25 @@ int joust_rec_duplicate_each(joust_store_t *st, uint32_t run_id,
                              void *arg);
 
 /* A cursor over one run's matches, outcomes or scores in id order (match id;
- * image id for scores), or over all images (JOUST_REC_IMAGES: image id
- * order; run_id is ignored). It reads a snapshot taken at _new; keep it
- * short. */
+ * image id for scores), over all images (JOUST_REC_IMAGES: image id order)
+ * or over all prompt records (JOUST_REC_PROMPTS: prompt id order, the
+ * member entries skipped; read them with joust_rec_cursor_bytes and
+ * joust_rec_prompt_view, or joust_rec_cursor_prompt); run_id is ignored
+ * for those two. It reads a snapshot taken at _new; keep it short. */
 typedef enum {
     JOUST_REC_MATCHES,
     JOUST_REC_OUTCOMES,
     JOUST_REC_SCORES,
-    JOUST_REC_IMAGES
+    JOUST_REC_IMAGES,
+    JOUST_REC_PROMPTS
 } joust_rec_family;
 typedef struct joust_rec_cursor joust_rec_cursor_t;
 int joust_rec_cursor_new(joust_store_t *st, joust_rec_family family, uint32_t run_id,
                          joust_rec_cursor_t **out);
+/* The same for a reader of the whole family or run, front to back (a
+ * report, a fit): joust_iter_new_scan's read options. */
+int joust_rec_cursor_new_scan(joust_store_t *st, joust_rec_family family, uint32_t run_id,
+                              joust_rec_cursor_t **out);
 void joust_rec_cursor_destroy(joust_rec_cursor_t **self_p);
 /* 0 at the end or on error (tell them apart with joust_rec_cursor_error). */
 int joust_rec_cursor_valid(joust_rec_cursor_t *c);
@@ -201,6 +208,7 @@ Joust__MatchRecord *joust_rec_cursor_match(joust_rec_cursor_t *c);
 Joust__OutcomeRecord *joust_rec_cursor_outcome(joust_rec_cursor_t *c);
 Joust__ScoreRecord *joust_rec_cursor_score(joust_rec_cursor_t *c);
 Joust__ImageRecord *joust_rec_cursor_image(joust_rec_cursor_t *c);
+Joust__PromptRecord *joust_rec_cursor_prompt(joust_rec_cursor_t *c);
 /* The current record's packed bytes (borrowed until the cursor moves), for
  * a caller that hashes them or unpacks them with its own allocator; NULL
  * (*len 0) when the cursor is not valid. */
@@ -228,6 +236,9 @@ typedef struct {
     int has_p_first;
     double p_first;
     int has_kind, kind; /* OutcomeKind */
+    int has_latency_us, has_tokens;
+    int64_t latency_us;
+    uint32_t tokens;
     joust_str_view error;
 } joust_outcome_view;
 int joust_rec_outcome_view(const void *bytes, size_t len, joust_outcome_view *out);

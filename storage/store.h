@@ -77,6 +77,11 @@ int joust_store_write(joust_store_t *self, joust_batch_t *b, int sync);
  * in key order. Key/value pointers are borrowed until the next move. */
 int joust_iter_new(joust_store_t *self, joust_cf cf, const void *prefix, size_t plen,
                    joust_iter_t **out);
+/* The same for a reader that goes through the whole range once (a run's
+ * outcomes, every image): its blocks do not enter the block cache, files
+ * are read ahead in large reads, and block checksums are not verified. */
+int joust_iter_new_scan(joust_store_t *self, joust_cf cf, const void *prefix, size_t plen,
+                        joust_iter_t **out);
 /* Positions at the first key >= prefix ‖ from (within the prefix). */
 void joust_iter_seek(joust_iter_t *it, const void *from, size_t flen);
 int joust_iter_valid(joust_iter_t *it);

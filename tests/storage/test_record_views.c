@@ -35,6 +35,9 @@ static int outcome_agrees(const unsigned char *buf, size_t len)
              (!o->has_p_first || !memcmp(&v.p_first, &o->p_first, sizeof v.p_first)) &&
              v.has_kind == (int)o->has_kind && (!o->has_kind || v.kind == (int)o->kind) &&
              v.failed_image_id == (o->has_failed_image_id ? o->failed_image_id : 0) &&
+             v.has_latency_us == (int)o->has_latency_us &&
+             (!o->has_latency_us || v.latency_us == o->latency_us) &&
+             v.has_tokens == (int)o->has_tokens && (!o->has_tokens || v.tokens == o->tokens) &&
              str_eq(v.error, o->error);
     if (o)
         joust__outcome_record__free_unpacked(o, NULL);
@@ -136,6 +139,7 @@ static void test_outcomes(void)
     CHECK(v.prompt_id == o.prompt_id && v.first == 7 && v.second == UINT64_MAX);
     CHECK(v.status == JOUST__OUTCOME_STATUS__OK && v.has_p_first && v.p_first == o.p_first);
     CHECK(v.has_kind && v.kind == JOUST__OUTCOME_KIND__HARD && !v.error.s);
+    CHECK(v.has_latency_us && v.latency_us == -5 && !v.has_tokens);
     CHECK(outcome_agrees(buf, len));
     mutations_agree(buf, len, outcome_agrees, 1);
     free(buf);
@@ -149,6 +153,8 @@ static void test_outcomes(void)
     f.has_failed_image_id = 1;
     f.failed_image_id = 5;
     f.error = "cannot decode";
+    f.has_tokens = 1;
+    f.tokens = 4000000000u;
     buf = pack(&f.base, &len);
     char *nul = memchr(buf, 'd', len); /* "cannot \0ecode": C sees "cannot " */
     CHECK(nul != NULL);
@@ -157,6 +163,7 @@ static void test_outcomes(void)
     CHECK_RC(joust_rec_outcome_view(buf, len, &v));
     CHECK(v.status == JOUST__OUTCOME_STATUS__IMAGE_ERROR && !v.has_p_first);
     CHECK(v.failed_image_id == 5 && v.error.len == 7 && !memcmp(v.error.s, "cannot ", 7));
+    CHECK(v.has_tokens && v.tokens == 4000000000u && !v.has_latency_us);
     CHECK(outcome_agrees(buf, len));
     mutations_agree(buf, len, outcome_agrees, 2);
     free(buf);

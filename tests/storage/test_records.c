@@ -156,6 +156,35 @@ static void test_prompts_and_images(joust_store_t *st)
     CHECK(joust_rec_prompt_walk(st, 1, 0, walk_fn, &w, &next) == 1);
     CHECK(!strcmp(w.seen, "1:10.11. ") && next == 2);
 
+    /* the prompt cursor: the three records in id order, members skipped */
+    joust_rec_cursor_t *cur;
+    CHECK_RC(joust_rec_cursor_new(st, JOUST_REC_PROMPTS, 0, &cur));
+    uint64_t want = 1;
+    for (; joust_rec_cursor_valid(cur); joust_rec_cursor_next(cur), want++) {
+        CHECK(joust_rec_cursor_id(cur) == want);
+        size_t len;
+        const void *bytes = joust_rec_cursor_bytes(cur, &len);
+        joust_prompt_view pv;
+        CHECK(bytes && joust_rec_prompt_view(bytes, len, &pv) == 0 && pv.prompt_id == want);
+        CHECK(pv.text.len == (want == 2 ? 6u : 5u) &&
+              !memcmp(pv.text.s, want == 2 ? "second" : "other", pv.text.len));
+        Joust__PromptRecord *pr = joust_rec_cursor_prompt(cur);
+        CHECK(pr && pr->prompt_id == want);
+        joust_rec_free(pr);
+    }
+    CHECK(want == 4 && joust_rec_cursor_error(cur) == 0);
+    joust_rec_cursor_seek(cur, 2);
+    CHECK(joust_rec_cursor_valid(cur) && joust_rec_cursor_id(cur) == 2);
+    joust_rec_cursor_next(cur); /* onto 2's members: skipped to 3 */
+    CHECK(joust_rec_cursor_valid(cur) && joust_rec_cursor_id(cur) == 3);
+    joust_rec_cursor_destroy(&cur);
+    /* the scan cursor (a whole-family reader's options) walks the same */
+    CHECK_RC(joust_rec_cursor_new_scan(st, JOUST_REC_PROMPTS, 0, &cur));
+    for (want = 1; joust_rec_cursor_valid(cur); joust_rec_cursor_next(cur), want++)
+        CHECK(joust_rec_cursor_id(cur) == want);
+    CHECK(want == 4);
+    joust_rec_cursor_destroy(&cur);
+
     Joust__ImageRecord *got = NULL;
     CHECK_RC(joust_rec_image_get(st, 20, &got));
     CHECK(got && got->prompt_id == 2 && !strcmp(got->uri, "/data/a b.jpg"));

@@ -372,6 +372,25 @@ static void test_reopen(joust_store_t **sp)
     CHECK(absent(s, JOUST_CF_RUNS, "key-1", 5));
 }
 
+/* Bytes of the WAL files (*.log) in dir. */
+static long long wal_bytes(const char *dir)
+{
+    DIR *d = opendir(dir);
+    long long total = 0;
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        struct stat st;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (len > 4 && !strcmp(e->d_name + len - 4, ".log") && stat(path, &st) == 0)
+            total += st.st_size;
+    }
+    closedir(d);
+    return total;
+}
+
 /* ---- iteration ---- */
 
 static void test_iter(joust_store_t *s)
@@ -631,17 +650,40 @@ int main(void)
         test_delete_prefix(s);
         test_be64_order(s);
         test_big_batch(s);
+        /* a record only in the memtable and the WAL */
+        CHECK_RC(joust_store_put(s, JOUST_CF_RUNS, "wal-check", 9, "in the WAL", 10));
+        CHECK(wal_bytes(path_in("db")) > 0);
         joust_store_destroy(&s);
-        /* Full scan count survives a reopen too. */
-        CHECK_RC(joust_store_open(path_in("db"), 0, &s));
-        size_t n = 0;
-        joust_iter_t *it = NULL;
-        if (s && joust_iter_new(s, JOUST_CF_OUTCOMES, NULL, 0, &it) == 0) {
-            for (; joust_iter_valid(it); joust_iter_next(it))
-                n++;
-            joust_iter_destroy(&it);
+        /* A clean close wrote the memtables out: no WAL for the next open
+         * to replay. */
+        CHECK(wal_bytes(path_in("db")) == 0);
+        CHECK_RC(joust_store_open(path_in("db"), JOUST_STORE_READONLY, &s));
+        CHECK(s && has(s, JOUST_CF_RUNS, "wal-check", 9, "in the WAL", 10));
+        joust_store_destroy(&s);
+        /* Full scan count survives a reopen too, read-only beside nothing,
+         * and a scan iterator (its own read options) sees the same keys. */
+        CHECK_RC(joust_store_open(path_in("db"), JOUST_STORE_READONLY, &s));
+        size_t n = 0, nscan = 0, same = 1;
+        joust_iter_t *it = NULL, *sc = NULL;
+        if (s && joust_iter_new(s, JOUST_CF_OUTCOMES, NULL, 0, &it) == 0 &&
+            joust_iter_new_scan(s, JOUST_CF_OUTCOMES, NULL, 0, &sc) == 0) {
+            for (; joust_iter_valid(it); joust_iter_next(it), joust_iter_next(sc), n++) {
+                size_t a, b;
+                const void *ka = joust_iter_key(it, &a), *kb = joust_iter_key(sc, &b);
+                same &= kb && a == b && !memcmp(ka, kb, a);
+            }
+            for (joust_iter_seek(sc, NULL, 0); joust_iter_valid(sc); joust_iter_next(sc))
+                nscan++;
         }
-        CHECK(n == 100000);
+        joust_iter_destroy(&it);
+        joust_iter_destroy(&sc);
+        CHECK(n == 100000 && nscan == n && same);
+        if (s && joust_iter_new_scan(s, JOUST_CF_OUTCOMES, "\0\0\0\1", 4, &sc) == 0) {
+            for (nscan = 0; joust_iter_valid(sc); joust_iter_next(sc))
+                nscan++;
+            CHECK(nscan == 100000); /* a prefix bounds it as joust_iter_new's */
+        }
+        joust_iter_destroy(&sc);
         joust_store_destroy(&s);
     }
     rm_rf(tmpdir);
