@@ -35,7 +35,10 @@ static const char usage[] =
     "  --watch MODEL            a model the gate watches (repeatable; default every model but\n"
     "                           the baseline)\n"
     "  --gallery N              closest and most decisive matches per model pair (default 2)\n"
+    "  --gallery-pair A,B       show only these model pairs' matches (repeatable; default all)\n"
     "  --gallery-prompts N      prompts shown with all their images in rank order (default 3)\n"
+    "  --gallery-prompt ID      show this prompt (the manifest's prompt_id, else its text)\n"
+    "                           instead of the first N (repeatable)\n"
     "  --thumb-side PX          thumbnail size (default 96)\n"
     "  --image-root DIR         relative image paths resolve under DIR\n"
     "  --eval FILE              embed a judge evaluation (the eval.json of `joust eval`)\n"
@@ -47,6 +50,7 @@ typedef struct {
     double margin;
     char **watch;
     int n_watch;
+    const char **gal_pairs, **gal_prompts;
     rep_opts ro;
     rep_gallery_opts go;
 } report_args;
@@ -67,7 +71,8 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
 static int parse(int argc, char **argv, report_args *a)
 {
     enum { O_RUN = 256, O_DB, O_OUT, O_BASE, O_BY, O_ROUNDS, O_SEED, O_CMP, O_SERIES, O_LAST,
-           O_GATE, O_WATCH, O_GAL, O_GALP, O_THUMB, O_ROOT, O_EVAL, O_TIMINGS, O_HELP };
+           O_GATE, O_WATCH, O_GAL, O_GALP, O_THUMB, O_ROOT, O_EVAL, O_TIMINGS, O_HELP,
+           O_GPAIR, O_GPROMPT };
     static const struct option opts[] = {
         {"run", required_argument, 0, O_RUN},        {"db", required_argument, 0, O_DB},
         {"store", required_argument, 0, O_DB},       {"out", required_argument, 0, O_OUT},
@@ -79,6 +84,8 @@ static int parse(int argc, char **argv, report_args *a)
         {"gallery-prompts", required_argument, 0, O_GALP}, {"thumb-side", required_argument, 0, O_THUMB},
         {"image-root", required_argument, 0, O_ROOT}, {"eval", required_argument, 0, O_EVAL},
         {"timings", no_argument, 0, O_TIMINGS}, {"help", no_argument, 0, O_HELP},
+        {"gallery-pair", required_argument, 0, O_GPAIR},
+        {"gallery-prompt", required_argument, 0, O_GPROMPT},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->run = "default";
@@ -105,6 +112,20 @@ static int parse(int argc, char **argv, report_args *a)
         case O_WATCH:
             a->watch = xrealloc(a->watch, sizeof *a->watch * (size_t)(a->n_watch + 1));
             a->watch[a->n_watch++] = optarg;
+            break;
+        case O_GPAIR:
+            if (!strchr(optarg, ',')) {
+                fprintf(stderr, "joust report: --gallery-pair '%s' is not two models A,B\n", optarg);
+                return 2;
+            }
+            a->gal_pairs = xrealloc(a->gal_pairs, sizeof *a->gal_pairs * (a->go.n_pair_sel + 1));
+            a->gal_pairs[a->go.n_pair_sel++] = optarg;
+            a->go.pair_sel = a->gal_pairs;
+            break;
+        case O_GPROMPT:
+            a->gal_prompts = xrealloc(a->gal_prompts, sizeof *a->gal_prompts * (a->go.n_prompt_sel + 1));
+            a->gal_prompts[a->go.n_prompt_sel++] = optarg;
+            a->go.prompt_sel = a->gal_prompts;
             break;
         case O_GATE:
             a->gate = 1;
@@ -293,8 +314,10 @@ int cmd_report(int argc, char **argv)
 {
     report_args a;
     int code = parse(argc, argv, &a);
-    if (code)
+    if (code) {
+        free(a.watch), free(a.gal_pairs), free(a.gal_prompts);
         return code == 1 ? 0 : 2;
+    }
     joust_store_t *st = NULL, *other = NULL;
     rep_night today = {0}, before = {0};
     rep_compare cmp = {0};
@@ -306,7 +329,7 @@ int cmd_report(int argc, char **argv)
             log_error("report: no joust store at %s", a.db);
         else
             log_error("report: cannot open the store at %s: %s", a.db, joust_strerror(rc));
-        free(a.watch);
+        free(a.watch), free(a.gal_pairs), free(a.gal_prompts);
         return 1;
     }
     a.ro.prompt_keys = a.compare != NULL;
@@ -327,6 +350,7 @@ int cmd_report(int argc, char **argv)
             goto done;
         rep_opts bo = a.ro;
         bo.by = NULL;
+        bo.cells_only = 1; /* only its cells are compared; its own fit is not shown */
         if ((rc = rep_night_load(other ? other : st, brun, &bo, &before)) < 0)
             goto done;
         have_before = 1;
@@ -392,6 +416,6 @@ done:
     rep_night_clear(&today);
     joust_store_destroy(&other);
     joust_store_destroy(&st);
-    free(a.watch);
+    free(a.watch), free(a.gal_pairs), free(a.gal_prompts);
     return code;
 }

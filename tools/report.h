@@ -35,6 +35,7 @@ typedef struct {
 
 typedef struct {
     uint32_t prompt;        /* dense prompt index */
+    char *caller_id;        /* the manifest's prompt_id, NULL when none */
     char *text;
     uint32_t *images;       /* dense image indices, best score first */
     size_t n;
@@ -80,10 +81,17 @@ typedef struct {
     int thumb_quality;         /* JPEG quality */
     size_t thumb_budget;       /* thumbnails stop once their base64 bytes pass it (4 MiB) */
     const char *image_root;    /* relative image paths resolve under it; NULL: cwd */
+    const char *const *pair_sel; /* --gallery-pair "A,B": only these model pairs; none: all */
+    size_t n_pair_sel;
+    const char *const *prompt_sel; /* --gallery-prompt ID: these prompts (by the manifest's
+                                      prompt_id, else by text) instead of the first `prompts` */
+    size_t n_prompt_sel;
 } rep_gallery_opts;
 
 /* Picks the gallery's matches and prompts, reads their rationales and
- * makes the thumbnails of the images they show. */
+ * makes the thumbnails of the images they show. A selected pair naming a
+ * model the run lacks (or a model twice), or a selected prompt the run
+ * lacks, is JOUST_EINVAL, logged with the selection and the reason. */
 int rep_gallery_build(joust_store_t *st, uint32_t run_id, const rep_gallery_opts *o,
                       rep_report *r);
 void rep_report_clear(rep_report *r);

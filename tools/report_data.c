@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,19 +67,30 @@ size_t rep_night_image(const rep_night *n, uint64_t image_id)
     return find_u64(n->img_id, n->n_images, image_id);
 }
 
+size_t rep_night_prompt(const rep_night *n, uint64_t prompt_id)
+{
+    return find_u64(n->prompt_id, n->n_prompts, prompt_id);
+}
+
 /* Index of a name in a growing table (names hashed into map; hash 0 is
  * remapped since the map reserves it). */
-static uint32_t intern(joust_u64map_t *map, char ***names, uint32_t *n, const char *s)
+static uint32_t intern_n(joust_u64map_t *map, char ***names, uint32_t *n, const char *s,
+                         size_t len)
 {
-    uint64_t h = joust_hash64(s, strlen(s));
+    uint64_t h = joust_hash64(s, len);
     h = h ? h : 1;
     for (uint64_t v; joust_u64map_get(map, h, &v); h = h * 0x9E3779B97F4A7C15ull + 1)
-        if (!strcmp((*names)[v], s))
+        if (!strncmp((*names)[v], s, len) && !(*names)[v][len])
             return (uint32_t)v;
     *names = xrealloc(*names, sizeof **names * (*n + 1));
-    (*names)[*n] = xstrdup(s);
+    (*names)[*n] = xstrndup(s, len);
     joust_u64map_put(map, h ? h : 1, *n);
     return (*n)++;
+}
+
+static uint32_t intern(joust_u64map_t *map, char ***names, uint32_t *n, const char *s)
+{
+    return intern_n(map, names, n, s, strlen(s));
 }
 
 /* The value of field in a manifest's metadata JSON as text (strings as
@@ -123,34 +135,35 @@ static int load_outcomes(joust_store_t *st, uint32_t run_id, rep_night *n, raw_o
                          size_t *nraw)
 {
     joust_rec_cursor_t *c;
-    int rc = joust_rec_cursor_new(st, JOUST_REC_OUTCOMES, run_id, &c);
+    int rc = joust_rec_cursor_new_scan(st, JOUST_REC_OUTCOMES, run_id, &c);
     if (rc < 0)
         return rc;
     size_t cap = 0, len = 0;
     raw_outcome *v = NULL;
     for (; joust_rec_cursor_valid(c); joust_rec_cursor_next(c)) {
-        Joust__OutcomeRecord *o = joust_rec_cursor_outcome(c);
-        if (!o)
+        size_t blen;
+        const void *bytes = joust_rec_cursor_bytes(c, &blen);
+        joust_outcome_view o;
+        if (joust_rec_outcome_view(bytes, blen, &o) < 0)
             continue;
-        if (o->status == JOUST__OUTCOME_STATUS__OK && o->has_p_first && isfinite(o->p_first) &&
-            o->p_first >= 0 && o->p_first <= 1) {
+        if (o.status == JOUST__OUTCOME_STATUS__OK && o.has_p_first && isfinite(o.p_first) &&
+            o.p_first >= 0 && o.p_first <= 1) {
             if (len == cap) {
                 cap = cap ? 2 * cap : 4096;
                 v = xrealloc(v, sizeof *v * cap);
             }
             raw_outcome *r = &v[len++];
             r->match_id = joust_rec_cursor_id(c);
-            r->prompt_id = o->prompt_id;
-            r->first = o->first;
-            r->second = o->second;
-            r->p = o->p_first;
-            r->kind = o->has_kind && o->kind >= 1 && o->kind <= 3 ? (uint8_t)o->kind : 1;
-            r->latency_us = o->has_latency_us ? o->latency_us : -1;
-            r->tokens = o->has_tokens ? o->tokens : 0;
+            r->prompt_id = o.prompt_id;
+            r->first = o.first;
+            r->second = o.second;
+            r->p = o.p_first;
+            r->kind = o.has_kind && o.kind >= 1 && o.kind <= 3 ? (uint8_t)o.kind : 1;
+            r->latency_us = o.has_latency_us ? o.latency_us : -1;
+            r->tokens = o.has_tokens ? o.tokens : 0;
             n->tokens_total += r->tokens;
-            n->tokens_n += o->has_tokens;
+            n->tokens_n += o.has_tokens;
         }
-        joust_rec_free(o);
     }
     rc = joust_rec_cursor_error(c);
     joust_rec_cursor_destroy(&c);
@@ -162,7 +175,7 @@ static int load_outcomes(joust_store_t *st, uint32_t run_id, rep_night *n, raw_o
 static int load_scores(joust_store_t *st, uint32_t run_id, raw_score **out, size_t *nout)
 {
     joust_rec_cursor_t *c;
-    int rc = joust_rec_cursor_new(st, JOUST_REC_SCORES, run_id, &c);
+    int rc = joust_rec_cursor_new_scan(st, JOUST_REC_SCORES, run_id, &c);
     if (rc < 0)
         return rc;
     size_t cap = 0, len = 0;
@@ -186,6 +199,51 @@ static int load_scores(joust_store_t *st, uint32_t run_id, raw_score **out, size
     return rc;
 }
 
+/* Moves c to the record with id `want` for a merge over ascending ids: on
+ * with next across a small gap, a seek across a larger one (or back).
+ * 1 when c is there, 0 when there is no such record. */
+static int cursor_to(joust_rec_cursor_t *c, uint64_t want)
+{
+    if (!joust_rec_cursor_valid(c) || joust_rec_cursor_id(c) + 32 < want ||
+        joust_rec_cursor_id(c) > want)
+        joust_rec_cursor_seek(c, want);
+    while (joust_rec_cursor_valid(c) && joust_rec_cursor_id(c) < want)
+        joust_rec_cursor_next(c);
+    return joust_rec_cursor_valid(c) && joust_rec_cursor_id(c) == want;
+}
+
+/* The key that matches a prompt across runs: the hash of the caller's
+ * prompt id, else of the prompt's text (0 when the record does not unpack). */
+static uint64_t prompt_key(const void *bytes, size_t len)
+{
+    joust_prompt_view pv;
+    if (joust_rec_prompt_view(bytes, len, &pv) < 0)
+        return 0;
+    int by_id = pv.caller_id.len > 0;
+    joust_str_view s = by_id ? pv.caller_id : pv.text;
+    return joust_hash64(s.s ? s.s : "", s.len) ^ (by_id ? 0x6361ull : 0x7478ull);
+}
+
+/* n->prompt_key of every prompt of n->prompt_id (ascending): one merge with
+ * the prompt cursor (a seek only across a gap), not a point read each. */
+static int load_prompt_keys(joust_store_t *st, rep_night *n)
+{
+    joust_rec_cursor_t *c;
+    int rc = joust_rec_cursor_new_scan(st, JOUST_REC_PROMPTS, 0, &c);
+    if (rc < 0)
+        return rc;
+    for (size_t p = 0; p < n->n_prompts; p++) {
+        if (cursor_to(c, n->prompt_id[p])) {
+            size_t len;
+            const void *bytes = joust_rec_cursor_bytes(c, &len);
+            n->prompt_key[p] = prompt_key(bytes, len);
+        }
+    }
+    rc = joust_rec_cursor_error(c);
+    joust_rec_cursor_destroy(&c);
+    return rc;
+}
+
 /* What the image records of a run say, for ids[n_ids] (ascending): each
  * image's model (interned into models), prompt and --by value. */
 typedef struct {
@@ -202,7 +260,7 @@ static int load_images(joust_store_t *st, image_reader *ir, const uint64_t *ids,
                        uint32_t *img_model, uint64_t *img_pid, char **img_cat)
 {
     joust_rec_cursor_t *c;
-    int rc = joust_rec_cursor_new(st, JOUST_REC_IMAGES, 0, &c);
+    int rc = joust_rec_cursor_new_scan(st, JOUST_REC_IMAGES, 0, &c);
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < n; i++) {
@@ -210,26 +268,30 @@ static int load_images(joust_store_t *st, image_reader *ir, const uint64_t *ids,
         img_pid[i] = 0;
         if (img_cat)
             img_cat[i] = NULL;
-        uint64_t want = ids[i];
-        if (!joust_rec_cursor_valid(c) || joust_rec_cursor_id(c) + 32 < want ||
-            joust_rec_cursor_id(c) > want)
-            joust_rec_cursor_seek(c, want);
-        while (joust_rec_cursor_valid(c) && joust_rec_cursor_id(c) < want)
-            joust_rec_cursor_next(c);
-        if (!joust_rec_cursor_valid(c) || joust_rec_cursor_id(c) != want) {
+        if (!cursor_to(c, ids[i])) {
             log_warn("report: image %llu of run %s has no image record",
-                     (unsigned long long)want, ir->run_name);
+                     (unsigned long long)ids[i], ir->run_name);
             continue;
         }
-        Joust__ImageRecord *img = joust_rec_cursor_image(c);
-        if (!img)
-            continue;
-        img_pid[i] = img->prompt_id;
-        if (img->model && *img->model)
-            img_model[i] = intern(&ir->names, &ir->models, &ir->n_models, img->model);
-        if (img_cat)
+        if (img_cat) { /* the metadata JSON: the whole record */
+            Joust__ImageRecord *img = joust_rec_cursor_image(c);
+            if (!img)
+                continue;
+            img_pid[i] = img->prompt_id;
+            if (img->model && *img->model)
+                img_model[i] = intern(&ir->names, &ir->models, &ir->n_models, img->model);
             img_cat[i] = meta_field(img->meta_json, ir->o->by);
-        joust_rec_free(img);
+            joust_rec_free(img);
+            continue;
+        }
+        size_t len;
+        const void *bytes = joust_rec_cursor_bytes(c, &len);
+        joust_image_view v;
+        if (joust_rec_image_view(bytes, len, &v) < 0)
+            continue;
+        img_pid[i] = v.prompt_id;
+        if (v.model.len)
+            img_model[i] = intern_n(&ir->names, &ir->models, &ir->n_models, v.model.s, v.model.len);
     }
     rc = joust_rec_cursor_error(c);
     joust_rec_cursor_destroy(&c);
@@ -327,7 +389,7 @@ static void score_job_clear(score_job *j)
 }
 
 typedef struct {
-    uint32_t lo, hi;
+    uint32_t lo, hi, i; /* images (lo < hi), the outcome's index */
     uint8_t first_is_lo;
     double p;
 } pk;
@@ -335,9 +397,54 @@ typedef struct {
 static int cmp_pk(const void *a, const void *b)
 {
     const pk *x = a, *y = b;
-    if (x->lo != y->lo)
-        return x->lo < y->lo ? -1 : 1;
-    return x->hi < y->hi ? -1 : x->hi > y->hi;
+    if (x->hi != y->hi)
+        return x->hi < y->hi ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Sorts v[n] (one lower image) by higher image, then outcome order. */
+static void sort_bucket(pk *v, size_t n)
+{
+    if (n > 32) {
+        qsort(v, n, sizeof *v, cmp_pk);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) { /* insertion sort: stable, and buckets are small */
+        pk x = v[i];
+        size_t j = i;
+        for (; j > 0 && v[j - 1].hi > x.hi; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
+/* The k-th smallest of v[n] (k < n), moving v's elements (quickselect). */
+static double kth_smallest(double *v, size_t n, size_t k)
+{
+    ptrdiff_t lo = 0, hi = (ptrdiff_t)n - 1, want = (ptrdiff_t)k;
+    while (lo < hi) {
+        double a = v[lo], b = v[lo + (hi - lo) / 2], c = v[hi];
+        double pivot = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+        ptrdiff_t i = lo, j = hi;
+        while (i <= j) { /* Hoare: [lo, j] <= pivot <= [i, hi] */
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                double t = v[i];
+                v[i++] = v[j];
+                v[j--] = t;
+            }
+        }
+        if (want <= j)
+            hi = j;
+        else if (want >= i)
+            lo = i;
+        else
+            return v[want]; /* between j and i: equal to the pivot */
+    }
+    return v[want];
 }
 
 static void health(rep_night *n)
@@ -345,26 +452,41 @@ static void health(rep_night *n)
     double psum = 0;
     size_t nl = 0;
     double *lat = xmalloc(sizeof *lat * (n->n_out + 1));
-    /* pairs in both orders: sorted by (lo, hi) */
-    pk *k = xmalloc(sizeof *k * (n->n_out + 1));
+    /* pairs in both orders: the outcomes bucketed by their lower image (a
+     * counting sort), each bucket sorted by the higher one */
+    size_t *start = xcalloc(n->n_images + 2, sizeof *start);
     for (size_t i = 0; i < n->n_out; i++) {
         const rep_outcome *r = &n->out[i];
         psum += r->p_first;
         n->kinds[r->kind]++;
         if (r->latency_us >= 0)
             lat[nl++] = (double)r->latency_us / 1000.0;
-        k[i].lo = r->first < r->second ? r->first : r->second;
-        k[i].hi = r->first < r->second ? r->second : r->first;
-        k[i].first_is_lo = r->first < r->second;
-        k[i].p = r->p_first;
+        start[(r->first < r->second ? r->first : r->second) + 1]++;
     }
+    for (size_t l = 0; l < n->n_images; l++)
+        start[l + 1] += start[l];
+    pk *k = xmalloc(sizeof *k * (n->n_out + 1));
+    size_t *fill = xmalloc(sizeof *fill * (n->n_images + 1));
+    memcpy(fill, start, sizeof *fill * (n->n_images + 1));
+    for (size_t i = 0; i < n->n_out; i++) {
+        const rep_outcome *r = &n->out[i];
+        uint32_t lo = r->first < r->second ? r->first : r->second;
+        k[fill[lo]++] = (pk){lo, r->first < r->second ? r->second : r->first, (uint32_t)i,
+                             r->first < r->second, r->p_first};
+    }
+    free(fill);
+    for (size_t l = 0; l < n->n_images; l++)
+        sort_bucket(k + start[l], start[l + 1] - start[l]);
+    free(start);
     n->p_first_mean = n->n_out ? psum / (double)n->n_out : 0.5;
-    qsort(lat, nl, sizeof *lat, cmp_double);
     static const double q[3] = {0.5, 0.9, 0.99};
-    for (int j = 0; j < 3; j++)
-        n->lat_ms[j] = nl ? lat[(size_t)(q[j] * (double)(nl - 1) + 0.5)] : NAN;
+    size_t from = 0; /* each quantile is past the one before: select in what is left */
+    for (int j = 0; j < 3; j++) {
+        size_t at = (size_t)(q[j] * (double)(nl - 1) + 0.5);
+        n->lat_ms[j] = nl ? kth_smallest(lat + from, nl - from, at - from) : NAN;
+        from = nl ? at : 0;
+    }
     free(lat);
-    qsort(k, n->n_out, sizeof *k, cmp_pk);
     for (size_t i = 0; i < n->n_out;) {
         size_t j = i;
         int seen[2] = {0, 0};
@@ -457,6 +579,93 @@ static void *categories_thread(void *arg)
     return NULL;
 }
 
+/* Image id -> dense index of a night's images: a table over [base, base +
+ * span) when the ids are dense (ingest gives consecutive ids, so they
+ * usually are), else a hash map. */
+typedef struct {
+    uint64_t base;
+    size_t span;
+    uint32_t *tab; /* UINT32_MAX: not an image of the run */
+    joust_u64map_t map;
+    int mapped;
+} id_index;
+
+/* The i-th image id of the outcomes and scores (0: none). */
+static uint64_t nth_id(const raw_outcome *raw, size_t nraw, const raw_score *sc, size_t i)
+{
+    return i < 2 * nraw ? (i & 1 ? raw[i / 2].second : raw[i / 2].first) : sc[i - 2 * nraw].id;
+}
+
+/* Indexes the images of raw[nraw] and sc[nsc]; *ids (ascending, malloc'd)
+ * and *n are the night's images. */
+static void id_index_build(id_index *x, const raw_outcome *raw, size_t nraw, const raw_score *sc,
+                           size_t nsc, uint64_t **ids, size_t *n)
+{
+    size_t total = 2 * nraw + nsc;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (size_t i = 0; i < total; i++) {
+        uint64_t id = nth_id(raw, nraw, sc, i);
+        if (id) {
+            lo = id < lo ? id : lo;
+            hi = id > hi ? id : hi;
+        }
+    }
+    *n = 0;
+    if (lo <= hi && hi - lo < total + 1024) {
+        x->base = lo;
+        x->span = (size_t)(hi - lo + 1);
+        x->tab = xmalloc(sizeof *x->tab * x->span);
+        memset(x->tab, 0xff, sizeof *x->tab * x->span);
+        for (size_t i = 0; i < total; i++) {
+            uint64_t id = nth_id(raw, nraw, sc, i);
+            if (id)
+                x->tab[id - lo] = 0;
+        }
+        *ids = xmalloc(sizeof **ids * (x->span + 1));
+        for (size_t k = 0; k < x->span; k++)
+            if (x->tab[k] == 0) {
+                x->tab[k] = (uint32_t)*n;
+                (*ids)[(*n)++] = lo + k;
+            }
+        return;
+    }
+    x->mapped = 1;
+    joust_u64map_init(&x->map);
+    size_t cap = 1024;
+    *ids = xmalloc(sizeof **ids * cap);
+    for (size_t i = 0; i < total; i++) {
+        uint64_t id = nth_id(raw, nraw, sc, i);
+        if (!id || joust_u64map_get(&x->map, id, NULL))
+            continue;
+        joust_u64map_put(&x->map, id, 0);
+        if (*n == cap)
+            *ids = xrealloc(*ids, sizeof **ids * (cap *= 2));
+        (*ids)[(*n)++] = id;
+    }
+    qsort(*ids, *n, sizeof **ids, cmp_u64);
+    for (size_t i = 0; i < *n; i++)
+        joust_u64map_put(&x->map, (*ids)[i], i);
+}
+
+/* 1 and *v = the dense index of id, or 0 when id is not indexed. */
+static int id_index_get(const id_index *x, uint64_t id, uint64_t *v)
+{
+    if (x->mapped)
+        return joust_u64map_get(&x->map, id, v);
+    if (id < x->base || id - x->base >= x->span || x->tab[id - x->base] == UINT32_MAX)
+        return 0;
+    *v = x->tab[id - x->base];
+    return 1;
+}
+
+static void id_index_free(id_index *x)
+{
+    if (x->mapped)
+        joust_u64map_free(&x->map);
+    free(x->tab);
+    memset(x, 0, sizeof *x);
+}
+
 int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_night *n)
 {
     int64_t t0 = joust_now_us();
@@ -486,8 +695,7 @@ int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_n
     size_t nraw = 0, nsc = 0;
     uint64_t *img_pid = NULL;
     char **img_cat = NULL;
-    joust_u64map_t idx; /* image id -> dense index (ids start at 1, never 0) */
-    joust_u64map_init(&idx);
+    id_index idx = {0}; /* image id -> dense index (ids start at 1, never 0) */
     /* the outcomes here, the scores and their images in a second thread */
     image_reader ir = {.o = o, .run_name = n->run_name};
     joust_u64map_init(&ir.names);
@@ -503,20 +711,7 @@ int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_n
     if (rc < 0 || (rc = sj.rc) < 0)
         goto done;
     /* the run's images: those in its outcomes and scores */
-    size_t cap = 1024;
-    n->img_id = xmalloc(sizeof *n->img_id * cap);
-    for (size_t i = 0; i < 2 * nraw + nsc; i++) {
-        uint64_t id = i < 2 * nraw ? (i & 1 ? raw[i / 2].second : raw[i / 2].first) : sc[i - 2 * nraw].id;
-        if (!id || joust_u64map_get(&idx, id, NULL))
-            continue;
-        joust_u64map_put(&idx, id, 0);
-        if (n->n_images == cap)
-            n->img_id = xrealloc(n->img_id, sizeof *n->img_id * (cap *= 2));
-        n->img_id[n->n_images++] = id;
-    }
-    qsort(n->img_id, n->n_images, sizeof *n->img_id, cmp_u64);
-    for (size_t i = 0; i < n->n_images; i++)
-        joust_u64map_put(&idx, n->img_id[i], i);
+    id_index_build(&idx, raw, nraw, sc, nsc, &n->img_id, &n->n_images);
     rc = gather_images(st, &sj, n, &img_pid, &img_cat);
     n->models = ir.models;
     n->n_models = ir.n_models;
@@ -535,22 +730,14 @@ int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_n
     for (size_t i = 0; i < n->n_images; i++)
         n->img_prompt[i] = (uint32_t)find_u64(n->prompt_id, n->n_prompts, img_pid[i]);
     n->prompt_key = xcalloc(n->n_prompts + 1, sizeof *n->prompt_key);
-    for (size_t p = 0; p < n->n_prompts && o->prompt_keys; p++) {
-        Joust__PromptRecord *pr = NULL;
-        n->prompt_key[p] = 0;
-        if (joust_rec_prompt_get(st, n->prompt_id[p], &pr) == 0) {
-            const char *s = pr->caller_id && *pr->caller_id ? pr->caller_id : pr->text;
-            uint64_t h = joust_hash64(s, strlen(s));
-            n->prompt_key[p] = (h ^ (pr->caller_id && *pr->caller_id ? 0x6361ull : 0x7478ull));
-            joust_rec_free(pr);
-        }
-    }
+    if (o->prompt_keys && (rc = load_prompt_keys(st, n)) < 0)
+        goto done;
     uint64_t v = 0;
     n->img_score = xmalloc(sizeof *n->img_score * (n->n_images + 1));
     for (size_t i = 0; i < n->n_images; i++)
         n->img_score[i] = NAN;
     for (size_t i = 0; i < nsc; i++)
-        if (joust_u64map_get(&idx, sc[i].id, &v))
+        if (id_index_get(&idx, sc[i].id, &v))
             n->img_score[v] = sc[i].score;
     /* outcomes, dense */
     n->out = xmalloc(sizeof *n->out * (nraw + 1));
@@ -559,9 +746,9 @@ int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_n
     for (size_t i = 0; i < nraw; i++) {
         rep_outcome *r = &n->out[n->n_out++];
         r->match_id = raw[i].match_id;
-        joust_u64map_get(&idx, raw[i].first, &v);
+        id_index_get(&idx, raw[i].first, &v);
         r->first = (uint32_t)v;
-        joust_u64map_get(&idx, raw[i].second, &v);
+        id_index_get(&idx, raw[i].second, &v);
         r->second = (uint32_t)v;
         r->prompt = n->img_prompt[r->first];
         r->p_first = raw[i].p;
@@ -588,7 +775,7 @@ int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_n
     n->read_s = (double)(t1 - t0) / 1e6;
     rc = joust_model_cells(n->n_models, mo, nmo, &n->cells, &n->n_cells);
     free(mo);
-    if (rc < 0)
+    if (rc < 0 || o->cells_only)
         goto done;
     n->score = xcalloc(n->n_models + 1, sizeof *n->score);
     /* the per-category fits run beside the main fit (the two cores) */
@@ -620,7 +807,7 @@ done:
     joust_u64map_free(&ir.names);
     sj.sc = NULL; /* freed below as sc */
     score_job_clear(&sj);
-    joust_u64map_free(&idx);
+    id_index_free(&idx);
     if (img_cat)
         for (size_t i = 0; i < n->n_images; i++)
             free(img_cat[i]);

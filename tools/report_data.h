@@ -27,6 +27,9 @@ typedef struct {
     int rounds;             /* bootstrap rounds (default 200) */
     uint64_t seed;
     int prompt_keys;        /* read the prompt records for prompt_key (--compare needs them) */
+    int cells_only;         /* stop at the cells: no fits, win rates, categories or judge
+                               health (score, cats, win* stay NULL): what
+                               rep_compare_nights needs of the run compared with */
 } rep_opts;
 
 typedef struct {
@@ -101,6 +104,8 @@ int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_n
 void rep_night_clear(rep_night *n);
 /* Dense index of image_id, or SIZE_MAX. */
 size_t rep_night_image(const rep_night *n, uint64_t image_id);
+/* Dense index of prompt_id, or SIZE_MAX. */
+size_t rep_night_prompt(const rep_night *n, uint64_t prompt_id);
 
 /* Night-to-night delta of each model of `today` also in `before`: both
  * fitted on the prompts they share (matched by prompt key), anchored the

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "err.h"
 #include "image.h"
 #include "log.h"
@@ -143,12 +144,134 @@ fail:
     joust_rec_free(img);
 }
 
+/* Index of the model named by s[0..len), or -1. */
+static int32_t model_named(const rep_night *n, const char *s, size_t len)
+{
+    for (uint32_t m = 0; m < n->n_models; m++)
+        if (strlen(n->models[m]) == len && !memcmp(n->models[m], s, len))
+            return (int32_t)m;
+    return -1;
+}
+
+/* Index of model pair a < b among the m(m-1)/2 pairs. */
+static size_t pair_index(uint32_t m, uint32_t a, uint32_t b)
+{
+    return (size_t)a * m - (size_t)a * (a + 1) / 2 + (b - a - 1);
+}
+
+/* Marks in want[] the pairs of --gallery-pair "A,B" (split at the comma
+ * where both sides name a model, so a name may hold a comma). */
+static int select_pairs(const rep_night *n, const rep_gallery_opts *o, char *want)
+{
+    for (size_t k = 0; k < o->n_pair_sel; k++) {
+        const char *spec = o->pair_sel[k], *comma = strchr(spec, ',');
+        int32_t a = -1, b = -1;
+        for (const char *c = comma; c && (a < 0 || b < 0); c = strchr(c + 1, ',')) {
+            a = model_named(n, spec, (size_t)(c - spec));
+            b = model_named(n, c + 1, strlen(c + 1));
+        }
+        if (a < 0 || b < 0) {
+            joust_buf_t names = {0};
+            for (uint32_t m = 0; m < n->n_models; m++)
+                joust_buf_printf(&names, "%s%s", m ? ", " : "", n->models[m]);
+            if (!comma)
+                log_error("report: --gallery-pair '%s' is not two models A,B", spec);
+            else if (model_named(n, spec, (size_t)(comma - spec)) < 0)
+                log_error("report: --gallery-pair '%s': run '%s' has no model named '%.*s' (its "
+                          "models: %s)", spec, n->run_name, (int)(comma - spec), spec,
+                          names.len ? names.data : "none");
+            else
+                log_error("report: --gallery-pair '%s': run '%s' has no model named '%s' (its "
+                          "models: %s)", spec, n->run_name, comma + 1, names.len ? names.data : "none");
+            joust_buf_free(&names);
+            return JOUST_EINVAL;
+        }
+        if (a == b) {
+            log_error("report: --gallery-pair '%s' names model '%s' twice", spec, n->models[a]);
+            return JOUST_EINVAL;
+        }
+        want[a < b ? pair_index(n->n_models, (uint32_t)a, (uint32_t)b)
+                   : pair_index(n->n_models, (uint32_t)b, (uint32_t)a)] = 1;
+    }
+    return 0;
+}
+
+static int view_is(joust_str_view v, const char *s)
+{
+    return v.len == strlen(s) && (!v.len || !memcmp(v.s, s, v.len));
+}
+
+/* The dense prompts of --gallery-prompt ID (a prompt's manifest prompt_id,
+ * or its text when it has none), in the order given, each once: one walk
+ * over the store's prompt records. */
+static int select_prompts(joust_store_t *st, const rep_night *n, const rep_gallery_opts *o,
+                          uint32_t *out, size_t *nout)
+{
+    size_t ns = o->n_prompt_sel;
+    uint32_t *idx = xmalloc(sizeof *idx * (ns + 1));
+    for (size_t k = 0; k < ns; k++)
+        idx[k] = UINT32_MAX;
+    joust_rec_cursor_t *c;
+    int rc = joust_rec_cursor_new_scan(st, JOUST_REC_PROMPTS, 0, &c);
+    for (; rc == 0 && joust_rec_cursor_valid(c); joust_rec_cursor_next(c)) {
+        size_t p = rep_night_prompt(n, joust_rec_cursor_id(c)), len;
+        if (p == SIZE_MAX)
+            continue; /* not a prompt of this run */
+        const void *bytes = joust_rec_cursor_bytes(c, &len);
+        joust_prompt_view pv;
+        if (joust_rec_prompt_view(bytes, len, &pv) < 0)
+            continue;
+        for (size_t k = 0; k < ns; k++)
+            if (idx[k] == UINT32_MAX &&
+                view_is(pv.caller_id.len ? pv.caller_id : pv.text, o->prompt_sel[k]))
+                idx[k] = (uint32_t)p;
+    }
+    if (rc == 0) {
+        rc = joust_rec_cursor_error(c);
+        joust_rec_cursor_destroy(&c);
+    }
+    *nout = 0;
+    for (size_t k = 0; k < ns && rc == 0; k++) {
+        if (idx[k] == UINT32_MAX) {
+            log_error("report: --gallery-prompt '%s': run '%s' has no prompt with that prompt_id "
+                      "(or, for a prompt without one, that text)", o->prompt_sel[k], n->run_name);
+            rc = JOUST_EINVAL;
+            break;
+        }
+        int dup = 0;
+        for (size_t j = 0; j < *nout; j++)
+            dup |= out[j] == idx[k];
+        if (!dup)
+            out[(*nout)++] = idx[k];
+    }
+    free(idx);
+    return rc;
+}
+
 int rep_gallery_build(joust_store_t *st, uint32_t run_id, const rep_gallery_opts *o, rep_report *r)
 {
     const rep_night *n = r->today;
     uint32_t m = n->n_models;
     r->thumbs = xcalloc(n->n_images + 1, sizeof *r->thumbs);
     r->thumb_err = xcalloc(n->n_images + 1, sizeof *r->thumb_err);
+    char *want = NULL; /* per model pair: shown (only with --gallery-pair) */
+    if (o->n_pair_sel) {
+        want = xcalloc(m * (size_t)m / 2 + 1, 1);
+        if (select_pairs(n, o, want) < 0) {
+            free(want);
+            return JOUST_EINVAL;
+        }
+    }
+    uint32_t *shown = xmalloc(sizeof *shown * (o->n_prompt_sel + 1));
+    size_t nshown = 0;
+    if (o->n_prompt_sel) {
+        int rc = select_prompts(st, n, o, shown, &nshown);
+        if (rc < 0) {
+            free(want);
+            free(shown);
+            return rc;
+        }
+    }
     if (o->per_pair > 0 && m >= 2) {
         /* outcomes per model pair: one pass bucketing by pair */
         size_t np = (size_t)m * (m - 1) / 2;
@@ -163,7 +286,7 @@ int rep_gallery_build(joust_store_t *st, uint32_t run_id, const rep_gallery_opts
                 uint32_t t = a;
                 a = b, b = t;
             }
-            pair_of[i] = (size_t)a * m - (size_t)a * (a + 1) / 2 + (b - a - 1);
+            pair_of[i] = pair_index(m, a, b);
             count[pair_of[i]]++;
         }
         for (size_t p = 0; p < np; p++)
@@ -176,8 +299,8 @@ int rep_gallery_build(joust_store_t *st, uint32_t run_id, const rep_gallery_opts
         r->pairs = xcalloc(np + 1, sizeof *r->pairs);
         for (uint32_t a = 0; a < m; a++)
             for (uint32_t b = a + 1; b < m; b++) {
-                size_t p = (size_t)a * m - (size_t)a * (a + 1) / 2 + (b - a - 1), k = count[p];
-                if (!k)
+                size_t p = pair_index(m, a, b), k = count[p];
+                if (!k || (want && !want[p]))
                     continue;
                 rep_pair_gallery *g = &r->pairs[r->n_pairs++];
                 g->a = a;
@@ -206,13 +329,14 @@ int rep_gallery_build(joust_store_t *st, uint32_t run_id, const rep_gallery_opts
         free(start);
         free(pair_of);
     }
-    size_t np = o->prompts < n->n_prompts ? o->prompts : n->n_prompts;
+    /* the selected prompts, else the first `prompts` by id */
+    size_t np = o->n_prompt_sel ? nshown : o->prompts < n->n_prompts ? o->prompts : n->n_prompts;
     r->prompts = xcalloc(np + 1, sizeof *r->prompts);
     if (np) {
-        /* images of each shown prompt (the first np prompts by id) */
-        for (size_t p = 0; p < np; p++) {
+        for (size_t k = 0; k < np; k++) {
+            uint32_t p = o->n_prompt_sel ? shown[k] : (uint32_t)k;
             rep_prompt_gallery *g = &r->prompts[r->n_prompts++];
-            g->prompt = (uint32_t)p;
+            g->prompt = p;
             g->images = xmalloc(sizeof *g->images * (n->n_images + 1));
             for (size_t i = 0; i < n->n_images; i++)
                 if (n->img_prompt[i] == p)
@@ -222,6 +346,8 @@ int rep_gallery_build(joust_store_t *st, uint32_t run_id, const rep_gallery_opts
             Joust__PromptRecord *pr = NULL;
             if (joust_rec_prompt_get(st, n->prompt_id[p], &pr) == 0) {
                 g->text = xstrdup(pr->text);
+                if (pr->caller_id && *pr->caller_id)
+                    g->caller_id = xstrdup(pr->caller_id);
                 joust_rec_free(pr);
             }
             for (size_t j = 0; j < g->n; j++)
@@ -231,6 +357,8 @@ int rep_gallery_build(joust_store_t *st, uint32_t run_id, const rep_gallery_opts
     if (r->thumb_failed > 1)
         log_warn("report: %zu images have no thumbnail (each shows its reason in the page)",
                  r->thumb_failed);
+    free(want);
+    free(shown);
     return 0;
 }
 
@@ -247,6 +375,7 @@ void rep_report_clear(rep_report *r)
     free(r->pairs);
     for (size_t p = 0; p < r->n_prompts; p++) {
         free(r->prompts[p].text);
+        free(r->prompts[p].caller_id);
         free(r->prompts[p].images);
     }
     free(r->prompts);

@@ -186,6 +186,27 @@ int rep_write_json(const rep_report *r, const char *path)
             cJSON_AddItemToArray(cl, match_obj(r, &g->closest[j]));
         cJSON_AddItemToArray(gal, o);
     }
+    cJSON *gp = cJSON_AddArrayToObject(root, "gallery_prompts");
+    for (size_t p = 0; p < r->n_prompts; p++) {
+        const rep_prompt_gallery *g = &r->prompts[p];
+        cJSON *o = cJSON_CreateObject();
+        if (g->caller_id)
+            cJSON_AddStringToObject(o, "prompt_id", g->caller_id);
+        else
+            cJSON_AddNullToObject(o, "prompt_id");
+        cJSON_AddStringToObject(o, "prompt", g->text ? g->text : "");
+        cJSON *im = cJSON_AddArrayToObject(o, "images"); /* best score first */
+        for (size_t j = 0; j < g->n; j++) {
+            uint32_t i = g->images[j];
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddNumberToObject(x, "image", (double)n->img_id[i]);
+            cJSON_AddStringToObject(x, "model",
+                                    n->img_model[i] == UINT32_MAX ? "" : n->models[n->img_model[i]]);
+            add_num(x, "score", n->img_score[i]);
+            cJSON_AddItemToArray(im, x);
+        }
+        cJSON_AddItemToArray(gp, o);
+    }
     if (r->eval)
         cJSON_AddItemToObject(root, "eval", cJSON_Duplicate(r->eval, 1));
     char *text = cJSON_Print(root);

@@ -83,6 +83,50 @@ grep -q 'class="noimg"' "$html" || fail "missing images have no placeholder"
     --compare nightly-02 --fail-on-regression=0.3 --rounds 100 > "$WORK/rep4.log" 2>&1 \
     || { cat "$WORK/rep4.log"; fail "a rerun of the same images regressed"; }
 
+# 2b. The gallery of chosen model pairs and prompts (by prompt_id), in rank order.
+"$JOUST" report --db "$WORK/db2" --run nightly-02 --out "$WORK/gal" --rounds 0 --gallery 3 \
+    --gallery-pair ckpt,base --gallery-pair steady,base --gallery-prompt P7 --gallery-prompt P3 \
+    --gallery-prompt P7 > "$WORK/gal.log" 2>&1 || { cat "$WORK/gal.log"; fail "gallery selection"; }
+python3 - "$WORK/gal/report.json" <<'PY' || fail "gallery selection in report.json"
+import json, sys
+r = json.load(open(sys.argv[1]))
+pairs = sorted(tuple(sorted((g["model_a"], g["model_b"]))) for g in r["gallery"])
+assert pairs == [("base", "ckpt"), ("base", "steady")], pairs
+assert all(len(g["decisive"]) == 3 and len(g["closest"]) == 3 for g in r["gallery"]), r["gallery"]
+gp = r["gallery_prompts"]
+assert [g["prompt_id"] for g in gp] == ["P7", "P3"], gp   # in the order given, each once
+for g in gp:
+    assert g["prompt"] == "prompt " + g["prompt_id"][1:], g
+    s = [i["score"] for i in g["images"]]
+    assert len(s) == 6 and s == sorted(s, reverse=True), g     # all its images, best first
+    assert sorted(i["model"] for i in g["images"]) == ["base"] * 2 + ["ckpt"] * 2 + ["steady"] * 2
+PY
+# by default every pair and the first --gallery-prompts prompts
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert [g["prompt_id"] for g in r["gallery_prompts"]] == ["P0", "P1", "P2"], r["gallery_prompts"]' \
+    "$WORK/rep/report.json" || fail "default prompt gallery"
+set +e
+"$JOUST" report --db "$WORK/db2" --run nightly-02 --out "$WORK/badg" --gallery-pair base,nope > "$WORK/bad.log" 2>&1
+st=$?
+set -e
+[ $st = 1 ] && grep -q "gallery-pair 'base,nope': run 'nightly-02' has no model named 'nope' (its models: " "$WORK/bad.log" \
+    || { cat "$WORK/bad.log"; fail "unknown gallery model"; }
+"$JOUST" report --db "$WORK/db2" --run nightly-02 --out "$WORK/badg" --gallery-pair nope,base > "$WORK/bad.log" 2>&1 \
+    && fail "unknown first gallery model"
+grep -q "no model named 'nope'" "$WORK/bad.log" || { cat "$WORK/bad.log"; fail "unknown first gallery model message"; }
+"$JOUST" report --db "$WORK/db2" --run nightly-02 --out "$WORK/badg" --gallery-pair base,base > "$WORK/bad.log" 2>&1 \
+    && fail "a pair of one model"
+grep -q "names model 'base' twice" "$WORK/bad.log" || { cat "$WORK/bad.log"; fail "pair of one model message"; }
+set +e
+"$JOUST" report --db "$WORK/db2" --run nightly-02 --out "$WORK/badg" --gallery-pair base > "$WORK/bad.log" 2>&1
+st=$?
+set -e
+[ $st = 2 ] && grep -q "gallery-pair 'base' is not two models A,B" "$WORK/bad.log" || { cat "$WORK/bad.log"; fail "gallery pair usage"; }
+"$JOUST" report --db "$WORK/db2" --run nightly-02 --out "$WORK/badg" --gallery-prompt P40 > "$WORK/bad.log" 2>&1 \
+    && fail "unknown gallery prompt"
+grep -q "gallery-prompt 'P40': run 'nightly-02' has no prompt with that prompt_id" "$WORK/bad.log" \
+    || { cat "$WORK/bad.log"; fail "unknown gallery prompt message"; }
+[ ! -e "$WORK/badg/report.html" ] || fail "a failed gallery selection wrote files"
+
 # 3. Bad input: clear errors, exit 1 or 2, no files.
 set +e
 "$JOUST" report --db "$WORK/db2" --run nightly-02 --out "$WORK/bad" --baseline-model nope > "$WORK/bad.log" 2>&1
