@@ -308,21 +308,25 @@ static size_t next_pairs(coord *c, prompt_slot *p, joust_pair *pairs)
 void coord_planner_pull(coord *c, prompt_slot *p)
 {
     joust_pair pairs[256];
+    uint64_t ids[256][2];
     size_t k;
     while ((k = next_pairs(c, p, pairs)) > 0) {
+        /* One match record for the step: its matches take consecutive ids
+         * (docs/storage.md "Match records"). */
+        uint64_t first_id = c->run->next_match_id;
+        size_t n = 0;
         for (size_t i = 0; i < k; i++) {
             if (p->imgs[pairs[i].first].old && p->imgs[pairs[i].second].old)
                 continue; /* planned (or passed over) in an earlier pass */
             uint64_t id = c->run->next_match_id++;
-            Joust__MatchRecord mr = JOUST__MATCH_RECORD__INIT;
-            mr.prompt_id = p->prompt_id;
-            mr.first = p->imgs[pairs[i].first].id;
-            mr.second = p->imgs[pairs[i].second].id;
-            joust_rec_match_put(c->batch, c->run->run_id, id, &mr);
+            ids[n][0] = p->imgs[pairs[i].first].id;
+            ids[n++][1] = p->imgs[pairs[i].second].id;
             if (!reuse(c, p, id, pairs[i].first, pairs[i].second))
                 add_match(c, id, p, pairs[i].first, pairs[i].second, 0);
             c->sum->planned++;
         }
+        if (n)
+            joust_rec_matches_put(c->batch, c->run->run_id, first_id, p->prompt_id, ids, n);
     }
     if (p->planner && joust_planner_done(p->planner)) {
         joust_planner_destroy(&p->planner);

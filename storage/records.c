@@ -515,20 +515,59 @@ void joust_rec_image_put(joust_batch_t *b, const Joust__ImageRecord *img)
 
 /* ---- a run's records ---- */
 
-int joust_rec_match_get(joust_store_t *st, uint32_t run_id, uint64_t match_id,
-                        Joust__MatchRecord **out)
-{
-    unsigned char key[RUN_KEY_LEN];
-    run_key(key, run_id, match_id);
-    return record_get(st, JOUST_CF_MATCHES, key, sizeof key, &joust__match_record__descriptor, out);
-}
-
 void joust_rec_match_put(joust_batch_t *b, uint32_t run_id, uint64_t match_id,
                          const Joust__MatchRecord *m)
 {
+    const uint64_t pair[1][2] = {{m->first, m->second}};
+    joust_rec_matches_put(b, run_id, match_id, m->prompt_id, pair, 1);
+}
+
+void joust_rec_matches_put(joust_batch_t *b, uint32_t run_id, uint64_t first_id,
+                           uint64_t prompt_id, const uint64_t (*pairs)[2], size_t n)
+{
+    assert(n >= 1 && n <= UINT32_MAX);
+    Joust__MatchRecord r = JOUST__MATCH_RECORD__INIT;
+    r.prompt_id = prompt_id;
+    r.first = pairs[0][0];
+    r.second = pairs[0][1];
+    int64_t stackbuf[2 * 255], *d = n <= 256 ? stackbuf : xmalloc(2 * (n - 1) * sizeof *d);
+    if (n > 1) { /* a single match is stored as before plan records */
+        r.has_count = 1;
+        r.count = (uint32_t)n;
+        r.n_pairs = 2 * (n - 1);
+        r.pairs = d;
+        for (size_t i = 1; i < n; i++) {
+            d[2 * (i - 1)] = (int64_t)(pairs[i][0] - r.first);
+            d[2 * (i - 1) + 1] = (int64_t)(pairs[i][1] - r.first);
+        }
+    }
     unsigned char key[RUN_KEY_LEN];
-    run_key(key, run_id, match_id);
-    record_put(b, JOUST_CF_MATCHES, key, sizeof key, &m->base);
+    run_key(key, run_id, first_id + n - 1); /* keyed by its last id */
+    record_put(b, JOUST_CF_MATCHES, key, sizeof key, &r.base);
+    if (d != stackbuf)
+        free(d);
+}
+
+/* The ids a stored match record covers, last_id - count + 1 .. last_id:
+ * *first_id. JOUST_ECORRUPT when its count and pairs disagree. */
+static int match_span(const Joust__MatchRecord *r, uint64_t last_id, uint64_t *first_id)
+{
+    uint64_t n = r->has_count ? r->count : 1;
+    if (n == 0 || n - 1 > last_id || r->n_pairs != 2 * (n - 1))
+        return JOUST_ECORRUPT;
+    *first_id = last_id - (n - 1);
+    return 0;
+}
+
+/* The i-th match of a step record as a record of its own. */
+static Joust__MatchRecord *match_nth(const Joust__MatchRecord *r, uint64_t i)
+{
+    Joust__MatchRecord *m = xmalloc(sizeof *m);
+    joust__match_record__init(m);
+    m->prompt_id = r->prompt_id;
+    m->first = i ? r->first + (uint64_t)r->pairs[2 * (i - 1)] : r->first;
+    m->second = i ? r->first + (uint64_t)r->pairs[2 * (i - 1) + 1] : r->second;
+    return m;
 }
 
 int joust_rec_outcome_get(joust_store_t *st, uint32_t run_id, uint64_t match_id,
@@ -635,7 +674,37 @@ int joust_rec_run_delete(joust_store_t *st, const Joust__RunRecord *run)
 struct joust_rec_cursor {
     joust_iter_t *it;
     joust_rec_family family;
+    /* JOUST_REC_MATCHES: the step record at the iterator, read once per
+     * position (NULL when it does not unpack or its count and pairs
+     * disagree: then it counts as one match, its key's), the ids it covers
+     * and the current one. */
+    Joust__MatchRecord *step;
+    uint64_t first_id, last_id, at;
+    int loaded;
 };
+
+static void step_drop(joust_rec_cursor_t *c)
+{
+    joust_rec_free(c->step);
+    c->step = NULL;
+    c->loaded = 0;
+}
+
+/* Reads the step record at the iterator (valid, a run key). */
+static void step_load(joust_rec_cursor_t *c)
+{
+    size_t klen, len;
+    const unsigned char *k = joust_iter_key(c->it, &klen);
+    const void *v = joust_iter_value(c->it, &len);
+    c->last_id = joust_get_be64(k + klen - 8);
+    c->step = (Joust__MatchRecord *)record_unpack(&joust__match_record__descriptor, v, len);
+    if (c->step && match_span(c->step, c->last_id, &c->first_id) < 0)
+        step_drop(c);
+    if (!c->step)
+        c->first_id = c->last_id;
+    c->at = c->first_id;
+    c->loaded = 1;
+}
 
 static const joust_cf family_cf[] = {JOUST_CF_MATCHES, JOUST_CF_OUTCOMES, JOUST_CF_SCORES,
                                      JOUST_CF_IMAGES, JOUST_CF_PROMPTS};
@@ -689,6 +758,7 @@ void joust_rec_cursor_destroy(joust_rec_cursor_t **self_p)
     assert(self_p);
     if (!*self_p)
         return;
+    step_drop(*self_p);
     joust_iter_destroy(&(*self_p)->it);
     free(*self_p);
     *self_p = NULL;
@@ -701,26 +771,43 @@ int joust_rec_cursor_valid(joust_rec_cursor_t *c)
     while (joust_iter_valid(c->it)) {
         size_t klen;
         joust_iter_key(c->it, &klen);
-        if (klen == family_klen(c->family))
+        if (klen == family_klen(c->family)) {
+            if (c->family == JOUST_REC_MATCHES && !c->loaded)
+                step_load(c);
             return 1;
+        }
         joust_iter_next(c->it);
     }
     return 0;
 }
 
-void joust_rec_cursor_next(joust_rec_cursor_t *c) { joust_iter_next(c->it); }
+void joust_rec_cursor_next(joust_rec_cursor_t *c)
+{
+    if (c->loaded && c->at < c->last_id) { /* the step's next match */
+        c->at++;
+        return;
+    }
+    step_drop(c);
+    joust_iter_next(c->it);
+}
 
 void joust_rec_cursor_seek(joust_rec_cursor_t *c, uint64_t id)
 {
     unsigned char from[8];
     joust_put_be64(from, id);
+    step_drop(c);
     joust_iter_seek(c->it, from, sizeof from);
+    /* A step record that starts before id covers it (its key is >= id). */
+    if (c->family == JOUST_REC_MATCHES && joust_rec_cursor_valid(c) && c->at < id)
+        c->at = id;
 }
 
 uint64_t joust_rec_cursor_id(joust_rec_cursor_t *c)
 {
     if (!joust_rec_cursor_valid(c))
         return 0;
+    if (c->family == JOUST_REC_MATCHES)
+        return c->at;
     size_t klen;
     const unsigned char *k = joust_iter_key(c->it, &klen);
     return joust_get_be64(k + klen - 8);
@@ -739,7 +826,33 @@ static void *cursor_unpack(joust_rec_cursor_t *c, joust_rec_family family,
 
 Joust__MatchRecord *joust_rec_cursor_match(joust_rec_cursor_t *c)
 {
-    return cursor_unpack(c, JOUST_REC_MATCHES, &joust__match_record__descriptor);
+    assert(c->family == JOUST_REC_MATCHES);
+    if (!joust_rec_cursor_valid(c) || !c->step)
+        return NULL;
+    return match_nth(c->step, c->at - c->first_id);
+}
+
+/* The first stored key >= match_id is the step record that covers it, if
+ * any does (records are keyed by their last id). */
+int joust_rec_match_get(joust_store_t *st, uint32_t run_id, uint64_t match_id,
+                        Joust__MatchRecord **out)
+{
+    *out = NULL;
+    joust_rec_cursor_t *c;
+    int rc = joust_rec_cursor_new(st, JOUST_REC_MATCHES, run_id, &c);
+    if (rc < 0)
+        return rc;
+    joust_rec_cursor_seek(c, match_id);
+    if (!joust_rec_cursor_valid(c))
+        rc = joust_rec_cursor_error(c) < 0 ? joust_rec_cursor_error(c) : JOUST_ENOTFOUND;
+    else if (!c->step)
+        rc = JOUST_ECORRUPT;
+    else if (c->at != match_id)
+        rc = JOUST_ENOTFOUND;
+    else
+        *out = joust_rec_cursor_match(c);
+    joust_rec_cursor_destroy(&c);
+    return rc;
 }
 
 Joust__OutcomeRecord *joust_rec_cursor_outcome(joust_rec_cursor_t *c)

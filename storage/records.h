@@ -117,11 +117,19 @@ int joust_rec_prompt_walk(joust_store_t *st, uint64_t from, uint64_t until, jous
 int joust_rec_image_get(joust_store_t *st, uint64_t image_id, Joust__ImageRecord **out);
 void joust_rec_image_put(joust_batch_t *b, const Joust__ImageRecord *img);
 
-/* ---- a run's matches, outcomes (with rationales) and scores ---- */
+/* ---- a run's matches, outcomes (with rationales) and scores ----
+ * Matches are stored one record per planning step (docs/storage.md "Match
+ * records"); every reader below sees one MatchRecord per match (prompt_id,
+ * first, second; count and pairs unset), for old stores too. */
 int joust_rec_match_get(joust_store_t *st, uint32_t run_id, uint64_t match_id,
                         Joust__MatchRecord **out);
+/* One match: m's prompt_id, first and second (count and pairs ignored). */
 void joust_rec_match_put(joust_batch_t *b, uint32_t run_id, uint64_t match_id,
                          const Joust__MatchRecord *m);
+/* n >= 1 matches of prompt_id with ids first_id .. first_id + n - 1, whose
+ * image ids are pairs[i][0] (first) and pairs[i][1] (second): one record. */
+void joust_rec_matches_put(joust_batch_t *b, uint32_t run_id, uint64_t first_id,
+                           uint64_t prompt_id, const uint64_t (*pairs)[2], size_t n);
 int joust_rec_outcome_get(joust_store_t *st, uint32_t run_id, uint64_t match_id,
                           Joust__OutcomeRecord **out);
 /* Adds the outcome of match_id and, when reason is non-empty, its
@@ -209,7 +217,8 @@ Joust__OutcomeRecord *joust_rec_cursor_outcome(joust_rec_cursor_t *c);
 Joust__ScoreRecord *joust_rec_cursor_score(joust_rec_cursor_t *c);
 Joust__ImageRecord *joust_rec_cursor_image(joust_rec_cursor_t *c);
 Joust__PromptRecord *joust_rec_cursor_prompt(joust_rec_cursor_t *c);
-/* The current record's packed bytes (borrowed until the cursor moves), for
+/* The current record's packed bytes (borrowed until the cursor moves; for
+ * JOUST_REC_MATCHES the stored record of the whole planning step), for
  * a caller that hashes them or unpacks them with its own allocator; NULL
  * (*len 0) when the cursor is not valid. */
 const void *joust_rec_cursor_bytes(joust_rec_cursor_t *c, size_t *len);

@@ -443,7 +443,7 @@ static int bare_coordinator(const joust_bare_config *cfg, const int *fds, joust_
 int joust_bench_bare_run(const joust_bare_config *cfg, joust_bare_result *out)
 {
     memset(out, 0, sizeof *out);
-    if (cfg->workers < 1 || cfg->workers > 64 || !cfg->job_matches ||
+    if (cfg->workers < 1 || cfg->workers > 64 || !cfg->matches || !cfg->job_matches ||
         cfg->job_matches > JOUST_WIRE_MAX_MATCHES || !cfg->slots || !cfg->commit_max)
         return JOUST_EINVAL;
     joust_curve_keypair skp, wkp;

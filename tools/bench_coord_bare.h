@@ -10,7 +10,8 @@
  *
  * Workers are forked before the coordinator makes its ZeroMQ context or
  * opens the store. Threads: call from one thread; not reentrant.
- * Errors: 0, JOUST_EIO (sockets, fork), a store error, or JOUST_ECORRUPT
+ * Errors: 0, JOUST_EINVAL (no matches, workers or job size out of range),
+ * JOUST_EIO (sockets, fork), a store error, or JOUST_ECORRUPT
  * when the store does not hold exactly `matches` outcomes. */
 #ifndef JOUST_BENCH_COORD_BARE_H
 #define JOUST_BENCH_COORD_BARE_H

@@ -368,6 +368,49 @@ static double run_peer(const char *script, const char *dir, uint64_t matches, co
     return rate;
 }
 
+static void take_run_id(const Joust__RunRecord *run, void *arg) { *(uint32_t *)arg = run->run_id; }
+
+/* Exactly once, read back from the bench's store: its run's planned
+ * matches and outcomes side by side; every match has one outcome, no
+ * outcome lacks a match, and there are `want` matches. 0, or JOUST_ECORRUPT
+ * (logged): a benchmark that loses or doubles a match is a failure. */
+static int bench_verify(const char *db, uint64_t want)
+{
+    joust_store_t *st;
+    int rc = cli_open_store(db, 0, &st);
+    if (rc < 0)
+        return rc;
+    uint32_t run_id = 0;
+    joust_rec_cursor_t *mi = NULL, *oi = NULL;
+    uint64_t planned = 0, missing = 0, orphan = 0;
+    if ((rc = joust_rec_run_each(st, take_run_id, &run_id)) == 0 &&
+        (rc = joust_rec_cursor_new(st, JOUST_REC_MATCHES, run_id, &mi)) == 0 &&
+        (rc = joust_rec_cursor_new(st, JOUST_REC_OUTCOMES, run_id, &oi)) == 0) {
+        while (joust_rec_cursor_valid(mi) || joust_rec_cursor_valid(oi)) {
+            uint64_t m = joust_rec_cursor_valid(mi) ? joust_rec_cursor_id(mi) : UINT64_MAX;
+            uint64_t o = joust_rec_cursor_valid(oi) ? joust_rec_cursor_id(oi) : UINT64_MAX;
+            planned += m <= o;
+            missing += m < o;
+            orphan += o < m;
+            if (m <= o)
+                joust_rec_cursor_next(mi);
+            if (o <= m)
+                joust_rec_cursor_next(oi);
+        }
+        rc = joust_rec_cursor_error(mi) ? joust_rec_cursor_error(mi) : joust_rec_cursor_error(oi);
+    }
+    joust_rec_cursor_destroy(&mi);
+    joust_rec_cursor_destroy(&oi);
+    joust_store_destroy(&st);
+    if (rc == 0 && (planned != want || missing || orphan)) {
+        log_error("%s: %" PRIu64 " matches planned (want %" PRIu64 "), %" PRIu64
+                  " without an outcome, %" PRIu64 " outcomes without a match",
+                  db, planned, want, missing, orphan);
+        rc = JOUST_ECORRUPT;
+    }
+    return rc;
+}
+
 #ifndef JOUST_PEER_SCRIPT
 #define JOUST_PEER_SCRIPT "tools/peer_coord_sqlite.py"
 #endif
@@ -411,6 +454,19 @@ static int bench_coordinator(int argc, char **argv)
     char dir[PATH_MAX - 64];
     snprintf(dir, sizeof dir, "%s", strcmp(o.out, ".") ? o.out : "joust-bench-coordinator");
     mkdir(dir, 0755);
+    /* Fresh stores only: a store left by an earlier bench holds a complete
+     * run, which would be "judged" in no time. */
+    static const char *const stores[] = {"store-plain", "store-curve", "bare-plain", "bare-curve"};
+    for (size_t i = 0; i < sizeof stores / sizeof *stores; i++) {
+        char path[PATH_MAX];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", dir, stores[i]);
+        if (stat(path, &sb) == 0) {
+            fprintf(stderr, "joust bench coordinator: %s exists (an earlier bench's store); give "
+                            "--out a fresh directory\n", path);
+            return 1;
+        }
+    }
     char manifest[PATH_MAX];
     snprintf(manifest, sizeof manifest, "%s/manifest.jsonl", dir);
     int rc = write_manifest(manifest, n, o.per_prompt, o.seed);
@@ -424,7 +480,10 @@ static int bench_coordinator(int argc, char **argv)
         if (curve && (mkdir(kdir, 0700), rc = bench_keys(&o, kdir)) < 0)
             break;
         scale_result r = {0};
-        if ((rc = bench_pipeline(&o, db, manifest, NULL, 0, &r)) < 0)
+        uint64_t k = (uint64_t)o.per_prompt, left = n % k, want = n / k * (k * (k - 1) / 2) +
+                                                                  left * (left ? left - 1 : 0) / 2;
+        if ((rc = bench_pipeline(&o, db, manifest, NULL, 0, &r)) < 0 ||
+            (rc = bench_verify(db, want)) < 0)
             break;
         matches[curve] = r.matches;
         rate[curve] = r.judge_rate;

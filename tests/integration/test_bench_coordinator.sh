@@ -14,6 +14,11 @@ for t in 'tcp' 'tcp + CURVE'; do
         fail "a figure is missing in: $line"
 done
 [ -f "$WORK/bc/peer.sqlite" ] || fail "the peer did not run"
+# Stores left by that bench are refused, not "judged" again in no time.
+if "$JOUST" bench coordinator --images 4000 --out "$WORK/bc" > /dev/null 2> "$WORK/err2.txt"; then
+    fail "a second bench into the same directory was accepted"
+fi
+grep -q "store-plain exists" "$WORK/err2.txt" || fail "no message naming the old store"
 # A peer that loses a match makes the command fail.
 cat > "$WORK/badpeer.py" <<'PY'
 print("peer matches 5 seconds 1.0 rate 5")

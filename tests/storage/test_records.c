@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "check.h"
 #include "err.h"
 #include "records.h"
@@ -454,6 +455,85 @@ static void test_signatures(joust_store_t *st)
     joust_batch_destroy(&b);
 }
 
+/* Match records of planning steps (docs/storage.md "Match records"): one
+ * record for consecutive ids, read back one match at a time by the
+ * cursor, a seek into the middle and a point lookup, beside records of the
+ * old one-per-match form; a step whose pairs disagree with its count is
+ * refused. */
+static void test_match_steps(joust_store_t *st)
+{
+    joust_batch_t *b = joust_batch_new();
+    Joust__MatchRecord one = JOUST__MATCH_RECORD__INIT;
+    one.prompt_id = 7;
+    one.first = 100;
+    one.second = 101;
+    joust_rec_match_put(b, 9, 1, &one); /* the old form: id 1 alone */
+    uint64_t pairs[300][2];
+    for (size_t i = 0; i < 300; i++) { /* ids 2..301; image ids below and above the first */
+        pairs[i][0] = 1000 + i % 17;
+        pairs[i][1] = 990 + (i * 7) % 23;
+    }
+    joust_rec_matches_put(b, 9, 2, 8, pairs, 300);
+    joust_rec_matches_put(b, 9, 302, 8, pairs, 1);
+    /* Ids 400..402 claimed by a record whose pairs are one short. */
+    Joust__MatchRecord bad = JOUST__MATCH_RECORD__INIT;
+    int64_t d[3] = {1, 2, 3};
+    bad.prompt_id = 8;
+    bad.has_count = 1;
+    bad.count = 3;
+    bad.n_pairs = 3;
+    bad.pairs = d;
+    unsigned char key[12];
+    joust_put_be32(key, 9);
+    joust_put_be64(key + 4, 402);
+    size_t len = protobuf_c_message_get_packed_size(&bad.base);
+    unsigned char buf[64];
+    CHECK(len <= sizeof buf);
+    protobuf_c_message_pack(&bad.base, buf);
+    joust_batch_put(b, JOUST_CF_MATCHES, key, sizeof key, buf, len);
+    CHECK_RC(joust_store_write(st, b, 1));
+    joust_batch_destroy(&b);
+
+    joust_rec_cursor_t *cur;
+    CHECK_RC(joust_rec_cursor_new(st, JOUST_REC_MATCHES, 9, &cur));
+    uint64_t want = 1, seen = 0, wrong = 0;
+    for (; joust_rec_cursor_valid(cur) && want <= 302; joust_rec_cursor_next(cur), want++, seen++) {
+        Joust__MatchRecord *m = joust_rec_cursor_match(cur);
+        uint64_t f = want == 1 ? 100 : pairs[want == 302 ? 0 : want - 2][0];
+        uint64_t s = want == 1 ? 101 : pairs[want == 302 ? 0 : want - 2][1];
+        wrong += !m || joust_rec_cursor_id(cur) != want || m->first != f || m->second != s ||
+                 m->prompt_id != (want == 1 ? 7u : 8u) || m->has_count || m->n_pairs;
+        joust_rec_free(m);
+    }
+    CHECK(seen == 302 && wrong == 0);
+    /* The bad record: one position, its key's id, no record. */
+    CHECK(joust_rec_cursor_valid(cur) && joust_rec_cursor_id(cur) == 402 &&
+          joust_rec_cursor_match(cur) == NULL);
+    joust_rec_cursor_next(cur);
+    CHECK(!joust_rec_cursor_valid(cur) && joust_rec_cursor_error(cur) == 0);
+    joust_rec_cursor_seek(cur, 150); /* into the middle of the step */
+    Joust__MatchRecord *m = joust_rec_cursor_match(cur);
+    CHECK(joust_rec_cursor_id(cur) == 150 && m && m->first == pairs[148][0] &&
+          m->second == pairs[148][1]);
+    joust_rec_free(m);
+    joust_rec_cursor_next(cur);
+    CHECK(joust_rec_cursor_id(cur) == 151);
+    joust_rec_cursor_seek(cur, 303); /* past the steps, onto the bad record */
+    CHECK(joust_rec_cursor_id(cur) == 402);
+    joust_rec_cursor_destroy(&cur);
+
+    m = NULL;
+    CHECK_RC(joust_rec_match_get(st, 9, 301, &m));
+    CHECK(m && m->first == pairs[299][0] && m->second == pairs[299][1] && m->prompt_id == 8);
+    joust_rec_free(m);
+    CHECK_RC(joust_rec_match_get(st, 9, 1, &m));
+    CHECK(m && m->first == 100 && m->second == 101);
+    joust_rec_free(m);
+    CHECK(joust_rec_match_get(st, 9, 303, &m) == JOUST_ECORRUPT && !m); /* the bad one's range */
+    CHECK(joust_rec_match_get(st, 9, 403, &m) == JOUST_ENOTFOUND && !m);
+    CHECK(joust_rec_match_get(st, 10, 5, &m) == JOUST_ENOTFOUND && !m);
+}
+
 int main(void)
 {
     if (storetest_begin() < 0)
@@ -466,6 +546,7 @@ int main(void)
         test_prompts_and_images(st);
         test_run_records(st);
         test_signatures(st);
+        test_match_steps(st);
         joust_store_destroy(&st);
     }
     test_counts_classes();
