@@ -34,6 +34,8 @@
  * prompt's next image, an id seen again, need no store read. Cleared when
  * larger, so memory stays bounded. */
 #define INDEX_CACHE_MAX (1u << 18)
+/* Index entries kept in memory before they are loaded (see commit). */
+#define INDEX_LOAD_MAX (1u << 20)
 
 typedef struct {
     uint64_t kind, hash, value;
@@ -44,8 +46,8 @@ typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t th;
-    joust_batch_t *batch; /* being written, or NULL */
-    int sync, rc, stop, started;
+    joust_batch_t *batch; /* being loaded, or NULL */
+    int rc, stop, started;
 } batch_writer;
 
 
@@ -149,9 +151,8 @@ static int index_get(ingest *in, int kind, uint64_t h, uint64_t *out)
     return joust_rec_index_get(in->st, idx_of[kind], h, out) == 0;
 }
 
-/* Index entries go into the batch at commit, sorted by key: their hashes
- * are random, and RocksDB inserts a sorted run into its memtable at a
- * fraction of the cost of the same keys in random order. */
+/* Index entries go into the batch at commit (joust_store_load sorts each
+ * family's keys); the list also refills the maps when they are cleared. */
 static void index_put(ingest *in, int kind, uint64_t h, uint64_t id)
 {
     joust_u64map_put(&in->pending[kind], h ? h : 1, id);
@@ -160,27 +161,19 @@ static void index_put(ingest *in, int kind, uint64_t h, uint64_t id)
     in->puts[in->n_puts++] = (index_entry){(uint64_t)kind, h, id};
 }
 
-static int entry_cmp(const void *a, const void *b)
-{
-    const index_entry *x = a, *y = b;
-    return x->kind != y->kind ? (x->kind < y->kind ? -1 : 1)
-         : x->hash != y->hash ? (x->hash < y->hash ? -1 : 1) : 0;
-}
-
 static void index_flush(ingest *in)
 {
-    if (in->n_puts) /* puts is NULL before the first entry */
-        qsort(in->puts, in->n_puts, sizeof *in->puts, entry_cmp);
     for (size_t i = 0; i < in->n_puts; i++)
         joust_rec_index_put(in->batch, idx_of[in->puts[i].kind], in->puts[i].hash,
                             in->puts[i].value);
 }
 
 /* ---- the writer thread ---------------------------------------------------
- * A full batch is written by a thread of its own while the next one is
- * built: the caller hands it over (waiting while the previous one is still
- * being written) and takes the spare. The first failed write is kept and
- * returned by every later commit. */
+ * A full batch is bulk-loaded (store.h joust_store_load: sorted SST files,
+ * no WAL, no memtable) by a thread of its own while the next one is built:
+ * the caller hands it over (waiting while the previous one is still being
+ * loaded) and takes the spare. The first failed load is kept and returned
+ * by every later commit. */
 
 static void *writer_main(void *arg)
 {
@@ -192,9 +185,8 @@ static void *writer_main(void *arg)
         if (!w->batch)
             break;
         joust_batch_t *b = w->batch;
-        int sync = w->sync;
         pthread_mutex_unlock(&w->mu);
-        int rc = w->rc == 0 ? joust_store_write(w->st, b, sync) : w->rc;
+        int rc = w->rc == 0 ? joust_store_load(w->st, b) : w->rc;
         joust_batch_clear(b);
         pthread_mutex_lock(&w->mu);
         if (rc < 0 && w->rc == 0)
@@ -218,10 +210,10 @@ static int writer_wait(batch_writer *w)
 }
 
 /* Hands *b over and gives back the spare batch in its place. */
-static void writer_put(batch_writer *w, joust_batch_t **b, joust_batch_t **spare, int sync)
+static void writer_put(batch_writer *w, joust_batch_t **b, joust_batch_t **spare)
 {
-    if (!w->started) { /* no thread: write here */
-        int rc = w->rc == 0 ? joust_store_write(w->st, *b, sync) : w->rc;
+    if (!w->started) { /* no thread: load here */
+        int rc = w->rc == 0 ? joust_store_load(w->st, *b) : w->rc;
         joust_batch_clear(*b);
         if (rc < 0 && w->rc == 0)
             w->rc = rc;
@@ -229,7 +221,6 @@ static void writer_put(batch_writer *w, joust_batch_t **b, joust_batch_t **spare
     }
     pthread_mutex_lock(&w->mu);
     w->batch = *b;
-    w->sync = sync;
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
     joust_batch_t *t = *b;
@@ -259,31 +250,30 @@ static void writer_stop(batch_writer *w)
     pthread_cond_destroy(&w->cv);
 }
 
-/* Hands the open batch to the writer (sync: and waits until it is written
- * and synced). Returns the first write error so far. */
-static int commit(ingest *in, int sync)
+/* Hands the open batch to the writer (last: and waits until it is loaded).
+ * The counters are not in it: they move in the final write.
+ * Index entries wait in the maps (where lookups find them) until
+ * INDEX_LOAD_MAX of them, or the last batch, go with a batch: their keys
+ * are random, so each load of them is a level-0 file that overlaps every
+ * other, and fewer, larger ones cost less compaction than one per batch.
+ * Once loaded, the maps stay as a cache of what is in the store (one
+ * ingest per store at a time, so nothing else changes the indexes),
+ * cleared when larger than INDEX_CACHE_MAX.
+ * Returns the first load error so far. */
+static int commit(ingest *in, int last)
 {
-    index_flush(in);
-    joust_rec_counter_put(in->batch, JOUST_NEXT_IMAGE, in->next_image);
-    joust_rec_counter_put(in->batch, JOUST_NEXT_PROMPT, in->next_prompt);
+    int with_index = last || in->n_puts >= INDEX_LOAD_MAX;
+    if (with_index)
+        index_flush(in);
     int rc = writer_wait(&in->writer);
-    /* The maps stay as a cache of what is in the store (one ingest per
-     * store at a time, so nothing else changes the indexes), cleared when
-     * too large — only now that every earlier batch is written, keeping
-     * the entries of the batch about to be written. */
-    for (int i = 0; i < 3; i++)
-        if (in->pending[i].len > INDEX_CACHE_MAX) {
-            joust_u64map_clear(&in->pending[i]);
-            for (size_t k = 0; k < in->n_puts; k++)
-                if (in->puts[k].kind == (uint64_t)i)
-                    joust_u64map_put(&in->pending[i], in->puts[k].hash ? in->puts[k].hash : 1,
-                                     in->puts[k].value);
-        }
-    in->n_puts = 0;
-    if (rc == 0) {
-        writer_put(&in->writer, &in->batch, &in->spare, sync);
-        if (sync)
-            rc = writer_wait(&in->writer);
+    if (rc == 0)
+        writer_put(&in->writer, &in->batch, &in->spare);
+    if (rc == 0 && with_index) {
+        rc = writer_wait(&in->writer);
+        in->n_puts = 0;
+        for (int i = 0; i < 3; i++)
+            if (in->pending[i].len > INDEX_CACHE_MAX)
+                joust_u64map_clear(&in->pending[i]);
     }
     return rc;
 }
@@ -734,7 +724,8 @@ static int ingest_lines(ingest *in, FILE *f, size_t size)
         pthread_mutex_unlock(&pp.mu);
         for (size_t i = 0; i < c->n && rc == 0; i++) {
             add_line(in, &c->out[i]);
-            if (joust_batch_count(in->batch) >= COMMIT_LINES * 3)
+            if (joust_batch_count(in->batch) >=
+                3 * (size_t)(in->opts.batch_lines ? in->opts.batch_lines : COMMIT_LINES))
                 rc = commit(in, 0);
         }
         chunk_release(c);
@@ -760,6 +751,27 @@ static int ingest_lines(ingest *in, FILE *f, size_t size)
     pthread_cond_destroy(&pp.cv);
     if (rc == 0 && ferror(f))
         rc = JOUST_EIO;
+    return rc;
+}
+
+/* An ingest that stopped part-way (a crash, a failed load) left its mark
+ * and some of its records: they are taken back, so that the store is as
+ * before it and the same ingest, run again, does exactly what it would
+ * have done. */
+static int recover(joust_store_t *st)
+{
+    uint64_t first_image, first_prompt;
+    int rc = joust_rec_ingest_mark_get(st, &first_image, &first_prompt);
+    if (rc == JOUST_ENOTFOUND)
+        return 0;
+    if (rc == 0) {
+        log_warn("an earlier ingest into this store stopped part-way; taking back what it wrote "
+                 "(images from %llu, prompts from %llu)", (unsigned long long)first_image,
+                 (unsigned long long)first_prompt);
+        rc = joust_rec_ingest_rollback(st, first_image, first_prompt);
+    }
+    if (rc < 0)
+        log_error("cannot take back an unfinished ingest: %s", joust_strerror(rc));
     return rc;
 }
 
@@ -805,6 +817,10 @@ int joust_ingest_with(joust_store_t *st, const char *path, const joust_ingest_op
     }
     uint64_t added, first;
     stats->manifest_hash = file_hash;
+    if ((rc = recover(st)) < 0) {
+        close(fd);
+        return rc;
+    }
     if (joust_rec_index_get(st, JOUST_INDEX_MANIFEST, file_hash, &added) == 0) {
         stats->already_ingested = 1;
         if (joust_rec_index_get(st, JOUST_INDEX_MANIFEST_FIRST, file_hash, &first) == 0) {
@@ -858,15 +874,28 @@ int joust_ingest_with(joust_store_t *st, const char *path, const joust_ingest_op
     stats->first_image = in.next_image;
     if ((rc = filter_init(&in, size)) < 0)
         goto out;
+    /* The mark first (synced): from here on a crash leaves records that the
+     * next ingest finds and takes back (recover). */
+    joust_rec_ingest_mark_put(in.batch, in.next_image, in.next_prompt);
+    if ((rc = joust_store_write(st, in.batch, 1)) < 0)
+        goto out;
+    joust_batch_clear(in.batch);
     rc = ingest_lines(&in, f, size);
+    if (rc == 0)
+        rc = commit(&in, 1); /* every record loaded (durable), then: */
     if (rc == 0) {
-        /* Ids given (renamed duplicates included) are consecutive from
-         * first_image: the range is what a run naming this manifest covers. */
+        /* One synced write makes the ingest count: the counters, the
+         * manifest's range and the mark's removal. Ids given (renamed
+         * duplicates included) are consecutive from first_image: the range
+         * is what a run naming this manifest covers. */
         stats->end_image = in.next_image;
+        joust_rec_counter_put(in.batch, JOUST_NEXT_IMAGE, in.next_image);
+        joust_rec_counter_put(in.batch, JOUST_NEXT_PROMPT, in.next_prompt);
         joust_rec_index_put(in.batch, JOUST_INDEX_MANIFEST, file_hash,
                             stats->end_image - stats->first_image);
         joust_rec_index_put(in.batch, JOUST_INDEX_MANIFEST_FIRST, file_hash, stats->first_image);
-        rc = commit(&in, 1);
+        joust_rec_ingest_mark_delete(in.batch);
+        rc = joust_store_write(st, in.batch, 1);
     }
 out:
     if (bad_lines_finish(&in, rc == 0) < 0 && rc == 0)

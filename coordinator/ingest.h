@@ -3,9 +3,13 @@
  * not grow with the manifest. Parser threads parse the lines and resolve,
  * confine and hash their images in chunks; the calling thread adds them in
  * manifest order; a writer thread writes each batch while the next is
- * built. Only the last write is synced: the WAL keeps writes in order, so a
- * crash keeps a prefix of the batches (as a synced write per batch did) and
- * the manifest counts as ingested only with its last batch. Relative image paths resolve against the
+ * built. Batches are bulk-loaded as sorted SST files (store.h
+ * joust_store_load: no WAL, no memtable); the counters move, and the
+ * manifest counts as ingested, only in one synced write after the last
+ * one. An ingest that stops part-way (a crash, a failed write) leaves a
+ * mark: the next ingest into the store first takes back what it wrote, so
+ * running the same ingest again gives the store a clean ingest gives
+ * (docs/storage.md, "Bulk load"). Relative image paths resolve against the
  * manifest's folder. A bad line (manifest.h says what is bad) is skipped and
  * reported with its line number and reason; nothing else is lost. Every bad
  * line is reported: with a bad-lines file all of them are written there and
@@ -66,6 +70,9 @@ typedef struct {
      * writes (0: one per CPU, at most 8). check_remote is called from the
      * calling thread only. */
     unsigned threads;
+    /* Lines per bulk-loaded batch (0: the default, 10000); tests make it
+     * small to have many batches. */
+    unsigned batch_lines;
 } joust_ingest_opts;
 
 /* The worker's default limit (worker/image.h): a larger file could never be judged. */

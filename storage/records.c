@@ -907,6 +907,97 @@ int joust_rec_index_each(joust_store_t *st, joust_rec_index index,
     return rc;
 }
 
+/* ---- an unfinished ingest ---- */
+
+#define INGEST_MARK "unfinished_ingest" /* no index tag starts it */
+
+int joust_rec_ingest_mark_get(joust_store_t *st, uint64_t *first_image, uint64_t *first_prompt)
+{
+    void *val;
+    size_t len;
+    int rc = joust_store_get(st, JOUST_CF_META, INGEST_MARK, strlen(INGEST_MARK), &val, &len);
+    if (rc < 0)
+        return rc;
+    rc = len == 16 ? 0 : JOUST_ECORRUPT;
+    if (rc == 0) {
+        *first_image = joust_get_be64(val);
+        *first_prompt = joust_get_be64((unsigned char *)val + 8);
+    } else {
+        log_error("store: the unfinished-ingest mark is %zu bytes, not 16", len);
+    }
+    free(val);
+    return rc;
+}
+
+void joust_rec_ingest_mark_put(joust_batch_t *b, uint64_t first_image, uint64_t first_prompt)
+{
+    unsigned char v[16];
+    joust_put_be64(v, first_image);
+    joust_put_be64(v + 8, first_prompt);
+    joust_batch_put(b, JOUST_CF_META, INGEST_MARK, strlen(INGEST_MARK), v, sizeof v);
+}
+
+void joust_rec_ingest_mark_delete(joust_batch_t *b)
+{
+    joust_batch_delete(b, JOUST_CF_META, INGEST_MARK, strlen(INGEST_MARK));
+}
+
+typedef struct {
+    joust_batch_t *b;
+    joust_rec_index index;
+    uint64_t from; /* entries with values >= from are the unfinished ingest's */
+} rollback_index;
+
+static void rollback_index_one(uint64_t hash, uint64_t value, void *arg)
+{
+    rollback_index *r = arg;
+    unsigned char key[9];
+    if (value >= r->from) {
+        index_key(key, r->index, hash);
+        joust_batch_delete(r->b, JOUST_CF_META, key, sizeof key);
+    }
+}
+
+int joust_rec_ingest_rollback(joust_store_t *st, uint64_t first_image, uint64_t first_prompt)
+{
+    static const unsigned char all_ff[9] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    unsigned char from[8];
+    joust_batch_t *b = joust_batch_new();
+    /* images and new prompts (with their members): every key from the
+     * first id on (keys are 8 or 16 bytes, all below nine 0xff bytes) */
+    joust_put_be64(from, first_image);
+    joust_batch_delete_range(b, JOUST_CF_IMAGES, from, 8, all_ff, sizeof all_ff);
+    joust_put_be64(from, first_prompt);
+    joust_batch_delete_range(b, JOUST_CF_PROMPTS, from, 8, all_ff, sizeof all_ff);
+    /* older prompts' new members */
+    joust_iter_t *it;
+    int rc = joust_iter_new(st, JOUST_CF_PROMPTS, NULL, 0, &it);
+    for (; rc == 0 && joust_iter_valid(it); joust_iter_next(it)) {
+        size_t klen;
+        const unsigned char *k = joust_iter_key(it, &klen);
+        if (klen >= 8 && joust_get_be64(k) >= first_prompt)
+            break;
+        if (klen == 16 && joust_get_be64(k + 8) >= first_image)
+            joust_batch_delete(b, JOUST_CF_PROMPTS, k, klen);
+    }
+    if (rc == 0)
+        rc = joust_iter_error(it);
+    joust_iter_destroy(&it);
+    static const struct {
+        joust_rec_index index;
+        int of_prompt;
+    } idx[] = {{JOUST_INDEX_GROUP, 1}, {JOUST_INDEX_CONTENT, 0}, {JOUST_INDEX_CALLER_ID, 0}};
+    for (size_t i = 0; rc == 0 && i < sizeof idx / sizeof *idx; i++) {
+        rollback_index r = {b, idx[i].index, idx[i].of_prompt ? first_prompt : first_image};
+        rc = joust_rec_index_each(st, idx[i].index, rollback_index_one, &r);
+    }
+    joust_rec_ingest_mark_delete(b);
+    if (rc == 0)
+        rc = joust_store_write(st, b, 1);
+    joust_batch_destroy(&b);
+    return rc;
+}
+
 /* ---- a run's collapsed near-duplicate, one (appended for joust filter) ---- */
 
 int joust_rec_duplicate_get(joust_store_t *st, uint32_t run_id, uint64_t image_id,

@@ -47,6 +47,25 @@ void joust_rec_index_put(joust_batch_t *b, joust_rec_index index, uint64_t hash,
 int joust_rec_index_each(joust_store_t *st, joust_rec_index index,
                          void (*fn)(uint64_t hash, uint64_t value, void *arg), void *arg);
 
+/* ---- an unfinished ingest (coordinator/ingest.c) ----
+ * An ingest bulk-loads its records (store.h joust_store_load: durable but
+ * not atomic across families) after a synced write of this mark, and
+ * deletes the mark in its last, synced write with the counters. A mark
+ * found means an ingest stopped part-way: what it wrote has image ids >=
+ * first_image and prompt ids >= first_prompt (the counters' values at its
+ * start, which it did not advance). */
+/* JOUST_ENOTFOUND when there is none. */
+int joust_rec_ingest_mark_get(joust_store_t *st, uint64_t *first_image, uint64_t *first_prompt);
+void joust_rec_ingest_mark_put(joust_batch_t *b, uint64_t first_image, uint64_t first_prompt);
+void joust_rec_ingest_mark_delete(joust_batch_t *b);
+/* Deletes what an unfinished ingest with this mark may have written — its
+ * images, its new prompts, the member keys it gave older prompts, the
+ * group, content and caller-id index entries that point at them — and
+ * the mark, in one synced write: the store is as before that ingest. Reads
+ * the index entries and the older prompts' member keys once (one iterator
+ * each). */
+int joust_rec_ingest_rollback(joust_store_t *st, uint64_t first_image, uint64_t first_prompt);
+
 /* ---- the outcome reuse index: a 64-bit key (coordinator/reuse.h) -> the
  * run and match of an OK outcome with it ---- */
 /* JOUST_ENOTFOUND when absent, JOUST_ECORRUPT when not 12 bytes. */

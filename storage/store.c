@@ -10,12 +10,15 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rocksdb/c.h>
 
@@ -51,6 +54,7 @@ struct joust_store {
     rocksdb_writeoptions_t *wo_sync;   /* sync=1: callers ACK only after this */
     rocksdb_writeoptions_t *wo_nosync; /* sync=0: survives a process crash only */
     rocksdb_readoptions_t *ro;         /* shared by point lookups, read-only */
+    rocksdb_options_t *load_opts[JOUST_CF_COUNT]; /* joust_store_load's, made at its first use */
     char *path;
     int readonly;
     /* Sticky: the code of the first failed write (accessed atomically; the
@@ -68,7 +72,7 @@ struct joust_store {
  * store's CF handles, so it records operations in a log that
  * joust_store_write replays into a rocksdb_writebatch_t.
  * Entry: op (1 byte), cf (1 byte), klen (size_t), vlen (size_t), key, value. */
-enum { OP_PUT = 1, OP_DELETE = 2 };
+enum { OP_PUT = 1, OP_DELETE = 2, OP_DELETE_RANGE = 3 /* key: begin, value: end */ };
 
 struct joust_batch {
     unsigned char *buf;
@@ -207,12 +211,13 @@ static void fault_from_env(joust_store_t *s)
         return;
     int mode = !strncmp(f, "write:", 6) ? JOUST_FAULT_WRITE
                : !strncmp(f, "sync:", 5) ? JOUST_FAULT_SYNC
+               : !strncmp(f, "kill:", 5) ? JOUST_FAULT_KILL
                                          : 0;
     char *end;
     const char *n = strchr(f, ':');
     long after = n ? strtol(n + 1, &end, 10) : -1;
     if (!mode || after < 0 || *end) {
-        log_warn("store: JOUST_TEST_STORE_FAULT=%s ignored (want write:N or sync:N)", f);
+        log_warn("store: JOUST_TEST_STORE_FAULT=%s ignored (want write:N, sync:N or kill:N)", f);
         return;
     }
     log_warn("store: test fault armed: write %ld from now fails (%s)", after + 1, f);
@@ -414,9 +419,12 @@ void joust_store_destroy(joust_store_t **self_p)
         rocksdb_writeoptions_destroy(s->wo_nosync);
     if (s->ro)
         rocksdb_readoptions_destroy(s->ro);
-    for (int i = 0; i < JOUST_CF_COUNT; i++)
+    for (int i = 0; i < JOUST_CF_COUNT; i++) {
         if (s->cf_opts[i])
             rocksdb_options_destroy(s->cf_opts[i]);
+        if (s->load_opts[i])
+            rocksdb_options_destroy(s->load_opts[i]);
+    }
     if (s->db_opts)
         rocksdb_options_destroy(s->db_opts);
     if (s->cache)
@@ -459,8 +467,9 @@ int joust_store_get(joust_store_t *self, joust_cf cf, const void *key, size_t kl
 /* Every write goes through here: refused after an earlier failure, failed
  * on purpose by the fault seam, and a failure makes the store refuse the
  * writes after it. */
-static int write_batch(joust_store_t *self, rocksdb_writebatch_t *wb, int sync, const char *what,
-                       joust_cf cf, const void *key, size_t klen)
+/* Before a write: its refusal (an earlier failure, a read-only store), or 0
+ * and in *fault the fault the seam injects into this write (0: none). */
+static int write_begin(joust_store_t *self, const char *what, int *fault)
 {
     int rc = __atomic_load_n(&self->failed, __ATOMIC_ACQUIRE);
     if (rc) {
@@ -471,20 +480,27 @@ static int write_batch(joust_store_t *self, rocksdb_writebatch_t *wb, int sync, 
         log_error("store: %s: the store is open read-only", what);
         return JOUST_EUNSUPPORTED;
     }
-    int fault = 0;
+    *fault = 0;
     if (__atomic_load_n(&self->fault_mode, __ATOMIC_ACQUIRE) &&
         __atomic_sub_fetch(&self->fault_after, 1, __ATOMIC_ACQ_REL) == -1)
-        fault = __atomic_exchange_n(&self->fault_mode, 0, __ATOMIC_ACQ_REL);
-    char *err = NULL;
-    if (fault == JOUST_FAULT_WRITE)
-        err = xstrdup("IO error: No space left on device (injected: nothing written)");
-    else
-        rocksdb_write(self->db, sync ? self->wo_sync : self->wo_nosync, wb, &err);
+        *fault = __atomic_exchange_n(&self->fault_mode, 0, __ATOMIC_ACQ_REL);
+    return 0;
+}
+
+/* After a write: err is RocksDB's error (or NULL); the injected fault
+ * applies. A failure makes the store refuse every later write. */
+static int write_end(joust_store_t *self, char *err, int fault, const char *what, joust_cf cf,
+                     const void *key, size_t klen)
+{
     if (!err && fault == JOUST_FAULT_SYNC)
         err = xstrdup("IO error: No space left on device (injected: written, not synced)");
+    if (!err && fault == JOUST_FAULT_KILL) {
+        log_warn("store: test fault: killed after %s", what);
+        raise(SIGKILL);
+    }
     if (!err)
         return 0;
-    rc = store_fail(&err, what, cf, key, klen);
+    int rc = store_fail(&err, what, cf, key, klen);
     if (rc == JOUST_ENOSPC)
         log_error("store: the disk holding %s is full; this process writes nothing more to it. "
                   "Free space, then run the same command again: what was not written is "
@@ -493,9 +509,24 @@ static int write_batch(joust_store_t *self, rocksdb_writebatch_t *wb, int sync, 
     return rc;
 }
 
+static int write_batch(joust_store_t *self, rocksdb_writebatch_t *wb, int sync, const char *what,
+                       joust_cf cf, const void *key, size_t klen)
+{
+    int fault, rc = write_begin(self, what, &fault);
+    if (rc)
+        return rc;
+    char *err = NULL;
+    if (fault == JOUST_FAULT_WRITE)
+        err = xstrdup("IO error: No space left on device (injected: nothing written)");
+    else
+        rocksdb_write(self->db, sync ? self->wo_sync : self->wo_nosync, wb, &err);
+    return write_end(self, err, fault, what, cf, key, klen);
+}
+
 void joust_store_fault(joust_store_t *self, int mode, long after)
 {
-    assert(self && (mode == 0 || mode == JOUST_FAULT_WRITE || mode == JOUST_FAULT_SYNC) &&
+    assert(self && (mode == 0 || mode == JOUST_FAULT_WRITE || mode == JOUST_FAULT_SYNC ||
+                    mode == JOUST_FAULT_KILL) &&
            after >= 0);
     __atomic_store_n(&self->fault_after, after, __ATOMIC_RELEASE);
     __atomic_store_n(&self->fault_mode, mode, __ATOMIC_RELEASE);
@@ -584,6 +615,12 @@ void joust_batch_delete(joust_batch_t *b, joust_cf cf, const void *key, size_t k
     batch_add(b, OP_DELETE, cf, key, klen, NULL, 0);
 }
 
+void joust_batch_delete_range(joust_batch_t *b, joust_cf cf, const void *begin, size_t blen,
+                              const void *end, size_t elen)
+{
+    batch_add(b, OP_DELETE_RANGE, cf, begin, blen, end, elen);
+}
+
 size_t joust_batch_count(const joust_batch_t *b)
 {
     assert(b);
@@ -632,6 +669,8 @@ int joust_store_write(joust_store_t *self, joust_batch_t *b, int sync)
         }
         if (op == OP_PUT)
             rocksdb_writebatch_put_cf(wb, self->cf[cf], key, klen, key + klen, vlen);
+        else if (op == OP_DELETE_RANGE)
+            rocksdb_writebatch_delete_range_cf(wb, self->cf[cf], key, klen, key + klen, vlen);
         else
             rocksdb_writebatch_delete_cf(wb, self->cf[cf], key, klen);
         p = (const unsigned char *)key + klen + vlen;
@@ -642,6 +681,135 @@ int joust_store_write(joust_store_t *self, joust_batch_t *b, int sync)
                          first_klen);
     rocksdb_writebatch_destroy(wb);
     return rc;
+}
+
+/* ---- bulk load ---- */
+
+typedef struct {
+    uint64_t k8; /* the key's first 8 bytes, big-endian (zero-padded) */
+    const unsigned char *key, *val;
+    size_t klen, vlen, seq;
+} load_entry;
+
+/* Key order as RocksDB's bytewise comparator; equal keys in batch order. */
+static int load_cmp(const void *a, const void *b)
+{
+    const load_entry *x = a, *y = b;
+    if (x->k8 != y->k8)
+        return x->k8 < y->k8 ? -1 : 1;
+    size_t n = x->klen < y->klen ? x->klen : y->klen;
+    int c = n > 8 ? memcmp(x->key + 8, y->key + 8, n - 8) : 0;
+    if (c)
+        return c;
+    if (x->klen != y->klen)
+        return x->klen < y->klen ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static uint64_t key_k8(const unsigned char *key, size_t klen)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++)
+        v = v << 8 | (i < klen ? key[i] : 0);
+    return v;
+}
+
+/* Writes one family's entries (sorted here) to path and ingests it. */
+static int load_family(joust_store_t *self, joust_cf cf, load_entry *e, size_t n,
+                       const char *path)
+{
+    size_t sorted = 1;
+    while (sorted < n && load_cmp(&e[sorted - 1], &e[sorted]) < 0)
+        sorted++;
+    if (sorted < n) /* image keys, and most prompt keys, come in order */
+        qsort(e, n, sizeof *e, load_cmp);
+    char *err = NULL;
+    if (!self->load_opts[cf]) {
+        /* The family's options, but LZ4 where they have ZSTD for the
+         * bottom level: a loaded file usually goes straight there, and
+         * ZSTD was the largest cost of writing it. */
+        self->load_opts[cf] = rocksdb_options_create_copy(self->cf_opts[cf]);
+        rocksdb_options_set_bottommost_compression(self->load_opts[cf], rocksdb_lz4_compression);
+    }
+    rocksdb_envoptions_t *env = rocksdb_envoptions_create();
+    rocksdb_sstfilewriter_t *w = rocksdb_sstfilewriter_create(env, self->load_opts[cf]);
+    rocksdb_sstfilewriter_open(w, path, &err);
+    for (size_t i = 0; i < n && !err; i++)
+        if (i + 1 == n || e[i].klen != e[i + 1].klen ||
+            memcmp(e[i].key, e[i + 1].key, e[i].klen) != 0) /* the last put of a key */
+            rocksdb_sstfilewriter_put(w, (const char *)e[i].key, e[i].klen,
+                                      (const char *)e[i].val, e[i].vlen, &err);
+    if (!err)
+        rocksdb_sstfilewriter_finish(w, &err);
+    rocksdb_sstfilewriter_destroy(w);
+    rocksdb_envoptions_destroy(env);
+    if (!err) {
+        rocksdb_ingestexternalfileoptions_t *io = rocksdb_ingestexternalfileoptions_create();
+        rocksdb_ingestexternalfileoptions_set_move_files(io, 1);
+        const char *files[1] = {path};
+        rocksdb_ingest_external_file_cf(self->db, self->cf[cf], files, 1, io, &err);
+        rocksdb_ingestexternalfileoptions_destroy(io);
+    }
+    if (err)
+        unlink(path); /* moved in on success */
+    return err ? store_fail(&err, "bulk load", cf, e[0].key, e[0].klen) : 0;
+}
+
+int joust_store_load(joust_store_t *self, joust_batch_t *b)
+{
+    assert(self && b);
+    if (b->invalid) {
+        log_error("store: batch not loaded: an add failed (%s)", joust_strerror(b->invalid));
+        return b->invalid;
+    }
+    if (b->count == 0)
+        return 0;
+    load_entry *e = xmalloc(b->count * sizeof *e);
+    size_t per_cf[JOUST_CF_COUNT] = {0}, at[JOUST_CF_COUNT], n = 0;
+    for (const unsigned char *p = b->buf, *end = b->buf + b->len; p < end;) {
+        size_t klen, vlen;
+        memcpy(&klen, p + 2, sizeof klen);
+        memcpy(&vlen, p + 2 + sizeof klen, sizeof vlen);
+        if (p[0] != OP_PUT) {
+            free(e);
+            log_error("store: bulk load of a batch with a delete (cf %s)",
+                      joust_cf_name((joust_cf)p[1]));
+            return JOUST_EINVAL;
+        }
+        per_cf[p[1]]++;
+        p += 2 + 2 * sizeof(size_t) + klen + vlen;
+    }
+    /* entries grouped by family, in batch order within each */
+    for (int c = 0; c < JOUST_CF_COUNT; n += per_cf[c++])
+        at[c] = n;
+    size_t seq = 0;
+    for (const unsigned char *p = b->buf, *end = b->buf + b->len; p < end; seq++) {
+        size_t klen, vlen;
+        memcpy(&klen, p + 2, sizeof klen);
+        memcpy(&vlen, p + 2 + sizeof klen, sizeof vlen);
+        const unsigned char *key = p + 2 + 2 * sizeof(size_t);
+        e[at[p[1]]++] = (load_entry){key_k8(key, klen), key, key + klen, klen, vlen, seq};
+        p = key + klen + vlen;
+    }
+    int fault, rc = write_begin(self, "bulk load", &fault);
+    char *err = NULL;
+    if (rc == 0 && fault == JOUST_FAULT_WRITE)
+        err = xstrdup("IO error: No space left on device (injected: nothing written)");
+    size_t path_len = strlen(self->path) + 64;
+    char *path = xmalloc(path_len);
+    for (int c = 0, from = 0; rc == 0 && !err && c < JOUST_CF_COUNT; from += (int)per_cf[c++]) {
+        if (!per_cf[c])
+            continue;
+        snprintf(path, path_len, "%s/load-%s.sst.tmp", self->path, cf_names[c]);
+        rc = load_family(self, (joust_cf)c, e + from, per_cf[c], path);
+    }
+    free(path);
+    free(e);
+    if (rc < 0) { /* logged; the store refuses later writes as after a failed write */
+        __atomic_store_n(&self->failed, rc, __ATOMIC_RELEASE);
+        return rc;
+    }
+    return rc == 0 ? write_end(self, err, fault, "bulk load", JOUST_CF_META, "", 0) : rc;
 }
 
 /* ---- iteration ---- */

@@ -73,6 +73,22 @@ void joust_batch_clear(joust_batch_t *b);
  * callers acknowledge results to workers only after a synced write. */
 int joust_store_write(joust_store_t *self, joust_batch_t *b, int sync);
 
+/* Adds a range delete of the keys begin <= key < end of cf (one tombstone). */
+void joust_batch_delete_range(joust_batch_t *b, joust_cf cf, const void *begin, size_t blen,
+                              const void *end, size_t elen);
+
+/* Bulk load (ingest): writes the batch's puts as SST files, one per family
+ * it touches, each sorted by key (a key put twice keeps its last value, as
+ * in a write), and ingests them into the store (rocksdb_sstfilewriter +
+ * IngestExternalFile, the files moved in): no WAL, no memtable, no flush.
+ * Each family's file is durable when the call returns, but the batch is NOT
+ * atomic across families: a crash during the call may keep the files of
+ * some families and not of others (ingest.c says how it recovers). Files
+ * are built as <store>/load-<family>.sst.tmp, so one load at a time per
+ * store. A batch with a delete is refused (JOUST_EINVAL, nothing written);
+ * failures are those of joust_store_write, and count for the fault seam. */
+int joust_store_load(joust_store_t *self, joust_batch_t *b);
+
 /* Iterates keys of cf that start with prefix (plen may be 0: whole family),
  * in key order. Key/value pointers are borrowed until the next move. */
 int joust_iter_new(joust_store_t *self, joust_cf cf, const void *prefix, size_t plen,
@@ -105,9 +121,12 @@ int joust_store_failed(joust_store_t *self);
  * the disk had filled: JOUST_FAULT_WRITE writes nothing, JOUST_FAULT_SYNC
  * applies the write but reports that its sync failed (as a failed fsync
  * does: the batch may survive a restart though the caller saw an error).
- * The store then behaves as after any failed write. mode 0 disarms it.
- * A process arms it at open with JOUST_TEST_STORE_FAULT=write:N or sync:N. */
-enum { JOUST_FAULT_WRITE = 1, JOUST_FAULT_SYNC = 2 };
+ * The store then behaves as after any failed write. JOUST_FAULT_KILL
+ * applies the write and then kills the process with SIGKILL (a crash at a
+ * chosen point, for crash-recovery tests). mode 0 disarms it.
+ * A process arms it at open with JOUST_TEST_STORE_FAULT=write:N, sync:N or
+ * kill:N. */
+enum { JOUST_FAULT_WRITE = 1, JOUST_FAULT_SYNC = 2, JOUST_FAULT_KILL = 3 };
 void joust_store_fault(joust_store_t *self, int mode, long after);
 
 /* Compacts every family down to its bottom level (flushing the memtables
