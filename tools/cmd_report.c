@@ -351,6 +351,7 @@ int cmd_report(int argc, char **argv)
         rep_opts bo = a.ro;
         bo.by = NULL;
         bo.cells_only = 1; /* only its cells are compared; its own fit is not shown */
+        bo.known = other ? NULL : &today; /* the same store: today's image records serve */
         if ((rc = rep_night_load(other ? other : st, brun, &bo, &before)) < 0)
             goto done;
         have_before = 1;

@@ -318,6 +318,8 @@ typedef struct {
 static void *scores_thread(void *arg)
 {
     score_job *j = arg;
+    if (j->ir->o->cells_only)
+        return NULL; /* no scores; the images of the outcomes are read after them */
     if ((j->rc = load_scores(j->st, j->run_id, &j->sc, &j->nsc)) < 0)
         return NULL;
     j->ids = xmalloc(sizeof *j->ids * (j->nsc + 1));
@@ -337,8 +339,9 @@ static void *scores_thread(void *arg)
     return NULL;
 }
 
-/* The images of n->img_id: from the scores job when it read them, the
- * others (outcomes of images not scored yet: a run in progress) read now. */
+/* The images of n->img_id: from the scores job when it read them, else
+ * from rep_opts.known (the same store's night), the others (outcomes of
+ * images not scored yet: a run in progress) read now. */
 static int gather_images(joust_store_t *st, score_job *j, rep_night *n, uint64_t **img_pid,
                          char ***img_cat)
 {
@@ -348,8 +351,23 @@ static int gather_images(joust_store_t *st, score_job *j, rep_night *n, uint64_t
     *img_cat = j->cat ? xcalloc(ni + 1, sizeof **img_cat) : NULL;
     uint64_t *miss = xmalloc(sizeof *miss * (ni + 1));
     size_t *miss_at = xmalloc(sizeof *miss_at * (ni + 1)), nm = 0;
+    const rep_night *kn = j->ir->o->by ? NULL : j->ir->o->known;
+    uint32_t *kmodel = NULL; /* known's model index -> ours, UINT32_MAX: not yet interned */
+    if (kn) {
+        kmodel = xmalloc(sizeof *kmodel * (kn->n_models + 1));
+        memset(kmodel, 0xff, sizeof *kmodel * (kn->n_models + 1));
+    }
     for (size_t i = 0; i < ni; i++) {
         size_t k = find_u64(j->ids, j->n, n->img_id[i]);
+        size_t kk = k == SIZE_MAX && kn ? rep_night_image(kn, n->img_id[i]) : SIZE_MAX;
+        if (kk != SIZE_MAX && kn->img_prompt[kk] < kn->n_prompts) {
+            uint32_t km = kn->img_model[kk];
+            if (km != UINT32_MAX && kmodel[km] == UINT32_MAX)
+                kmodel[km] = intern(&j->ir->names, &j->ir->models, &j->ir->n_models, kn->models[km]);
+            n->img_model[i] = km == UINT32_MAX ? UINT32_MAX : kmodel[km];
+            (*img_pid)[i] = kn->prompt_id[kn->img_prompt[kk]];
+            continue;
+        }
         if (k == SIZE_MAX) {
             miss_at[nm] = i;
             miss[nm++] = n->img_id[i];
@@ -376,7 +394,7 @@ static int gather_images(joust_store_t *st, score_job *j, rep_night *n, uint64_t
         }
         free(mm), free(mp), free(mc);
     }
-    free(miss), free(miss_at);
+    free(miss), free(miss_at), free(kmodel);
     return rc;
 }
 

@@ -28,8 +28,12 @@ typedef struct {
     uint64_t seed;
     int prompt_keys;        /* read the prompt records for prompt_key (--compare needs them) */
     int cells_only;         /* stop at the cells: no fits, win rates, categories or judge
-                               health (score, cats, win* stay NULL): what
-                               rep_compare_nights needs of the run compared with */
+                               health (score, cats, win* stay NULL), no stored scores
+                               (img_score NaN): what rep_compare_nights needs of the run
+                               compared with */
+    const struct rep_night *known; /* a night of the same store whose image records (model,
+                               prompt) are taken instead of read again; NULL: none. Not
+                               with `by` */
 } rep_opts;
 
 typedef struct {
@@ -49,7 +53,7 @@ typedef struct {
     double *prompts;        /* per model: prompts in this category where it was compared */
 } rep_category;
 
-typedef struct {
+typedef struct rep_night {
     char *run_name;
     uint32_t run_id;
     int complete;

@@ -82,6 +82,17 @@ grep -q 'class="noimg"' "$html" || fail "missing images have no placeholder"
 "$JOUST" report --db "$WORK/db2" --run nightly-02b --out "$WORK/rep4" --baseline-model base \
     --compare nightly-02 --fail-on-regression=0.3 --rounds 100 > "$WORK/rep4.log" 2>&1 \
     || { cat "$WORK/rep4.log"; fail "a rerun of the same images regressed"; }
+# the same comparison through a second opening of the store (its image records
+# read again, not taken from today's night) gives the same numbers
+"$JOUST" report --db "$WORK/db2" --run nightly-02b --out "$WORK/rep4b" --baseline-model base \
+    --compare "$WORK/./db2:nightly-02" --rounds 100 > "$WORK/rep4b.log" 2>&1 \
+    || { cat "$WORK/rep4b.log"; fail "compare through STORE:RUN of the same store"; }
+python3 - "$WORK/rep4/report.json" "$WORK/rep4b/report.json" <<'PY' || fail "same-store compare differs"
+import json, sys
+a, b = (json.load(open(f))["compare"] for f in sys.argv[1:])
+strip = lambda c: [{k: v for k, v in m.items() if k not in ("watched", "regressed")} for m in c["models"]]
+assert a["shared_prompts"] == b["shared_prompts"] == 40 and strip(a) == strip(b), (a, b)
+PY
 
 # 2b. The gallery of chosen model pairs and prompts (by prompt_id), in rank order.
 "$JOUST" report --db "$WORK/db2" --run nightly-02 --out "$WORK/gal" --rounds 0 --gallery 3 \
