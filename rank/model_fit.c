@@ -27,6 +27,49 @@ static int cmp_cell(const void *x, const void *y)
     return 0;
 }
 
+/* Sorts c[n] by cmp_cell (a total order, so any correct sort gives the
+ * same array). Prompts are usually dense indices or ids not far above n:
+ * then a counting sort by prompt and a small sort of each prompt's cells
+ * (a few dozen) instead of one sort of millions. */
+static void sort_cells(joust_model_cell *c, size_t n)
+{
+    uint64_t maxp = 0;
+    for (size_t k = 0; k < n; k++)
+        maxp = c[k].prompt > maxp ? c[k].prompt : maxp;
+    if (n < 1024 || maxp > 2 * (uint64_t)n) {
+        if (n) /* qsort takes no NULL, even for 0 elements */
+            qsort(c, n, sizeof *c, cmp_cell);
+        return;
+    }
+    size_t *start = xcalloc((size_t)maxp + 2, sizeof *start);
+    for (size_t k = 0; k < n; k++)
+        start[c[k].prompt + 1]++;
+    for (size_t p = 0; p <= maxp; p++)
+        start[p + 1] += start[p];
+    joust_model_cell *v = xmalloc(n * sizeof *v);
+    for (size_t k = 0; k < n; k++)
+        v[start[c[k].prompt]++] = c[k];
+    memcpy(c, v, n * sizeof *c);
+    free(v);
+    for (size_t i = 0; i < n;) { /* each prompt's run */
+        size_t j = i + 1;
+        while (j < n && c[j].prompt == c[i].prompt)
+            j++;
+        if (j - i > 64)
+            qsort(c + i, j - i, sizeof *c, cmp_cell);
+        else
+            for (size_t k = i + 1; k < j; k++) { /* insertion sort */
+                joust_model_cell x = c[k];
+                size_t t = k;
+                for (; t > i && cmp_cell(&c[t - 1], &x) > 0; t--)
+                    c[t] = c[t - 1];
+                c[t] = x;
+            }
+        i = j;
+    }
+    free(start);
+}
+
 int joust_model_cells(uint32_t n_models, const joust_model_outcome *o, size_t m,
                       joust_model_cell **cells, size_t *n_cells)
 {
@@ -43,8 +86,7 @@ int joust_model_cells(uint32_t n_models, const joust_model_outcome *o, size_t m,
         double pa = f < s ? o[k].p_first : 1 - o[k].p_first;
         c[nc++] = (joust_model_cell){o[k].prompt, f < s ? f : s, f < s ? s : f, pa, 1};
     }
-    if (nc) /* qsort takes no NULL, even for 0 elements */
-        qsort(c, nc, sizeof *c, cmp_cell);
+    sort_cells(c, nc);
     size_t w = 0;
     for (size_t k = 0; k < nc; k++) {
         if (w && c[w - 1].prompt == c[k].prompt && c[w - 1].a == c[k].a && c[w - 1].b == c[k].b) {

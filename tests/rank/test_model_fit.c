@@ -40,6 +40,59 @@ static void test_cells(void)
     CHECK(c == NULL && nc == 0);
 }
 
+/* Many outcomes (the counting-sort path for dense prompt ids, the plain
+ * sort for sparse ones): the cells come out strictly ordered by (prompt, a,
+ * b), each with the sums of its outcomes (multiples of 1/8: exact in any
+ * order), and the same for the same outcomes in another order. */
+static void test_cells_many(void)
+{
+    enum { M = 20000, NM = 6 };
+    joust_model_outcome *o = malloc(M * sizeof *o);
+    double (*sum)[NM][NM] = calloc(1000, sizeof *sum), (*cnt)[NM][NM] = calloc(1000, sizeof *cnt);
+    joust_rng_t r;
+    joust_rng_seed(&r, 11);
+    for (int sparse = 0; sparse < 2; sparse++) {
+        memset(sum, 0, 1000 * sizeof *sum);
+        memset(cnt, 0, 1000 * sizeof *cnt);
+        for (size_t k = 0; k < M; k++) {
+            uint64_t p = joust_rng_below(&r, 1000);
+            uint32_t f = (uint32_t)joust_rng_below(&r, NM), g = (uint32_t)joust_rng_below(&r, NM);
+            double pf = (double)joust_rng_below(&r, 9) / 8;
+            o[k] = (joust_model_outcome){sparse ? p * 1000003 : p, f, g, pf};
+            if (f != g) {
+                sum[p][f < g ? f : g][f < g ? g : f] += f < g ? pf : 1 - pf;
+                cnt[p][f < g ? f : g][f < g ? g : f] += 1;
+            }
+        }
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass) /* reversed input: the same cells */
+                for (size_t k = 0; k < M / 2; k++) {
+                    joust_model_outcome t = o[k];
+                    o[k] = o[M - 1 - k], o[M - 1 - k] = t;
+                }
+            joust_model_cell *c = NULL;
+            size_t nc = 0, want = 0, ok = 1;
+            CHECK_RC(joust_model_cells(NM, o, M, &c, &nc));
+            for (int p = 0; p < 1000; p++)
+                for (int a = 0; a < NM; a++)
+                    for (int b = a + 1; b < NM; b++)
+                        want += cnt[p][a][b] > 0;
+            for (size_t k = 0; k < nc; k++) {
+                uint64_t p = sparse ? c[k].prompt / 1000003 : c[k].prompt;
+                ok &= p < 1000 && c[k].a < c[k].b && c[k].wins_a == sum[p][c[k].a][c[k].b] &&
+                      c[k].count == cnt[p][c[k].a][c[k].b];
+                if (k)
+                    ok &= c[k - 1].prompt < c[k].prompt ||
+                          (c[k - 1].prompt == c[k].prompt &&
+                           (c[k - 1].a < c[k].a || (c[k - 1].a == c[k].a && c[k - 1].b < c[k].b)));
+            }
+            CHECK(nc == want && ok);
+            free(c);
+        }
+    }
+    free(o), free(sum), free(cnt);
+}
+
 /* A simulated cross-model run: nm models with true scores, P prompts, each
  * with a prompt-level perturbation of every model (clustered data), every
  * model pair compared `per` times per prompt with soft outcomes. */
@@ -280,6 +333,7 @@ static void test_threads_rates_paired(void)
 
 int main(void)
 {
+    test_cells_many();
     test_cells();
     test_recovery_and_coverage();
     test_cluster_width();
