@@ -552,7 +552,7 @@ int joust_scores_export(joust_store_t *st, const Joust__RunRecord *run, const ch
     return export_close(&e, rc);
 }
 
-/* From a fit's table: one Get per prompt record, one pass along the image
+/* From a fit's table: one pass along the prompt records, one along the image
  * records, the numbers from memory. */
 typedef struct {
     uint32_t key; /* rank, UINT32_MAX when none: unranked images go last */
@@ -573,24 +573,26 @@ typedef struct {
     uint32_t label_len, uri_len, model_len;
 } image_strs;
 
-static int table_prompt(joust_store_t *st, joust_rec_cursor_t *images,
+static int table_prompt(joust_rec_cursor_t *prompts, joust_rec_cursor_t *images,
                         const joust_score_table *t, size_t p, export_ctx *e, joust_buf_t *text,
                         image_strs **strs, size_t *strs_cap, rank_key **keys, size_t *keys_cap)
 {
-    void *pbytes;
+    /* Along a cursor, not a Get per prompt: a Get looks through the filter
+     * and index blocks of every level (through a 32 MiB cache); the cursor
+     * reads each block of the prompts once. */
+    if (!joust_cursor_find(prompts, t->pid[p])) {
+        log_error("prompt %" PRIu64 ": no record", t->pid[p]);
+        return JOUST_ENOTFOUND;
+    }
     size_t plen;
-    int rc = joust_rec_prompt_bytes(st, t->pid[p], &pbytes, &plen);
-    if (rc < 0)
-        return rc;
+    const void *pbytes = joust_rec_cursor_bytes(prompts, &plen);
     joust_prompt_view pv;
-    rc = joust_rec_prompt_view(pbytes, plen, &pv);
-    if (rc == 0)
-        prompt_columns(&e->pj, &e->pc, t->pid[p], pv.caller_id, pv.text);
-    else
-        log_error("store: a prompts record does not unpack");
-    free(pbytes);
-    if (rc < 0)
+    int rc = joust_rec_prompt_view(pbytes, plen, &pv);
+    if (rc < 0) {
+        log_error("store: the record of prompt %" PRIu64 " does not unpack", t->pid[p]);
         return rc;
+    }
+    prompt_columns(&e->pj, &e->pc, t->pid[p], pv.caller_id, pv.text);
     uint64_t i0 = t->item_off[p];
     size_t n = t->item_off[p + 1] - i0;
     xgrow((void **)strs, strs_cap, n, sizeof **strs);
@@ -669,18 +671,23 @@ int joust_scores_export_table(joust_store_t *st, const Joust__RunRecord *run,
 {
     export_ctx e;
     int rc = export_open(&e, st, run->run_id, jsonl_path, csv_path);
-    joust_rec_cursor_t *images = NULL;
+    joust_rec_cursor_t *images = NULL, *prompts = NULL;
     if (rc == 0)
-        rc = joust_rec_cursor_new(st, JOUST_REC_IMAGES, 0, &images);
+        rc = joust_rec_cursor_new_scan(st, JOUST_REC_IMAGES, 0, &images);
+    if (rc == 0)
+        rc = joust_rec_cursor_new_scan(st, JOUST_REC_PROMPTS, 0, &prompts);
     joust_buf_t text = {0};
     image_strs *strs = NULL;
     rank_key *keys = NULL;
     size_t strs_cap = 0, keys_cap = 0;
     for (size_t p = 0; rc == 0 && p < t->np; p++)
-        rc = table_prompt(st, images, t, p, &e, &text, &strs, &strs_cap, &keys, &keys_cap);
+        rc = table_prompt(prompts, images, t, p, &e, &text, &strs, &strs_cap, &keys, &keys_cap);
     if (rc == 0 && images)
         rc = joust_rec_cursor_error(images);
+    if (rc == 0 && prompts)
+        rc = joust_rec_cursor_error(prompts);
     joust_rec_cursor_destroy(&images);
+    joust_rec_cursor_destroy(&prompts);
     joust_buf_free(&text);
     free(strs);
     free(keys);

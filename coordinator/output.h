@@ -73,8 +73,8 @@ int joust_scores_export(joust_store_t *st, const Joust__RunRecord *run, const ch
                         const char *csv_path);
 /* The same files from the table of the fit that wrote the scores
  * (scoring.h), byte for byte: the numbers come from memory, the prompt and
- * image records are read once each (one Get per prompt, one pass along the
- * images), nothing else. */
+ * image records are read once each (one cursor along each), nothing
+ * else. */
 int joust_scores_export_table(joust_store_t *st, const Joust__RunRecord *run,
                               const joust_score_table *table, const char *jsonl_path,
                               const char *csv_path);

@@ -334,7 +334,7 @@ typedef struct {
 static void scan_part(scan_job *j, int part)
 {
     joust_rec_cursor_t *c;
-    int rc = joust_rec_cursor_new(j->st, JOUST_REC_OUTCOMES, j->run_id, &c);
+    int rc = joust_rec_cursor_new_scan(j->st, JOUST_REC_OUTCOMES, j->run_id, &c);
     if (rc < 0) {
         j->rc[part] = rc;
         return;
@@ -540,7 +540,7 @@ int joust_cursor_find(joust_rec_cursor_t *c, uint64_t id)
 static int item_models(joust_store_t *st, const prompt_set *ps, models_t *models, uint32_t *model)
 {
     joust_rec_cursor_t *c;
-    int rc = joust_rec_cursor_new(st, JOUST_REC_IMAGES, 0, &c);
+    int rc = joust_rec_cursor_new_scan(st, JOUST_REC_IMAGES, 0, &c);
     if (rc < 0)
         return rc;
     /* Images of a prompt mostly share a model: the last name is kept to
