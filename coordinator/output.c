@@ -929,17 +929,28 @@ static void print_summary(joust_store_t *st, const Joust__RunRecord *run,
     joust_model_report_print(&sum->models, out);
 }
 
-int joust_output_scores(joust_store_t *st, const Joust__RunRecord *run,
-                        const joust_score_summary *sum, const joust_score_table *table,
-                        const char *out_dir, FILE *report)
+/* DIR/NAME into buf; JOUST_EINVAL (logged) when it does not fit. */
+static int out_path(char *buf, size_t len, const char *out_dir, const char *name)
 {
-    char jsonl[PATH_MAX], csv[PATH_MAX], models[PATH_MAX];
-    if (snprintf(models, sizeof models, "%s/models.jsonl", out_dir) >= (int)sizeof models) {
+    if (snprintf(buf, len, "%s/%s", out_dir, name) >= (int)len) {
         log_error("output folder name too long: %s", out_dir);
         return JOUST_EINVAL;
     }
-    snprintf(jsonl, sizeof jsonl, "%s/scores.jsonl", out_dir);
-    snprintf(csv, sizeof csv, "%s/scores.csv", out_dir);
+    return 0;
+}
+
+int joust_output_files(joust_store_t *st, const Joust__RunRecord *run,
+                       const joust_score_summary *sum, const joust_score_table *table,
+                       const char *out_dir)
+{
+    char jsonl[PATH_MAX], csv[PATH_MAX], models[PATH_MAX];
+    int rc = out_path(models, sizeof models, out_dir, "models.jsonl");
+    if (rc == 0)
+        rc = out_path(jsonl, sizeof jsonl, out_dir, "scores.jsonl");
+    if (rc == 0)
+        rc = out_path(csv, sizeof csv, out_dir, "scores.csv");
+    if (rc < 0)
+        return rc;
     if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
         log_error("cannot create %s: %s", out_dir, strerror(errno));
         return JOUST_EIO;
@@ -947,16 +958,30 @@ int joust_output_scores(joust_store_t *st, const Joust__RunRecord *run,
     int64_t t0 = joust_now_us();
     /* A grouped run's files list images by prompt, not by group: from the
      * store. */
-    int rc = table && !joust_run_grouped(run) ? joust_scores_export_table(st, run, table, jsonl, csv)
-                                              : joust_scores_export(st, run, jsonl, csv);
+    rc = table && !joust_run_grouped(run) ? joust_scores_export_table(st, run, table, jsonl, csv)
+                                          : joust_scores_export(st, run, jsonl, csv);
     log_info("run '%s': wrote %s and %s in %.2f s", run->name, jsonl, csv,
              (double)(joust_now_us() - t0) / 1e6);
     if (rc == 0 && sum->models.n)
         rc = joust_model_report_write(&sum->models, models);
-    if (rc == 0 && report) {
-        print_summary(st, run, sum, report);
-        fprintf(report, "\nwrote %s and %s%s%s\n", jsonl, csv, sum->models.n ? " and " : "",
-                sum->models.n ? models : "");
-    }
+    return rc;
+}
+
+void joust_output_report(joust_store_t *st, const Joust__RunRecord *run,
+                         const joust_score_summary *sum, const char *out_dir, FILE *report)
+{
+    print_summary(st, run, sum, report);
+    fprintf(report, "\nwrote %s/scores.jsonl and %s/scores.csv%s%s%s\n", out_dir, out_dir,
+            sum->models.n ? " and " : "", sum->models.n ? out_dir : "",
+            sum->models.n ? "/models.jsonl" : "");
+}
+
+int joust_output_scores(joust_store_t *st, const Joust__RunRecord *run,
+                        const joust_score_summary *sum, const joust_score_table *table,
+                        const char *out_dir, FILE *report)
+{
+    int rc = joust_output_files(st, run, sum, table, out_dir);
+    if (rc == 0 && report)
+        joust_output_report(st, run, sum, out_dir, report);
     return rc;
 }

@@ -106,5 +106,13 @@ void joust_model_report_print(const joust_model_report *r, FILE *out);
 int joust_output_scores(joust_store_t *st, const Joust__RunRecord *run,
                         const joust_score_summary *sum, const joust_score_table *table,
                         const char *out_dir, FILE *report);
+/* Its two halves: the files (a table's export reads no score record, so
+ * joust_scores_store may be writing them meanwhile), and the report
+ * (which reads the stored scores: after they are written). */
+int joust_output_files(joust_store_t *st, const Joust__RunRecord *run,
+                       const joust_score_summary *sum, const joust_score_table *table,
+                       const char *out_dir);
+void joust_output_report(joust_store_t *st, const Joust__RunRecord *run,
+                         const joust_score_summary *sum, const char *out_dir, FILE *report);
 
 #endif

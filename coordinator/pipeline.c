@@ -10,6 +10,7 @@
 
 #include "dedup.h"
 #include "err.h"
+#include "grouping.h"
 #include "log.h"
 #include "pairing.h"
 #include "output.h"
@@ -127,10 +128,23 @@ int joust_pipeline_score(joust_store_t *st, const joust_pipeline_config *cfg)
     }
     joust_score_summary sum;
     joust_score_table *table = NULL;
-    if ((rc = joust_scores_compute_table(st, run, &cfg->score, &sum, &table)) == 0) {
+    if ((rc = joust_scores_fit(st, run, &cfg->score, &sum, &table)) == 0) {
         joust_pipe_event fitted = {.step = JOUST_PIPE_FITTED, .st = st, .run = run, .scores = &sum};
         emit(cfg, &fitted);
-        rc = joust_output_scores(st, run, &sum, table, cfg->out_dir, cfg->summary);
+        if (joust_run_grouped(run)) { /* its files come from the stored scores */
+            rc = joust_scores_store(st, run, table, &sum.write_s);
+            if (rc == 0)
+                rc = joust_output_files(st, run, &sum, table, cfg->out_dir);
+        } else { /* the scores are stored while the files are written from the table */
+            joust_scores_storer_t *w;
+            joust_scores_store_start(st, run, table, &w);
+            rc = joust_output_files(st, run, &sum, table, cfg->out_dir);
+            int wrc = joust_scores_store_join(&w, &sum.write_s);
+            if (rc == 0)
+                rc = wrc;
+        }
+        if (rc == 0 && cfg->summary)
+            joust_output_report(st, run, &sum, cfg->out_dir, cfg->summary);
     }
     joust_score_table_destroy(&table);
     if (rc == 0) {

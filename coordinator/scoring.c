@@ -30,6 +30,7 @@
 /* The marker, kept in the run record (scores_from). */
 #define MARKER_MAGIC "JSM1"
 #define MARKER_LEN (4 + 8 * 3 + 8 * 3)
+_Static_assert(MARKER_LEN == sizeof ((joust_score_table *)0)->from, "the table holds the marker");
 
 /* ------------------------------------------------------------- options --- */
 
@@ -223,12 +224,6 @@ static void note_image_error(outcome_set *os, uint64_t image_id, joust_str_view 
     os->errors[os->nerrors++] = error.len ? xstrndup(error.s, error.len)
                                           : xstrdup("image could not be judged");
     joust_u64map_put(&os->error_of, image_id, os->nerrors);
-}
-
-static const char *image_error(const outcome_set *os, uint64_t image_id)
-{
-    uint64_t i;
-    return joust_u64map_get(&os->error_of, image_id, &i) ? os->errors[i - 1] : NULL;
 }
 
 static void outcome_set_free(outcome_set *os)
@@ -818,12 +813,48 @@ static void tally(const prompt_set *ps, const outcome_set *os, const uint64_t *o
     }
 }
 
+/* Ranks and percentiles of every item into the table (rank 0: no rank),
+ * its error, and the counts of the summary. */
+static void rank_items(const prompt_set *ps, const outcome_set *os, const fit_out *f,
+                       joust_score_summary *sum, joust_score_table *t)
+{
+    size_t cap = 0;
+    double *ranked = NULL;
+    for (size_t p = 0; p < ps->np; p++) {
+        uint64_t i0 = ps->item_off[p];
+        size_t n = ps->item_off[p + 1] - i0;
+        xgrow((void **)&ranked, &cap, n, sizeof *ranked);
+        /* Images with errors and images without a comparison (unjudged)
+         * take no rank and no score: rank the others among themselves. */
+        for (size_t i = 0; i < n; i++) {
+            uint64_t e = 0;
+            t->error[i0 + i] = os->nerrors && joust_u64map_get(&os->error_of, ps->ids[i0 + i], &e)
+                                   ? (uint32_t)e : 0;
+            ranked[i] = t->error[i0 + i] || f->cmp[i0 + i] == 0 ? -INFINITY : f->theta[i0 + i];
+        }
+        joust_rank_desc(n, ranked, t->rank + i0);
+        joust_percentiles(n, ranked, t->pct + i0);
+        for (size_t i = 0; i < n; i++) {
+            int ranked_i = !t->error[i0 + i] && f->cmp[i0 + i] > 0;
+            if (!ranked_i)
+                t->rank[i0 + i] = 0;
+            sum->images++;
+            if (t->error[i0 + i])
+                sum->image_errors++;
+            else if (ranked_i)
+                sum->scored++;
+            else
+                sum->unjudged++;
+        }
+        sum->prompts++;
+    }
+    free(ranked);
+}
+
 /* Writes every item's score and, last and synced, the marker in the run
  * record. The old marker goes first (the store keeps the order of writes
  * across a crash), so a scoring that stops half-way leaves none. */
-static int write_scores(joust_store_t *st, const Joust__RunRecord *run, const prompt_set *ps,
-                        const outcome_set *os, const fit_out *f, const marker *mk,
-                        joust_score_summary *sum, joust_score_table *t)
+static int store_table(joust_store_t *st, const Joust__RunRecord *run, const joust_score_table *t)
 {
     uint32_t run_id = run->run_id;
     Joust__RunRecord *rec = NULL;
@@ -837,75 +868,39 @@ static int write_scores(joust_store_t *st, const Joust__RunRecord *run, const pr
     }
     if (rc == 0)
         rc = joust_rec_scores_delete(st, run_id);
-    size_t cap = 0;
-    double *ranked = NULL, *pct = NULL;
-    uint32_t *rank = NULL;
-    for (size_t p = 0; rc == 0 && p < ps->np; p++) {
-        uint64_t i0 = ps->item_off[p];
-        size_t n = ps->item_off[p + 1] - i0;
-        size_t c = cap;
-        xgrow((void **)&ranked, &c, n, sizeof *ranked);
-        c = cap;
-        xgrow((void **)&pct, &c, n, sizeof *pct);
-        xgrow((void **)&rank, &cap, n, sizeof *rank);
-        /* Images with errors and images without a comparison (unjudged)
-         * take no rank and no score: rank the others among themselves. */
-        for (size_t i = 0; i < n; i++)
-            ranked[i] = image_error(os, ps->ids[i0 + i]) || f->cmp[i0 + i] == 0 ? -INFINITY
-                                                                              : f->theta[i0 + i];
-        joust_rank_desc(n, ranked, rank);
-        joust_percentiles(n, ranked, pct);
-        for (size_t i = 0; i < n; i++) {
-            const char *err = image_error(os, ps->ids[i0 + i]);
+    for (size_t p = 0; rc == 0 && p < t->np; p++) {
+        for (uint64_t g = t->item_off[p]; g < t->item_off[p + 1]; g++) {
             Joust__ScoreRecord s = JOUST__SCORE_RECORD__INIT;
-            s.prompt_id = ps->pid[p];
-            s.has_score = s.has_stderr = s.has_rank = !err && f->cmp[i0 + i] > 0;
-            s.score = f->theta[i0 + i];
-            s.stderr = f->se[i0 + i];
-            s.rank = rank[i];
+            s.prompt_id = t->pid[p];
+            s.has_score = s.has_stderr = s.has_rank = t->rank[g] != 0;
+            s.score = t->score[g];
+            s.stderr = t->stderr[g];
+            s.rank = t->rank[g];
             s.has_percentile = s.has_score;
-            s.percentile = pct[i];
-            s.has_component = s.has_components = f->ncomp[p] > 0;
-            s.component = f->comp[i0 + i];
-            s.components = f->ncomp[p];
-            s.wins = f->wins[i0 + i];
-            s.comparisons = f->cmp[i0 + i];
-            s.error = (char *)err;
-            joust_rec_score_put(b, run_id, ps->ids[i0 + i], &s);
-            uint64_t e = 0;
-            t->rank[i0 + i] = s.has_rank ? rank[i] : 0;
-            t->pct[i0 + i] = pct[i];
-            t->error[i0 + i] = err && joust_u64map_get(&os->error_of, ps->ids[i0 + i], &e)
-                                   ? (uint32_t)e : 0;
-            sum->images++;
-            if (err)
-                sum->image_errors++;
-            else if (s.has_rank)
-                sum->scored++;
-            else
-                sum->unjudged++;
+            s.percentile = t->pct[g];
+            s.has_component = s.has_components = t->ncomp[p] > 0;
+            s.component = t->comp[g];
+            s.components = t->ncomp[p];
+            s.wins = t->wins[g];
+            s.comparisons = t->cmp[g];
+            s.error = t->error[g] ? t->errors[t->error[g] - 1] : NULL;
+            joust_rec_score_put(b, run_id, t->ids[g], &s);
         }
-        sum->prompts++;
         if (joust_batch_count(b) >= 10000) {
             rc = joust_store_write(st, b, 0);
             joust_batch_clear(b);
         }
     }
     if (rc == 0) {
-        unsigned char val[MARKER_LEN];
-        marker_pack(mk, val);
         ProtobufCBinaryData old = rec->scores_from;
         rec->has_scores_from = 1;
-        rec->scores_from = (ProtobufCBinaryData){sizeof val, val};
+        rec->scores_from = (ProtobufCBinaryData){sizeof t->from, (uint8_t *)t->from};
         joust_rec_run_put(b, rec); /* packs a copy */
         rec->scores_from = old;    /* the record frees its own bytes */
         rc = joust_store_write(st, b, 1);
     }
     joust_rec_free(rec);
     joust_batch_destroy(&b);
-    free(ranked);
-    free(pct);
-    free(rank);
     return rc;
 }
 
@@ -939,7 +934,7 @@ void joust_score_table_destroy(joust_score_table **t_p)
 }
 
 /* Moves the prompts, the fit and the errors into a table (rank and error
- * were filled by write_scores); ps, f and os lose them. */
+ * were filled by rank_items); ps, f and os lose them. */
 static void table_take(joust_score_table *t, prompt_set *ps, fit_out *f, outcome_set *os)
 {
     t->np = ps->np;
@@ -961,34 +956,18 @@ static void table_take(joust_score_table *t, prompt_set *ps, fit_out *f, outcome
     os->nerrors = 0;
 }
 
-int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
-                         const joust_score_opts *opts, joust_score_summary *sum)
+/* Reads, fits and ranks into a new table (*out; NULL on failure); the
+ * store is not written. */
+static int fit_table(joust_store_t *st, const Joust__RunRecord *run, const joust_score_opts *opts,
+                     joust_score_summary *sum, joust_score_table **out)
 {
-    return joust_scores_compute_table(st, run, opts, sum, NULL);
-}
-
-int joust_scores_compute_table(joust_store_t *st, const Joust__RunRecord *run,
-                               const joust_score_opts *opts, joust_score_summary *sum,
-                               joust_score_table **table)
-{
-    if (table)
-        *table = NULL;
-    joust_score_opts dflt;
-    opts = opts_or_defaults(opts, &dflt);
-    memset(sum, 0, sizeof *sum);
-    sum->bias.mean_p_first = 0.5;
-    int rc = opts_check(opts);
-    if (rc == 0)
-        rc = pick_device(opts->device, &sum->device);
-    if (rc < 0)
-        return rc;
     int64_t t0 = joust_now_us();
     prompt_set ps = {.run = run};
     outcome_set os = {0};
     joust_u64map_init(&os.error_of);
     models_t *models = models_new();
     marker mk = {.plan_cursor = run->plan_cursor};
-    rc = joust_run_group_walk(st, run, 1, joust_run_prompt_bound(run), collect_prompt, &ps, NULL);
+    int rc = joust_run_group_walk(st, run, 1, joust_run_prompt_bound(run), collect_prompt, &ps, NULL);
     if (rc > 0)
         rc = 0;
     if (!ps.item_off)
@@ -1019,35 +998,133 @@ int joust_scores_compute_table(joust_store_t *st, const Joust__RunRecord *run,
     }
     if (rc == 0)
         rc = models_fit(models, &sum->models);
-    int64_t t2 = joust_now_us();
-    joust_score_table *t = xcalloc(1, sizeof *t);
-    t->rank = xmalloc((ni ? ni : 1) * sizeof *t->rank);
-    t->error = xmalloc((ni ? ni : 1) * sizeof *t->error);
-    t->pct = xmalloc((ni ? ni : 1) * sizeof *t->pct);
-    if (rc == 0)
-        rc = write_scores(st, run, &ps, &os, &f, &mk, sum, t);
-    if (rc == 0 && table) {
-        table_take(t, &ps, &f, &os);
-        *table = t;
-        t = NULL;
-    }
-    joust_score_table_destroy(&t);
-    int64_t t3 = joust_now_us();
-    sum->read_s = (double)(t1 - t0) / 1e6;
-    sum->fit_s = (double)(t2 - t1) / 1e6;
-    sum->write_s = (double)(t3 - t2) / 1e6;
-    log_info("run '%s': scored %" PRIu64 " images from %" PRIu64 " outcomes on the %s in %.2f s "
-             "(read %.2f, fit %.2f, write %.2f)", run->name, sum->images,
-             sum->outcomes_ok + sum->outcomes_failed, joust_device_name(sum->device),
-             (double)(t3 - t0) / 1e6, sum->read_s, sum->fit_s, sum->write_s);
-    if (rc < 0)
-        joust_model_report_clear(&sum->models);
-    free(f.theta); free(f.se); free(f.wins); free(f.cmp); free(f.comp); free(f.ncomp);
+    /* The outcomes are done with: their columns go before the table's
+     * grow (the peak of memory is the fit's). */
+    free(os.prompt);
+    free(os.o);
+    free(os.kind);
+    os.prompt = NULL, os.o = NULL, os.kind = NULL;
     free(off);
     free(model);
     models_destroy(&models);
+    joust_score_table *t = NULL;
+    if (rc == 0) {
+        t = xcalloc(1, sizeof *t);
+        t->rank = xmalloc((ni ? ni : 1) * sizeof *t->rank);
+        t->error = xmalloc((ni ? ni : 1) * sizeof *t->error);
+        t->pct = xmalloc((ni ? ni : 1) * sizeof *t->pct);
+        rank_items(&ps, &os, &f, sum, t);
+        marker_pack(&mk, t->from);
+        table_take(t, &ps, &f, &os);
+    }
+    int64_t t2 = joust_now_us();
+    sum->read_s = (double)(t1 - t0) / 1e6;
+    sum->fit_s = (double)(t2 - t1) / 1e6;
+    log_info("run '%s': fitted %" PRIu64 " images from %" PRIu64 " outcomes on the %s in %.2f s "
+             "(read %.2f, fit %.2f)", run->name, sum->images,
+             sum->outcomes_ok + sum->outcomes_failed, joust_device_name(sum->device),
+             (double)(t2 - t0) / 1e6, sum->read_s, sum->fit_s);
+    if (rc < 0)
+        joust_model_report_clear(&sum->models);
+    free(f.theta); free(f.se); free(f.wins); free(f.cmp); free(f.comp); free(f.ncomp);
     outcome_set_free(&os);
     prompt_set_free(&ps);
+    *out = t;
+    return rc;
+}
+
+int joust_scores_fit(joust_store_t *st, const Joust__RunRecord *run, const joust_score_opts *opts,
+                     joust_score_summary *sum, joust_score_table **table)
+{
+    *table = NULL;
+    joust_score_opts dflt;
+    opts = opts_or_defaults(opts, &dflt);
+    memset(sum, 0, sizeof *sum);
+    sum->bias.mean_p_first = 0.5;
+    int rc = opts_check(opts);
+    if (rc == 0)
+        rc = pick_device(opts->device, &sum->device);
+    if (rc == 0)
+        rc = fit_table(st, run, opts, sum, table);
+    return rc;
+}
+
+int joust_scores_store(joust_store_t *st, const Joust__RunRecord *run, const joust_score_table *t,
+                       double *seconds)
+{
+    int64_t t0 = joust_now_us();
+    int rc = store_table(st, run, t);
+    double s = (double)(joust_now_us() - t0) / 1e6;
+    if (seconds)
+        *seconds = s;
+    if (rc == 0)
+        log_info("run '%s': stored %zu scores in %.2f s", run->name, t->ni, s);
+    return rc;
+}
+
+/* The store's write on a thread of its own. */
+struct joust_scores_storer {
+    joust_store_t *st;
+    const Joust__RunRecord *run;
+    const joust_score_table *t;
+    double seconds;
+    int rc, started;
+    pthread_t tid;
+};
+
+static void *storer_main(void *arg)
+{
+    joust_scores_storer_t *w = arg;
+    w->rc = joust_scores_store(w->st, w->run, w->t, &w->seconds);
+    return NULL;
+}
+
+void joust_scores_store_start(joust_store_t *st, const Joust__RunRecord *run,
+                              const joust_score_table *t, joust_scores_storer_t **out)
+{
+    joust_scores_storer_t *w = xcalloc(1, sizeof *w);
+    *w = (joust_scores_storer_t){.st = st, .run = run, .t = t};
+    w->started = pthread_create(&w->tid, NULL, storer_main, w) == 0;
+    if (!w->started) /* no thread: the same write, here */
+        storer_main(w);
+    *out = w;
+}
+
+int joust_scores_store_join(joust_scores_storer_t **w_p, double *seconds)
+{
+    joust_scores_storer_t *w = *w_p;
+    *w_p = NULL;
+    if (w->started)
+        pthread_join(w->tid, NULL);
+    int rc = w->rc;
+    if (seconds)
+        *seconds = w->seconds;
+    free(w);
+    return rc;
+}
+
+int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
+                         const joust_score_opts *opts, joust_score_summary *sum)
+{
+    return joust_scores_compute_table(st, run, opts, sum, NULL);
+}
+
+int joust_scores_compute_table(joust_store_t *st, const Joust__RunRecord *run,
+                               const joust_score_opts *opts, joust_score_summary *sum,
+                               joust_score_table **table)
+{
+    if (table)
+        *table = NULL;
+    joust_score_table *t;
+    int rc = joust_scores_fit(st, run, opts, sum, &t);
+    if (rc == 0)
+        rc = joust_scores_store(st, run, t, &sum->write_s);
+    if (rc < 0)
+        joust_model_report_clear(&sum->models);
+    if (rc == 0 && table)
+        *table = t;
+    else
+        joust_score_table_destroy(&t);
     return rc;
 }
 

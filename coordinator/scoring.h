@@ -116,6 +116,7 @@ typedef struct {
     uint32_t *ncomp; /* per prompt: its components (0: not a sparse fit) */
     char **errors;
     size_t nerrors;
+    unsigned char from[52]; /* the marker: what the fit was made from */
 } joust_score_table;
 
 /* Frees a table and sets *t_p to NULL; NULL is a no-op. */
@@ -130,6 +131,24 @@ int joust_scores_compute(joust_store_t *st, const Joust__RunRecord *run,
 int joust_scores_compute_table(joust_store_t *st, const Joust__RunRecord *run,
                                const joust_score_opts *o, joust_score_summary *sum,
                                joust_score_table **table);
+
+/* The two halves of joust_scores_compute_table. _fit reads, fits and
+ * ranks into *table (NULL on failure) and writes nothing; _store writes the
+ * table's scores and, last and synced, the marker (*seconds, nullable: how
+ * long it took). _store only reads the table, so it may run on another
+ * thread while the files are written from the same table (the files read
+ * the prompt and image records, never the scores). */
+int joust_scores_fit(joust_store_t *st, const Joust__RunRecord *run, const joust_score_opts *o,
+                     joust_score_summary *sum, joust_score_table **table);
+int joust_scores_store(joust_store_t *st, const Joust__RunRecord *run, const joust_score_table *t,
+                       double *seconds);
+/* joust_scores_store on a thread of its own (here, when no thread can be
+ * started); _join waits for it and returns its result. The table and the
+ * run must outlive the join. */
+typedef struct joust_scores_storer joust_scores_storer_t;
+void joust_scores_store_start(joust_store_t *st, const Joust__RunRecord *run,
+                              const joust_score_table *t, joust_scores_storer_t **out);
+int joust_scores_store_join(joust_scores_storer_t **w, double *seconds);
 
 /* *current = 1 when the stored scores were fitted from the run's present
  * outcomes, prompts and images with options that weigh them the same way

@@ -253,10 +253,11 @@ static int bench_scale(int argc, char **argv)
                            "usage: joust bench scale [--images N] [--per-prompt K] [--order fixed] [--out DIR]\n"
                            "Runs a synthetic manifest of N images (default 1000000) in prompts of K (default\n"
                            "16) with the sim judge and 2 local workers, first at N/10 then at N: ingest,\n"
-                           "judge, score (fit and store), export (the files). Reports the time of each\n"
-                           "phase, the recording rate, the process's peak RSS after each phase, the\n"
-                           "coordinator's own state against RocksDB's memory while judging, and the\n"
-                           "store's bytes per image and per match after a full compaction.\n",
+                           "judge, score (the fit), export (the files, while the scores are stored).\n"
+                           "Reports the time of each phase, the recording rate, the process's peak RSS\n"
+                           "after each phase, the coordinator's own state against RocksDB's memory while\n"
+                           "judging, and the store's bytes per image and per match after a full\n"
+                           "compaction.\n",
                            &o);
     if (code)
         return code - 1;

@@ -560,6 +560,87 @@ static void test_table_export(joust_store_t *st, const char *dir)
     joust_rec_free(r1);
 }
 
+/* The run's score records and marker, as bytes: key ‖ value of each, then
+ * the marker. */
+static char *scores_bytes(joust_store_t *st, const char *run_name, size_t *len)
+{
+    Joust__RunRecord *r = open_run(st, run_name);
+    joust_buf_t b = {0};
+    joust_rec_cursor_t *c = NULL;
+    CHECK_RC(joust_rec_cursor_new(st, JOUST_REC_SCORES, r->run_id, &c));
+    for (; c && joust_rec_cursor_valid(c); joust_rec_cursor_next(c)) {
+        uint64_t id = joust_rec_cursor_id(c);
+        size_t n;
+        const void *v = joust_rec_cursor_bytes(c, &n);
+        joust_buf_append(&b, &id, sizeof id);
+        joust_buf_append(&b, &n, sizeof n);
+        joust_buf_append(&b, v, n);
+    }
+    joust_rec_cursor_destroy(&c);
+    CHECK(r->has_scores_from && r->scores_from.len == 52);
+    joust_buf_append(&b, r->scores_from.data, r->scores_from.len);
+    joust_rec_free(r);
+    *len = b.len;
+    return b.data;
+}
+
+/* joust_scores_fit writes nothing; joust_scores_store, on its own thread
+ * while the files are written from the same table, writes the very
+ * records and marker joust_scores_compute_table writes, and the files
+ * equal those written from the store afterwards. */
+static void test_fit_then_store(joust_store_t *st, const char *dir)
+{
+    Joust__RunRecord *r1 = open_run(st, "r1");
+    joust_score_opts o;
+    joust_score_opts_defaults(&o);
+    o.device = JOUST_DEVICE_CPU;
+    joust_score_summary sum;
+    CHECK_RC(joust_scores_compute(st, r1, &o, &sum));
+    joust_score_summary_clear(&sum);
+    size_t la = 0, lb = 0;
+    char *a = scores_bytes(st, "r1", &la);
+    uint64_t some = 0;
+    joust_rec_cursor_t *c = NULL;
+    CHECK_RC(joust_rec_cursor_new(st, JOUST_REC_SCORES, r1->run_id, &c));
+    some = c ? joust_rec_cursor_id(c) : 0;
+    joust_rec_cursor_destroy(&c);
+    CHECK(some != 0);
+    plant(st, r1->run_id, some, 12345.0);
+    joust_score_table *t = NULL;
+    CHECK_RC(joust_scores_fit(st, r1, &o, &sum, &t));
+    CHECK(t && stored(st, r1->run_id, some) == 12345.0); /* the fit wrote nothing */
+    char paths[4][512];
+    static const char *const names[] = {"f.jsonl", "f.csv", "g.jsonl", "g.csv"};
+    for (int i = 0; i < 4; i++)
+        snprintf(paths[i], sizeof paths[i], "%s/%s", dir, names[i]);
+    if (t) {
+        joust_scores_storer_t *w = NULL;
+        joust_scores_store_start(st, r1, t, &w);
+        CHECK_RC(joust_scores_export_table(st, r1, t, paths[0], paths[1]));
+        double secs = -1;
+        CHECK_RC(joust_scores_store_join(&w, &secs));
+        CHECK(w == NULL && secs >= 0);
+    }
+    char *b = scores_bytes(st, "r1", &lb);
+    CHECK(a && b && la > 1000 && la == lb && !memcmp(a, b, la));
+    int current = 0;
+    CHECK_RC(joust_scores_current(st, r1, &o, &current));
+    CHECK(current == 1);
+    CHECK_RC(joust_scores_export(st, r1, paths[2], paths[3]));
+    for (int i = 0; i < 2; i++) {
+        size_t l1 = 0, l2 = 0;
+        char *f1 = slurp(paths[i], &l1), *f2 = slurp(paths[i + 2], &l2);
+        CHECK(f1 && f2 && l1 > 1000 && l1 == l2 && !memcmp(f1, f2, l1));
+        free(f1);
+        free(f2);
+    }
+    free(a);
+    free(b);
+    joust_score_table_destroy(&t);
+    joust_score_summary_clear(&sum);
+    joust_rec_free(r1);
+}
+
 /* A write that fails (the file size limit: EFBIG, a real failed write)
  * keeps the old file byte for byte, leaves no temporary file, and says so. */
 static void test_failed_write(joust_store_t *st, const char *dir)
@@ -680,6 +761,7 @@ int main(void)
     test_currency(st, &fx);
     test_failed_write(st, dir);
     test_table_export(st, dir);
+    test_fit_then_store(st, dir);
     joust_store_destroy(&st);
     const char *joust = getenv("JOUST");
     if (joust && *joust)
