@@ -77,6 +77,8 @@ static unsigned char *composite_rgba(unsigned char *buf, size_t npix)
 
 /* ---- JPEG (TurboJPEG) ---- */
 
+static const unsigned char jpeg_magic[3] = {0xff, 0xd8, 0xff};
+
 /* The smallest of TurboJPEG's reducing scales (n/8, n < 8) whose result is
  * still at least want's size in both sides; w x h itself when none is. */
 static void jpeg_scaled_size(int w, int h, const joust_image_want *want, int *dw, int *dh)
@@ -99,6 +101,38 @@ static void jpeg_scaled_size(int w, int h, const joust_image_want *want, int *dw
     }
 }
 
+/* Reads the header, checks its dimensions against the limits (before any
+ * pixel buffer exists) and picks the decode size: the header's part of
+ * every JPEG decode. */
+static int jpeg_header(tjhandle tj, const unsigned char *p, size_t len,
+                       const joust_image_limits *lim, const joust_image_want *want, int *w,
+                       int *h, int *cs, int *dw, int *dh, char *err, size_t errlen)
+{
+    int subsamp = 0;
+    if (tjDecompressHeader3(tj, p, (unsigned long)len, w, h, &subsamp, cs) != 0)
+        return joust_errf(err, errlen, JOUST_ECORRUPT, "corrupt JPEG header: %s",
+                          tjGetErrorStr2(tj));
+    int rc = check_dims("JPEG", *w, *h, lim, err, errlen);
+    if (rc == 0)
+        jpeg_scaled_size(*w, *h, want, dw, dh);
+    return rc;
+}
+
+/* Decodes into buf (dw x dh pixels of format pf, packed). Any non-zero
+ * return is a rejection, warnings included: a warning means corrupt or
+ * truncated data and a partly grey image (LIMITSCANS stops progressive scan
+ * bombs). TurboJPEG's own error handler longjmps back into it, so nothing
+ * in the data can end the process. */
+static int jpeg_pixels(tjhandle tj, const unsigned char *p, size_t len, unsigned char *buf,
+                       int dw, int dh, int pf, char *err, size_t errlen)
+{
+    if (tjDecompress2(tj, p, (unsigned long)len, buf, dw, 0, dh, pf, TJFLAG_LIMITSCANS) == 0)
+        return 0;
+    int warning = tjGetErrorCode(tj) == TJERR_WARNING;
+    return joust_errf(err, errlen, JOUST_ECORRUPT, "%s JPEG: %s",
+                      warning ? "corrupt or truncated" : "undecodable", tjGetErrorStr2(tj));
+}
+
 static int decode_jpeg(const unsigned char *p, size_t len, const joust_image_limits *lim,
                        const joust_image_want *want, joust_image *out, char *err, size_t errlen)
 {
@@ -106,34 +140,21 @@ static int decode_jpeg(const unsigned char *p, size_t len, const joust_image_lim
     if (!tj)
         return joust_errf(err, errlen, JOUST_EFORMAT,
                           "TurboJPEG init failed: %s", tjGetErrorStr2(NULL));
-    int w = 0, h = 0, subsamp = 0, cs = 0, rc;
+    int w = 0, h = 0, cs = 0, dw = 0, dh = 0, rc;
     unsigned char *buf = NULL;
-    if (tjDecompressHeader3(tj, p, (unsigned long)len, &w, &h, &subsamp, &cs) != 0) {
-        rc = joust_errf(err, errlen, JOUST_ECORRUPT, "corrupt JPEG header: %s", tjGetErrorStr2(tj));
-        goto done;
-    }
-    if ((rc = check_dims("JPEG", w, h, lim, err, errlen)) != 0)
-        goto done;
-    /* TurboJPEG decodes CMYK/YCCK only to CMYK; converted below. */
-    int cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
-    int pf = cmyk ? TJPF_CMYK : TJPF_RGB;
     /* DCT scaling: an image far above what the caller needs is decoded at
      * 1/2, 1/4 or 1/8 (or n/8) of its size, skipping most of the IDCT and
      * colour conversion, instead of at full size and thrown away by the
      * resize. */
-    int dw, dh;
-    jpeg_scaled_size(w, h, want, &dw, &dh);
+    if ((rc = jpeg_header(tj, p, len, lim, want, &w, &h, &cs, &dw, &dh, err, errlen)) != 0)
+        goto done;
+    /* TurboJPEG decodes CMYK/YCCK only to CMYK; converted below. */
+    int cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
+    int pf = cmyk ? TJPF_CMYK : TJPF_RGB;
     size_t npix = (size_t)dw * (size_t)dh;
     buf = xmalloc(npix * (size_t)tjPixelSize[pf]);
-    /* Any non-zero return is a rejection, warnings included: a warning means
-     * corrupt or truncated data and a partly grey image (LIMITSCANS stops
-     * progressive scan bombs). */
-    if (tjDecompress2(tj, p, (unsigned long)len, buf, dw, 0, dh, pf, TJFLAG_LIMITSCANS) != 0) {
-        int warning = tjGetErrorCode(tj) == TJERR_WARNING;
-        rc = joust_errf(err, errlen, JOUST_ECORRUPT, "%s JPEG: %s",
-                        warning ? "corrupt or truncated" : "undecodable", tjGetErrorStr2(tj));
+    if ((rc = jpeg_pixels(tj, p, len, buf, dw, dh, pf, err, errlen)) != 0)
         goto done;
-    }
     if (cmyk) {
         /* Without colour management; libjpeg-turbo's own convention (its
          * cmyk.h): stored values are inverted ink as Adobe writes them, so
@@ -157,6 +178,80 @@ done:
     free(buf);
     tjDestroy(tj);
     return rc;
+}
+
+/* ---- JPEG straight to luma, with a kept handle ---- */
+
+struct joust_jpeg_luma {
+    tjhandle tj;        /* created on first use, kept */
+    unsigned char *buf; /* the last decode's luma */
+    size_t cap;
+};
+
+joust_jpeg_luma_t *joust_jpeg_luma_new(void)
+{
+    return xcalloc(1, sizeof(joust_jpeg_luma_t));
+}
+
+void joust_jpeg_luma_destroy(joust_jpeg_luma_t **self_p)
+{
+    joust_jpeg_luma_t *d = self_p ? *self_p : NULL;
+    if (!d)
+        return;
+    if (d->tj)
+        tjDestroy(d->tj);
+    free(d->buf);
+    free(d);
+    *self_p = NULL;
+}
+
+int joust_jpeg_luma_decode(joust_jpeg_luma_t *d, const void *data, size_t len,
+                           const joust_image_limits *lim, const joust_image_want *want,
+                           joust_luma *out, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!d || !out || (!data && len))
+        return joust_errf(err, errlen, JOUST_EINVAL, "no decoder, input data or output");
+    memset(out, 0, sizeof *out);
+    const unsigned char *p = data;
+    if (len < sizeof jpeg_magic || memcmp(p, jpeg_magic, sizeof jpeg_magic) != 0)
+        return joust_errf(err, errlen, JOUST_EFORMAT, "not a JPEG (%zu bytes)", len);
+    joust_image_limits def;
+    if (!lim) {
+        joust_image_limits_defaults(&def);
+        lim = &def;
+    }
+    if (!d->tj && !(d->tj = tjInitDecompress()))
+        return joust_errf(err, errlen, JOUST_EFORMAT, "TurboJPEG init failed: %s",
+                          tjGetErrorStr2(NULL));
+    int w = 0, h = 0, cs = 0, dw = 0, dh = 0;
+    int rc = jpeg_header(d->tj, p, len, lim, want, &w, &h, &cs, &dw, &dh, err, errlen);
+    if (rc == 0 && (cs == TJCS_CMYK || cs == TJCS_YCCK)) /* libjpeg has no CMYK -> grey */
+        rc = joust_errf(err, errlen, JOUST_EUNSUPPORTED, "CMYK JPEG has no luma plane");
+    size_t need = (size_t)dw * (size_t)dh;
+    if (rc == 0 && need > d->cap) {
+        free(d->buf);
+        d->buf = xmalloc(need);
+        d->cap = need;
+    }
+    if (rc == 0)
+        rc = jpeg_pixels(d->tj, p, len, d->buf, dw, dh, TJPF_GRAY, err, errlen);
+    if (rc) {
+        /* TurboJPEG 2.1 leaves a handle whose header read failed in the
+         * middle of that header (no jpeg_abort), and the next image's
+         * markers would be read on top of it: a failed image costs the
+         * handle, never the next image. */
+        tjDestroy(d->tj);
+        d->tj = NULL;
+        return rc;
+    }
+    out->y = d->buf;
+    out->w = dw;
+    out->h = dh;
+    out->src_w = w;
+    out->src_h = h;
+    return 0;
 }
 
 /* ---- PNG (libspng) ---- */
@@ -256,7 +351,6 @@ typedef int (*decode_fn)(const unsigned char *, size_t, const joust_image_limits
                          const joust_image_want *, joust_image *, char *, size_t);
 
 static const unsigned char png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-static const unsigned char jpeg_magic[3] = {0xff, 0xd8, 0xff};
 
 /* A short input that is a prefix of a known magic is a truncated file of
  * that format (ECORRUPT), not an unknown format. */

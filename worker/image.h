@@ -4,8 +4,9 @@
  * Ownership: a joust_image owns its pixel buffer (malloc'd); release it with
  * joust_image_free. Output images are written only on success; on failure
  * *out is left zeroed, so joust_image_free is always safe on it.
- * Threads: every function is reentrant (codec handles are per call); an
- * image may be read from several threads but written from one.
+ * Threads: every function is reentrant (codec handles are per call; the
+ * luma decoder below keeps its own and is one per thread); an image may be
+ * read from several threads but written from one.
  * Errors: functions return 0 or a negative JOUST_E* code (common/err.h) and,
  * where an err buffer is given, put a human-readable reason into it. Input
  * bytes are never trusted: header dimensions are checked against the limits
@@ -59,6 +60,41 @@ typedef struct {
 int joust_image_decode_for(const void *data, size_t len, const joust_image_limits *lim,
                            const joust_image_want *want, joust_image *out, char *err,
                            size_t errlen);
+
+/* A JPEG decoder that decodes straight to 8-bit luma and keeps its
+ * TurboJPEG handle and output buffer between calls (what signatures need:
+ * no colour conversion, no chroma upsampling, no handle set-up per image).
+ * Threads: not thread-safe; one per thread. Ownership: the decoder holds
+ * the largest luma plane it has produced until it is destroyed. */
+typedef struct joust_jpeg_luma joust_jpeg_luma_t;
+
+/* A decoded luma plane: w x h bytes, stride w, borrowed from the decoder
+ * (valid until its next decode or destroy); src_w x src_h is the size in
+ * the header, which w x h is smaller than when decoded at a reduced
+ * scale. */
+typedef struct {
+    const unsigned char *y;
+    int w, h;
+    int src_w, src_h;
+} joust_luma;
+
+/* Never NULL (aborts on out-of-memory). */
+joust_jpeg_luma_t *joust_jpeg_luma_new(void);
+/* Frees the decoder and sets *self_p to NULL; accepts NULL. */
+void joust_jpeg_luma_destroy(joust_jpeg_luma_t **self_p);
+
+/* Decodes a JPEG held in memory to luma at the scale want asks for (as
+ * joust_image_decode_for; want NULL: full size): the Y plane of a YCbCr
+ * image as it is stored (JPEG's luma, 0.299 R + 0.587 G + 0.114 B), the
+ * plane of a greyscale one, that luma computed from an RGB one. On failure
+ * *out is zeroed. lim may be NULL for the defaults; err may be NULL.
+ * @return 0; JOUST_ECORRUPT, JOUST_ETOOBIG as joust_image_decode;
+ *         JOUST_EFORMAT (not a JPEG); JOUST_EUNSUPPORTED (CMYK or YCCK:
+ *         no luma plane; decode it with joust_image_decode_for instead);
+ *         JOUST_EINVAL (NULL decoder, data or out). */
+int joust_jpeg_luma_decode(joust_jpeg_luma_t *d, const void *data, size_t len,
+                           const joust_image_limits *lim, const joust_image_want *want,
+                           joust_luma *out, char *err, size_t errlen);
 
 /* Reads (common/safe_open.h: regular files only, never blocks) and decodes
  * a file; the message in err names the path. Judges read images through

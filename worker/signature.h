@@ -14,10 +14,15 @@
  * above the AC median); it is kept for that compatibility and costs no
  * distance between near-duplicates.
  *
- * Scaled decoding: a JPEG is decoded at the smallest of TurboJPEG's n/8
- * scales that keeps both sides >= 32 pixels (joust_image_decode_for, 1/8 for
- * a 1-Mpix image), which skips most of the inverse DCT; PNG and WebP are
- * decoded at full size (worker/image.h).
+ * Scaled decoding: a JPEG is decoded straight to its luma plane (the Y
+ * the encoder stored, no colour conversion or chroma upsampling) at the
+ * smallest of TurboJPEG's n/8 scales that keeps both sides >= 32 pixels
+ * (1/8 for a 1-Mpix image: the DC term of each 8 x 8 block), with a
+ * decoder kept in a joust_signature_ctx_t between images; what remains is
+ * the entropy decoding every JPEG decoder must do (docs/benchmarks.md,
+ * "Image signatures"). A CMYK/YCCK JPEG is decoded to RGB at that scale
+ * (joust_image_decode_for), PNG and WebP at full size (worker/image.h),
+ * and their luma is 0.299 R + 0.587 G + 0.114 B, the JPEG weights.
  * The width and height reported are the image's own, from its header.
  * Robustness (measured in tests/worker/test_signature.c, docs/dedup.md):
  * JPEG re-encodes at quality 50-95, resizes by 2 px and 50 %, 2 % crops and
@@ -26,12 +31,16 @@
  * flat luma; distinct scenes of the demo generator are 18-40 apart (mean
  * 31, as unrelated random hashes).
  *
- * Threads: every function is reentrant (codec handles are per call).
+ * Threads: a joust_signature_ctx_t is not thread-safe: one per thread
+ * (each signing thread keeps its own); everything else is reentrant.
  * Errors: 0 or a negative JOUST_E* code with a reason in err (when given):
  * JOUST_EINVAL (NULL arguments, empty pixels), and for encoded input the
  * errors of joust_image_decode: JOUST_ECORRUPT, JOUST_EFORMAT,
  * JOUST_ETOOBIG (header dimensions over lim, checked before decoding).
- * Nothing is retained after a call. */
+ * A hostile file is an error, never the end of the process: libjpeg's
+ * error exit returns into TurboJPEG (longjmp), and every codec warning
+ * (truncated, corrupt data) is an error too. Nothing is retained after a
+ * call but the ctx's decoder and buffer. */
 #ifndef JOUST_SIGNATURE_H
 #define JOUST_SIGNATURE_H
 #include <stddef.h>
@@ -47,10 +56,24 @@ typedef struct {
 /* Side of the grid the hash is computed on. */
 #define JOUST_SIGNATURE_GRID 32
 
+/* The kept decoding state of joust_signature_of_bytes (a TurboJPEG handle
+ * and a luma buffer): one per thread. new never returns NULL (aborts on
+ * out-of-memory); destroy frees it, sets *self_p to NULL, accepts NULL. */
+typedef struct joust_signature_ctx joust_signature_ctx_t;
+joust_signature_ctx_t *joust_signature_ctx_new(void);
+void joust_signature_ctx_destroy(joust_signature_ctx_t **self_p);
+
 /* Signature of an encoded JPEG, PNG or WebP (format from the magic bytes).
- * lim NULL means joust_image_limits_defaults. */
-int joust_signature_of_bytes(const void *data, size_t len, const joust_image_limits *lim,
-                             joust_signature *out, char *err, size_t errlen);
+ * ctx NULL: a decoder made and freed within the call (slower: about a
+ * fifth of a 1-Mpix JPEG's time). lim NULL means
+ * joust_image_limits_defaults. On failure *out is zeroed. */
+int joust_signature_of_bytes(joust_signature_ctx_t *ctx, const void *data, size_t len,
+                             const joust_image_limits *lim, joust_signature *out, char *err,
+                             size_t errlen);
+
+/* What the hash uses of a w x h image (joust_image_want): at least 32 x 32
+ * pixels, or all of a smaller image. */
+extern const joust_image_want joust_signature_want;
 
 /* Signature of a decoded RGB image (w, h taken from it). */
 int joust_signature_of_image(const joust_image *img, joust_signature *out);

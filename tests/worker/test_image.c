@@ -550,6 +550,152 @@ static void test_scaled_decode(void)
     joust_image_free(&big);
 }
 
+/* The kept luma decoder (image.h joust_jpeg_luma_t): JPEG's own luma at
+ * the scale asked for, every layout, and clean errors on hostile bytes
+ * that leave the decoder usable for the next image. */
+static double luma_of(const unsigned char *p)
+{
+    return 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
+}
+
+static void expect_luma_error(joust_jpeg_luma_t *d, const char *what, const void *data,
+                              size_t len, const joust_image_limits *lim, int want)
+{
+    joust_luma l;
+    memset(&l, 0x5a, sizeof l);
+    char err[256] = "";
+    int rc = joust_jpeg_luma_decode(d, data, len, lim, NULL, &l, err, sizeof err);
+    if (rc != want)
+        fprintf(stderr, "luma %s: got %d (%s), want %d\n", what, rc, err, want);
+    CHECK(rc == want);
+    CHECK(err[0] != '\0');
+    CHECK(l.y == NULL && l.w == 0 && l.h == 0 && l.src_w == 0 && l.src_h == 0);
+}
+
+static void want_min(void *ctx, int w, int h, int *min_w, int *min_h)
+{
+    (void)w, (void)h;
+    *min_w = ((const int *)ctx)[0];
+    *min_h = ((const int *)ctx)[1];
+}
+
+static void test_jpeg_luma(void)
+{
+    joust_image img = card(), big, rgb;
+    CHECK_RC(joust_image_resize(&img, 640, 480, &big));
+    unsigned char *jpg, *png;
+    size_t jlen, plen;
+    CHECK_RC(joust_image_encode_jpeg(&big, 90, 0, &jpg, &jlen));
+    CHECK_RC(joust_image_encode_png(&img, &png, &plen));
+    joust_jpeg_luma_t *d = joust_jpeg_luma_new();
+    joust_luma l;
+    /* full size: the RGB decode's luma within rounding */
+    CHECK_RC(joust_jpeg_luma_decode(d, jpg, jlen, NULL, NULL, &l, NULL, 0));
+    CHECK(l.w == 640 && l.h == 480 && l.src_w == 640 && l.src_h == 480);
+    CHECK_RC(joust_image_decode(jpg, jlen, NULL, &rgb, NULL, 0));
+    double diff = 0;
+    for (size_t i = 0; i < (size_t)640 * 480; i++)
+        diff += fabs(l.y[i] - luma_of(rgb.rgb + 3 * i));
+    CHECK(diff / (640.0 * 480) < 1.5);
+    joust_image_free(&rgb);
+    /* scaled: the smallest n/8 that keeps 60 x 60 is 1/8 (80 x 60) */
+    int min[2] = {60, 60};
+    joust_image_want want = {want_min, min};
+    CHECK_RC(joust_jpeg_luma_decode(d, jpg, jlen, NULL, &want, &l, NULL, 0));
+    CHECK(l.w == 80 && l.h == 60 && l.src_w == 640 && l.src_h == 480);
+    unsigned long sum8 = 0;
+    for (size_t i = 0; i < (size_t)80 * 60; i++)
+        sum8 += l.y[i];
+    /* a greyscale JPEG: its one plane */
+    unsigned char grey[64 * 48];
+    for (int i = 0; i < 64 * 48; i++)
+        grey[i] = (unsigned char)luma_of(img.rgb + 3 * i);
+    tjhandle tj = tjInitCompress();
+    unsigned char *gj = NULL;
+    unsigned long gjlen = 0;
+    CHECK(tjCompress2(tj, grey, 64, 0, 48, TJPF_GRAY, &gj, &gjlen, TJSAMP_GRAY, 100, 0) == 0);
+    CHECK_RC(joust_jpeg_luma_decode(d, gj, gjlen, NULL, NULL, &l, NULL, 0));
+    CHECK(l.w == 64 && l.h == 48);
+    int worst = 0;
+    for (int i = 0; i < 64 * 48; i++)
+        worst = abs(l.y[i] - grey[i]) > worst ? abs(l.y[i] - grey[i]) : worst;
+    CHECK(worst <= 3);
+    /* CMYK has no luma plane: the caller decodes it to RGB instead */
+    unsigned char cmyk[64 * 48 * 4];
+    for (int i = 0; i < 64 * 48 * 4; i++)
+        cmyk[i] = (unsigned char)(i * 7);
+    unsigned char *cj = NULL;
+    unsigned long cjlen = 0;
+    CHECK(tjCompress2(tj, cmyk, 64, 0, 48, TJPF_CMYK, &cj, &cjlen, TJSAMP_444, 90, 0) == 0);
+    expect_luma_error(d, "cmyk", cj, cjlen, NULL, JOUST_EUNSUPPORTED);
+    /* hostile bytes: errors, never a crash */
+    expect_luma_error(d, "png", png, plen, NULL, JOUST_EFORMAT);
+    expect_luma_error(d, "empty", "", 0, NULL, JOUST_EFORMAT);
+    expect_luma_error(d, "magic only", jpg, 3, NULL, JOUST_ECORRUPT);
+    expect_luma_error(d, "truncated", jpg, jlen / 2, NULL, JOUST_ECORRUPT);
+    expect_luma_error(d, "header only", jpg, 300, NULL, JOUST_ECORRUPT);
+    unsigned char *bad = malloc(jlen);
+    memcpy(bad, jpg, jlen);
+    for (size_t i = jlen / 3; i < jlen; i++)
+        bad[i] = (unsigned char)(i * 37 + 11);
+    expect_luma_error(d, "garbage entropy data", bad, jlen, NULL, JOUST_ECORRUPT);
+    memcpy(bad, jpg, jlen);
+    for (size_t i = 2; i + 9 < jlen; i++)
+        if (bad[i] == 0xff && bad[i + 1] == 0xc0) {
+            bad[i + 5] = bad[i + 7] = 60000 >> 8, bad[i + 6] = bad[i + 8] = 60000 & 0xff;
+            break;
+        }
+    expect_luma_error(d, "60000x60000", bad, jlen, NULL, JOUST_ETOOBIG);
+    joust_image_limits lim;
+    joust_image_limits_defaults(&lim);
+    lim.max_pixels = 1000;
+    expect_luma_error(d, "over max_pixels", jpg, jlen, &lim, JOUST_ETOOBIG);
+    CHECK(joust_jpeg_luma_decode(NULL, jpg, jlen, NULL, NULL, &l, NULL, 0) == JOUST_EINVAL);
+    CHECK(joust_jpeg_luma_decode(d, jpg, jlen, NULL, NULL, NULL, NULL, 0) == JOUST_EINVAL);
+    /* 600 mutations (bit flips, truncations) through the one kept decoder */
+    uint64_t state = 777;
+    int clean = 1, decoded = 0;
+    for (int iter = 0; iter < 600; iter++) {
+        memcpy(bad, jpg, jlen);
+        size_t n = jlen;
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        for (int k = 0; k < 1 + (int)((state >> 33) % 4); k++) {
+            state = state * 6364136223846793005ull + 1442695040888963407ull;
+            bad[(state >> 20) % n] ^= (unsigned char)(1u << ((state >> 50) % 8));
+        }
+        if (iter % 3 == 0)
+            n = 1 + (size_t)((state >> 7) % n);
+        char err[256] = "";
+        int rc = joust_jpeg_luma_decode(d, bad, n, NULL, &want, &l, err, sizeof err);
+        if (rc == 0) {
+            decoded++;
+            clean &= l.y != NULL && l.w > 0 && l.h > 0 && l.src_w <= 16384 && l.src_h <= 16384;
+        } else {
+            clean &= (rc == JOUST_ECORRUPT || rc == JOUST_EFORMAT || rc == JOUST_ETOOBIG ||
+                      rc == JOUST_EUNSUPPORTED) && err[0] != '\0' && l.y == NULL;
+        }
+    }
+    CHECK(clean);
+    CHECK(decoded < 400);
+    /* after all those errors the kept decoder still decodes exactly */
+    CHECK_RC(joust_jpeg_luma_decode(d, jpg, jlen, NULL, &want, &l, NULL, 0));
+    unsigned long again = 0;
+    for (size_t i = 0; i < (size_t)l.w * l.h; i++)
+        again += l.y[i];
+    CHECK(l.w == 80 && l.h == 60 && again == sum8);
+    joust_jpeg_luma_destroy(&d);
+    CHECK(d == NULL);
+    joust_jpeg_luma_destroy(&d); /* accepts NULL */
+    free(bad);
+    tjFree(gj);
+    tjFree(cj);
+    tjDestroy(tj);
+    free(jpg);
+    free(png);
+    joust_image_free(&big);
+    joust_image_free(&img);
+}
+
 static void test_resize(void)
 {
     joust_image c = {37, 23, malloc(37 * 23 * 3)};
@@ -651,6 +797,7 @@ int main(void)
     test_fit_budget();
     test_fit_budget_sweep();
     test_scaled_decode();
+    test_jpeg_luma();
     test_resize();
     test_mutations();
     static const char *files[] = {"card.jpg", "card.png", "empty.jpg", "notes.png", "big.jpg",
