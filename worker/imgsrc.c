@@ -260,6 +260,26 @@ int joust_imgsrc_load(const joust_imgsrc_t *s, const char *uri, joust_image *out
     return load(s, uri, 0, out, &w, &h, &bytes, err, errlen);
 }
 
+/* Fetches uri and prepares e from its encoded bytes (use.prepare_encoded);
+ * a failure's reason names the file. */
+static int prepare_encoded(joust_imgsrc_t *s, entry_t *e, const char *uri, char *reason,
+                           size_t rlen)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    char *where = NULL, why[384] = "";
+    int rc = fetch(s, uri ? uri : "", &data, &len, &where, reason, rlen);
+    if (!rc && (rc = s->cfg.use.prepare_encoded(s->cfg.use.ctx, data, len, &s->cfg.lim,
+                                                &e->value, &e->bytes, why, sizeof why)) != 0) {
+        snprintf(reason, rlen, "%s: %s", where, why[0] ? why : joust_strerror(rc));
+        e->value = NULL;
+        e->bytes = 0;
+    }
+    free(data);
+    free(where);
+    return rc;
+}
+
 /* Loads and prepares one image into e. */
 static void fill(joust_imgsrc_t *s, entry_t *e, const char *uri)
 {
@@ -267,10 +287,12 @@ static void fill(joust_imgsrc_t *s, entry_t *e, const char *uri)
     joust_image img = {0};
     int src_w = 0, src_h = 0;
     size_t src_bytes = 0;
-    int rc = load(s, uri, 1, &img, &src_w, &src_h, &src_bytes, reason, sizeof reason);
-    if (!rc && (img.w != src_w || img.h != src_h))
+    int enc = s->cfg.use.prepare_encoded != NULL;
+    int rc = enc ? prepare_encoded(s, e, uri, reason, sizeof reason)
+                 : load(s, uri, 1, &img, &src_w, &src_h, &src_bytes, reason, sizeof reason);
+    if (!rc && !enc && (img.w != src_w || img.h != src_h))
         s->scaled++;
-    if (!rc) {
+    if (!rc && !enc) {
         char why[384] = "";
         if (s->cfg.use.encoded)
             s->cfg.use.encoded(s->cfg.use.ctx, src_bytes);

@@ -68,8 +68,17 @@ typedef struct {
     void (*release)(void *ctx, void *value);
     void (*want)(void *ctx, int w, int h, int *min_w, int *min_h);
     /* (optional) told the encoded size of the image about to be prepared,
-     * just before prepare (signatures report it). */
+     * just before prepare. */
     void (*encoded)(void *ctx, size_t bytes);
+    /* (optional) prepares from the encoded bytes instead: the stage
+     * resolves, confines and fetches, then hands the bytes (borrowed for
+     * the call) and its limits over without decoding them, for a judge
+     * that decodes its own way (signatures decode a JPEG straight to luma,
+     * worker/signature.h). prepare, want and encoded are then unused; the
+     * contract is prepare's. Its decodes are not counted as scaled. */
+    int (*prepare_encoded)(void *ctx, const unsigned char *data, size_t len,
+                           const joust_image_limits *lim, void **value, size_t *bytes, char *err,
+                           size_t errlen);
     void *ctx;
 } joust_imgsrc_use;
 

@@ -201,14 +201,14 @@ static void want_grid(void *ctx, int w, int h, int *min_w, int *min_h)
     *min_h = h < G ? h : G;
 }
 
-const joust_image_want joust_signature_want = {want_grid, NULL};
+static const joust_image_want grid_want = {want_grid, NULL};
 
 /* A JPEG straight to luma at the smallest scale that covers the grid. */
 static int of_jpeg(joust_jpeg_luma_t *dec, const void *data, size_t len,
                    const joust_image_limits *lim, joust_signature *out, char *err, size_t errlen)
 {
     joust_luma l;
-    int rc = joust_jpeg_luma_decode(dec, data, len, lim, &joust_signature_want, &l, err, errlen);
+    int rc = joust_jpeg_luma_decode(dec, data, len, lim, &grid_want, &l, err, errlen);
     if (rc == 0)
         rc = joust_signature_phash_gray(l.y, l.w, l.h, (size_t)l.w, &out->phash);
     out->w = (uint32_t)l.src_w;

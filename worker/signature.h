@@ -71,10 +71,6 @@ int joust_signature_of_bytes(joust_signature_ctx_t *ctx, const void *data, size_
                              const joust_image_limits *lim, joust_signature *out, char *err,
                              size_t errlen);
 
-/* What the hash uses of a w x h image (joust_image_want): at least 32 x 32
- * pixels, or all of a smaller image. */
-extern const joust_image_want joust_signature_want;
-
 /* Signature of a decoded RGB image (w, h taken from it). */
 int joust_signature_of_image(const joust_image *img, joust_signature *out);
 

@@ -21,35 +21,22 @@ struct joust_signer {
     joust_path_roots roots;
     joust_fetch_t *fetch;
     joust_imgsrc_t *src;
-    size_t encoded; /* the size of the image being prepared */
+    joust_signature_ctx_t *sig; /* the kept decoder (one signer per thread) */
 };
 
-/* The hash needs a 32 x 32 grid: the smallest decode that still covers it. */
-static void want_grid(void *ctx, int w, int h, int *min_w, int *min_h)
-{
-    (void)ctx;
-    *min_w = w < JOUST_SIGNATURE_GRID ? w : JOUST_SIGNATURE_GRID;
-    *min_h = h < JOUST_SIGNATURE_GRID ? h : JOUST_SIGNATURE_GRID;
-}
-
-static void on_encoded(void *ctx, size_t bytes)
-{
-    ((joust_signer_t *)ctx)->encoded = bytes;
-}
-
-static int prepare(void *ctx, const joust_image *img, int src_w, int src_h, void **value,
-                   size_t *bytes, char *err, size_t errlen)
+/* The signature straight from the encoded bytes: a JPEG decoded to luma at
+ * the smallest scale that covers the hash's grid (signature.h). */
+static int prepare(void *ctx, const unsigned char *data, size_t len, const joust_image_limits *lim,
+                   void **value, size_t *bytes, char *err, size_t errlen)
 {
     joust_signer_t *s = ctx;
     signed_value *v = xmalloc(sizeof *v);
-    int rc = joust_signature_of_image(img, &v->sig);
+    int rc = joust_signature_of_bytes(s->sig, data, len, lim, &v->sig, err, errlen);
     if (rc < 0) {
         free(v);
-        return joust_errf(err, errlen, rc, "cannot hash the decoded image");
+        return rc;
     }
-    v->sig.w = (uint32_t)src_w; /* the image's own size, not the scaled decode's */
-    v->sig.h = (uint32_t)src_h;
-    v->bytes = s->encoded;
+    v->bytes = len;
     *value = v;
     *bytes = sizeof *v;
     return 0;
@@ -69,11 +56,11 @@ joust_signer_t *joust_signer_new(const joust_judge_config *cfg)
     s->fetch = joust_fetch_new(&fc);
     joust_imgsrc_config sc = {.image_root = cfg->image_root, .roots = &s->roots,
                               .max_entries = 256,
-                              .use = {.prepare = prepare, .want = want_grid,
-                                      .encoded = on_encoded, .ctx = s},
+                              .use = {.prepare_encoded = prepare, .ctx = s},
                               .fetch_remote = joust_fetch_remote, .fetch_ctx = s->fetch,
                               .log_name = "signing"};
     s->src = joust_imgsrc_new(&sc);
+    s->sig = joust_signature_ctx_new();
     return s;
 }
 
@@ -83,6 +70,7 @@ void joust_signer_destroy(joust_signer_t **self_p)
     if (!s)
         return;
     joust_imgsrc_destroy(&s->src);
+    joust_signature_ctx_destroy(&s->sig);
     joust_fetch_destroy(&s->fetch);
     joust_path_roots_free(&s->roots);
     free(s);

@@ -1,8 +1,9 @@
 /* The worker's signing stage (signature jobs, docs/protocol.md §11): an
  * image reference in, its signature out, through the same image stage the
  * judges use (worker/imgsrc.h: resolve, confine to the allowed roots,
- * fetch local or remote bytes, decode a JPEG at the smallest scale whose
- * sides stay >= 32 px) and worker/signature.h on the decoded pixels.
+ * fetch local or remote bytes), which hands the encoded bytes to
+ * worker/signature.h (a JPEG decoded straight to luma at the smallest
+ * scale whose sides stay >= 32 px, by a decoder the signer keeps).
  *
  *   joust_signer_t *s = joust_signer_new(&judge_cfg);  // roots, fetch options
  *   joust_signer_out o;
