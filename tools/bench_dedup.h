@@ -6,9 +6,12 @@
  *       image signatures (worker/signature.h) of D distinct S x S JPEGs
  *       (demo scenes plus Gaussian pixel noise of SIGMA levels, default 6,
  *       which sets the file size as a photograph's texture does; default
- *       1024 = 1 Mpix, q90 4:2:0), hashed N times in all on one core, by
- *       the scaled decode and, for reference, by a full decode; prints
- *       images per CPU second (and wall time: the machine may be shared).
+ *       1024 = 1 Mpix, q90 4:2:0), hashed N times in all on one core with
+ *       one kept joust_signature_ctx_t, in alternating batches with the
+ *       bare limit (TurboJPEG's 1/8 decode to luma and to RGB, one handle,
+ *       no hash), and, for reference, by a full decode; prints images per
+ *       CPU second of the thread (and wall time: the machine may be
+ *       shared).
  *
  *   joust bench neardup [--n N] [--radius R] [--threads T] [--dup-pct P]
  *                       [--scopes S] [--blocks M] [--seed S]
