@@ -31,6 +31,7 @@ with open(dst, "w") as f:
         r["model"] = names[k]
         r["scene"] = ["indoor", "outdoor", "abstract"][p % 3]
         r["id"] = f"n{night}_{r['id']}"
+        r["prompt_id"] = f"P{p}"
         f.write(json.dumps(r) + "\n")
 PY
     "$JOUST" run "$WORK/n$n.jsonl" --db "$WORK/db" --out "$WORK/out$n" --run "nightly-0$n" \
@@ -51,4 +52,13 @@ if /usr/bin/python3 "$HERE/check_report.py" "$CHROMIUM" "$WORK/rep/bad.html" "$W
     cat "$WORK/bad.log"; fail "an external image passed the check"
 fi
 grep -q "network request: http://127.0.0.1:9/x.png" "$WORK/bad.log" || fail "the request was not seen"
+# A gallery chosen by model pair and prompt renders too: 1 pair x 2 kinds x
+# 2 matches x 2 images + prompt P5's 4 images.
+"$JOUST" report --db "$WORK/db" --run nightly-02 --out "$WORK/rep2" --baseline-model clean \
+    --gallery 2 --gallery-pair ckpt-c,clean --gallery-prompt P5 > "$WORK/rep2.log" 2>&1 \
+    || { cat "$WORK/rep2.log"; fail "report with a chosen gallery"; }
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert [(g["model_a"], g["model_b"]) for g in r["gallery"]] in ([("clean", "ckpt-c")], [("ckpt-c", "clean")]) and [g["prompt_id"] for g in r["gallery_prompts"]] == ["P5"], (r["gallery"], r["gallery_prompts"])' \
+    "$WORK/rep2/report.json" || fail "the chosen gallery in report.json"
+/usr/bin/python3 "$HERE/check_report.py" "$CHROMIUM" "$WORK/rep2/report.html" "$WORK/shot2.png" 3 12 \
+    || fail "the report with a chosen gallery did not render cleanly"
 echo "1 passed, 0 failed"
