@@ -579,13 +579,106 @@ int joust_rec_outcome_get(joust_store_t *st, uint32_t run_id, uint64_t match_id,
                       out);
 }
 
+/* ---- the outcome record's encoder: protobuf-c's bytes, field by field
+ * in number order, without its reflection (the record is written once per
+ * match; see records.h) ---- */
+
+static unsigned char *put_varint(unsigned char *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (unsigned char)v;
+    return p;
+}
+
+/* A varint field; protobuf-c sign-extends a negative int32 (an enum) to
+ * ten bytes, as it does a negative int64. */
+static unsigned char *put_vfield(unsigned char *p, uint32_t field, uint64_t v)
+{
+    return put_varint(put_varint(p, (uint64_t)field << 3), v);
+}
+
+static unsigned char *put_sfield(unsigned char *p, uint32_t field, const char *s)
+{
+    size_t n = strlen(s);
+    p = put_varint(put_varint(p, (uint64_t)field << 3 | 2), n);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+size_t joust_rec_outcome_packed_max(const Joust__OutcomeRecord *o)
+{
+    /* 18 fields of at most a 2-byte key and a 10-byte varint (the double:
+     * 1 + 8), and each string's bytes. */
+    size_t n = 18 * 12;
+    const char *const strs[] = {o->judge, o->model, o->worker, o->error};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+        n += strs[i] ? strlen(strs[i]) : 0;
+    return n;
+}
+
+size_t joust_rec_outcome_pack(const Joust__OutcomeRecord *o, unsigned char *out)
+{
+    assert(o->base.n_unknown_fields == 0);
+    unsigned char *p = out;
+    p = put_vfield(p, 1, o->prompt_id);
+    p = put_vfield(p, 2, o->first);
+    p = put_vfield(p, 3, o->second);
+    p = put_vfield(p, 4, (uint64_t)(int64_t)(int32_t)o->status);
+    if (o->has_p_first) {
+        uint64_t bits;
+        memcpy(&bits, &o->p_first, sizeof bits);
+        *p++ = 5 << 3 | 1;
+        for (int i = 0; i < 8; i++)
+            *p++ = (unsigned char)(bits >> (8 * i));
+    }
+    if (o->has_answer)
+        p = put_vfield(p, 6, o->answer);
+    if (o->judge)
+        p = put_sfield(p, 7, o->judge);
+    if (o->model)
+        p = put_sfield(p, 8, o->model);
+    if (o->worker)
+        p = put_sfield(p, 9, o->worker);
+    if (o->has_attempt)
+        p = put_vfield(p, 10, o->attempt);
+    if (o->has_latency_us)
+        p = put_vfield(p, 11, (uint64_t)o->latency_us);
+    if (o->has_tokens)
+        p = put_vfield(p, 12, o->tokens);
+    if (o->error)
+        p = put_sfield(p, 13, o->error);
+    if (o->has_failed_image_id)
+        p = put_vfield(p, 14, o->failed_image_id);
+    if (o->has_committed_ms)
+        p = put_vfield(p, 15, (uint64_t)o->committed_ms);
+    if (o->has_kind)
+        p = put_vfield(p, 16, (uint64_t)(int64_t)(int32_t)o->kind);
+    if (o->has_reused_run)
+        p = put_vfield(p, 17, o->reused_run);
+    if (o->has_reused_match)
+        p = put_vfield(p, 18, o->reused_match);
+    return (size_t)(p - out);
+}
+
 void joust_rec_outcome_put(joust_batch_t *b, Joust__RunRecord *run, uint64_t match_id,
                            const Joust__OutcomeRecord *o, const char *reason,
                            const Joust__OutcomeRecord *replaced)
 {
     unsigned char key[RUN_KEY_LEN];
     run_key(key, run->run_id, match_id);
-    record_put(b, JOUST_CF_OUTCOMES, key, sizeof key, &o->base);
+    if (o->base.n_unknown_fields) { /* kept from a newer joust: protobuf-c packs them */
+        record_put(b, JOUST_CF_OUTCOMES, key, sizeof key, &o->base);
+    } else {
+        unsigned char stackbuf[512];
+        size_t max = joust_rec_outcome_packed_max(o);
+        unsigned char *buf = max <= sizeof stackbuf ? stackbuf : xmalloc(max);
+        joust_batch_put(b, JOUST_CF_OUTCOMES, key, sizeof key, buf, joust_rec_outcome_pack(o, buf));
+        if (buf != stackbuf)
+            free(buf);
+    }
     if (reason && reason[0])
         joust_batch_put(b, JOUST_CF_RATIONALES, key, sizeof key, reason, strlen(reason));
     else if (replaced)

@@ -161,6 +161,12 @@ int joust_rec_outcome_get(joust_store_t *st, uint32_t run_id, uint64_t match_id,
 void joust_rec_outcome_put(joust_batch_t *b, Joust__RunRecord *run, uint64_t match_id,
                            const Joust__OutcomeRecord *o, const char *reason,
                            const Joust__OutcomeRecord *replaced);
+/* The outcome's packed bytes, written by a direct encoder (the record is
+ * put once per match): exactly protobuf_c_message_pack's bytes (checked by
+ * test_records on random records). o has no unknown fields; out holds at
+ * least joust_rec_outcome_packed_max(o) bytes. Returns the length. */
+size_t joust_rec_outcome_packed_max(const Joust__OutcomeRecord *o);
+size_t joust_rec_outcome_pack(const Joust__OutcomeRecord *o, unsigned char *out);
 /* Deletes match_id's outcome `old` and its rationale, and takes old off
  * run's counts (in memory; put run into the same batch): a failed match
  * to be judged again. */

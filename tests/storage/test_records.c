@@ -534,6 +534,80 @@ static void test_match_steps(joust_store_t *st)
     CHECK(joust_rec_match_get(st, 10, 5, &m) == JOUST_ENOTFOUND && !m);
 }
 
+/* The outcome encoder writes protobuf-c's own bytes: random records with
+ * every field present or absent, values of every size (negative latencies,
+ * times and enums: ten-byte varints), strings empty, long or absent. */
+static uint64_t rnd(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static uint64_t rnd_value(uint64_t *x)
+{
+    return rnd(x) >> (rnd(x) % 64); /* every magnitude */
+}
+
+static char *rnd_string(uint64_t *x, char *buf, size_t cap)
+{
+    if (rnd(x) % 3 == 0)
+        return NULL;
+    size_t n = rnd(x) % 4 ? rnd(x) % 12 : rnd(x) % (cap - 1);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (char)(1 + rnd(x) % 255);
+    buf[n] = 0;
+    return buf;
+}
+
+static void test_outcome_encoder(void)
+{
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    static char s1[400], s2[400], s3[400], s4[400];
+    unsigned char want[2048], got[2048];
+    int wrong = 0, over = 0;
+    for (int it = 0; it < 200000; it++) {
+        Joust__OutcomeRecord o = JOUST__OUTCOME_RECORD__INIT;
+        o.prompt_id = rnd_value(&x);
+        o.first = rnd_value(&x);
+        o.second = rnd_value(&x);
+        o.status = (Joust__OutcomeStatus)(int32_t)rnd_value(&x);
+        uint64_t has = rnd(&x);
+        o.has_p_first = has & 1;
+        uint64_t bits = rnd(&x);
+        memcpy(&o.p_first, &bits, sizeof bits);
+        o.has_answer = has >> 1 & 1;
+        o.answer = (uint32_t)rnd_value(&x);
+        o.judge = rnd_string(&x, s1, sizeof s1);
+        o.model = rnd_string(&x, s2, sizeof s2);
+        o.worker = rnd_string(&x, s3, sizeof s3);
+        o.has_attempt = has >> 2 & 1;
+        o.attempt = (uint32_t)rnd_value(&x);
+        o.has_latency_us = has >> 3 & 1;
+        o.latency_us = (int64_t)rnd_value(&x) * (has >> 20 & 1 ? -1 : 1);
+        o.has_tokens = has >> 4 & 1;
+        o.tokens = (uint32_t)rnd_value(&x);
+        o.error = rnd_string(&x, s4, sizeof s4);
+        o.has_failed_image_id = has >> 5 & 1;
+        o.failed_image_id = rnd_value(&x);
+        o.has_committed_ms = has >> 6 & 1;
+        o.committed_ms = (int64_t)rnd_value(&x) * (has >> 21 & 1 ? -1 : 1);
+        o.has_kind = has >> 7 & 1;
+        o.kind = (Joust__OutcomeKind)(int32_t)rnd_value(&x);
+        o.has_reused_run = has >> 8 & 1;
+        o.reused_run = (uint32_t)rnd_value(&x);
+        o.has_reused_match = has >> 9 & 1;
+        o.reused_match = rnd_value(&x);
+        size_t n = protobuf_c_message_pack(&o.base, want);
+        size_t max = joust_rec_outcome_packed_max(&o);
+        over += n > max || max > sizeof got;
+        size_t m = joust_rec_outcome_pack(&o, got);
+        wrong += m != n || memcmp(want, got, n) != 0;
+    }
+    CHECK(wrong == 0 && over == 0);
+}
+
 int main(void)
 {
     if (storetest_begin() < 0)
@@ -550,6 +624,7 @@ int main(void)
         joust_store_destroy(&st);
     }
     test_counts_classes();
+    test_outcome_encoder();
     storetest_end();
     return test_report();
 }
