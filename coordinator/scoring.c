@@ -198,11 +198,19 @@ static void prompt_set_free(prompt_set *ps)
 
 /* ----------------------------------------------------------- outcomes --- */
 
-/* The OK outcomes that enter the fit, in columns: prompt index, the
- * outcome with prompt-local image indices, its kind (which gives its
- * weight: weights_of). 21 bytes an outcome. */
+/* A run of outcomes of one prompt, in the order they were read. */
 typedef struct {
-    uint32_t *prompt;
+    uint32_t p, n;
+} prompt_run;
+
+/* The OK outcomes that enter the fit, in columns: the outcome with
+ * prompt-local image indices and its kind (which gives its weight:
+ * weights_of), 17 bytes an outcome; their prompt indices as runs (outcomes
+ * come grouped by prompt: 8 bytes a run), until order_by_prompt turns them
+ * into offsets. */
+typedef struct {
+    prompt_run *runs;
+    size_t nruns, runs_cap;
     joust_outcome *o;
     uint8_t *kind;
     size_t n, cap;
@@ -232,7 +240,7 @@ static void outcome_set_free(outcome_set *os)
         free(os->errors[i]);
     free(os->errors);
     free(os->error_ids);
-    free(os->prompt);
+    free(os->runs);
     free(os->o);
     free(os->kind);
     joust_u64map_free(&os->error_of);
@@ -294,12 +302,14 @@ static void take_outcome(void *arg, const joust_outcome_view *o)
     }
     if (os->n == os->cap) {
         size_t c = os->cap;
-        xgrow((void **)&os->prompt, &c, os->n + 1, sizeof *os->prompt);
-        c = os->cap;
         xgrow((void **)&os->kind, &c, os->n + 1, sizeof *os->kind);
         xgrow((void **)&os->o, &os->cap, os->n + 1, sizeof *os->o);
     }
-    os->prompt[os->n] = p;
+    if (!os->nruns || os->runs[os->nruns - 1].p != p || os->runs[os->nruns - 1].n == UINT32_MAX) {
+        xgrow((void **)&os->runs, &os->runs_cap, os->nruns + 1, sizeof *os->runs);
+        os->runs[os->nruns++] = (prompt_run){p, 0};
+    }
+    os->runs[os->nruns - 1].n++;
     double pf = r->opts->calibration ? joust_calibration_apply(r->opts->calibration, o->p_first)
                                      : o->p_first;
     os->o[os->n] = (joust_outcome){a, b, pf};
@@ -402,12 +412,13 @@ static void merge_part(outcome_set *all, scan_counts *n, reader *r)
 {
     outcome_set *p = &r->os;
     size_t need = all->n + p->n, cap = all->cap;
-    xgrow((void **)&all->prompt, &cap, need, sizeof *all->prompt);
-    cap = all->cap;
     xgrow((void **)&all->kind, &cap, need, sizeof *all->kind);
     xgrow((void **)&all->o, &all->cap, need, sizeof *all->o);
+    xgrow((void **)&all->runs, &all->runs_cap, all->nruns + p->nruns, sizeof *all->runs);
+    if (p->nruns)
+        memcpy(all->runs + all->nruns, p->runs, p->nruns * sizeof *p->runs);
+    all->nruns += p->nruns;
     if (p->n) {
-        memcpy(all->prompt + all->n, p->prompt, p->n * sizeof *p->prompt);
         memcpy(all->kind + all->n, p->kind, p->n * sizeof *p->kind);
         memcpy(all->o + all->n, p->o, p->n * sizeof *p->o);
     }
@@ -446,17 +457,19 @@ static int read_outcomes(joust_store_t *st, const Joust__RunRecord *run, const j
      * block moves no pages) and every other part is freed as soon as it is
      * appended: the peak is the outcomes and one part, not twice them. */
     outcome_set *p0 = &r[0].os;
-    os->prompt = p0->prompt;
+    os->runs = p0->runs;
+    os->nruns = p0->nruns;
+    os->runs_cap = p0->runs_cap;
     os->kind = p0->kind;
     os->o = p0->o;
     os->n = os->cap = p0->n;
     os->weighted = p0->weighted;
-    p0->prompt = NULL;
+    p0->runs = NULL;
+    p0->nruns = p0->runs_cap = 0;
     p0->kind = NULL;
     p0->o = NULL;
     p0->n = 0;
     if (total > os->cap) {
-        os->prompt = xrealloc(os->prompt, total * sizeof *os->prompt);
         os->kind = xrealloc(os->kind, total * sizeof *os->kind);
         os->o = xrealloc(os->o, total * sizeof *os->o);
         os->cap = total;
@@ -487,32 +500,35 @@ static int read_outcomes(joust_store_t *st, const Joust__RunRecord *run, const j
 static void order_by_prompt(outcome_set *os, size_t np, uint64_t *off)
 {
     memset(off, 0, (np + 1) * sizeof *off);
+    const prompt_run *runs = os->runs;
     int sorted = 1;
-    for (size_t i = 0; i < os->n; i++) {
-        off[os->prompt[i] + 1]++;
-        sorted &= i == 0 || os->prompt[i] >= os->prompt[i - 1];
+    for (size_t r = 0; r < os->nruns; r++) {
+        off[runs[r].p + 1] += runs[r].n;
+        sorted &= r == 0 || runs[r].p >= runs[r - 1].p;
     }
     for (size_t p = 0; p < np; p++)
         off[p + 1] += off[p];
-    if (sorted)
-        return;
-    uint64_t *next = xmalloc((np ? np : 1) * sizeof *next);
-    memcpy(next, off, np * sizeof *next);
-    joust_outcome *o = xmalloc((os->n ? os->n : 1) * sizeof *o);
-    uint8_t *kind = xmalloc((os->n ? os->n : 1) * sizeof *kind);
-    for (size_t i = 0; i < os->n; i++) {
-        uint64_t j = next[os->prompt[i]]++;
-        o[j] = os->o[i];
-        kind[j] = os->kind[i];
+    if (!sorted) {
+        uint64_t *next = xmalloc((np ? np : 1) * sizeof *next);
+        memcpy(next, off, np * sizeof *next);
+        joust_outcome *o = xmalloc((os->n ? os->n : 1) * sizeof *o);
+        uint8_t *kind = xmalloc((os->n ? os->n : 1) * sizeof *kind);
+        size_t i = 0;
+        for (size_t r = 0; r < os->nruns; r++)
+            for (uint32_t k = 0; k < runs[r].n; k++, i++) {
+                uint64_t j = next[runs[r].p]++;
+                o[j] = os->o[i];
+                kind[j] = os->kind[i];
+            }
+        free(os->o);
+        free(os->kind);
+        os->o = o;
+        os->kind = kind;
+        free(next);
     }
-    for (size_t p = 0; p < np; p++)
-        for (uint64_t j = off[p]; j < off[p + 1]; j++)
-            os->prompt[j] = (uint32_t)p;
-    free(os->o);
-    free(os->kind);
-    os->o = o;
-    os->kind = kind;
-    free(next);
+    free(os->runs);
+    os->runs = NULL;
+    os->nruns = os->runs_cap = 0;
 }
 
 /* -------------------------------------------------------------- models --- */
@@ -1000,10 +1016,10 @@ static int fit_table(joust_store_t *st, const Joust__RunRecord *run, const joust
         rc = models_fit(models, &sum->models);
     /* The outcomes are done with: their columns go before the table's
      * grow (the peak of memory is the fit's). */
-    free(os.prompt);
+    free(os.runs);
     free(os.o);
     free(os.kind);
-    os.prompt = NULL, os.o = NULL, os.kind = NULL;
+    os.runs = NULL, os.o = NULL, os.kind = NULL;
     free(off);
     free(model);
     models_destroy(&models);
