@@ -629,6 +629,78 @@ static void test_big_batch(joust_store_t *s)
     free(v);
 }
 
+/* joust_store_load: puts in any order, keys of every length around the 8
+ * bytes the sort looks at first, a key put twice (the last value wins),
+ * several families in one batch, keys that overlap what the memtable and
+ * earlier loads hold; a batch with a delete is refused; a range delete. */
+static void test_load(joust_store_t *s)
+{
+    enum { N = 20000 };
+    CHECK_RC(joust_store_delete_prefix(s, JOUST_CF_SCORES, "", 0)); /* earlier tests' keys */
+    joust_batch_t *b = joust_batch_new();
+    char key[32], val[32];
+    for (int i = 0; i < N; i++) {
+        int r = (int)((unsigned)i * 7919u % N);
+        /* lengths 1..20: "k" + the number, padded to r % 20 + 1 with '.' */
+        int klen = snprintf(key, sizeof key, "%d", r);
+        while (klen < r % 20 + 1)
+            key[klen++] = '.';
+        int vlen = snprintf(val, sizeof val, "v%d", r);
+        joust_batch_put(b, JOUST_CF_SCORES, key, (size_t)klen, val, (size_t)vlen);
+        if (r % 1000 == 0) /* put again: the later value wins */
+            joust_batch_put(b, JOUST_CF_SCORES, key, (size_t)klen, "again", 5);
+    }
+    joust_batch_put(b, JOUST_CF_RUNS, "load-b", 6, "2", 1);
+    joust_batch_put(b, JOUST_CF_RUNS, "load-a", 6, "1", 1);
+    CHECK_RC(joust_store_put(s, JOUST_CF_RUNS, "load-a", 6, "memtable", 8));
+    CHECK_RC(joust_store_load(s, b));
+    joust_batch_destroy(&b);
+    void *v = NULL;
+    size_t vlen = 0;
+    CHECK_RC(joust_store_get(s, JOUST_CF_RUNS, "load-a", 6, &v, &vlen));
+    CHECK(vlen == 1 && !memcmp(v, "1", 1)); /* the load is newer than the memtable */
+    free(v);
+    joust_iter_t *it = NULL;
+    CHECK_RC(joust_iter_new(s, JOUST_CF_SCORES, NULL, 0, &it));
+    size_t n = 0, again = 0;
+    int ordered = 1;
+    char last[33] = "";
+    size_t last_len = 0;
+    for (; joust_iter_valid(it); joust_iter_next(it), n++) {
+        size_t klen, vl;
+        const char *k = joust_iter_key(it, &klen);
+        const char *x = joust_iter_value(it, &vl);
+        size_t m = klen < last_len ? klen : last_len;
+        int c = memcmp(last, k, m);
+        if (n && (c > 0 || (c == 0 && last_len >= klen)))
+            ordered = 0;
+        memcpy(last, k, klen);
+        last_len = klen;
+        last[klen] = '\0';
+        int r = atoi(last);
+        again += vl == 5 && !memcmp(x, "again", 5);
+        if (r % 1000 != 0 && (vl < 2 || x[0] != 'v' || atoi(x + 1) != r))
+            ordered = 0;
+    }
+    joust_iter_destroy(&it);
+    CHECK(n == N && ordered && again == N / 1000);
+    /* a delete in a load batch: refused, nothing written */
+    b = joust_batch_new();
+    joust_batch_put(b, JOUST_CF_RUNS, "load-c", 6, "3", 1);
+    joust_batch_delete(b, JOUST_CF_RUNS, "load-a", 6);
+    CHECK(joust_store_load(s, b) == JOUST_EINVAL);
+    CHECK(joust_store_get(s, JOUST_CF_RUNS, "load-c", 6, &v, &vlen) == JOUST_ENOTFOUND);
+    joust_batch_clear(b);
+    /* a range delete through a write removes loaded keys: [1, 2) */
+    joust_batch_delete_range(b, JOUST_CF_SCORES, "1", 1, "2", 1);
+    CHECK_RC(joust_store_write(s, b, 1));
+    joust_batch_destroy(&b);
+    CHECK(joust_store_get(s, JOUST_CF_SCORES, "1.", 2, &v, &vlen) == JOUST_ENOTFOUND);
+    CHECK_RC(joust_store_get(s, JOUST_CF_SCORES, "2..", 3, &v, &vlen)); /* r = 2 */
+    free(v);
+    CHECK_RC(joust_store_delete_prefix(s, JOUST_CF_SCORES, "", 0));
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -650,6 +722,7 @@ int main(void)
         test_delete_prefix(s);
         test_be64_order(s);
         test_big_batch(s);
+        test_load(s);
         /* a record only in the memtable and the WAL */
         CHECK_RC(joust_store_put(s, JOUST_CF_RUNS, "wal-check", 9, "in the WAL", 10));
         CHECK(wal_bytes(path_in("db")) > 0);
