@@ -35,7 +35,7 @@
  * larger, so memory stays bounded. */
 #define INDEX_CACHE_MAX (1u << 18)
 /* Index entries kept in memory before they are loaded (see commit). */
-#define INDEX_LOAD_MAX (1u << 20)
+#define INDEX_LOAD_MAX (1u << 19)
 
 typedef struct {
     uint64_t kind, hash, value;

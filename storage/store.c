@@ -685,10 +685,10 @@ int joust_store_write(joust_store_t *self, joust_batch_t *b, int sync)
 
 /* ---- bulk load ---- */
 
-typedef struct {
-    uint64_t k8; /* the key's first 8 bytes, big-endian (zero-padded) */
-    const unsigned char *key, *val;
-    size_t klen, vlen, seq;
+typedef struct { /* 24 bytes: a load holds one per put */
+    uint64_t k8;              /* the key's first 8 bytes, big-endian (zero-padded) */
+    const unsigned char *key; /* the value follows it in the batch */
+    uint32_t klen, vlen;      /* batch_add keeps both under 4 GiB */
 } load_entry;
 
 /* Key order as RocksDB's bytewise comparator; equal keys in batch order. */
@@ -703,7 +703,7 @@ static int load_cmp(const void *a, const void *b)
         return c;
     if (x->klen != y->klen)
         return x->klen < y->klen ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    return x->key < y->key ? -1 : x->key > y->key; /* batch order */
 }
 
 static uint64_t key_k8(const unsigned char *key, size_t klen)
@@ -784,7 +784,7 @@ static int load_family(joust_store_t *self, joust_cf cf, load_entry *e, size_t n
         if (i + 1 == n || e[i].klen != e[i + 1].klen ||
             memcmp(e[i].key, e[i + 1].key, e[i].klen) != 0) /* the last put of a key */
             rocksdb_sstfilewriter_put(w, (const char *)e[i].key, e[i].klen,
-                                      (const char *)e[i].val, e[i].vlen, &err);
+                                      (const char *)e[i].key + e[i].klen, e[i].vlen, &err);
     if (!err)
         rocksdb_sstfilewriter_finish(w, &err);
     rocksdb_sstfilewriter_destroy(w);
@@ -828,13 +828,12 @@ int joust_store_load(joust_store_t *self, joust_batch_t *b)
     /* entries grouped by family, in batch order within each */
     for (int c = 0; c < JOUST_CF_COUNT; n += per_cf[c++])
         at[c] = n;
-    size_t seq = 0;
-    for (const unsigned char *p = b->buf, *end = b->buf + b->len; p < end; seq++) {
+    for (const unsigned char *p = b->buf, *end = b->buf + b->len; p < end;) {
         size_t klen, vlen;
         memcpy(&klen, p + 2, sizeof klen);
         memcpy(&vlen, p + 2 + sizeof klen, sizeof vlen);
         const unsigned char *key = p + 2 + 2 * sizeof(size_t);
-        e[at[p[1]]++] = (load_entry){key_k8(key, klen), key, key + klen, klen, vlen, seq};
+        e[at[p[1]]++] = (load_entry){key_k8(key, klen), key, (uint32_t)klen, (uint32_t)vlen};
         p = key + klen + vlen;
     }
     int fault, rc = write_begin(self, "bulk load", &fault);
