@@ -151,8 +151,8 @@ static int index_get(ingest *in, int kind, uint64_t h, uint64_t *out)
     return joust_rec_index_get(in->st, idx_of[kind], h, out) == 0;
 }
 
-/* Index entries go into the batch at commit (joust_store_load sorts each
- * family's keys); the list also refills the maps when they are cleared. */
+/* Index entries are listed here and in the maps, and go into a batch at a
+ * commit that loads them (joust_store_load sorts each family's keys). */
 static void index_put(ingest *in, int kind, uint64_t h, uint64_t id)
 {
     joust_u64map_put(&in->pending[kind], h ? h : 1, id);
