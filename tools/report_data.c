@@ -131,16 +131,31 @@ static int fit(uint32_t n_models, const joust_model_cell *cells, size_t nc, int3
     return joust_model_fit(n_models, cells, nc, &fo, out, components);
 }
 
-static int load_outcomes(joust_store_t *st, uint32_t run_id, rep_night *n, raw_outcome **raw,
-                         size_t *nraw)
+/* The OK outcomes of matches [from, until) (until 0: no bound) in match
+ * order, and their tokens. One reader per half of the run (two cores). */
+typedef struct {
+    joust_store_t *st;
+    uint32_t run_id;
+    uint64_t from, until;
+    raw_outcome *v;
+    size_t len;
+    uint64_t tokens_total, tokens_n;
+    int rc;
+} outcome_job;
+
+static void *load_outcomes(void *arg)
 {
+    outcome_job *j = arg;
     joust_rec_cursor_t *c;
-    int rc = joust_rec_cursor_new_scan(st, JOUST_REC_OUTCOMES, run_id, &c);
-    if (rc < 0)
-        return rc;
-    size_t cap = 0, len = 0;
-    raw_outcome *v = NULL;
+    if ((j->rc = joust_rec_cursor_new_scan(j->st, JOUST_REC_OUTCOMES, j->run_id, &c)) < 0)
+        return NULL;
+    if (j->from > 1)
+        joust_rec_cursor_seek(c, j->from);
+    size_t cap = 0;
     for (; joust_rec_cursor_valid(c); joust_rec_cursor_next(c)) {
+        uint64_t id = joust_rec_cursor_id(c);
+        if (j->until && id >= j->until)
+            break;
         size_t blen;
         const void *bytes = joust_rec_cursor_bytes(c, &blen);
         joust_outcome_view o;
@@ -148,12 +163,12 @@ static int load_outcomes(joust_store_t *st, uint32_t run_id, rep_night *n, raw_o
             continue;
         if (o.status == JOUST__OUTCOME_STATUS__OK && o.has_p_first && isfinite(o.p_first) &&
             o.p_first >= 0 && o.p_first <= 1) {
-            if (len == cap) {
+            if (j->len == cap) {
                 cap = cap ? 2 * cap : 4096;
-                v = xrealloc(v, sizeof *v * cap);
+                j->v = xrealloc(j->v, sizeof *j->v * cap);
             }
-            raw_outcome *r = &v[len++];
-            r->match_id = joust_rec_cursor_id(c);
+            raw_outcome *r = &j->v[j->len++];
+            r->match_id = id;
             r->prompt_id = o.prompt_id;
             r->first = o.first;
             r->second = o.second;
@@ -161,15 +176,13 @@ static int load_outcomes(joust_store_t *st, uint32_t run_id, rep_night *n, raw_o
             r->kind = o.has_kind && o.kind >= 1 && o.kind <= 3 ? (uint8_t)o.kind : 1;
             r->latency_us = o.has_latency_us ? o.latency_us : -1;
             r->tokens = o.has_tokens ? o.tokens : 0;
-            n->tokens_total += r->tokens;
-            n->tokens_n += o.has_tokens;
+            j->tokens_total += r->tokens;
+            j->tokens_n += o.has_tokens;
         }
     }
-    rc = joust_rec_cursor_error(c);
+    j->rc = joust_rec_cursor_error(c);
     joust_rec_cursor_destroy(&c);
-    *raw = v;
-    *nraw = len;
-    return rc;
+    return NULL;
 }
 
 static int load_scores(joust_store_t *st, uint32_t run_id, raw_score **out, size_t *nout)
@@ -722,7 +735,27 @@ int rep_night_load(joust_store_t *st, const char *name, const rep_opts *o, rep_n
     int sthreaded = pthread_create(&sth, NULL, scores_thread, &sj) == 0;
     if (!sthreaded)
         scores_thread(&sj);
-    rc = load_outcomes(st, run_id, n, &raw, &nraw);
+    /* the outcomes in two halves by match id, the second in a thread */
+    uint64_t mid = n->planned >= 2 ? n->planned / 2 + 1 : 0;
+    outcome_job oj[2] = {{st, run_id, 1, mid, NULL, 0, 0, 0, 0},
+                         {st, run_id, mid, 0, NULL, 0, 0, 0, 0}};
+    pthread_t oth;
+    int othreaded = mid && pthread_create(&oth, NULL, load_outcomes, &oj[1]) == 0;
+    load_outcomes(&oj[0]);
+    if (mid && !othreaded)
+        load_outcomes(&oj[1]);
+    if (othreaded)
+        pthread_join(oth, NULL);
+    nraw = oj[0].len + oj[1].len;
+    raw = oj[0].v;
+    if (oj[1].len) {
+        raw = xrealloc(raw, sizeof *raw * nraw);
+        memcpy(raw + oj[0].len, oj[1].v, sizeof *raw * oj[1].len);
+    }
+    free(oj[1].v);
+    n->tokens_total = oj[0].tokens_total + oj[1].tokens_total;
+    n->tokens_n = oj[0].tokens_n + oj[1].tokens_n;
+    rc = oj[0].rc < 0 ? oj[0].rc : oj[1].rc;
     if (sthreaded)
         pthread_join(sth, NULL);
     sc = sj.sc, nsc = sj.nsc;
