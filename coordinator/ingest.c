@@ -758,7 +758,7 @@ static int ingest_lines(ingest *in, FILE *f, size_t size)
  * and some of its records: they are taken back, so that the store is as
  * before it and the same ingest, run again, does exactly what it would
  * have done. */
-static int recover(joust_store_t *st)
+int joust_ingest_recover(joust_store_t *st)
 {
     uint64_t first_image, first_prompt;
     int rc = joust_rec_ingest_mark_get(st, &first_image, &first_prompt);
@@ -817,7 +817,7 @@ int joust_ingest_with(joust_store_t *st, const char *path, const joust_ingest_op
     }
     uint64_t added, first;
     stats->manifest_hash = file_hash;
-    if ((rc = recover(st)) < 0) {
+    if ((rc = joust_ingest_recover(st)) < 0) {
         close(fd);
         return rc;
     }

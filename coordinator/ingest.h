@@ -109,5 +109,11 @@ int joust_ingest_with(joust_store_t *st, const char *manifest_path, const joust_
                       joust_ingest_stats *stats);
 /* joust_ingest_with with the defaults. */
 int joust_ingest(joust_store_t *st, const char *manifest_path, joust_ingest_stats *stats);
+/* Takes back what an ingest that stopped part-way (kill -9, a failed load)
+ * wrote, so the store is as before it (docs/storage.md, "Bulk load"). Every
+ * ingest does it first; every other writer calls it after opening the store,
+ * so no run sees a crashed ingest's images. 0 when there was nothing to take
+ * back or it was taken back (logged), else a store error. */
+int joust_ingest_recover(joust_store_t *st);
 
 #endif

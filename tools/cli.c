@@ -18,6 +18,7 @@
 #include "curve.h"
 #include "err.h"
 #include "fetch.h"
+#include "ingest.h"
 #include "log.h"
 #include "records.h"
 #include "run.h"
@@ -414,6 +415,20 @@ int cli_open_store(const char *path, int create, joust_store_t **st)
         log_error("no joust store at %s (run `joust run MANIFEST --db %s` first)", path, path);
     else if (rc < 0)
         log_error("cannot open the store at %s: %s", path, joust_strerror(rc));
+    if (rc < 0)
+        return rc;
+    /* A crashed ingest's images sit outside every manifest's range, but a
+     * run without a manifest covers the whole store: a writer takes them
+     * back before anything reads; a reader can only say they are there. */
+    uint64_t first_image, first_prompt;
+    if (create != JOUST_STORE_READONLY) {
+        if ((rc = joust_ingest_recover(*st)) < 0)
+            joust_store_destroy(st);
+    } else if (joust_rec_ingest_mark_get(*st, &first_image, &first_prompt) == 0) {
+        log_warn("%s holds what an unfinished ingest wrote (images from %llu); any joust "
+                 "command that writes to the store takes it back",
+                 path, (unsigned long long)first_image);
+    }
     return rc;
 }
 
