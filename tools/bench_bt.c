@@ -215,9 +215,9 @@ static int parse_count(const char *s, uint64_t *out)
     return 0;
 }
 
-static void usage(void)
+static void usage(FILE *to)
 {
-    fprintf(stderr, "usage: joust bench bt [--images N] [--per-prompt K] [--comparisons M]\n"
+    fprintf(to, "usage: joust bench bt [--images N] [--per-prompt K] [--comparisons M]\n"
                     "       [--threads T] [--seed S] [--noise X] [--tol X] [--se] [--repeat R]\n"
                     "       [--warm] [--check]\n");
 }
@@ -242,7 +242,7 @@ static int parse_args(int argc, char **argv, cfg_t *c)
             continue;
         }
         if (!strcmp(a, "--help") || !strcmp(a, "-h"))
-            return -1;
+            return 1; /* asked for: usage on stdout, exit 0 */
         static const char *const valued[] = {"--images", "--per-prompt", "--comparisons",
                                               "--threads", "--seed", "--repeat", "--noise",
                                               "--tol"};
@@ -372,9 +372,10 @@ static int run_check(cfg_t c)
 int joust_bench_bt_main(int argc, char **argv)
 {
     cfg_t c;
-    if (parse_args(argc, argv, &c) != 0) {
-        usage();
-        return 2;
+    int parsed = parse_args(argc, argv, &c);
+    if (parsed != 0) {
+        usage(parsed > 0 ? stdout : stderr);
+        return parsed > 0 ? 0 : 2;
     }
     if (c.check)
         return run_check(c);

@@ -53,6 +53,13 @@ int joust_bench_groups_main(int argc, char **argv)
 {
     unsigned long long images = 1000000, k = 20, seed = 1;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: joust bench groups [--images N] [--k K] [--seed S]\n"
+                   "One large group (a caption corpus under --group all) without store or judge:\n"
+                   "the k-regular plan of N images (default 1M, K default 20), soft outcomes from\n"
+                   "latent utilities, the global sparse fit and percentiles, beside one gradient pass.\n");
+            return 0;
+        }
         unsigned long long *v = !strcmp(argv[i], "--images") ? &images
                                 : !strcmp(argv[i], "--k")    ? &k
                                 : !strcmp(argv[i], "--seed") ? &seed

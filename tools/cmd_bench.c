@@ -704,6 +704,8 @@ int cmd_bench(int argc, char **argv)
     if (argc >= 2 && !strcmp(argv[1], "ranking"))
         return joust_bench_ranking_main(argc - 1, argv + 1);
     fprintf(argc >= 2 && strcmp(argv[1], "--help") ? stderr : stdout,
-            "usage: joust bench scale|coordinator|report|bt|groups|ingest [options]   (joust bench scale --help)\n");
+            "usage: joust bench scale|coordinator|report|ingest|bt|bt-global|groups|ranking|\n"
+            "                   signature|neardup|dedup-quality [options]\n"
+            "(joust bench NAME --help: what NAME measures and its options; docs/benchmarks.md)\n");
     return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
 }

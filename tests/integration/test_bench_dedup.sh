@@ -3,11 +3,20 @@
 # small inputs: planted near-duplicates all clustered, the signature rates
 # printed beside TurboJPEG's bare limit, and the precision / recall table on
 # a small set of PNGs (edited copies found, distinct images kept apart);
-# bad input to dedup-quality fails with a message that names it.
+# bad input to dedup-quality fails with a message that names it; every
+# benchmark answers --help.
 set -euo pipefail
 : "${JOUST:?}"
 tmp=$(mktemp -d /tmp/joust-bench-dedup.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
+
+# every benchmark explains itself; the list names them all
+"$JOUST" bench >"$tmp/list.txt" 2>&1 && { echo "joust bench without a name succeeded"; exit 1; }
+for b in scale coordinator report ingest bt bt-global groups ranking signature neardup dedup-quality; do
+    "$JOUST" bench "$b" --help >"$tmp/help.txt" || { echo "bench $b --help failed"; exit 1; }
+    grep -q "^usage: joust bench $b" "$tmp/help.txt" || { echo "bench $b --help: no usage"; exit 1; }
+    grep -qw -- "$b" "$tmp/list.txt" || { echo "joust bench does not list $b"; exit 1; }
+done
 
 "$JOUST" bench neardup --n 30000 --radius 8 >"$tmp/nd.txt"
 grep -q 'planted pairs not clustered: 0' "$tmp/nd.txt"
