@@ -86,7 +86,9 @@ def check(chromium, report, shot, min_svg, min_img):
     proc = subprocess.Popen([chromium, "--headless", "--disable-gpu", "--no-sandbox",
                              "--no-first-run", "--hide-scrollbars", "--remote-debugging-port=0",
                              f"--user-data-dir={prof}", "--window-size=1100,900", "about:blank"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            # its singleton socket folder goes into the profile, removed below
+                            env={**os.environ, "TMPDIR": prof})
     problems = []
     try:
         port_file = os.path.join(prof, "DevToolsActivePort")
