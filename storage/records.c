@@ -1106,9 +1106,22 @@ int joust_rec_duplicate_get(joust_store_t *st, uint32_t run_id, uint64_t image_i
 /* ---- views (records.h): a protobuf wire reader for the few fields bulk
  * readers need ---- */
 
+/* A reader over one record's bytes and the field it read last: its
+ * number, wire type and value (varint, fixed 64 or 32 bits in v; a
+ * length-delimited one in s, slen). */
 typedef struct {
     const unsigned char *p, *end;
+    uint32_t field;
+    int wt;
+    uint64_t v;
+    const unsigned char *s;
+    size_t slen;
 } wire_rd;
+
+static wire_rd wire_rd_of(const void *bytes, size_t len)
+{
+    return (wire_rd){.p = bytes, .end = (const unsigned char *)bytes + len};
+}
 
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 
@@ -1135,11 +1148,9 @@ static int wire_varint(wire_rd *r, uint64_t *v)
     return -1;
 }
 
-/* The next field: its number, wire type and value (varint, fixed 64 or 32
- * bits in *v; a length-delimited one in *s, *slen). 1 when one was read, 0
- * at the end, -1 when the bytes are malformed. */
-static int wire_field(wire_rd *r, uint32_t *field, int *wt, uint64_t *v,
-                      const unsigned char **s, size_t *slen)
+/* Reads the next field into r->field, wt, v / s, slen. 1 when one was
+ * read, 0 at the end, -1 when the bytes are malformed. */
+static int wire_field(wire_rd *r)
 {
     if (r->p == r->end)
         return 0;
@@ -1150,29 +1161,29 @@ static int wire_field(wire_rd *r, uint32_t *field, int *wt, uint64_t *v,
     const unsigned char *start = r->p;
     if ((*r->p & 0xf8) == 0 || wire_varint(r, &tag) < 0 || r->p - start > 5)
         return -1;
-    *field = (uint32_t)(tag >> 3);
-    *wt = (int)(tag & 7);
-    switch (*wt) {
+    r->field = (uint32_t)(tag >> 3);
+    r->wt = (int)(tag & 7);
+    switch (r->wt) {
     case WT_VARINT:
-        return wire_varint(r, v) < 0 ? -1 : 1;
+        return wire_varint(r, &r->v) < 0 ? -1 : 1;
     case WT_I64:
         if (r->end - r->p < 8)
             return -1;
-        *v = get_le(r->p, 8);
+        r->v = get_le(r->p, 8);
         r->p += 8;
         return 1;
     case WT_I32:
         if (r->end - r->p < 4)
             return -1;
-        *v = get_le(r->p, 4);
+        r->v = get_le(r->p, 4);
         r->p += 4;
         return 1;
     case WT_LEN:
-        if (wire_varint(r, v) < 0 || *v > (uint64_t)(r->end - r->p))
+        if (wire_varint(r, &r->v) < 0 || r->v > (uint64_t)(r->end - r->p))
             return -1;
-        *s = r->p;
-        *slen = (size_t)*v;
-        r->p += *slen;
+        r->s = r->p;
+        r->slen = (size_t)r->v;
+        r->p += r->slen;
         return 1;
     default: /* groups (3, 4) and the undefined 6, 7: not in joust's records */
         return -1;
@@ -1196,37 +1207,34 @@ static double f64_of(uint64_t bits)
  * the record, and so does a view. */
 #define WANT(t)                                                                                    \
     do {                                                                                           \
-        if (wt != (t))                                                                             \
+        if (r.wt != (t))                                                                           \
             return JOUST_ECORRUPT;                                                                 \
     } while (0)
 
 int joust_rec_outcome_view(const void *bytes, size_t len, joust_outcome_view *out)
 {
     memset(out, 0, sizeof *out);
-    wire_rd r = {bytes, (const unsigned char *)bytes + len};
-    uint32_t f, seen = 0;
-    int wt, got;
-    uint64_t v = 0;
-    const unsigned char *s = NULL;
-    size_t slen = 0;
-    while ((got = wire_field(&r, &f, &wt, &v, &s, &slen)) > 0) {
-        switch (f) {
-        case 1: WANT(WT_VARINT); out->prompt_id = v; break;
-        case 2: WANT(WT_VARINT); out->first = v; break;
-        case 3: WANT(WT_VARINT); out->second = v; break;
-        case 4: WANT(WT_VARINT); out->status = (int32_t)(uint32_t)v; break;
-        case 5: WANT(WT_I64); out->p_first = f64_of(v); out->has_p_first = 1; break;
-        case 13: WANT(WT_LEN); out->error = str_view(s, slen); break;
-        case 14: WANT(WT_VARINT); out->failed_image_id = v; break;
-        case 16: WANT(WT_VARINT); out->kind = (int32_t)(uint32_t)v; out->has_kind = 1; break;
-        case 11: WANT(WT_VARINT); out->latency_us = (int64_t)v; out->has_latency_us = 1; break;
-        case 12: WANT(WT_VARINT); out->tokens = (uint32_t)v; out->has_tokens = 1; break;
+    wire_rd r = wire_rd_of(bytes, len);
+    uint32_t seen = 0;
+    int got;
+    while ((got = wire_field(&r)) > 0) {
+        switch (r.field) {
+        case 1: WANT(WT_VARINT); out->prompt_id = r.v; break;
+        case 2: WANT(WT_VARINT); out->first = r.v; break;
+        case 3: WANT(WT_VARINT); out->second = r.v; break;
+        case 4: WANT(WT_VARINT); out->status = (int32_t)(uint32_t)r.v; break;
+        case 5: WANT(WT_I64); out->p_first = f64_of(r.v); out->has_p_first = 1; break;
+        case 13: WANT(WT_LEN); out->error = str_view(r.s, r.slen); break;
+        case 14: WANT(WT_VARINT); out->failed_image_id = r.v; break;
+        case 16: WANT(WT_VARINT); out->kind = (int32_t)(uint32_t)r.v; out->has_kind = 1; break;
+        case 11: WANT(WT_VARINT); out->latency_us = (int64_t)r.v; out->has_latency_us = 1; break;
+        case 12: WANT(WT_VARINT); out->tokens = (uint32_t)r.v; out->has_tokens = 1; break;
         case 7: case 8: case 9: WANT(WT_LEN); break;
         case 6: case 10: case 15: case 17: case 18: WANT(WT_VARINT); break;
         default: break; /* a field this joust does not know */
         }
-        if (f <= 4)
-            seen |= 1u << f;
+        if (r.field <= 4)
+            seen |= 1u << r.field;
     }
     return got < 0 || (seen & 0x1e) != 0x1e ? JOUST_ECORRUPT : 0;
 }
@@ -1234,26 +1242,23 @@ int joust_rec_outcome_view(const void *bytes, size_t len, joust_outcome_view *ou
 int joust_rec_image_view(const void *bytes, size_t len, joust_image_view *out)
 {
     memset(out, 0, sizeof *out);
-    wire_rd r = {bytes, (const unsigned char *)bytes + len};
-    uint32_t f, seen = 0;
-    int wt, got;
-    uint64_t v = 0;
-    const unsigned char *s = NULL;
-    size_t slen = 0;
-    while ((got = wire_field(&r, &f, &wt, &v, &s, &slen)) > 0) {
-        switch (f) {
-        case 1: WANT(WT_VARINT); out->image_id = v; break;
-        case 2: WANT(WT_VARINT); out->prompt_id = v; break;
-        case 3: WANT(WT_LEN); out->uri = str_view(s, slen); break;
-        case 4: WANT(WT_LEN); out->model = str_view(s, slen); break;
-        case 5: WANT(WT_LEN); out->caller_id = str_view(s, slen); break;
+    wire_rd r = wire_rd_of(bytes, len);
+    uint32_t seen = 0;
+    int got;
+    while ((got = wire_field(&r)) > 0) {
+        switch (r.field) {
+        case 1: WANT(WT_VARINT); out->image_id = r.v; break;
+        case 2: WANT(WT_VARINT); out->prompt_id = r.v; break;
+        case 3: WANT(WT_LEN); out->uri = str_view(r.s, r.slen); break;
+        case 4: WANT(WT_LEN); out->model = str_view(r.s, r.slen); break;
+        case 5: WANT(WT_LEN); out->caller_id = str_view(r.s, r.slen); break;
         case 6: case 9: WANT(WT_VARINT); break;
         case 7: WANT(WT_I64); break;
         case 8: WANT(WT_LEN); break;
         default: break;
         }
-        if (f <= 3)
-            seen |= 1u << f;
+        if (r.field <= 3)
+            seen |= 1u << r.field;
     }
     return got < 0 || (seen & 0xe) != 0xe ? JOUST_ECORRUPT : 0;
 }
@@ -1261,22 +1266,19 @@ int joust_rec_image_view(const void *bytes, size_t len, joust_image_view *out)
 int joust_rec_prompt_view(const void *bytes, size_t len, joust_prompt_view *out)
 {
     memset(out, 0, sizeof *out);
-    wire_rd r = {bytes, (const unsigned char *)bytes + len};
-    uint32_t f, seen = 0;
-    int wt, got;
-    uint64_t v = 0;
-    const unsigned char *s = NULL;
-    size_t slen = 0;
-    while ((got = wire_field(&r, &f, &wt, &v, &s, &slen)) > 0) {
-        switch (f) {
-        case 1: WANT(WT_VARINT); out->prompt_id = v; break;
-        case 2: WANT(WT_LEN); out->text = str_view(s, slen); break;
-        case 3: WANT(WT_LEN); out->caller_id = str_view(s, slen); break;
+    wire_rd r = wire_rd_of(bytes, len);
+    uint32_t seen = 0;
+    int got;
+    while ((got = wire_field(&r)) > 0) {
+        switch (r.field) {
+        case 1: WANT(WT_VARINT); out->prompt_id = r.v; break;
+        case 2: WANT(WT_LEN); out->text = str_view(r.s, r.slen); break;
+        case 3: WANT(WT_LEN); out->caller_id = str_view(r.s, r.slen); break;
         case 4: WANT(WT_VARINT); break;
         default: break;
         }
-        if (f <= 2)
-            seen |= 1u << f;
+        if (r.field <= 2)
+            seen |= 1u << r.field;
     }
     return got < 0 || (seen & 0x6) != 0x6 ? JOUST_ECORRUPT : 0;
 }
