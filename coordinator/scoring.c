@@ -34,15 +34,33 @@ _Static_assert(MARKER_LEN == sizeof ((joust_score_table *)0)->from, "the table h
 
 /* ------------------------------------------------------------- options --- */
 
+/* The index of s among the three names, or -1. */
+static int name_index(const char *s, const char *const names[3])
+{
+    for (int i = 0; i < 3; i++)
+        if (s && !strcmp(s, names[i]))
+            return i;
+    return -1;
+}
+
 int joust_device_parse(const char *s, joust_device *out)
 {
     static const char *const names[] = {"auto", "cpu", "cuda"};
-    for (int i = 0; i < 3; i++)
-        if (s && !strcmp(s, names[i])) {
-            *out = (joust_device)i;
-            return 0;
-        }
-    return JOUST_EINVAL;
+    int i = name_index(s, names);
+    if (i < 0)
+        return JOUST_EINVAL;
+    *out = (joust_device)i;
+    return 0;
+}
+
+int joust_outcomes_parse(const char *s, int *out)
+{
+    static const char *const names[] = {"auto", "scan", "log"};
+    int i = name_index(s, names);
+    if (i < 0)
+        return JOUST_EINVAL;
+    *out = i;
+    return 0;
 }
 
 const char *joust_device_name(joust_device d)
@@ -72,7 +90,8 @@ const char *joust_kind_name(int kind)
 
 void joust_score_opts_defaults(joust_score_opts *o)
 {
-    *o = (joust_score_opts){JOUST_DEVICE_AUTO, 1.0, JOUST__OUTCOME_KIND__HARD, 0, NULL, 0};
+    *o = (joust_score_opts){JOUST_DEVICE_AUTO, 1.0, JOUST__OUTCOME_KIND__HARD, 0, NULL, 0,
+                            JOUST_OUTCOMES_AUTO};
 }
 
 /* o, or the defaults written into *buf when o is NULL. */
@@ -88,7 +107,7 @@ static int opts_check(const joust_score_opts *o)
 {
     if (!(isfinite(o->hard_weight) && o->hard_weight >= 0) || o->threads < 0 ||
         o->min_kind < JOUST__OUTCOME_KIND__SOFT || o->min_kind > JOUST__OUTCOME_KIND__HARD ||
-        (unsigned)o->device > JOUST_DEVICE_CUDA) {
+        (unsigned)o->device > JOUST_DEVICE_CUDA || (unsigned)o->outcomes > JOUST_OUTCOMES_LOG) {
         log_error("scoring: bad options (hard weight %g must be >= 0, min kind %d, threads %d)",
                   o->hard_weight, o->min_kind, o->threads);
         return JOUST_EINVAL;
@@ -261,61 +280,107 @@ typedef struct {
     uint32_t last_p;
 } reader;
 
-/* Takes one decoded outcome into the set (or only into the counts). */
-static void take_outcome(void *arg, const joust_outcome_view *o)
+/* What an outcome is to the fit (classify): nothing (ST_NONE), failed
+ * (ST_FAILED, or ST_IMAGE_ERROR naming an image), or OK of kind 1..3
+ * (the low bits) that enters the fit (no flag), or is left out by the
+ * options (ST_LEFT_OUT), has a p outside [0, 1] (ST_BAD_P) or names an
+ * image outside its prompt (ST_STRAY). One byte. */
+enum {
+    ST_NONE = 0,
+    ST_KIND = 3,
+    ST_FAILED = 4,
+    ST_IMAGE_ERROR = 5,
+    ST_LEFT_OUT = 8,
+    ST_BAD_P = 16,
+    ST_STRAY = 32
+};
+
+/* Classifies o; for one that enters the fit, *p is its prompt and *out
+ * its prompt-local items and p (calibrated). */
+static int classify(reader *r, const joust_outcome_view *o, uint32_t *p, joust_outcome *out)
 {
-    reader *r = arg;
-    outcome_set *os = &r->os;
-    if (o->status != JOUST__OUTCOME_STATUS__OK || !o->has_p_first) {
-        r->n.failed++;
-        if (o->status == JOUST__OUTCOME_STATUS__IMAGE_ERROR)
-            note_image_error(os, o->failed_image_id, o->error);
-        return;
-    }
-    r->n.ok++;
+    if (o->status != JOUST__OUTCOME_STATUS__OK || !o->has_p_first)
+        return o->status == JOUST__OUTCOME_STATUS__IMAGE_ERROR ? ST_IMAGE_ERROR : ST_FAILED;
     int kind = kind_of(o);
-    r->n.kinds[kind]++;
-    double w = kind_weight(r->opts, kind);
-    if (w == 0) {
-        r->n.left_out++;
-        return;
-    }
-    if (!(isfinite(o->p_first) && o->p_first >= 0 && o->p_first <= 1)) {
-        r->n.bad_p++;
-        return;
-    }
+    if (kind_weight(r->opts, kind) == 0)
+        return kind | ST_LEFT_OUT;
+    if (!(isfinite(o->p_first) && o->p_first >= 0 && o->p_first <= 1))
+        return kind | ST_BAD_P;
     const prompt_set *ps = r->ps;
     if (o->prompt_id != r->last_pid) { /* outcomes come grouped by prompt: look up on change */
         r->last_p = index_of(ps->pid, ps->np, o->prompt_id);
         r->last_pid = o->prompt_id;
     }
-    uint32_t p = r->last_p, a = UINT32_MAX, b = UINT32_MAX;
-    if (p != UINT32_MAX) {
-        const uint64_t *ids = ps->ids + ps->item_off[p];
-        size_t n = ps->item_off[p + 1] - ps->item_off[p];
+    uint32_t a = UINT32_MAX, b = UINT32_MAX;
+    *p = r->last_p;
+    if (*p != UINT32_MAX) {
+        const uint64_t *ids = ps->ids + ps->item_off[*p];
+        size_t n = ps->item_off[*p + 1] - ps->item_off[*p];
         a = index_of(ids, n, o->first);
         b = index_of(ids, n, o->second);
     }
-    if (a == UINT32_MAX || b == UINT32_MAX || a == b) {
-        r->n.stray++;
+    if (a == UINT32_MAX || b == UINT32_MAX || a == b)
+        return kind | ST_STRAY;
+    double pf = r->opts->calibration ? joust_calibration_apply(r->opts->calibration, o->p_first)
+                                     : o->p_first;
+    *out = (joust_outcome){a, b, pf};
+    return kind;
+}
+
+/* Counts an outcome of class st. */
+static void count_state(scan_counts *n, int st)
+{
+    if (st == ST_FAILED || st == ST_IMAGE_ERROR) {
+        n->failed++;
         return;
     }
-    if (os->n == os->cap) {
-        size_t c = os->cap;
-        xgrow((void **)&os->kind, &c, os->n + 1, sizeof *os->kind);
-        xgrow((void **)&os->o, &os->cap, os->n + 1, sizeof *os->o);
-    }
+    n->ok++;
+    n->kinds[st & ST_KIND]++;
+    n->left_out += (st & ST_LEFT_OUT) != 0;
+    n->bad_p += (st & ST_BAD_P) != 0;
+    n->stray += (st & ST_STRAY) != 0;
+}
+
+/* Puts an outcome at os->n of columns that have room for it. */
+static void put_outcome(outcome_set *os, const joust_score_opts *opts, uint32_t p,
+                        const joust_outcome *o, int kind)
+{
     if (!os->nruns || os->runs[os->nruns - 1].p != p || os->runs[os->nruns - 1].n == UINT32_MAX) {
         xgrow((void **)&os->runs, &os->runs_cap, os->nruns + 1, sizeof *os->runs);
         os->runs[os->nruns++] = (prompt_run){p, 0};
     }
     os->runs[os->nruns - 1].n++;
-    double pf = r->opts->calibration ? joust_calibration_apply(r->opts->calibration, o->p_first)
-                                     : o->p_first;
-    os->o[os->n] = (joust_outcome){a, b, pf};
+    os->o[os->n] = *o;
     os->kind[os->n] = (uint8_t)kind;
-    os->weighted |= w != 1.0;
+    os->weighted |= kind_weight(opts, kind) != 1.0;
     os->n++;
+}
+
+/* Appends an outcome that enters the fit (kind, prompt p, its items and p)
+ * to the columns. */
+static void append_outcome(outcome_set *os, const joust_score_opts *opts, uint32_t p,
+                           const joust_outcome *o, int kind)
+{
+    if (os->n == os->cap) {
+        size_t c = os->cap;
+        xgrow((void **)&os->kind, &c, os->n + 1, sizeof *os->kind);
+        xgrow((void **)&os->o, &os->cap, os->n + 1, sizeof *os->o);
+    }
+    put_outcome(os, opts, p, o, kind);
+}
+
+/* Takes one decoded outcome into the set (or only into the counts). */
+static void take_outcome(void *arg, const joust_outcome_view *o)
+{
+    reader *r = arg;
+    uint32_t p = UINT32_MAX;
+    joust_outcome oc;
+    int st = classify(r, o, &p, &oc);
+    count_state(&r->n, st);
+    if (st == ST_IMAGE_ERROR)
+        note_image_error(&r->os, o->failed_image_id, o->error);
+    else if (st >= 1 && st <= ST_KIND)
+        append_outcome(&r->os, r->opts, p, &oc, st);
 }
 
 /* The scan: the run's match ids are cut into SCAN_PARTS ranges, read by
@@ -406,6 +471,261 @@ static int scan_outcomes(joust_store_t *st, const Joust__RunRecord *run, int thr
     return rc;
 }
 
+/* The outcome log (storage/records.h): the run's log records are read in
+ * seq order (in SCAN_PARTS seq ranges on up to `threads` threads when no
+ * entry ever deleted or replaced an outcome, so every match id appears
+ * once; else in one pass), each entry classified (classify) into one
+ * slot per match id below the run's next_match_id, the last entry of a
+ * match winning and a delete emptying it. Walking the slots in id order
+ * then gives the outcome set the scan gives, in the same order: the
+ * same fit, bit for bit. A slot is the outcome's items as indexes into the
+ * prompt set's ids (so its prompt is found from them) and its class byte:
+ * 17 bytes a match id, and the slots become the outcome columns in place.
+ * The digest is the sum of XXH3-64(record bytes, seed = seq) over the
+ * records: it changes with every put or delete. */
+typedef struct {
+    uint64_t match_id, order; /* later order wins for one match id */
+    uint64_t image_id;
+    char *error; /* NULL: none given */
+} log_note;
+
+typedef struct {
+    joust_store_t *st;
+    uint32_t run_id;
+    uint64_t nslots;
+    joust_outcome *o; /* per match id, what enters the fit; NULL: classes only */
+    uint8_t *state;   /* per match id, its class */
+    reader *r;        /* per part (NULL: classes only: OK kind or failed) */
+    uint64_t lo[SCAN_PARTS], hi[SCAN_PARTS];
+    int parts;
+    log_note *notes[SCAN_PARTS];
+    size_t nnotes[SCAN_PARTS], notes_cap[SCAN_PARTS];
+    uint64_t digest[SCAN_PARTS], corrupt[SCAN_PARTS], beyond[SCAN_PARTS];
+    int rc[SCAN_PARTS];
+    atomic_int next;
+} log_job;
+
+/* One entry into its slot. */
+static void log_entry(log_job *j, int part, const joust_outlog_entry *e, uint64_t *corrupt)
+{
+    joust_outcome_view ov;
+    int st = ST_NONE;
+    if (e->put && joust_rec_outcome_view(e->bytes, e->len, &ov) < 0) {
+        ++*corrupt; /* unreadable, as a record that does not unpack: skipped */
+    } else if (e->put && !j->r) {
+        st = ov.status == JOUST__OUTCOME_STATUS__OK && ov.has_p_first ? kind_of(&ov) : ST_FAILED;
+    } else if (e->put) {
+        reader *r = &j->r[part];
+        uint32_t p = UINT32_MAX;
+        joust_outcome oc;
+        st = classify(r, &ov, &p, &oc);
+        if (st >= 1 && st <= ST_KIND) {
+            uint64_t base = r->ps->item_off[p];
+            j->o[e->match_id] = (joust_outcome){(uint32_t)(base + oc.first),
+                                                (uint32_t)(base + oc.second), oc.p_first};
+        } else if (st == ST_IMAGE_ERROR && ov.failed_image_id) {
+            xgrow((void **)&j->notes[part], &j->notes_cap[part], j->nnotes[part] + 1,
+                  sizeof *j->notes[part]);
+            j->notes[part][j->nnotes[part]] = (log_note){
+                e->match_id, (uint64_t)part << 48 | j->nnotes[part], ov.failed_image_id,
+                ov.error.len ? xstrndup(ov.error.s, ov.error.len) : NULL};
+            j->nnotes[part]++;
+        }
+    }
+    j->state[e->match_id] = (uint8_t)st;
+}
+
+static void log_part(log_job *j, int part)
+{
+    joust_rec_cursor_t *c;
+    int rc = joust_rec_cursor_new_scan(j->st, JOUST_REC_OUTCOME_LOG, j->run_id, &c);
+    if (rc < 0) {
+        j->rc[part] = rc;
+        return;
+    }
+    uint64_t digest = 0, corrupt = 0, beyond = 0;
+    joust_rec_cursor_seek(c, j->lo[part]);
+    for (; joust_rec_cursor_valid(c); joust_rec_cursor_next(c)) {
+        uint64_t seq = joust_rec_cursor_id(c);
+        if (seq >= j->hi[part])
+            break;
+        size_t vlen, pos = 0;
+        const void *v = joust_rec_cursor_bytes(c, &vlen);
+        digest += XXH3_64bits_withSeed(v, vlen, seq);
+        uint64_t prev = 0;
+        joust_outlog_entry e;
+        int got;
+        while ((got = joust_rec_outlog_next(v, vlen, &pos, &prev, &e)) > 0) {
+            if (e.match_id >= j->nslots)
+                beyond++;
+            else
+                log_entry(j, part, &e, &corrupt);
+        }
+        corrupt += got < 0; /* the rest of this record cannot be read */
+    }
+    j->rc[part] = joust_rec_cursor_error(c);
+    j->digest[part] = digest;
+    j->corrupt[part] = corrupt;
+    j->beyond[part] = beyond;
+    joust_rec_cursor_destroy(&c);
+}
+
+static void *log_thread(void *arg)
+{
+    log_job *j = arg;
+    for (int part; (part = atomic_fetch_add(&j->next, 1)) < j->parts;)
+        log_part(j, part);
+    return NULL;
+}
+
+static int note_cmp(const void *x, const void *y)
+{
+    const log_note *a = x, *b = y;
+    if (a->match_id != b->match_id)
+        return a->match_id < b->match_id ? -1 : 1;
+    return (a->order > b->order) - (a->order < b->order);
+}
+
+/* The log job's notes of every part in one array sorted by (match id,
+ * order); *n of them. */
+static log_note *log_notes(log_job *j, size_t *n)
+{
+    *n = 0;
+    for (int i = 0; i < j->parts; i++)
+        *n += j->nnotes[i];
+    log_note *all = xmalloc((*n ? *n : 1) * sizeof *all);
+    size_t k = 0;
+    for (int i = 0; i < j->parts; i++) {
+        if (j->nnotes[i])
+            memcpy(all + k, j->notes[i], j->nnotes[i] * sizeof *all);
+        k += j->nnotes[i];
+        free(j->notes[i]);
+        j->notes[i] = NULL;
+        j->nnotes[i] = j->notes_cap[i] = 0;
+    }
+    qsort(all, *n, sizeof *all, note_cmp);
+    return all;
+}
+
+/* The prompt that owns item g (item_off[p] <= g < item_off[p + 1]). */
+static uint32_t prompt_of_item(const prompt_set *ps, uint64_t g)
+{
+    size_t lo = 0, hi = ps->np;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (ps->item_off[mid] <= g)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return (uint32_t)lo;
+}
+
+/* Reads the run's log into j's slots (allocated here: j->nslots of
+ * them, with o when j->r is set). *usable 0 when an entry names a match
+ * id at or beyond next_match_id: the log cannot stand for the outcomes
+ * (logged; the caller scans). */
+static int log_read(log_job *j, const Joust__RunRecord *run, int threads, uint64_t *digest,
+                    uint64_t *corrupt, int *usable)
+{
+    j->run_id = run->run_id;
+    j->nslots = run->next_match_id > 0 ? run->next_match_id : 1;
+    j->state = xcalloc(j->nslots, 1);
+    if (j->r)
+        j->o = xmalloc(j->nslots * sizeof *j->o);
+    /* Parts only when every match id appears once: then no two threads
+     * write one slot, and the order between parts does not matter. */
+    j->parts = run->outcome_log_rewrites || threads <= 1 ? 1 : SCAN_PARTS;
+    uint64_t span = run->outcome_log_next ? run->outcome_log_next : 1;
+    for (int i = 0; i < j->parts; i++) {
+        j->lo[i] = span * (uint64_t)i / (uint64_t)j->parts;
+        j->hi[i] = i + 1 < j->parts ? span * (uint64_t)(i + 1) / (uint64_t)j->parts : UINT64_MAX;
+    }
+    atomic_init(&j->next, 0);
+    if (threads > j->parts)
+        threads = j->parts;
+    pthread_t tid[SCAN_PARTS];
+    int started = 0;
+    for (int t = 1; t < threads; t++)
+        if (pthread_create(&tid[started], NULL, log_thread, j) == 0)
+            started++;
+    log_thread(j);
+    for (int t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    int rc = 0;
+    uint64_t beyond = 0;
+    *digest = 0;
+    for (int i = 0; i < j->parts; i++) {
+        *digest += j->digest[i];
+        *corrupt += j->corrupt[i];
+        beyond += j->beyond[i];
+        if (j->rc[i] < 0 && rc == 0)
+            rc = j->rc[i];
+    }
+    *usable = beyond == 0;
+    if (beyond)
+        log_warn("run %u: %" PRIu64 " outcome log entries name a match id at or beyond the "
+                 "run's next (%" PRIu64 "); the outcomes are scanned instead", run->run_id, beyond,
+                 j->nslots);
+    return rc;
+}
+
+/* Walks the slots in match id order into os and the counts: the slots'
+ * columns become os's (compacted in place). */
+static void log_walk(log_job *j, const prompt_set *ps, const joust_score_opts *opts,
+                     outcome_set *os, scan_counts *n)
+{
+    size_t nn, k = 0;
+    log_note *notes = log_notes(j, &nn);
+    os->o = j->o;
+    os->kind = j->state;
+    os->n = 0;
+    os->cap = j->nslots;
+    j->o = NULL;
+    j->state = NULL;
+    uint32_t p = 0;
+    for (uint64_t id = 0; id < j->nslots; id++) {
+        int st = os->kind[id];
+        if (st == ST_NONE)
+            continue;
+        count_state(n, st);
+        if (st == ST_IMAGE_ERROR) {
+            size_t last = SIZE_MAX;
+            while (k < nn && notes[k].match_id < id)
+                k++;
+            while (k < nn && notes[k].match_id == id)
+                last = k++;
+            if (last != SIZE_MAX) {
+                const char *e = notes[last].error;
+                note_image_error(os, notes[last].image_id,
+                                 (joust_str_view){e, e ? strlen(e) : 0});
+            }
+        } else if (st <= ST_KIND) {
+            joust_outcome g = os->o[id];
+            if (!(g.first >= ps->item_off[p] && g.first < ps->item_off[p + 1]))
+                p = prompt_of_item(ps, g.first);
+            uint64_t base = ps->item_off[p];
+            joust_outcome local = {(uint32_t)(g.first - base), (uint32_t)(g.second - base),
+                                   g.p_first};
+            put_outcome(os, opts, p, &local, st); /* at os->n <= id: read already */
+        }
+    }
+    for (size_t i = 0; i < nn; i++)
+        free(notes[i].error);
+    free(notes);
+    if (os->n < os->cap) { /* give back the slots of failed and missing matches */
+        os->cap = os->n ? os->n : 1;
+        os->o = xrealloc(os->o, os->cap * sizeof *os->o);
+        os->kind = xrealloc(os->kind, os->cap);
+    }
+}
+
+/* Whether the outcomes are read from the run's log (else scanned). */
+static int use_log(const Joust__RunRecord *run, const joust_score_opts *o)
+{
+    return o->outcomes != JOUST_OUTCOMES_SCAN && joust_rec_run_has_log(run);
+}
+
 /* Appends a part's outcomes and errors to the whole (parts come in match
  * id order; the first error noted for an image wins, as in one pass). */
 static void merge_part(outcome_set *all, scan_counts *n, reader *r)
@@ -436,10 +756,93 @@ static void merge_part(outcome_set *all, scan_counts *n, reader *r)
     outcome_set_free(p);
 }
 
-/* Reads the run's outcomes once into os, counting them into sum. */
+static int scan_into(joust_store_t *st, const Joust__RunRecord *run, const joust_score_opts *opts,
+                     const prompt_set *ps, int threads, outcome_set *os, scan_counts *counts,
+                     uint64_t *digest);
+
+static void log_job_free(log_job *j)
+{
+    free(j->o);
+    free(j->state);
+    for (int i = 0; i < SCAN_PARTS; i++) {
+        for (size_t k = 0; k < j->nnotes[i]; k++)
+            free(j->notes[i][k].error);
+        free(j->notes[i]);
+    }
+}
+
+/* The run's record as stored (the caller's copy may be older) when it is
+ * the same run, else the caller's (*fresh: free it with joust_rec_free). */
+static const Joust__RunRecord *stored_run(joust_store_t *st, const Joust__RunRecord *run,
+                                          Joust__RunRecord **fresh)
+{
+    *fresh = NULL;
+    if (joust_rec_run_get(st, run->name, fresh) == 0 && (*fresh)->run_id == run->run_id)
+        return *fresh;
+    joust_rec_free(*fresh);
+    *fresh = NULL;
+    return run;
+}
+
+/* Reads the run's log into os (log_read, log_walk); *usable 0 when it
+ * cannot stand for the outcomes (then os is untouched). */
+static int read_outcomes_log(joust_store_t *st, const Joust__RunRecord *run,
+                             const joust_score_opts *opts, const prompt_set *ps, int threads,
+                             outcome_set *os, scan_counts *n, uint64_t *digest, int *usable)
+{
+    reader *r = xcalloc(SCAN_PARTS, sizeof *r);
+    for (int i = 0; i < SCAN_PARTS; i++)
+        r[i] = (reader){.opts = opts, .ps = ps, .last_p = UINT32_MAX};
+    log_job j = {.st = st, .r = r};
+    int rc = log_read(&j, run, threads, digest, &n->corrupt, usable);
+    if (rc == 0 && *usable)
+        log_walk(&j, ps, opts, os, n);
+    else
+        n->corrupt = 0;
+    log_job_free(&j);
+    free(r);
+    return rc;
+}
+
+/* Reads the run's outcomes once into os, counting them into sum: from its
+ * log when it has one (and opts do not ask for the scan), else by the scan. */
 static int read_outcomes(joust_store_t *st, const Joust__RunRecord *run, const joust_score_opts *opts,
                          const prompt_set *ps, int threads, outcome_set *os,
                          joust_score_summary *sum, uint64_t *digest)
+{
+    scan_counts n = {0};
+    int rc = 0, logged = 0;
+    Joust__RunRecord *fresh;
+    const Joust__RunRecord *cur = stored_run(st, run, &fresh);
+    if (opts->outcomes == JOUST_OUTCOMES_LOG && !joust_rec_run_has_log(cur)) {
+        log_error("run '%s' has no outcome log (it was created by an older joust): score it "
+                  "with --outcomes scan or auto", run->name);
+        rc = JOUST_EINVAL;
+    } else if (use_log(cur, opts))
+        rc = read_outcomes_log(st, cur, opts, ps, threads, os, &n, digest, &logged);
+    joust_rec_free(fresh);
+    if (rc == 0 && !logged)
+        rc = scan_into(st, run, opts, ps, threads, os, &n, digest);
+    sum->outcomes_ok = n.ok;
+    sum->outcomes_failed = n.failed;
+    memcpy(sum->kinds, n.kinds, sizeof sum->kinds);
+    sum->outcomes_left_out = n.left_out;
+    if (n.corrupt)
+        log_warn("run %u: %" PRIu64 " outcome records do not unpack; skipped", run->run_id,
+                 n.corrupt);
+    if (n.stray)
+        log_warn("run %u: %" PRIu64 " OK outcomes name an image outside their planned prompt; "
+                 "skipped", run->run_id, n.stray);
+    if (n.bad_p)
+        log_warn("run %u: %" PRIu64 " OK outcomes have p_first outside [0,1]; skipped",
+                 run->run_id, n.bad_p);
+    return rc;
+}
+
+/* The scan (scan_outcomes) into os and the counts n. */
+static int scan_into(joust_store_t *st, const Joust__RunRecord *run, const joust_score_opts *opts,
+                     const prompt_set *ps, int threads, outcome_set *os, scan_counts *counts,
+                     uint64_t *digest)
 {
     reader *r = xcalloc(SCAN_PARTS, sizeof *r);
     void *args[SCAN_PARTS];
@@ -477,19 +880,7 @@ static int read_outcomes(joust_store_t *st, const Joust__RunRecord *run, const j
     for (int i = 0; i < SCAN_PARTS; i++)
         merge_part(os, &n, &r[i]);
     free(r);
-    sum->outcomes_ok = n.ok;
-    sum->outcomes_failed = n.failed;
-    memcpy(sum->kinds, n.kinds, sizeof sum->kinds);
-    sum->outcomes_left_out = n.left_out;
-    if (n.corrupt)
-        log_warn("run %u: %" PRIu64 " outcome records do not unpack; skipped", run->run_id,
-                 n.corrupt);
-    if (n.stray)
-        log_warn("run %u: %" PRIu64 " OK outcomes name an image outside their planned prompt; "
-                 "skipped", run->run_id, n.stray);
-    if (n.bad_p)
-        log_warn("run %u: %" PRIu64 " OK outcomes have p_first outside [0,1]; skipped",
-                 run->run_id, n.bad_p);
+    *counts = n;
     return rc;
 }
 
@@ -1171,9 +1562,20 @@ int joust_scores_current(joust_store_t *st, const Joust__RunRecord *run,
     for (int i = 0; i < SCAN_PARTS; i++)
         args[i] = part_kinds[i];
     int threads = opts->threads ? opts->threads : online_cpus();
+    int logged = 0;
     if (rec->has_scores_from && /* else never scored, or a scoring that did not finish */
         (rc = joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &mk.next_image)) == 0 &&
-        (rc = scan_outcomes(st, rec, threads, count_kind, args, &mk.digest, &corrupt)) == 0) {
+        use_log(rec, opts)) {
+        log_job j = {.st = st}; /* classes only: the kinds of the OK outcomes */
+        if ((rc = log_read(&j, rec, threads, &mk.digest, &corrupt, &logged)) == 0 && logged)
+            for (uint64_t id = 0; id < j.nslots; id++)
+                if (j.state[id] != ST_NONE && j.state[id] != ST_FAILED)
+                    kinds[j.state[id] & ST_KIND]++;
+        log_job_free(&j);
+    }
+    if (rec->has_scores_from && rc == 0 && !logged)
+        rc = scan_outcomes(st, rec, threads, count_kind, args, &mk.digest, &corrupt);
+    if (rec->has_scores_from && rc == 0) {
         for (int i = 0; i < SCAN_PARTS; i++)
             for (int k = 0; k < 4; k++)
                 kinds[k] += part_kinds[i][k];

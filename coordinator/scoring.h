@@ -2,9 +2,11 @@
  * alone) and writes the `scores` column family; the files and the terminal
  * report are coordinator/output.h.
  *
- * How: one pass over the run's outcomes (read through records.h's views,
- * no protobuf-c unpacking; hashed as they are read, in parallel over match
- * id ranges), put in the order (prompt id, match id) — decided once,
+ * How: one pass over the run's outcomes — its outcome log when it has one
+ * (storage/records.h: few large records, replayed into one slot per match
+ * id and walked in id order), else its outcome records — read through
+ * records.h's views (no protobuf-c unpacking; hashed as they are read, in
+ * parallel over seq or match id ranges), put in the order (prompt id, match id) — decided once,
  * whatever order they were committed in (docs/storage.md) — then every
  * planned prompt fitted by the bulk fitter (rank/bt_bulk.h; on the CPU in
  * blocks of prompts, opts.fit_block; the CUDA fitter rank/cuda/bt_cuda.h in
@@ -79,7 +81,18 @@ typedef struct {
                             cut; the edges of one block are all that exists of them
                             at a time); 0 (default): 2^21. The scores are the same
                             bits for any block */
+    int outcomes;        /* where the outcomes are read from: JOUST_OUTCOMES_AUTO
+                            (default): a run's outcome log when it has one
+                            (storage/records.h), else the scan of its outcome
+                            records; _SCAN: always the scan; _LOG: the log, and
+                            JOUST_EINVAL for a run without one. The same scores,
+                            bit for bit; the marker's digest differs (so a fit
+                            read one way is not current for the other) */
 } joust_score_opts;
+
+enum { JOUST_OUTCOMES_AUTO = 0, JOUST_OUTCOMES_SCAN, JOUST_OUTCOMES_LOG };
+/* "auto" | "scan" | "log"; JOUST_EINVAL otherwise. */
+int joust_outcomes_parse(const char *s, int *out);
 
 void joust_score_opts_defaults(joust_score_opts *o);
 

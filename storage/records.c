@@ -4,6 +4,7 @@
  *   prompts    be64 prompt_id [‖ be64 image_id for a member]
  *   images     be64 image_id
  *   matches, outcomes, rationales, scores   be32 run_id ‖ be64 id
+ *   outcome_log                             be32 run_id ‖ be64 seq
  *   META       counter names, or a tag byte ‖ be64 hash for the indexes */
 #include "records.h"
 
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <xxhash.h>
 
 #include "bytes.h"
 #include "err.h"
@@ -259,8 +262,11 @@ int joust_rec_run_get(joust_store_t *st, const char *name, Joust__RunRecord **ou
     return record_get(st, JOUST_CF_RUNS, name, strlen(name), &joust__run_record__descriptor, out);
 }
 
-void joust_rec_run_put(joust_batch_t *b, const Joust__RunRecord *run)
+static void outlog_flush(joust_batch_t *b, Joust__RunRecord *run);
+
+void joust_rec_run_put(joust_batch_t *b, Joust__RunRecord *run)
 {
+    outlog_flush(b, run);
     record_put(b, JOUST_CF_RUNS, run->name, strlen(run->name), &run->base);
 }
 
@@ -273,6 +279,7 @@ int joust_rec_run_create(joust_store_t *st, Joust__RunRecord *run)
     if (next_run > UINT32_MAX)
         return JOUST_ETOOBIG;
     run->run_id = (uint32_t)next_run;
+    run->has_outcome_log = run->outcome_log = 1; /* its log is complete from the start */
     joust_batch_t *b = joust_batch_new();
     joust_rec_run_put(b, run);
     joust_rec_counter_put(b, JOUST_NEXT_RUN, next_run + 1);
@@ -663,6 +670,205 @@ size_t joust_rec_outcome_pack(const Joust__OutcomeRecord *o, unsigned char *out)
     return (size_t)(p - out);
 }
 
+/* ---- the outcome log (records.h) ---- */
+
+int joust_rec_run_has_log(const Joust__RunRecord *run)
+{
+    return run->has_outcome_log && run->outcome_log;
+}
+
+static uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+
+/* What the log keeps of o: the fields scoring reads (borrows o's error). */
+static void outlog_strip(const Joust__OutcomeRecord *o, Joust__OutcomeRecord *e)
+{
+    *e = (Joust__OutcomeRecord)JOUST__OUTCOME_RECORD__INIT;
+    e->prompt_id = o->prompt_id;
+    e->first = o->first;
+    e->second = o->second;
+    e->status = o->status;
+    e->has_p_first = o->has_p_first;
+    e->p_first = o->p_first;
+    e->has_kind = o->has_kind;
+    e->kind = o->kind;
+    if (o->status == JOUST__OUTCOME_STATUS__IMAGE_ERROR) {
+        e->has_failed_image_id = o->has_failed_image_id;
+        e->failed_image_id = o->failed_image_id;
+        e->error = o->error;
+    }
+}
+
+/* Appends match_id's entry to the run's side buffer in the batch: o's
+ * scoring fields, or a delete (o NULL). rewrite: it deletes or replaces
+ * an outcome (counted in the run, so a reader knows whether a match id can
+ * appear twice). */
+static void outlog_append(joust_batch_t *b, Joust__RunRecord *run, uint64_t match_id,
+                          const Joust__OutcomeRecord *o, int rewrite)
+{
+    if (!joust_rec_run_has_log(run))
+        return;
+    Joust__OutcomeRecord e;
+    size_t max = 0;
+    if (o) {
+        outlog_strip(o, &e);
+        max = joust_rec_outcome_packed_max(&e);
+    }
+    joust_batch_side *side = joust_batch_side_of(b, run->run_id);
+    xgrow((void **)&side->p, &side->cap, side->n + 20 + max, 1);
+    unsigned char *p = side->p + side->n, *at;
+    p = put_varint(p, zigzag((int64_t)(match_id - side->last)));
+    at = p + 10; /* the record after room for its length's varint */
+    size_t len = o ? joust_rec_outcome_pack(&e, at) : 0;
+    p = put_varint(p, (uint64_t)len << 1 | (o != NULL));
+    memmove(p, at, len);
+    side->n = (size_t)(p + len - side->p);
+    side->last = match_id;
+    if (rewrite) {
+        run->has_outcome_log_rewrites = 1;
+        run->outcome_log_rewrites++;
+    }
+}
+
+/* Adds the run's gathered entries, if any, as its next log record. */
+static void outlog_flush(joust_batch_t *b, Joust__RunRecord *run)
+{
+    joust_batch_side *side = joust_batch_side_find(b, run->run_id);
+    if (!side || !side->n)
+        return;
+    unsigned char key[RUN_KEY_LEN];
+    run_key(key, run->run_id, run->outcome_log_next);
+    joust_batch_put(b, JOUST_CF_OUTCOME_LOG, key, sizeof key, side->p, side->n);
+    run->has_outcome_log_next = 1;
+    run->outcome_log_next++;
+    side->n = 0;
+    side->last = 0;
+}
+
+int joust_rec_outlog_next(const void *val, size_t vlen, size_t *pos, uint64_t *prev_id,
+                          joust_outlog_entry *e)
+{
+    const unsigned char *p = (const unsigned char *)val + *pos, *end = (const unsigned char *)val + vlen;
+    if (p >= end)
+        return 0;
+    uint64_t v[2];
+    for (int i = 0; i < 2; i++) { /* two varints of at most 10 bytes */
+        uint64_t x = 0;
+        int shift = 0, done = 0;
+        while (p < end && shift < 70) {
+            unsigned char c = *p++;
+            x |= (uint64_t)(c & 0x7f) << shift;
+            shift += 7;
+            if (!(c & 0x80)) {
+                done = 1;
+                break;
+            }
+        }
+        if (!done)
+            return JOUST_ECORRUPT;
+        v[i] = x;
+    }
+    uint64_t len = v[1] >> 1;
+    if (len > (uint64_t)(end - p) || (!(v[1] & 1) && len))
+        return JOUST_ECORRUPT;
+    int64_t delta = (int64_t)(v[0] >> 1) ^ -(int64_t)(v[0] & 1);
+    e->match_id = *prev_id + (uint64_t)delta;
+    e->put = (int)(v[1] & 1);
+    e->bytes = p;
+    e->len = (size_t)len;
+    *prev_id = e->match_id;
+    *pos = (size_t)(p + len - (const unsigned char *)val);
+    return 1;
+}
+
+/* XXH3 of the entry bytes o would have in the log (0 for none). */
+static uint64_t outlog_hash_of(const Joust__OutcomeRecord *o)
+{
+    Joust__OutcomeRecord e;
+    outlog_strip(o, &e);
+    unsigned char *buf = xmalloc(joust_rec_outcome_packed_max(&e));
+    uint64_t h = XXH3_64bits(buf, joust_rec_outcome_pack(&e, buf)) | 1;
+    free(buf);
+    return h;
+}
+
+int joust_rec_outlog_each(joust_store_t *st, uint32_t run_id, joust_outlog_fn fn, void *arg,
+                          uint64_t *malformed)
+{
+    *malformed = 0;
+    joust_rec_cursor_t *c;
+    int rc = joust_rec_cursor_new_scan(st, JOUST_REC_OUTCOME_LOG, run_id, &c);
+    for (uint64_t seq = 0; rc == 0 && joust_rec_cursor_valid(c); joust_rec_cursor_next(c), seq++) {
+        if (joust_rec_cursor_id(c) != seq) /* a record missing or out of place */
+            ++*malformed, seq = joust_rec_cursor_id(c);
+        size_t vlen, pos = 0;
+        const void *v = joust_rec_cursor_bytes(c, &vlen);
+        uint64_t prev = 0;
+        joust_outlog_entry e;
+        int got = 0;
+        while (rc == 0 && (got = joust_rec_outlog_next(v, vlen, &pos, &prev, &e)) > 0)
+            rc = fn(seq, &e, arg);
+        *malformed += rc == 0 && got < 0;
+    }
+    if (rc == 0)
+        rc = joust_rec_cursor_error(c);
+    joust_rec_cursor_destroy(&c);
+    return rc;
+}
+
+typedef struct {
+    uint64_t *want; /* per match id: the hash of its last entry, 0 when none */
+    size_t n, cap;
+    uint64_t bad;
+} verify_ctx;
+
+static int verify_entry(uint64_t seq, const joust_outlog_entry *e, void *arg)
+{
+    (void)seq;
+    verify_ctx *v = arg;
+    if (e->match_id >= (uint64_t)1 << 40) { /* not an id joust gives */
+        v->bad++;
+        return 0;
+    }
+    if (e->match_id >= v->n) {
+        size_t old = v->cap;
+        xgrow((void **)&v->want, &v->cap, e->match_id + 1, sizeof *v->want);
+        memset(v->want + old, 0, (v->cap - old) * sizeof *v->want);
+        v->n = e->match_id + 1;
+    }
+    v->want[e->match_id] = e->put ? XXH3_64bits(e->bytes, e->len) | 1 : 0;
+    return 0;
+}
+
+int joust_rec_outlog_verify(joust_store_t *st, const Joust__RunRecord *run, uint64_t *differ)
+{
+    *differ = 0;
+    if (!joust_rec_run_has_log(run))
+        return JOUST_EINVAL;
+    verify_ctx v = {0};
+    int rc = joust_rec_outlog_each(st, run->run_id, verify_entry, &v, differ);
+    uint64_t *want = v.want;
+    size_t n = v.n;
+    *differ += v.bad;
+    joust_rec_cursor_t *c = NULL;
+    if (rc == 0)
+        rc = joust_rec_cursor_new_scan(st, JOUST_REC_OUTCOMES, run->run_id, &c);
+    for (; rc == 0 && joust_rec_cursor_valid(c); joust_rec_cursor_next(c)) {
+        uint64_t id = joust_rec_cursor_id(c);
+        Joust__OutcomeRecord *o = joust_rec_cursor_outcome(c);
+        if (!o || id >= n || want[id] != outlog_hash_of(o))
+            ++*differ;
+        if (id < n)
+            want[id] = 0;
+        joust_rec_free(o);
+    }
+    if (rc == 0 && (rc = joust_rec_cursor_error(c)) == 0)
+        for (size_t i = 0; i < n; i++)
+            *differ += want[i] != 0; /* in the log, not in the family */
+    joust_rec_cursor_destroy(&c);
+    free(want);
+    return rc;
+}
+
 void joust_rec_outcome_put(joust_batch_t *b, Joust__RunRecord *run, uint64_t match_id,
                            const Joust__OutcomeRecord *o, const char *reason,
                            const Joust__OutcomeRecord *replaced)
@@ -679,6 +885,7 @@ void joust_rec_outcome_put(joust_batch_t *b, Joust__RunRecord *run, uint64_t mat
         if (buf != stackbuf)
             free(buf);
     }
+    outlog_append(b, run, match_id, o, replaced != NULL);
     if (reason && reason[0])
         joust_batch_put(b, JOUST_CF_RATIONALES, key, sizeof key, reason, strlen(reason));
     else if (replaced)
@@ -702,6 +909,7 @@ void joust_rec_outcome_delete(joust_batch_t *b, Joust__RunRecord *run, uint64_t 
     run_key(key, run->run_id, match_id);
     joust_batch_delete(b, JOUST_CF_OUTCOMES, key, sizeof key);
     joust_batch_delete(b, JOUST_CF_RATIONALES, key, sizeof key);
+    outlog_append(b, run, match_id, NULL, 1);
 }
 
 int joust_rec_rationale_get(joust_store_t *st, uint32_t run_id, uint64_t match_id, char **text,
@@ -742,8 +950,8 @@ int joust_rec_run_delete(joust_store_t *st, const Joust__RunRecord *run)
 {
     /* The run's records first, its name last: a crash in between leaves
      * the run listed, and deleting it again finishes the job. */
-    static const joust_cf cfs[] = {JOUST_CF_SCORES, JOUST_CF_OUTCOMES, JOUST_CF_RATIONALES,
-                                   JOUST_CF_MATCHES};
+    static const joust_cf cfs[] = {JOUST_CF_SCORES, JOUST_CF_OUTCOMES, JOUST_CF_OUTCOME_LOG,
+                                   JOUST_CF_RATIONALES, JOUST_CF_MATCHES};
     unsigned char prefix[4];
     joust_put_be32(prefix, run->run_id);
     int rc = 0;
@@ -800,7 +1008,7 @@ static void step_load(joust_rec_cursor_t *c)
 }
 
 static const joust_cf family_cf[] = {JOUST_CF_MATCHES, JOUST_CF_OUTCOMES, JOUST_CF_SCORES,
-                                     JOUST_CF_IMAGES, JOUST_CF_PROMPTS};
+                                     JOUST_CF_IMAGES, JOUST_CF_PROMPTS, JOUST_CF_OUTCOME_LOG};
 
 /* Whether a family is store-wide (keyed by its own id, not by run ‖ id). */
 static int family_global(joust_rec_family f)

@@ -74,9 +74,13 @@ void joust_rec_reuse_put(joust_batch_t *b, uint64_t key, uint32_t run_id, uint64
 
 /* ---- runs (keyed by name) ---- */
 int joust_rec_run_get(joust_store_t *st, const char *name, Joust__RunRecord **out);
-void joust_rec_run_put(joust_batch_t *b, const Joust__RunRecord *run);
+/* Adds the run record to the batch, after the outcome log entries gathered
+ * in it for the run (below, "outcome log"), which advances
+ * run->outcome_log_next. */
+void joust_rec_run_put(joust_batch_t *b, Joust__RunRecord *run);
 /* Gives run a new id (the JOUST_NEXT_RUN counter) and writes it with the
- * advanced counter in one synced write. The caller checks first that the
+ * advanced counter in one synced write; the run keeps an outcome log from
+ * its first outcome (outcome_log set). The caller checks first that the
  * name is free (not atomic against another process creating it). */
 int joust_rec_run_create(joust_store_t *st, Joust__RunRecord *run);
 /* Calls fn for every run in name order (the record is borrowed for the
@@ -110,7 +114,7 @@ size_t joust_run_counts_format(const joust_run_counts *c, char *buf, size_t size
 /* Stores c in run's record (in memory; put the record to write it). */
 void joust_run_counts_set(Joust__RunRecord *run, const joust_run_counts *c);
 
-/* Deletes the run: its matches, outcomes, rationales and scores, then its
+/* Deletes the run: its matches, outcomes, outcome log, rationales and scores, then its
  * record (synced). Its id is never given again. The store's prompts and
  * images stay. Not atomic across families: after a crash, delete again. */
 int joust_rec_run_delete(joust_store_t *st, const Joust__RunRecord *run);
@@ -172,6 +176,52 @@ size_t joust_rec_outcome_pack(const Joust__OutcomeRecord *o, unsigned char *out)
  * to be judged again. */
 void joust_rec_outcome_delete(joust_batch_t *b, Joust__RunRecord *run, uint64_t match_id,
                               const Joust__OutcomeRecord *old);
+/* ---- the outcome log (docs/storage.md "Outcome log") ----
+ * A run whose record has outcome_log set (joust_rec_run_create sets it) has,
+ * besides one record per match in JOUST_CF_OUTCOMES, a log of them in
+ * JOUST_CF_OUTCOME_LOG: be32 run ‖ be64 seq -> the entries of every outcome
+ * put and delete one batch made for the run, in the order they were made.
+ * joust_rec_outcome_put and _delete gather the entries in the batch (a
+ * store.h side buffer per run); joust_rec_run_put adds them as one record
+ * with seq run->outcome_log_next and advances it. So every batch that puts
+ * or deletes a log run's outcomes puts its run record too (as the counts
+ * already ask); a batch written with entries not flushed is refused
+ * (store.h). Replaying the log in seq order (the last entry of a match
+ * wins, a delete removes it) gives exactly the outcome family's records
+ * of the run, reduced to what scoring reads.
+ * An entry: varint zigzag(match id - the previous entry's in the record; 0
+ * before the first) ‖ varint(len << 1 | put) ‖ len bytes: for a put an
+ * OutcomeRecord holding prompt_id, first, second, status, p_first, kind
+ * and, for IMAGE_ERROR, failed_image_id and error (read it with
+ * joust_rec_outcome_view); a delete has no bytes. */
+typedef struct {
+    uint64_t match_id;
+    int put;             /* 0: a delete */
+    const void *bytes;   /* a put's record, borrowed from the value */
+    size_t len;
+} joust_outlog_entry;
+/* Reads the entry at *pos of a log record's value and moves *pos past it;
+ * *prev_id is the previous entry's match id (0 at the record's start).
+ * Returns 1 with *e filled, 0 at the end of the value, JOUST_ECORRUPT when
+ * the bytes are malformed (the rest of the value cannot be read). */
+int joust_rec_outlog_next(const void *val, size_t vlen, size_t *pos, uint64_t *prev_id,
+                          joust_outlog_entry *e);
+/* Calls fn for every entry of the run's log in order (seq, then position
+ * in the record; e borrowed for the call); fn returns < 0 to stop with that
+ * error. *malformed: records out of seq order and records whose rest could
+ * not be read. */
+typedef int (*joust_outlog_fn)(uint64_t seq, const joust_outlog_entry *e, void *arg);
+int joust_rec_outlog_each(joust_store_t *st, uint32_t run_id, joust_outlog_fn fn, void *arg,
+                          uint64_t *malformed);
+/* Whether run keeps an outcome log (a run created by this joust). */
+int joust_rec_run_has_log(const Joust__RunRecord *run);
+/* A check for tests and tools: replays run's log and compares it with the
+ * run's records in the outcome family. *differ: the match ids whose last
+ * entry is not what their record reduces to (or that only one side has),
+ * log records out of seq order, and malformed entries; 0 when they agree.
+ * JOUST_EINVAL for a run without a log. Memory: 8 bytes per match id. */
+int joust_rec_outlog_verify(joust_store_t *st, const Joust__RunRecord *run, uint64_t *differ);
+
 /* The rationale text (malloc'd, NUL-terminated, *len bytes before the NUL). */
 int joust_rec_rationale_get(joust_store_t *st, uint32_t run_id, uint64_t match_id, char **text,
                             size_t *len);
@@ -218,7 +268,8 @@ typedef enum {
     JOUST_REC_OUTCOMES,
     JOUST_REC_SCORES,
     JOUST_REC_IMAGES,
-    JOUST_REC_PROMPTS
+    JOUST_REC_PROMPTS,
+    JOUST_REC_OUTCOME_LOG /* a run's outcome log records, in seq order (id: the seq) */
 } joust_rec_family;
 typedef struct joust_rec_cursor joust_rec_cursor_t;
 int joust_rec_cursor_new(joust_store_t *st, joust_rec_family family, uint32_t run_id,

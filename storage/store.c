@@ -43,6 +43,7 @@
 
 static const char *const cf_names[JOUST_CF_COUNT] = {
     "default", "runs", "prompts", "images", "matches", "outcomes", "rationales", "scores",
+    "outcome_log",
 };
 
 struct joust_store {
@@ -78,6 +79,11 @@ struct joust_batch {
     unsigned char *buf;
     size_t len, cap;
     size_t count;
+    struct batch_side_slot {
+        uint32_t key;
+        joust_batch_side *side;
+    } *sides; /* joust_batch_side_of: few (one per run written) */
+    size_t nsides, sides_cap;
     int invalid; /* JOUST_ETOOBIG (key/value over RocksDB's 4 GiB limit) or
                   * JOUST_EINVAL (bad family) from an add; fails the write */
 };
@@ -167,7 +173,8 @@ static size_t prefix_successor(const void *prefix, size_t plen, unsigned char **
  * whole-run scans (scoring, recovery, export) and the odd point lookup. */
 static int run_record_family(joust_cf cf)
 {
-    return cf == JOUST_CF_MATCHES || cf == JOUST_CF_OUTCOMES || cf == JOUST_CF_RATIONALES;
+    return cf == JOUST_CF_MATCHES || cf == JOUST_CF_OUTCOMES || cf == JOUST_CF_RATIONALES ||
+           cf == JOUST_CF_OUTCOME_LOG;
 }
 
 /* Table options of one family. Point-lookup families (meta, prompts,
@@ -248,6 +255,35 @@ static int check_free_space(const char *path)
     return JOUST_ENOSPC;
 }
 
+/* Opens read-only the families the store has: one written by an older
+ * joust may lack a newer family (a read-write open creates it), which
+ * then has no handle and reads as empty. */
+static rocksdb_t *open_read_only(joust_store_t *s, rocksdb_options_t *o, const char *path,
+                                 char **err)
+{
+    size_t nlisted = 0;
+    char **listed = rocksdb_list_column_families(o, path, &nlisted, err);
+    if (*err)
+        return NULL;
+    const char *names[JOUST_CF_COUNT];
+    const rocksdb_options_t *opts[JOUST_CF_COUNT];
+    rocksdb_column_family_handle_t *h[JOUST_CF_COUNT] = {0};
+    int at[JOUST_CF_COUNT], n = 0;
+    for (int i = 0; i < JOUST_CF_COUNT; i++)
+        for (size_t j = 0; j < nlisted; j++)
+            if (!strcmp(listed[j], cf_names[i])) {
+                names[n] = cf_names[i];
+                opts[n] = s->cf_opts[i];
+                at[n++] = i;
+                break;
+            }
+    rocksdb_list_column_families_destroy(listed, nlisted);
+    rocksdb_t *db = rocksdb_open_for_read_only_column_families(o, path, n, names, opts, h, 0, err);
+    for (int k = 0; db && k < n; k++)
+        s->cf[at[k]] = h[k];
+    return db;
+}
+
 int joust_store_open(const char *path, int mode, joust_store_t **out)
 {
     assert(path && out);
@@ -320,7 +356,7 @@ int joust_store_open(const char *path, int mode, joust_store_t **out)
 
     for (int i = 0; i < JOUST_CF_COUNT; i++) {
         int busy = i == JOUST_CF_MATCHES || i == JOUST_CF_OUTCOMES || i == JOUST_CF_RATIONALES ||
-                   i == JOUST_CF_SCORES;
+                   i == JOUST_CF_SCORES || i == JOUST_CF_OUTCOME_LOG;
         s->cf_opts[i] = make_cf_options(o, busy ? STORE_WRITE_BUFFER : STORE_SMALL_WRITE_BUFFER);
         set_table_options(s->cf_opts[i], s->cache, (joust_cf)i);
     }
@@ -333,9 +369,7 @@ int joust_store_open(const char *path, int mode, joust_store_t **out)
          * (after a flush); then the open fails with a missing file and is
          * tried again. */
         for (int attempt = 0;; attempt++) {
-            s->db = rocksdb_open_for_read_only_column_families(
-                o, path, JOUST_CF_COUNT, cf_names, (const rocksdb_options_t *const *)s->cf_opts,
-                s->cf, 0, &err);
+            s->db = open_read_only(s, o, path, &err);
             if (s->db || !err || attempt == 4 || !strstr(err, "No such file"))
                 break;
             rocksdb_free(err);
@@ -442,6 +476,8 @@ int joust_store_get(joust_store_t *self, joust_cf cf, const void *key, size_t kl
     *vlen = 0;
     if (!valid_cf(cf))
         return JOUST_EINVAL;
+    if (!self->cf[cf])
+        return JOUST_ENOTFOUND; /* a family an older store lacks, opened read-only */
     char *err = NULL;
     rocksdb_pinnableslice_t *ps =
         rocksdb_get_pinned_cf(self->db, self->ro, self->cf[cf], key, klen, &err);
@@ -565,9 +601,49 @@ void joust_batch_destroy(joust_batch_t **self_p)
     assert(self_p);
     if (!*self_p)
         return;
-    free((*self_p)->buf);
-    free(*self_p);
+    joust_batch_t *b = *self_p;
+    for (size_t i = 0; i < b->nsides; i++) {
+        free(b->sides[i].side->p);
+        free(b->sides[i].side);
+    }
+    free(b->sides);
+    free(b->buf);
+    free(b);
     *self_p = NULL;
+}
+
+joust_batch_side *joust_batch_side_find(joust_batch_t *b, uint32_t key)
+{
+    assert(b);
+    for (size_t i = 0; i < b->nsides; i++)
+        if (b->sides[i].key == key)
+            return b->sides[i].side;
+    return NULL;
+}
+
+joust_batch_side *joust_batch_side_of(joust_batch_t *b, uint32_t key)
+{
+    joust_batch_side *s = joust_batch_side_find(b, key);
+    if (s)
+        return s;
+    xgrow((void **)&b->sides, &b->sides_cap, b->nsides + 1, sizeof *b->sides);
+    s = xcalloc(1, sizeof *s);
+    b->sides[b->nsides++] = (struct batch_side_slot){key, s};
+    return s;
+}
+
+/* JOUST_EINVAL (logged) when a side buffer still holds bytes. */
+static int sides_flushed(const joust_batch_t *b)
+{
+    for (size_t i = 0; i < b->nsides; i++)
+        if (b->sides[i].side->n) {
+            log_error("store: batch not written: side buffer %u holds %zu bytes not added "
+                      "(a programmer error: records.c's outcome log was not flushed)",
+                      b->sides[i].key, b->sides[i].side->n);
+            assert(!"a batch written with an unflushed side buffer");
+            return JOUST_EINVAL;
+        }
+    return 0;
 }
 
 static void batch_add(joust_batch_t *b, int op, joust_cf cf, const void *key, size_t klen,
@@ -639,6 +715,10 @@ void joust_batch_clear(joust_batch_t *b)
     b->len = 0;
     b->count = 0;
     b->invalid = 0;
+    for (size_t i = 0; i < b->nsides; i++) {
+        b->sides[i].side->n = 0;
+        b->sides[i].side->last = 0;
+    }
 }
 
 int joust_store_write(joust_store_t *self, joust_batch_t *b, int sync)
@@ -648,6 +728,9 @@ int joust_store_write(joust_store_t *self, joust_batch_t *b, int sync)
         log_error("store: batch not written: an add failed (%s)", joust_strerror(b->invalid));
         return b->invalid;
     }
+    int side_rc = sides_flushed(b);
+    if (side_rc < 0)
+        return side_rc;
     if (b->count == 0 && !sync)
         return 0;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
@@ -808,6 +891,8 @@ int joust_store_load(joust_store_t *self, joust_batch_t *b)
         log_error("store: batch not loaded: an add failed (%s)", joust_strerror(b->invalid));
         return b->invalid;
     }
+    if (sides_flushed(b) < 0)
+        return JOUST_EINVAL;
     if (b->count == 0)
         return 0;
     load_entry *e = xmalloc(b->count * sizeof *e);
@@ -916,7 +1001,8 @@ static int iter_open(joust_store_t *self, joust_cf cf, const void *prefix, size_
         rocksdb_readoptions_set_readahead_size(it->ro, STORE_SCAN_READAHEAD);
         rocksdb_readoptions_set_verify_checksums(it->ro, 0);
     }
-    it->it = rocksdb_create_iterator_cf(self->db, it->ro, self->cf[cf]);
+    /* A family an older store lacks (opened read-only): no iterator, no key. */
+    it->it = self->cf[cf] ? rocksdb_create_iterator_cf(self->db, it->ro, self->cf[cf]) : NULL;
     joust_iter_seek(it, NULL, 0);
     *out = it;
     return it->err;
@@ -925,7 +1011,7 @@ static int iter_open(joust_store_t *self, joust_cf cf, const void *prefix, size_
 void joust_iter_seek(joust_iter_t *it, const void *from, size_t flen)
 {
     assert(it && (from || flen == 0));
-    if (it->err)
+    if (it->err || !it->it)
         return;
     if (it->plen == 0 && flen == 0) {
         rocksdb_iter_seek_to_first(it->it);
@@ -949,7 +1035,7 @@ void joust_iter_seek(joust_iter_t *it, const void *from, size_t flen)
 int joust_iter_valid(joust_iter_t *it)
 {
     assert(it);
-    if (it->err || !rocksdb_iter_valid(it->it))
+    if (it->err || !it->it || !rocksdb_iter_valid(it->it))
         return 0;
     /* The bounds already guarantee this; checked anyway because it is
      * cheap and the all-0xff prefix has no upper bound. */
@@ -962,7 +1048,7 @@ void joust_iter_next(joust_iter_t *it)
 {
     assert(it);
     /* Next on an invalid RocksDB iterator is undefined behaviour. */
-    if (it->err || !rocksdb_iter_valid(it->it))
+    if (it->err || !it->it || !rocksdb_iter_valid(it->it))
         return;
     rocksdb_iter_next(it->it);
     if (!rocksdb_iter_valid(it->it))
@@ -1063,7 +1149,7 @@ int joust_store_compact(joust_store_t *self)
 static uint64_t cf_property(joust_store_t *self, joust_cf cf, const char *name)
 {
     uint64_t v = 0;
-    return rocksdb_property_int_cf(self->db, self->cf[cf], name, &v) == 0 ? v : 0;
+    return self->cf[cf] && rocksdb_property_int_cf(self->db, self->cf[cf], name, &v) == 0 ? v : 0;
 }
 
 uint64_t joust_store_sst_bytes(joust_store_t *self, joust_cf cf)

@@ -27,6 +27,8 @@ typedef enum {
     JOUST_CF_OUTCOMES,   /* be32 run ‖ be64 match_id -> outcome record */
     JOUST_CF_RATIONALES, /* be32 run ‖ be64 match_id -> reasoning text */
     JOUST_CF_SCORES,     /* be32 run ‖ be64 image_id -> score record */
+    JOUST_CF_OUTCOME_LOG, /* be32 run ‖ be64 seq -> the outcome puts and deletes of one
+                           * write (storage/records.h "outcome log") */
     JOUST_CF_COUNT
 } joust_cf;
 
@@ -69,6 +71,22 @@ size_t joust_batch_count(const joust_batch_t *b);
 /* Bytes of the keys and values added so far (with a little framing). */
 size_t joust_batch_bytes(const joust_batch_t *b);
 void joust_batch_clear(joust_batch_t *b);
+/* A batch's side buffers, kept per 32-bit key (a run id) for an owner
+ * that gathers bytes while the batch is built and adds them as one put
+ * before it is written (records.c's outcome log). joust_store_write and
+ * joust_store_load refuse a batch whose side buffer still holds bytes
+ * (JOUST_EINVAL, logged, and an assert): a programmer error. */
+typedef struct {
+    unsigned char *p;
+    size_t n, cap;
+    uint64_t last; /* the owner's: records.c keeps the last match id appended */
+} joust_batch_side;
+/* key's buffer, created empty at its first use; the pointer stays valid
+ * until the batch is destroyed. joust_batch_clear empties every buffer. */
+joust_batch_side *joust_batch_side_of(joust_batch_t *b, uint32_t key);
+/* key's buffer, or NULL when it was never used. */
+joust_batch_side *joust_batch_side_find(joust_batch_t *b, uint32_t key);
+
 /* Applies the batch atomically. sync != 0 syncs the WAL before returning:
  * callers acknowledge results to workers only after a synced write. */
 int joust_store_write(joust_store_t *self, joust_batch_t *b, int sync);

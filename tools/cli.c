@@ -143,6 +143,12 @@ static const joust_opt cli_table[] = {
      .help = "where the image-level fit runs: cuda (a CUDA build and a\n"
              "GPU), cpu, or auto (cuda when usable, else cpu)",
      .mask = RUN_OPT | CLI_STORE},
+    {"outcomes", JOUST_OPT_CHOICE, F(outcomes_arg), .dflt = "auto", .choices = "auto|scan|log",
+     .arg = "HOW",
+     .help = "read the outcomes from the run's outcome log (log), by a scan\n"
+             "of its outcome records (scan), or auto: the log when the run\n"
+             "has one (the same scores either way)",
+     .mask = CLI_STORE},
     {"hard-weight", JOUST_OPT_DOUBLE, F(score.hard_weight), .min = 0, .max = HUGE_VAL, .dflt = "1",
      .arg = "W",
      .help = "weight of hard outcomes (answer text only, no logprobs) in the\n"
@@ -281,6 +287,8 @@ int cli_parse(int argc, char **argv, cli_opts *o)
     /* Choices the table has checked, into the scoring's types. */
     if (rc == 0)
         joust_device_parse(o->device, &o->score.device);
+    if (rc == 0)
+        joust_outcomes_parse(o->outcomes_arg, &o->score.outcomes);
     if (rc == 0 && o->min_kind_arg)
         joust_kind_parse(o->min_kind_arg, &o->min_kind);
     if (rc == 0 && o->calibration_path &&

@@ -44,6 +44,7 @@ typedef struct {
     joust_judge_config jcfg; /* the judge options (worker/judge.c's tables) */
     joust_score_opts score;  /* --device, --hard-weight */
     const char *device;      /* --device as given */
+    const char *outcomes_arg; /* --outcomes auto|scan|log as given */
     const char *min_kind_arg;
     const char *calibration_path;  /* --calibration FILE (joust eval --calibration-out) */
     joust_calibration calibration; /* read from it; score.calibration points here */

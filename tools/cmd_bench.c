@@ -164,6 +164,7 @@ static void measure_store(joust_store_t *st, scale_result *r)
     r->image_bytes = joust_store_sst_bytes(st, JOUST_CF_IMAGES) + joust_store_sst_bytes(st, JOUST_CF_PROMPTS);
     r->match_bytes = joust_store_sst_bytes(st, JOUST_CF_MATCHES) +
                      joust_store_sst_bytes(st, JOUST_CF_OUTCOMES) +
+                     joust_store_sst_bytes(st, JOUST_CF_OUTCOME_LOG) +
                      joust_store_sst_bytes(st, JOUST_CF_RATIONALES);
     r->store_bytes = 0;
     for (int cf = 0; cf < JOUST_CF_COUNT; cf++)

@@ -37,13 +37,16 @@ int cmd_scores(int argc, char **argv)
     cli_opts o;
     const char *usage =
         "usage: joust scores [--db PATH] [--run NAME] [--out DIR] [--device auto|cpu|cuda]\n"
-        "                    [--hard-weight W]\n"
+        "                    [--hard-weight W] [--outcomes auto|scan|log]\n"
         "Fits the scores of a run again from the store alone and writes\n"
         "DIR/scores.jsonl and DIR/scores.csv (the same files `joust run` writes).\n"
         "  --device D       where the image-level fit runs: cuda (needs a CUDA build and a\n"
         "                   GPU), cpu, or auto (default: cuda when usable, else cpu)\n"
         "  --hard-weight W  weight of hard outcomes (answer text only, no logprobs) in the\n"
-        "                   fit; 0 leaves them out; default 1\n";
+        "                   fit; 0 leaves them out; default 1\n"
+        "  --outcomes HOW   read the outcomes from the run's outcome log (log), by a scan\n"
+        "                   of its outcome records (scan), or auto (default: the log\n"
+        "                   when the run has one); the same scores either way\n";
     int code;
     if (!cli_begin(argc, argv, usage, 0, 0, &o, &code))
         return code;

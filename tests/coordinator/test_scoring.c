@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bt.h"
+#include "bytes.h"
 #include "check.h"
 #include "err.h"
 #include "ingest.h"
@@ -30,6 +31,7 @@
 #include "records.h"
 #include "run.h"
 #include "scoring.h"
+#include "tally.h"
 #include "testfs.h"
 #include "xalloc.h"
 
@@ -125,11 +127,15 @@ static void make_outcomes(fixture *fx)
 /* Writes run `name` with the fixture's outcomes under match ids 1..; with
  * interleave, match ids alternate between prompts (as batch strategies
  * commit them) while each prompt keeps its outcomes' relative order. */
+static int write_unlogged; /* write_run makes a run as an older joust did: no outcome log */
+
 static void write_run(joust_store_t *st, const char *name, const fixture *fx, int interleave)
 {
     joust_run_spec spec = {"round-robin", "sim", "both", 1, 3, 60000, "", 0, 0, 0, 0, NULL, 0};
     Joust__RunRecord *run;
     CHECK_RC(joust_run_open(st, name, &spec, &run));
+    if (write_unlogged)
+        run->has_outcome_log = run->outcome_log = 0;
     size_t *order = xmalloc(fx->no * sizeof *order), k = 0;
     if (!interleave) {
         for (size_t i = 0; i < fx->no; i++)
@@ -641,6 +647,181 @@ static void test_fit_then_store(joust_store_t *st, const char *dir)
     joust_rec_free(r1);
 }
 
+/* Scores run `name` with the outcomes read `how` (JOUST_OUTCOMES_*) and
+ * returns its score records' bytes (scores_bytes without the marker, which
+ * goes to marker) and writes the files from the fit's table to
+ * dir/<how>.jsonl and .csv. */
+static char *scores_read(joust_store_t *st, const char *dir, const char *name, int how,
+                         size_t *len, unsigned char marker[52])
+{
+    Joust__RunRecord *r = open_run(st, name);
+    joust_score_opts o;
+    joust_score_opts_defaults(&o);
+    o.device = JOUST_DEVICE_CPU;
+    o.outcomes = how;
+    joust_score_summary sum;
+    joust_score_table *t = NULL;
+    CHECK_RC(joust_scores_compute_table(st, r, &o, &sum, &t));
+    joust_score_summary_clear(&sum);
+    char jl[512], csv[512];
+    snprintf(jl, sizeof jl, "%s/how%d.jsonl", dir, how);
+    snprintf(csv, sizeof csv, "%s/how%d.csv", dir, how);
+    if (t)
+        CHECK_RC(joust_scores_export_table(st, r, t, jl, csv));
+    joust_score_table_destroy(&t);
+    joust_rec_free(r);
+    char *b = scores_bytes(st, name, len);
+    *len -= 52;
+    memcpy(marker, b + *len, 52);
+    return b;
+}
+
+/* The run's scores, files and marker read from its outcome log equal those
+ * read by the scan; each marker is current for its own way only. */
+static void check_log_is_scan(joust_store_t *st, const char *dir, const char *name)
+{
+    size_t la = 0, lb = 0;
+    unsigned char ma[52], mb[52];
+    char *a = scores_read(st, dir, name, JOUST_OUTCOMES_SCAN, &la, ma);
+    char *b = scores_read(st, dir, name, JOUST_OUTCOMES_LOG, &lb, mb);
+    CHECK(la > 1000 && la == lb && !memcmp(a, b, la));
+    CHECK(memcmp(ma, mb, 4 + 8) != 0 && !memcmp(ma + 12, mb + 12, 40)); /* only the digest */
+    for (int ext = 0; ext < 2; ext++) {
+        char p1[512], p2[512];
+        snprintf(p1, sizeof p1, "%s/how%d.%s", dir, JOUST_OUTCOMES_SCAN, ext ? "csv" : "jsonl");
+        snprintf(p2, sizeof p2, "%s/how%d.%s", dir, JOUST_OUTCOMES_LOG, ext ? "csv" : "jsonl");
+        size_t l1 = 0, l2 = 0;
+        char *f1 = slurp(p1, &l1), *f2 = slurp(p2, &l2);
+        CHECK(f1 && f2 && l1 > 1000 && l1 == l2 && !memcmp(f1, f2, l1));
+        free(f1);
+        free(f2);
+    }
+    Joust__RunRecord *r = open_run(st, name);
+    joust_score_opts o;
+    joust_score_opts_defaults(&o);
+    int cur = -1;
+    CHECK_RC(joust_scores_current(st, r, &o, &cur)); /* auto: the log, as last written */
+    CHECK(cur == 1);
+    o.outcomes = JOUST_OUTCOMES_SCAN;
+    CHECK_RC(joust_scores_current(st, r, &o, &cur));
+    CHECK(cur == 0);
+    joust_rec_free(r);
+    free(a);
+    free(b);
+}
+
+/* Rewrites outcomes of run `name` as the CLI's paths do: retry-failed
+ * deletes the failed ones, they are judged again (OK now), and one OK
+ * outcome is replaced by another. */
+static void rejudge(joust_store_t *st, const char *name, const fixture *fx)
+{
+    uint64_t dropped = 0;
+    CHECK_RC(joust_coord_retry_failed(st, name, &dropped));
+    CHECK(dropped > 0);
+    Joust__RunRecord *r = open_run(st, name);
+    joust_batch_t *b = joust_batch_new();
+    uint64_t redone = 0;
+    for (uint64_t id = 1; id <= fx->no; id++) {
+        Joust__OutcomeRecord *old = NULL;
+        int rc = joust_rec_outcome_get(st, r->run_id, id, &old);
+        if (rc == JOUST_ENOTFOUND || (old && id % 17 == 0 && old->has_p_first)) {
+            Joust__MatchRecord *m = NULL;
+            CHECK_RC(joust_rec_match_get(st, r->run_id, id, &m));
+            Joust__OutcomeRecord o = JOUST__OUTCOME_RECORD__INIT;
+            o.prompt_id = m ? m->prompt_id : 0;
+            o.first = m ? m->first : 0;
+            o.second = m ? m->second : 0;
+            o.status = JOUST__OUTCOME_STATUS__OK;
+            o.has_p_first = 1;
+            o.p_first = (double)(id % 97) / 96.0;
+            joust_rec_outcome_put(b, r, id, &o, NULL, old);
+            redone++;
+            joust_rec_free(m);
+        }
+        joust_rec_free(old);
+    }
+    CHECK(redone > dropped);
+    joust_rec_run_put(b, r);
+    CHECK_RC(joust_store_write(st, b, 1));
+    joust_batch_destroy(&b);
+    CHECK(r->outcome_log_rewrites > 0);
+    joust_rec_free(r);
+}
+
+/* The outcome log against the scan: fresh runs (committed in prompt order
+ * and interleaved), after retry-failed and re-judging, a run without a
+ * log (an older joust's: the scan is used, --outcomes log refused), a log
+ * entry beyond the run's matches (the scan is used) and log bytes that
+ * do not decode (counted and skipped, no crash). */
+static void test_outcome_log(joust_store_t *st, const char *dir, const fixture *fx)
+{
+    write_run(st, "log1", fx, 0);
+    write_run(st, "log2", fx, 1);
+    check_log_is_scan(st, dir, "log1");
+    check_log_is_scan(st, dir, "log2");
+    rejudge(st, "log2", fx);
+    check_log_is_scan(st, dir, "log2");
+
+    write_unlogged = 1;
+    write_run(st, "old", fx, 1);
+    write_unlogged = 0;
+    Joust__RunRecord *r = open_run(st, "old");
+    CHECK(!joust_rec_run_has_log(r));
+    joust_rec_cursor_t *c = NULL;
+    CHECK_RC(joust_rec_cursor_new(st, JOUST_REC_OUTCOME_LOG, r->run_id, &c));
+    CHECK(c && !joust_rec_cursor_valid(c)); /* nothing was logged */
+    joust_rec_cursor_destroy(&c);
+    joust_score_opts o;
+    joust_score_opts_defaults(&o);
+    o.outcomes = JOUST_OUTCOMES_LOG;
+    joust_score_summary sum;
+    joust_log_set_level(QUIET);
+    CHECK(joust_scores_compute(st, r, &o, &sum) == JOUST_EINVAL);
+    joust_log_set_level(JOUST_LOG_WARN);
+    size_t la = 0, lb = 0;
+    unsigned char ma[52], mb[52];
+    char *a = scores_read(st, dir, "old", JOUST_OUTCOMES_SCAN, &la, ma);
+    char *b = scores_read(st, dir, "old", JOUST_OUTCOMES_AUTO, &lb, mb);
+    CHECK(la == lb && !memcmp(a, b, la) && !memcmp(ma, mb, 52)); /* auto scanned */
+    free(a);
+    free(b);
+    joust_rec_free(r);
+
+    /* An entry beyond the run's matches: the log cannot stand for the
+     * outcomes, and the scan gives the same scores as before. */
+    r = open_run(st, "log1");
+    size_t l0 = 0;
+    char *before = scores_read(st, dir, "log1", JOUST_OUTCOMES_SCAN, &l0, ma);
+    unsigned char key[12], entry[] = {0xfe, 0xff, 0x7f, 0x00}; /* zigzag id 1048575, a delete */
+    joust_put_be32(key, r->run_id);
+    joust_put_be64(key + 4, r->outcome_log_next);
+    CHECK_RC(joust_store_put(st, JOUST_CF_OUTCOME_LOG, key, sizeof key, entry, sizeof entry));
+    joust_log_set_level(QUIET);
+    a = scores_read(st, dir, "log1", JOUST_OUTCOMES_AUTO, &la, mb);
+    joust_log_set_level(JOUST_LOG_WARN);
+    CHECK(la == l0 && !memcmp(a, before, la) && !memcmp(ma, mb, 52));
+    free(a);
+    free(before);
+
+    /* Bytes that do not decode: a record cut short and a record whose
+     * entry is not an outcome. Counted, skipped, scored without them. */
+    static const unsigned char cut[] = {0x02, 0x81}, junk[] = {0x02, 0x05, 0xff, 0xff, 0xff};
+    joust_put_be64(key + 4, r->outcome_log_next);
+    CHECK_RC(joust_store_put(st, JOUST_CF_OUTCOME_LOG, key, sizeof key, cut, sizeof cut));
+    joust_put_be64(key + 4, r->outcome_log_next + 1);
+    CHECK_RC(joust_store_put(st, JOUST_CF_OUTCOME_LOG, key, sizeof key, junk, sizeof junk));
+    joust_score_opts_defaults(&o);
+    o.outcomes = JOUST_OUTCOMES_LOG;
+    joust_log_set_level(QUIET);
+    CHECK_RC(joust_scores_compute(st, r, &o, &sum));
+    joust_log_set_level(JOUST_LOG_WARN);
+    /* match 1's last entry is the unreadable one: it is left out, as an
+     * outcome record that does not unpack is by the scan */
+    CHECK(sum.outcomes_ok + sum.outcomes_failed == fx->no - 1);
+    joust_score_summary_clear(&sum);
+    joust_rec_free(r);
+}
+
 /* A write that fails (the file size limit: EFBIG, a real failed write)
  * keeps the old file byte for byte, leaves no temporary file, and says so. */
 static void test_failed_write(joust_store_t *st, const char *dir)
@@ -762,6 +943,7 @@ int main(void)
     test_failed_write(st, dir);
     test_table_export(st, dir);
     test_fit_then_store(st, dir);
+    test_outcome_log(st, dir, &fx);
     joust_store_destroy(&st);
     const char *joust = getenv("JOUST");
     if (joust && *joust)

@@ -120,6 +120,13 @@ int main(int argc, char **argv)
                scanned.failed);
         bad = 1;
     }
+    /* A run's outcome log is written in the outcomes' batches: after any
+     * crash its replay must equal the outcome family. */
+    uint64_t differ = 0;
+    if (joust_rec_run_has_log(run) && (joust_rec_outlog_verify(st, run, &differ) < 0 || differ)) {
+        printf("outcome log differs from the outcomes at %" PRIu64 " match ids\n", differ);
+        bad = 1;
+    }
     if (!run->complete) {
         printf("run is not marked complete\n");
         bad = 1;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "joust.pb-c.h"
 #include "store.h"
 #include "testfs.h"
 
@@ -42,6 +43,17 @@ static inline int storetest_has(joust_store_t *s, const char *key)
 }
 
 static inline void storetest_end(void) { rm_rf(storetest_dir); }
+
+/* A run record with the required fields (borrowed strings). */
+static inline Joust__RunRecord storetest_run(const char *name)
+{
+    Joust__RunRecord r = JOUST__RUN_RECORD__INIT;
+    r.name = (char *)name;
+    r.strategy = "round-robin";
+    r.judge = "sim";
+    r.order = "both";
+    return r;
+}
 
 /* Makes the folder and creates a store "db" in it; 0, or < 0 (printed). */
 static inline int storetest_open(joust_store_t **st)

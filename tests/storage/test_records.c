@@ -58,21 +58,11 @@ static void collect(const Joust__RunRecord *run, void *arg)
     strcat(names, ",");
 }
 
-static Joust__RunRecord new_run(const char *name)
-{
-    Joust__RunRecord r = JOUST__RUN_RECORD__INIT;
-    r.name = (char *)name;
-    r.strategy = "round-robin";
-    r.judge = "sim";
-    r.order = "both";
-    return r;
-}
-
 static void test_runs(joust_store_t *st)
 {
     Joust__RunRecord *got = (Joust__RunRecord *)1;
     CHECK(joust_rec_run_get(st, "beta", &got) == JOUST_ENOTFOUND && got == NULL);
-    Joust__RunRecord b = new_run("beta"), a = new_run("alpha");
+    Joust__RunRecord b = storetest_run("beta"), a = storetest_run("alpha");
     CHECK_RC(joust_rec_run_create(st, &b));
     CHECK(b.run_id == 3); /* the counter test left next_run_id at 3 */
     CHECK_RC(joust_rec_run_create(st, &a));
@@ -208,7 +198,7 @@ static Joust__OutcomeRecord outcome(Joust__OutcomeStatus status, int has_p)
 static void test_run_records(joust_store_t *st)
 {
     /* Two runs whose keys share everything but the run id. */
-    Joust__RunRecord r3 = new_run("beta"), r4 = new_run("alpha");
+    Joust__RunRecord r3 = storetest_run("beta"), r4 = storetest_run("alpha");
     r3.run_id = 3;
     r4.run_id = 4;
     joust_run_counts zero = {0}, c;
@@ -360,7 +350,7 @@ static void test_run_records(joust_store_t *st)
     joust_rec_free(got);
 
     /* A run written before the counts existed is counted by a scan. */
-    Joust__RunRecord legacy = new_run("legacy");
+    Joust__RunRecord legacy = storetest_run("legacy");
     legacy.run_id = 3; /* shares run 3's outcomes */
     b = joust_batch_new();
     joust_rec_run_put(b, &legacy);
