@@ -57,6 +57,8 @@ typedef struct {
     joust_batch_t *batch;
     joust_u64map_t pending[3]; /* by index kind: the open batch's entries and a cache */
     uint64_t next_image, next_prompt;
+    uint64_t last_group_hash, last_prompt; /* the prompt of the line added last */
+    int last_prompt_set;
     char *dir;                 /* manifest folder, for relative paths */
     const char *path;
     joust_ingest_stats *stats;
@@ -64,7 +66,7 @@ typedef struct {
     FILE *bad;                 /* the bad-lines temp file, or NULL */
     joust_path_roots roots;    /* images must lie inside; none: --allow-any-path */
     joust_buf_t bad_line;
-    uint64_t *filter, filter_mask; /* the keys the indexes hold (Bloom) */
+    uint64_t *filter, filter_mask; /* the keys the indexes hold (Bloom), mask of its words */
     uint64_t store_reads;          /* index reads the filter did not spare */
     index_entry *puts;             /* the open batch's index entries, put at commit */
     size_t n_puts, puts_cap;
@@ -79,11 +81,12 @@ static const joust_rec_index idx_of[3] = {JOUST_INDEX_GROUP, JOUST_INDEX_CONTENT
 /* A Bloom filter of every index key the store holds (loaded with one
  * iterator per index at the start) and every key this ingest adds: a key
  * it does not hold is absent for sure, so the common case — a new id, a
- * new file, a new prompt — needs no store read (a read of an absent key
- * costs a probe of every level-0 file, more as the store grows). Its size
- * is fixed at the start (at most 16 MiB): with more keys than planned it
- * answers "maybe" more often and ingest reads the store more, never
- * wrongly. */
+ * new file, a new prompt — needs neither a look in the maps nor a store
+ * read (a read of an absent key costs a probe of every level-0 file, more
+ * as the store grows). Blocked: a key's three bits lie in one 64-bit word,
+ * so a lookup costs one cache miss, not three. Its size is fixed at the
+ * start (at most 16 MiB): with more keys than planned it answers "maybe"
+ * more often and ingest reads the store more, never wrongly. */
 #define FILTER_MAX_BITS (1ull << 27)
 
 static uint64_t filter_mix(int kind, uint64_t h)
@@ -95,20 +98,24 @@ static uint64_t filter_mix(int kind, uint64_t h)
     return h;
 }
 
+/* The key's word (high bits) and its three bits there (low bits). */
+static uint64_t *filter_word(const ingest *in, int kind, uint64_t h, uint64_t *bits)
+{
+    uint64_t x = filter_mix(kind, h);
+    *bits = 1ull << (x & 63) | 1ull << (x >> 6 & 63) | 1ull << (x >> 12 & 63);
+    return &in->filter[(x >> 24) & in->filter_mask];
+}
+
 static void filter_add(ingest *in, int kind, uint64_t h)
 {
-    uint64_t x = filter_mix(kind, h), step = (x >> 32 | x << 32) | 1;
-    for (int i = 0; i < 3; i++, x += step)
-        in->filter[(x & in->filter_mask) >> 6] |= 1ull << (x & 63);
+    uint64_t bits, *w = filter_word(in, kind, h, &bits);
+    *w |= bits;
 }
 
 static int filter_maybe(const ingest *in, int kind, uint64_t h)
 {
-    uint64_t x = filter_mix(kind, h), step = (x >> 32 | x << 32) | 1;
-    for (int i = 0; i < 3; i++, x += step)
-        if (!(in->filter[(x & in->filter_mask) >> 6] & 1ull << (x & 63)))
-            return 0;
-    return 1;
+    uint64_t bits, *w = filter_word(in, kind, h, &bits);
+    return (*w & bits) == bits;
 }
 
 typedef struct {
@@ -132,7 +139,7 @@ static int filter_init(ingest *in, size_t manifest_bytes)
     while (bits < 16 * keys && bits < FILTER_MAX_BITS)
         bits <<= 1;
     in->filter = xcalloc(bits / 64, sizeof *in->filter);
-    in->filter_mask = bits - 1;
+    in->filter_mask = bits / 64 - 1; /* of the words */
     int rc = 0;
     for (int k = 0; k < 3 && rc == 0; k++) {
         filter_load fl = {in, k};
@@ -141,12 +148,13 @@ static int filter_init(ingest *in, size_t manifest_bytes)
     return rc;
 }
 
+/* The filter first: it holds every key of the maps too. */
 static int index_get(ingest *in, int kind, uint64_t h, uint64_t *out)
 {
-    if (joust_u64map_get(&in->pending[kind], h ? h : 1, out))
-        return 1;
     if (!filter_maybe(in, kind, h))
         return 0;
+    if (joust_u64map_get(&in->pending[kind], h ? h : 1, out))
+        return 1;
     in->store_reads++;
     return joust_rec_index_get(in->st, idx_of[kind], h, out) == 0;
 }
@@ -337,20 +345,81 @@ static int bad_lines_finish(ingest *in, int ok)
 }
 
 /* ---- the parser threads --------------------------------------------------
- * Lines go to the parser threads in chunks; a thread parses each line and
+ * Lines go to the parser threads in chunks; a thread parses each line,
  * resolves, confines and hashes its image (the file system work, which is
- * what parallel threads pay for); the main thread takes the chunks back in
- * order and does everything that depends on earlier lines (ids, prompts,
- * duplicates, the remote check, messages) and the writes. Memory: at most
- * RING chunks of CHUNK_LINES lines are in flight. */
+ * what parallel threads pay for) and hashes its keys; the main thread takes
+ * the chunks back in order and does everything that depends on earlier
+ * lines (ids, prompts, duplicates, the remote check, messages) and the
+ * writes. A parsed line's strings lie in its chunk's arena (no allocation
+ * per line, nothing freed by another thread). Memory: at most RING chunks
+ * of CHUNK_LINES lines are in flight. */
+
+/* A bump allocator of blocks kept for reuse: reset gives every byte back. */
+#define ARENA_BLOCK ((size_t)1 << 20)
+
+typedef struct arena_block {
+    struct arena_block *next;
+    size_t cap, len;
+    char data[];
+} arena_block;
+
+typedef struct {
+    arena_block *head, *cur;
+} arena;
+
+/* n bytes of room at the arena's end (taken with arena_commit). */
+static char *arena_reserve(arena *a, size_t n)
+{
+    if (a->cur && a->cur->cap - a->cur->len >= n)
+        return a->cur->data + a->cur->len;
+    arena_block *b = a->cur ? a->cur->next : a->head;
+    if (!b || b->cap < n) {
+        size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+        arena_block *nb = xmalloc(sizeof *nb + cap);
+        nb->cap = cap;
+        nb->next = b;
+        if (a->cur)
+            a->cur->next = nb;
+        else
+            a->head = nb;
+        b = nb;
+    }
+    b->len = 0;
+    a->cur = b;
+    return b->data;
+}
+
+static void arena_commit(arena *a, size_t n) { a->cur->len += n; }
+
+static char *arena_strdup(arena *a, const char *str)
+{
+    size_t n = strlen(str) + 1;
+    char *d = arena_reserve(a, n);
+    memcpy(d, str, n);
+    arena_commit(a, n);
+    return d;
+}
+
+static void arena_reset(arena *a) { a->cur = NULL; }
+
+static void arena_free(arena *a)
+{
+    for (arena_block *b = a->head, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    a->head = a->cur = NULL;
+}
 
 typedef struct {
     uint64_t lineno;
     int bad;      /* skipped: why is the reason */
     int remote;   /* a remote reference: check_remote is asked in order */
-    int missing;  /* a local file that is missing or unreadable: why says so */
+    int missing;  /* a local file that is missing or unreadable: why says so, or NULL
+                   * for a file in a folder that does not exist ("<uri>: ENOENT") */
     int hashed;
     uint64_t hash;
+    uint64_t group_hash, id_hash; /* the prompt's index key; the id's (0 without one) */
     manifest_item item;
     char *uri;    /* the reference stored */
     char *remote_path; /* a remote shard member's shard (else uri) for check_remote */
@@ -371,6 +440,7 @@ typedef struct {
     parsed_line *out;
     size_t n;
     int state;
+    arena strings; /* of the parsed lines */
 } chunk;
 
 typedef struct {
@@ -390,6 +460,43 @@ static char *image_why(const manifest_item *it, const char *why)
     return b.data;
 }
 
+static char *image_why_in(arena *a, const manifest_item *it, const char *why)
+{
+    char *w = image_why(it, why), *d = arena_strdup(a, w);
+    free(w);
+    return d;
+}
+
+/* The canonical forms of folders seen (common/confine.h), DIR_CACHE of
+ * them per thread, a folder's slot picked by its hash: a manifest that
+ * cycles through many folders still finds each one's verdict (one realpath
+ * per folder, not per change of folder). */
+#define DIR_CACHE 256
+
+typedef struct {
+    joust_confine_cache slot[DIR_CACHE];
+} dir_cache;
+
+static void dir_cache_free(dir_cache *d)
+{
+    for (size_t i = 0; i < DIR_CACHE; i++)
+        joust_confine_cache_free(&d->slot[i]);
+}
+
+/* The cache for path's folder; *missing: the folder is one the cache knows
+ * does not exist (inside the roots), so the file is missing and confining
+ * it would only say so (joust_path_confine_cached's verdict for it). */
+static joust_confine_cache *dir_cache_for(dir_cache *d, const char *path, int *missing)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) : 0;
+    joust_confine_cache *c = &d->slot[joust_hash64(path, dlen) % DIR_CACHE];
+    *missing = slash && slash != path && slash[1] && strcmp(slash + 1, ".") &&
+               strcmp(slash + 1, "..") && c->dir && c->missing_rc == JOUST_ENOTFOUND &&
+               !c->real && !strncmp(c->dir, path, dlen) && c->dir[dlen] == '\0';
+    return c;
+}
+
 /* The image reference as the worker will read it (common/uri.h, the
  * parser the worker's image stage uses): a local path, relative ones joined
  * to the manifest's folder. A remote reference is kept as given (checked
@@ -398,7 +505,7 @@ static char *image_why(const manifest_item *it, const char *why)
  * directory or a socket is a bad line at once (never opened for reading,
  * never read); a file that does not exist (yet) or that the coordinator
  * may not read is kept with a warning, because the workers may see it. */
-static void resolve_image(const ingest *in, joust_confine_cache *cache, parsed_line *pl)
+static void resolve_image(const ingest *in, dir_cache *dirs, arena *a, parsed_line *pl)
 {
     const manifest_item *it = &pl->item;
     joust_uri ref;
@@ -406,28 +513,38 @@ static void resolve_image(const ingest *in, joust_confine_cache *cache, parsed_l
     int rc = joust_uri_parse(it->image, in->dir, &ref, why, sizeof why);
     if (rc) {
         pl->bad = 1;
-        pl->why = image_why(it, why);
+        pl->why = image_why_in(a, it, why);
         return;
     }
     if (joust_uri_is_remote(&ref)) {
         pl->remote = 1;
         if (ref.scheme == JOUST_URI_TAR) { /* a member of a remote shard, kept whole */
-            pl->uri = joust_uri_format_member(&ref);
-            pl->remote_path = ref.path; /* the shard is what check_remote asks about */
-            ref.path = NULL;
-            joust_uri_clear(&ref);
+            char *m = joust_uri_format_member(&ref);
+            pl->uri = arena_strdup(a, m);
+            free(m);
+            /* the shard is what check_remote asks about */
+            pl->remote_path = arena_strdup(a, ref.path);
         } else {
-            pl->uri = ref.path;
+            pl->uri = arena_strdup(a, ref.path);
         }
+        joust_uri_clear(&ref);
         return;
     }
     /* Confined before anything is opened: a file outside is never hashed
      * (its content could otherwise be probed by the duplicate warning). */
     char *real = NULL;
+    int known_missing = 0;
+    joust_confine_cache *cache = dir_cache_for(dirs, ref.path, &known_missing);
+    if (known_missing && ref.scheme != JOUST_URI_TAR) { /* the reason is made if it is shown */
+        pl->missing = 1;
+        pl->uri = arena_strdup(a, ref.path);
+        joust_uri_clear(&ref);
+        return;
+    }
     rc = joust_path_confine_cached(&in->roots, cache, ref.path, &real, why, sizeof why);
     if (rc && rc != JOUST_ENOTFOUND) {
         pl->bad = 1;
-        pl->why = image_why(it, why);
+        pl->why = image_why_in(a, it, why);
         joust_uri_clear(&ref);
         return;
     }
@@ -448,49 +565,60 @@ static void resolve_image(const ingest *in, joust_confine_cache *cache, parsed_l
     free(real);
     if (rc == JOUST_ENOTFOUND || rc == JOUST_EDENIED) {
         pl->missing = 1;
-        pl->why = xstrdup(why);
+        pl->why = arena_strdup(a, why);
     } else if (rc) {
         pl->bad = 1;
-        pl->why = image_why(it, why);
+        pl->why = image_why_in(a, it, why);
         joust_uri_clear(&ref);
         return;
     } else {
         pl->hashed = !(ref.scheme == JOUST_URI_TAR && ref.compressed);
     }
     if (ref.scheme == JOUST_URI_TAR) { /* stored as the full reference, shard path resolved */
-        pl->uri = joust_uri_format_member(&ref);
-        joust_uri_clear(&ref);
-        return;
+        char *m = joust_uri_format_member(&ref);
+        pl->uri = arena_strdup(a, m);
+        free(m);
+    } else {
+        pl->uri = arena_strdup(a, ref.path);
     }
-    pl->uri = ref.path;
+    joust_uri_clear(&ref);
 }
 
-static void parse_chunk(const ingest *in, joust_confine_cache *cache, chunk *c)
+static void parse_chunk(const ingest *in, dir_cache *dirs, chunk *c)
 {
     char why[512];
+    arena *a = &c->strings;
+    arena_reset(a);
     for (size_t i = 0; i < c->n; i++) {
         parsed_line *pl = &c->out[i];
         memset(pl, 0, sizeof *pl);
         pl->lineno = c->lines[i].no;
-        size_t len = c->lines[i].len;
+        size_t len = c->lines[i].len, used;
         if (len > MANIFEST_MAX_LINE) { /* not kept: reported by its length */
             pl->bad = 1;
             snprintf(why, sizeof why, "line longer than %d bytes", MANIFEST_MAX_LINE);
-            pl->why = xstrdup(why);
-        } else if (manifest_parse_line(c->text + c->lines[i].off, len, &pl->item, why,
-                                       sizeof why) < 0) {
-            pl->bad = 1;
-            pl->why = xstrdup(why);
-        } else {
-            resolve_image(in, cache, pl);
+            pl->why = arena_strdup(a, why);
+            continue;
         }
+        char *buf = arena_reserve(a, MANIFEST_BUF_BYTES(len));
+        if (manifest_parse_line_buf(c->text + c->lines[i].off, len, buf, &used, &pl->item, why,
+                                    sizeof why) < 0) {
+            pl->bad = 1;
+            pl->why = arena_strdup(a, why);
+            continue;
+        }
+        arena_commit(a, used);
+        const manifest_item *it = &pl->item;
+        pl->group_hash = joust_hash64(it->group_key, strlen(it->group_key));
+        pl->id_hash = it->id ? joust_hash64(it->id, strlen(it->id)) : 0;
+        resolve_image(in, dirs, a, pl);
     }
 }
 
 static void *parser_main(void *arg)
 {
     parse_pool *pp = arg;
-    joust_confine_cache cache = {0};
+    dir_cache *dirs = xcalloc(1, sizeof *dirs);
     pthread_mutex_lock(&pp->mu);
     for (;;) {
         while (!pp->stop && pp->parse_next == pp->fill_next)
@@ -500,24 +628,22 @@ static void *parser_main(void *arg)
         chunk *c = &pp->ring[pp->parse_next++ % pp->nring];
         c->state = CHUNK_PARSING;
         pthread_mutex_unlock(&pp->mu);
-        parse_chunk(pp->in, &cache, c);
+        parse_chunk(pp->in, dirs, c);
         pthread_mutex_lock(&pp->mu);
         c->state = CHUNK_PARSED;
         pthread_cond_broadcast(&pp->cv);
     }
     pthread_mutex_unlock(&pp->mu);
-    joust_confine_cache_free(&cache);
+    dir_cache_free(dirs);
+    free(dirs);
     return NULL;
 }
 
+/* The rest lies in the chunk's arena (reset when it is parsed again). */
 static void chunk_release(chunk *c)
 {
-    for (size_t i = 0; i < c->n && c->state == CHUNK_PARSED; i++) {
-        manifest_item_clear(&c->out[i].item);
-        free(c->out[i].uri);
-        free(c->out[i].remote_path);
-        free(c->out[i].why);
-    }
+    for (size_t i = 0; i < c->n && c->state == CHUNK_PARSED; i++)
+        manifest_item_clear(&c->out[i].item); /* lines read by cJSON */
     c->n = c->len = 0;
     c->state = CHUNK_EMPTY;
 }
@@ -538,12 +664,17 @@ static int chunk_add(chunk *c, const char *line, size_t n, uint64_t no)
     return c->n == CHUNK_LINES || c->len >= CHUNK_BYTES;
 }
 
-static uint64_t prompt_for(ingest *in, const manifest_item *it)
+static uint64_t prompt_for(ingest *in, const parsed_line *pl)
 {
-    uint64_t h = joust_hash64(it->group_key, strlen(it->group_key)), id;
+    const manifest_item *it = &pl->item;
+    uint64_t h = pl->group_hash, id;
+    if (in->last_prompt_set && h == in->last_group_hash) /* the line before's prompt */
+        return in->last_prompt;
+    in->last_prompt_set = 1;
+    in->last_group_hash = h;
     if (index_get(in, IDX_PROMPT_KEY, h, &id))
-        return id;
-    id = in->next_prompt++;
+        return in->last_prompt = id;
+    in->last_prompt = id = in->next_prompt++;
     index_put(in, IDX_PROMPT_KEY, h, id);
     Joust__PromptRecord p = JOUST__PROMPT_RECORD__INIT;
     p.prompt_id = id;
@@ -552,6 +683,62 @@ static uint64_t prompt_for(ingest *in, const manifest_item *it)
     joust_rec_prompt_put(in->batch, &p);
     in->stats->prompts++;
     return id;
+}
+
+/* An ImageRecord's protobuf encoding (proto/joust.proto), as protobuf-c
+ * packs it: fields in number order, optional ones when set (strings when
+ * not NULL), without protobuf-c's two strlen passes over every string.
+ * test_ingest_same checks every record ingest writes against protobuf-c. */
+static unsigned char *pb_varint(unsigned char *o, uint64_t v)
+{
+    while (v >= 0x80) {
+        *o++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *o++ = (unsigned char)v;
+    return o;
+}
+
+static unsigned char *pb_string(unsigned char *o, unsigned tag, const char *str, size_t n)
+{
+    *o++ = (unsigned char)tag;
+    o = pb_varint(o, n);
+    memcpy(o, str, n);
+    return o + n;
+}
+
+/* Bytes image_pack may write for strings of these lengths. */
+#define IMAGE_PACK_MAX(strings) ((strings) + 8 * 11 + 9)
+
+static size_t image_pack(unsigned char *out, const Joust__ImageRecord *r, size_t ulen, size_t mlen,
+                         size_t clen, size_t jlen)
+{
+    unsigned char *o = out;
+    *o++ = 0x08;
+    o = pb_varint(o, r->image_id);
+    *o++ = 0x10;
+    o = pb_varint(o, r->prompt_id);
+    o = pb_string(o, 0x1a, r->uri, ulen);
+    if (r->model)
+        o = pb_string(o, 0x22, r->model, mlen);
+    if (r->caller_id)
+        o = pb_string(o, 0x2a, r->caller_id, clen);
+    if (r->has_content_hash) {
+        *o++ = 0x30;
+        o = pb_varint(o, r->content_hash);
+    }
+    if (r->has_latent) {
+        *o++ = 0x39;
+        memcpy(o, &r->latent, 8); /* little-endian, as the wire format */
+        o += 8;
+    }
+    if (r->meta_json)
+        o = pb_string(o, 0x42, r->meta_json, jlen);
+    if (r->has_line) {
+        *o++ = 0x48;
+        o = pb_varint(o, r->line);
+    }
+    return (size_t)(o - out);
 }
 
 /* "#<id>" (MANIFEST_GENERATED_ID_FMT) without printf. */
@@ -594,10 +781,15 @@ static void add_line(ingest *in, parsed_line *pl)
             log_warn("%s:%llu: image %s (not checked; workers will try)", in->path,
                      (unsigned long long)line, why);
     }
-    if (pl->missing && ++in->stats->missing <= MAX_REPORTED)
+    if (pl->missing && ++in->stats->missing <= MAX_REPORTED) {
+        if (pl->why)
+            snprintf(why, sizeof why, "%s", pl->why);
+        else /* what joust_path_confine_cached says in a folder that does not exist */
+            snprintf(why, sizeof why, "%s: %s", pl->uri, strerror(ENOENT));
         log_warn("%s:%llu: image %s (judges that read it will fail its matches)", in->path,
-                 (unsigned long long)line, pl->why);
-    uint64_t id_hash = it->id ? joust_hash64(it->id, strlen(it->id)) : 0, other;
+                 (unsigned long long)line, why);
+    }
+    uint64_t id_hash = pl->id_hash, other;
     int caller_id = it->id != NULL;
     if (it->id && index_get(in, IDX_CALLER_ID, id_hash, &other)) {
         char dup[MANIFEST_MAX_NAME + 96];
@@ -614,7 +806,7 @@ static void add_line(ingest *in, parsed_line *pl)
     }
     Joust__ImageRecord r = JOUST__IMAGE_RECORD__INIT;
     r.image_id = in->next_image++;
-    r.prompt_id = prompt_for(in, it);
+    r.prompt_id = prompt_for(in, pl);
     r.uri = pl->uri;
     r.model = it->model;
     /* Without a caller id the image is "#<image id>": manifest.h refuses
@@ -640,7 +832,14 @@ static void add_line(ingest *in, parsed_line *pl)
     }
     if (caller_id)
         index_put(in, IDX_CALLER_ID, id_hash, r.image_id);
-    joust_rec_image_put(in->batch, &r);
+    size_t ulen = strlen(r.uri), mlen = r.model ? strlen(r.model) : 0,
+           clen = strlen(r.caller_id), jlen = r.meta_json ? strlen(r.meta_json) : 0;
+    size_t max = IMAGE_PACK_MAX(ulen + mlen + clen + jlen);
+    unsigned char stackbuf[2048], *rec = max <= sizeof stackbuf ? stackbuf : xmalloc(max);
+    joust_rec_image_put_packed(in->batch, r.image_id, rec,
+                               image_pack(rec, &r, ulen, mlen, clen, jlen));
+    if (rec != stackbuf)
+        free(rec);
     joust_rec_prompt_add_image(in->batch, r.prompt_id, r.image_id);
     in->stats->images++;
 }
@@ -665,7 +864,7 @@ static int ingest_lines(ingest *in, FILE *f, size_t size)
     pthread_mutex_init(&pp.mu, NULL);
     pthread_cond_init(&pp.cv, NULL);
     pthread_t th[MAX_PARSERS];
-    joust_confine_cache cache = {0}; /* the main thread's, when no thread starts */
+    dir_cache *dirs = NULL; /* the main thread's, when no thread starts */
     for (unsigned i = 0; i < nthreads; i++)
         if (pthread_create(&th[i], NULL, parser_main, &pp) != 0) {
             log_warn("ingest: cannot start a parser thread: %s", strerror(errno));
@@ -715,7 +914,9 @@ static int ingest_lines(ingest *in, FILE *f, size_t size)
             break; /* every line read is added */
         chunk *c = &pp.ring[write_next % pp.nring];
         if (nthreads == 0) {
-            parse_chunk(in, &cache, c);
+            if (!dirs)
+                dirs = xcalloc(1, sizeof *dirs);
+            parse_chunk(in, dirs, c);
             c->state = CHUNK_PARSED;
         }
         pthread_mutex_lock(&pp.mu);
@@ -744,9 +945,13 @@ static int ingest_lines(ingest *in, FILE *f, size_t size)
         free(pp.ring[i].text);
         free(pp.ring[i].lines);
         free(pp.ring[i].out);
+        arena_free(&pp.ring[i].strings);
     }
     free(pp.ring);
-    joust_confine_cache_free(&cache);
+    if (dirs) {
+        dir_cache_free(dirs);
+        free(dirs);
+    }
     pthread_mutex_destroy(&pp.mu);
     pthread_cond_destroy(&pp.cv);
     if (rc == 0 && ferror(f))

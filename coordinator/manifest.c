@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,16 @@ int utf8_valid(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str, *end = s + len;
     while (s < end) {
+        /* ASCII eight bytes at a time (most lines are ASCII throughout) */
+        while (end - s >= 8) {
+            uint64_t w;
+            memcpy(&w, s, 8);
+            if (w & 0x8080808080808080ull)
+                break;
+            s += 8;
+        }
+        if (s >= end)
+            break;
         unsigned c = *s++;
         int extra = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
         if (extra < 0 || end - s < extra)
@@ -216,6 +227,10 @@ static int hexval(int c)
          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
+/* The bytes that end a run of plain string bytes: the quote, the
+ * backslash and the control characters. */
+static int str_stop(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+
 /* A string at f->p (after its opening quote): decoded into the block when
  * dec is set (NUL-terminated there, *out its start, *n its length), else
  * only checked. *esc says whether it had an escape. */
@@ -224,6 +239,19 @@ static int fast_string(fast_in *f, int dec, char **out, size_t *n, int *esc)
     char *o = f->out;
     *esc = 0;
     while (f->p < f->end) {
+        /* a run of plain bytes, copied at once */
+        const char *run = f->p;
+        while (run < f->end && !str_stop((unsigned char)*run))
+            run++;
+        if (run != f->p) {
+            if (dec) {
+                memcpy(o, f->p, (size_t)(run - f->p));
+                o += run - f->p;
+            }
+            f->p = run;
+            if (run >= f->end)
+                break;
+        }
         unsigned char c = (unsigned char)*f->p++;
         if (c == '"') {
             if (dec) {
@@ -290,37 +318,80 @@ static int fast_string(fast_in *f, int dec, char **out, size_t *n, int *esc)
     return FAST_NO;
 }
 
-/* A JSON number (strict grammar) at f->p; *v its value. */
+/* Powers of ten that a double holds exactly. */
+static const double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* A JSON number (strict grammar) at f->p; *v its value when v is set
+ * (metadata is only checked: it is copied as written). The value is
+ * strtod's (what cJSON gives): computed directly when the digits make an
+ * integer m <= 2^53 and the power of ten e is within +-22, since m and 10^e
+ * are then exact doubles and one multiplication or division rounds
+ * correctly (Clinger's fast path); by strtod otherwise. */
 static int fast_number(fast_in *f, double *v)
 {
     const char *s = f->p, *p = s;
+    uint64_t m = 0;
+    int digits = 0, scale = 0; /* significant digits in m; value = m * 10^-scale */
     if (p < f->end && *p == '-')
         p++;
     if (p >= f->end || *p < '0' || *p > '9')
         return FAST_NO;
-    if (*p == '0')
+    if (*p == '0') {
         p++;
-    else
-        while (p < f->end && *p >= '0' && *p <= '9')
-            p++;
+    } else {
+        for (; p < f->end && *p >= '0' && *p <= '9'; p++)
+            if (digits < 19)
+                m = m * 10 + (uint64_t)(*p - '0'), digits++;
+            else
+                digits = 99; /* more digits than m holds: strtod */
+    }
     if (p < f->end && *p == '.') {
         if (++p >= f->end || *p < '0' || *p > '9')
             return FAST_NO;
-        while (p < f->end && *p >= '0' && *p <= '9')
-            p++;
+        for (; p < f->end && *p >= '0' && *p <= '9'; p++) {
+            if (m == 0 && *p == '0') { /* a leading zero: only the scale */
+                scale++;
+                continue;
+            }
+            if (digits < 19)
+                m = m * 10 + (uint64_t)(*p - '0'), digits++, scale++;
+            else
+                digits = 99;
+        }
     }
+    int exp = 0, big_exp = 0;
     if (p < f->end && (*p == 'e' || *p == 'E')) {
         p++;
+        int neg = 0;
         if (p < f->end && (*p == '+' || *p == '-'))
-            p++;
+            neg = *p++ == '-';
         if (p >= f->end || *p < '0' || *p > '9')
             return FAST_NO;
-        while (p < f->end && *p >= '0' && *p <= '9')
-            p++;
+        for (; p < f->end && *p >= '0' && *p <= '9'; p++)
+            if (exp < 10000)
+                exp = exp * 10 + (*p - '0');
+            else
+                big_exp = 1;
+        if (neg)
+            exp = -exp;
     }
     char buf[64];
     if (p - s >= (ptrdiff_t)sizeof buf)
-        return FAST_NO;
+        return FAST_NO; /* cJSON's path reads it (and writes metadata as cJSON prints it) */
+    if (!v) {
+        f->p = p;
+        return 0;
+    }
+    int e10 = exp - scale;
+    if (digits <= 19 && !big_exp && m <= (1ull << 53) && e10 >= -22 && e10 <= 22) {
+        double x = (double)m;
+        x = m == 0 ? 0.0 : e10 < 0 ? x / exact_pow10[-e10] : x * exact_pow10[e10];
+        *v = *s == '-' ? -x : x;
+        f->p = p;
+        return 0;
+    }
     memcpy(buf, s, (size_t)(p - s));
     buf[p - s] = '\0';
     *v = strtod(buf, NULL);
@@ -381,14 +452,15 @@ static int fast_text(fast_in *f, int allow_int, size_t max, char **out)
     return 0;
 }
 
-static int fast_parse(const char *line, size_t len, manifest_item *item)
+/* Into block (MANIFEST_BUF_BYTES(len) bytes); *used: the bytes taken. */
+static int fast_parse(const char *line, size_t len, manifest_item *item, char *block, size_t *used)
 {
-    /* Three regions: decoded strings (<= len, plus <= 32 per integer id and
-     * 1 for a missing prompt), the metadata object (<= len + 2), the group
-     * key (<= len + 6). */
-    char *block = xmalloc(3 * len + 256);
+    /* Two regions while parsing: decoded strings (<= len, plus <= 32 per
+     * integer id and 1 for a missing prompt) and the metadata object
+     * (<= len + 2); then the metadata is moved down after the strings and
+     * the group key (<= len + 6) follows it. */
     fast_in f = {line, line + len, block};
-    char *meta = NULL, *mo = block + len + 128, *gk = block + 2 * len + 192;
+    char *meta = NULL, *mo = block + len + 128;
     char **known[K_NONE] = {&item->image, &item->prompt, &item->prompt_id, &item->model, &item->id};
     static const size_t max[K_NONE] = {MANIFEST_MAX_URI, MANIFEST_MAX_PROMPT, MANIFEST_MAX_NAME,
                                        MANIFEST_MAX_NAME, MANIFEST_MAX_NAME};
@@ -435,12 +507,11 @@ static int fast_parse(const char *line, size_t len, manifest_item *item)
             }
         } else {
             /* metadata: the member copied as written */
-            double v;
             int rc = *f.p == '"' ? (f.p++, fast_string(&f, 0, &k, &kn, &esc))
                    : *f.p == 't' ? fast_literal(&f, "true")
                    : *f.p == 'f' ? fast_literal(&f, "false")
                    : *f.p == 'n' ? fast_literal(&f, "null")
-                                 : fast_number(&f, &v);
+                                 : fast_number(&f, NULL);
             if (rc)
                 goto no;
             if (!meta) {
@@ -478,17 +549,23 @@ static int fast_parse(const char *line, size_t len, manifest_item *item)
         item->prompt = f.out;
         *f.out++ = '\0';
     }
+    char *w = f.out;
+    if (meta) {
+        size_t ml = (size_t)(mo - meta) + 1;
+        memmove(w, meta, ml);
+        meta = w;
+        w += ml;
+    }
     item->meta_json = meta;
-    item->group_key = gk;
+    item->group_key = w;
     const char *kind = item->prompt_id ? "id:" : "text:";
     const char *key = item->prompt_id ? item->prompt_id : item->prompt;
     size_t kl = strlen(kind), vl = strlen(key);
-    memcpy(gk, kind, kl);
-    memcpy(gk + kl, key, vl + 1);
-    item->block = block;
+    memcpy(w, kind, kl);
+    memcpy(w + kl, key, vl + 1);
+    *used = (size_t)(w + kl + vl + 1 - block);
     return 0;
 no:
-    free(block);
     memset(item, 0, sizeof *item);
     return FAST_NO;
 }
@@ -512,8 +589,27 @@ int manifest_parse_line(const char *line, size_t len, manifest_item *item, char 
 {
     if (line_precheck(line, len, item, err, errlen) < 0)
         return JOUST_EINVAL;
-    if (fast_parse(line, len, item) == 0)
+    char *block = xmalloc(MANIFEST_BUF_BYTES(len));
+    size_t used;
+    if (fast_parse(line, len, item, block, &used) == 0) {
+        item->block = block;
         return 0;
+    }
+    free(block);
+    return manifest_parse_line_cjson(line, len, item, err, errlen);
+}
+
+int manifest_parse_line_buf(const char *line, size_t len, char *buf, size_t *used,
+                            manifest_item *item, char *err, size_t errlen)
+{
+    *used = 0;
+    if (line_precheck(line, len, item, err, errlen) < 0)
+        return JOUST_EINVAL;
+    if (fast_parse(line, len, item, buf, used) == 0) {
+        item->borrowed = 1;
+        return 0;
+    }
+    *used = 0;
     return manifest_parse_line_cjson(line, len, item, err, errlen);
 }
 
@@ -590,7 +686,7 @@ out:
 
 void manifest_item_clear(manifest_item *item)
 {
-    if (item->block) { /* the fast path: every string lies in the block */
+    if (item->block || item->borrowed) { /* the fast path: every string lies in one block */
         free(item->block);
         memset(item, 0, sizeof *item);
         return;

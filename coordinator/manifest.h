@@ -32,12 +32,23 @@ typedef struct {
     char *meta_json;  /* other fields as a JSON object; NULL when none */
     char *group_key;  /* "id:<prompt_id>" or "text:<prompt>" */
     char *block;      /* when set, every string above lies in it (one allocation) */
+    int borrowed;     /* every string above lies in the caller's buffer (manifest_parse_line_buf) */
 } manifest_item;
 
 /* Returns 0 and fills item (free with manifest_item_clear), or JOUST_EINVAL
  * with a reason in err. */
 int manifest_parse_line(const char *line, size_t len, manifest_item *item, char *err, size_t errlen);
 void manifest_item_clear(manifest_item *item);
+/* Bytes of buf manifest_parse_line_buf needs for a line of len bytes. */
+#define MANIFEST_BUF_BYTES(len) (3 * (size_t)(len) + 256)
+/* manifest_parse_line, writing the strings of a line of the common shape
+ * (see manifest_parse_line_cjson) into buf (MANIFEST_BUF_BYTES(len) bytes)
+ * instead of a block of their own: no allocation. *used says how many bytes
+ * of buf they took (usually a little over len; 0 when the line went through
+ * cJSON, whose strings are allocated as manifest_parse_line's). The item is
+ * valid while buf is; manifest_item_clear frees only what was allocated. */
+int manifest_parse_line_buf(const char *line, size_t len, char *buf, size_t *used,
+                            manifest_item *item, char *err, size_t errlen);
 /* The same parse through cJSON alone. manifest_parse_line reads the common
  * shape (a flat object of strings, numbers, booleans and nulls) in one pass
  * of its own and hands every other line to this one, so the two accept the

@@ -520,6 +520,13 @@ void joust_rec_image_put(joust_batch_t *b, const Joust__ImageRecord *img)
     record_put(b, JOUST_CF_IMAGES, key, 8, &img->base);
 }
 
+void joust_rec_image_put_packed(joust_batch_t *b, uint64_t image_id, const void *rec, size_t len)
+{
+    unsigned char key[8];
+    joust_put_be64(key, image_id);
+    joust_batch_put(b, JOUST_CF_IMAGES, key, 8, rec, len);
+}
+
 /* ---- a run's records ---- */
 
 void joust_rec_match_put(joust_batch_t *b, uint32_t run_id, uint64_t match_id,

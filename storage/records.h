@@ -139,6 +139,10 @@ int joust_rec_prompt_walk(joust_store_t *st, uint64_t from, uint64_t until, jous
 /* ---- images ---- */
 int joust_rec_image_get(joust_store_t *st, uint64_t image_id, Joust__ImageRecord **out);
 void joust_rec_image_put(joust_batch_t *b, const Joust__ImageRecord *img);
+/* The same with the record already packed (an ImageRecord's protobuf
+ * bytes, as ingest encodes them without protobuf-c; test_ingest_same checks
+ * they are protobuf-c's). */
+void joust_rec_image_put_packed(joust_batch_t *b, uint64_t image_id, const void *rec, size_t len);
 
 /* ---- a run's matches, outcomes (with rationales) and scores ----
  * Matches are stored one record per planning step (docs/storage.md "Match

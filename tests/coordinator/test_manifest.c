@@ -452,6 +452,23 @@ static void test_fast_path_equals_cjson(void)
         memcpy(line, lines[i], len);
         int ra = manifest_parse_line(line, len, &a, ea, sizeof ea);
         int rb = manifest_parse_line_cjson(line, len, &b, eb, sizeof eb);
+        /* into a caller's buffer: the same item as manifest_parse_line's */
+        manifest_item c;
+        char ec[256] = "", *buf = malloc(MANIFEST_BUF_BYTES(len));
+        size_t used;
+        int rc = manifest_parse_line_buf(line, len, buf, &used, &c, ec, sizeof ec);
+        CHECK(rc == ra && !strcmp(ec, ea) && used <= MANIFEST_BUF_BYTES(len));
+        if (rc == 0 && ra == 0) {
+            CHECK(same_str(a.image, c.image) && same_str(a.prompt, c.prompt) &&
+                  same_str(a.prompt_id, c.prompt_id) && same_str(a.model, c.model) &&
+                  same_str(a.id, c.id) && same_str(a.group_key, c.group_key) &&
+                  same_str(a.meta_json, c.meta_json) && a.has_latent == c.has_latent &&
+                  a.latent == c.latent);
+            CHECK(c.block == NULL && c.borrowed == (used > 0));
+        }
+        if (rc == 0)
+            manifest_item_clear(&c);
+        free(buf);
         free(line);
         int same = ra == rb && (ra != 0 || (same_str(a.image, b.image) &&
                                             same_str(a.prompt, b.prompt) &&
@@ -480,6 +497,58 @@ static void test_fast_path_equals_cjson(void)
     }
 }
 
+/* Numbers: the fast path computes simple ones itself (manifest.c
+ * fast_number) and must give exactly strtod's double, as cJSON's path
+ * does, for numbers of every shape: integers, fractions with leading and
+ * trailing zeros, exponents, 15 to 25 significant digits, values near the
+ * limits of the fast computation. */
+static void test_numbers_exact(void)
+{
+    unsigned long long st = 12345;
+    int bad = 0, fast = 0;
+    for (int i = 0; i < 200000; i++) {
+        char num[96], line[192];
+        int n = 0;
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned long long r = st >> 11;
+        if (r & 1)
+            num[n++] = '-';
+        int ndig = 1 + (int)((r >> 1) % 25), point = (int)((r >> 6) % (unsigned)(ndig + 1));
+        for (int d = 0; d < ndig; d++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            int digit = (int)((st >> 33) % 10);
+            if (d == 0 && digit == 0 && point != 1)
+                digit = 1 + (int)((st >> 40) % 9); /* no leading zero before the point */
+            if (d == point && d > 0)
+                num[n++] = '.';
+            num[n++] = (char)('0' + digit);
+        }
+        if ((r >> 12) % 3 == 0)
+            n += snprintf(num + n, sizeof num - (size_t)n, "e%s%d", (r >> 14) & 1 ? "-" : "",
+                          (int)((r >> 15) % 40));
+        num[n] = '\0';
+        snprintf(line, sizeof line, "{\"image\":\"a.jpg\",\"prompt\":\"p\",\"latent\":%s}", num);
+        manifest_item a, b;
+        char ea[256], eb[256];
+        int ra = manifest_parse_line(line, strlen(line), &a, ea, sizeof ea);
+        int rb = manifest_parse_line_cjson(line, strlen(line), &b, eb, sizeof eb);
+        double want = strtod(num, NULL);
+        if (ra != rb || (ra == 0 && (memcmp(&a.latent, &want, sizeof want) ||
+                                     memcmp(&b.latent, &want, sizeof want)))) {
+            if (bad++ < 5)
+                fprintf(stderr, "number %s: fast %.17g (rc %d), cJSON %.17g (rc %d), strtod %.17g\n",
+                        num, ra == 0 ? a.latent : 0, ra, rb == 0 ? b.latent : 0, rb, want);
+        }
+        fast += ra == 0 && a.block != NULL;
+        if (ra == 0)
+            manifest_item_clear(&a);
+        if (rb == 0)
+            manifest_item_clear(&b);
+    }
+    CHECK(bad == 0);
+    CHECK(fast > 100000); /* most went through the fast path */
+}
+
 int main(void)
 {
     test_valid_all_fields();
@@ -493,5 +562,6 @@ int main(void)
     test_whitespace();
     test_ids();
     test_fast_path_equals_cjson();
+    test_numbers_exact();
     return test_report();
 }
