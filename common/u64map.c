@@ -80,6 +80,15 @@ int joust_u64map_get(const joust_u64map_t *m, uint64_t key, uint64_t *val)
     return 1;
 }
 
+void joust_u64map_prefetch(const joust_u64map_t *m, uint64_t key)
+{
+    if (!m->cap)
+        return;
+    size_t i = slot_of(key, m->cap);
+    __builtin_prefetch(&m->keys[i], 1);
+    __builtin_prefetch(&m->vals[i], 1);
+}
+
 int joust_u64map_del(joust_u64map_t *m, uint64_t key)
 {
     size_t i = find(m, key);

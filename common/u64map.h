@@ -17,6 +17,9 @@ void joust_u64map_free(joust_u64map_t *m);
 void joust_u64map_put(joust_u64map_t *m, uint64_t key, uint64_t val);
 /* Returns 1 and sets *val when present, else 0. val may be NULL. */
 int joust_u64map_get(const joust_u64map_t *m, uint64_t key, uint64_t *val);
+/* Asks the CPU to bring key's slot into the cache (a later put or get of
+ * it then waits less); changes nothing. */
+void joust_u64map_prefetch(const joust_u64map_t *m, uint64_t key);
 /* Returns 1 when a key was removed. */
 int joust_u64map_del(joust_u64map_t *m, uint64_t key);
 void joust_u64map_clear(joust_u64map_t *m);

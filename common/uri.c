@@ -244,10 +244,12 @@ int joust_uri_parse(const char *ref, const char *base_dir, joust_uri *out, char 
                           "unsupported URI scheme \"%.*s\" (local paths, file://, http(s):// and "
                           "s3:// are recognised)", (int)(sl > 32 ? 32 : sl), ref);
     }
-    if (ref[0] != '/' && base_dir && *base_dir) {
-        size_t n = strlen(base_dir) + strlen(ref) + 2;
-        out->path = xmalloc(n);
-        snprintf(out->path, n, "%s/%s", base_dir, ref);
+    if (ref[0] != '/' && base_dir && *base_dir) { /* base_dir/ref (per image at ingest: no printf) */
+        size_t bl = strlen(base_dir), rl = strlen(ref);
+        out->path = xmalloc(bl + rl + 2);
+        memcpy(out->path, base_dir, bl);
+        out->path[bl] = '/';
+        memcpy(out->path + bl + 1, ref, rl + 1);
     } else {
         out->path = xstrdup(ref);
     }

@@ -468,10 +468,10 @@ static char *image_why_in(arena *a, const manifest_item *it, const char *why)
 }
 
 /* The canonical forms of folders seen (common/confine.h), DIR_CACHE of
- * them per thread, a folder's slot picked by its hash: a manifest that
+ * them per thread (128 KiB), a folder's slot picked by its hash: a manifest that
  * cycles through many folders still finds each one's verdict (one realpath
  * per folder, not per change of folder). */
-#define DIR_CACHE 256
+#define DIR_CACHE 4096
 
 typedef struct {
     joust_confine_cache slot[DIR_CACHE];
@@ -844,6 +844,20 @@ static void add_line(ingest *in, parsed_line *pl)
     in->stats->images++;
 }
 
+/* The memory a line's id will touch in add_line (its filter word, its
+ * slot in the id map), asked for a few lines ahead: both are random
+ * accesses into large tables, a cache miss each. */
+#define PREFETCH_AHEAD 8
+
+static void prefetch_line(const ingest *in, const parsed_line *pl)
+{
+    if (!pl->id_hash)
+        return;
+    uint64_t bits;
+    __builtin_prefetch(filter_word(in, IDX_CALLER_ID, pl->id_hash, &bits), 1);
+    joust_u64map_prefetch(&in->pending[IDX_CALLER_ID], pl->id_hash);
+}
+
 /* Parser threads: opts.threads, else one per CPU, at most MAX_PARSERS. */
 static unsigned parser_count(const joust_ingest_opts *o)
 {
@@ -924,6 +938,8 @@ static int ingest_lines(ingest *in, FILE *f, size_t size)
             pthread_cond_wait(&pp.cv, &pp.mu);
         pthread_mutex_unlock(&pp.mu);
         for (size_t i = 0; i < c->n && rc == 0; i++) {
+            if (i + PREFETCH_AHEAD < c->n)
+                prefetch_line(in, &c->out[i + PREFETCH_AHEAD]);
             add_line(in, &c->out[i]);
             if (joust_batch_count(in->batch) >=
                 3 * (size_t)(in->opts.batch_lines ? in->opts.batch_lines : COMMIT_LINES))

@@ -844,6 +844,8 @@ static void load_sort(load_entry *e, size_t n)
     }
 }
 
+#define LOAD_PREFETCH 8
+
 static int load_family(joust_store_t *self, joust_cf cf, load_entry *e, size_t n,
                        const char *path)
 {
@@ -856,18 +858,32 @@ static int load_family(joust_store_t *self, joust_cf cf, load_entry *e, size_t n
     if (!self->load_opts[cf]) {
         /* The family's options, but LZ4 where they have ZSTD for the
          * bottom level: a loaded file usually goes straight there, and
-         * ZSTD was the largest cost of writing it. */
+         * ZSTD was the largest cost of writing it. No filter in the files
+         * of families whose keys are read only when they are there (an
+         * image, a prompt and its members, by id: a filter answers "maybe"
+         * to those, so it is built and never spares a read); a compaction
+         * builds it with the family's own options. */
         self->load_opts[cf] = rocksdb_options_create_copy(self->cf_opts[cf]);
         rocksdb_options_set_bottommost_compression(self->load_opts[cf], rocksdb_lz4_compression);
+        if (cf == JOUST_CF_IMAGES || cf == JOUST_CF_PROMPTS) {
+            rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
+            rocksdb_block_based_options_set_block_cache(t, self->cache);
+            rocksdb_options_set_block_based_table_factory(self->load_opts[cf], t);
+            rocksdb_block_based_options_destroy(t);
+        }
     }
     rocksdb_envoptions_t *env = rocksdb_envoptions_create();
     rocksdb_sstfilewriter_t *w = rocksdb_sstfilewriter_create(env, self->load_opts[cf]);
     rocksdb_sstfilewriter_open(w, path, &err);
-    for (size_t i = 0; i < n && !err; i++)
-        if (i + 1 == n || e[i].klen != e[i + 1].klen ||
-            memcmp(e[i].key, e[i + 1].key, e[i].klen) != 0) /* the last put of a key */
+    for (size_t i = 0; i < n && !err; i++) {
+        if (i + LOAD_PREFETCH < n) /* the batch is larger than the caches: ask ahead */
+            __builtin_prefetch(e[i + LOAD_PREFETCH].key);
+        if (i + 1 == n || e[i].k8 != e[i + 1].k8 || e[i].klen != e[i + 1].klen ||
+            (e[i].klen > 8 && memcmp(e[i].key + 8, e[i + 1].key + 8, e[i].klen - 8) != 0))
+            /* the last put of a key */
             rocksdb_sstfilewriter_put(w, (const char *)e[i].key, e[i].klen,
                                       (const char *)e[i].key + e[i].klen, e[i].vlen, &err);
+    }
     if (!err)
         rocksdb_sstfilewriter_finish(w, &err);
     rocksdb_sstfilewriter_destroy(w);
