@@ -285,7 +285,7 @@ static int bench_scale(int argc, char **argv)
                mib(rs[i]->rss_after_score_kb), mib(rs[i]->rss_after_export_kb));
     printf("\n| images | coordinator's own state, peak while judging | per image | RocksDB memory, peak"
            " (memtables + block cache + table readers) | store after compaction | bytes per image"
-           " (images + prompts) | bytes per match (matches + outcomes + rationales) | compaction s |\n"
+           " (images + prompts) | bytes per match (matches + outcomes + outcome log + rationales) | compaction s |\n"
            "|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < 2; i++)
         printf("| %" PRIu64 " | %.1f MiB | %.1f | %.1f MiB | %.1f MiB | %.1f | %.1f | %.1f |\n",
