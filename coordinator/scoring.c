@@ -32,6 +32,11 @@
 #define MARKER_LEN (4 + 8 * 3 + 8 * 3)
 _Static_assert(MARKER_LEN == sizeof ((joust_score_table *)0)->from, "the table holds the marker");
 
+/* Tables of at least this many scores are stored by bulk load, in parts of
+ * SCORES_LOAD_PART records (~100 bytes each while loaded). */
+#define SCORES_LOAD_MIN 16384
+#define SCORES_LOAD_PART (1u << 20)
+
 /* ------------------------------------------------------------- options --- */
 
 /* The index of s among the three names, or -1. */
@@ -1258,11 +1263,120 @@ static void rank_items(const prompt_set *ps, const outcome_set *os, const fit_ou
     free(ranked);
 }
 
+/* One item's score record (item g of prompt p) into b. */
+static void score_put(joust_batch_t *b, uint32_t run_id, const joust_score_table *t, size_t p,
+                      uint64_t g)
+{
+    Joust__ScoreRecord s = JOUST__SCORE_RECORD__INIT;
+    s.prompt_id = t->pid[p];
+    s.has_score = s.has_stderr = s.has_rank = t->rank[g] != 0;
+    s.score = t->score[g];
+    s.stderr = t->stderr[g];
+    s.rank = t->rank[g];
+    s.has_percentile = s.has_score;
+    s.percentile = t->pct[g];
+    s.has_component = s.has_components = t->ncomp[p] > 0;
+    s.component = t->comp[g];
+    s.components = t->ncomp[p];
+    s.wins = t->wins[g];
+    s.comparisons = t->cmp[g];
+    s.error = t->error[g] ? t->errors[t->error[g] - 1] : NULL;
+    joust_rec_score_put(b, run_id, t->ids[g], &s);
+}
+
+/* The items in image id order, as slots: slot[i] = 1 + the item of id
+ * base + i, 0 for an id no item has (*nslot slots). NULL when the table
+ * is in id order already (prompt by prompt, no overlap: items are then
+ * walked as they stand) or when the ids are too sparse for slots (then
+ * too, in table order; each load sorts its own part). */
+static uint32_t *id_slots(const joust_score_table *t, uint64_t *base, size_t *nslot)
+{
+    uint64_t lo = UINT64_MAX, hi = 0;
+    int sorted = 1;
+    for (size_t g = 0; g < t->ni; g++) {
+        sorted &= g == 0 || t->ids[g - 1] < t->ids[g];
+        lo = t->ids[g] < lo ? t->ids[g] : lo;
+        hi = t->ids[g] > hi ? t->ids[g] : hi;
+    }
+    if (sorted || t->ni >= UINT32_MAX || hi - lo >= 4 * (uint64_t)t->ni + 4096)
+        return NULL;
+    uint32_t *slot = xcalloc(hi - lo + 1, sizeof *slot);
+    for (size_t g = 0; g < t->ni; g++)
+        slot[t->ids[g] - lo] = (uint32_t)g + 1;
+    *base = lo;
+    *nslot = hi - lo + 1;
+    return slot;
+}
+
+/* The score records by bulk load (store.h joust_store_load), in parts of
+ * SCORES_LOAD_PART records, in image id order so that the parts' files do
+ * not overlap. */
+static int load_scores(joust_store_t *st, uint32_t run_id, const joust_score_table *t,
+                       joust_batch_t *b)
+{
+    uint64_t base = 0;
+    size_t nslot = 0;
+    uint32_t *slot = id_slots(t, &base, &nslot);
+    uint32_t *prompt_of = NULL;
+    if (slot) {
+        prompt_of = xmalloc((t->ni ? t->ni : 1) * sizeof *prompt_of);
+        for (size_t p = 0; p < t->np; p++)
+            for (uint64_t g = t->item_off[p]; g < t->item_off[p + 1]; g++)
+                prompt_of[g] = (uint32_t)p;
+    }
+    int rc = 0;
+    size_t p = 0;
+    for (size_t i = 0, n = slot ? nslot : t->ni; rc == 0 && i < n; i++) {
+        uint64_t g = i;
+        if (slot) {
+            if (!slot[i])
+                continue;
+            g = slot[i] - 1;
+            p = prompt_of[g];
+        } else {
+            while (g >= t->item_off[p + 1])
+                p++;
+        }
+        score_put(b, run_id, t, p, g);
+        if (joust_batch_count(b) >= SCORES_LOAD_PART) {
+            rc = joust_store_load(st, b);
+            joust_batch_clear(b);
+        }
+    }
+    if (rc == 0)
+        rc = joust_store_load(st, b);
+    joust_batch_clear(b);
+    free(slot);
+    free(prompt_of);
+    return rc;
+}
+
+/* 1 when the run has a score record. */
+static int has_scores(joust_store_t *st, uint32_t run_id, int *any)
+{
+    unsigned char prefix[4];
+    joust_put_be32(prefix, run_id);
+    joust_iter_t *it = NULL;
+    int rc = joust_iter_new(st, JOUST_CF_SCORES, prefix, sizeof prefix, &it);
+    if (rc == 0) {
+        *any = joust_iter_valid(it);
+        rc = joust_iter_error(it);
+    }
+    joust_iter_destroy(&it);
+    return rc;
+}
+
 /* Writes every item's score and, last and synced, the marker in the run
  * record. The old marker goes first (the store keeps the order of writes
- * across a crash), so a scoring that stops half-way leaves none. */
-static int store_table(joust_store_t *st, const Joust__RunRecord *run, const joust_score_table *t)
+ * across a crash; before a load the write is synced, as a loaded file does
+ * not wait for the WAL), then the run's old scores (all of them, so none of
+ * an image that is no longer scored survives), so a scoring that stops
+ * half-way leaves no marker. */
+static int store_table(joust_store_t *st, const Joust__RunRecord *run, const joust_score_table *t,
+                       joust_scores_write how)
 {
+    if (how == JOUST_SCORES_AUTO)
+        how = t->ni >= SCORES_LOAD_MIN ? JOUST_SCORES_LOAD : JOUST_SCORES_PUT;
     uint32_t run_id = run->run_id;
     Joust__RunRecord *rec = NULL;
     joust_batch_t *b = joust_batch_new();
@@ -1270,29 +1384,19 @@ static int store_table(joust_store_t *st, const Joust__RunRecord *run, const jou
     if (rc == 0 && rec->has_scores_from) {
         rec->has_scores_from = 0;
         joust_rec_run_put(b, rec);
-        rc = joust_store_write(st, b, 0);
+        rc = joust_store_write(st, b, how == JOUST_SCORES_LOAD);
         joust_batch_clear(b);
     }
-    if (rc == 0)
+    int stale = 1; /* a load over no old scores goes to the bottom level, no tombstone above */
+    if (rc == 0 && how == JOUST_SCORES_LOAD)
+        rc = has_scores(st, run_id, &stale);
+    if (rc == 0 && stale)
         rc = joust_rec_scores_delete(st, run_id);
-    for (size_t p = 0; rc == 0 && p < t->np; p++) {
-        for (uint64_t g = t->item_off[p]; g < t->item_off[p + 1]; g++) {
-            Joust__ScoreRecord s = JOUST__SCORE_RECORD__INIT;
-            s.prompt_id = t->pid[p];
-            s.has_score = s.has_stderr = s.has_rank = t->rank[g] != 0;
-            s.score = t->score[g];
-            s.stderr = t->stderr[g];
-            s.rank = t->rank[g];
-            s.has_percentile = s.has_score;
-            s.percentile = t->pct[g];
-            s.has_component = s.has_components = t->ncomp[p] > 0;
-            s.component = t->comp[g];
-            s.components = t->ncomp[p];
-            s.wins = t->wins[g];
-            s.comparisons = t->cmp[g];
-            s.error = t->error[g] ? t->errors[t->error[g] - 1] : NULL;
-            joust_rec_score_put(b, run_id, t->ids[g], &s);
-        }
+    if (rc == 0 && how == JOUST_SCORES_LOAD)
+        rc = load_scores(st, run_id, t, b);
+    for (size_t p = 0; rc == 0 && how == JOUST_SCORES_PUT && p < t->np; p++) {
+        for (uint64_t g = t->item_off[p]; g < t->item_off[p + 1]; g++)
+            score_put(b, run_id, t, p, g);
         if (joust_batch_count(b) >= 10000) {
             rc = joust_store_write(st, b, 0);
             joust_batch_clear(b);
@@ -1459,8 +1563,14 @@ int joust_scores_fit(joust_store_t *st, const Joust__RunRecord *run, const joust
 int joust_scores_store(joust_store_t *st, const Joust__RunRecord *run, const joust_score_table *t,
                        double *seconds)
 {
+    return joust_scores_store_how(st, run, t, JOUST_SCORES_AUTO, seconds);
+}
+
+int joust_scores_store_how(joust_store_t *st, const Joust__RunRecord *run,
+                           const joust_score_table *t, joust_scores_write how, double *seconds)
+{
     int64_t t0 = joust_now_us();
-    int rc = store_table(st, run, t);
+    int rc = store_table(st, run, t, how);
     double s = (double)(joust_now_us() - t0) / 1e6;
     if (seconds)
         *seconds = s;

@@ -155,6 +155,17 @@ int joust_scores_fit(joust_store_t *st, const Joust__RunRecord *run, const joust
                      joust_score_summary *sum, joust_score_table **table);
 int joust_scores_store(joust_store_t *st, const Joust__RunRecord *run, const joust_score_table *t,
                        double *seconds);
+/* joust_scores_store with the way the score records are written chosen:
+ * AUTO (joust_scores_store's) loads tables of 16384 scores or more and
+ * puts smaller ones; PUT writes them in batches through the memtable;
+ * LOAD writes them as SST files (store.h joust_store_load: no WAL, no
+ * memtable, no flush), a file per 2^20 records in image id order. The
+ * records, the marker and what readers see afterwards are the same bytes
+ * either way; either way the old marker is removed first and the new one
+ * written last and synced, so a crash half-way leaves no marker. */
+typedef enum { JOUST_SCORES_AUTO = 0, JOUST_SCORES_PUT, JOUST_SCORES_LOAD } joust_scores_write;
+int joust_scores_store_how(joust_store_t *st, const Joust__RunRecord *run,
+                           const joust_score_table *t, joust_scores_write how, double *seconds);
 /* joust_scores_store on a thread of its own (here, when no thread can be
  * started); _join waits for it and returns its result. The table and the
  * run must outlive the join. */

@@ -4,8 +4,10 @@
  * without outcomes or over JOUST_BT_BULK_SMALL images, outcomes committed
  * out of prompt order, outcome kinds (--min-kind, --hard-weight), the
  * currency marker (an export does not rewrite current scores), the device
- * choice, outputs that survive a failed write, and the files written from
- * the fit's table equal to those written from the store. With JOUST set to the
+ * choice, outputs that survive a failed write, the files written from
+ * the fit's table equal to those written from the store, and score records
+ * by bulk load equal to those by puts (and a failed or killed load that
+ * leaves no marker, repaired by the next fit). With JOUST set to the
  * joust binary it also checks `joust show` (the kind), `joust export dpo`
  * (reuse vs refit) and `joust scores --device cuda` without a GPU. */
 #include <math.h>
@@ -822,6 +824,127 @@ static void test_outcome_log(joust_store_t *st, const char *dir, const fixture *
     joust_rec_free(r);
 }
 
+/* The marker of the stored run record, or 0 when it has none. */
+static int has_marker(joust_store_t *st, const char *name)
+{
+    Joust__RunRecord *r = open_run(st, name);
+    int has = r->has_scores_from;
+    joust_rec_free(r);
+    return has;
+}
+
+/* Child of test_store_ways (the test binary run again): fits r1 and
+ * stores it by bulk load with the store armed to die right after the
+ * load, before the marker. */
+static int kill_at_load(const char *db)
+{
+    joust_store_t *st;
+    if (joust_store_open(db, 0, &st) < 0)
+        return 2;
+    Joust__RunRecord *r1 = open_run(st, "r1");
+    joust_score_opts o;
+    joust_score_opts_defaults(&o);
+    o.device = JOUST_DEVICE_CPU;
+    joust_score_summary sum;
+    joust_score_table *t = NULL;
+    CHECK_RC(joust_scores_fit(st, r1, &o, &sum, &t));
+    /* writes: the old marker's removal, the old scores' removal, the load */
+    joust_store_fault(st, JOUST_FAULT_KILL, 2);
+    if (t)
+        joust_scores_store_how(st, r1, t, JOUST_SCORES_LOAD, NULL);
+    return 3; /* not reached when the kill came */
+}
+
+/* Score records by bulk load are the bytes the puts write, whatever was
+ * there before (a planted record of an image the table does not have is
+ * gone either way, another run's stays), and the files written from them
+ * are the same; a load that fails, or a process killed right after it,
+ * leaves no marker, and the next ensure fits and writes the same bytes. */
+static void test_store_ways(joust_store_t **stp, const char *dir, const char *self)
+{
+    joust_store_t *st = *stp;
+    Joust__RunRecord *r1 = open_run(st, "r1"), *r2 = open_run(st, "r2");
+    joust_score_opts o;
+    joust_score_opts_defaults(&o);
+    o.device = JOUST_DEVICE_CPU;
+    joust_score_summary sum;
+    joust_score_table *t = NULL;
+    CHECK_RC(joust_scores_fit(st, r1, &o, &sum, &t));
+    if (!t)
+        return;
+    CHECK_RC(joust_scores_store_how(st, r1, t, JOUST_SCORES_PUT, NULL));
+    size_t la = 0, lb = 0;
+    char *a = scores_bytes(st, "r1", &la);
+    char files[4][512];
+    static const char *const names[] = {"p.jsonl", "p.csv", "l.jsonl", "l.csv"};
+    for (int i = 0; i < 4; i++)
+        snprintf(files[i], sizeof files[i], "%s/%s", dir, names[i]);
+    CHECK_RC(joust_scores_export(st, r1, files[0], files[1]));
+    const uint64_t gone = 1u << 30; /* an image id no table has */
+    static const joust_scores_write ways[] = {JOUST_SCORES_LOAD, JOUST_SCORES_LOAD,
+                                              JOUST_SCORES_PUT, JOUST_SCORES_LOAD};
+    for (size_t w = 0; w < sizeof ways / sizeof *ways; w++) {
+        if (w == 0) { /* none of r1's scores: the load without a range delete */
+            CHECK_RC(joust_rec_scores_delete(st, r1->run_id));
+            plant(st, r2->run_id, gone, 7.0);
+        } else {
+            plant(st, r1->run_id, gone, 7.0);
+        }
+        double secs = -1;
+        CHECK_RC(joust_scores_store_how(st, r1, t, ways[w], &secs));
+        CHECK(secs >= 0);
+        char *b = scores_bytes(st, "r1", &lb);
+        CHECK(b && la > 1000 && la == lb && !memcmp(a, b, la));
+        free(b);
+        CHECK(isnan(stored(st, r1->run_id, gone)) && stored(st, r2->run_id, gone) == 7.0);
+    }
+    CHECK_RC(joust_scores_export(st, r1, files[2], files[3]));
+    for (int i = 0; i < 2; i++) {
+        size_t l1 = 0, l2 = 0;
+        char *f1 = slurp(files[i], &l1), *f2 = slurp(files[i + 2], &l2);
+        CHECK(f1 && f2 && l1 > 1000 && l1 == l2 && !memcmp(f1, f2, l1));
+        free(f1);
+        free(f2);
+    }
+    /* A load that fails (the disk full): no marker; reopened, the scores
+     * are not current and ensure writes them again. */
+    joust_store_fault(st, JOUST_FAULT_WRITE, 2);
+    joust_log_set_level(QUIET);
+    CHECK(joust_scores_store_how(st, r1, t, JOUST_SCORES_LOAD, NULL) == JOUST_ENOSPC);
+    joust_log_set_level(JOUST_LOG_WARN);
+    char db[512];
+    snprintf(db, sizeof db, "%s/db", dir);
+    for (int round = 0; round < 2; round++) {
+        joust_store_destroy(stp);
+        if (round == 1) { /* killed right after the load, before the marker */
+            char cmd[1200];
+            snprintf(cmd, sizeof cmd, "%s --kill-at-load %s 2>/dev/null", self, db);
+            int status = system(cmd);
+            CHECK(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGKILL));
+        }
+        CHECK_RC(joust_store_open(db, 0, stp));
+        st = *stp;
+        CHECK(!has_marker(st, "r1"));
+        if (round == 1) /* the load is there, unmarked */
+            CHECK(!isnan(stored(st, r1->run_id, t->ids[0])));
+        int current = 1, refit = 0;
+        CHECK_RC(joust_scores_current(st, r1, &o, &current));
+        CHECK(current == 0);
+        joust_score_summary again;
+        CHECK_RC(joust_scores_ensure(st, r1, &o, &again, &refit));
+        CHECK(refit == 1 && has_marker(st, "r1"));
+        joust_score_summary_clear(&again);
+        char *b = scores_bytes(st, "r1", &lb);
+        CHECK(b && la == lb && !memcmp(a, b, la));
+        free(b);
+    }
+    free(a);
+    joust_score_table_destroy(&t);
+    joust_score_summary_clear(&sum);
+    joust_rec_free(r1);
+    joust_rec_free(r2);
+}
+
 /* A write that fails (the file size limit: EFBIG, a real failed write)
  * keeps the old file byte for byte, leaves no temporary file, and says so. */
 static void test_failed_write(joust_store_t *st, const char *dir)
@@ -925,9 +1048,11 @@ static void test_cli(const char *joust, const char *dir, const fixture *fx)
 #endif
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     joust_log_set_level(JOUST_LOG_WARN);
+    if (argc == 3 && !strcmp(argv[1], "--kill-at-load"))
+        return kill_at_load(argv[2]);
     char dir[] = "/tmp/joust-scoring.XXXXXX";
     if (!mkdtemp(dir))
         return 1;
@@ -944,6 +1069,7 @@ int main(void)
     test_table_export(st, dir);
     test_fit_then_store(st, dir);
     test_outcome_log(st, dir, &fx);
+    test_store_ways(&st, dir, argv[0]);
     joust_store_destroy(&st);
     const char *joust = getenv("JOUST");
     if (joust && *joust)
