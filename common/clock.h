@@ -20,4 +20,13 @@ static inline int64_t joust_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* CPU time of the calling thread (user + system), for logs that say what a
+ * step cost beside other threads. */
+static inline int64_t joust_thread_cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 #endif

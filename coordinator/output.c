@@ -1,4 +1,5 @@
 /* Output: files and the terminal report of a scored run (output.h). */
+#define _GNU_SOURCE /* sync_file_range, copy_file_range */
 #include "output.h"
 
 #include <errno.h>
@@ -6,6 +7,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,7 +31,12 @@ struct joust_outfile {
     FILE *f;
     char *path, *tmp;
     int err; /* errno of the first failure; 0 while all is well */
+    off_t written, flushed; /* bytes handed to the file; those whose writeback was started */
 };
+
+/* Writeback is started every OUTFILE_WRITEBACK bytes (sync_file_range), so
+ * the disk writes while the rest is made instead of all at the fsync. */
+enum { OUTFILE_WRITEBACK = 8 << 20 };
 
 int joust_outfile_open(const char *path, joust_outfile_t **out)
 {
@@ -38,8 +45,9 @@ int joust_outfile_open(const char *path, joust_outfile_t **out)
     char *tmp = xmalloc(n);
     snprintf(tmp, n, "%s.tmp-%ld", path, (long)getpid());
     /* A leftover of a crashed process with the same pid is overwritten;
-     * O_NOFOLLOW: a symlink planted under the temporary name is refused. */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
+     * O_NOFOLLOW: a symlink planted under the temporary name is refused;
+     * O_RDWR: a side file is read back (outfile_append). */
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
         log_error("cannot write %s: %s", path, strerror(errno));
@@ -58,10 +66,64 @@ int joust_outfile_open(const char *path, joust_outfile_t **out)
     return 0;
 }
 
+/* Starts the writeback of what was written since the last start. */
+static void outfile_writeback(joust_outfile_t *f)
+{
+    if (f->err || f->written == f->flushed)
+        return;
+    if (fflush(f->f) != 0) {
+        f->err = errno ? errno : EIO;
+        return;
+    }
+    /* Advice only: a file system without it writes at the fsync. */
+    (void)sync_file_range(fileno(f->f), f->flushed, f->written - f->flushed,
+                          SYNC_FILE_RANGE_WRITE);
+    f->flushed = f->written;
+}
+
 void joust_outfile_write(joust_outfile_t *f, const void *data, size_t len)
 {
     if (!f->err && len && fwrite(data, 1, len, f->f) != len)
         f->err = errno ? errno : EIO;
+    f->written += (off_t)len;
+    if (f->written - f->flushed >= OUTFILE_WRITEBACK)
+        outfile_writeback(f);
+}
+
+/* Appends what src holds to dst (in the kernel when it can:
+ * copy_file_range), then removes src (a side file of the same folder). A
+ * failure of either is dst's, reported at its commit. */
+static void outfile_append(joust_outfile_t *dst, joust_outfile_t **src_p)
+{
+    joust_outfile_t *src = *src_p;
+    if (!dst->err && src->err)
+        dst->err = src->err;
+    if (!dst->err && (fflush(src->f) != 0 || fflush(dst->f) != 0))
+        dst->err = errno ? errno : EIO;
+    int in = fileno(src->f), out = fileno(dst->f);
+    off_t at = 0;
+    while (!dst->err && at < src->written) {
+        ssize_t n = copy_file_range(in, &at, out, NULL, (size_t)(src->written - at), 0);
+        if (n > 0)
+            continue;
+        if (n == 0) {
+            dst->err = EIO;
+            break;
+        }
+        if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP) {
+            dst->err = errno;
+            break;
+        }
+        char buf[1 << 16]; /* no copy_file_range here: through a buffer */
+        ssize_t r = pread(in, buf, sizeof buf, at);
+        if (r <= 0 || write(out, buf, (size_t)r) != r)
+            dst->err = r < 0 ? errno : EIO;
+        else
+            at += r;
+    }
+    dst->written += src->written;
+    outfile_writeback(dst);
+    joust_outfile_abort(src_p);
 }
 
 static void outfile_free(joust_outfile_t *f)
@@ -325,108 +387,126 @@ static void prompt_columns(joust_buf_t *pj, joust_buf_t *pc, uint64_t prompt_id,
     joust_buf_puts(pc, ",");
 }
 
-/* Appends "%.Pg" of x. */
-static void put_g(joust_buf_t *b, int precision, double x)
+/* A string literal appended without strlen. */
+#define PUT_LIT(b, lit) joust_buf_append((b), (lit), sizeof(lit) - 1)
+
+/* A number as text, formatted once for both files. */
+typedef struct {
+    char s[JOUST_FMT_MAX];
+    size_t n;
+} num_text;
+
+/* A row's numbers as both files write them: score, stderr and wins as
+ * "%.9g", the percentile as "%.6g", the rest as "%u" (only those the row
+ * has are filled). */
+typedef struct {
+    num_text score, stderr, rank, pct, comp, wins, cmp;
+} row_text;
+
+static void row_format(const out_row *r, row_text *t)
 {
-    char t[JOUST_FMT_MAX];
-    joust_buf_append(b, t, joust_fmt_g(t, precision, x));
+    if (r->ranked) {
+        t->score.n = joust_fmt_g(t->score.s, 9, r->score);
+        t->stderr.n = joust_fmt_g(t->stderr.s, 9, r->stderr);
+        t->rank.n = joust_fmt_u64(t->rank.s, r->rank);
+    }
+    if (r->has_pct)
+        t->pct.n = joust_fmt_g(t->pct.s, 6, r->pct);
+    if (r->has_comp)
+        t->comp.n = joust_fmt_u64(t->comp.s, r->comp);
+    t->wins.n = joust_fmt_g(t->wins.s, 9, r->wins);
+    t->cmp.n = joust_fmt_u64(t->cmp.s, r->cmp);
 }
 
-static void put_g9(joust_buf_t *b, double x) { put_g(b, 9, x); }
+static void put_num(joust_buf_t *b, const num_text *n) { joust_buf_append(b, n->s, n->n); }
 
-static void put_u(joust_buf_t *b, uint64_t v)
+static void row_jsonl(joust_buf_t *b, const joust_buf_t *pj, const out_row *r, const row_text *t)
 {
-    char t[JOUST_FMT_MAX];
-    joust_buf_append(b, t, joust_fmt_u64(t, v));
-}
-
-static void row_jsonl(joust_buf_t *b, const joust_buf_t *pj, const out_row *r)
-{
-    joust_buf_puts(b, "{\"id\":");
+    PUT_LIT(b, "{\"id\":");
     joust_buf_json_strn(b, r->label.s, r->label.len);
-    joust_buf_puts(b, ",\"image\":");
+    PUT_LIT(b, ",\"image\":");
     joust_buf_json_strn(b, r->uri.s, r->uri.len);
     joust_buf_append(b, pj->data, pj->len);
-    joust_buf_puts(b, ",\"model\":");
+    PUT_LIT(b, ",\"model\":");
     if (r->model.s)
         joust_buf_json_strn(b, r->model.s, r->model.len);
     else
-        joust_buf_puts(b, "null");
+        PUT_LIT(b, "null");
     if (r->ranked) {
-        joust_buf_puts(b, ",\"score\":");
-        put_g9(b, r->score);
-        joust_buf_puts(b, ",\"stderr\":");
-        put_g9(b, r->stderr);
-        joust_buf_puts(b, ",\"rank\":");
-        put_u(b, r->rank);
+        PUT_LIT(b, ",\"score\":");
+        put_num(b, &t->score);
+        PUT_LIT(b, ",\"stderr\":");
+        put_num(b, &t->stderr);
+        PUT_LIT(b, ",\"rank\":");
+        put_num(b, &t->rank);
     } else {
-        joust_buf_puts(b, ",\"score\":null,\"stderr\":null,\"rank\":null");
+        PUT_LIT(b, ",\"score\":null,\"stderr\":null,\"rank\":null");
     }
-    joust_buf_puts(b, ",\"percentile\":");
+    PUT_LIT(b, ",\"percentile\":");
     if (r->has_pct)
-        put_g(b, 6, r->pct);
+        put_num(b, &t->pct);
     else
-        joust_buf_puts(b, "null");
+        PUT_LIT(b, "null");
     if (r->has_comp) {
-        joust_buf_puts(b, ",\"component\":");
-        put_u(b, r->comp);
+        PUT_LIT(b, ",\"component\":");
+        put_num(b, &t->comp);
     }
-    joust_buf_puts(b, ",\"wins\":");
-    put_g9(b, r->wins);
-    joust_buf_puts(b, ",\"comparisons\":");
-    put_u(b, r->cmp);
-    joust_buf_puts(b, ",\"status\":\"");
+    PUT_LIT(b, ",\"wins\":");
+    put_num(b, &t->wins);
+    PUT_LIT(b, ",\"comparisons\":");
+    put_num(b, &t->cmp);
+    PUT_LIT(b, ",\"status\":\"");
     joust_buf_puts(b, row_status(r));
-    joust_buf_puts(b, "\"");
+    PUT_LIT(b, "\"");
     if (r->error.s) {
-        joust_buf_puts(b, ",\"error\":");
+        PUT_LIT(b, ",\"error\":");
         joust_buf_json_strn(b, r->error.s, r->error.len);
     }
-    joust_buf_puts(b, ",\"duplicate_of\":");
+    PUT_LIT(b, ",\"duplicate_of\":");
     if (r->dup_of.s)
         joust_buf_json_strn(b, r->dup_of.s, r->dup_of.len);
     else
-        joust_buf_puts(b, "null");
-    joust_buf_puts(b, "}\n");
+        PUT_LIT(b, "null");
+    PUT_LIT(b, "}\n");
 }
 
-static void row_csv(joust_buf_t *b, const joust_buf_t *pc, const out_row *r)
+static void row_csv(joust_buf_t *b, const joust_buf_t *pc, const out_row *r, const row_text *t)
 {
     joust_buf_csv_strn(b, r->label.s, r->label.len);
-    joust_buf_puts(b, ",");
+    PUT_LIT(b, ",");
     joust_buf_csv_strn(b, r->uri.s, r->uri.len);
     joust_buf_append(b, pc->data, pc->len);
     if (r->model.s)
         joust_buf_csv_strn(b, r->model.s, r->model.len);
     if (r->ranked) {
-        joust_buf_puts(b, ",");
-        put_g9(b, r->score);
-        joust_buf_puts(b, ",");
-        put_g9(b, r->stderr);
-        joust_buf_puts(b, ",");
-        put_u(b, r->rank);
+        PUT_LIT(b, ",");
+        put_num(b, &t->score);
+        PUT_LIT(b, ",");
+        put_num(b, &t->stderr);
+        PUT_LIT(b, ",");
+        put_num(b, &t->rank);
     } else {
-        joust_buf_puts(b, ",,,");
+        PUT_LIT(b, ",,,");
     }
-    joust_buf_puts(b, ",");
-    put_g9(b, r->wins);
-    joust_buf_puts(b, ",");
-    put_u(b, r->cmp);
-    joust_buf_puts(b, ",");
+    PUT_LIT(b, ",");
+    put_num(b, &t->wins);
+    PUT_LIT(b, ",");
+    put_num(b, &t->cmp);
+    PUT_LIT(b, ",");
     joust_buf_puts(b, row_status(r));
-    joust_buf_puts(b, ",");
+    PUT_LIT(b, ",");
     if (r->error.s)
         joust_buf_csv_strn(b, r->error.s, r->error.len);
-    joust_buf_puts(b, ",");
+    PUT_LIT(b, ",");
     if (r->has_pct)
-        put_g(b, 6, r->pct);
-    joust_buf_puts(b, ",");
+        put_num(b, &t->pct);
+    PUT_LIT(b, ",");
     if (r->has_comp)
-        put_u(b, r->comp);
-    joust_buf_puts(b, ",");
+        put_num(b, &t->comp);
+    PUT_LIT(b, ",");
     if (r->dup_of.s)
         joust_buf_csv_strn(b, r->dup_of.s, r->dup_of.len);
-    joust_buf_puts(b, "\n");
+    PUT_LIT(b, "\n");
 }
 
 /* The two files being written: rows are gathered in a buffer per file and
@@ -434,7 +514,8 @@ static void row_csv(joust_buf_t *b, const joust_buf_t *pc, const out_row *r)
 typedef struct {
     joust_outfile_t *jsonl, *csv;
     joust_buf_t bj, bc, pj, pc;
-    joust_u64map_t dups; /* collapsed near-duplicate -> representative (run --dedup) */
+    joust_u64map_t dup_map; /* collapsed near-duplicate -> representative (run --dedup) */
+    const joust_u64map_t *dups; /* dup_map, or a part's: the whole export's */
 } export_ctx;
 
 enum { EXPORT_FLUSH = 1 << 20 };
@@ -453,10 +534,12 @@ static void export_flush(export_ctx *e, size_t at_least)
 
 static void export_row(export_ctx *e, const out_row *r)
 {
+    row_text t;
+    row_format(r, &t);
     if (e->jsonl)
-        row_jsonl(&e->bj, &e->pj, r);
+        row_jsonl(&e->bj, &e->pj, r, &t);
     if (e->csv)
-        row_csv(&e->bc, &e->pc, r);
+        row_csv(&e->bc, &e->pc, r, &t);
 }
 
 static int dup_put(uint64_t image_id, const Joust__DuplicateRecord *d, void *arg)
@@ -472,8 +555,9 @@ static int export_open(export_ctx *e, joust_store_t *st, uint32_t run_id, const 
         "id,image,prompt_id,prompt,model,score,stderr,rank,wins,comparisons,status,error,"
         "percentile,component,duplicate_of\n";
     memset(e, 0, sizeof *e);
-    joust_u64map_init(&e->dups);
-    int rc = joust_rec_duplicate_each(st, run_id, dup_put, &e->dups);
+    joust_u64map_init(&e->dup_map);
+    e->dups = &e->dup_map;
+    int rc = joust_rec_duplicate_each(st, run_id, dup_put, &e->dup_map);
     if (rc == 0 && jsonl_path)
         rc = joust_outfile_open(jsonl_path, &e->jsonl);
     if (rc == 0 && csv_path && (rc = joust_outfile_open(csv_path, &e->csv)) == 0)
@@ -497,7 +581,7 @@ static int export_close(export_ctx *e, int rc)
     joust_buf_free(&e->bc);
     joust_buf_free(&e->pj);
     joust_buf_free(&e->pc);
-    joust_u64map_free(&e->dups);
+    joust_u64map_free(&e->dup_map);
     return rc;
 }
 
@@ -515,7 +599,7 @@ static int export_one(const scored_prompt *sp, void *arg)
          * its representative's score and says whose. */
         const char *dup_of = NULL;
         uint64_t rep;
-        if (e->dups.len && joust_u64map_get(&e->dups, img->image_id, &rep))
+        if (e->dups->len && joust_u64map_get(e->dups, img->image_id, &rep))
             for (size_t j = 0; j < sp->n; j++)
                 if (sp->items[j].img->image_id == rep) {
                     s = sp->items[j].score;
@@ -637,7 +721,7 @@ static int table_prompt(joust_rec_cursor_t *prompts, joust_rec_cursor_t *images,
          * store path, export_one). */
         joust_str_view dup_of = {NULL, 0};
         uint64_t rep;
-        if (e->dups.len && joust_u64map_get(&e->dups, t->ids[g], &rep))
+        if (e->dups->len && joust_u64map_get(e->dups, t->ids[g], &rep))
             for (size_t j = 0; j < n; j++)
                 if (t->ids[i0 + j] == rep) {
                     g = i0 + j;
@@ -665,32 +749,99 @@ static int table_prompt(joust_rec_cursor_t *prompts, joust_rec_cursor_t *images,
     return 0;
 }
 
-int joust_scores_export_table(joust_store_t *st, const Joust__RunRecord *run,
-                              const joust_score_table *t, const char *jsonl_path,
-                              const char *csv_path)
+/* Prompts [p0, p1) of the table into e's buffers and files, along a
+ * cursor of its own over the prompt records and one over the images. */
+typedef struct {
+    joust_store_t *st;
+    const joust_score_table *t;
+    size_t p0, p1;
+    export_ctx *e;
+    int rc;
+} table_part;
+
+static void *table_part_run(void *arg)
 {
-    export_ctx e;
-    int rc = export_open(&e, st, run->run_id, jsonl_path, csv_path);
+    table_part *tp = arg;
     joust_rec_cursor_t *images = NULL, *prompts = NULL;
+    int rc = joust_rec_cursor_new_scan(tp->st, JOUST_REC_IMAGES, 0, &images);
     if (rc == 0)
-        rc = joust_rec_cursor_new_scan(st, JOUST_REC_IMAGES, 0, &images);
-    if (rc == 0)
-        rc = joust_rec_cursor_new_scan(st, JOUST_REC_PROMPTS, 0, &prompts);
+        rc = joust_rec_cursor_new_scan(tp->st, JOUST_REC_PROMPTS, 0, &prompts);
     joust_buf_t text = {0};
     image_strs *strs = NULL;
     rank_key *keys = NULL;
     size_t strs_cap = 0, keys_cap = 0;
-    for (size_t p = 0; rc == 0 && p < t->np; p++)
-        rc = table_prompt(prompts, images, t, p, &e, &text, &strs, &strs_cap, &keys, &keys_cap);
+    for (size_t p = tp->p0; rc == 0 && p < tp->p1; p++)
+        rc = table_prompt(prompts, images, tp->t, p, tp->e, &text, &strs, &strs_cap, &keys,
+                          &keys_cap);
     if (rc == 0 && images)
         rc = joust_rec_cursor_error(images);
     if (rc == 0 && prompts)
         rc = joust_rec_cursor_error(prompts);
+    if (rc == 0)
+        export_flush(tp->e, 0);
     joust_rec_cursor_destroy(&images);
     joust_rec_cursor_destroy(&prompts);
     joust_buf_free(&text);
     free(strs);
     free(keys);
+    tp->rc = rc;
+    return NULL;
+}
+
+/* Tables of at least this many images are written in two halves at once:
+ * the second half into side files on a thread of its own, appended to the
+ * first when both are done (the same bytes as one pass). */
+enum { EXPORT_SPLIT_MIN = 64 };
+
+/* A side file for the second half of path (NULL when path is). */
+static int side_open(const char *path, joust_outfile_t **out)
+{
+    *out = NULL;
+    if (!path)
+        return 0;
+    size_t n = strlen(path) + 8;
+    char *side = xmalloc(n);
+    snprintf(side, n, "%s.part2", path);
+    int rc = joust_outfile_open(side, out);
+    free(side);
+    return rc;
+}
+
+int joust_scores_export_table(joust_store_t *st, const Joust__RunRecord *run,
+                              const joust_score_table *t, const char *jsonl_path,
+                              const char *csv_path)
+{
+    export_ctx e, e2;
+    memset(&e2, 0, sizeof e2);
+    int rc = export_open(&e, st, run->run_id, jsonl_path, csv_path);
+    table_part first = {st, t, 0, t->np, &e, 0}, second = {st, t, t->np, t->np, &e2, 0};
+    if (rc == 0 && t->ni >= EXPORT_SPLIT_MIN) { /* the halves: by images, whole prompts */
+        size_t mid = 0;
+        while (mid < t->np && t->item_off[mid] < t->ni / 2)
+            mid++;
+        first.p1 = second.p0 = mid;
+        e2.dups = e.dups;
+        rc = side_open(jsonl_path, &e2.jsonl);
+        if (rc == 0)
+            rc = side_open(csv_path, &e2.csv);
+    }
+    pthread_t tid;
+    int threaded = 0;
+    if (rc == 0 && second.p0 < second.p1)
+        threaded = pthread_create(&tid, NULL, table_part_run, &second) == 0;
+    if (rc == 0)
+        table_part_run(&first);
+    if (threaded)
+        pthread_join(tid, NULL);
+    else if (rc == 0 && first.rc == 0 && second.p0 < second.p1) /* no thread: here, after */
+        table_part_run(&second);
+    if (rc == 0)
+        rc = first.rc ? first.rc : second.rc;
+    if (rc == 0 && e2.jsonl)
+        outfile_append(e.jsonl, &e2.jsonl);
+    if (rc == 0 && e2.csv)
+        outfile_append(e.csv, &e2.csv);
+    export_close(&e2, -1); /* what is left of the side files: removed */
     return export_close(&e, rc);
 }
 
@@ -955,13 +1106,13 @@ int joust_output_files(joust_store_t *st, const Joust__RunRecord *run,
         log_error("cannot create %s: %s", out_dir, strerror(errno));
         return JOUST_EIO;
     }
-    int64_t t0 = joust_now_us();
+    int64_t t0 = joust_now_us(), c0 = joust_thread_cpu_us();
     /* A grouped run's files list images by prompt, not by group: from the
      * store. */
     rc = table && !joust_run_grouped(run) ? joust_scores_export_table(st, run, table, jsonl, csv)
                                           : joust_scores_export(st, run, jsonl, csv);
-    log_info("run '%s': wrote %s and %s in %.2f s", run->name, jsonl, csv,
-             (double)(joust_now_us() - t0) / 1e6);
+    log_info("run '%s': wrote %s and %s in %.2f s (this thread's CPU %.2f s)", run->name, jsonl,
+             csv, (double)(joust_now_us() - t0) / 1e6, (double)(joust_thread_cpu_us() - c0) / 1e6);
     if (rc == 0 && sum->models.n)
         rc = joust_model_report_write(&sum->models, models);
     return rc;
