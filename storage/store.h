@@ -103,7 +103,10 @@ void joust_batch_delete_range(joust_batch_t *b, joust_cf cf, const void *begin, 
  * atomic across families: a crash during the call may keep the files of
  * some families and not of others (ingest.c says how it recovers). Files
  * are built as <store>/load-<family>.sst.tmp, so one load at a time per
- * store. A batch with a delete is refused (JOUST_EINVAL, nothing written);
+ * store; with two families or more, the largest one's file is written by a
+ * thread of its own (started and joined within the call) while the calling
+ * thread writes the others. Loaded images and prompts files have no Bloom
+ * filter (their keys are read only when present). A batch with a delete is refused (JOUST_EINVAL, nothing written);
  * failures are those of joust_store_write, and count for the fault seam. */
 int joust_store_load(joust_store_t *self, joust_batch_t *b);
 
