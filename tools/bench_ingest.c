@@ -68,7 +68,8 @@ static int write_manifest(const char *path, uint64_t n, int per_prompt, const ch
 }
 
 /* read / cjson / parse: the manifest read with getline and each line given
- * to what (0 none, 1 cJSON, 2 manifest_parse_line). */
+ * to what (0 none, 1 cJSON, 2 manifest_parse_line_buf into one reused
+ * buffer, as ingest's parser threads call it). */
 static int scan(const char *path, int what, phase *p, const char *name)
 {
     int64_t t0;
@@ -77,8 +78,8 @@ static int scan(const char *path, int what, phase *p, const char *name)
     FILE *f = fopen(path, "r");
     if (!f)
         return JOUST_EIO;
-    char *line = NULL, err[256];
-    size_t cap = 0;
+    char *line = NULL, err[256], *buf = NULL;
+    size_t cap = 0, bufcap = 0;
     ssize_t n;
     uint64_t lines = 0, bytes = 0, ok = 0;
     while ((n = getline(&line, &cap, f)) >= 0) {
@@ -94,13 +95,22 @@ static int scan(const char *path, int what, phase *p, const char *name)
             cJSON_Delete(j);
         } else if (what == 2) {
             manifest_item it;
-            if (manifest_parse_line(line, (size_t)n, &it, err, sizeof err) == 0) {
+            size_t used;
+            if (MANIFEST_BUF_BYTES(n) > bufcap) {
+                bufcap = 2 * MANIFEST_BUF_BYTES(n);
+                free(buf);
+                buf = malloc(bufcap);
+                if (!buf)
+                    break;
+            }
+            if (manifest_parse_line_buf(line, (size_t)n, buf, &used, &it, err, sizeof err) == 0) {
                 ok++;
                 manifest_item_clear(&it);
             }
         }
     }
     free(line);
+    free(buf);
     fclose(f);
     phase_end(p, t0, c0);
     p->lines = lines;
@@ -242,8 +252,13 @@ int joust_bench_ingest_main(int argc, char **argv)
         fprintf(stderr, "joust bench ingest: failed: %s\n", joust_strerror(rc));
         return 1;
     }
-    printf("\n%" PRIu64 " lines, %ld CPUs online; image files absent\n\n", n,
-           sysconf(_SC_NPROCESSORS_ONLN));
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double load[3] = {0};
+    if (getloadavg(load, 3) < 1)
+        load[0] = -1;
+    printf("\n%" PRIu64 " lines, %ld CPUs online, load average %.2f; image files absent; "
+           "peak RSS %ld MiB\n\n", n, sysconf(_SC_NPROCESSORS_ONLN), load[0], ru.ru_maxrss >> 10);
     print_rows(ph, np, &ph[np - 1]);
     if (nfiles) {
         char fman[PATH_MAX];
