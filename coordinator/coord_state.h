@@ -12,6 +12,7 @@
 #include "committer.h"
 #include "coordinator.h"
 #include "grouping.h"
+#include "idmap.h"
 #include "joust.pb-c.h"
 #include "pairing.h"
 #include "planner.h"
@@ -114,7 +115,7 @@ typedef struct {
     size_t pool_len, pool_cap;
     uint32_t *free_slots;
     size_t nfree, free_cap;
-    joust_u64map_t active;   /* match id -> pool index */
+    joust_idmap_t active;    /* match id -> pool index */
     joust_u64map_t prompts;  /* prompt id -> prompt_slot* */
     int grouped;             /* the run's groups are not the prompt (grouping.h) */
     joust_groups groups;     /* then: its groups, loaded by coord_recover */
@@ -218,7 +219,7 @@ static inline match *match_of(coord *c, uint64_t h)
 static inline match *find_match(coord *c, uint64_t id)
 {
     uint64_t idx;
-    return joust_u64map_get(&c->active, id, &idx) ? &c->pool[idx] : NULL;
+    return joust_idmap_get(&c->active, id, &idx) ? &c->pool[idx] : NULL;
 }
 
 /* coordinator.c, for signing.c: a peer that may be sent work now (credit

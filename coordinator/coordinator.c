@@ -436,7 +436,7 @@ static int commit_end(coord *c, int rc)
         if (!m)
             continue;
         size_t idx = (size_t)(m - c->pool);
-        joust_u64map_del(&c->active, m->id);
+        joust_idmap_del(&c->active, m->id);
         coord_prompt_release(c, m->p);
         m->state = 0;
         xgrow((void **)&c->free_slots, &c->free_cap, c->nfree + 1, sizeof *c->free_slots);
@@ -991,7 +991,7 @@ static void teardown(coord *c)
     free(c->tprompts);
     free(c->tprompt_ptrs);
     joust_rec_cursor_destroy(&c->images);
-    joust_u64map_free(&c->active);
+    joust_idmap_free(&c->active);
     joust_u64map_free(&c->prompts);
     coord_planning_free(c);
     joust_u64map_free(&c->peer_index);
@@ -1146,7 +1146,7 @@ int joust_coordinator_run(joust_store_t *st, const char *run_name, const joust_c
         joust_rec_free(c.run);
         return rc;
     }
-    joust_u64map_init(&c.active);
+    joust_idmap_init(&c.active);
     joust_u64map_init(&c.prompts);
     joust_u64map_init(&c.peer_index);
     joust_u64map_init(&c.ident_index);

@@ -170,7 +170,7 @@ static void add_match(coord *c, uint64_t id, prompt_slot *p, uint32_t a, uint32_
     for (int i = 0; i < HOLDERS; i++)
         c->pool[idx].holders[i] = NO_IDENT;
     p->refs++;
-    joust_u64map_put(&c->active, id, idx);
+    joust_idmap_put(&c->active, id, idx);
     ring_push(&c->pending, handle_of(c, &c->pool[idx]), 0);
 }
 

@@ -12,7 +12,7 @@
 #include "err.h"
 #include "log.h"
 #include "signer.h"
-#include "u64map.h"
+#include "idmap.h"
 #include "wire.h"
 #include "worker_conn.h"
 #include "worker_metrics.h"
@@ -24,7 +24,7 @@
 typedef struct {
     Joust__MatchResult **items;
     size_t len, cap;
-    joust_u64map_t index; /* match_id -> position in items */
+    joust_idmap_t index; /* match_id -> position in items */
 } outbox;
 
 typedef struct {
@@ -102,13 +102,13 @@ static Joust__MatchResult *outbox_add(outbox *o, const joust_judge_res *res)
         r->kind = (Joust__OutcomeKind)res->kind;
     }
     uint64_t pos;
-    if (joust_u64map_get(&o->index, r->match_id, &pos)) { /* newer attempt replaces */
+    if (joust_idmap_get(&o->index, r->match_id, &pos)) { /* newer attempt replaces */
         result_free(o->items[pos]);
         o->items[pos] = r;
         return r;
     }
     xgrow((void **)&o->items, &o->cap, o->len + 1, sizeof *o->items);
-    joust_u64map_put(&o->index, r->match_id, o->len);
+    joust_idmap_put(&o->index, r->match_id, o->len);
     o->items[o->len++] = r;
     return r;
 }
@@ -116,13 +116,13 @@ static Joust__MatchResult *outbox_add(outbox *o, const joust_judge_res *res)
 static void outbox_ack(outbox *o, uint64_t match_id)
 {
     uint64_t pos;
-    if (!joust_u64map_get(&o->index, match_id, &pos))
+    if (!joust_idmap_get(&o->index, match_id, &pos))
         return;
-    joust_u64map_del(&o->index, match_id);
+    joust_idmap_del(&o->index, match_id);
     result_free(o->items[pos]);
     o->items[pos] = o->items[--o->len];
     if (pos < o->len)
-        joust_u64map_put(&o->index, o->items[pos]->match_id, pos);
+        joust_idmap_put(&o->index, o->items[pos]->match_id, pos);
 }
 
 static int send_msg(worker *w, int cmd, const ProtobufCMessage *body)
@@ -431,7 +431,7 @@ static void collect_results(worker *w, int timeout_ms)
 int joust_worker_run(const joust_worker_config *cfg)
 {
     worker w = {.cfg = cfg};
-    joust_u64map_init(&w.out.index);
+    joust_idmap_init(&w.out.index);
     if (cfg->name)
         snprintf(w.name, sizeof w.name, "%s", cfg->name);
     else {
@@ -516,7 +516,7 @@ int joust_worker_run(const joust_worker_config *cfg)
     for (size_t i = 0; i < w.out.len; i++)
         result_free(w.out.items[i]);
     free(w.out.items);
-    joust_u64map_free(&w.out.index);
+    joust_idmap_free(&w.out.index);
     joust_judge_destroy(&w.judge);
     joust_conn_watch_destroy(&w.watch);
     zmq_close(w.sock);

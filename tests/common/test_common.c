@@ -6,6 +6,7 @@
 #include "check.h"
 #include "err.h"
 #include "hash.h"
+#include "idmap.h"
 #include "rng.h"
 #include "u64map.h"
 
@@ -152,9 +153,78 @@ static void test_u64map(void)
     joust_u64map_free(&m);
 }
 
+/* The id map against a plain array: a sliding window of ids (puts at the
+ * front, deletes mostly near the back) with stragglers kept far behind, ids
+ * that share their low bits (into the overflow), replaced values, gets and
+ * deletes of absent ids; and its size stays bounded by the live ids. */
+static void test_idmap(void)
+{
+    enum { IDS = 1 << 20 };
+    static unsigned char present[IDS];
+    static uint64_t value[IDS];
+    joust_idmap_t m;
+    joust_idmap_init(&m);
+    CHECK(!joust_idmap_get(&m, 5, NULL) && !joust_idmap_del(&m, 5));
+    joust_rng_t rng;
+    joust_rng_seed(&rng, 11);
+    uint64_t front = 1, back = 1, got;
+    int wrong = 0;
+    size_t live = 0, most = 0, biggest = 0;
+    for (int it = 0; it < 2000000; it++) {
+        uint64_t r = joust_rng_below(&rng, 100), k;
+        if (r < 40 && front < IDS) { /* a new id at the front */
+            k = front++;
+            joust_idmap_put(&m, k, k * 3);
+            present[k] = 1, value[k] = k * 3, live++;
+        } else if (r < 75 && back < front) { /* the back finishes, a few stay */
+            k = back++;
+            if (present[k] && joust_rng_below(&rng, 500)) {
+                wrong += !joust_idmap_del(&m, k);
+                present[k] = 0, live--;
+            }
+        } else if (r < 80 && front > 1) { /* a straggler or a far id finishes */
+            k = 1 + joust_rng_below(&rng, front - 1);
+            wrong += joust_idmap_del(&m, k) != present[k];
+            live -= present[k], present[k] = 0;
+        } else if (r < 85 && front > 1) { /* replaced */
+            k = 1 + joust_rng_below(&rng, front - 1);
+            if (present[k]) {
+                joust_idmap_put(&m, k, (uint64_t)it);
+                value[k] = (uint64_t)it;
+            }
+        } else { /* present, absent, or sharing low bits with the front */
+            k = r < 95 && front > 1 ? 1 + joust_rng_below(&rng, front - 1)
+                                    : (front + ((uint64_t)1 << (10 + joust_rng_below(&rng, 9)))) % IDS;
+            if (k)
+                wrong += joust_idmap_get(&m, k, &got) != present[k] || (present[k] && got != value[k]);
+        }
+        most = live > most ? live : most;
+        biggest = joust_idmap_bytes(&m) > biggest ? joust_idmap_bytes(&m) : biggest;
+        if (wrong)
+            break;
+    }
+    for (uint64_t k = 1; k < front && !wrong; k++)
+        wrong += joust_idmap_get(&m, k, &got) != present[k] || (present[k] && got != value[k]);
+    CHECK(wrong == 0);
+    CHECK(m.len == live);
+    CHECK(biggest <= most * 16 * 2 * sizeof(joust_idmap_slot) + (1u << 20));
+    joust_idmap_free(&m);
+    /* ids that all share their low bits go to the overflow without
+     * growing the table past 32 slots an id */
+    joust_idmap_init(&m);
+    for (uint64_t k = 1; k <= 1000; k++)
+        joust_idmap_put(&m, k << 24, k);
+    int ok = m.len == 1000 && joust_idmap_bytes(&m) < 1000 * 32 * sizeof(joust_idmap_slot) + (1u << 16);
+    for (uint64_t k = 1; k <= 1000; k++)
+        ok &= joust_idmap_get(&m, k << 24, &got) && got == k;
+    CHECK(ok);
+    joust_idmap_free(&m);
+}
+
 int main(void)
 {
     test_u64map();
+    test_idmap();
     test_bytes();
     test_rng();
     test_buf();
