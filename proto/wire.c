@@ -249,14 +249,14 @@ int joust_wire_decode(int cmd, const void *data, size_t len, joust_wire_msg *m)
     const ProtobufCMessageDescriptor *d = descriptor_of(cmd);
     if (!d)
         return reject(m, "unknown command");
-    m->body = protobuf_c_message_unpack(d, NULL, len, data);
+    Joust__Result *fast;
+    m->flat = cmd == JOUST_CMD_RESULT && joust_wire_result_fast(data, len, &fast);
+    m->body = m->flat ? &fast->base : protobuf_c_message_unpack(d, NULL, len, data);
     if (!m->body)
         return reject(m, "body does not unpack");
     int rc = validate(m);
-    if (rc < 0) {
-        protobuf_c_message_free_unpacked(m->body, NULL);
-        m->body = NULL;
-    }
+    if (rc < 0)
+        joust_wire_msg_clear(m);
     return rc;
 }
 
@@ -308,7 +308,10 @@ int joust_wire_recv(void *sock, int is_router, joust_wire_msg *m)
 
 void joust_wire_msg_clear(joust_wire_msg *m)
 {
-    if (m->body)
+    if (m->flat)
+        free(m->body);
+    else if (m->body)
         protobuf_c_message_free_unpacked(m->body, NULL);
     m->body = NULL;
+    m->flat = 0;
 }

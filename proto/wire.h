@@ -31,6 +31,7 @@ typedef struct {
     unsigned char rid[256]; /* routing id (ROUTER side) */
     size_t rid_len;
     ProtobufCMessage *body; /* owned; NULL after clear */
+    int flat;               /* body is one allocation (a RESULT's fast path) */
     char error[160];        /* why a message was rejected */
     char user_id[128];      /* CURVE: the sender's name from the ZAP handler
                              * (its key's allow-list entry); "" without CURVE */
@@ -68,5 +69,13 @@ int joust_wire_recv(void *sock, int is_router, joust_wire_msg *msg);
 int joust_wire_header(const void *data, size_t len, const char **reason);
 int joust_wire_decode(int cmd, const void *data, size_t len, joust_wire_msg *msg);
 void joust_wire_msg_clear(joust_wire_msg *msg);
+
+/* joust_wire_decode's fast path for RESULT bodies (wire_result.c), public
+ * for tests: returns 1 with *out set (one allocation: free() it) when it
+ * decoded the body, else 0 with *out NULL, leaving the body to protobuf-c:
+ * signatures, unknown or repeated singular fields, non-canonical varints,
+ * undeclared enum values, a missing required field, anything malformed.
+ * What it decodes, protobuf-c decodes to the same values. */
+int joust_wire_result_fast(const void *data, size_t len, Joust__Result **out);
 
 #endif
