@@ -407,6 +407,17 @@ static int plan_one(uint64_t pid, const uint64_t *ids, size_t n, void *arg)
     return window_full(c) || c->stream;
 }
 
+/* Whether to walk the prompts now: once a quarter of the window has
+ * drained, or when nothing is left to dispatch. A walk opens a prompt
+ * iterator and an image cursor and seeks both; walking every time a few
+ * matches finish paid that for one prompt at a time (the largest part of
+ * planning's CPU in the profile), a quarter shares it among many. */
+static int walk_due(const coord *c)
+{
+    return c->active.len + c->reused_staged + c->cfg->window / 4 <= c->cfg->window ||
+           c->pending.len == 0;
+}
+
 /* Plans prompt groups from the run's cursor until the window is full. The
  * match records and the advanced cursor go into the open batch, so they
  * become durable with (or before) the first outcome that refers to them. */
@@ -422,6 +433,8 @@ int coord_plan_more(coord *c)
             return 0;
         }
     }
+    if (!walk_due(c))
+        return 0;
     rc = c->grouped ? joust_groups_walk(&c->groups, c->run->plan_cursor, 0, plan_one, c,
                                         &c->run->plan_cursor)
                     : joust_rec_prompt_walk(c->st, c->run->plan_cursor, 0, plan_one, c,
