@@ -271,7 +271,8 @@ void coord_prompt_release(coord *c, prompt_slot *p);
 /* Takes every match the prompt's planner has ready into the queue; drops
  * the planner once it is done. */
 void coord_planner_pull(coord *c, prompt_slot *p);
-/* Plans prompt groups from the run's cursor until the window is full. */
+/* Plans prompt groups from the run's cursor until the window is full, once a
+ * quarter of it has drained (or nothing is left to dispatch). */
 int coord_plan_more(coord *c);
 /* After a restart: re-queues every planned match without an outcome (and
  * replays batch planners). Loads the run's groups first when grouped. */
