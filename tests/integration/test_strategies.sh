@@ -23,7 +23,14 @@ coord
 c1=${PIDS[-1]}
 "$JOUST" worker --connect "$ep" --judge sim --sim-noise 1 --slots 4 --sim-latency-ms 5 > "$WORK/w.log" 2>&1 &
 PIDS+=($!)
-sleep 1
+# Killed once its first outcomes are committed (read-only status beside it),
+# not after a fixed sleep: under load the run may not have started by then.
+for _ in $(seq 600); do
+    ok=$("$JOUST" status --db "$WORK/db2" 2>/dev/null | awk '$1 == "default" {print $6}' || true)
+    [ "${ok:-0}" -gt 0 ] && break
+    sleep 0.1
+done
+[ "${ok:-0}" -gt 0 ] || { tail "$WORK/coord.log"; fail "the adaptive run committed nothing in 60 s"; }
 kill -9 "$c1"; wait "$c1" 2>/dev/null || true
 coord
 wait_for "${PIDS[-1]}" 120 || { tail "$WORK/coord.log"; fail "restarted coordinator"; }
