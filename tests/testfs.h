@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -34,6 +35,17 @@ static inline void rm_rf(const char *path)
         closedir(d);
     }
     rmdir(path);
+}
+
+/* Writes the string s to path; a test that cannot is broken (exit 2). */
+static inline void write_str(const char *path, const char *s)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fputs(s, f) < 0) {
+        perror(path);
+        exit(2);
+    }
+    fclose(f);
 }
 
 /* dir/name in one of 8 rotating buffers (valid for the next 7 calls). */

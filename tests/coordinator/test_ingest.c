@@ -54,8 +54,6 @@ static void write_file(const char *path, const void *data, size_t len)
     fclose(f);
 }
 
-static void write_str(const char *path, const char *s) { write_file(path, s, strlen(s)); }
-
 static int streq(const char *a, const char *b) { return a && b && !strcmp(a, b); }
 
 static Joust__ImageRecord *img(joust_store_t *st, uint64_t id)

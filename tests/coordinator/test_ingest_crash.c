@@ -41,16 +41,6 @@ static char *path_in(const char *name)
     return p;
 }
 
-static void write_str(const char *path, const char *s)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f || fputs(s, f) < 0) {
-        perror(path);
-        exit(2);
-    }
-    fclose(f);
-}
-
 static void opts(joust_ingest_opts *o)
 {
     joust_ingest_opts_defaults(o);

@@ -41,16 +41,6 @@ static char root[PATH_MAX / 2];
 
 static char *path_in(const char *name) { return path_under(root, name); }
 
-static void write_str(const char *path, const char *s)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f || fputs(s, f) < 0) {
-        perror(path);
-        exit(2);
-    }
-    fclose(f);
-}
-
 static uint64_t rnd(uint64_t *s)
 {
     *s = *s * 6364136223846793005ull + 1442695040888963407ull;
