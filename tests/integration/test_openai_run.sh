@@ -44,9 +44,11 @@ print("60 matches: soft p matches the server's, reasoning stored")
 PY
 "$JOUST" show 61 --db "$WORK/db" > /dev/null 2>&1 && fail "show of a match that does not exist"
 
-# One worker, 64 requests in flight: a server that takes 500 ms per reply.
+# One worker, 64 requests in flight: a server that takes 1.5 s per reply
+# (long enough for 64 requests to be prepared and sent on a loaded machine;
+# with 500 ms the count fell short twice at a load average of 10).
 python3 "$FIXTURES/openai_images.py" "$WORK/big" 1 12 9 200704
-standin_start slow --max-pixels 200704 --always-delay-ms 500
+standin_start slow --max-pixels 200704 --always-delay-ms 1500
 "$JOUST" run "$WORK/big/manifest.jsonl" --db "$WORK/db2" --out "$WORK/out2" --judge openai \
     --endpoint "$SRV_URL_slow" --max-pixels 200704 --workers 1 --inflight 64 --no-progress \
     --judge-stats "$WORK/stats2.json" > "$WORK/run2.out" 2> "$WORK/run2.err" \
