@@ -32,6 +32,7 @@ struct joust_outfile {
     char *path, *tmp;
     int err; /* errno of the first failure; 0 while all is well */
     off_t written, flushed; /* bytes handed to the file; those whose writeback was started */
+    int side;               /* a side file (appended to another, then removed): no writeback */
 };
 
 /* Writeback is started every OUTFILE_WRITEBACK bytes (sync_file_range), so
@@ -86,7 +87,7 @@ void joust_outfile_write(joust_outfile_t *f, const void *data, size_t len)
     if (!f->err && len && fwrite(data, 1, len, f->f) != len)
         f->err = errno ? errno : EIO;
     f->written += (off_t)len;
-    if (f->written - f->flushed >= OUTFILE_WRITEBACK)
+    if (!f->side && f->written - f->flushed >= OUTFILE_WRITEBACK)
         outfile_writeback(f);
 }
 
@@ -804,6 +805,8 @@ static int side_open(const char *path, joust_outfile_t **out)
     snprintf(side, n, "%s.part2", path);
     int rc = joust_outfile_open(side, out);
     free(side);
+    if (rc == 0) /* its bytes go to disk once, in the file it is appended to */
+        (*out)->side = 1;
     return rc;
 }
 

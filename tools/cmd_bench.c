@@ -112,6 +112,8 @@ static void sampler_judging(mem_sampler *m, int on)
 typedef struct {
     uint64_t images, matches;
     double ingest_s, run_s, score_s, export_s, compact_s, judge_rate;
+    double store_s, export_cpu_s; /* the scores' store write (beside the files); the export's CPU */
+    double cpu_fitted;
     double cpu_ingested, judge_cpu_s; /* CPU of this process and its workers while judging */
     long rss_ingest_kb, rss_after_run_kb, rss_after_score_kb, rss_after_export_kb;
     int64_t t0, t_ingested, t_judged, t_fitted;
@@ -146,10 +148,13 @@ static void bench_tap(const joust_pipe_event *ev, void *arg)
                          r->cpu_ingested;
     } else if (ev->step == JOUST_PIPE_FITTED) {
         r->t_fitted = now;
+        r->cpu_fitted = joust_bench_cpu_s(RUSAGE_SELF);
         r->score_s = (double)(now - r->t_judged) / 1000;
         r->rss_after_score_kb = peak_rss_kb(RUSAGE_SELF);
     } else if (ev->step == JOUST_PIPE_SCORED) {
         r->export_s = (double)(now - r->t_fitted) / 1000;
+        r->store_s = ev->scores->write_s;
+        r->export_cpu_s = joust_bench_cpu_s(RUSAGE_SELF) - r->cpu_fitted;
         r->rss_after_export_kb = peak_rss_kb(RUSAGE_SELF);
     }
 }
@@ -283,6 +288,10 @@ static int bench_scale(int argc, char **argv)
                rs[i]->ingest_s + rs[i]->run_s + rs[i]->score_s + rs[i]->export_s,
                mib(rs[i]->rss_ingest_kb), mib(rs[i]->rss_after_run_kb),
                mib(rs[i]->rss_after_score_kb), mib(rs[i]->rss_after_export_kb));
+    for (int i = 0; i < 2; i++)
+        printf("export at %" PRIu64 " images: %.2f s wall, %.2f s CPU (this process, all "
+               "threads); the scores' store write %.2f s of it, beside the files\n",
+               rs[i]->images, rs[i]->export_s, rs[i]->export_cpu_s, rs[i]->store_s);
     printf("\n| images | coordinator's own state, peak while judging | per image | RocksDB memory, peak"
            " (memtables + block cache + table readers) | store after compaction | bytes per image"
            " (images + prompts) | bytes per match (matches + outcomes + outcome log + rationales) | compaction s |\n"
