@@ -13,7 +13,10 @@
  * Deterministic: the same store gives byte-identical files.
  * Ownership: records handed to a walk callback are borrowed for the call;
  * a joust_outfile_t is owned by its opener until commit or abort.
- * Threads: none started; not thread-safe (one caller at a time per store).
+ * Threads: joust_scores_export_table writes the second half of the files
+ * on a thread of its own (into side files NAME.part2.tmp-PID, appended to
+ * the first half and removed; joined before it returns); otherwise none.
+ * Not thread-safe (one caller at a time per store).
  * Errors: 0, JOUST_EIO (a file), or the store's error; a walk callback's
  * negative return is passed through. */
 #ifndef JOUST_OUTPUT_H
@@ -73,7 +76,8 @@ int joust_scores_export(joust_store_t *st, const Joust__RunRecord *run, const ch
                         const char *csv_path);
 /* The same files from the table of the fit that wrote the scores
  * (scoring.h), byte for byte: the numbers come from memory, the prompt and
- * image records are read once each (one cursor along each), nothing
+ * image records are read once each (a cursor along each per half: tables
+ * of 64 images or more are written in two halves at once), nothing
  * else. */
 int joust_scores_export_table(joust_store_t *st, const Joust__RunRecord *run,
                               const joust_score_table *table, const char *jsonl_path,
