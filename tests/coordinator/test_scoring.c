@@ -954,26 +954,46 @@ static void test_failed_write(joust_store_t *st, const char *dir)
     snprintf(jsonl, sizeof jsonl, "%s/scores.jsonl", dir);
     snprintf(csv, sizeof csv, "%s/scores.csv", dir);
     CHECK_RC(joust_scores_export(st, r1, jsonl, csv));
-    size_t l0 = 0, l1 = 0;
-    char *before = slurp(jsonl, &l0);
-    CHECK(before && l0 > 4096);
-    pid_t pid = fork();
-    if (pid == 0) {
-        signal(SIGXFSZ, SIG_IGN);
-        struct rlimit rl = {4096, 4096};
-        setrlimit(RLIMIT_FSIZE, &rl);
-        joust_log_set_level(QUIET);
-        int rc = joust_scores_export(st, r1, jsonl, NULL);
-        _exit(rc == JOUST_EIO ? 0 : 1);
+    size_t l0 = 0, l1 = 0, c0 = 0, c1 = 0;
+    char *before = slurp(jsonl, &l0), *before_csv = slurp(csv, &c0);
+    CHECK(before && l0 > 4096 && before_csv);
+    /* From the store, then from a fit's table (two halves at once: the
+     * side files go too). */
+    joust_score_opts o;
+    joust_score_opts_defaults(&o);
+    o.device = JOUST_DEVICE_CPU;
+    joust_score_summary sum;
+    joust_score_table *t = NULL;
+    CHECK_RC(joust_scores_fit(st, r1, &o, &sum, &t));
+    joust_score_summary_clear(&sum);
+    for (int way = 0; way < 2 && t; way++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            signal(SIGXFSZ, SIG_IGN);
+            struct rlimit rl = {4096, 4096};
+            setrlimit(RLIMIT_FSIZE, &rl);
+            joust_log_set_level(QUIET);
+            int rc = way ? joust_scores_export_table(st, r1, t, jsonl, csv)
+                         : joust_scores_export(st, r1, jsonl, NULL);
+            _exit(rc == JOUST_EIO ? 0 : 1);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        char *after = slurp(jsonl, &l1);
+        char *after_csv = slurp(csv, &c1);
+        CHECK(after && l1 == l0 && !memcmp(before, after, l0));
+        CHECK(after_csv && c1 == c0 && !memcmp(before_csv, after_csv, c0));
+        free(after);
+        free(after_csv);
+        for (int k = 0; k < 4; k++) { /* the temporary files and the side files */
+            char tmp[600];
+            snprintf(tmp, sizeof tmp, "%s%s.tmp-%ld", k < 2 ? jsonl : csv, k & 1 ? ".part2" : "",
+                     (long)pid);
+            CHECK(access(tmp, F_OK) != 0);
+        }
     }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    char *after = slurp(jsonl, &l1);
-    CHECK(after && l1 == l0 && !memcmp(before, after, l0));
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", jsonl, (long)pid);
-    CHECK(access(tmp, F_OK) != 0);
+    joust_score_table_destroy(&t);
     /* A folder in the way of the final name: an error, nothing half-written. */
     char blocked[512];
     snprintf(blocked, sizeof blocked, "%s/blocked", dir);
@@ -985,7 +1005,7 @@ static void test_failed_write(joust_store_t *st, const char *dir)
     CHECK(joust_export_dpo(st, r1, blocked, &dopts, &dstats) == JOUST_EIO && dstats.pairs == 0);
     joust_log_set_level(JOUST_LOG_WARN);
     free(before);
-    free(after);
+    free(before_csv);
     joust_rec_free(r1);
 }
 
