@@ -64,6 +64,34 @@ static int cmp_oriented(const void *pa, const void *pb)
     return 0;
 }
 
+/* Items up to which a prompt's outcomes are counting-sorted by pair. */
+#define PAIR_ITEMS 64
+
+/* Sorts v[m] by (lo, hi), stably (the sums of a pair are taken in input
+ * order): for prompts of up to PAIR_ITEMS items a counting sort by pair,
+ * one pass and no compare calls, else qsort (a merge sort in glibc, stable
+ * too). */
+static void sort_oriented(oriented *v, size_t m, uint32_t n)
+{
+    if (n > PAIR_ITEMS || m < 2) {
+        if (m)
+            qsort(v, m, sizeof *v, cmp_oriented);
+        return;
+    }
+    uint32_t start[PAIR_ITEMS * PAIR_ITEMS + 1];
+    size_t slots = (size_t)n * n;
+    memset(start, 0, (slots + 1) * sizeof *start);
+    for (size_t k = 0; k < m; k++)
+        start[(size_t)v[k].lo * n + v[k].hi + 1]++;
+    for (size_t s = 0; s < slots; s++)
+        start[s + 1] += start[s];
+    oriented *t = xmalloc(m * sizeof *t);
+    for (size_t k = 0; k < m; k++)
+        t[start[(size_t)v[k].lo * n + v[k].hi]++] = v[k];
+    memcpy(v, t, m * sizeof *v);
+    free(t);
+}
+
 static int side(double p) { return (p > 0.5) - (p < 0.5); }
 
 int joust_position_bias_summary(uint32_t n, const joust_outcome *o, size_t m,
@@ -83,7 +111,7 @@ int joust_position_bias_summary(uint32_t n, const joust_outcome *o, size_t m,
     if (m)
         r.mean_p_first = sum / (double)m;
     r.position_bias = r.mean_p_first - 0.5;
-    qsort(v, m, sizeof *v, cmp_oriented);
+    sort_oriented(v, m, n);
     double delta_sum = 0;
     for (size_t a = 0, b; a < m; a = b) {
         double s[2] = {0, 0}; /* p_lo summed with lo shown second [0] / first [1] */

@@ -93,6 +93,67 @@ static void test_cells_many(void)
     free(o), free(sum), free(cnt);
 }
 
+/* The reference for test_cells_sums: cells sorted by (prompt, a, b, value)
+ * with qsort, then summed in that order. */
+static int ref_cmp(const void *x, const void *y)
+{
+    const joust_model_cell *c = x, *d = y;
+    if (c->prompt != d->prompt)
+        return c->prompt < d->prompt ? -1 : 1;
+    if (c->a != d->a)
+        return c->a < d->a ? -1 : 1;
+    if (c->b != d->b)
+        return c->b < d->b ? -1 : 1;
+    return c->wins_a < d->wins_a ? -1 : c->wins_a > d->wins_a;
+}
+
+/* Outcomes with arbitrary p (sums that depend on their order), one prompt
+ * (the scorer's call: counting sort by pair for few models, qsort for
+ * many) and several (the counting sort by prompt): the cells are bitwise
+ * those of one sort by (prompt, a, b, p) summed in that order. */
+static void test_cells_sums(void)
+{
+    enum { M = 3000 };
+    joust_model_outcome *o = malloc(M * sizeof *o);
+    joust_model_cell *ref = malloc(M * sizeof *ref);
+    joust_rng_t r;
+    joust_rng_seed(&r, 23);
+    const uint32_t nms[] = {2, 4, 16, 64, 65, 300};
+    const size_t ms[] = {1, 31, 33, 120, 1500, M};
+    for (int multi = 0; multi < 2; multi++)
+        for (size_t a = 0; a < sizeof nms / sizeof *nms; a++)
+            for (size_t b = 0; b < sizeof ms / sizeof *ms; b++) {
+                uint32_t nm = nms[a];
+                size_t m = ms[b], nr = 0;
+                for (size_t k = 0; k < m; k++) {
+                    uint64_t p = multi ? 3 + joust_rng_below(&r, 1 + m / 100) : 7;
+                    uint32_t f = (uint32_t)joust_rng_below(&r, nm);
+                    uint32_t g = (uint32_t)joust_rng_below(&r, nm);
+                    double pf = joust_rng_uniform(&r);
+                    o[k] = (joust_model_outcome){p, f, g, pf};
+                    if (f != g)
+                        ref[nr++] = (joust_model_cell){p, f < g ? f : g, f < g ? g : f,
+                                                       f < g ? pf : 1 - pf, 1};
+                }
+                qsort(ref, nr, sizeof *ref, ref_cmp);
+                size_t w = 0;
+                for (size_t k = 0; k < nr; k++)
+                    if (w && ref[w - 1].prompt == ref[k].prompt && ref[w - 1].a == ref[k].a &&
+                        ref[w - 1].b == ref[k].b) {
+                        ref[w - 1].wins_a += ref[k].wins_a;
+                        ref[w - 1].count += ref[k].count;
+                    } else {
+                        ref[w++] = ref[k];
+                    }
+                joust_model_cell *c = NULL;
+                size_t nc = 0;
+                CHECK_RC(joust_model_cells(nm, o, m, &c, &nc));
+                CHECK(nc == w && (!w || memcmp(c, ref, w * sizeof *c) == 0));
+                free(c);
+            }
+    free(o), free(ref);
+}
+
 /* A simulated cross-model run: nm models with true scores, P prompts, each
  * with a prompt-level perturbation of every model (clustered data), every
  * model pair compared `per` times per prompt with soft outcomes. */
@@ -335,6 +396,7 @@ int main(void)
 {
     test_cells_many();
     test_cells();
+    test_cells_sums();
     test_recovery_and_coverage();
     test_cluster_width();
     test_components_and_anchor();

@@ -352,6 +352,80 @@ static void test_outcome_summaries(void)
     }
 }
 
+/* The reference for test_bias_sums: joust_position_bias_summary's
+ * definition with a plain stable sort (insertion) by pair. */
+static void bias_ref(const joust_outcome *o, size_t m, joust_position_bias *r)
+{
+    struct { uint32_t lo, hi; int lf; double p; } *v = malloc((m ? m : 1) * sizeof *v), x;
+    double sum = 0, delta = 0;
+    for (size_t k = 0; k < m; k++) {
+        int lf = o[k].first < o[k].second;
+        sum += o[k].p_first;
+        v[k].lo = lf ? o[k].first : o[k].second, v[k].hi = lf ? o[k].second : o[k].first;
+        v[k].lf = lf, v[k].p = lf ? o[k].p_first : 1 - o[k].p_first;
+        x = v[k];
+        size_t t = k;
+        for (; t > 0 && (v[t - 1].lo > x.lo || (v[t - 1].lo == x.lo && v[t - 1].hi > x.hi)); t--)
+            v[t] = v[t - 1];
+        v[t] = x;
+    }
+    memset(r, 0, sizeof *r);
+    r->outcomes = m;
+    r->mean_p_first = m ? sum / (double)m : 0.5;
+    r->position_bias = r->mean_p_first - 0.5;
+    for (size_t a = 0, b; a < m; a = b) {
+        double s[2] = {0, 0};
+        size_t c[2] = {0, 0};
+        for (b = a; b < m && v[b].lo == v[a].lo && v[b].hi == v[a].hi; b++)
+            s[v[b].lf] += v[b].p, c[v[b].lf]++;
+        if (!c[0] || !c[1])
+            continue;
+        double f = s[1] / (double)c[1], g = s[0] / (double)c[0];
+        r->both_order_pairs++;
+        r->consistent_pairs += ((f > 0.5) - (f < 0.5)) == ((g > 0.5) - (g < 0.5));
+        delta += f - g;
+    }
+    if (r->both_order_pairs) {
+        r->consistency = (double)r->consistent_pairs / (double)r->both_order_pairs;
+        r->mean_delta = delta / (double)r->both_order_pairs;
+    }
+    free(v);
+}
+
+/* Pairs judged several times in both orders with arbitrary p (sums that
+ * depend on their order), small prompts (the counting sort by pair) and
+ * large ones (qsort): the summary is bitwise the reference's. */
+static void test_bias_sums(void)
+{
+    enum { M = 2000 };
+    joust_outcome *o = malloc(M * sizeof *o);
+    joust_rng_t r;
+    joust_rng_seed(&r, 5);
+    const uint32_t ns[] = {2, 3, 16, 64, 65, 200};
+    const size_t ms[] = {1, 2, 40, 300, M};
+    for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+        for (size_t b = 0; b < sizeof ms / sizeof *ms; b++) {
+            uint32_t n = ns[a];
+            size_t m = ms[b];
+            for (size_t k = 0; k < m; k++) {
+                uint32_t f = (uint32_t)joust_rng_below(&r, n), g;
+                do
+                    g = (uint32_t)joust_rng_below(&r, n);
+                while (g == f);
+                o[k] = (joust_outcome){f, g, joust_rng_uniform(&r)};
+            }
+            joust_position_bias got, want;
+            CHECK_RC(joust_position_bias_summary(n, o, m, &got));
+            bias_ref(o, m, &want);
+            CHECK(got.outcomes == want.outcomes && got.mean_p_first == want.mean_p_first &&
+                  got.both_order_pairs == want.both_order_pairs &&
+                  got.consistent_pairs == want.consistent_pairs &&
+                  got.consistency == want.consistency && got.mean_delta == want.mean_delta);
+            CHECK(n > 16 || m < 300 || got.both_order_pairs > 0);
+        }
+    free(o);
+}
+
 /* ---- metrics ------------------------------------------------------------ */
 
 static void test_metrics(void)
@@ -501,6 +575,7 @@ int main(void)
     test_bt_recovery();
     test_both_orders_average();
     test_outcome_summaries();
+    test_bias_sums();
     test_metrics();
     test_round_robin();
     test_registry();
