@@ -48,6 +48,19 @@ static inline void write_str(const char *path, const char *s)
     fclose(f);
 }
 
+/* Makes the folder tmpl (a mkdtemp template, changed in place) and puts
+ * its real path in root[cap]; 0, or -1 after perror. */
+static inline int make_test_root(char *tmpl, char *root, size_t cap)
+{
+    char resolved[PATH_MAX];
+    if (!mkdtemp(tmpl) || !realpath(tmpl, resolved) || strlen(resolved) >= cap) {
+        perror("mkdtemp");
+        return -1;
+    }
+    memcpy(root, resolved, strlen(resolved) + 1);
+    return 0;
+}
+
 /* dir/name in one of 8 rotating buffers (valid for the next 7 calls). */
 static inline char *path_under(const char *dir, const char *name)
 {

@@ -155,12 +155,8 @@ int main(int argc, char **argv)
         snprintf(root, sizeof root, "%s", argv[4]);
         return child(argv[2], argv[3]);
     }
-    char resolved[PATH_MAX];
-    if (!mkdtemp(tmpdir) || !realpath(tmpdir, resolved) || strlen(resolved) >= sizeof root) {
-        perror("mkdtemp");
+    if (make_test_root(tmpdir, root, sizeof root) < 0)
         return 2;
-    }
-    memcpy(root, resolved, strlen(resolved) + 1);
     make_manifests();
     joust_ingest_stats ca, cb;
     CHECK_RC(ingest("clean", "a.jsonl", &ca));

@@ -210,12 +210,8 @@ int main(int argc, char **argv)
 {
     int print = argc > 1 && !strcmp(argv[1], "--print");
     joust_log_set_level(JOUST_LOG_ERROR);
-    char resolved[PATH_MAX];
-    if (!mkdtemp(tmpdir) || !realpath(tmpdir, resolved) || strlen(resolved) >= sizeof root) {
-        perror("mkdtemp");
+    if (make_test_root(tmpdir, root, sizeof root) < 0)
         return 2;
-    }
-    memcpy(root, resolved, strlen(resolved) + 1);
     mkdir(path_in("imgs"), 0755);
     for (int i = 0; i < 60; i++) {
         char name[64], body[32];
