@@ -980,6 +980,23 @@ static int item_models(joust_store_t *st, const prompt_set *ps, models_t *models
     return rc;
 }
 
+/* item_models on a thread of its own beside the outcome read: both only
+ * read the prompt set, and each has its own cursor. */
+typedef struct {
+    joust_store_t *st;
+    const prompt_set *ps;
+    models_t *models;
+    uint32_t *model;
+    int rc;
+} models_job;
+
+static void *models_thread(void *arg)
+{
+    models_job *j = arg;
+    j->rc = item_models(j->st, j->ps, j->models, j->model);
+    return NULL;
+}
+
 /* ----------------------------------------------------------------- fit --- */
 
 static int online_cpus(void)
@@ -1486,22 +1503,30 @@ static int fit_table(joust_store_t *st, const Joust__RunRecord *run, const joust
     if (rc == 0)
         rc = joust_rec_counter_get(st, JOUST_NEXT_IMAGE, &mk.next_image);
     int threads = opts->threads ? opts->threads : online_cpus();
+    size_t ni = ps.ni;
+    uint32_t *model = xmalloc((ni ? ni : 1) * sizeof *model);
+    models_job mj = {st, &ps, models, model, 0};
+    pthread_t mt;
+    int beside = rc == 0 && threads > 1 && pthread_create(&mt, NULL, models_thread, &mj) == 0;
     int64_t tp = joust_now_us();
     if (rc == 0)
         rc = read_outcomes(st, run, opts, &ps, threads, &os, sum, &mk.digest);
     int64_t to = joust_now_us();
+    if (beside)
+        pthread_join(mt, NULL);
+    else if (rc == 0)
+        models_thread(&mj);
+    if (rc == 0)
+        rc = mj.rc;
     marker_weights(&mk, opts, sum->kinds);
-    size_t ni = ps.ni;
     uint64_t *off = xmalloc((ps.np + 1) * sizeof *off);
-    uint32_t *model = xmalloc((ni ? ni : 1) * sizeof *model);
     fit_out f = {xcalloc(ni ? ni : 1, sizeof *f.theta), xcalloc(ni ? ni : 1, sizeof *f.se),
                  xcalloc(ni ? ni : 1, sizeof *f.wins), xcalloc(ni ? ni : 1, sizeof *f.cmp),
                  xcalloc(ni ? ni : 1, sizeof *f.comp), xcalloc(ps.np + 1, sizeof *f.ncomp)};
-    if (rc == 0)
-        rc = item_models(st, &ps, models, model);
     int64_t t1 = joust_now_us();
-    log_debug("read: prompts %.2f s, outcomes %.2f s, image models %.2f s", (double)(tp - t0) / 1e6,
-              (double)(to - tp) / 1e6, (double)(t1 - to) / 1e6);
+    log_debug("read: prompts %.2f s, outcomes %.2f s, then image models (%s) %.2f s more",
+              (double)(tp - t0) / 1e6, (double)(to - tp) / 1e6, beside ? "beside" : "after",
+              (double)(t1 - to) / 1e6);
     if (rc == 0) {
         order_by_prompt(&os, ps.np, off);
         tally(&ps, &os, off, model, models, &f, sum);
