@@ -4,6 +4,7 @@
 
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -126,6 +127,11 @@ int joust_pipeline_score(joust_store_t *st, const joust_pipeline_config *cfg)
         log_error("run '%s': %s", cfg->run_name, joust_strerror(rc));
         return rc;
     }
+    /* What judging left behind goes back before the fit's peak of memory:
+     * the memtables (written to SST files, as at close) and the heap's
+     * free pages (the coordinator's in-flight state). */
+    joust_store_flush(st);
+    malloc_trim(0);
     joust_score_summary sum;
     joust_score_table *table = NULL;
     if ((rc = joust_scores_fit(st, run, &cfg->score, &sum, &table)) == 0) {

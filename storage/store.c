@@ -415,12 +415,18 @@ static void flush_memtables(joust_store_t *s)
         char *err = NULL;
         rocksdb_flush_cf(s->db, fo, s->cf[i], &err);
         if (err) {
-            log_warn("store: flush of %s at close: %s", cf_names[i], err);
+            log_warn("store: flush of %s: %s", cf_names[i], err);
             rocksdb_free(err);
             break;
         }
     }
     rocksdb_flushoptions_destroy(fo);
+}
+
+void joust_store_flush(joust_store_t *self)
+{
+    if (!self->readonly && !__atomic_load_n(&self->failed, __ATOMIC_ACQUIRE))
+        flush_memtables(self);
 }
 
 void joust_store_destroy(joust_store_t **self_p)

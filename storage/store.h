@@ -150,6 +150,11 @@ int joust_store_failed(joust_store_t *self);
 enum { JOUST_FAULT_WRITE = 1, JOUST_FAULT_SYNC = 2, JOUST_FAULT_KILL = 3 };
 void joust_store_fault(joust_store_t *self, int mode, long after);
 
+/* Writes every family's memtable to SST files now and waits, so that the
+ * memtables' memory goes back (e.g. once judging is over, before the fit's
+ * peak). Best effort: a failure is logged and changes nothing else. No-op
+ * on a read-only store or after a failed write. */
+void joust_store_flush(joust_store_t *self);
 /* Compacts every family down to its bottom level (flushing the memtables
  * first), e.g. before measuring a store's size. */
 int joust_store_compact(joust_store_t *self);
