@@ -619,6 +619,12 @@ static void test_big_batch(joust_store_t *s)
     joust_store_mem mem;
     joust_store_memory(s, &mem);
     CHECK(mem.memtables > 0);
+    /* A flush writes the memtables to SST files and gives their memory back. */
+    uint64_t in_memtables = mem.memtables, flushed = joust_store_sst_bytes(s, JOUST_CF_OUTCOMES);
+    joust_store_flush(s);
+    joust_store_memory(s, &mem);
+    CHECK(mem.memtables < in_memtables / 2);
+    CHECK(joust_store_sst_bytes(s, JOUST_CF_OUTCOMES) > flushed);
     CHECK_RC(joust_store_compact(s));
     uint64_t sst = joust_store_sst_bytes(s, JOUST_CF_OUTCOMES);
     CHECK(sst > 100000 && sst < (uint64_t)N * (12 + 14));
