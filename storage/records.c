@@ -751,42 +751,6 @@ static void outlog_flush(joust_batch_t *b, Joust__RunRecord *run)
     side->last = 0;
 }
 
-int joust_rec_outlog_next(const void *val, size_t vlen, size_t *pos, uint64_t *prev_id,
-                          joust_outlog_entry *e)
-{
-    const unsigned char *p = (const unsigned char *)val + *pos, *end = (const unsigned char *)val + vlen;
-    if (p >= end)
-        return 0;
-    uint64_t v[2];
-    for (int i = 0; i < 2; i++) { /* two varints of at most 10 bytes */
-        uint64_t x = 0;
-        int shift = 0, done = 0;
-        while (p < end && shift < 70) {
-            unsigned char c = *p++;
-            x |= (uint64_t)(c & 0x7f) << shift;
-            shift += 7;
-            if (!(c & 0x80)) {
-                done = 1;
-                break;
-            }
-        }
-        if (!done)
-            return JOUST_ECORRUPT;
-        v[i] = x;
-    }
-    uint64_t len = v[1] >> 1;
-    if (len > (uint64_t)(end - p) || (!(v[1] & 1) && len))
-        return JOUST_ECORRUPT;
-    int64_t delta = (int64_t)(v[0] >> 1) ^ -(int64_t)(v[0] & 1);
-    e->match_id = *prev_id + (uint64_t)delta;
-    e->put = (int)(v[1] & 1);
-    e->bytes = p;
-    e->len = (size_t)len;
-    *prev_id = e->match_id;
-    *pos = (size_t)(p + len - (const unsigned char *)val);
-    return 1;
-}
-
 /* XXH3 of the entry bytes o would have in the log (0 for none). */
 static uint64_t outlog_hash_of(const Joust__OutcomeRecord *o)
 {
@@ -1361,6 +1325,30 @@ static int wire_varint(wire_rd *r, uint64_t *v)
         }
     }
     return -1;
+}
+
+/* The outcome log's entries (records.h) are read with the views' varint
+ * reader. */
+int joust_rec_outlog_next(const void *val, size_t vlen, size_t *pos, uint64_t *prev_id,
+                          joust_outlog_entry *e)
+{
+    if (*pos >= vlen)
+        return 0;
+    wire_rd r = wire_rd_of((const unsigned char *)val + *pos, vlen - *pos);
+    uint64_t delta_zz, head;
+    if (wire_varint(&r, &delta_zz) < 0 || wire_varint(&r, &head) < 0)
+        return JOUST_ECORRUPT;
+    uint64_t len = head >> 1;
+    if (len > (uint64_t)(r.end - r.p) || (!(head & 1) && len))
+        return JOUST_ECORRUPT;
+    int64_t delta = (int64_t)(delta_zz >> 1) ^ -(int64_t)(delta_zz & 1);
+    e->match_id = *prev_id + (uint64_t)delta;
+    e->put = (int)(head & 1);
+    e->bytes = r.p;
+    e->len = (size_t)len;
+    *prev_id = e->match_id;
+    *pos = (size_t)(r.p + len - (const unsigned char *)val);
+    return 1;
 }
 
 /* Reads the next field into r->field, wt, v / s, slen. 1 when one was
