@@ -16,6 +16,34 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# The first of $1 consecutive free TCP ports on 127.0.0.1, for options that
+# derive ports (`--metrics P` gives local worker N the port P+N). Drawn below
+# the kernel's ephemeral range, where a neighbour of a kernel-chosen port can
+# be taken by any outgoing connection between this check and the bind.
+free_port_run() {
+    python3 - "$1" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    base = random.randrange(10000, lo - n)
+    held = []
+    try:
+        for p in range(base, base + n):
+            s = socket.socket()
+            held.append(s)
+            s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        for s in held:
+            s.close()
+    print(base)
+    sys.exit(0)
+sys.exit("no run of free ports")
+PY
+}
+
 # Writes a manifest of P prompts x K images with latent utilities.
 sim_manifest() {
     local out=$1 prompts=$2 per=$3 seed=${4:-7}

@@ -16,7 +16,7 @@ python3 "$FIXTURES/openai_images.py" "$WORK/set" 1 8 3 200704
 standin_start good --max-pixels 200704 --always-delay-ms 40
 standin_start flaky --max-pixels 200704 --always-delay-ms 40 --fault http500 --fault-times 1
 dead=$(free_port)
-cport=$(free_port)
+cport=$(free_port_run 3)
 export OPENAI_API_KEY=k
 args=(--judge openai --endpoint "$SRV_URL_good" --endpoint "$SRV_URL_flaky"
       --endpoint "http://127.0.0.1:$dead/v1" --max-pixels 200704 --inflight 4 --no-progress)
