@@ -1,8 +1,11 @@
 #include "xalloc.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static void *oom(size_t n)
 {
@@ -50,4 +53,16 @@ void xgrow(void **arr, size_t *cap, size_t need, size_t elem)
         c *= 2;
     *arr = xrealloc(*arr, c * elem);
     *cap = c;
+}
+
+void xdiscard(void *p, size_t lo, size_t hi)
+{
+    static size_t page;
+    if (!page) {
+        long ps = sysconf(_SC_PAGESIZE);
+        page = ps > 0 ? (size_t)ps : 4096;
+    }
+    uintptr_t a = ((uintptr_t)p + lo + page - 1) / page * page, b = ((uintptr_t)p + hi) / page * page;
+    if (hi > lo && b > a)
+        (void)madvise((void *)a, b - a, MADV_DONTNEED); /* advice: a refusal costs memory only */
 }

@@ -1194,10 +1194,35 @@ static int fit_groups(const joust_bt_problem *pb, joust_device dev, int threads,
  * (bt_bulk.h), so the blocks give the scores one call would. */
 #define FIT_BLOCK (1u << 21)
 
-/* Fits every prompt, in blocks on the CPU, in one call on CUDA (the
- * device wants the whole problem at once). */
-static int fit_all(const prompt_set *ps, const outcome_set *os, const uint64_t *off,
-                   const joust_score_opts *opts, joust_device dev, int threads, fit_out *f)
+/* Tallies, position bias and the model cells of the prompts [p0, p1),
+ * from the ordered outcomes. */
+static void tally(const prompt_set *ps, const outcome_set *os, const uint64_t *off, size_t p0,
+                  size_t p1, const uint32_t *model, models_t *models, fit_out *f,
+                  joust_score_summary *sum)
+{
+    for (size_t p = p0; p < p1; p++) {
+        uint64_t i0 = ps->item_off[p];
+        uint32_t n = (uint32_t)(ps->item_off[p + 1] - i0);
+        const joust_outcome *o = os->o + off[p];
+        size_t k = off[p + 1] - off[p];
+        joust_outcome_tally(n, o, k, f->wins + i0, f->cmp + i0);
+        joust_position_bias b;
+        if (k && joust_position_bias_summary(n, o, k, &b) == 0)
+            merge_bias(&sum->bias, &b);
+        if (k)
+            models_add_prompt(models, ps->pid[p], n, model + i0, o, k);
+    }
+}
+
+/* Tallies and fits every prompt, in blocks on the CPU, in one call on
+ * CUDA (the device wants the whole problem at once). A block's outcomes
+ * are read for the last time when its edges are built: their pages go
+ * back then, so the tallies and the fit's arrays grow as the outcomes
+ * shrink (CUDA's one block holds all edges beside them). After this,
+ * os->o and os->kind are only freed. */
+static int fit_all(const prompt_set *ps, outcome_set *os, const uint64_t *off,
+                   const joust_score_opts *opts, joust_device dev, int threads,
+                   const uint32_t *model, models_t *models, fit_out *f, joust_score_summary *sum)
 {
     float wt[4];
     weights_of(opts, wt);
@@ -1211,7 +1236,10 @@ static int fit_all(const prompt_set *ps, const outcome_set *os, const uint64_t *
         else
             while (p1 < ps->np && off[p1 + 1] - off[p0] <= block)
                 p1++;
+        tally(ps, os, off, p0, p1, model, models, f, sum);
         build_edges(os, wt, p0, p1, off, &fe);
+        xdiscard(os->o, off[p0] * sizeof *os->o, off[p1] * sizeof *os->o);
+        xdiscard(os->kind, off[p0], off[p1]);
         joust_bt_problem pb = {(uint32_t)(p1 - p0), ps->item_off + p0, fe.off, fe.e,
                                fe.has_w ? fe.w : NULL};
         fit_out fb = *f; /* items are global; ncomp is per prompt of the block */
@@ -1223,24 +1251,6 @@ static int fit_all(const prompt_set *ps, const outcome_set *os, const uint64_t *
     return rc;
 }
 
-/* Tallies, position bias and the model cells per prompt, from the ordered
- * outcomes. */
-static void tally(const prompt_set *ps, const outcome_set *os, const uint64_t *off,
-                  const uint32_t *model, models_t *models, fit_out *f, joust_score_summary *sum)
-{
-    for (size_t p = 0; p < ps->np; p++) {
-        uint64_t i0 = ps->item_off[p];
-        uint32_t n = (uint32_t)(ps->item_off[p + 1] - i0);
-        const joust_outcome *o = os->o + off[p];
-        size_t k = off[p + 1] - off[p];
-        joust_outcome_tally(n, o, k, f->wins + i0, f->cmp + i0);
-        joust_position_bias b;
-        if (k && joust_position_bias_summary(n, o, k, &b) == 0)
-            merge_bias(&sum->bias, &b);
-        if (k)
-            models_add_prompt(models, ps->pid[p], n, model + i0, o, k);
-    }
-}
 
 /* Ranks and percentiles of every item into the table (rank 0: no rank),
  * its error, and the counts of the summary. */
@@ -1529,8 +1539,7 @@ static int fit_table(joust_store_t *st, const Joust__RunRecord *run, const joust
               (double)(t1 - to) / 1e6);
     if (rc == 0) {
         order_by_prompt(&os, ps.np, off);
-        tally(&ps, &os, off, model, models, &f, sum);
-        rc = fit_all(&ps, &os, off, opts, sum->device, threads, &f);
+        rc = fit_all(&ps, &os, off, opts, sum->device, threads, model, models, &f, sum);
     }
     if (rc == 0)
         rc = models_fit(models, &sum->models);

@@ -11,8 +11,9 @@
  * planned prompt fitted by the bulk fitter (rank/bt_bulk.h; on the CPU in
  * blocks of prompts, opts.fit_block; the CUDA fitter rank/cuda/bt_cuda.h in
  * one call when built and chosen), then the model-level fit with its
- * bootstrap (coordinator/models.h). Memory: ~17 bytes an OK outcome and
- * ~60 an image, plus one block's edges.
+ * bootstrap (coordinator/models.h). Memory: ~17 bytes an OK outcome
+ * (given back block by block as they are tallied and fitted) and ~60 an
+ * image, plus one block's edges.
  * Results: the scores of a prompt equal joust_prompt_fit on its outcomes to
  * within the Newton tolerance (1e-9 in tests/coordinator/test_scoring.c):
  * the bulk fitter reads p as a float, so a p that is not one is passed as

@@ -1,5 +1,8 @@
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "bytes.h"
@@ -9,6 +12,7 @@
 #include "idmap.h"
 #include "rng.h"
 #include "u64map.h"
+#include "xalloc.h"
 
 static void test_bytes(void)
 {
@@ -221,6 +225,34 @@ static void test_idmap(void)
     joust_idmap_free(&m);
 }
 
+/* xdiscard: the whole pages inside the range go (not resident, read as
+ * zeros), the bytes around them and outside the range stay. */
+static void test_xdiscard(void)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), n = 64 * page;
+    unsigned char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(p != MAP_FAILED);
+    memset(p, 7, n);
+    size_t lo = 3 * page + 100, hi = 40 * page - 5;
+    xdiscard(p, lo, hi);
+    unsigned char res[64];
+    CHECK(mincore(p, n, res) == 0);
+    int ok = 1;
+    for (size_t i = 0; i < 64; i++) {
+        int inside = i >= 4 && i < 39; /* the whole pages in [lo, hi) */
+        ok &= (res[i] & 1) != inside;
+    }
+    CHECK(ok);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += p[i] != (i >= 4 * page && i < 39 * page ? 0 : 7);
+    CHECK(bad == 0);
+    xdiscard(p, 10, 20);       /* inside one page: nothing */
+    xdiscard(p, page, page);   /* empty */
+    CHECK(p[10] == 7 && p[page] == 7);
+    munmap(p, n);
+}
+
 int main(void)
 {
     test_u64map();
@@ -229,5 +261,6 @@ int main(void)
     test_rng();
     test_buf();
     test_hash();
+    test_xdiscard();
     return test_report();
 }
