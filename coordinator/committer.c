@@ -122,3 +122,20 @@ void joust_committer_destroy(joust_committer_t **self_p)
     free(c);
     *self_p = NULL;
 }
+
+void joust_commit_rule_defaults(joust_commit_rule *r)
+{
+    *r = (joust_commit_rule){.min = 1024, .max = 16384, .max_bytes = 8u << 20, .ms = 50};
+}
+
+int joust_commit_full(const joust_commit_rule *r, uint32_t staged, size_t bytes)
+{
+    return staged >= r->max || (r->max_bytes && bytes >= r->max_bytes);
+}
+
+int joust_commit_due(const joust_commit_rule *r, uint32_t staged, size_t bytes,
+                     int64_t waited_ms, int writer_busy)
+{
+    return staged && (joust_commit_full(r, staged, bytes) || (!writer_busy && staged >= r->min) ||
+                      waited_ms >= r->ms);
+}

@@ -15,9 +15,33 @@
 #ifndef JOUST_COMMITTER_H
 #define JOUST_COMMITTER_H
 
+#include <stdint.h>
+
 #include "store.h"
 
 typedef struct joust_committer joust_committer_t;
+
+/* When staged results are written (the coordinator's rule; the bare
+ * benchmark's too): as soon as the writer is idle once `min` are staged —
+ * so that under load a group is what arrived during the last write and
+ * the writer never waits for a count — or at `max` results or `max_bytes`
+ * bytes of records (then staging stops until the write in flight is
+ * done), or `ms` after the first was staged, whichever comes first. */
+typedef struct {
+    uint32_t min, max;
+    size_t max_bytes; /* 0: no limit */
+    int ms;
+} joust_commit_rule;
+
+/* The defaults: 1024, 16384, 8 MiB, 50 ms (docs/storage.md). */
+void joust_commit_rule_defaults(joust_commit_rule *r);
+/* 1 when `staged` results in `bytes` bytes of records fill a group. */
+int joust_commit_full(const joust_commit_rule *r, uint32_t staged, size_t bytes);
+/* 1 when a write of the staged results is due: the first was staged
+ * `waited_ms` ago, and `writer_busy` says whether a write is in flight
+ * (a group that is due while one is starts when it is reaped). */
+int joust_commit_due(const joust_commit_rule *r, uint32_t staged, size_t bytes,
+                     int64_t waited_ms, int writer_busy);
 
 int joust_committer_new(joust_store_t *st, joust_committer_t **out);
 /* Waits for a write in flight (its result is dropped: reap it first to

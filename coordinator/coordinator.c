@@ -27,9 +27,7 @@ void joust_coord_config_defaults(joust_coord_config *cfg)
     cfg->bind = "tcp://127.0.0.1:5555";
     cfg->window = 65536;
     cfg->job_matches = 64;
-    cfg->commit_ms = 50;
-    cfg->commit_max = 1000;
-    cfg->commit_bytes = 8u << 20;
+    joust_commit_rule_defaults(&cfg->commit);
     cfg->heartbeat_ms = 1000;
     cfg->liveness = 5;
     cfg->drain_ms = 2000;
@@ -1016,8 +1014,7 @@ static int signing_done(coord *c)
 /* The staged batch is as big as one commit may be (results or bytes). */
 static int batch_full(const coord *c)
 {
-    return c->batch_results >= c->cfg->commit_max ||
-           (c->cfg->commit_bytes && joust_batch_bytes(c->batch) >= c->cfg->commit_bytes);
+    return joust_commit_full(&c->cfg->commit, c->batch_results, joust_batch_bytes(c->batch));
 }
 
 static int loop(coord *c)
@@ -1049,7 +1046,7 @@ static int loop(coord *c)
         int64_t now = joust_now_ms();
         int timeout = c->cfg->heartbeat_ms / 2, busy = joust_committer_busy(c->committer);
         if (c->batch_results && !busy) {
-            int64_t left = c->batch_first_ms + c->cfg->commit_ms - now;
+            int64_t left = c->batch_first_ms + c->cfg->commit.ms - now;
             timeout = left < 0 ? 0 : (int)left < timeout ? (int)left : timeout;
         }
         /* With the staged batch full and a write in flight, wait for the
@@ -1084,8 +1081,8 @@ static int loop(coord *c)
             break;
         }
         now = joust_now_ms();
-        if (batch_full(c) ||
-            (c->batch_results && now - c->batch_first_ms >= c->cfg->commit_ms) ||
+        if (joust_commit_due(&c->cfg->commit, c->batch_results, joust_batch_bytes(c->batch),
+                             now - c->batch_first_ms, joust_committer_busy(c->committer)) ||
             (!c->batch_results && joust_batch_count(c->batch)))
             commit_begin(c);
         send_acks(c); /* only acknowledgements of durable results are queued */

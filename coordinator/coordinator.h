@@ -44,6 +44,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "committer.h"
 #include "store.h"
 #include "tally.h"
 
@@ -51,10 +52,7 @@ typedef struct {
     const char *bind;          /* e.g. tcp://127.0.0.1:5555 or tcp://127.0.0.1:* */
     uint32_t window;           /* planned, unfinished matches kept in memory */
     uint32_t job_matches;      /* most matches in one JOB message */
-    int commit_ms;             /* group commit interval */
-    uint32_t commit_max;       /* results per commit, at most */
-    size_t commit_bytes;       /* staged record bytes per commit, at most: a
-                                * commit starts at whichever comes first */
+    joust_commit_rule commit;  /* when staged results are written (committer.h) */
     int heartbeat_ms;
     int liveness;              /* missed heartbeats before a worker is dropped */
     int progress;              /* 1: progress line on stderr (a terminal) */

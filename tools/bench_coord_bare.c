@@ -296,8 +296,7 @@ static int bare_commit_reap(bare *b, int block)
 
 static int bare_full(const bare *b)
 {
-    return b->nstaged >= b->cfg->commit_max ||
-           (b->cfg->commit_bytes && joust_batch_bytes(b->batch) >= b->cfg->commit_bytes);
+    return joust_commit_full(&b->cfg->commit, b->nstaged, joust_batch_bytes(b->batch));
 }
 
 static int bare_loop(bare *b)
@@ -314,7 +313,7 @@ static int bare_loop(bare *b)
         }
         int busy = joust_committer_busy(b->committer), timeout = 1000;
         if (b->nstaged && !busy) {
-            int64_t left = b->first_staged_ms + cfg->commit_ms - joust_now_ms();
+            int64_t left = b->first_staged_ms + cfg->commit.ms - joust_now_ms();
             timeout = left < 0 ? 0 : (int)left;
         }
         int full = bare_full(b);
@@ -341,8 +340,9 @@ static int bare_loop(bare *b)
             }
             joust_wire_msg_clear(&m);
         }
-        if (bare_full(b) ||
-            (b->nstaged && joust_now_ms() - b->first_staged_ms >= cfg->commit_ms))
+        if (joust_commit_due(&cfg->commit, b->nstaged, joust_batch_bytes(b->batch),
+                             joust_now_ms() - b->first_staged_ms,
+                             joust_committer_busy(b->committer)))
             bare_commit_begin(b);
         if (b->committed + b->nflight + b->nstaged == cfg->matches && b->nstaged)
             bare_commit_begin(b);
@@ -444,7 +444,7 @@ int joust_bench_bare_run(const joust_bare_config *cfg, joust_bare_result *out)
 {
     memset(out, 0, sizeof *out);
     if (cfg->workers < 1 || cfg->workers > 64 || !cfg->matches || !cfg->job_matches ||
-        cfg->job_matches > JOUST_WIRE_MAX_MATCHES || !cfg->slots || !cfg->commit_max)
+        cfg->job_matches > JOUST_WIRE_MAX_MATCHES || !cfg->slots || !cfg->commit.max)
         return JOUST_EINVAL;
     joust_curve_keypair skp, wkp;
     joust_curve_allow_t *allow = NULL;

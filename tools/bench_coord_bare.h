@@ -18,15 +18,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "committer.h"
+
 typedef struct {
     const char *db;        /* store to create (must not exist) */
     uint64_t matches;      /* how many to record */
     int workers;           /* worker processes */
     uint32_t slots;        /* credit per worker */
     uint32_t job_matches;  /* matches per JOB, 1..1024 */
-    uint32_t commit_max;   /* results per group commit */
-    size_t commit_bytes;   /* or staged bytes, whichever comes first */
-    int commit_ms;         /* oldest staged result waits at most this */
+    joust_commit_rule commit; /* the coordinator's group commits (committer.h) */
     int curve;             /* CURVE with keys made in memory */
 } joust_bare_config;
 

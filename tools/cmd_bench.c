@@ -505,9 +505,7 @@ static int bench_coordinator(int argc, char **argv)
                                 .curve = curve};
         joust_coord_config defaults;
         joust_coord_config_defaults(&defaults);
-        bc.commit_max = defaults.commit_max;
-        bc.commit_ms = defaults.commit_ms;
-        bc.commit_bytes = defaults.commit_bytes;
+        bc.commit = defaults.commit;
         joust_bare_result br;
         if ((rc = joust_bench_bare_run(&bc, &br)) < 0) {
             log_error("bare limit: %s", joust_strerror(rc));

@@ -3,7 +3,7 @@
  * the descriptor turns readable when the write is done and reap drains it,
  * results land synced, many rounds in a row, a failed write (the store's
  * fault seam) comes back through reap and stays failed, and destroy waits
- * for a write in flight. */
+ * for a write in flight; the group-commit rule's cases. */
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,8 +106,31 @@ static void test_destroy_waits(const char *path)
     joust_store_destroy(&st);
 }
 
+/* joust_commit_due / _full: full at max results or max_bytes; due when
+ * full, when the writer is idle and min are staged, or after ms; never
+ * with nothing staged. */
+static void test_rule(void)
+{
+    joust_commit_rule r;
+    joust_commit_rule_defaults(&r);
+    CHECK(r.min == 1024 && r.max == 16384 && r.max_bytes == 8u << 20 && r.ms == 50);
+    r = (joust_commit_rule){.min = 4, .max = 10, .max_bytes = 100, .ms = 50};
+    CHECK(!joust_commit_full(&r, 9, 99) && joust_commit_full(&r, 10, 0) &&
+          joust_commit_full(&r, 1, 100));
+    CHECK(!joust_commit_due(&r, 0, 0, 1000, 0));  /* nothing staged */
+    CHECK(!joust_commit_due(&r, 3, 10, 49, 0));   /* idle, under min, not old */
+    CHECK(joust_commit_due(&r, 4, 10, 0, 0));     /* idle at min */
+    CHECK(!joust_commit_due(&r, 9, 10, 49, 1));   /* a write in flight */
+    CHECK(joust_commit_due(&r, 10, 10, 0, 1));    /* full */
+    CHECK(joust_commit_due(&r, 1, 200, 0, 1));    /* full by bytes */
+    CHECK(joust_commit_due(&r, 1, 10, 50, 1));    /* old */
+    r.max_bytes = 0;                              /* no byte limit */
+    CHECK(!joust_commit_full(&r, 1, (size_t)1 << 40));
+}
+
 int main(void)
 {
+    test_rule();
     if (storetest_begin() < 0)
         return 1;
     joust_store_t *st = NULL;

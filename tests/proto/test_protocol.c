@@ -140,7 +140,7 @@ static void *coord_main(void *arg)
 /* Overrides for the next coord_start (0: the default). */
 static uint32_t next_max_lost, next_drain_after;
 static int next_sign;
-static size_t next_commit_bytes; /* with it: commit_ms and commit_max out of reach */
+static joust_commit_rule next_commit; /* .max != 0: the rule instead of the defaults */
 static const char *next_curve_secret, *next_curve_allow;
 
 static void coord_start(coord_thread *c, joust_store_t *st, const char *run, uint32_t lease_ms,
@@ -158,16 +158,13 @@ static void coord_start(coord_thread *c, joust_store_t *st, const char *run, uin
     c->cfg.bind = "tcp://127.0.0.1:*";
     c->cfg.heartbeat_ms = 200;
     c->cfg.liveness = 5;
-    c->cfg.commit_ms = 5;
+    c->cfg.commit.ms = 5;
     c->cfg.log_every_ms = 500;
     if (next_max_lost)
         c->cfg.max_lost = next_max_lost;
-    if (next_commit_bytes) {
-        c->cfg.commit_bytes = next_commit_bytes;
-        c->cfg.commit_ms = 600000;
-        c->cfg.commit_max = 1000;
-    }
-    next_commit_bytes = 0;
+    if (next_commit.max)
+        c->cfg.commit = next_commit;
+    memset(&next_commit, 0, sizeof next_commit);
     if (next_drain_after)
         c->cfg.drain_after = next_drain_after;
     c->cfg.curve_secret = next_curve_secret;
@@ -553,13 +550,13 @@ static void test_coordinator_basics(void)
 
 /* ------------------------------------------------------------ A2 ------- */
 
-/* A commit starts once commit_bytes of records are staged, long before
- * commit_ms or commit_max: each result here is ACKed at once. */
+/* A commit starts once commit.max_bytes of records are staged, long
+ * before commit.ms, .min or .max: each result here is ACKed at once. */
 static void test_commit_bytes(void)
 {
     joust_store_t *st = make_store("a13", 3);
     coord_thread c;
-    next_commit_bytes = 1;
+    next_commit = (joust_commit_rule){.min = 1000, .max = 1000, .max_bytes = 1, .ms = 600000};
     coord_start(&c, st, "a13", 10000, 2);
     joust_wire_msg m;
     fake w;
@@ -572,6 +569,38 @@ static void test_commit_bytes(void)
         fake_result(&w, 1, id, 1, JOUST__OUTCOME_STATUS__OK, 0.5, NULL);
         CHECK(fake_take_ack(&w, id, 3000));
     }
+    CHECK(fake_take(&w, JOUST_CMD_DISCONNECT, 3000, &m, 1));
+    CHECK(m.body && ((const Joust__Disconnect *)m.body)->run_complete);
+    joust_wire_msg_clear(&m);
+    coord_join(&c);
+    CHECK(c.rc == 0 && c.sum.complete && c.sum.ok == 3);
+    fake_close(&w);
+    joust_store_destroy(&st);
+}
+
+/* With the writer idle, a commit starts once commit.min results are
+ * staged, long before commit.ms: one result waits, the second is written
+ * at once with it (the third too, or on the timer). */
+static void test_commit_min(void)
+{
+    joust_store_t *st = make_store("a14", 3);
+    coord_thread c;
+    next_commit = (joust_commit_rule){.min = 2, .max = 1000, .max_bytes = 0, .ms = 2000};
+    coord_start(&c, st, "a14", 10000, 2);
+    joust_wire_msg m;
+    fake w;
+    fake_open(&w, c.endpoint);
+    fake_ready(&w, "fw", 3);
+    CHECK(fake_take(&w, JOUST_CMD_JOB, 3000, &m, 1));
+    CHECK(m.body && ((const Joust__Job *)m.body)->n_matches == 3);
+    joust_wire_msg_clear(&m);
+    fake_result(&w, 1, 1, 1, JOUST__OUTCOME_STATUS__OK, 0.5, NULL);
+    int64_t t0 = joust_now_ms();
+    CHECK(!fake_take_ack(&w, 1, 300)); /* one staged: under min, the timer 2 s off */
+    fake_result(&w, 1, 2, 1, JOUST__OUTCOME_STATUS__OK, 0.5, NULL);
+    CHECK(fake_take_ack(&w, 2, 1200) && joust_now_ms() - t0 < 2000); /* before the timer */
+    fake_result(&w, 1, 3, 1, JOUST__OUTCOME_STATUS__OK, 0.5, NULL);
+    CHECK(fake_take_ack(&w, 3, 5000));
     CHECK(fake_take(&w, JOUST_CMD_DISCONNECT, 3000, &m, 1));
     CHECK(m.body && ((const Joust__Disconnect *)m.body)->run_complete);
     joust_wire_msg_clear(&m);
@@ -1474,6 +1503,8 @@ int main(int argc, char **argv)
         test_signing();
     if (!only || !strcmp(only, "a13"))
         test_commit_bytes();
+    if (!only || !strcmp(only, "a14"))
+        test_commit_min();
     if (!only || !strcmp(only, "b1"))
         test_worker_registers();
     if (!only || !strcmp(only, "b2"))
