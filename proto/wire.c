@@ -249,9 +249,14 @@ int joust_wire_decode(int cmd, const void *data, size_t len, joust_wire_msg *m)
     const ProtobufCMessageDescriptor *d = descriptor_of(cmd);
     if (!d)
         return reject(m, "unknown command");
-    Joust__Result *fast;
-    m->flat = cmd == JOUST_CMD_RESULT && joust_wire_result_fast(data, len, &fast);
-    m->body = m->flat ? &fast->base : protobuf_c_message_unpack(d, NULL, len, data);
+    Joust__Result *fast_result;
+    Joust__Job *fast_job;
+    if (cmd == JOUST_CMD_RESULT && joust_wire_result_fast(data, len, &fast_result))
+        m->body = &fast_result->base, m->flat = 1;
+    else if (cmd == JOUST_CMD_JOB && joust_wire_job_fast(data, len, &fast_job))
+        m->body = &fast_job->base, m->flat = 1;
+    else
+        m->body = protobuf_c_message_unpack(d, NULL, len, data), m->flat = 0;
     if (!m->body)
         return reject(m, "body does not unpack");
     int rc = validate(m);

@@ -31,7 +31,7 @@ typedef struct {
     unsigned char rid[256]; /* routing id (ROUTER side) */
     size_t rid_len;
     ProtobufCMessage *body; /* owned; NULL after clear */
-    int flat;               /* body is one allocation (a RESULT's fast path) */
+    int flat;               /* body is one allocation (a fast path: RESULT, JOB) */
     char error[160];        /* why a message was rejected */
     char user_id[128];      /* CURVE: the sender's name from the ZAP handler
                              * (its key's allow-list entry); "" without CURVE */
@@ -77,5 +77,10 @@ void joust_wire_msg_clear(joust_wire_msg *msg);
  * undeclared enum values, a missing required field, anything malformed.
  * What it decodes, protobuf-c decodes to the same values. */
 int joust_wire_result_fast(const void *data, size_t len, Joust__Result **out);
+/* The same for JOB bodies (wire_job.c): decodes the tabled form (prompts,
+ * images, pairs) and declines MatchJob and sign entries, unknown or
+ * repeated singular fields, non-canonical varints, a missing required
+ * field, anything malformed. */
+int joust_wire_job_fast(const void *data, size_t len, Joust__Job **out);
 
 #endif

@@ -11,90 +11,8 @@
 #include <string.h>
 
 #include "wire.h"
+#include "wire_rd.h"
 #include "xalloc.h"
-
-typedef struct {
-    const uint8_t *p, *end;
-} rd;
-
-/* A varint of at most 10 bytes whose value fits 64 bits; 0 otherwise. */
-static int varint(rd *r, uint64_t *v, int *nbytes)
-{
-    uint64_t x = 0;
-    for (int i = 0; i < 10 && r->p < r->end; i++) {
-        uint8_t b = *r->p++;
-        if (i == 9 && b > 1)
-            return 0;
-        x |= (uint64_t)(b & 0x7f) << (7 * i);
-        if (!(b & 0x80)) {
-            *v = x;
-            *nbytes = i + 1;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* protobuf-c reads a uint32 from a varint's first five bytes: taken only
- * when that is the whole value. */
-static int u32(rd *r, uint32_t *out)
-{
-    uint64_t v;
-    int n;
-    if (!varint(r, &v, &n) || n > 5 || v > UINT32_MAX)
-        return 0;
-    *out = (uint32_t)v;
-    return 1;
-}
-
-/* Enums: declared values only (validation decides what they mean). */
-static int enum_of(rd *r, const ProtobufCEnumDescriptor *d, int *out)
-{
-    uint32_t v;
-    if (!u32(r, &v) || v > INT32_MAX || !protobuf_c_enum_descriptor_get_value(d, (int)v))
-        return 0;
-    *out = (int)v;
-    return 1;
-}
-
-/* A length-delimited field's bytes. */
-static int bytes(rd *r, rd *out)
-{
-    uint64_t n;
-    int nb;
-    if (!varint(r, &n, &nb) || n > (uint64_t)(r->end - r->p))
-        return 0;
-    out->p = r->p;
-    out->end = r->p + n;
-    r->p += n;
-    return 1;
-}
-
-/* A string copied NUL-terminated into the block (as protobuf-c copies it). */
-static int string(rd *r, char **strs, char **out)
-{
-    rd s;
-    if (!bytes(r, &s))
-        return 0;
-    size_t n = (size_t)(s.end - s.p);
-    memcpy(*strs, s.p, n);
-    (*strs)[n] = '\0';
-    *out = *strs;
-    *strs += n + 1;
-    return 1;
-}
-
-/* The next field's number and wire type; 0 at the end or on a bad tag. */
-static int tag(rd *r, uint32_t *field, int *wt)
-{
-    uint64_t t;
-    int n;
-    if (r->p >= r->end || !varint(r, &t, &n) || n > 5 || (t >> 3) == 0 || t > UINT32_MAX)
-        return 0;
-    *field = (uint32_t)(t >> 3);
-    *wt = (int)(t & 7);
-    return 1;
-}
 
 static int match_result(rd r, Joust__MatchResult *x, char **strs)
 {
@@ -114,15 +32,7 @@ static int match_result(rd r, Joust__MatchResult *x, char **strs)
             ok = wt == 0 && enum_of(&r, &joust__outcome_status__descriptor, &e);
             x->status = (Joust__OutcomeStatus)e;
             break;
-        case 4:
-            ok = wt == 1 && r.end - r.p >= 8;
-            if (ok) {
-                memcpy(&v, r.p, 8); /* little-endian IEEE 754, as on the wire */
-                memcpy(&x->p_first, &v, 8);
-                r.p += 8;
-                x->has_p_first = 1;
-            }
-            break;
+        case 4: ok = wt == 1 && f64(&r, &x->p_first) && (x->has_p_first = 1); break;
         case 5: ok = wt == 0 && u32(&r, &x->answer) && (x->has_answer = 1); break;
         case 6: ok = wt == 2 && string(&r, strs, &x->reason); break;
         case 7: ok = wt == 2 && string(&r, strs, &x->error); break;
