@@ -197,8 +197,10 @@ static void ack_later(peer *p, uint64_t match_id)
 
 /* ---------------------------------------------------------- recording -- */
 
+/* now_ms: the wall clock when the result's message was taken (one read
+ * per RESULT, not per match), recorded as committed_ms. */
 static void stage_outcome(coord *c, match *m, const Joust__MatchResult *x, const char *worker,
-                          const char *judge)
+                          const char *judge, int64_t now_ms)
 {
     Joust__OutcomeRecord o = JOUST__OUTCOME_RECORD__INIT;
     o.prompt_id = m->p->prompt_id;
@@ -225,7 +227,7 @@ static void stage_outcome(coord *c, match *m, const Joust__MatchResult *x, const
     o.has_failed_image_id = x->has_failed_image_id;
     o.failed_image_id = x->failed_image_id;
     o.has_committed_ms = 1;
-    o.committed_ms = joust_wall_ms();
+    o.committed_ms = now_ms;
     joust_rec_outcome_put(c->batch, c->run, m->id, &o, x->reason, NULL);
     if (c->cfg->metrics)
         joust_prom_judge_record(&c->cfg->metrics->judge, x->status, x->latency_us, x->tokens);
@@ -268,7 +270,7 @@ static void abandon(coord *c, match *m, const char *why)
     x.status = JOUST__OUTCOME_STATUS__ABANDONED;
     x.error = err;
     log_warn("match %" PRIu64 ": %s", m->id, err);
-    stage_outcome(c, m, &x, "", "");
+    stage_outcome(c, m, &x, "", "", joust_wall_ms());
 }
 
 static void ack_after_commit(coord *c, uint32_t pi, uint64_t match_id)
@@ -311,6 +313,7 @@ static void on_result(coord *c, peer *p, const Joust__Result *r)
         return;
     }
     uint32_t pi = (uint32_t)(p - c->peers);
+    int64_t now_ms = joust_wall_ms();
     for (size_t i = 0; i < r->n_results; i++) {
         const Joust__MatchResult *x = r->results[i];
         match *m = find_match(c, x->match_id);
@@ -383,7 +386,7 @@ static void on_result(coord *c, peer *p, const Joust__Result *r)
         default:
             break;
         }
-        stage_outcome(c, m, x, p->name, r->judge ? r->judge : "");
+        stage_outcome(c, m, x, p->name, r->judge ? r->judge : "", now_ms);
         ack_after_commit(c, pi, x->match_id);
     }
 }

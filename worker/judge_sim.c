@@ -22,7 +22,8 @@ typedef struct {
     size_t head, len, cap;
 } sim_judge;
 
-static void push(sim_judge *s, const joust_judge_res *r)
+/* now_ms: when the match was done (the clock read once per match). */
+static void push(sim_judge *s, const joust_judge_res *r, int64_t now_ms)
 {
     if (s->head > 0 && s->head * 2 >= s->len) { /* mostly consumed: move the rest to the front */
         size_t left = s->len - s->head;
@@ -34,7 +35,7 @@ static void push(sim_judge *s, const joust_judge_res *r)
     size_t cap = s->cap;
     xgrow((void **)&s->ready, &s->cap, s->len + 1, sizeof *s->ready);
     xgrow((void **)&s->ready_at_ms, &cap, s->len + 1, sizeof *s->ready_at_ms);
-    s->ready_at_ms[s->len] = joust_now_ms() + s->cfg.sim_latency_ms;
+    s->ready_at_ms[s->len] = now_ms + s->cfg.sim_latency_ms;
     s->ready[s->len++] = *r;
 }
 
@@ -70,8 +71,9 @@ static int sim_submit(void *impl, const joust_judge_req *req)
         r.answer = r.p_first >= 0.5 ? 1 : 2;
     }
     /* what the match takes: the work plus the simulated latency before poll sees it */
-    r.latency_us = joust_now_us() - t0 + (int64_t)s->cfg.sim_latency_ms * 1000;
-    push(s, &r);
+    int64_t t1 = joust_now_us();
+    r.latency_us = t1 - t0 + (int64_t)s->cfg.sim_latency_ms * 1000;
+    push(s, &r, t1 / 1000);
     return 0;
 }
 
