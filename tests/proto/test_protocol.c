@@ -550,14 +550,14 @@ static void test_coordinator_basics(void)
 
 /* ------------------------------------------------------------ A2 ------- */
 
-/* A commit starts once commit.max_bytes of records are staged, long
- * before commit.ms, .min or .max: each result here is ACKed at once. */
-static void test_commit_bytes(void)
+/* A coordinator under `rule` over a run of 3 matches, which a fake worker
+ * takes in one JOB and answers with feed(); then the run completes. */
+static void commit_rule_run(const char *name, joust_commit_rule rule, void (*feed)(fake *w))
 {
-    joust_store_t *st = make_store("a13", 3);
+    joust_store_t *st = make_store(name, 3);
     coord_thread c;
-    next_commit = (joust_commit_rule){.min = 1000, .max = 1000, .max_bytes = 1, .ms = 600000};
-    coord_start(&c, st, "a13", 10000, 2);
+    next_commit = rule;
+    coord_start(&c, st, name, 10000, 2);
     joust_wire_msg m;
     fake w;
     fake_open(&w, c.endpoint);
@@ -565,10 +565,7 @@ static void test_commit_bytes(void)
     CHECK(fake_take(&w, JOUST_CMD_JOB, 3000, &m, 1));
     CHECK(m.body && ((const Joust__Job *)m.body)->n_matches == 3);
     joust_wire_msg_clear(&m);
-    for (uint64_t id = 1; id <= 3; id++) {
-        fake_result(&w, 1, id, 1, JOUST__OUTCOME_STATUS__OK, 0.5, NULL);
-        CHECK(fake_take_ack(&w, id, 3000));
-    }
+    feed(&w);
     CHECK(fake_take(&w, JOUST_CMD_DISCONNECT, 3000, &m, 1));
     CHECK(m.body && ((const Joust__Disconnect *)m.body)->run_complete);
     joust_wire_msg_clear(&m);
@@ -578,36 +575,40 @@ static void test_commit_bytes(void)
     joust_store_destroy(&st);
 }
 
+static void each_acked_at_once(fake *w)
+{
+    for (uint64_t id = 1; id <= 3; id++) {
+        fake_result(w, 1, id, 1, JOUST__OUTCOME_STATUS__OK, 0.5, NULL);
+        CHECK(fake_take_ack(w, id, 3000));
+    }
+}
+
+/* A commit starts once commit.max_bytes of records are staged, long
+ * before commit.ms, .min or .max: each result here is ACKed at once. */
+static void test_commit_bytes(void)
+{
+    commit_rule_run("a13", (joust_commit_rule){.min = 1000, .max = 1000, .max_bytes = 1, .ms = 600000},
+                    each_acked_at_once);
+}
+
+static void second_written_at_once(fake *w)
+{
+    fake_result(w, 1, 1, 1, JOUST__OUTCOME_STATUS__OK, 0.5, NULL);
+    int64_t t0 = joust_now_ms();
+    CHECK(!fake_take_ack(w, 1, 300)); /* one staged: under min, the timer 2 s off */
+    fake_result(w, 1, 2, 1, JOUST__OUTCOME_STATUS__OK, 0.5, NULL);
+    CHECK(fake_take_ack(w, 2, 1200) && joust_now_ms() - t0 < 2000); /* before the timer */
+    fake_result(w, 1, 3, 1, JOUST__OUTCOME_STATUS__OK, 0.5, NULL);
+    CHECK(fake_take_ack(w, 3, 5000));
+}
+
 /* With the writer idle, a commit starts once commit.min results are
  * staged, long before commit.ms: one result waits, the second is written
  * at once with it (the third too, or on the timer). */
 static void test_commit_min(void)
 {
-    joust_store_t *st = make_store("a14", 3);
-    coord_thread c;
-    next_commit = (joust_commit_rule){.min = 2, .max = 1000, .max_bytes = 0, .ms = 2000};
-    coord_start(&c, st, "a14", 10000, 2);
-    joust_wire_msg m;
-    fake w;
-    fake_open(&w, c.endpoint);
-    fake_ready(&w, "fw", 3);
-    CHECK(fake_take(&w, JOUST_CMD_JOB, 3000, &m, 1));
-    CHECK(m.body && ((const Joust__Job *)m.body)->n_matches == 3);
-    joust_wire_msg_clear(&m);
-    fake_result(&w, 1, 1, 1, JOUST__OUTCOME_STATUS__OK, 0.5, NULL);
-    int64_t t0 = joust_now_ms();
-    CHECK(!fake_take_ack(&w, 1, 300)); /* one staged: under min, the timer 2 s off */
-    fake_result(&w, 1, 2, 1, JOUST__OUTCOME_STATUS__OK, 0.5, NULL);
-    CHECK(fake_take_ack(&w, 2, 1200) && joust_now_ms() - t0 < 2000); /* before the timer */
-    fake_result(&w, 1, 3, 1, JOUST__OUTCOME_STATUS__OK, 0.5, NULL);
-    CHECK(fake_take_ack(&w, 3, 5000));
-    CHECK(fake_take(&w, JOUST_CMD_DISCONNECT, 3000, &m, 1));
-    CHECK(m.body && ((const Joust__Disconnect *)m.body)->run_complete);
-    joust_wire_msg_clear(&m);
-    coord_join(&c);
-    CHECK(c.rc == 0 && c.sum.complete && c.sum.ok == 3);
-    fake_close(&w);
-    joust_store_destroy(&st);
+    commit_rule_run("a14", (joust_commit_rule){.min = 2, .max = 1000, .max_bytes = 0, .ms = 2000},
+                    second_written_at_once);
 }
 
 static void test_lease_expiry(void)
