@@ -1069,6 +1069,90 @@ static void test_cli(const char *joust, const char *dir, const fixture *fx)
 #endif
 }
 
+/* A synthetic table of 2^20 + 4,608 items (prompts of 16) stored by bulk
+ * load, which cuts it into files of 2^20 records: every record is there
+ * once, with its item's values, whether the table is in image id order
+ * (walked as it stands) or its prompts' ids interleave (walked through
+ * slots); and the marker is written last. */
+static void test_load_parts(joust_store_t *st)
+{
+    enum { K = 16, NP = 65824 }; /* 1,053,184 items */
+    const size_t ni = (size_t)NP * K;
+    CHECK(ni > (1u << 20));
+    for (int interleave = 0; interleave < 2; interleave++) {
+        const char *name = interleave ? "big-interleaved" : "big-sorted";
+        joust_run_spec spec = {.strategy = "round-robin", .judge = "sim", .order = "fixed",
+                               .seed = 1};
+        Joust__RunRecord *run = NULL;
+        CHECK_RC(joust_run_open(st, name, &spec, &run));
+        if (!run)
+            return;
+        joust_score_table *t = xcalloc(1, sizeof *t);
+        t->np = NP;
+        t->ni = ni;
+        t->pid = xcalloc(NP, sizeof *t->pid);
+        t->item_off = xcalloc(NP + 1, sizeof *t->item_off);
+        t->ids = xcalloc(ni, sizeof *t->ids);
+        t->score = xcalloc(ni, sizeof *t->score);
+        t->stderr = xcalloc(ni, sizeof *t->stderr);
+        t->wins = xcalloc(ni, sizeof *t->wins);
+        t->pct = xcalloc(ni, sizeof *t->pct);
+        t->cmp = xcalloc(ni, sizeof *t->cmp);
+        t->rank = xcalloc(ni, sizeof *t->rank);
+        t->error = xcalloc(ni, sizeof *t->error);
+        t->comp = xcalloc(ni, sizeof *t->comp);
+        t->ncomp = xcalloc(NP, sizeof *t->ncomp);
+        memset(t->from, 0x5a, sizeof t->from);
+        for (size_t p = 0; p < NP; p++) {
+            t->pid[p] = 1 + p;
+            t->item_off[p + 1] = (p + 1) * K;
+            for (size_t k = 0; k < K; k++) {
+                size_t g = p * K + k;
+                /* interleaved: prompts in pairs share a range of ids */
+                t->ids[g] = 1 + (interleave ? (p & ~(size_t)1) * K + 2 * k + (p & 1) : g);
+                t->score[g] = (double)g / 8;
+                t->stderr[g] = 1;
+                t->rank[g] = (uint32_t)k + 1;
+                t->pct[g] = 100.0 * (double)(K - k) / K;
+                t->wins[g] = (double)(k % 7);
+                t->cmp[g] = K - 1;
+            }
+        }
+        CHECK_RC(joust_scores_store_how(st, run, t, JOUST_SCORES_LOAD, NULL));
+        /* Read back in id order: id -> item from the construction. */
+        joust_rec_cursor_t *c = NULL;
+        CHECK_RC(joust_rec_cursor_new(st, JOUST_REC_SCORES, run->run_id, &c));
+        size_t n = 0, bad = 0;
+        uint64_t last = 0;
+        for (; c && joust_rec_cursor_valid(c); joust_rec_cursor_next(c), n++) {
+            uint64_t id = joust_rec_cursor_id(c);
+            size_t len;
+            const void *v = joust_rec_cursor_bytes(c, &len);
+            Joust__ScoreRecord *r = (Joust__ScoreRecord *)protobuf_c_message_unpack(
+                &joust__score_record__descriptor, NULL, len, v);
+            size_t i = (size_t)(id - 1), g = i;
+            if (interleave) { /* inverse of the ids above */
+                size_t pair = i / (2 * K), k = (i % (2 * K)) / 2, odd = i & 1;
+                g = (2 * pair + odd) * K + k;
+            }
+            bad += !r || id <= last || g >= ni || r->score != t->score[g] ||
+                   r->rank != t->rank[g] || r->prompt_id != t->pid[g / K] ||
+                   r->comparisons != t->cmp[g] || r->wins != t->wins[g];
+            last = id;
+            if (r)
+                protobuf_c_message_free_unpacked(&r->base, NULL);
+        }
+        joust_rec_cursor_destroy(&c);
+        CHECK(n == ni && bad == 0);
+        Joust__RunRecord *after = open_run(st, name);
+        CHECK(after->has_scores_from && after->scores_from.len == sizeof t->from &&
+              !memcmp(after->scores_from.data, t->from, sizeof t->from));
+        joust_rec_free(after);
+        joust_score_table_destroy(&t);
+        joust_rec_free(run);
+    }
+}
+
 int main(int argc, char **argv)
 {
     joust_log_set_level(JOUST_LOG_WARN);
@@ -1091,6 +1175,7 @@ int main(int argc, char **argv)
     test_fit_then_store(st, dir);
     test_outcome_log(st, dir, &fx);
     test_store_ways(&st, dir, argv[0]);
+    test_load_parts(st);
     joust_store_destroy(&st);
     const char *joust = getenv("JOUST");
     if (joust && *joust)
