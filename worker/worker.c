@@ -72,8 +72,9 @@ static char *truncated(char *s, size_t max)
     return s;
 }
 
-/* Stores a result (replacing an earlier attempt's) and returns it. */
-static Joust__MatchResult *outbox_add(outbox *o, const joust_judge_res *res)
+/* Stores a result (replacing an earlier attempt's: *replaced 1, nullable)
+ * and returns it. */
+static Joust__MatchResult *outbox_add(outbox *o, const joust_judge_res *res, int *replaced)
 {
     Joust__MatchResult *r = xmalloc(sizeof *r);
     joust__match_result__init(r);
@@ -102,7 +103,10 @@ static Joust__MatchResult *outbox_add(outbox *o, const joust_judge_res *res)
         r->kind = (Joust__OutcomeKind)res->kind;
     }
     uint64_t pos;
-    if (joust_idmap_get(&o->index, r->match_id, &pos)) { /* newer attempt replaces */
+    int found = joust_idmap_get(&o->index, r->match_id, &pos);
+    if (replaced)
+        *replaced = found;
+    if (found) { /* newer attempt replaces */
         result_free(o->items[pos]);
         o->items[pos] = r;
         return r;
@@ -348,7 +352,7 @@ static void submit_one(worker *w, const joust_judge_req *req)
         snprintf(msg, sizeof msg, "judge refused match %llu: %s",
                  (unsigned long long)req->match_id, joust_strerror(rc));
         res.error = xstrdup(msg);
-        Joust__MatchResult *r = outbox_add(&w->out, &res);
+        Joust__MatchResult *r = outbox_add(&w->out, &res, NULL);
         send_list(w, &r, 1);
     }
 }
@@ -424,8 +428,10 @@ static void collect_results(worker *w, int timeout_ms)
             joust_prom_judge_record(&w->cfg->metrics->judge, (int)res[i].status,
                                     res[i].latency_us > 0 ? (uint64_t)res[i].latency_us : 0,
                                     res[i].tokens);
-        Joust__MatchResult *r = outbox_add(&w->out, &res[i]); /* takes the strings */
-        size_t j = 0;
+        int replaced;
+        Joust__MatchResult *r = outbox_add(&w->out, &res[i], &replaced); /* takes the strings */
+        /* Only a replaced entry can be in fresh already (from this poll). */
+        size_t j = replaced ? 0 : k;
         while (j < k && fresh_ids[j] != r->match_id)
             j++;
         fresh[j] = r; /* a second attempt in the same poll replaces the first */
