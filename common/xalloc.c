@@ -62,7 +62,8 @@ void xdiscard(void *p, size_t lo, size_t hi)
         long ps = sysconf(_SC_PAGESIZE);
         page = ps > 0 ? (size_t)ps : 4096;
     }
-    uintptr_t a = ((uintptr_t)p + lo + page - 1) / page * page, b = ((uintptr_t)p + hi) / page * page;
+    uintptr_t a = ((uintptr_t)p + lo + page - 1) / page * page; /* whole pages only */
+    uintptr_t b = ((uintptr_t)p + hi) / page * page;
     if (hi > lo && b > a)
         (void)madvise((void *)a, b - a, MADV_DONTNEED); /* advice: a refusal costs memory only */
 }
