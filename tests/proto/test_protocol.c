@@ -1316,6 +1316,74 @@ static void test_worker_outbox(void)
     fake_coord_close(&fc);
 }
 
+/* A JOB of one match, attempt `attempt`, to the scripted coordinator's
+ * worker. */
+static void fc_send_match(fake_coord *fc, uint64_t match_id, const uint32_t *attempts, size_t n)
+{
+    Joust__ImageRef a = JOUST__IMAGE_REF__INIT, b = JOUST__IMAGE_REF__INIT;
+    a.image_id = 1, a.uri = "https://example.com/a.png", a.has_latent = 1, a.latent = 2.0;
+    b.image_id = 2, b.uri = "https://example.com/b.png", b.has_latent = 1, b.latent = 0.0;
+    Joust__MatchJob mj[4], *mjs[4];
+    for (size_t i = 0; i < n && i < 4; i++) {
+        joust__match_job__init(&mj[i]);
+        mj[i].match_id = match_id, mj[i].attempt = attempts[i], mj[i].prompt_id = 1;
+        mj[i].prompt = "fox", mj[i].first = &a, mj[i].second = &b;
+        mjs[i] = &mj[i];
+    }
+    Joust__Job job = JOUST__JOB__INIT;
+    job.run_id = 3, job.lease_ms = 60000, job.n_matches = n, job.matches = mjs;
+    CHECK_RC(fc_send(fc, JOUST_CMD_JOB, &job.base));
+}
+
+/* The attempts a RESULT carries for match_id (0: none), in *count. */
+static uint32_t result_attempt(const joust_wire_msg *m, uint64_t match_id, size_t *count)
+{
+    const Joust__Result *r = (const Joust__Result *)m->body;
+    uint32_t attempt = 0;
+    *count = 0;
+    for (size_t i = 0; r && i < r->n_results; i++)
+        if (r->results[i]->match_id == match_id)
+            attempt = r->results[i]->attempt, (*count)++;
+    return attempt;
+}
+
+/* A newer attempt of a match replaces the older one in the worker's
+ * outbox: two attempts judged in one poll go out once, as the newer; an
+ * attempt after an unacknowledged result goes out as the newer. */
+static void test_worker_attempts(void)
+{
+    fake_coord fc;
+    fake_coord_open(&fc);
+    worker_thread t;
+    worker_start(&t, fc.endpoint);
+    joust_wire_msg m;
+    int got = fc_wait(&fc, JOUST_CMD_READY, 3000, &m);
+    CHECK(got);
+    if (got) {
+        joust_wire_msg_clear(&m);
+        size_t count = 0;
+        fc_send_match(&fc, 42, (const uint32_t[]){1, 2}, 2); /* one JOB: one poll */
+        CHECK(fc_wait(&fc, JOUST_CMD_RESULT, 3000, &m));
+        CHECK(result_attempt(&m, 42, &count) == 2 && count == 1);
+        joust_wire_msg_clear(&m);
+        fc_send_match(&fc, 42, (const uint32_t[]){3}, 1); /* no ACK came: replaces */
+        CHECK(fc_wait(&fc, JOUST_CMD_RESULT, 3000, &m));
+        CHECK(result_attempt(&m, 42, &count) == 3 && count == 1);
+        joust_wire_msg_clear(&m);
+        fc.registered = 0; /* re-registering resends the outbox: one entry, the newest */
+        CHECK(fc_wait(&fc, JOUST_CMD_READY, 2000, &m));
+        joust_wire_msg_clear(&m);
+        CHECK(fc_wait(&fc, JOUST_CMD_RESULT, 2000, &m));
+        CHECK(result_attempt(&m, 42, &count) == 3 && count == 1 &&
+              ((const Joust__Result *)m.body)->n_results == 1);
+        joust_wire_msg_clear(&m);
+    }
+    t.stop = 1;
+    pthread_join(t.th, NULL);
+    CHECK(t.rc == 0);
+    fake_coord_close(&fc);
+}
+
 /* ------------------------------------------------------------ A6 ------- */
 
 /* A store write fails during a run (the store's fault seam, as a full disk):
@@ -1508,6 +1576,8 @@ int main(int argc, char **argv)
         test_commit_min();
     if (!only || !strcmp(only, "b1"))
         test_worker_registers();
+    if (!only || !strcmp(only, "b3"))
+        test_worker_attempts();
     if (!only || !strcmp(only, "b2"))
         test_worker_outbox();
     rm_rf(tmpdir);
