@@ -1195,6 +1195,28 @@ static void worker_start(worker_thread *t, const char *endpoint)
     pthread_create(&t->th, NULL, worker_main, t);
 }
 
+/* A sim worker started against a scripted coordinator; 1 once its READY
+ * came (taken and dropped). worker_end stops it: it must exit with 0. */
+static int worker_begin(fake_coord *fc, worker_thread *t)
+{
+    fake_coord_open(fc);
+    worker_start(t, fc->endpoint);
+    joust_wire_msg m;
+    int got = fc_wait(fc, JOUST_CMD_READY, 3000, &m);
+    CHECK(got);
+    if (got)
+        joust_wire_msg_clear(&m);
+    return got;
+}
+
+static void worker_end(fake_coord *fc, worker_thread *t)
+{
+    t->stop = 1;
+    pthread_join(t->th, NULL);
+    CHECK(t->rc == 0);
+    fake_coord_close(fc);
+}
+
 /* Regression: READY sent right after zmq_connect on a DEALER with
  * ZMQ_IMMEDIATE fails with EAGAIN while the TCP connection is being set up;
  * it must be sent again once connected. And a coordinator that answers
@@ -1235,15 +1257,9 @@ static void test_worker_registers(void)
 static void test_worker_outbox(void)
 {
     fake_coord fc;
-    fake_coord_open(&fc);
     worker_thread t;
-    worker_start(&t, fc.endpoint);
     joust_wire_msg m;
-    int got = fc_wait(&fc, JOUST_CMD_READY, 3000, &m);
-    CHECK(got);
-    if (got)
-        joust_wire_msg_clear(&m);
-    if (got) {
+    if (worker_begin(&fc, &t)) {
         Joust__ImageRef a = JOUST__IMAGE_REF__INIT, b = JOUST__IMAGE_REF__INIT;
         a.image_id = 1;
         a.uri = "https://example.com/a.png";
@@ -1306,18 +1322,12 @@ static void test_worker_outbox(void)
                 joust_wire_msg_clear(&m);
         }
         CHECK(t.done);
-        t.stop = 1;
-        pthread_join(t.th, NULL);
-    } else {
-        t.stop = 1;
-        pthread_join(t.th, NULL);
     }
-    CHECK(t.rc == 0);
-    fake_coord_close(&fc);
+    worker_end(&fc, &t);
 }
 
-/* A JOB of one match, attempt `attempt`, to the scripted coordinator's
- * worker. */
+/* A JOB to the scripted coordinator's worker: match_id once per attempt
+ * in attempts[0..n) (at most 4). */
 static void fc_send_match(fake_coord *fc, uint64_t match_id, const uint32_t *attempts, size_t n)
 {
     Joust__ImageRef a = JOUST__IMAGE_REF__INIT, b = JOUST__IMAGE_REF__INIT;
@@ -1353,14 +1363,9 @@ static uint32_t result_attempt(const joust_wire_msg *m, uint64_t match_id, size_
 static void test_worker_attempts(void)
 {
     fake_coord fc;
-    fake_coord_open(&fc);
     worker_thread t;
-    worker_start(&t, fc.endpoint);
     joust_wire_msg m;
-    int got = fc_wait(&fc, JOUST_CMD_READY, 3000, &m);
-    CHECK(got);
-    if (got) {
-        joust_wire_msg_clear(&m);
+    if (worker_begin(&fc, &t)) {
         size_t count = 0;
         fc_send_match(&fc, 42, (const uint32_t[]){1, 2}, 2); /* one JOB: one poll */
         CHECK(fc_wait(&fc, JOUST_CMD_RESULT, 3000, &m));
@@ -1378,10 +1383,7 @@ static void test_worker_attempts(void)
               ((const Joust__Result *)m.body)->n_results == 1);
         joust_wire_msg_clear(&m);
     }
-    t.stop = 1;
-    pthread_join(t.th, NULL);
-    CHECK(t.rc == 0);
-    fake_coord_close(&fc);
+    worker_end(&fc, &t);
 }
 
 /* ------------------------------------------------------------ A6 ------- */
