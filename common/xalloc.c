@@ -57,11 +57,8 @@ void xgrow(void **arr, size_t *cap, size_t need, size_t elem)
 
 void xdiscard(void *p, size_t lo, size_t hi)
 {
-    static size_t page;
-    if (!page) {
-        long ps = sysconf(_SC_PAGESIZE);
-        page = ps > 0 ? (size_t)ps : 4096;
-    }
+    long ps = sysconf(_SC_PAGESIZE);
+    size_t page = ps > 0 ? (size_t)ps : 4096;
     uintptr_t a = ((uintptr_t)p + lo + page - 1) / page * page; /* whole pages only */
     uintptr_t b = ((uintptr_t)p + hi) / page * page;
     if (hi > lo && b > a)
